@@ -1,0 +1,20 @@
+//! One module per subcommand: its arguments and its `run`.
+
+pub mod demo;
+pub mod emulate;
+pub mod encrypt;
+pub mod key;
+pub mod post;
+
+use crate::cli::Command;
+use crate::exit::CmdResult;
+
+pub fn run(command: Command) -> CmdResult {
+    match command {
+        Command::Encrypt(args) => encrypt::run(args),
+        Command::Key(cmd) => key::run(cmd),
+        Command::Post(args) => post::run(args),
+        Command::Emulate(args) => emulate::run(args),
+        Command::Demo(args) => demo::run(args),
+    }
+}

@@ -1,0 +1,6 @@
+//! Dropbox API v2: wire types shared with the emulator, and the HTTP client.
+
+pub mod arg;
+pub mod content_hash;
+pub mod endpoint;
+pub mod types;

@@ -1,0 +1,526 @@
+//! Wire types of Dropbox API v2, shared by the client and the emulator so the two cannot
+//! drift apart. Shapes follow Dropbox's Stone spec (`files.stone`, `users.stone`).
+//!
+//! Request arguments are strict (`deny_unknown_fields`): the emulator answers an unknown
+//! field with 400 as Dropbox does. Results are lenient: the client must accept fields
+//! Dropbox adds later.
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+fn default_true() -> bool {
+    true
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// `WriteMode`: `"add"`, `{".tag":"overwrite"}`, `{".tag":"update","update":"<rev>"}`.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq, Default)]
+#[serde(tag = ".tag", rename_all = "snake_case")]
+pub enum WriteMode {
+    #[default]
+    Add,
+    Overwrite,
+    Update {
+        update: String,
+    },
+}
+
+impl<'de> Deserialize<'de> for WriteMode {
+    /// Accepts the bare-string shorthand for void members, as Dropbox does.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(tag = ".tag", rename_all = "snake_case", deny_unknown_fields)]
+        enum Tagged {
+            Add,
+            Overwrite,
+            Update { update: String },
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Short(String),
+            Tagged(Tagged),
+        }
+        match Either::deserialize(d)? {
+            Either::Short(s) => match s.as_str() {
+                "add" => Ok(WriteMode::Add),
+                "overwrite" => Ok(WriteMode::Overwrite),
+                other => Err(serde::de::Error::custom(format!(
+                    "unknown or non-void WriteMode tag '{other}'"
+                ))),
+            },
+            Either::Tagged(Tagged::Add) => Ok(WriteMode::Add),
+            Either::Tagged(Tagged::Overwrite) => Ok(WriteMode::Overwrite),
+            Either::Tagged(Tagged::Update { update }) => Ok(WriteMode::Update { update }),
+        }
+    }
+}
+
+/// `CommitInfo` (also the body of `UploadArg`, which adds `content_hash`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CommitInfo {
+    pub path: String,
+    #[serde(default)]
+    pub mode: WriteMode,
+    #[serde(default)]
+    pub autorename: bool,
+    /// `%Y-%m-%dT%H:%M:%SZ`, UTC, whole seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_modified: Option<String>,
+    #[serde(default)]
+    pub mute: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub property_groups: Option<Vec<serde_json::Value>>,
+    #[serde(default)]
+    pub strict_conflict: bool,
+}
+
+impl CommitInfo {
+    pub fn new(path: impl Into<String>, mode: WriteMode) -> Self {
+        CommitInfo {
+            path: path.into(),
+            mode,
+            autorename: false,
+            client_modified: None,
+            mute: false,
+            property_groups: None,
+            strict_conflict: false,
+        }
+    }
+}
+
+/// `files/upload` argument.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct UploadArg {
+    #[serde(flatten)]
+    pub commit: CommitInfo,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_hash: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(tag = ".tag", rename_all = "snake_case")]
+pub enum SessionType {
+    #[default]
+    Sequential,
+    Concurrent,
+}
+
+/// `files/upload_session/start` argument.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct UploadSessionStartArg {
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub close: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_type: Option<SessionType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_hash: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct UploadSessionStartResult {
+    pub session_id: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct UploadSessionCursor {
+    pub session_id: String,
+    pub offset: u64,
+}
+
+/// `files/upload_session/append_v2` argument.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct UploadSessionAppendArg {
+    pub cursor: UploadSessionCursor,
+    #[serde(default)]
+    pub close: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_hash: Option<String>,
+}
+
+/// `files/upload_session/finish` argument, and one entry of `finish_batch_v2`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct UploadSessionFinishArg {
+    pub cursor: UploadSessionCursor,
+    pub commit: CommitInfo,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_hash: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct UploadSessionFinishBatchArg {
+    pub entries: Vec<UploadSessionFinishArg>,
+}
+
+/// One result of `finish_batch_v2`, in the order of the request's entries.
+/// `failure` is an `UploadSessionFinishError` union, kept as JSON (see `dropbox::error`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(tag = ".tag", rename_all = "snake_case")]
+pub enum UploadSessionFinishBatchResultEntry {
+    Success(FileMetadata),
+    Failure { failure: serde_json::Value },
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct UploadSessionFinishBatchResult {
+    pub entries: Vec<UploadSessionFinishBatchResultEntry>,
+}
+
+/// `FileMetadata`. The emulator fills every field; the client needs only a few.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct FileMetadata {
+    pub name: String,
+    pub id: String,
+    pub client_modified: String,
+    pub server_modified: String,
+    pub rev: String,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_lower: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_display: Option<String>,
+    #[serde(default = "default_true")]
+    pub is_downloadable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_hash: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct FolderMetadata {
+    pub name: String,
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_lower: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_display: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct DeletedMetadata {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_lower: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_display: Option<String>,
+}
+
+/// The `Metadata` union of `get_metadata` and `list_folder`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(tag = ".tag", rename_all = "snake_case")]
+pub enum Metadata {
+    File(FileMetadata),
+    Folder(FolderMetadata),
+    Deleted(DeletedMetadata),
+}
+
+impl Metadata {
+    pub fn path_lower(&self) -> Option<&str> {
+        match self {
+            Metadata::File(m) => m.path_lower.as_deref(),
+            Metadata::Folder(m) => m.path_lower.as_deref(),
+            Metadata::Deleted(m) => m.path_lower.as_deref(),
+        }
+    }
+
+    pub fn path_display(&self) -> Option<&str> {
+        match self {
+            Metadata::File(m) => m.path_display.as_deref(),
+            Metadata::Folder(m) => m.path_display.as_deref(),
+            Metadata::Deleted(m) => m.path_display.as_deref(),
+        }
+    }
+}
+
+/// `files/list_folder` argument.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ListFolderArg {
+    /// `""` is the root.
+    pub path: String,
+    #[serde(default)]
+    pub recursive: bool,
+    #[serde(default)]
+    pub include_media_info: bool,
+    #[serde(default)]
+    pub include_deleted: bool,
+    #[serde(default)]
+    pub include_has_explicit_shared_members: bool,
+    #[serde(default = "default_true")]
+    pub include_mounted_folders: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_link: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_property_groups: Option<serde_json::Value>,
+    #[serde(default = "default_true")]
+    pub include_non_downloadable_files: bool,
+}
+
+impl ListFolderArg {
+    pub fn new(path: impl Into<String>, recursive: bool) -> Self {
+        ListFolderArg {
+            path: path.into(),
+            recursive,
+            include_media_info: false,
+            include_deleted: false,
+            include_has_explicit_shared_members: false,
+            include_mounted_folders: true,
+            limit: None,
+            shared_link: None,
+            include_property_groups: None,
+            include_non_downloadable_files: true,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ListFolderContinueArg {
+    pub cursor: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ListFolderResult {
+    pub entries: Vec<Metadata>,
+    pub cursor: String,
+    pub has_more: bool,
+}
+
+/// `files/get_metadata` argument.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct GetMetadataArg {
+    pub path: String,
+    #[serde(default)]
+    pub include_media_info: bool,
+    #[serde(default)]
+    pub include_deleted: bool,
+    #[serde(default)]
+    pub include_has_explicit_shared_members: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_property_groups: Option<serde_json::Value>,
+}
+
+impl GetMetadataArg {
+    pub fn new(path: impl Into<String>) -> Self {
+        GetMetadataArg {
+            path: path.into(),
+            include_media_info: false,
+            include_deleted: false,
+            include_has_explicit_shared_members: false,
+            include_property_groups: None,
+        }
+    }
+}
+
+/// `files/create_folder_v2` argument.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CreateFolderArg {
+    pub path: String,
+    #[serde(default)]
+    pub autorename: bool,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct CreateFolderResult {
+    pub metadata: FolderMetadata,
+}
+
+/// `files/delete_v2` argument.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteArg {
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_rev: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct DeleteResult {
+    pub metadata: Metadata,
+}
+
+/// `files/download` argument.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DownloadArg {
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rev: Option<String>,
+}
+
+/// `users/get_current_account` result (`FullAccount`), the fields the SDK requires plus a few.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct FullAccount {
+    pub account_id: String,
+    pub name: AccountName,
+    pub email: String,
+    pub email_verified: bool,
+    pub disabled: bool,
+    pub locale: String,
+    pub referral_link: String,
+    pub is_paired: bool,
+    pub account_type: Tag,
+    pub root_info: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct AccountName {
+    pub given_name: String,
+    pub surname: String,
+    pub familiar_name: String,
+    pub display_name: String,
+    pub abbreviated_name: String,
+}
+
+/// A union value with no data, e.g. `{".tag":"basic"}`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Tag {
+    #[serde(rename = ".tag")]
+    pub tag: String,
+}
+
+/// `oauth2/token` success body.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+}
+
+/// The body of a 401/409/429 error: `error_summary` is for humans; match on `error`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct ApiErrorBody {
+    pub error_summary: String,
+    pub error: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_message: Option<serde_json::Value>,
+}
+
+impl ApiErrorBody {
+    /// Builds the body with Dropbox's summary: the chain of `.tag`s, then `/` and dots.
+    pub fn new(error: serde_json::Value) -> Self {
+        ApiErrorBody {
+            error_summary: error_summary(&error),
+            error,
+            user_message: None,
+        }
+    }
+}
+
+/// `path/conflict/file/..` from `{".tag":"path","path":{".tag":"conflict","conflict":{".tag":"file"}}}`.
+/// Dropbox appends a variable run of dots; clients must match on the prefix.
+pub fn error_summary(error: &serde_json::Value) -> String {
+    let mut parts = Vec::new();
+    let mut cur = error;
+    while let Some(tag) = cur.get(".tag").and_then(|t| t.as_str()) {
+        parts.push(tag.to_string());
+        match cur.get(tag) {
+            Some(next) if next.is_object() => cur = next,
+            _ => {
+                // Struct-valued members (e.g. `reason` of a write failure) nest under their field.
+                match cur.get("reason") {
+                    Some(next) if next.is_object() => cur = next,
+                    _ => break,
+                }
+            }
+        }
+    }
+    format!(
+        "{}/{}",
+        parts.join("/"),
+        ".".repeat(3usize.saturating_sub(parts.len()).max(1))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn write_mode_shapes() {
+        for (text, mode) in [
+            (r#""add""#, WriteMode::Add),
+            (r#"{".tag":"overwrite"}"#, WriteMode::Overwrite),
+            (
+                r#"{".tag":"update","update":"a1c10ce0dd78"}"#,
+                WriteMode::Update {
+                    update: "a1c10ce0dd78".into(),
+                },
+            ),
+        ] {
+            assert_eq!(serde_json::from_str::<WriteMode>(text).unwrap(), mode);
+        }
+        assert!(serde_json::from_str::<WriteMode>(r#""update""#).is_err());
+        assert!(serde_json::from_str::<WriteMode>(r#""replace""#).is_err());
+        assert_eq!(
+            serde_json::to_string(&WriteMode::Overwrite).unwrap(),
+            r#"{".tag":"overwrite"}"#
+        );
+    }
+
+    #[test]
+    fn upload_arg_flattens_commit_info() {
+        let a: UploadArg = serde_json::from_value(json!({
+            "path": "/a.txt", "mode": "overwrite", "content_hash": "00"
+        }))
+        .unwrap();
+        assert_eq!(a.commit.path, "/a.txt");
+        assert_eq!(a.commit.mode, WriteMode::Overwrite);
+        assert_eq!(a.content_hash.as_deref(), Some("00"));
+    }
+
+    #[test]
+    fn unknown_arg_fields_are_rejected() {
+        assert!(serde_json::from_value::<ListFolderArg>(json!({"path": "", "bogus": 1})).is_err());
+        assert!(serde_json::from_value::<CommitInfo>(json!({"path": "/x", "bogus": 1})).is_err());
+    }
+
+    #[test]
+    fn batch_entries_roundtrip() {
+        let text =
+            r#"{"entries":[{".tag":"failure","failure":{".tag":"too_many_write_operations"}}]}"#;
+        let r: UploadSessionFinishBatchResult = serde_json::from_str(text).unwrap();
+        assert!(matches!(
+            &r.entries[0],
+            UploadSessionFinishBatchResultEntry::Failure { .. }
+        ));
+    }
+
+    #[test]
+    fn summaries_like_dropbox() {
+        let conflict = json!({".tag":"path","reason":{".tag":"conflict","conflict":{".tag":"file"}},"upload_session_id":"x"});
+        assert_eq!(error_summary(&conflict), "path/conflict/file/.");
+        assert_eq!(
+            error_summary(&json!({".tag":"expired_access_token"})),
+            "expired_access_token/.."
+        );
+        assert_eq!(
+            error_summary(&json!({".tag":"path","path":{".tag":"not_found"}})),
+            "path/not_found/."
+        );
+    }
+}

@@ -1,0 +1,11 @@
+//! dropbox-post: publish experiment results to Dropbox with a password-sealed credential.
+//!
+//! Data flows one way: argv → config → credential → plan → engine → report.
+//! The emulator shares only the wire types in [`dropbox::types`] with the client.
+
+pub mod cli;
+pub mod commands;
+pub mod dropbox;
+pub mod exit;
+
+pub use exit::{CmdResult, ExitKind, Failure, ResultExt};

@@ -1,0 +1,35 @@
+//! The thin binary: parse arguments, run, map the failure to its exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use dropbox_post::cli::Cli;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match dropbox_post::commands::run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("dropbox-post: error: {failure}");
+            ExitCode::from(failure.kind.code())
+        }
+    }
+}
+
+/// Logs go to stderr so `--json` on stdout stays machine-readable. `RUST_LOG` overrides -v.
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("dropbox_post={default}")));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+}
