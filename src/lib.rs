@@ -7,5 +7,7 @@ pub mod cli;
 pub mod commands;
 pub mod dropbox;
 pub mod exit;
+pub mod password;
+pub mod seal;
 
 pub use exit::{CmdResult, ExitKind, Failure, ResultExt};
