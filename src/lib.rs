@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod commands;
 pub mod dropbox;
+pub mod emulator;
 pub mod exit;
 pub mod password;
 pub mod seal;

@@ -102,12 +102,41 @@ pub struct UploadArg {
     pub content_hash: Option<String>,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[serde(tag = ".tag", rename_all = "snake_case")]
 pub enum SessionType {
     #[default]
     Sequential,
     Concurrent,
+}
+
+impl<'de> Deserialize<'de> for SessionType {
+    /// Accepts `"concurrent"` as well as `{".tag":"concurrent"}`, as Dropbox does.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(tag = ".tag", rename_all = "snake_case", deny_unknown_fields)]
+        enum Tagged {
+            Sequential,
+            Concurrent,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Short(String),
+            Tagged(Tagged),
+        }
+        match Either::deserialize(d)? {
+            Either::Short(s) => match s.as_str() {
+                "sequential" => Ok(SessionType::Sequential),
+                "concurrent" => Ok(SessionType::Concurrent),
+                other => Err(serde::de::Error::custom(format!(
+                    "unknown UploadSessionType tag '{other}'"
+                ))),
+            },
+            Either::Tagged(Tagged::Sequential) => Ok(SessionType::Sequential),
+            Either::Tagged(Tagged::Concurrent) => Ok(SessionType::Concurrent),
+        }
+    }
 }
 
 /// `files/upload_session/start` argument.
@@ -264,6 +293,9 @@ pub struct ListFolderArg {
     pub include_property_groups: Option<serde_json::Value>,
     #[serde(default = "default_true")]
     pub include_non_downloadable_files: bool,
+    /// Sent by the Python SDK 12.x.
+    #[serde(default)]
+    pub include_restorable_info: bool,
 }
 
 impl ListFolderArg {
@@ -279,6 +311,7 @@ impl ListFolderArg {
             shared_link: None,
             include_property_groups: None,
             include_non_downloadable_files: true,
+            include_restorable_info: false,
         }
     }
 }
@@ -480,6 +513,17 @@ mod tests {
             serde_json::to_string(&WriteMode::Overwrite).unwrap(),
             r#"{".tag":"overwrite"}"#
         );
+    }
+
+    #[test]
+    fn session_type_shorthand() {
+        for text in [r#""concurrent""#, r#"{".tag":"concurrent"}"#] {
+            assert_eq!(
+                serde_json::from_str::<SessionType>(text).unwrap(),
+                SessionType::Concurrent
+            );
+        }
+        assert!(serde_json::from_str::<SessionType>(r#""parallel""#).is_err());
     }
 
     #[test]
