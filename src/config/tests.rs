@@ -501,3 +501,40 @@ fn job_from_args_forms() {
     let err = job_from_args(dir.path(), "copy", "k", "p", "/x").unwrap_err();
     assert_eq!(err.to_string(), "option \"copy\" is not file, folder or No");
 }
+
+#[test]
+fn example_study_config_loads() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/study");
+    let dir = tempfile::tempdir().unwrap();
+    for entry in walkdir::WalkDir::new(&example) {
+        let entry = entry.unwrap();
+        let to = dir
+            .path()
+            .join(entry.path().strip_prefix(&example).unwrap());
+        if entry.file_type().is_dir() {
+            fs::create_dir_all(&to).unwrap();
+        } else {
+            fs::copy(entry.path(), &to).unwrap();
+        }
+    }
+    let config = dir.path().join("conf/config.xml");
+    assert!(matches!(
+        load(&config, None),
+        Err(ConfigError::Script { ref problem, .. })
+            if matches!(**problem, Problem::NotFound { param: "encrypted_key", .. })
+    ));
+    fs::create_dir(dir.path().join("keys")).unwrap();
+    fs::write(dir.path().join("keys/dropbox.enc"), "sealed").unwrap();
+    let jobs = load(&config, None).unwrap().jobs;
+    let summary: Vec<_> = jobs
+        .iter()
+        .map(|j| (j.script, j.kind, j.dest.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (1, JobKind::File, "/dropbox-post-demo"),
+            (3, JobKind::Folder, "/dropbox-post-demo/exp00000"),
+        ]
+    );
+}
