@@ -293,6 +293,9 @@ pub struct ListFolderArg {
     pub include_property_groups: Option<serde_json::Value>,
     #[serde(default = "default_true")]
     pub include_non_downloadable_files: bool,
+    /// Sent by the Python SDK 12.x (newer spec).
+    #[serde(default)]
+    pub include_restorable_info: bool,
 }
 
 impl ListFolderArg {
@@ -308,6 +311,7 @@ impl ListFolderArg {
             shared_link: None,
             include_property_groups: None,
             include_non_downloadable_files: true,
+            include_restorable_info: false,
         }
     }
 }
