@@ -51,7 +51,8 @@ fn lookup(tag: &str) -> Value {
 }
 
 fn incorrect_offset(correct: u64) -> Value {
-    json!({".tag": "incorrect_offset", "incorrect_offset": {"correct_offset": correct}})
+    // UploadSessionOffsetError is a struct, so Stone inlines its fields next to the tag.
+    json!({".tag": "incorrect_offset", "correct_offset": correct})
 }
 
 fn finish_lookup(e: Value) -> Value {
