@@ -36,7 +36,8 @@ TOKEN_LIFETIME = 2
 BLOCK = 4 * 1024 * 1024
 
 dropbox = None  # imported in setUpModule, once the host variables point at the emulator
-EMULATOR = {}
+MAIN = None  # the emulator most tests use
+SDK_HOST = None  # the host:port the SDK's URLs name (MAIN's)
 
 
 def content_hash(data):
@@ -45,44 +46,52 @@ def content_hash(data):
     return hashlib.sha256(blocks).hexdigest()
 
 
-def start_emulator():
-    binary = os.environ.get("DROPBOX_POST_BIN")
-    if not binary:
-        raise RuntimeError("set DROPBOX_POST_BIN to the dropbox-post binary")
-    root = tempfile.mkdtemp(prefix="dropbox-emulator-")
-    log = tempfile.TemporaryFile(mode="w+")
-    proc = subprocess.Popen(
-        [
-            binary, "emulate", "--root", root, "--listen", "127.0.0.1:0",
-            "--token", TOKEN, "--app", APP_KEY, "--token-lifetime", str(TOKEN_LIFETIME),
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=log,
-        text=True,
-    )
-    selector = selectors.DefaultSelector()
-    selector.register(proc.stdout, selectors.EVENT_READ)
-    first = proc.stdout.readline() if selector.select(timeout=60) else ""
-    if not first.strip():
-        proc.kill()
-        log.seek(0)
-        raise RuntimeError(f"the emulator printed no base URL; stderr:\n{log.read()}")
-    # Keep draining stdout so the emulator never blocks on a full pipe.
-    threading.Thread(target=proc.stdout.read, daemon=True).start()
-    EMULATOR.update(proc=proc, root=root, log=log, base=first.strip().rstrip("/"))
+class Emulator:
+    """A `dropbox-post emulate` process on 127.0.0.1 with its own root."""
 
+    def __init__(self, *extra):
+        binary = os.environ.get("DROPBOX_POST_BIN")
+        if not binary:
+            raise RuntimeError("set DROPBOX_POST_BIN to the dropbox-post binary")
+        self.root = tempfile.mkdtemp(prefix="dropbox-emulator-")
+        self.log = log = tempfile.TemporaryFile(mode="w+")
+        self.drain = None
+        self.proc = subprocess.Popen(
+            [
+                binary, "emulate", "--root", self.root, "--listen", "127.0.0.1:0",
+                "--token", TOKEN, "--app", APP_KEY, *extra,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
+        atexit.register(self.stop)
+        selector = selectors.DefaultSelector()
+        selector.register(self.proc.stdout, selectors.EVENT_READ)
+        first = self.proc.stdout.readline() if selector.select(timeout=60) else ""
+        if not first.strip():
+            self.stop()
+            log.seek(0)
+            raise RuntimeError(f"the emulator printed no base URL; stderr:\n{log.read()}")
+        # Keep draining stdout so the emulator never blocks on a full pipe.
+        self.drain = threading.Thread(target=self.proc.stdout.read, daemon=True)
+        self.drain.start()
+        self.base = first.strip().rstrip("/")
 
-def stop_emulator():
-    proc = EMULATOR.get("proc")
-    if proc and proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    if EMULATOR.get("root"):
-        shutil.rmtree(EMULATOR["root"], ignore_errors=True)
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.drain:
+            self.drain.join(timeout=10)
+        self.proc.stdout.close()
+        self.log.close()
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 class RefuseAdapter(BaseAdapter):
@@ -93,36 +102,42 @@ class RefuseAdapter(BaseAdapter):
         pass
 
 
-class PlainHttpAdapter(HTTPAdapter):
-    """Sends https://HOST/… to http://HOST/… (the emulator speaks plain http)."""
+class EmulatorAdapter(HTTPAdapter):
+    """Sends https://SDK_HOST/… to the emulator's http base URL, noting each response's
+    status and content type."""
+
+    def __init__(self, base, responses):
+        super().__init__()
+        self.base, self.responses = base, responses
 
     def send(self, request, **kwargs):
-        request.url = "http://" + request.url[len("https://") :]
-        return super().send(request, **kwargs)
+        request.url = self.base + request.url[len(f"https://{SDK_HOST}") :]
+        response = super().send(request, **kwargs)
+        self.responses.append((response.status_code, response.headers.get("content-type", "")))
+        return response
 
 
-def emulator_session():
+def emulator_session(emulator=None, responses=None):
     session = requests.Session()
     session.mount("https://", RefuseAdapter())
-    session.mount(f"https://{EMULATOR['host']}/", PlainHttpAdapter())
+    base = (emulator or MAIN).base
+    session.mount(f"https://{SDK_HOST}/", EmulatorAdapter(base, [] if responses is None else responses))
     return session
 
 
 def setUpModule():
-    global dropbox
-    start_emulator()
-    atexit.register(stop_emulator)
-    host = urllib.parse.urlsplit(EMULATOR["base"]).netloc
-    EMULATOR["host"] = host
+    global dropbox, MAIN, SDK_HOST
+    MAIN = Emulator("--token-lifetime", str(TOKEN_LIFETIME))
+    SDK_HOST = urllib.parse.urlsplit(MAIN.base).netloc
     for var in ("DROPBOX_API_HOST", "DROPBOX_API_CONTENT_HOST", "DROPBOX_WEB_HOST"):
-        os.environ[var] = host
+        os.environ[var] = SDK_HOST
     import dropbox as sdk
 
     dropbox = sdk
 
 
 def tearDownModule():
-    stop_emulator()
+    MAIN.stop()
 
 
 def client(**kwargs):
@@ -408,7 +423,7 @@ class RefreshTokens(unittest.TestCase):
         )
         flow.requests_session = emulator_session()
         authorize_url = flow.start()
-        self.assertTrue(authorize_url.startswith(f"https://{EMULATOR['host']}/oauth2/authorize?"))
+        self.assertTrue(authorize_url.startswith(f"https://{SDK_HOST}/oauth2/authorize?"))
         response = flow.requests_session.get(authorize_url)
         self.assertEqual(response.status_code, 200, response.text)
         result = flow.finish(response.text.strip())
@@ -453,6 +468,78 @@ class RefreshTokens(unittest.TestCase):
         dbx = client(oauth2_refresh_token="not-a-refresh-token", app_key=APP_KEY)
         with self.assertRaises(dropbox.exceptions.AuthError):
             dbx.users_get_current_account()
+
+
+def is_write_contention(error):
+    """409 too_many_write_operations, wherever the route's error union puts it."""
+    if getattr(error, "is_too_many_write_operations", lambda: False)():
+        return True
+    if getattr(error, "is_path", lambda: False)():
+        path = error.get_path()
+        reason = getattr(path, "reason", path)  # UploadWriteFailed wraps a WriteError
+        return getattr(reason, "is_too_many_write_operations", lambda: False)()
+    return False
+
+
+class Faults(unittest.TestCase):
+    """The SDK must understand every fault the emulator injects: 5xx (retried by the SDK),
+    429 with a JSON RateLimitError or plain text (retried after Retry-After) and typed 409
+    too_many_write_operations (retried here)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.emulator = Emulator("--seed", "11", "--error-rate", "0.1", "--rate-limit-rate", "0.25")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.emulator.stop()
+
+    def retrying(self, call, *args, **kwargs):
+        for _ in range(50):
+            try:
+                return call(*args, **kwargs)
+            except dropbox.exceptions.ApiError as e:
+                if not is_write_contention(e.error):
+                    raise
+                self.contention += 1
+        self.fail("still too_many_write_operations after 50 tries")
+
+    def test_sdk_survives_injected_faults(self):
+        self.contention = 0
+        responses = []
+        dbx = dropbox.Dropbox(
+            TOKEN,
+            session=emulator_session(self.emulator, responses),
+            max_retries_on_error=20,
+        )
+        overwrite = dropbox.files.WriteMode.overwrite
+        files = {f"/faults/run/out-{i}.csv": f"{i},{i * i}\n".encode() * 50 for i in range(12)}
+        for path, data in files.items():
+            self.retrying(dbx.files_upload, data, path, mode=overwrite)
+        data = os.urandom(BLOCK + 1000)
+        start = self.retrying(dbx.files_upload_session_start, data[:BLOCK])
+        cursor = dropbox.files.UploadSessionCursor(start.session_id, BLOCK)
+        commit = dropbox.files.CommitInfo("/faults/run/model.bin", mode=overwrite)
+        self.retrying(dbx.files_upload_session_finish, data[BLOCK:], cursor, commit)
+        files["/faults/run/model.bin"] = data
+        self.retrying(dbx.files_create_folder_v2, "/faults/empty")
+
+        result = self.retrying(dbx.files_list_folder, "/faults", recursive=True, limit=4)
+        entries = list(result.entries)
+        while result.has_more:
+            result = self.retrying(dbx.files_list_folder_continue, result.cursor)
+            entries += result.entries
+        listed = {e.path_display for e in entries if isinstance(e, dropbox.files.FileMetadata)}
+        self.assertEqual(listed, set(files))
+        for path, expected in files.items():
+            self.assertEqual(self.retrying(dbx.files_download, path)[1].content, expected)
+        self.retrying(dbx.files_delete_v2, "/faults/empty")
+
+        statuses = {(status, "json" in ctype) for status, ctype in responses}
+        self.assertIn((429, True), statuses, responses)
+        self.assertIn((429, False), statuses, responses)
+        self.assertTrue(any(status >= 500 for status, _ in statuses), responses)
+        self.assertGreater(self.contention, 0, responses)
 
 
 if __name__ == "__main__":
