@@ -25,9 +25,19 @@ fn python_sdk_conformance() {
         describe(&provision)
     );
     let suite = Command::new(root.join("target/sdk-venv/bin/python"))
-        .args(["-m", "unittest", "discover", "-s", "tests/conformance", "-v"])
+        .args([
+            "-m",
+            "unittest",
+            "discover",
+            "-s",
+            "tests/conformance",
+            "-v",
+        ])
         .current_dir(root)
-        .env("DROPBOX_POST_BIN", assert_cmd::cargo::cargo_bin("dropbox-post"))
+        .env(
+            "DROPBOX_POST_BIN",
+            assert_cmd::cargo::cargo_bin("dropbox-post"),
+        )
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .output()
         .expect("cannot run the SDK venv's python");
