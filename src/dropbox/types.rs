@@ -293,7 +293,7 @@ pub struct ListFolderArg {
     pub include_property_groups: Option<serde_json::Value>,
     #[serde(default = "default_true")]
     pub include_non_downloadable_files: bool,
-    /// Sent by the Python SDK 12.x (newer spec).
+    /// Sent by the Python SDK 12.x.
     #[serde(default)]
     pub include_restorable_info: bool,
 }
