@@ -7,5 +7,6 @@ pub mod cli;
 pub mod commands;
 pub mod dropbox;
 pub mod exit;
+pub mod upload;
 
 pub use exit::{CmdResult, ExitKind, Failure, ResultExt};
