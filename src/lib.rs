@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod dropbox;
 pub mod exit;
 pub mod upload;

@@ -1,0 +1,88 @@
+"""Shared by the librec-auto shims: find the dropbox-post binary and run it with the
+password moved from argv into the environment (argv is visible to every user via ps)."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+PASSWORD_ENV = "DROPBOX_POST_PASSWORD"
+BIN_ENV = "DROPBOX_POST_BIN"
+# librec-auto passes --password; dropbox-post and librec-auto's own CLI use -k/--key_password.
+PASSWORD_FLAGS = ("--password", "--key_password", "-k")
+
+
+class ShimError(Exception):
+    """A one-line message and the exit code to leave with."""
+
+    def __init__(self, message, code):
+        super().__init__(message)
+        self.code = code
+
+
+def find_binary():
+    """$DROPBOX_POST_BIN, then PATH, then this checkout's target/release build."""
+    configured = os.environ.get(BIN_ENV)
+    if configured:
+        if os.access(configured, os.X_OK) and os.path.isfile(configured):
+            return configured
+        raise ShimError(
+            f"{BIN_ENV}={configured} is not an executable file; "
+            "point it at the dropbox-post binary or unset it",
+            1,
+        )
+    on_path = shutil.which("dropbox-post")
+    if on_path:
+        return on_path
+    built = Path(__file__).resolve().parent.parent / "target" / "release" / "dropbox-post"
+    if os.access(built, os.X_OK) and built.is_file():
+        return str(built)
+    raise ShimError(
+        f"dropbox-post binary not found (looked at ${BIN_ENV}, PATH and {built}); "
+        f"install it (cargo install --path .), build it (cargo build --release) or set {BIN_ENV}",
+        1,
+    )
+
+
+def split_password(args):
+    """Returns (args without any password flag, the last password given or None)."""
+    rest, password = [], None
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        flag, eq, value = arg.partition("=")
+        if flag in PASSWORD_FLAGS and eq:
+            password = value
+        elif arg in PASSWORD_FLAGS:
+            if i + 1 >= len(args):
+                raise ShimError(f"{arg} needs a value", 2)
+            password = args[i + 1]
+            i += 1
+        elif arg.startswith("-k") and not arg.startswith("--"):
+            password = arg[2:]
+        else:
+            rest.append(arg)
+        i += 1
+    return rest, password
+
+
+def run(subcommand, args):
+    """Runs `dropbox-post SUBCOMMAND ARGS…` and returns its exit code."""
+    prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "dropbox-post shim"
+    try:
+        rest, password = split_password(args)
+        binary = find_binary()
+    except ShimError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return e.code
+    env = dict(os.environ)
+    if password is not None:
+        env[PASSWORD_ENV] = password
+    try:
+        code = subprocess.call([binary, subcommand, *rest], env=env)
+    except OSError as e:
+        print(f"{prog}: error: cannot run {binary}: {e.strerror}", file=sys.stderr)
+        return 1
+    # A child killed by a signal: report it the way a shell would.
+    return 128 - code if code < 0 else code

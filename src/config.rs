@@ -1,0 +1,639 @@
+//! librec-auto study configs → validated post jobs.
+//!
+//! A librec-auto study keeps its config in `STUDY/conf/config.xml`. Every
+//! `/librec-auto/post/script` whose `<script-name>` is `dropbox_post.py` (or the older
+//! `dropbox-post.py`) becomes one [`PostJob`], in document order; other post scripts are left
+//! to librec-auto (one note on stderr each).
+//!
+//! Params of a dropbox script (text is trimmed):
+//! - `option`: `file`, `folder` or `no` (any case); `no` disables the script.
+//! - `encrypted_key`: the sealed credential file.
+//! - `path`: the file or folder to publish; must exist and be of the kind `option` names.
+//! - `dest`: the Dropbox folder that receives the file, or the folder's contents (as
+//!   librec-auto's own script did). Absolute (`/…`); `/` alone is the root.
+//! - `password`: must be empty. librec-auto passes the password it was given when this param
+//!   is present; a password written in the config would be committed in clear.
+//! - `share` (optional): `true` or `false` (default).
+//!
+//! **Relative paths** (`encrypted_key`, `path`) resolve against the study directory: the
+//! `target` given to [`load`] (`--target`), else the parent of the `conf/` folder holding the
+//! config, else the config's own folder. librec-auto runs post scripts with the study directory
+//! as working directory, so this matches what its scripts saw.
+//!
+//! Every script is validated before [`load`] returns, so nothing is uploaded from a config
+//! with a mistake anywhere in it. Errors name the config file and line of the offending
+//! script or param.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use quick_xml::XmlVersion;
+use quick_xml::escape::resolve_predefined_entity;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::reader::Reader;
+
+use crate::exit::{ExitKind, Failure};
+
+/// Script names that mean "publish to Dropbox" (librec-auto renamed the script once).
+const DROPBOX_SCRIPTS: [&str; 2] = ["dropbox_post.py", "dropbox-post.py"];
+
+/// A config whose dropbox scripts are all valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StudyConfig {
+    /// Absolute study directory that relative paths were resolved against.
+    pub study_dir: PathBuf,
+    /// One job per enabled dropbox script, in document order.
+    pub jobs: Vec<PostJob>,
+}
+
+/// One validated upload: a local file or folder to a Dropbox folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostJob {
+    /// 1-based index among all post scripts of the config (1 for the command-line form).
+    pub script: usize,
+    /// Config line of the `<script>` element (0 for the command-line form).
+    pub line: usize,
+    pub kind: JobKind,
+    /// Absolute path of the sealed credential file (exists).
+    pub encrypted_key: PathBuf,
+    /// Absolute path of the file or folder to publish (exists, of kind `kind`).
+    pub path: PathBuf,
+    /// Normalised Dropbox folder: `/` for the root, otherwise `/a/b` with no trailing `/`,
+    /// no empty, `.` or `..` segments and no control characters.
+    pub dest: String,
+    /// Create a shared link after uploading.
+    pub share: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    File,
+    Folder,
+}
+
+impl JobKind {
+    fn noun(self) -> &'static str {
+        match self {
+            JobKind::File => "file",
+            JobKind::Folder => "folder",
+        }
+    }
+}
+
+/// Why a config (or the command-line form of a script) cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {file}: {source}")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}:{column}: malformed XML: {message}; fix the config and run again")]
+    Xml {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error(
+        "{file}: the root element is <{found}>, not <librec-auto>; pass a librec-auto study config (STUDY/conf/config.xml)"
+    )]
+    NotLibrecAuto { file: String, found: String },
+    #[error(
+        "{file}: no post script to run: {}; add a <script> with <script-name>dropbox_post.py</script-name> under <post>",
+        describe_skipped(*disabled)
+    )]
+    NoDropboxScripts { file: String, disabled: usize },
+    #[error("{file}:{line}: post script {script} ({name}): {problem}")]
+    Script {
+        file: String,
+        line: usize,
+        script: usize,
+        name: String,
+        problem: Box<Problem>,
+    },
+    /// The command-line (librec-auto argv) form of a script.
+    #[error("{problem}")]
+    Args { problem: Box<Problem> },
+}
+
+fn describe_skipped(disabled: usize) -> String {
+    match disabled {
+        0 => "it has no dropbox_post.py script".to_string(),
+        n => format!("all {n} dropbox_post.py script(s) have option No"),
+    }
+}
+
+impl From<ConfigError> for Failure {
+    fn from(error: ConfigError) -> Self {
+        Failure::new(ExitKind::Config, error)
+    }
+}
+
+/// What is wrong with one dropbox script's params.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    #[error("param {0:?} is missing")]
+    Missing(&'static str),
+    #[error("unknown param {0:?}; expected option, encrypted_key, path, dest, password or share")]
+    Unknown(String),
+    #[error("a <param> has no name attribute")]
+    Unnamed,
+    #[error("param {name:?} is given twice (first on line {first_line})")]
+    Duplicate { name: String, first_line: usize },
+    #[error("param {0:?} is empty")]
+    Empty(&'static str),
+    #[error("option {0:?} is not file, folder or No")]
+    BadOption(String),
+    #[error("share {0:?} is not true or false")]
+    BadShare(String),
+    #[error("dest {0:?} is not an absolute Dropbox path; start it with / (/ alone is the root)")]
+    DestNotAbsolute(String),
+    #[error("dest {0:?} has a . or .. segment; write the folder path out in full")]
+    DestDotSegment(String),
+    #[error("dest {0:?} contains a control character")]
+    DestControl(String),
+    #[error("{param} {given:?} ({}) does not exist", .resolved.display())]
+    NotFound {
+        param: &'static str,
+        given: String,
+        resolved: PathBuf,
+    },
+    #[error("{param} {given:?} ({}) is not a {expected}", .resolved.display())]
+    WrongKind {
+        param: &'static str,
+        given: String,
+        resolved: PathBuf,
+        expected: &'static str,
+    },
+    #[error(
+        "param \"password\" must be empty: a password in the config would be committed in clear; \
+         give it with -k, DROPBOX_POST_PASSWORD or --password-file instead"
+    )]
+    PasswordInConfig,
+}
+
+impl Problem {
+    /// The param the problem is about, to point at its line.
+    fn param(&self) -> Option<&str> {
+        match self {
+            Problem::Missing(_) | Problem::Unnamed => None,
+            Problem::Unknown(name) | Problem::Duplicate { name, .. } => Some(name),
+            Problem::Empty(p) | Problem::NotFound { param: p, .. } => Some(p),
+            Problem::WrongKind { param, .. } => Some(param),
+            Problem::BadOption(_) => Some("option"),
+            Problem::BadShare(_) => Some("share"),
+            Problem::DestNotAbsolute(_) | Problem::DestDotSegment(_) | Problem::DestControl(_) => {
+                Some("dest")
+            }
+            Problem::PasswordInConfig => Some("password"),
+        }
+    }
+}
+
+/// Reads `config` and validates every dropbox post script in it.
+///
+/// `target` overrides the study directory (see the module doc for how it is found otherwise).
+/// Prints one note on stderr for each post script left to librec-auto or disabled.
+pub fn load(config: &Path, target: Option<&Path>) -> Result<StudyConfig, ConfigError> {
+    let file = config.display().to_string();
+    let read_error = |source| ConfigError::Read {
+        file: file.clone(),
+        source,
+    };
+    let bytes = std::fs::read(config).map_err(read_error)?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        read_error(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not UTF-8 ({e})"),
+        ))
+    })?;
+    let scripts = parse(&text, &file)?;
+    let study_dir = absolute(target.unwrap_or_else(|| default_study_dir(config)));
+
+    let mut jobs = Vec::new();
+    let mut disabled = 0;
+    for script in &scripts {
+        let name = script.name.as_deref().unwrap_or("");
+        if !DROPBOX_SCRIPTS.contains(&name) {
+            let what = if name.is_empty() {
+                "has no <script-name>".to_string()
+            } else {
+                format!("{name} is not a dropbox script")
+            };
+            eprintln!(
+                "note: {file}:{}: post script {} {what}; left to librec-auto",
+                script.line, script.index
+            );
+            continue;
+        }
+        match script_job(&study_dir, script) {
+            Ok(Some(job)) => jobs.push(job),
+            Ok(None) => {
+                disabled += 1;
+                eprintln!(
+                    "note: {file}:{}: post script {} ({name}) has option No; skipped",
+                    script.line, script.index
+                );
+            }
+            Err(problem) => {
+                let line = problem
+                    .param()
+                    .and_then(|p| script.params.iter().rev().find(|r| r.name == p))
+                    .map_or(script.line, |r| r.line);
+                return Err(ConfigError::Script {
+                    file,
+                    line,
+                    script: script.index,
+                    name: name.to_string(),
+                    problem: Box::new(problem),
+                });
+            }
+        }
+    }
+    if jobs.is_empty() {
+        return Err(ConfigError::NoDropboxScripts { file, disabled });
+    }
+    Ok(StudyConfig { study_dir, jobs })
+}
+
+/// The librec-auto argv form (`--option --encrypted_key --path --dest`) of one script; paths
+/// relative to `study_dir`. `Ok(None)` for option No.
+pub fn job_from_args(
+    study_dir: &Path,
+    option: &str,
+    encrypted_key: &str,
+    path: &str,
+    dest: &str,
+) -> Result<Option<PostJob>, ConfigError> {
+    let study_dir = absolute(study_dir);
+    let params = Params {
+        option: option.trim(),
+        encrypted_key: encrypted_key.trim(),
+        path: path.trim(),
+        dest: dest.trim(),
+        share: false,
+    };
+    validate(&study_dir, &params)
+        .map(|job| {
+            job.map(|job| PostJob {
+                script: 1,
+                line: 0,
+                ..job
+            })
+        })
+        .map_err(|problem| ConfigError::Args {
+            problem: Box::new(problem),
+        })
+}
+
+/// `--target`, else the parent of a `conf/` folder holding the config, else its folder.
+fn default_study_dir(config: &Path) -> &Path {
+    let dir = config.parent().unwrap_or(Path::new(""));
+    let study = match dir.file_name() {
+        Some(name) if name == "conf" => dir.parent().unwrap_or(Path::new("")),
+        _ => dir,
+    };
+    if study.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        study
+    }
+}
+
+/// Absolute without resolving symlinks, so messages show the paths the user wrote.
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The params of one dropbox script, text trimmed.
+struct Params<'a> {
+    option: &'a str,
+    encrypted_key: &'a str,
+    path: &'a str,
+    dest: &'a str,
+    share: bool,
+}
+
+const KNOWN_PARAMS: [&str; 6] = [
+    "option",
+    "encrypted_key",
+    "path",
+    "dest",
+    "password",
+    "share",
+];
+
+fn script_job(study_dir: &Path, script: &RawScript) -> Result<Option<PostJob>, Problem> {
+    let mut seen: Vec<&RawParam> = Vec::new();
+    for param in &script.params {
+        if param.name.is_empty() {
+            return Err(Problem::Unnamed);
+        }
+        if !KNOWN_PARAMS.contains(&param.name.as_str()) {
+            return Err(Problem::Unknown(param.name.clone()));
+        }
+        if let Some(first) = seen.iter().find(|p| p.name == param.name) {
+            return Err(Problem::Duplicate {
+                name: param.name.clone(),
+                first_line: first.line,
+            });
+        }
+        seen.push(param);
+    }
+    let get = |name| seen.iter().find(|p| p.name == name).map(|p| p.value.trim());
+    let required = |name| get(name).ok_or(Problem::Missing(name));
+    if get("password").is_some_and(|p| !p.is_empty()) {
+        return Err(Problem::PasswordInConfig);
+    }
+    let share = match get("share") {
+        None => false,
+        Some(s) if s.eq_ignore_ascii_case("true") => true,
+        Some(s) if s.eq_ignore_ascii_case("false") => false,
+        Some(s) => return Err(Problem::BadShare(s.to_string())),
+    };
+    let params = Params {
+        option: required("option")?,
+        encrypted_key: required("encrypted_key")?,
+        path: required("path")?,
+        dest: required("dest")?,
+        share,
+    };
+    Ok(validate(study_dir, &params)?.map(|job| PostJob {
+        script: script.index,
+        line: script.line,
+        ..job
+    }))
+}
+
+/// Checks one script's params; the job's `script`/`line` are left for the caller to set.
+fn validate(study_dir: &Path, params: &Params) -> Result<Option<PostJob>, Problem> {
+    let kind = match params.option.to_ascii_lowercase().as_str() {
+        "file" => JobKind::File,
+        "folder" => JobKind::Folder,
+        "no" => return Ok(None),
+        "" => return Err(Problem::Empty("option")),
+        _ => return Err(Problem::BadOption(params.option.to_string())),
+    };
+    let dest = normalize_dest(params.dest)?;
+    let path = existing(study_dir, "path", params.path, kind)?;
+    let encrypted_key = existing(
+        study_dir,
+        "encrypted_key",
+        params.encrypted_key,
+        JobKind::File,
+    )?;
+    Ok(Some(PostJob {
+        script: 0,
+        line: 0,
+        kind,
+        encrypted_key,
+        path,
+        dest,
+        share: params.share,
+    }))
+}
+
+/// Resolves `given` against the study directory and checks it exists as a `kind`.
+fn existing(
+    study_dir: &Path,
+    param: &'static str,
+    given: &str,
+    kind: JobKind,
+) -> Result<PathBuf, Problem> {
+    if given.is_empty() {
+        return Err(Problem::Empty(param));
+    }
+    let resolved = study_dir.join(given);
+    let metadata = match std::fs::metadata(&resolved) {
+        Ok(m) => m,
+        Err(_) => {
+            return Err(Problem::NotFound {
+                param,
+                given: given.to_string(),
+                resolved,
+            });
+        }
+    };
+    let right_kind = match kind {
+        JobKind::File => metadata.is_file(),
+        JobKind::Folder => metadata.is_dir(),
+    };
+    if !right_kind {
+        return Err(Problem::WrongKind {
+            param,
+            given: given.to_string(),
+            resolved,
+            expected: kind.noun(),
+        });
+    }
+    Ok(resolved)
+}
+
+/// `/a//b/` → `/a/b`; `/` stays the root.
+fn normalize_dest(dest: &str) -> Result<String, Problem> {
+    if dest.is_empty() {
+        return Err(Problem::Empty("dest"));
+    }
+    if dest.chars().any(char::is_control) {
+        return Err(Problem::DestControl(dest.to_string()));
+    }
+    if !dest.starts_with('/') {
+        return Err(Problem::DestNotAbsolute(dest.to_string()));
+    }
+    let segments: Vec<&str> = dest.split('/').filter(|s| !s.is_empty()).collect();
+    if segments.iter().any(|s| *s == "." || *s == "..") {
+        return Err(Problem::DestDotSegment(dest.to_string()));
+    }
+    Ok(format!("/{}", segments.join("/")))
+}
+
+/// A `<script>` under `/librec-auto/post`, before validation.
+#[derive(Debug)]
+struct RawScript {
+    /// 1-based among post scripts.
+    index: usize,
+    line: usize,
+    name: Option<String>,
+    params: Vec<RawParam>,
+}
+
+#[derive(Debug)]
+struct RawParam {
+    name: String,
+    value: String,
+    line: usize,
+}
+
+/// The element whose text is being collected.
+enum Field {
+    ScriptName(String),
+    Param(RawParam),
+}
+
+impl Field {
+    fn text(&mut self) -> &mut String {
+        match self {
+            Field::ScriptName(s) => s,
+            Field::Param(p) => &mut p.value,
+        }
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn position(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text.as_bytes()[..offset.min(text.len())];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
+    (line, column)
+}
+
+/// Collects the post scripts with the lines they start on.
+fn parse(text: &str, file: &str) -> Result<Vec<RawScript>, ConfigError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let malformed = |offset: u64, message: &dyn fmt::Display| {
+        let (line, column) = position(text, offset as usize);
+        ConfigError::Xml {
+            file: file.to_string(),
+            line,
+            column,
+            message: message.to_string(),
+        }
+    };
+    let mut reader = Reader::from_str(text);
+    let mut stack: Vec<String> = Vec::new();
+    let mut scripts = Vec::new();
+    let mut script: Option<RawScript> = None;
+    let mut field: Option<Field> = None;
+    let mut seen_root = false;
+    loop {
+        let start = reader.buffer_position();
+        let event = reader
+            .read_event()
+            .map_err(|e| malformed(reader.error_position(), &e))?;
+        let line = position(text, start as usize).0;
+        match event {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let name = e.local_name().as_ref().to_string();
+                if stack.is_empty() {
+                    if seen_root {
+                        return Err(malformed(start, &"a second root element"));
+                    }
+                    seen_root = true;
+                    if name != "librec-auto" {
+                        return Err(ConfigError::NotLibrecAuto {
+                            file: file.to_string(),
+                            found: name,
+                        });
+                    }
+                }
+                let at = |path: &[&str]| stack.iter().map(String::as_str).eq(path.iter().copied());
+                if at(&["librec-auto", "post"]) && name == "script" {
+                    script = Some(RawScript {
+                        index: scripts.len() + 1,
+                        line,
+                        name: None,
+                        params: Vec::new(),
+                    });
+                } else if at(&["librec-auto", "post", "script"]) {
+                    field = match name.as_str() {
+                        "script-name" => Some(Field::ScriptName(String::new())),
+                        "param" => Some(Field::Param(RawParam {
+                            name: param_name(e).map_err(|m| malformed(start, &m))?,
+                            value: String::new(),
+                            line,
+                        })),
+                        _ => None,
+                    };
+                }
+                if matches!(event, Event::Start(_)) {
+                    stack.push(name);
+                } else {
+                    finish(stack.len() + 1, &mut field, &mut script, &mut scripts);
+                }
+            }
+            Event::End(_) => {
+                finish(stack.len(), &mut field, &mut script, &mut scripts);
+                stack.pop();
+            }
+            Event::Text(ref t) if stack.len() == 4 => {
+                if let Some(f) = field.as_mut() {
+                    f.text().push_str(&t.xml10_content());
+                }
+            }
+            Event::CData(ref t) if stack.len() == 4 => {
+                if let Some(f) = field.as_mut() {
+                    f.text().push_str(&t.xml10_content());
+                }
+            }
+            Event::GeneralRef(ref r) => {
+                let resolved: Cow<str> = match r.resolve_char_ref() {
+                    Ok(Some(c)) => c.to_string().into(),
+                    Ok(None) => match resolve_predefined_entity(r) {
+                        Some(s) => s.into(),
+                        None => {
+                            return Err(malformed(start, &format!("unknown entity &{};", &**r)));
+                        }
+                    },
+                    Err(e) => return Err(malformed(start, &e)),
+                };
+                if let (4, Some(f)) = (stack.len(), field.as_mut()) {
+                    f.text().push_str(&resolved);
+                }
+            }
+            Event::Eof => {
+                if let Some(open) = stack.last() {
+                    return Err(malformed(start, &format!("<{open}> is not closed")));
+                }
+                if !seen_root {
+                    return Err(malformed(start, &"no root element"));
+                }
+                return Ok(scripts);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Called when the element at `depth` (root = 1) closes: completes a field or a script.
+fn finish(
+    depth: usize,
+    field: &mut Option<Field>,
+    script: &mut Option<RawScript>,
+    scripts: &mut Vec<RawScript>,
+) {
+    match depth {
+        4 => {
+            if let (Some(f), Some(s)) = (field.take(), script.as_mut()) {
+                match f {
+                    Field::ScriptName(name) => s.name = Some(name.trim().to_string()),
+                    Field::Param(p) => s.params.push(p),
+                }
+            }
+        }
+        3 => scripts.extend(script.take()),
+        _ => {}
+    }
+}
+
+fn param_name(e: &BytesStart) -> Result<String, String> {
+    match e.try_get_attribute("name") {
+        Ok(Some(a)) => a
+            .normalized_value(XmlVersion::Implicit1_0)
+            .map(|v| v.trim().to_string())
+            .map_err(|err| err.to_string()),
+        Ok(None) => Ok(String::new()),
+        Err(err) => Err(err.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,540 @@
+use std::fs;
+
+use tempfile::TempDir;
+
+use super::*;
+
+/// A study tree: `post/summary.csv`, `exp00000/result/out.txt`, `keys/dropbox.enc`.
+fn study_tree() -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for d in ["conf", "post", "exp00000/result", "keys"] {
+        fs::create_dir_all(root.join(d)).unwrap();
+    }
+    fs::write(root.join("post/summary.csv"), "a,b\n1,2\n").unwrap();
+    fs::write(root.join("exp00000/result/out.txt"), "x").unwrap();
+    fs::write(root.join("keys/dropbox.enc"), "sealed").unwrap();
+    dir
+}
+
+/// A config with the given scripts (each already XML) under `<post>`.
+fn config_xml(scripts: &[String]) -> String {
+    format!(
+        "<?xml version=\"1.0\"?>\n<librec-auto>\n  <post>\n{}  </post>\n</librec-auto>\n",
+        scripts.concat()
+    )
+}
+
+/// A `<script>`, one line per element, so line numbers are predictable.
+fn script(name: &str, params: &[(&str, &str)]) -> String {
+    let mut s = format!(
+        "    <script lang=\"python3\" src=\"system\">\n      <script-name>{name}</script-name>\n"
+    );
+    for (k, v) in params {
+        s.push_str(&format!("      <param name=\"{k}\">{v}</param>\n"));
+    }
+    s.push_str("    </script>\n");
+    s
+}
+
+fn dropbox(params: &[(&str, &str)]) -> String {
+    script("dropbox_post.py", params)
+}
+
+const FILE_JOB: [(&str, &str); 5] = [
+    ("option", "file"),
+    ("encrypted_key", "keys/dropbox.enc"),
+    ("path", "post/summary.csv"),
+    ("dest", "/study-results"),
+    ("password", ""),
+];
+
+/// FILE_JOB with one param replaced (or removed when `value` is None).
+fn file_job_with(name: &str, value: Option<&str>) -> String {
+    let params: Vec<(&str, &str)> = FILE_JOB
+        .iter()
+        .filter_map(|&(k, v)| match (k == name, value) {
+            (false, _) => Some((k, v)),
+            (true, Some(new)) => Some((k, new)),
+            (true, None) => None,
+        })
+        .collect();
+    dropbox(&params)
+}
+
+fn write_config(dir: &TempDir, xml: &str) -> PathBuf {
+    let path = dir.path().join("conf/config.xml");
+    fs::write(&path, xml).unwrap();
+    path
+}
+
+fn load_xml(xml: &str) -> (TempDir, Result<StudyConfig, ConfigError>) {
+    let dir = study_tree();
+    let config = write_config(&dir, xml);
+    let result = load(&config, None);
+    (dir, result)
+}
+
+/// The error of a config holding one dropbox script; returns (problem, line, display).
+fn script_problem(script_xml: String) -> (Problem, usize, String) {
+    let (_dir, result) = load_xml(&config_xml(&[script_xml]));
+    match result {
+        Err(e @ ConfigError::Script { .. }) => {
+            let text = e.to_string();
+            let ConfigError::Script {
+                problem,
+                line,
+                script,
+                name,
+                ..
+            } = e
+            else {
+                unreachable!()
+            };
+            assert_eq!((script, name.as_str()), (1, "dropbox_post.py"));
+            (*problem, line, text)
+        }
+        other => panic!("expected a script error, got {other:?}"),
+    }
+}
+
+// Lines in a one-script config: 1 <?xml, 2 <librec-auto>, 3 <post>, 4 <script>,
+// 5 <script-name>, then one param per line from 6.
+const SCRIPT_LINE: usize = 4;
+fn param_line(index: usize) -> usize {
+    6 + index
+}
+
+#[test]
+fn happy_path_file_folder_and_foreign_script() {
+    let xml = config_xml(&[
+        dropbox(&FILE_JOB),
+        script("results_graphics.py", &[("option", "x")]),
+        script(
+            "dropbox-post.py",
+            &[
+                ("option", " folder "),
+                ("encrypted_key", "keys/dropbox.enc"),
+                ("path", "exp00000"),
+                ("dest", "//study-results//exp00000/"),
+                ("password", ""),
+                ("share", "true"),
+            ],
+        ),
+    ]);
+    let (dir, result) = load_xml(&xml);
+    let config = result.unwrap();
+    let root = std::path::absolute(dir.path()).unwrap();
+    assert_eq!(config.study_dir, root);
+    assert_eq!(
+        config.jobs,
+        vec![
+            PostJob {
+                script: 1,
+                line: 4,
+                kind: JobKind::File,
+                encrypted_key: root.join("keys/dropbox.enc"),
+                path: root.join("post/summary.csv"),
+                dest: "/study-results".into(),
+                share: false,
+            },
+            PostJob {
+                script: 3,
+                line: 4 + 8 + 4,
+                kind: JobKind::Folder,
+                encrypted_key: root.join("keys/dropbox.enc"),
+                path: root.join("exp00000"),
+                dest: "/study-results/exp00000".into(),
+                share: true,
+            },
+        ]
+    );
+}
+
+#[test]
+fn entities_and_cdata_in_text_are_decoded() {
+    let dir = study_tree();
+    fs::write(dir.path().join("post/a&b.csv"), "x").unwrap();
+    let xml = config_xml(&[dropbox(&[
+        ("option", "File"),
+        ("encrypted_key", "<![CDATA[keys/dropbox.enc]]>"),
+        ("path", "post/a&amp;b&#46;csv"),
+        ("dest", "/r&#x1F600;"),
+    ])]);
+    let config = load(&write_config(&dir, &xml), None).unwrap();
+    assert_eq!(config.jobs[0].path, config.study_dir.join("post/a&b.csv"));
+    assert_eq!(config.jobs[0].dest, "/r\u{1F600}");
+}
+
+#[test]
+fn target_overrides_the_study_dir() {
+    let dir = study_tree();
+    let other = study_tree();
+    let config = write_config(&dir, &config_xml(&[dropbox(&FILE_JOB)]));
+    fs::remove_file(dir.path().join("post/summary.csv")).unwrap();
+    let loaded = load(&config, Some(other.path())).unwrap();
+    assert_eq!(loaded.study_dir, std::path::absolute(other.path()).unwrap());
+    assert!(loaded.jobs[0].path.starts_with(other.path()));
+}
+
+#[test]
+fn config_outside_conf_resolves_against_its_own_folder() {
+    let dir = study_tree();
+    let config = dir.path().join("study.xml");
+    fs::write(&config, config_xml(&[dropbox(&FILE_JOB)])).unwrap();
+    let loaded = load(&config, None).unwrap();
+    assert_eq!(loaded.study_dir, std::path::absolute(dir.path()).unwrap());
+}
+
+#[test]
+fn default_study_dir_of_relative_paths() {
+    assert_eq!(
+        default_study_dir(Path::new("conf/config.xml")),
+        Path::new(".")
+    );
+    assert_eq!(default_study_dir(Path::new("config.xml")), Path::new("."));
+    assert_eq!(
+        default_study_dir(Path::new("s/conf/config.xml")),
+        Path::new("s")
+    );
+    assert_eq!(
+        default_study_dir(Path::new("s/cfg/config.xml")),
+        Path::new("s/cfg")
+    );
+}
+
+#[test]
+fn option_no_is_skipped_and_all_no_is_an_error() {
+    let no = file_job_with("option", Some("No"));
+    let (_d, ok) = load_xml(&config_xml(&[no.clone(), dropbox(&FILE_JOB)]));
+    let jobs = ok.unwrap().jobs;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].script, 2);
+
+    let (_d, err) = load_xml(&config_xml(&[no.clone(), no]));
+    let err = err.unwrap_err();
+    assert!(matches!(
+        err,
+        ConfigError::NoDropboxScripts { disabled: 2, .. }
+    ));
+    assert!(
+        err.to_string()
+            .contains("all 2 dropbox_post.py script(s) have option No")
+    );
+}
+
+#[test]
+fn no_dropbox_scripts_is_an_error() {
+    for xml in [
+        config_xml(&[script("result_graphics.py", &[])]),
+        "<librec-auto><post/></librec-auto>".to_string(),
+        "<librec-auto/>".to_string(),
+        // A script outside <post> is not a post script.
+        format!(
+            "<librec-auto><rerank>{}</rerank></librec-auto>",
+            dropbox(&FILE_JOB)
+        ),
+    ] {
+        let (_d, err) = load_xml(&xml);
+        let err = err.unwrap_err();
+        assert!(
+            matches!(err, ConfigError::NoDropboxScripts { disabled: 0, .. }),
+            "{xml}: {err:?}"
+        );
+        assert!(
+            err.to_string()
+                .contains("config.xml: no post script to run")
+        );
+    }
+}
+
+#[test]
+fn missing_params_point_at_the_script() {
+    for name in ["option", "encrypted_key", "path", "dest"] {
+        let (problem, line, text) = script_problem(file_job_with(name, None));
+        assert_eq!(problem, Problem::Missing(name));
+        assert_eq!(line, SCRIPT_LINE);
+        assert!(
+            text.contains(&format!(
+                "config.xml:4: post script 1 (dropbox_post.py): param \"{name}\" is missing"
+            )),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn password_param_is_optional() {
+    let (_d, ok) = load_xml(&config_xml(&[file_job_with("password", None)]));
+    assert_eq!(ok.unwrap().jobs.len(), 1);
+}
+
+#[test]
+fn unknown_unnamed_and_duplicate_params() {
+    let mut params = FILE_JOB.to_vec();
+    params.push(("colour", "blue"));
+    let (problem, line, _) = script_problem(dropbox(&params));
+    assert_eq!(problem, Problem::Unknown("colour".into()));
+    assert_eq!(line, param_line(5));
+
+    params.pop();
+    params.push(("dest", "/other"));
+    let (problem, line, text) = script_problem(dropbox(&params));
+    assert_eq!(
+        problem,
+        Problem::Duplicate {
+            name: "dest".into(),
+            first_line: param_line(3)
+        }
+    );
+    assert_eq!(line, param_line(5));
+    assert!(text.contains("config.xml:11:"), "{text}");
+    assert!(text.contains("given twice (first on line 9)"), "{text}");
+
+    let xml = dropbox(&FILE_JOB).replace("<param name=\"path\">", "<param>");
+    let (problem, line, _) = script_problem(xml);
+    assert_eq!(problem, Problem::Unnamed);
+    assert_eq!(line, SCRIPT_LINE);
+}
+
+#[test]
+fn bad_option_and_share() {
+    let (problem, line, text) = script_problem(file_job_with("option", Some("files")));
+    assert_eq!(problem, Problem::BadOption("files".into()));
+    assert_eq!(line, param_line(0));
+    assert!(text.contains("config.xml:6:"), "{text}");
+
+    let (problem, _, _) = script_problem(file_job_with("option", Some("")));
+    assert_eq!(problem, Problem::Empty("option"));
+
+    let mut params = FILE_JOB.to_vec();
+    params.push(("share", "yes"));
+    let (problem, line, _) = script_problem(dropbox(&params));
+    assert_eq!(problem, Problem::BadShare("yes".into()));
+    assert_eq!(line, param_line(5));
+}
+
+#[test]
+fn password_in_config_is_refused() {
+    let (problem, line, text) = script_problem(file_job_with("password", Some("hunter2")));
+    assert_eq!(problem, Problem::PasswordInConfig);
+    assert_eq!(line, param_line(4));
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(text.contains("committed in clear"), "{text}");
+}
+
+#[test]
+fn bad_dests() {
+    for (dest, expected) in [
+        ("study", Problem::DestNotAbsolute("study".into())),
+        ("", Problem::Empty("dest")),
+        ("/a/../b", Problem::DestDotSegment("/a/../b".into())),
+        ("/a/./b", Problem::DestDotSegment("/a/./b".into())),
+        ("/a\tb", Problem::DestControl("/a\tb".into())),
+        ("/a&#127;", Problem::DestControl("/a\u{7f}".into())),
+    ] {
+        let (problem, line, _) = script_problem(file_job_with("dest", Some(dest)));
+        assert_eq!(problem, expected, "{dest:?}");
+        assert_eq!(line, param_line(3));
+    }
+}
+
+#[test]
+fn dest_normalisation() {
+    for (given, normal) in [
+        ("/", "/"),
+        ("//", "/"),
+        ("/a", "/a"),
+        ("/a/", "/a"),
+        ("//a///b//", "/a/b"),
+        ("/a.b/..c/ü", "/a.b/..c/ü"),
+    ] {
+        assert_eq!(normalize_dest(given).unwrap(), normal, "{given}");
+    }
+}
+
+#[test]
+fn paths_must_exist_with_the_right_kind() {
+    let cases = [
+        ("path", "post/missing.csv", "file", "does not exist"),
+        ("path", "exp00000", "file", "is not a file"),
+        ("path", "post/summary.csv", "folder", "is not a folder"),
+        ("path", "", "file", "is empty"),
+        (
+            "encrypted_key",
+            "keys/missing.enc",
+            "file",
+            "does not exist",
+        ),
+        ("encrypted_key", "keys", "file", "is not a file"),
+    ];
+    for (param, value, option, message) in cases {
+        let params: Vec<(&str, &str)> = FILE_JOB
+            .iter()
+            .map(|&(k, v)| match k {
+                "option" => (k, option),
+                _ if k == param => (k, value),
+                _ => (k, v),
+            })
+            .collect();
+        let index = FILE_JOB.iter().position(|(k, _)| *k == param).unwrap();
+        let (problem, line, text) = script_problem(dropbox(&params));
+        assert_eq!(problem.param(), Some(param), "{problem:?}");
+        assert_eq!(line, param_line(index));
+        assert!(text.contains(message), "{text}");
+        assert!(
+            text.contains(&format!("config.xml:{line}: post script 1")),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn first_bad_script_wins_after_good_ones() {
+    let xml = config_xml(&[dropbox(&FILE_JOB), file_job_with("dest", Some("relative"))]);
+    let (_d, err) = load_xml(&xml);
+    let text = err.unwrap_err().to_string();
+    assert!(
+        text.contains("config.xml:17: post script 2 (dropbox_post.py): dest \"relative\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn malformed_xml_gives_line_and_column() {
+    let cases = [
+        (
+            "<librec-auto>\n  <post>\n  </posts>\n</librec-auto>",
+            3,
+            "ill-formed",
+        ),
+        ("<librec-auto>\n  <post>\n", 3, "is not closed"),
+        ("<librec-auto>\n <post a=\"1></post>", 2, "syntax error"),
+        (
+            "<librec-auto>\n\n  x &nbsp; y</librec-auto>",
+            3,
+            "unknown entity &nbsp;",
+        ),
+        ("", 1, "no root element"),
+        ("<librec-auto/>\n<librec-auto/>", 2, "a second root element"),
+    ];
+    for (xml, line, message) in cases {
+        let (_d, err) = load_xml(xml);
+        match err.unwrap_err() {
+            e @ ConfigError::Xml { .. } => {
+                let text = e.to_string();
+                let ConfigError::Xml { line: got, .. } = e else {
+                    unreachable!()
+                };
+                assert_eq!(got, line, "{xml:?}: {text}");
+                assert!(text.contains(message), "{text}");
+                assert!(text.contains("config.xml:"), "{text}");
+            }
+            other => panic!("{xml:?}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn column_counts_characters() {
+    assert_eq!(position("ab\ncü d", 7), (2, 4));
+    assert_eq!(position("abc", 0), (1, 1));
+}
+
+#[test]
+fn wrong_root_element() {
+    let (_d, err) = load_xml("<?xml version=\"1.0\"?>\n<project><post/></project>");
+    let err = err.unwrap_err();
+    assert!(matches!(&err, ConfigError::NotLibrecAuto { found, .. } if found == "project"));
+    assert!(err.to_string().contains("not <librec-auto>"));
+}
+
+#[test]
+fn unreadable_configs() {
+    let dir = study_tree();
+    let err = load(&dir.path().join("conf/none.xml"), None).unwrap_err();
+    assert!(matches!(err, ConfigError::Read { .. }));
+    assert!(err.to_string().starts_with("cannot read config "));
+
+    let config = dir.path().join("conf/config.xml");
+    fs::write(&config, b"<librec-auto>\xff</librec-auto>").unwrap();
+    let err = load(&config, None).unwrap_err();
+    assert!(err.to_string().contains("not UTF-8"), "{err}");
+}
+
+#[test]
+fn errors_are_config_failures() {
+    let failure: Failure = ConfigError::Args {
+        problem: Box::new(Problem::Missing("dest")),
+    }
+    .into();
+    assert_eq!(failure.kind, ExitKind::Config);
+}
+
+#[test]
+fn job_from_args_forms() {
+    let dir = study_tree();
+    let root = std::path::absolute(dir.path()).unwrap();
+    let job = job_from_args(dir.path(), "folder", "keys/dropbox.enc", "exp00000", "/x/")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        job,
+        PostJob {
+            script: 1,
+            line: 0,
+            kind: JobKind::Folder,
+            encrypted_key: root.join("keys/dropbox.enc"),
+            path: root.join("exp00000"),
+            dest: "/x".into(),
+            share: false,
+        }
+    );
+    assert_eq!(job_from_args(dir.path(), "No", "", "", "").unwrap(), None);
+
+    let err = job_from_args(dir.path(), "file", "keys/dropbox.enc", "nope", "/x").unwrap_err();
+    assert!(
+        matches!(&err, ConfigError::Args { problem }
+            if matches!(**problem, Problem::NotFound { param: "path", .. })),
+        "{err:?}"
+    );
+    let err = job_from_args(dir.path(), "copy", "k", "p", "/x").unwrap_err();
+    assert_eq!(err.to_string(), "option \"copy\" is not file, folder or No");
+}
+
+#[test]
+fn example_study_config_loads() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/study");
+    let dir = tempfile::tempdir().unwrap();
+    for entry in walkdir::WalkDir::new(&example) {
+        let entry = entry.unwrap();
+        let to = dir
+            .path()
+            .join(entry.path().strip_prefix(&example).unwrap());
+        if entry.file_type().is_dir() {
+            fs::create_dir_all(&to).unwrap();
+        } else {
+            fs::copy(entry.path(), &to).unwrap();
+        }
+    }
+    let config = dir.path().join("conf/config.xml");
+    assert!(matches!(
+        load(&config, None),
+        Err(ConfigError::Script { ref problem, .. })
+            if matches!(**problem, Problem::NotFound { param: "encrypted_key", .. })
+    ));
+    fs::create_dir(dir.path().join("keys")).unwrap();
+    fs::write(dir.path().join("keys/dropbox.enc"), "sealed").unwrap();
+    let jobs = load(&config, None).unwrap().jobs;
+    let summary: Vec<_> = jobs
+        .iter()
+        .map(|j| (j.script, j.kind, j.dest.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (1, JobKind::File, "/dropbox-post-demo"),
+            (3, JobKind::Folder, "/dropbox-post-demo/exp00000"),
+        ]
+    );
+}
