@@ -1,0 +1,180 @@
+//! Faults on demand: latency, server errors, rate limits and cut connections, drawn from
+//! one seeded generator so a run can be replayed (`--seed`).
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// What to inject. Rates are shares of requests in `0.0..=1.0`; their sum must be ≤ 1.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Faults {
+    /// `None`: a random seed (logged at start).
+    pub seed: Option<u64>,
+    /// Added to every request, OAuth included.
+    pub latency: Duration,
+    /// Answered 500 or 503.
+    pub error_rate: f64,
+    /// Answered 429 (JSON `too_many_requests`, plain text or `too_many_write_operations`),
+    /// or, on routes that write, 409 `too_many_write_operations`.
+    pub rate_limit_rate: f64,
+    /// Upload requests whose connection is dropped in the middle of the body.
+    pub cut_rate: f64,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum FaultsError {
+    #[error("--{0} must be between 0 and 1, got {1}")]
+    Rate(&'static str, f64),
+    #[error("--error-rate, --rate-limit-rate and --cut-rate add up to {0}, more than 1")]
+    Sum(f64),
+}
+
+impl Faults {
+    pub fn validate(&self) -> Result<(), FaultsError> {
+        for (name, r) in [
+            ("error-rate", self.error_rate),
+            ("rate-limit-rate", self.rate_limit_rate),
+            ("cut-rate", self.cut_rate),
+        ] {
+            if !(0.0..=1.0).contains(&r) {
+                return Err(FaultsError::Rate(name, r));
+            }
+        }
+        let sum = self.error_rate + self.rate_limit_rate + self.cut_rate;
+        if sum > 1.0 + f64::EPSILON {
+            return Err(FaultsError::Sum(sum));
+        }
+        Ok(())
+    }
+}
+
+/// One request's fate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Fault {
+    None,
+    /// 500 or 503.
+    ServerError(u16),
+    /// 429 with `Retry-After`; `reason` `None` = plain-text body.
+    RateLimited {
+        reason: Option<&'static str>,
+        retry_after: u64,
+    },
+    /// 409 `too_many_write_operations` in the route's own error union.
+    WriteContention,
+    /// Drop the connection after this share of the body.
+    Cut(f64),
+}
+
+/// The kind of route, which decides the faults it can get.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Exposure {
+    pub writes: bool,
+    pub has_body: bool,
+}
+
+pub struct FaultPlan {
+    faults: Faults,
+    pub seed: u64,
+    rng: Mutex<StdRng>,
+}
+
+impl FaultPlan {
+    pub fn new(faults: Faults) -> FaultPlan {
+        let seed = faults.seed.unwrap_or_else(rand::random);
+        FaultPlan {
+            faults,
+            seed,
+            rng: Mutex::new(StdRng::seed_from_u64(seed)),
+        }
+    }
+
+    pub fn latency(&self) -> Duration {
+        self.faults.latency
+    }
+
+    /// Draws the same three numbers for every request so the sequence depends only on the
+    /// seed and the order of requests.
+    pub fn draw(&self, exposure: Exposure) -> Fault {
+        let (r, pick, share): (f64, f64, f64) = {
+            let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+            (rng.r#gen(), rng.r#gen(), rng.r#gen())
+        };
+        let f = &self.faults;
+        if r < f.error_rate {
+            return Fault::ServerError(if pick < 0.5 { 500 } else { 503 });
+        }
+        if r < f.error_rate + f.rate_limit_rate {
+            let retry_after = 1;
+            return match (pick * 4.0) as u8 {
+                0 => Fault::RateLimited {
+                    reason: None,
+                    retry_after,
+                },
+                1 => Fault::RateLimited {
+                    reason: Some("too_many_write_operations"),
+                    retry_after,
+                },
+                2 if exposure.writes => Fault::WriteContention,
+                _ => Fault::RateLimited {
+                    reason: Some("too_many_requests"),
+                    retry_after,
+                },
+            };
+        }
+        if exposure.has_body && r < f.error_rate + f.rate_limit_rate + f.cut_rate {
+            return Fault::Cut(share);
+        }
+        Fault::None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(seed: u64) -> FaultPlan {
+        FaultPlan::new(Faults {
+            seed: Some(seed),
+            error_rate: 0.2,
+            rate_limit_rate: 0.2,
+            cut_rate: 0.2,
+            ..Faults::default()
+        })
+    }
+
+    #[test]
+    fn same_seed_same_sequence() {
+        let e = Exposure {
+            writes: true,
+            has_body: true,
+        };
+        let a: Vec<Fault> = (0..200).map(|_| plan(7).draw(e)).collect();
+        let (p, q) = (plan(7), plan(8));
+        let b: Vec<Fault> = (0..200).map(|_| p.draw(e)).collect();
+        let c: Vec<Fault> = (0..200).map(|_| q.draw(e)).collect();
+        assert_eq!(a.len(), b.len());
+        assert_ne!(b, c);
+        let again = plan(7);
+        assert_eq!(b, (0..200).map(|_| again.draw(e)).collect::<Vec<_>>());
+        assert!(b.contains(&Fault::None));
+        assert!(b.iter().any(|f| matches!(f, Fault::Cut(_))));
+    }
+
+    #[test]
+    fn rates_are_checked() {
+        let bad = Faults {
+            error_rate: 1.5,
+            ..Faults::default()
+        };
+        assert!(bad.validate().is_err());
+        let sum = Faults {
+            error_rate: 0.6,
+            cut_rate: 0.6,
+            ..Faults::default()
+        };
+        assert_eq!(sum.validate(), Err(FaultsError::Sum(1.2)));
+        assert!(Faults::default().validate().is_ok());
+    }
+}

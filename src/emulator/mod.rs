@@ -1,0 +1,222 @@
+//! A local Dropbox API v2 emulator (`dropbox-post emulate`): the routes dropbox-post and the
+//! official SDKs use for uploading, listing and downloading, with Dropbox's JSON shapes,
+//! errors and write semantics, state kept on disk under a root directory, OAuth2, faults on
+//! demand and optional TLS. See `docs/emulator.md`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), dropbox_post::emulator::EmulatorError> {
+//! use dropbox_post::emulator::{EmulatorConfig, spawn};
+//! let mut config = EmulatorConfig::new("/tmp/dropbox");
+//! config.tokens.push("test-token".into());
+//! let emulator = spawn(config).await?;
+//! println!("{}", emulator.base_url());
+//! emulator.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod args;
+mod error;
+pub mod faults;
+mod list;
+mod oauth;
+mod paths;
+mod routes;
+mod server;
+mod session;
+mod staging;
+mod store;
+pub mod tls;
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use faults::{Faults, FaultsError};
+pub use oauth::ACCOUNT_ID;
+pub use tls::{TlsError, TlsOptions};
+
+/// Lifetime of tokens issued by `oauth2/token`, as on Dropbox (4 h).
+pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(14_400);
+
+#[derive(Clone)]
+pub struct EmulatorConfig {
+    /// Where files, metadata, sessions and OAuth grants live.
+    pub root: PathBuf,
+    /// `127.0.0.1:0` picks a free port.
+    pub listen: SocketAddr,
+    /// Static access tokens accepted forever.
+    pub tokens: Vec<String>,
+    /// Registered OAuth apps: key and optional secret.
+    pub apps: Vec<(String, Option<String>)>,
+    pub token_lifetime: Duration,
+    pub faults: Faults,
+    pub tls: Option<TlsOptions>,
+}
+
+impl EmulatorConfig {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        EmulatorConfig {
+            root: root.into(),
+            ..Self::default()
+        }
+    }
+}
+
+impl Default for EmulatorConfig {
+    /// Everything but `root`, which `spawn` requires.
+    fn default() -> Self {
+        EmulatorConfig {
+            root: PathBuf::new(),
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            tokens: Vec::new(),
+            apps: Vec::new(),
+            token_lifetime: DEFAULT_TOKEN_LIFETIME,
+            faults: Faults::default(),
+            tls: None,
+        }
+    }
+}
+
+impl fmt::Debug for EmulatorConfig {
+    /// Tokens and app secrets are never printed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmulatorConfig")
+            .field("root", &self.root)
+            .field("listen", &self.listen)
+            .field("tokens", &format_args!("[{} redacted]", self.tokens.len()))
+            .field(
+                "apps",
+                &self.apps.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .field("token_lifetime", &self.token_lifetime)
+            .field("faults", &self.faults)
+            .field("tls", &self.tls)
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    #[error("the emulator needs a root directory (--root)")]
+    NoRoot,
+    #[error(transparent)]
+    Faults(#[from] FaultsError),
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
+fn io(what: String) -> impl FnOnce(std::io::Error) -> EmulatorError {
+    move |e| EmulatorError::Io(what, e)
+}
+
+/// A running emulator; dropping it stops the server without waiting.
+pub struct RunningEmulator {
+    base_url: String,
+    ca_cert: Option<PathBuf>,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<()>>,
+    app: Arc<routes::App>,
+}
+
+impl RunningEmulator {
+    /// `http://127.0.0.1:PORT` (or `https://…` with TLS), no trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The CA certificate clients must trust, with TLS.
+    pub fn ca_cert_path(&self) -> Option<&Path> {
+        self.ca_cert.as_deref()
+    }
+
+    /// The fault generator's seed (random unless configured).
+    pub fn seed(&self) -> u64 {
+        self.app.faults.seed
+    }
+
+    /// Stops accepting, lets requests in flight finish, flushes state.
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        if let Err(e) = self.app.store.sync() {
+            tracing::error!("{e}");
+        }
+    }
+}
+
+impl Drop for RunningEmulator {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Opens the state under `config.root`, binds `config.listen` and serves in the background.
+pub async fn spawn(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorError> {
+    if config.root.as_os_str().is_empty() {
+        return Err(EmulatorError::NoRoot);
+    }
+    config.faults.validate()?;
+    let root = &config.root;
+    std::fs::create_dir_all(root).map_err(io(format!("creating {}", root.display())))?;
+    let tmp = root.join("tmp");
+    // Leftovers of requests cut by a crash; nothing refers to them.
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(io(format!("creating {}", tmp.display())))?;
+    let store = store::Store::open(root)?;
+    let sessions = session::Sessions::open(root, &tmp)
+        .map_err(io(format!("loading sessions under {}", root.display())))?;
+    let auth = oauth::Auth::new(root, &config.tokens, &config.apps, config.token_lifetime)
+        .map_err(io(format!("loading {}", root.join("oauth.json").display())))?;
+    let faults = faults::FaultPlan::new(config.faults.clone());
+    tracing::info!("fault seed {}", faults.seed);
+
+    let (tls, ca_cert) = match &config.tls {
+        Some(opts) => {
+            let ca = opts
+                .ca_cert_out
+                .clone()
+                .unwrap_or_else(|| root.join("ca.pem"));
+            (Some(tls::setup(&ca).await?), Some(ca))
+        }
+        None => (None, None),
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(io(format!("listening on {}", config.listen)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(io("reading the bound address".into()))?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let app = Arc::new(routes::App {
+        store,
+        sessions,
+        auth,
+        faults,
+        tmp,
+    });
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(server::serve(
+        listener,
+        routes::router(app.clone()),
+        tls,
+        shutdown.clone(),
+    ));
+    Ok(RunningEmulator {
+        base_url: format!("{scheme}://{addr}"),
+        ca_cert,
+        shutdown,
+        task: Some(task),
+        app,
+    })
+}

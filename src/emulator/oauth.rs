@@ -1,0 +1,391 @@
+//! Who may call the API: static `--token`s, and tokens issued through the OAuth2
+//! authorization-code flow (PKCE or app secret) and refresh grant of registered `--app`s.
+//! Only SHA-256 digests of tokens are kept; issued grants persist in `ROOT/oauth.json`.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use rand::Rng;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::dropbox::types::TokenResponse;
+
+/// The one account every token belongs to (a Stone `AccountId` is exactly 40 chars).
+pub const ACCOUNT_ID: &str = "dbid:AAH4f99T0taONIb-OurWxbNQ6ywGRopQngc";
+pub const UID: &str = "12345";
+const SCOPE: &str = "account_info.read files.content.read files.content.write files.metadata.read files.metadata.write";
+const CODE_LIFETIME: Duration = Duration::from_secs(600);
+
+fn digest(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+fn random_secret(prefix: &str) -> String {
+    let mut bytes = [0u8; 48];
+    rand::thread_rng().fill(&mut bytes[..]);
+    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+#[derive(Serialize, Deserialize, Clone)]
+struct RefreshGrant {
+    client_id: String,
+    /// Granted through PKCE: refreshing needs no secret.
+    pkce: bool,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct Persisted {
+    /// digest(refresh token) → grant.
+    refresh: HashMap<String, RefreshGrant>,
+    /// digest(access token) → expiry, Unix seconds.
+    access: HashMap<String, i64>,
+}
+
+struct PendingCode {
+    client_id: String,
+    challenge: Option<String>,
+    redirect_uri: Option<String>,
+    offline: bool,
+    issued: Instant,
+}
+
+pub struct Auth {
+    static_tokens: HashSet<String>,
+    apps: HashMap<String, Option<SecretString>>,
+    lifetime: Duration,
+    path: PathBuf,
+    state: Mutex<Persisted>,
+    codes: Mutex<HashMap<String, PendingCode>>,
+}
+
+/// An OAuth endpoint's error: 400 `{"error":…,"error_description":…}`.
+struct OAuthError(StatusCode, &'static str, String);
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({"error": self.1, "error_description": self.2});
+        (
+            self.0,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response()
+    }
+}
+
+fn invalid_grant(why: &str) -> OAuthError {
+    OAuthError(StatusCode::BAD_REQUEST, "invalid_grant", why.to_string())
+}
+
+fn invalid_client() -> OAuthError {
+    OAuthError(
+        StatusCode::BAD_REQUEST,
+        "invalid_client",
+        "Invalid client_id or client_secret".to_string(),
+    )
+}
+
+fn invalid_request(why: String) -> OAuthError {
+    OAuthError(StatusCode::BAD_REQUEST, "invalid_request", why)
+}
+
+impl Auth {
+    pub fn new(
+        root: &std::path::Path,
+        tokens: &[String],
+        apps: &[(String, Option<String>)],
+        lifetime: Duration,
+    ) -> std::io::Result<Auth> {
+        let path = root.join("oauth.json");
+        let state = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                tracing::warn!(
+                    "{} unreadable, starting without grants: {e}",
+                    path.display()
+                );
+                Persisted::default()
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Persisted::default(),
+            Err(e) => return Err(e),
+        };
+        Ok(Auth {
+            static_tokens: tokens.iter().map(|t| digest(t)).collect(),
+            apps: apps
+                .iter()
+                .map(|(k, s)| (k.clone(), s.clone().map(SecretString::from)))
+                .collect(),
+            lifetime,
+            path,
+            state: Mutex::new(state),
+            codes: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Checks a bearer token; `Err` is the 401 `AuthError` tag.
+    pub fn check(&self, token: &str) -> Result<(), &'static str> {
+        let d = digest(token);
+        if self.static_tokens.contains(&d) {
+            return Ok(());
+        }
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        match state.access.get(&d) {
+            Some(exp) if *exp > chrono::Utc::now().timestamp() => Ok(()),
+            Some(_) => Err("expired_access_token"),
+            None => Err("invalid_access_token"),
+        }
+    }
+
+    fn save(&self, state: &Persisted) {
+        let tmp = self.path.with_extension("json.tmp");
+        let written = serde_json::to_vec(state)
+            .map_err(std::io::Error::other)
+            .and_then(|b| std::fs::write(&tmp, b))
+            .and_then(|()| std::fs::rename(&tmp, &self.path));
+        if let Err(e) = written {
+            tracing::error!("saving {}: {e}", self.path.display());
+        }
+    }
+
+    /// `GET /oauth2/authorize`: approves at once. Answers the code as plain text, or
+    /// redirects to `redirect_uri` with `code` and `state`.
+    pub fn authorize(&self, q: &HashMap<String, String>) -> Response {
+        let Some(client_id) = q.get("client_id").filter(|c| self.apps.contains_key(*c)) else {
+            return (StatusCode::BAD_REQUEST, "Invalid client_id.").into_response();
+        };
+        if q.get("response_type").map(String::as_str) != Some("code") {
+            return (StatusCode::BAD_REQUEST, "response_type must be \"code\".").into_response();
+        }
+        let challenge = q.get("code_challenge").cloned();
+        if challenge.is_some() && q.get("code_challenge_method").map(String::as_str) != Some("S256")
+        {
+            return (
+                StatusCode::BAD_REQUEST,
+                "code_challenge_method must be \"S256\".",
+            )
+                .into_response();
+        }
+        let code = random_secret("");
+        let redirect_uri = q.get("redirect_uri").cloned();
+        self.codes.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            code.clone(),
+            PendingCode {
+                client_id: client_id.clone(),
+                challenge,
+                redirect_uri: redirect_uri.clone(),
+                offline: q.get("token_access_type").map(String::as_str) == Some("offline"),
+                issued: Instant::now(),
+            },
+        );
+        match redirect_uri {
+            Some(uri) => {
+                let mut url = match url::Url::parse(&uri) {
+                    Ok(u) => u,
+                    Err(_) => {
+                        return (StatusCode::BAD_REQUEST, "Invalid redirect_uri.").into_response();
+                    }
+                };
+                url.query_pairs_mut().append_pair("code", &code);
+                if let Some(state) = q.get("state") {
+                    url.query_pairs_mut().append_pair("state", state);
+                }
+                Redirect::to(url.as_str()).into_response()
+            }
+            None => code.into_response(),
+        }
+    }
+
+    /// `POST /oauth2/token` (form-encoded).
+    pub fn token(&self, headers: &HeaderMap, body: &[u8]) -> Response {
+        match self.grant(headers, body) {
+            Ok(t) => (
+                [(header::CONTENT_TYPE, "application/json")],
+                serde_json::to_string(&t).unwrap_or_default(),
+            )
+                .into_response(),
+            Err(e) => e.into_response(),
+        }
+    }
+
+    fn grant(&self, headers: &HeaderMap, body: &[u8]) -> Result<TokenResponse, OAuthError> {
+        let mut form: HashMap<String, String> = serde_urlencoded::from_bytes(body)
+            .map_err(|e| invalid_request(format!("request body is not a form: {e}")))?;
+        if let Some((id, secret)) = basic_auth(headers) {
+            form.entry("client_id".into()).or_insert(id);
+            form.entry("client_secret".into()).or_insert(secret);
+        }
+        let field = |name: &str| {
+            form.get(name)
+                .map(String::as_str)
+                .ok_or_else(|| invalid_request(format!("No \"{name}\" given.")))
+        };
+        let client_id = field("client_id")?;
+        let Some(app_secret) = self.apps.get(client_id) else {
+            return Err(invalid_client());
+        };
+        let secret_ok = |given: Option<&String>| match (app_secret, given) {
+            (Some(s), Some(g)) => digest(s.expose_secret()) == digest(g),
+            _ => false,
+        };
+        if form.contains_key("client_secret") && !secret_ok(form.get("client_secret")) {
+            return Err(invalid_client());
+        }
+        match field("grant_type")? {
+            "authorization_code" => {
+                let code = field("code")?;
+                let pending = self
+                    .codes
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(code)
+                    .filter(|p| p.issued.elapsed() < CODE_LIFETIME && p.client_id == client_id)
+                    .ok_or_else(|| invalid_grant("code doesn't exist or has expired"))?;
+                if pending.redirect_uri.as_deref() != form.get("redirect_uri").map(String::as_str) {
+                    return Err(invalid_grant("redirect_uri mismatch"));
+                }
+                let pkce = match &pending.challenge {
+                    Some(challenge) => {
+                        let verifier = field("code_verifier")?;
+                        if URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) != *challenge
+                        {
+                            return Err(invalid_grant("invalid code verifier"));
+                        }
+                        true
+                    }
+                    None if secret_ok(form.get("client_secret")) => false,
+                    None => return Err(invalid_client()),
+                };
+                let refresh = pending.offline.then(|| {
+                    let token = random_secret("");
+                    let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                    state.refresh.insert(
+                        digest(&token),
+                        RefreshGrant {
+                            client_id: client_id.to_string(),
+                            pkce,
+                        },
+                    );
+                    token
+                });
+                let mut t = self.issue();
+                t.refresh_token = refresh;
+                t.scope = Some(SCOPE.into());
+                t.uid = Some(UID.into());
+                t.account_id = Some(ACCOUNT_ID.into());
+                Ok(t)
+            }
+            "refresh_token" => {
+                let token = field("refresh_token")?;
+                let grant = {
+                    let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                    state.refresh.get(&digest(token)).cloned()
+                };
+                let grant = grant
+                    .filter(|g| g.client_id == client_id)
+                    .ok_or_else(|| invalid_grant("refresh token is malformed"))?;
+                if !grant.pkce && !secret_ok(form.get("client_secret")) {
+                    return Err(invalid_client());
+                }
+                Ok(self.issue())
+            }
+            other => Err(OAuthError(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                format!("grant_type \"{other}\" is not supported"),
+            )),
+        }
+    }
+
+    /// A new short-lived access token, recorded (and every grant saved) before it is handed out.
+    fn issue(&self) -> TokenResponse {
+        let token = random_secret("sl.");
+        let expires_in = self.lifetime.as_secs();
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let expiry = chrono::Utc::now().timestamp() + expires_in as i64;
+        state.access.insert(digest(&token), expiry);
+        self.save(&state);
+        TokenResponse {
+            access_token: token,
+            token_type: "bearer".into(),
+            expires_in: Some(expires_in),
+            refresh_token: None,
+            scope: None,
+            uid: None,
+            account_id: None,
+        }
+    }
+}
+
+fn basic_auth(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value.strip_prefix("Basic ")?;
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    Some((id.to_string(), secret.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth(dir: &std::path::Path) -> Auth {
+        Auth::new(
+            dir,
+            &["static".to_string()],
+            &[("key".to_string(), Some("secret".to_string()))],
+            Duration::from_secs(60),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn static_and_unknown_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = auth(dir.path());
+        assert_eq!(a.check("static"), Ok(()));
+        assert_eq!(a.check("other"), Err("invalid_access_token"));
+    }
+
+    #[test]
+    fn code_flow_with_secret_and_refresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = auth(dir.path());
+        let q: HashMap<String, String> = [
+            ("client_id", "key"),
+            ("response_type", "code"),
+            ("token_access_type", "offline"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let r = a.authorize(&q);
+        assert_eq!(r.status(), StatusCode::OK);
+        let code = a.codes.lock().unwrap().keys().next().unwrap().clone();
+        let h = HeaderMap::new();
+        let body = format!("grant_type=authorization_code&code={code}&client_id=key");
+        assert!(a.grant(&h, body.as_bytes()).is_err(), "no secret, no PKCE");
+        a.authorize(&q);
+        let code = a.codes.lock().unwrap().keys().next().unwrap().clone();
+        let body =
+            format!("grant_type=authorization_code&code={code}&client_id=key&client_secret=secret");
+        let t = a.grant(&h, body.as_bytes()).unwrap();
+        assert_eq!(a.check(&t.access_token), Ok(()));
+        let refresh = t.refresh_token.unwrap();
+        let body = format!("grant_type=refresh_token&refresh_token={refresh}&client_id=key");
+        assert!(a.grant(&h, body.as_bytes()).is_err(), "secret required");
+        let body = format!("{body}&client_secret=secret");
+        assert!(a.grant(&h, body.as_bytes()).is_ok());
+        // Grants survive a restart; the persisted file holds no raw token.
+        let again = auth(dir.path());
+        assert_eq!(again.check(&t.access_token), Ok(()));
+        let saved = std::fs::read_to_string(dir.path().join("oauth.json")).unwrap();
+        assert!(!saved.contains(&refresh) && !saved.contains(&t.access_token));
+    }
+}

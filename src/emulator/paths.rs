@@ -1,0 +1,125 @@
+//! Dropbox paths: case-insensitive, case-preserving, `/`-separated, root spelled `""`.
+
+use std::fmt;
+
+/// A validated absolute path below the root (never the root itself).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DbxPath {
+    /// As the client spelled it, e.g. `/Results/Run 1.csv`.
+    pub display: String,
+    /// The key every lookup uses, e.g. `/results/run 1.csv`.
+    pub lower: String,
+}
+
+/// Why a path is malformed; becomes `malformed_path` (409) in most routes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Malformed(pub &'static str);
+
+impl fmt::Display for Malformed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// Longest name component we store: the limit of common filesystems under `ROOT/files`.
+const MAX_NAME_BYTES: usize = 255;
+
+pub fn lower(s: &str) -> String {
+    s.to_lowercase()
+}
+
+impl DbxPath {
+    /// Parses `/a/b`. The root (`/`), empty components, `.`/`..`, a trailing slash and NUL
+    /// are refused.
+    pub fn parse(path: &str) -> Result<DbxPath, Malformed> {
+        let rest = path
+            .strip_prefix('/')
+            .ok_or(Malformed("path must start with '/'"))?;
+        if rest.is_empty() {
+            return Err(Malformed("the root folder is not a valid target"));
+        }
+        for name in rest.split('/') {
+            match name {
+                "" => return Err(Malformed("empty path component")),
+                "." | ".." => return Err(Malformed("'.' and '..' are not allowed")),
+                n if n.len() > MAX_NAME_BYTES => return Err(Malformed("name too long")),
+                n if n.contains('\0') => return Err(Malformed("NUL in name")),
+                _ => {}
+            }
+        }
+        Ok(DbxPath {
+            display: path.to_string(),
+            lower: lower(path),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        name_of(&self.display)
+    }
+
+    /// Lower-cased keys of every ancestor folder, outermost first (the root excluded).
+    pub fn ancestors_lower(&self) -> Vec<String> {
+        self.lower
+            .match_indices('/')
+            .skip(1)
+            .map(|(i, _)| self.lower[..i].to_string())
+            .collect()
+    }
+
+    /// The display path of the ancestor whose lower key is `key`, as this path spells it.
+    pub fn display_prefix(&self, key: &str) -> String {
+        let components = key.matches('/').count();
+        self.display
+            .split('/')
+            .take(components + 1)
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+}
+
+/// The last component of a display or lower path.
+pub fn name_of(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// `name (n).ext` / `name (conflicted copy).ext`: the suffix goes before the extension.
+pub fn with_suffix(name: &str, suffix: &str) -> String {
+    match name.rfind('.') {
+        Some(dot) if dot > 0 => format!("{} ({suffix}){}", &name[..dot], &name[dot..]),
+        _ => format!("{name} ({suffix})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_lowercases() {
+        let p = DbxPath::parse("/Results/Run 1.CSV").unwrap();
+        assert_eq!(p.lower, "/results/run 1.csv");
+        assert_eq!(p.name(), "Run 1.CSV");
+        assert_eq!(p.ancestors_lower(), vec!["/results".to_string()]);
+        assert_eq!(p.display_prefix("/results"), "/Results");
+    }
+
+    #[test]
+    fn refuses_bad_paths() {
+        for bad in ["", "/", "a/b", "/a//b", "/a/", "/a/./b", "/a/../b", "/a\0b"] {
+            assert!(DbxPath::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(DbxPath::parse(&format!("/{}", "x".repeat(256))).is_err());
+    }
+
+    #[test]
+    fn suffixes() {
+        assert_eq!(with_suffix("a.tar.gz", "1"), "a.tar (1).gz");
+        assert_eq!(with_suffix("notes", "2"), "notes (2)");
+        assert_eq!(with_suffix(".bashrc", "1"), ".bashrc (1)");
+        assert_eq!(
+            with_suffix("doc.txt", "conflicted copy"),
+            "doc (conflicted copy).txt"
+        );
+        assert_eq!(name_of("/a/b"), "b");
+    }
+}

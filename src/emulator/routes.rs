@@ -1,0 +1,666 @@
+//! The HTTP surface: `/2/<route>` for the API, `/oauth2/*` for OAuth. One dispatcher applies
+//! what every API call shares (latency, faults, auth, argument parsing) in Dropbox's order,
+//! then hands a typed argument to the route's handler.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, body::Bytes};
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::args::{self, PathKind};
+use super::error::ApiError;
+use super::faults::{Exposure, Fault, FaultPlan};
+use super::list::{Cursor, DEFAULT_LIMIT};
+use super::oauth::{self, Auth};
+use super::session::Sessions;
+use super::staging::{self, StageError, Staged};
+use super::store::{Failed, Rejected, Store};
+use crate::dropbox::arg::to_header_json;
+use crate::dropbox::types::{
+    AccountName, CommitInfo, CreateFolderArg, CreateFolderResult, DeleteArg, DeleteResult,
+    DownloadArg, FullAccount, GetMetadataArg, ListFolderArg, ListFolderContinueArg, Tag, UploadArg,
+    UploadSessionAppendArg, UploadSessionFinishArg, UploadSessionFinishBatchArg,
+    UploadSessionFinishBatchResult, UploadSessionFinishBatchResultEntry, UploadSessionStartArg,
+    UploadSessionStartResult,
+};
+
+/// Everything a request may touch.
+pub struct App {
+    pub store: Store,
+    pub sessions: Sessions,
+    pub auth: Auth,
+    pub faults: FaultPlan,
+    pub tmp: PathBuf,
+}
+
+/// Cancelling this drops the request's connection without an answer (the cut fault).
+#[derive(Clone)]
+pub struct ConnCut(pub CancellationToken);
+
+const MAX_RPC_BODY: usize = 16 * 1024 * 1024;
+const MAX_BATCH: usize = 1000;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Route {
+    Upload,
+    Start,
+    Append,
+    Finish,
+    Download,
+    FinishBatch,
+    ListFolder,
+    ListContinue,
+    GetMetadata,
+    CreateFolder,
+    Delete,
+    CurrentAccount,
+}
+
+impl Route {
+    fn from_name(name: &str) -> Option<Route> {
+        Some(match name {
+            "files/upload" => Route::Upload,
+            "files/upload_session/start" => Route::Start,
+            "files/upload_session/append_v2" => Route::Append,
+            "files/upload_session/finish" => Route::Finish,
+            "files/download" => Route::Download,
+            "files/upload_session/finish_batch_v2" => Route::FinishBatch,
+            "files/list_folder" => Route::ListFolder,
+            "files/list_folder/continue" => Route::ListContinue,
+            "files/get_metadata" => Route::GetMetadata,
+            "files/create_folder_v2" => Route::CreateFolder,
+            "files/delete_v2" => Route::Delete,
+            "users/get_current_account" => Route::CurrentAccount,
+            _ => return None,
+        })
+    }
+
+    /// Content-upload routes: argument in a header, data in the body.
+    fn uploads(self) -> bool {
+        matches!(
+            self,
+            Route::Upload | Route::Start | Route::Append | Route::Finish
+        )
+    }
+
+    fn exposure(self) -> Exposure {
+        Exposure {
+            writes: matches!(
+                self,
+                Route::Upload
+                    | Route::Finish
+                    | Route::FinishBatch
+                    | Route::CreateFolder
+                    | Route::Delete
+            ),
+            has_body: self.uploads(),
+        }
+    }
+}
+
+/// Why a call produced no success answer.
+enum Fail {
+    /// 400, plain text; the dispatcher prefixes the route.
+    Bad(String),
+    Api(ApiError),
+    Cut,
+}
+
+impl From<ApiError> for Fail {
+    fn from(e: ApiError) -> Self {
+        Fail::Api(e)
+    }
+}
+
+impl From<Failed> for Fail {
+    fn from(f: Failed) -> Self {
+        match f {
+            Failed::Api(v) => Fail::Api(ApiError::Endpoint(v)),
+            Failed::Internal => Fail::Api(ApiError::Server(StatusCode::INTERNAL_SERVER_ERROR)),
+        }
+    }
+}
+
+/// Wraps a nested error union, e.g. `LookupError` as `{".tag":"path","path":…}`.
+fn wrap(tag: &str) -> impl Fn(Value) -> Fail + '_ {
+    move |v| Fail::Api(ApiError::Endpoint(json!({".tag": tag, tag: v})))
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/2/{*route}", post(api))
+        .route("/oauth2/authorize", get(authorize))
+        .route("/oauth2/token", post(token))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "Not Found") })
+        .with_state(app)
+        .layer(middleware::from_fn(log_request))
+}
+
+/// `-v`: one line per request. Only the path is logged: a query may hold a token.
+async fn log_request(req: Request, next: Next) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let started = std::time::Instant::now();
+    let response = next.run(req).await;
+    tracing::info!(
+        "{method} {path} -> {} ({} ms)",
+        response.status().as_u16(),
+        started.elapsed().as_millis()
+    );
+    response
+}
+
+async fn authorize(
+    State(app): State<Arc<App>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    latency(&app).await;
+    app.auth.authorize(&q)
+}
+
+async fn token(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    latency(&app).await;
+    app.auth.token(&headers, &body)
+}
+
+async fn latency(app: &App) {
+    let l = app.faults.latency();
+    if !l.is_zero() {
+        tokio::time::sleep(l).await;
+    }
+}
+
+async fn api(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    Extension(cut): Extension<ConnCut>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some(route) = Route::from_name(&name) else {
+        return ApiError::UnknownRoute(name).into_response();
+    };
+    latency(&app).await;
+    let fault = app.faults.draw(route.exposure());
+    match call(&app, route, fault, &query, &headers, body).await {
+        Ok(r) => r,
+        Err(Fail::Bad(why)) => {
+            ApiError::BadRequest(format!("Error in call to API function \"{name}\": {why}"))
+                .into_response()
+        }
+        Err(Fail::Api(e)) => e.into_response(),
+        Err(Fail::Cut) => {
+            cut.0.cancel();
+            // The connection task drops this future together with the connection.
+            std::future::pending::<Response>().await
+        }
+    }
+}
+
+/// Reads and discards a body we refuse, so the client can read our answer.
+async fn drain(body: Body) {
+    let mut stream = body.into_data_stream();
+    while let Some(Ok(_)) = stream.next().await {}
+}
+
+fn check_auth(app: &App, headers: &HeaderMap, query: &HashMap<String, String>) -> Result<(), Fail> {
+    let value = match headers.get(header::AUTHORIZATION) {
+        Some(v) => v.to_str().map_err(|_| {
+            Fail::Bad("Invalid authorization value in HTTP header \"Authorization\".".into())
+        })?,
+        None => query
+            .get("authorization")
+            .map(String::as_str)
+            .ok_or_else(|| {
+                Fail::Bad(
+                "Must provide HTTP header \"Authorization\" or URL parameter \"authorization\"."
+                    .into(),
+            )
+            })?,
+    };
+    let token = value.strip_prefix("Bearer ").ok_or_else(|| {
+        Fail::Bad(
+            "Invalid authorization value in HTTP header \"Authorization\": expecting \"Bearer <oauth2-access-token>\"."
+                .into(),
+        )
+    })?;
+    app.auth
+        .check(token.trim())
+        .map_err(|tag| Fail::Api(ApiError::Auth(tag)))
+}
+
+async fn call(
+    app: &App,
+    route: Route,
+    fault: Fault,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, Fail> {
+    let early = match fault {
+        Fault::ServerError(code) => Some(Fail::Api(ApiError::Server(
+            StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        ))),
+        Fault::RateLimited {
+            reason,
+            retry_after,
+        } => Some(Fail::Api(ApiError::RateLimited {
+            reason,
+            retry_after,
+        })),
+        _ => check_auth(app, headers, query).err(),
+    };
+    if let Some(fail) = early {
+        drain(body).await;
+        return Err(fail);
+    }
+    let contended = fault == Fault::WriteContention;
+    let cut_after = match fault {
+        Fault::Cut(share) => Some(cut_point(headers, share)),
+        _ => None,
+    };
+    if route.uploads() {
+        let up = Upload {
+            app,
+            cut_after,
+            contended,
+        };
+        return match route {
+            Route::Upload => up.upload(content(headers, query, body).await?).await,
+            Route::Start => up.start(content(headers, query, body).await?).await,
+            Route::Append => up.append(content(headers, query, body).await?).await,
+            _ => up.finish(content(headers, query, body).await?).await,
+        };
+    }
+    if route == Route::Download {
+        return download(app, parse(args::content_arg(headers, query))?);
+    }
+    let bytes = axum::body::to_bytes(body, MAX_RPC_BODY)
+        .await
+        .map_err(|e| Fail::Bad(format!("request body: {e}")))?;
+    match route {
+        Route::FinishBatch => finish_batch(app, rpc(headers, &bytes, false)?, contended).await,
+        Route::ListFolder => list_folder(app, rpc(headers, &bytes, false)?),
+        Route::ListContinue => list_continue(app, rpc(headers, &bytes, false)?),
+        Route::GetMetadata => {
+            let arg: GetMetadataArg = rpc(headers, &bytes, false)?;
+            let meta = app
+                .store
+                .get(&arg.path, arg.include_deleted)
+                .map_err(wrap("path"))?;
+            Ok(ok_json(&meta))
+        }
+        Route::CreateFolder => {
+            let arg: CreateFolderArg = rpc(headers, &bytes, false)?;
+            if contended {
+                return Err(wrap("path")(json!({".tag": "too_many_write_operations"})));
+            }
+            match app.store.create_folder(&arg.path, arg.autorename) {
+                Ok(metadata) => Ok(ok_json(&CreateFolderResult { metadata })),
+                Err(Failed::Api(v)) => Err(wrap("path")(v)),
+                Err(f) => Err(f.into()),
+            }
+        }
+        Route::Delete => {
+            let arg: DeleteArg = rpc(headers, &bytes, false)?;
+            if contended {
+                return Err(ApiError::tag("too_many_write_operations").into());
+            }
+            let metadata = app.store.delete(&arg.path)?;
+            Ok(ok_json(&DeleteResult { metadata }))
+        }
+        _ => {
+            let () = rpc(headers, &bytes, true)?;
+            Ok(ok_json(&account()))
+        }
+    }
+}
+
+/// Where a cut fault drops the connection: a share of the announced length, or of 1 MiB
+/// for a chunked body (at its end if it is shorter).
+fn cut_point(headers: &HeaderMap, share: f64) -> u64 {
+    let len = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(1 << 20);
+    ((len as f64 * share) as u64).max(1)
+}
+
+/// Checks the Stone constraints serde cannot express.
+trait Validate {
+    fn validate(&self) -> Result<(), String>;
+}
+
+fn check_commit(c: &CommitInfo) -> Result<(), String> {
+    args::check_path("path", &c.path, PathKind::WriteOrId)?;
+    args::check_timestamp("client_modified", c.client_modified.as_deref())?;
+    match &c.mode {
+        crate::dropbox::types::WriteMode::Update { update } if !args::is_rev(update) => {
+            Err(format!(
+                "mode: update: '{update}' did not match pattern '[0-9a-f]+' of at least 9 characters"
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+impl Validate for UploadArg {
+    fn validate(&self) -> Result<(), String> {
+        check_commit(&self.commit)?;
+        args::check_hash(self.content_hash.as_deref())
+    }
+}
+impl Validate for UploadSessionStartArg {
+    fn validate(&self) -> Result<(), String> {
+        args::check_hash(self.content_hash.as_deref())
+    }
+}
+impl Validate for UploadSessionAppendArg {
+    fn validate(&self) -> Result<(), String> {
+        args::check_hash(self.content_hash.as_deref())
+    }
+}
+impl Validate for UploadSessionFinishArg {
+    fn validate(&self) -> Result<(), String> {
+        check_commit(&self.commit)?;
+        args::check_hash(self.content_hash.as_deref())
+    }
+}
+impl Validate for UploadSessionFinishBatchArg {
+    fn validate(&self) -> Result<(), String> {
+        if self.entries.len() > MAX_BATCH {
+            return Err(format!("entries: list has more than {MAX_BATCH} items"));
+        }
+        self.entries
+            .iter()
+            .try_for_each(|e| check_commit(&e.commit))
+    }
+}
+impl Validate for DownloadArg {
+    fn validate(&self) -> Result<(), String> {
+        args::check_path("path", &self.path, PathKind::Read)?;
+        match &self.rev {
+            Some(r) if !args::is_rev(r) => Err(format!("rev: '{r}' is not a revision")),
+            _ => Ok(()),
+        }
+    }
+}
+impl Validate for ListFolderArg {
+    fn validate(&self) -> Result<(), String> {
+        args::check_path("path", &self.path, PathKind::RootOrId)?;
+        match self.limit {
+            Some(l) if !(1..=2000).contains(&l) => {
+                Err(format!("limit: {l} is not between 1 and 2000"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+impl Validate for ListFolderContinueArg {
+    fn validate(&self) -> Result<(), String> {
+        if self.cursor.is_empty() {
+            return Err("cursor: must not be empty".into());
+        }
+        Ok(())
+    }
+}
+impl Validate for GetMetadataArg {
+    fn validate(&self) -> Result<(), String> {
+        args::check_path("path", &self.path, PathKind::Read)
+    }
+}
+impl Validate for CreateFolderArg {
+    fn validate(&self) -> Result<(), String> {
+        args::check_path("path", &self.path, PathKind::Write)
+    }
+}
+impl Validate for DeleteArg {
+    fn validate(&self) -> Result<(), String> {
+        args::check_path("path", &self.path, PathKind::WriteOrId)
+    }
+}
+impl Validate for () {
+    fn validate(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+fn parse<T: Validate>(arg: Result<T, String>) -> Result<T, Fail> {
+    let arg = arg.map_err(Fail::Bad)?;
+    arg.validate().map_err(Fail::Bad)?;
+    Ok(arg)
+}
+
+fn rpc<T: DeserializeOwned + Validate>(
+    headers: &HeaderMap,
+    bytes: &[u8],
+    void: bool,
+) -> Result<T, Fail> {
+    parse(args::rpc_arg(headers, bytes, void))
+}
+
+/// A content route's argument; a refused argument still drains the body.
+async fn content<T: DeserializeOwned + Validate>(
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+    body: Body,
+) -> Result<(T, Body), Fail> {
+    match parse(args::content_arg(headers, query)) {
+        Ok(arg) => Ok((arg, body)),
+        Err(fail) => {
+            drain(body).await;
+            Err(fail)
+        }
+    }
+}
+
+fn ok_json(value: &impl Serialize) -> Response {
+    match serde_json::to_string(value) {
+        Ok(text) => ([(header::CONTENT_TYPE, "application/json")], text).into_response(),
+        Err(e) => ApiError::internal("encoding a result", e).into_response(),
+    }
+}
+
+/// The content-upload routes, which share staging, hash checks and the fault state.
+struct Upload<'a> {
+    app: &'a App,
+    cut_after: Option<u64>,
+    contended: bool,
+}
+
+impl Upload<'_> {
+    /// Streams the body to disk and checks the request's `content_hash`.
+    async fn stage(&self, body: Body, expected: Option<&str>) -> Result<Staged, Fail> {
+        let staged = staging::stage(&self.app.tmp, body, self.cut_after)
+            .await
+            .map_err(|e| match e {
+                StageError::Cut => Fail::Cut,
+                StageError::TooLarge => ApiError::tag("payload_too_large").into(),
+                StageError::Body(e) => Fail::Bad(format!("reading the request body: {e}")),
+                StageError::Io(e) => ApiError::internal("staging a request body", e).into(),
+            })?;
+        match expected {
+            Some(h) if !h.eq_ignore_ascii_case(&staged.content_hash) => {
+                Err(ApiError::tag("content_hash_mismatch").into())
+            }
+            _ => Ok(staged),
+        }
+    }
+
+    async fn upload(&self, (arg, body): (UploadArg, Body)) -> Result<Response, Fail> {
+        let staged = self.stage(body, arg.content_hash.as_deref()).await?;
+        let result = if self.contended {
+            Err(Rejected {
+                failed: Failed::Api(json!({".tag": "too_many_write_operations"})),
+                staged,
+            })
+        } else {
+            self.app.store.commit(&arg.commit, staged)
+        };
+        match result {
+            Ok(meta) => Ok(ok_json(&meta)),
+            Err(Rejected {
+                failed: Failed::Api(reason),
+                staged,
+            }) => {
+                // Dropbox keeps the data in a session so the commit can be retried.
+                let id = self.app.sessions.create_closed(staged)?;
+                Err(ApiError::Endpoint(
+                    json!({".tag": "path", "reason": reason, "upload_session_id": id}),
+                )
+                .into())
+            }
+            Err(Rejected { failed, .. }) => Err(failed.into()),
+        }
+    }
+
+    async fn start(&self, (arg, body): (UploadSessionStartArg, Body)) -> Result<Response, Fail> {
+        let staged = self.stage(body, arg.content_hash.as_deref()).await?;
+        let session_id =
+            self.app
+                .sessions
+                .start(arg.session_type.unwrap_or_default(), arg.close, staged)?;
+        Ok(ok_json(&UploadSessionStartResult { session_id }))
+    }
+
+    async fn append(&self, (arg, body): (UploadSessionAppendArg, Body)) -> Result<Response, Fail> {
+        let staged = self.stage(body, arg.content_hash.as_deref()).await?;
+        self.app
+            .sessions
+            .append(&arg.cursor, arg.close, staged)
+            .await?;
+        Ok(ok_json(&()))
+    }
+
+    async fn finish(&self, (arg, body): (UploadSessionFinishArg, Body)) -> Result<Response, Fail> {
+        let staged = self.stage(body, arg.content_hash.as_deref()).await?;
+        if self.contended {
+            return Err(ApiError::tag("too_many_write_operations").into());
+        }
+        let store = &self.app.store;
+        let meta = self
+            .app
+            .sessions
+            .finish(&arg.cursor, Some(staged), false, |whole| {
+                store.commit(&arg.commit, whole)
+            })
+            .await?;
+        Ok(ok_json(&meta))
+    }
+}
+
+async fn finish_batch(
+    app: &App,
+    arg: UploadSessionFinishBatchArg,
+    contended: bool,
+) -> Result<Response, Fail> {
+    let mut entries = Vec::with_capacity(arg.entries.len());
+    for (i, e) in arg.entries.iter().enumerate() {
+        let result = if contended && i % 2 == 0 {
+            Err(Failed::Api(json!({".tag": "too_many_write_operations"})))
+        } else {
+            app.sessions
+                .finish(&e.cursor, None, true, |whole| {
+                    app.store.commit(&e.commit, whole)
+                })
+                .await
+        };
+        entries.push(match result {
+            Ok(meta) => UploadSessionFinishBatchResultEntry::Success(meta),
+            Err(Failed::Api(failure)) => UploadSessionFinishBatchResultEntry::Failure { failure },
+            Err(Failed::Internal) => return Err(Failed::Internal.into()),
+        });
+    }
+    Ok(ok_json(&UploadSessionFinishBatchResult { entries }))
+}
+
+fn download(app: &App, arg: DownloadArg) -> Result<Response, Fail> {
+    let (meta, file) = app.store.open_file(&arg.path).map_err(wrap("path"))?;
+    if arg.rev.as_ref().is_some_and(|r| *r != meta.rev) {
+        return Err(wrap("path")(json!({".tag": "not_found"})));
+    }
+    let result = to_header_json(&meta).map_err(|e| ApiError::internal("encoding metadata", e))?;
+    let result =
+        HeaderValue::from_str(&result).map_err(|e| ApiError::internal("encoding metadata", e))?;
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(
+        tokio::fs::File::from_std(file),
+    ));
+    let mut response = body.into_response();
+    let h = response.headers_mut();
+    h.insert("dropbox-api-result", result);
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(meta.size));
+    Ok(response)
+}
+
+fn list_folder(app: &App, arg: ListFolderArg) -> Result<Response, Fail> {
+    let folder = app.store.folder_key(&arg.path).map_err(wrap("path"))?;
+    let page = app.store.read(|nodes, seq| {
+        Cursor::start(
+            folder,
+            arg.recursive,
+            arg.include_deleted,
+            arg.limit.unwrap_or(DEFAULT_LIMIT),
+            seq,
+        )
+        .page(nodes, seq)
+    });
+    Ok(ok_json(&page))
+}
+
+fn list_continue(app: &App, arg: ListFolderContinueArg) -> Result<Response, Fail> {
+    let cursor = Cursor::decode(&arg.cursor)
+        .ok_or_else(|| Fail::Bad("request body: cursor: invalid cursor".into()))?;
+    if !cursor.folder().is_empty() {
+        app.store
+            .folder_key(cursor.folder())
+            .map_err(wrap("path"))?;
+    }
+    let page = app.store.read(|nodes, seq| cursor.page(nodes, seq));
+    Ok(ok_json(&page))
+}
+
+fn account() -> FullAccount {
+    FullAccount {
+        account_id: oauth::ACCOUNT_ID.into(),
+        name: AccountName {
+            given_name: "Emma".into(),
+            surname: "Ulator".into(),
+            familiar_name: "Emma".into(),
+            display_name: "Emma Ulator".into(),
+            abbreviated_name: "EU".into(),
+        },
+        email: "emulator@example.com".into(),
+        email_verified: true,
+        disabled: false,
+        locale: "en".into(),
+        referral_link: "https://db.tt/emulator".into(),
+        is_paired: false,
+        account_type: Tag {
+            tag: "basic".into(),
+        },
+        root_info: json!({
+            ".tag": "user",
+            "root_namespace_id": "3235641",
+            "home_namespace_id": "3235641",
+        }),
+        country: Some("US".into()),
+    }
+}

@@ -1,0 +1,124 @@
+//! Request bodies streamed to a temporary file under `ROOT/tmp`, hashed while written.
+//! Nothing is visible to the namespace until a commit renames the file into place, and a
+//! dropped request (cut connection, client gone) deletes it.
+
+use std::path::Path;
+
+use axum::body::Body;
+use futures_util::StreamExt;
+use tempfile::TempPath;
+use tokio::io::{AsyncWriteExt, BufWriter};
+
+use crate::dropbox::content_hash::ContentHasher;
+
+/// Dropbox refuses more than this many bytes in one request.
+pub const MAX_REQUEST_BYTES: u64 = 150 * 1024 * 1024;
+
+/// Bytes on disk, not yet part of the namespace.
+#[derive(Debug)]
+pub struct Staged {
+    pub temp: TempPath,
+    pub size: u64,
+    pub content_hash: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    #[error("the request body is larger than {MAX_REQUEST_BYTES} bytes")]
+    TooLarge,
+    #[error("reading the request body: {0}")]
+    Body(axum::Error),
+    #[error("staging the request body: {0}")]
+    Io(#[from] std::io::Error),
+    /// The fault plan wants the connection dropped here.
+    #[error("connection cut by fault injection")]
+    Cut,
+}
+
+/// Streams `body` into a new file in `dir`. With `cut_after`, stops once that many bytes
+/// arrived (or at the end of a shorter body) and reports `Cut` instead of finishing.
+pub async fn stage(dir: &Path, body: Body, cut_after: Option<u64>) -> Result<Staged, StageError> {
+    let (file, temp) = tempfile::NamedTempFile::new_in(dir)?.into_parts();
+    let mut out = BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(file));
+    let mut hasher = ContentHasher::new();
+    let mut size = 0u64;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(StageError::Body)?;
+        size += chunk.len() as u64;
+        if cut_after.is_some_and(|n| size >= n) {
+            return Err(StageError::Cut);
+        }
+        // Past the limit, keep reading (so the client gets an answer) but store nothing.
+        if size <= MAX_REQUEST_BYTES {
+            hasher.update(&chunk);
+            out.write_all(&chunk).await?;
+        }
+    }
+    if cut_after.is_some() {
+        return Err(StageError::Cut);
+    }
+    if size > MAX_REQUEST_BYTES {
+        return Err(StageError::TooLarge);
+    }
+    out.flush().await?;
+    Ok(Staged {
+        temp,
+        size,
+        content_hash: hasher.finish(),
+    })
+}
+
+/// Copies `parts` (in order) into one staged file, hashing the whole.
+pub async fn concat(dir: &Path, parts: &[std::path::PathBuf]) -> Result<Staged, StageError> {
+    let (file, temp) = tempfile::NamedTempFile::new_in(dir)?.into_parts();
+    let mut out = BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(file));
+    let mut hasher = ContentHasher::new();
+    let mut size = 0u64;
+    let mut buf = vec![0u8; 1 << 20];
+    for part in parts {
+        let mut input = tokio::fs::File::open(part).await?;
+        loop {
+            let n = tokio::io::AsyncReadExt::read(&mut input, &mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            out.write_all(&buf[..n]).await?;
+            size += n as u64;
+        }
+    }
+    out.flush().await?;
+    Ok(Staged {
+        temp,
+        size,
+        content_hash: hasher.finish(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dropbox::content_hash::content_hash;
+
+    #[tokio::test]
+    async fn stages_and_hashes() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = stage(dir.path(), Body::from("abc"), None).await.unwrap();
+        assert_eq!(s.size, 3);
+        assert_eq!(s.content_hash, content_hash(b"abc"));
+        assert_eq!(std::fs::read(&s.temp).unwrap(), b"abc");
+        let both = concat(dir.path(), &[s.temp.to_path_buf(), s.temp.to_path_buf()])
+            .await
+            .unwrap();
+        assert_eq!(both.content_hash, content_hash(b"abcabc"));
+    }
+
+    #[tokio::test]
+    async fn a_cut_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = stage(dir.path(), Body::from("abcdef"), Some(2)).await;
+        assert!(matches!(r, Err(StageError::Cut)));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}

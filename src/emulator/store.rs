@@ -1,0 +1,612 @@
+//! The namespace: files as ordinary files under `ROOT/files/<display path>`, metadata in an
+//! append-only journal (`ROOT/journal.jsonl`, one JSON node per line, compacted at start).
+//!
+//! Every change takes the one namespace lock for a rename and a journal line; file data is
+//! staged outside the lock (see `staging`), so parallel uploads only serialize their commits.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::paths::{self, DbxPath, Malformed, name_of};
+use super::staging::Staged;
+use crate::dropbox::types::{
+    CommitInfo, DeletedMetadata, FileMetadata, FolderMetadata, Metadata, WriteMode,
+};
+
+/// What the namespace holds at a lower-cased path. Deleted entries stay as tombstones so
+/// `list_folder/continue` can report them.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct Node {
+    pub display: String,
+    /// Position in the change history; cursors remember the last one they saw.
+    pub seq: u64,
+    pub kind: Kind,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Kind {
+    File(FileInfo),
+    Folder { id: String },
+    Deleted,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct FileInfo {
+    pub id: String,
+    pub rev: String,
+    pub size: u64,
+    pub content_hash: String,
+    pub client_modified: String,
+    pub server_modified: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Record {
+    k: String,
+    n: Node,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
+    let what = what.into();
+    move |e| StoreError::Io(what, e)
+}
+
+/// Why a change did not happen.
+#[derive(Debug)]
+pub enum Failed {
+    /// The route's error union (409).
+    Api(Value),
+    /// A local I/O failure, already logged (500).
+    Internal,
+}
+
+impl From<Value> for Failed {
+    fn from(v: Value) -> Self {
+        Failed::Api(v)
+    }
+}
+
+fn internal(what: &str, e: impl std::fmt::Display) -> Failed {
+    tracing::error!("{what}: {e}");
+    Failed::Internal
+}
+
+/// A commit that did not happen, with its data, which the caller may keep.
+pub struct Rejected {
+    pub failed: Failed,
+    pub staged: Staged,
+}
+
+pub struct Store {
+    files: PathBuf,
+    journal_path: PathBuf,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    nodes: BTreeMap<String, Node>,
+    seq: u64,
+    journal: File,
+}
+
+pub fn now() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn random_token(len: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+    let mut rng = rand::thread_rng();
+    (0..len)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+pub fn new_id() -> String {
+    format!("id:{}", random_token(22))
+}
+
+fn malformed(m: Malformed) -> Value {
+    json!({".tag": "malformed_path", "malformed_path": m.0})
+}
+
+pub fn conflict(what: &str) -> Value {
+    json!({".tag": "conflict", "conflict": {".tag": what}})
+}
+
+fn not_found() -> Value {
+    json!({".tag": "not_found"})
+}
+
+/// What a write should do at its target.
+enum Decision {
+    Write { reuse_id: Option<String> },
+    Unchanged(FileMetadata),
+    Conflict(&'static str),
+}
+
+impl Node {
+    pub fn is_live(&self) -> bool {
+        !matches!(self.kind, Kind::Deleted)
+    }
+
+    pub fn metadata(&self, lower: &str) -> Metadata {
+        let name = name_of(&self.display).to_string();
+        let (path_lower, path_display) = (Some(lower.to_string()), Some(self.display.clone()));
+        match &self.kind {
+            Kind::File(f) => Metadata::File(file_metadata(f, name, path_lower, path_display)),
+            Kind::Folder { id } => Metadata::Folder(FolderMetadata {
+                name,
+                id: id.clone(),
+                path_lower,
+                path_display,
+            }),
+            Kind::Deleted => Metadata::Deleted(DeletedMetadata {
+                name,
+                path_lower,
+                path_display,
+            }),
+        }
+    }
+}
+
+fn file_metadata(
+    f: &FileInfo,
+    name: String,
+    path_lower: Option<String>,
+    path_display: Option<String>,
+) -> FileMetadata {
+    FileMetadata {
+        name,
+        id: f.id.clone(),
+        client_modified: f.client_modified.clone(),
+        server_modified: f.server_modified.clone(),
+        rev: f.rev.clone(),
+        size: f.size,
+        path_lower,
+        path_display,
+        is_downloadable: true,
+        content_hash: Some(f.content_hash.clone()),
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the namespace under `root`, replaying and compacting the journal.
+    pub fn open(root: &Path) -> Result<Store, StoreError> {
+        let files = root.join("files");
+        fs::create_dir_all(&files).map_err(io(format!("creating {}", files.display())))?;
+        let journal_path = root.join("journal.jsonl");
+        let mut nodes = BTreeMap::new();
+        if journal_path.exists() {
+            let f = File::open(&journal_path).map_err(io("opening the journal"))?;
+            for (n, line) in BufReader::new(f).lines().enumerate() {
+                let line = line.map_err(io("reading the journal"))?;
+                match serde_json::from_str::<Record>(&line) {
+                    Ok(r) => {
+                        nodes.insert(r.k, r.n);
+                    }
+                    // A torn last line from a crash; everything before it is intact.
+                    Err(e) => tracing::warn!("journal line {} ignored: {e}", n + 1),
+                }
+            }
+        }
+        let seq = nodes.values().map(|n| n.seq).max().unwrap_or(0);
+        let tmp = root.join("journal.jsonl.tmp");
+        {
+            let mut out = File::create(&tmp).map_err(io("writing the journal"))?;
+            for (k, n) in &nodes {
+                writeln!(out, "{}", record_line(k, n)).map_err(io("writing the journal"))?;
+            }
+            out.sync_all().map_err(io("writing the journal"))?;
+        }
+        fs::rename(&tmp, &journal_path).map_err(io("replacing the journal"))?;
+        let journal = OpenOptions::new()
+            .append(true)
+            .open(&journal_path)
+            .map_err(io("opening the journal"))?;
+        Ok(Store {
+            files,
+            journal_path,
+            inner: Mutex::new(Inner {
+                nodes,
+                seq,
+                journal,
+            }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave a half-applied change: each change is
+        // one journal line written before the in-memory map is updated.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Flushes the journal to disk (graceful shutdown).
+    pub fn sync(&self) -> Result<(), StoreError> {
+        self.lock()
+            .journal
+            .sync_all()
+            .map_err(io(format!("syncing {}", self.journal_path.display())))
+    }
+
+    fn disk_path(&self, display: &str) -> PathBuf {
+        self.files.join(display.trim_start_matches('/'))
+    }
+
+    /// Commits staged data at `info.path` under Dropbox's write-mode rules.
+    pub fn commit(&self, info: &CommitInfo, staged: Staged) -> Result<FileMetadata, Rejected> {
+        let reject = |error: Value, staged: Staged| {
+            Err(Rejected {
+                failed: Failed::Api(error),
+                staged,
+            })
+        };
+        let path = match DbxPath::parse(&info.path) {
+            Ok(p) => p,
+            Err(m) => return reject(malformed(m), staged),
+        };
+        let mut inner = self.lock();
+        if inner.file_ancestor(&path) {
+            return reject(conflict("file_ancestor"), staged);
+        }
+        let (path, reuse_id) = match inner.decide(&path, &info.mode, info.strict_conflict, &staged)
+        {
+            Decision::Write { reuse_id } => (path, reuse_id),
+            Decision::Unchanged(meta) => return Ok(meta),
+            Decision::Conflict(what) if !info.autorename => return reject(conflict(what), staged),
+            Decision::Conflict(_) => match inner.autorename(&path, &info.mode, &staged) {
+                Some(Ok(p)) => (p, None),
+                Some(Err(meta)) => return Ok(meta),
+                None => return reject(conflict("file"), staged),
+            },
+        };
+        let parent_display = inner.make_parents(&path);
+        let display = match inner.live(&path.lower) {
+            Some(existing) => existing.display.clone(),
+            None => format!("{parent_display}/{}", path.name()),
+        };
+        let disk = self.disk_path(&display);
+        let Staged {
+            temp,
+            size,
+            content_hash,
+        } = staged;
+        let placed = match disk.parent().map_or(Ok(()), fs::create_dir_all) {
+            Ok(()) => temp.persist(&disk).map_err(|e| (e.error, e.path)),
+            Err(e) => Err((e, temp)),
+        };
+        if let Err((e, temp)) = placed {
+            return Err(Rejected {
+                failed: internal(&format!("placing {}", disk.display()), e),
+                staged: Staged {
+                    temp,
+                    size,
+                    content_hash,
+                },
+            });
+        }
+        let seq = inner.seq + 1;
+        let server_modified = now();
+        let file = FileInfo {
+            id: reuse_id.unwrap_or_else(new_id),
+            rev: format!("{seq:x}{:08x}", rand::random::<u32>()),
+            size,
+            content_hash,
+            client_modified: info
+                .client_modified
+                .clone()
+                .unwrap_or_else(|| server_modified.clone()),
+            server_modified,
+        };
+        let meta = file_metadata(
+            &file,
+            name_of(&display).to_string(),
+            Some(path.lower.clone()),
+            Some(display.clone()),
+        );
+        inner.put(path.lower, display, Kind::File(file));
+        Ok(meta)
+    }
+
+    /// `create_folder_v2`: a new folder (and its parents). `Err` is a `WriteError`.
+    pub fn create_folder(&self, path: &str, autorename: bool) -> Result<FolderMetadata, Failed> {
+        let mut path = DbxPath::parse(path).map_err(malformed)?;
+        let mut inner = self.lock();
+        if inner.file_ancestor(&path) {
+            return Err(conflict("file_ancestor").into());
+        }
+        if let Some(existing) = inner.live(&path.lower) {
+            let what = if matches!(existing.kind, Kind::File(_)) {
+                "file"
+            } else {
+                "folder"
+            };
+            if !autorename {
+                return Err(conflict(what).into());
+            }
+            path = match inner.free_name(&path, "", &|_| None) {
+                Some(Ok(p)) => p,
+                _ => return Err(conflict(what).into()),
+            };
+        }
+        let parent = inner.make_parents(&path);
+        let display = format!("{parent}/{}", path.name());
+        let disk = self.disk_path(&display);
+        fs::create_dir_all(&disk)
+            .map_err(|e| internal(&format!("creating {}", disk.display()), e))?;
+        let id = new_id();
+        inner.put(
+            path.lower.clone(),
+            display.clone(),
+            Kind::Folder { id: id.clone() },
+        );
+        Ok(FolderMetadata {
+            name: path.name().to_string(),
+            id,
+            path_lower: Some(path.lower),
+            path_display: Some(display),
+        })
+    }
+
+    /// `delete_v2`: the metadata as it was. `Err` is a `DeleteError`.
+    pub fn delete(&self, path: &str) -> Result<Metadata, Failed> {
+        let mut inner = self.lock();
+        let lower = inner
+            .resolve(path)
+            .map_err(|e| json!({".tag": "path_lookup", "path_lookup": e}))?;
+        let node = inner
+            .live(&lower)
+            .cloned()
+            .ok_or_else(|| json!({".tag": "path_lookup", "path_lookup": not_found()}))?;
+        let disk = self.disk_path(&node.display);
+        let removed = match node.kind {
+            Kind::Folder { .. } => fs::remove_dir_all(&disk),
+            _ => fs::remove_file(&disk),
+        };
+        if let Err(e) = removed.or_else(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Ok(()),
+            _ => Err(e),
+        }) {
+            return Err(internal(&format!("removing {}", disk.display()), e));
+        }
+        let prefix = format!("{lower}/");
+        let doomed: Vec<(String, String)> = inner
+            .nodes
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .filter(|(_, n)| n.is_live())
+            .map(|(k, n)| (k.clone(), n.display.clone()))
+            .chain(std::iter::once((lower.clone(), node.display.clone())))
+            .collect();
+        for (k, display) in doomed {
+            inner.put(k, display, Kind::Deleted);
+        }
+        Ok(node.metadata(&lower))
+    }
+
+    /// `get_metadata`. `Err` is a `LookupError`.
+    pub fn get(&self, path: &str, include_deleted: bool) -> Result<Metadata, Value> {
+        let inner = self.lock();
+        let lower = inner.resolve(path)?;
+        match inner.nodes.get(&lower) {
+            Some(n) if n.is_live() || include_deleted => Ok(n.metadata(&lower)),
+            _ => Err(not_found()),
+        }
+    }
+
+    /// A file to download, opened under the lock so a concurrent overwrite cannot mix
+    /// versions. `Err` is a `LookupError`.
+    pub fn open_file(&self, path: &str) -> Result<(FileMetadata, File), Value> {
+        let inner = self.lock();
+        let lower = inner.resolve(path)?;
+        let node = inner.live(&lower).ok_or_else(not_found)?;
+        let Metadata::File(meta) = node.metadata(&lower) else {
+            return Err(json!({".tag": "not_file"}));
+        };
+        let file = File::open(self.disk_path(&node.display)).map_err(|e| {
+            tracing::error!("opening {}: {e}", node.display);
+            not_found()
+        })?;
+        Ok((meta, file))
+    }
+
+    /// Runs `f` over the nodes under the lock (listing), with the newest change number.
+    pub fn read<T>(&self, f: impl FnOnce(&BTreeMap<String, Node>, u64) -> T) -> T {
+        let inner = self.lock();
+        f(&inner.nodes, inner.seq)
+    }
+
+    /// The lower key of a folder to list (`""` for the root). `Err` is a `LookupError`.
+    pub fn folder_key(&self, path: &str) -> Result<String, Value> {
+        if path.is_empty() {
+            return Ok(String::new());
+        }
+        let inner = self.lock();
+        let lower = inner.resolve(path)?;
+        match inner.live(&lower).map(|n| &n.kind) {
+            Some(Kind::Folder { .. }) => Ok(lower),
+            Some(_) => Err(json!({".tag": "not_folder"})),
+            None => Err(not_found()),
+        }
+    }
+}
+
+fn record_line(k: &str, n: &Node) -> String {
+    serde_json::to_string(&Record {
+        k: k.to_string(),
+        n: n.clone(),
+    })
+    .unwrap_or_default()
+}
+
+impl Inner {
+    fn live(&self, lower: &str) -> Option<&Node> {
+        self.nodes.get(lower).filter(|n| n.is_live())
+    }
+
+    /// `/path`, `id:…` or `rev:…` → lower key. `Err` is a `LookupError`.
+    fn resolve(&self, path: &str) -> Result<String, Value> {
+        let found = |pred: &dyn Fn(&Node) -> bool| {
+            self.nodes
+                .iter()
+                .find(|(_, n)| pred(n))
+                .map(|(k, _)| k.clone())
+                .ok_or_else(not_found)
+        };
+        if let Some(id) = path.strip_prefix("id:") {
+            let id = format!("id:{id}");
+            return found(&|n| match &n.kind {
+                Kind::File(f) => f.id == id,
+                Kind::Folder { id: fid } => *fid == id,
+                Kind::Deleted => false,
+            });
+        }
+        if let Some(rev) = path.strip_prefix("rev:") {
+            return found(&|n| matches!(&n.kind, Kind::File(f) if f.rev == rev));
+        }
+        if path.starts_with("ns:") {
+            return Err(not_found());
+        }
+        Ok(DbxPath::parse(path).map_err(malformed)?.lower)
+    }
+
+    fn file_ancestor(&self, path: &DbxPath) -> bool {
+        path.ancestors_lower()
+            .iter()
+            .any(|a| matches!(self.live(a).map(|n| &n.kind), Some(Kind::File(_))))
+    }
+
+    fn decide(&self, path: &DbxPath, mode: &WriteMode, strict: bool, staged: &Staged) -> Decision {
+        let node = self.live(&path.lower);
+        let file = match node.map(|n| &n.kind) {
+            None => {
+                return match mode {
+                    WriteMode::Update { .. } if strict => Decision::Conflict("file"),
+                    _ => Decision::Write { reuse_id: None },
+                };
+            }
+            Some(Kind::File(f)) => f,
+            Some(_) => return Decision::Conflict("folder"),
+        };
+        let unchanged = || match node.map(|n| n.metadata(&path.lower)) {
+            Some(Metadata::File(m)) => Decision::Unchanged(m),
+            _ => Decision::Conflict("file"),
+        };
+        let identical = file.content_hash == staged.content_hash && file.size == staged.size;
+        let overwrite = Decision::Write {
+            reuse_id: Some(file.id.clone()),
+        };
+        match mode {
+            WriteMode::Overwrite if identical => unchanged(),
+            WriteMode::Overwrite => overwrite,
+            WriteMode::Update { update } if *update == file.rev => {
+                if identical {
+                    unchanged()
+                } else {
+                    overwrite
+                }
+            }
+            _ if identical && !strict => unchanged(),
+            _ => Decision::Conflict("file"),
+        }
+    }
+
+    /// The first free autorename candidate; `Err` when a candidate already holds the same data.
+    fn autorename(
+        &self,
+        path: &DbxPath,
+        mode: &WriteMode,
+        staged: &Staged,
+    ) -> Option<Result<DbxPath, FileMetadata>> {
+        let same = |p: &DbxPath| match self.live(&p.lower) {
+            Some(n) => match &n.kind {
+                Kind::File(f) if f.content_hash == staged.content_hash => {
+                    match n.metadata(&p.lower) {
+                        Metadata::File(m) => Some(m),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            },
+            None => None,
+        };
+        let candidate = match mode {
+            WriteMode::Update { .. } => self.free_name(path, "conflicted copy", &same),
+            _ => self.free_name(path, "", &same),
+        };
+        candidate
+    }
+
+    /// `name (1).ext`, `name (2).ext`… or `name (conflicted copy).ext`, `… (conflicted copy 2)…`.
+    fn free_name(
+        &self,
+        path: &DbxPath,
+        label: &str,
+        same: &dyn Fn(&DbxPath) -> Option<FileMetadata>,
+    ) -> Option<Result<DbxPath, FileMetadata>> {
+        for n in 1..10_000u32 {
+            let suffix = match (label, n) {
+                ("", n) => n.to_string(),
+                (l, 1) => l.to_string(),
+                (l, n) => format!("{l} {n}"),
+            };
+            let candidate = sibling(path, &paths::with_suffix(path.name(), &suffix))?;
+            if let Some(m) = same(&candidate) {
+                return Some(Err(m));
+            }
+            if self.live(&candidate.lower).is_none() {
+                return Some(Ok(candidate));
+            }
+        }
+        None
+    }
+
+    /// Creates missing ancestor folders; returns the parent's display path. An existing
+    /// folder's casing wins over the request's.
+    fn make_parents(&mut self, path: &DbxPath) -> String {
+        let mut display = String::new();
+        for key in path.ancestors_lower() {
+            match self.live(&key) {
+                Some(n) => display = n.display.clone(),
+                None => {
+                    let name = name_of(&path.display_prefix(&key)).to_string();
+                    display = format!("{display}/{name}");
+                    self.put(key, display.clone(), Kind::Folder { id: new_id() });
+                }
+            }
+        }
+        display
+    }
+
+    /// Records a change: journal line first, then memory.
+    fn put(&mut self, lower: String, display: String, kind: Kind) {
+        self.seq += 1;
+        let node = Node {
+            display,
+            seq: self.seq,
+            kind,
+        };
+        if let Err(e) = writeln!(self.journal, "{}", record_line(&lower, &node)) {
+            tracing::error!("appending to the journal: {e}");
+        }
+        self.nodes.insert(lower, node);
+    }
+}
+
+fn sibling(path: &DbxPath, name: &str) -> Option<DbxPath> {
+    let parent = &path.display[..path.display.len() - path.name().len()];
+    DbxPath::parse(&format!("{parent}{name}")).ok()
+}
