@@ -92,12 +92,11 @@ impl Progress {
         self.bar.set_message(format!("{} done", entries.len()));
     }
 
-    pub fn finish(self) -> (Vec<Entry>, Duration) {
+    /// Clear the bar; the results so far and the time since the start.
+    pub fn finish(&self) -> (Vec<Entry>, Duration) {
         self.bar.finish_and_clear();
-        (
-            self.entries.into_inner().expect("report lock poisoned"),
-            self.started.elapsed(),
-        )
+        let entries = std::mem::take(&mut *self.entries.lock().expect("report lock poisoned"));
+        (entries, self.started.elapsed())
     }
 }
 
