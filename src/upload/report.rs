@@ -25,6 +25,7 @@ pub enum Outcome {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Entry {
+    #[serde(serialize_with = "lossy")]
     pub path: PathBuf,
     pub remote: String,
     pub bytes: u64,
@@ -116,6 +117,11 @@ pub fn describe(e: &Entry) -> String {
     }
 }
 
+/// A path that is not UTF-8 is still reported (with U+FFFD where its bytes are invalid).
+fn lossy<S: serde::Serializer>(path: &std::path::Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&path.to_string_lossy())
+}
+
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Counts {
     pub uploaded: usize,
@@ -138,6 +144,7 @@ impl Counts {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Failed {
+    #[serde(serialize_with = "lossy")]
     pub path: PathBuf,
     pub remote: String,
     pub reason: String,
@@ -148,6 +155,7 @@ pub struct Failed {
 pub struct ScriptSummary {
     pub script: usize,
     pub kind: String,
+    #[serde(serialize_with = "lossy")]
     pub path: PathBuf,
     pub dest: String,
     #[serde(flatten)]
@@ -358,6 +366,16 @@ mod tests {
         assert_eq!(json["plan"][0]["action"], "would_upload");
         assert_eq!(json["plan"][0]["remote"], "/d/r.csv");
         assert!(s.line().contains("1 to upload"));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn paths_that_are_not_utf8_still_serialize() {
+        use std::os::unix::ffi::OsStrExt;
+        let mut e = entry("x", 0, Outcome::Failed("bad name".into()));
+        e.path = PathBuf::from(std::ffi::OsStr::from_bytes(b"bad\xff"));
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(json["path"], "bad\u{fffd}");
     }
 
     #[test]
