@@ -102,12 +102,41 @@ pub struct UploadArg {
     pub content_hash: Option<String>,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[serde(tag = ".tag", rename_all = "snake_case")]
 pub enum SessionType {
     #[default]
     Sequential,
     Concurrent,
+}
+
+impl<'de> Deserialize<'de> for SessionType {
+    /// Accepts `"concurrent"` as well as `{".tag":"concurrent"}`, as Dropbox does.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(tag = ".tag", rename_all = "snake_case", deny_unknown_fields)]
+        enum Tagged {
+            Sequential,
+            Concurrent,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Short(String),
+            Tagged(Tagged),
+        }
+        match Either::deserialize(d)? {
+            Either::Short(s) => match s.as_str() {
+                "sequential" => Ok(SessionType::Sequential),
+                "concurrent" => Ok(SessionType::Concurrent),
+                other => Err(serde::de::Error::custom(format!(
+                    "unknown UploadSessionType tag '{other}'"
+                ))),
+            },
+            Either::Tagged(Tagged::Sequential) => Ok(SessionType::Sequential),
+            Either::Tagged(Tagged::Concurrent) => Ok(SessionType::Concurrent),
+        }
+    }
 }
 
 /// `files/upload_session/start` argument.
@@ -480,6 +509,17 @@ mod tests {
             serde_json::to_string(&WriteMode::Overwrite).unwrap(),
             r#"{".tag":"overwrite"}"#
         );
+    }
+
+    #[test]
+    fn session_type_shorthand() {
+        for text in [r#""concurrent""#, r#"{".tag":"concurrent"}"#] {
+            assert_eq!(
+                serde_json::from_str::<SessionType>(text).unwrap(),
+                SessionType::Concurrent
+            );
+        }
+        assert!(serde_json::from_str::<SessionType>(r#""parallel""#).is_err());
     }
 
     #[test]

@@ -67,6 +67,7 @@ pub struct Auth {
 }
 
 /// An OAuth endpoint's error: 400 `{"error":…,"error_description":…}`.
+#[derive(Debug)]
 struct OAuthError(StatusCode, &'static str, String);
 
 impl IntoResponse for OAuthError {
