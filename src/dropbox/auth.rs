@@ -65,6 +65,11 @@ impl TokenSource {
         }
     }
 
+    /// How many times the token was replaced (`None`: none minted yet).
+    pub fn generation(&self) -> Option<u64> {
+        self.snapshot().map(|t| t.generation)
+    }
+
     pub fn can_refresh(&self) -> bool {
         self.grant.is_some()
     }

@@ -73,6 +73,10 @@ impl DropboxClient {
         &self.pacer
     }
 
+    pub fn auth(&self) -> &TokenSource {
+        &self.auth
+    }
+
     /// An RPC route (`files/list_folder`): JSON argument, JSON result.
     pub async fn rpc<A: Serialize, R: DeserializeOwned>(
         &self,
