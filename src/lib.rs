@@ -11,5 +11,6 @@ pub mod emulator;
 pub mod exit;
 pub mod password;
 pub mod seal;
+pub mod upload;
 
 pub use exit::{CmdResult, ExitKind, Failure, ResultExt};
