@@ -129,7 +129,7 @@ fn rekey(args: RekeyArgs) -> CmdResult {
         true,
     )?;
     println!(
-        "re-sealed {what} as {} (fingerprint {})",
+        "re-sealed {what} as {} (fingerprint sha256:{})",
         crate::seal::v1::FIRST_LINE,
         credential.fingerprint()
     );
