@@ -1,28 +1,21 @@
 //! `encrypt`, `key check` and `key rekey` through the real binary: password sources, exit codes,
 //! legacy files, and that no secret ever reaches stdout or stderr.
 
+mod seal_support;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use assert_cmd::Command;
 use dropbox_post::seal::Credential;
 use predicates::prelude::*;
+use seal_support::{dropbox_post, encrypt_cmd};
 use tempfile::TempDir;
 
 const DEMO_TOKEN: &str = "sl.EXAMPLE-demo-token-for-the-emulator";
 const DEMO_PASSWORD: &str = "correct horse battery staple";
 const LEGACY_PASSWORD: &str = "librec-auto demo key 2020";
 const STRONG: &str = "plinth marmalade oxbow quietus";
-
-/// The binary with no password in its environment, no stdin and a hang guard.
-fn dropbox_post() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dropbox-post"));
-    cmd.env_remove("DROPBOX_POST_PASSWORD")
-        .env_remove("DROPBOX_POST_NEW_PASSWORD")
-        .env_remove("RUST_LOG")
-        .timeout(Duration::from_secs(60));
-    cmd
-}
 
 fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -61,11 +54,7 @@ impl Study {
     fn encrypt(&self, cleartext: &str, out: &str, password: &str) -> PathBuf {
         let key = self.write("token.txt", cleartext);
         let out = self.path(out);
-        dropbox_post()
-            .args(["encrypt", "--key"])
-            .arg(&key)
-            .arg("--encrypted")
-            .arg(&out)
+        encrypt_cmd(&key, &out)
             .args(["-k", password])
             .assert()
             .success();
@@ -107,12 +96,7 @@ fn round_trip_with_each_password_source() {
     ];
     for (name, give_password) in sources {
         let out = study.path(&format!("{}.enc", name.trim_matches('-')));
-        let mut encrypt = dropbox_post();
-        encrypt
-            .args(["encrypt", "--key"])
-            .arg(&key)
-            .arg("--encrypted")
-            .arg(&out);
+        let mut encrypt = encrypt_cmd(&key, &out);
         give_password(&mut encrypt, &pw_file);
         encrypt.assert().success();
         let text = std::fs::read_to_string(&out).unwrap();
@@ -183,11 +167,7 @@ fn no_terminal_and_no_password_fails_at_once() {
             .and(predicate::str::contains("DROPBOX_POST_PASSWORD"))
             .and(predicate::str::contains("--password-file"))
     };
-    dropbox_post()
-        .args(["encrypt", "--key"])
-        .arg(&key)
-        .arg("--encrypted")
-        .arg(&out)
+    encrypt_cmd(&key, &out)
         .timeout(Duration::from_secs(20))
         .assert()
         .code(4)
@@ -223,12 +203,8 @@ fn weak_password_is_refused_unless_allowed() {
     let key = study.write("token.txt", DEMO_TOKEN);
     let out = study.path("k.enc");
     let encrypt = || {
-        let mut cmd = dropbox_post();
-        cmd.args(["encrypt", "--key"])
-            .arg(&key)
-            .arg("--encrypted")
-            .arg(&out)
-            .args(["-k", "dropbox123"]);
+        let mut cmd = encrypt_cmd(&key, &out);
+        cmd.args(["-k", "dropbox123"]);
         cmd
     };
     encrypt()
@@ -249,12 +225,8 @@ fn existing_output_needs_force() {
     let before = std::fs::read(&out).unwrap();
     let key = study.write("other.txt", "sl.OTHER-token");
     let encrypt = || {
-        let mut cmd = dropbox_post();
-        cmd.args(["encrypt", "--key"])
-            .arg(&key)
-            .arg("--encrypted")
-            .arg(&out)
-            .env("DROPBOX_POST_PASSWORD", STRONG);
+        let mut cmd = encrypt_cmd(&key, &out);
+        cmd.env("DROPBOX_POST_PASSWORD", STRONG);
         cmd
     };
     encrypt()
@@ -285,21 +257,13 @@ fn exit_codes() {
         .args(["--new-password-file", "y"])
         .assert()
         .code(2);
-    dropbox_post()
-        .args(["encrypt", "--key"])
-        .arg(study.path("missing.txt"))
-        .arg("--encrypted")
-        .arg(study.path("new.enc"))
+    encrypt_cmd(&study.path("missing.txt"), &study.path("new.enc"))
         .args(["-k", STRONG])
         .assert()
         .code(2)
         .stderr(stderr_has("cannot read the cleartext key file"));
     let two_lines = study.write("two.txt", "sl.a\nsl.b\n");
-    dropbox_post()
-        .args(["encrypt", "--key"])
-        .arg(&two_lines)
-        .arg("--encrypted")
-        .arg(study.path("new.enc"))
+    encrypt_cmd(&two_lines, &study.path("new.enc"))
         .args(["-k", STRONG])
         .assert()
         .code(2)
@@ -410,11 +374,7 @@ fn warns_about_a_cleartext_key_inside_a_git_work_tree() {
         .unwrap();
     assert!(init.success());
     let key = study.write("token.txt", DEMO_TOKEN);
-    dropbox_post()
-        .args(["encrypt", "--key"])
-        .arg(&key)
-        .arg("--encrypted")
-        .arg(study.path("k.enc"))
+    encrypt_cmd(&key, &study.path("k.enc"))
         .args(["-k", STRONG])
         .assert()
         .success()

@@ -1,25 +1,18 @@
 //! Every subcommand of the sealed-credential family, with every password source, succeeding and
 //! failing: the password, the new password and the token never appear in stdout or stderr.
 
+mod seal_support;
+
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use assert_cmd::Command;
+use seal_support::{dropbox_post, encrypt_cmd};
 
 const TOKEN: &str = "sl.CANARY-token-7f3a9c";
 const PASSWORD: &str = "CANARY pass marmalade oxbow";
 const NEW_PASSWORD: &str = "CANARY new quietus plinth";
 const WEAK: &str = "Canary1";
 const SECRETS: [&str; 4] = [TOKEN, PASSWORD, NEW_PASSWORD, WEAK];
-
-fn dropbox_post() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dropbox-post"));
-    cmd.env_remove("DROPBOX_POST_PASSWORD")
-        .env_remove("DROPBOX_POST_NEW_PASSWORD")
-        .env("RUST_LOG", "dropbox_post=trace")
-        .timeout(Duration::from_secs(60));
-    cmd
-}
 
 /// How a command gets its password.
 #[derive(Clone, Copy, Debug)]
@@ -76,15 +69,6 @@ fn run(mut cmd: Command, want_code: i32, what: &str) {
     }
 }
 
-fn encrypt(key: &Path, out: &Path) -> Command {
-    let mut cmd = dropbox_post();
-    cmd.args(["encrypt", "--key"])
-        .arg(key)
-        .arg("--encrypted")
-        .arg(out);
-    cmd
-}
-
 fn key(sub: &str, sealed: &Path) -> Command {
     let mut cmd = dropbox_post();
     cmd.args(["key", sub, "--encrypted"]).arg(sealed);
@@ -99,11 +83,11 @@ fn no_subcommand_prints_a_secret() {
     let key_file = f.write("token.txt", &format!("{TOKEN}\n"));
     for via in [Via::Flag, Via::Env, Via::File] {
         let sealed = f.path(&format!("{via:?}.enc"));
-        let mut cmd = encrypt(&key_file, &sealed);
+        let mut cmd = encrypt_cmd(&key_file, &sealed);
         f.with_password(&mut cmd, via, PASSWORD);
         run(cmd, 0, &format!("encrypt via {via:?}"));
 
-        let mut cmd = encrypt(&key_file, &sealed);
+        let mut cmd = encrypt_cmd(&key_file, &sealed);
         f.with_password(&mut cmd, via, PASSWORD);
         run(
             cmd,
@@ -111,7 +95,7 @@ fn no_subcommand_prints_a_secret() {
             &format!("encrypt over an existing file via {via:?}"),
         );
 
-        let mut cmd = encrypt(&key_file, &f.path("weak.enc"));
+        let mut cmd = encrypt_cmd(&key_file, &f.path("weak.enc"));
         f.with_password(&mut cmd, via, WEAK);
         run(cmd, 4, &format!("encrypt with a weak password via {via:?}"));
 
@@ -161,7 +145,7 @@ fn no_subcommand_prints_a_secret() {
             format!(r#"{{"type":"refresh_token","app_key":1,"refresh_token":"{TOKEN}"}}"#),
         ),
     ] {
-        let mut cmd = encrypt(&f.write(name, &contents), &f.path("bad.enc"));
+        let mut cmd = encrypt_cmd(&f.write(name, &contents), &f.path("bad.enc"));
         cmd.args(["-k", PASSWORD]);
         run(cmd, 2, &format!("encrypt of {name}"));
     }
