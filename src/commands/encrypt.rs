@@ -64,7 +64,7 @@ pub fn run(args: EncryptArgs) -> CmdResult {
         args.force,
     )?;
     println!(
-        "sealed the {} credential (fingerprint {}) into {what}",
+        "sealed the {} credential (fingerprint sha256:{}) into {what}",
         credential.type_name(),
         credential.fingerprint()
     );

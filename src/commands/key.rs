@@ -24,7 +24,7 @@ The new password comes from --new-password-file, DROPBOX_POST_NEW_PASSWORD or a 
 
 Examples:
   dropbox-post key rekey --encrypted keys/legacy.enc --keep-password
-  dropbox-post key rekey --encrypted keys/dropbox.enc --password-file old.txt --new-password-file new.txt";
+  dropbox-post key rekey --encrypted keys/dropbox.enc --new-password-file new.txt";
 
 /// Environment variable `key rekey` reads the new password from.
 pub const NEW_PASSWORD_ENV: &str = "DROPBOX_POST_NEW_PASSWORD";
@@ -55,7 +55,6 @@ pub struct RekeyArgs {
     #[arg(long, value_name = "FILE")]
     pub encrypted: PathBuf,
 
-    /// Current password: -k/--password, DROPBOX_POST_PASSWORD, --password-file, or a prompt.
     #[command(flatten)]
     pub password: PasswordArgs,
 
@@ -129,7 +128,7 @@ fn rekey(args: RekeyArgs) -> CmdResult {
         true,
     )?;
     println!(
-        "re-sealed {what} as {} (fingerprint {})",
+        "re-sealed {what} as {} (fingerprint sha256:{})",
         crate::seal::v1::FIRST_LINE,
         credential.fingerprint()
     );

@@ -415,4 +415,49 @@ mod tests {
         let crlf = file.replace('\n', "\r\n");
         assert!(parse(crlf.as_bytes()).is_err());
     }
+
+    /// The `text` code blocks of the "## Test vector" section of docs/sealed-format.md.
+    fn doc_vector_blocks() -> Vec<String> {
+        let doc = include_str!("../../docs/sealed-format.md");
+        let section = doc.split("## Test vector").nth(1).expect("vector section");
+        let section = section.split("\n## ").next().unwrap();
+        section
+            .split("```text\n")
+            .skip(1)
+            .map(|block| block.split("```").next().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn doc_test_vector() {
+        let blocks = doc_vector_blocks();
+        let [inputs, file] = &blocks[..] else {
+            panic!("expected an inputs block and a file block")
+        };
+        let input = |name: &str| {
+            inputs
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
+                .unwrap_or_else(|| panic!("{name} missing"))
+        };
+        let password = pw(input("password"));
+        let params = parse_kdf(input("kdf")).unwrap();
+        let salt: [u8; SALT_LEN] = hex::decode(input("salt (hex)"))
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let nonce: [u8; NONCE_LEN] = hex::decode(input("nonce (hex)"))
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let key = derive(&password, params, &salt).unwrap();
+        assert_eq!(hex::encode(&key[..]), input("key (hex)"));
+
+        let plaintext = input("plaintext").as_bytes();
+        let sealed = seal_with(plaintext, &password, params, &salt, &nonce).unwrap();
+        assert_eq!(&sealed, file);
+        let parsed = parse(file.as_bytes()).unwrap();
+        assert_eq!((parsed.salt, parsed.nonce), (salt, nonce));
+        assert_eq!(&parsed.open(&password).unwrap()[..], plaintext);
+    }
 }
