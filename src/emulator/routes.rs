@@ -620,7 +620,7 @@ fn list_folder(app: &App, arg: ListFolderArg) -> Result<Response, Fail> {
             arg.limit.unwrap_or(DEFAULT_LIMIT),
             seq,
         )
-        .page(nodes, seq)
+        .page(nodes)
     });
     Ok(ok_json(&page))
 }
@@ -633,7 +633,7 @@ fn list_continue(app: &App, arg: ListFolderContinueArg) -> Result<Response, Fail
             .folder_key(cursor.folder())
             .map_err(wrap("path"))?;
     }
-    let page = app.store.read(|nodes, seq| cursor.page(nodes, seq));
+    let page = app.store.read(|nodes, _| cursor.page(nodes));
     Ok(ok_json(&page))
 }
 
