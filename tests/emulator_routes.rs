@@ -202,22 +202,10 @@ async fn argument_encodings() {
     assert_eq!(s, StatusCode::OK, "{m}");
     assert_eq!(m["path_lower"], "/q.txt");
     // A chunked body (no Content-Length).
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        (0..50).map(|i| Ok(vec![i as u8; 10_000])).collect();
     let expected: Vec<u8> = (0..50).flat_map(|i| vec![i as u8; 10_000]).collect();
-    let r = emu
-        .http
-        .post(emu.route("files/upload"))
-        .bearer_auth(TOKEN)
-        .header("Dropbox-API-Arg", r#"{"path":"/chunked.bin"}"#)
-        .header("Content-Type", "application/octet-stream")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
-            chunks,
-        )))
-        .send()
-        .await
-        .unwrap();
-    let (s, m) = body(r).await;
+    let (s, m) = emu
+        .upload_chunks("/chunked.bin", (0..50).map(|i| vec![i as u8; 10_000]))
+        .await;
     assert_eq!(s, StatusCode::OK, "{m}");
     assert_eq!(m["size"], expected.len());
     assert_eq!(m["content_hash"], hash(&expected));

@@ -108,6 +108,27 @@ impl Emu {
         .await
     }
 
+    /// `files/upload` of a chunked body (no Content-Length).
+    pub async fn upload_chunks(
+        &self,
+        path: &str,
+        chunks: impl Iterator<Item = Vec<u8>> + Send + Sync + 'static,
+    ) -> (StatusCode, Value) {
+        let header = serde_json::json!({"path": path}).to_string();
+        let stream = futures_util::stream::iter(chunks.map(Ok::<_, std::io::Error>));
+        let r = self
+            .http
+            .post(self.route("files/upload"))
+            .bearer_auth(TOKEN)
+            .header("Dropbox-API-Arg", header)
+            .header("Content-Type", "application/octet-stream")
+            .body(reqwest::Body::wrap_stream(stream))
+            .send()
+            .await
+            .expect("send");
+        body(r).await
+    }
+
     /// `route?arg=…`: the URL-parameter form of a content route's argument.
     pub fn with_arg(&self, route: &str, arg: &str) -> url::Url {
         url::Url::parse_with_params(&self.route(route), &[("arg", arg)]).unwrap()
