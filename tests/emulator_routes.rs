@@ -231,6 +231,22 @@ async fn argument_encodings() {
     }
     let r = emu
         .http
+        .post(emu.route("files/upload"))
+        .bearer_auth(TOKEN)
+        .header("Dropbox-API-Arg", r#"{"path":"/ct.txt"}"#)
+        .header("Content-Type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    let (s, e) = body(r).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        e.as_str().unwrap().contains("application/octet-stream"),
+        "{e}"
+    );
+    let r = emu
+        .http
         .post(emu.route("files/list_folder"))
         .bearer_auth(TOKEN)
         .header("Content-Type", "text/plain")

@@ -459,7 +459,9 @@ async fn content<T: DeserializeOwned + Validate>(
     query: &HashMap<String, String>,
     body: Body,
 ) -> Result<(T, Body), Fail> {
-    match parse(args::content_arg(headers, query)) {
+    let arg = args::check_content_type(headers, "application/octet-stream", true)
+        .and_then(|()| args::content_arg(headers, query));
+    match parse(arg) {
         Ok(arg) => Ok((arg, body)),
         Err(fail) => {
             drain(body).await;
