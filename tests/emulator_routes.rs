@@ -323,6 +323,7 @@ async fn write_modes_and_conflicts() {
         .await;
     assert_eq!(s, StatusCode::OK, "{retried}");
     assert_eq!(retried["content_hash"], hash(b"two"));
+    assert_eq!(emu.download("/w/retried.txt").await, b"two");
     // Autorename in add mode.
     let (_, renamed) = up(json!({"path": "/w/doc.txt", "autorename": true}), b"two").await;
     assert_eq!(renamed["name"], "doc (1).txt");
@@ -439,6 +440,18 @@ async fn upload_sessions() {
     assert_eq!(s, StatusCode::CONFLICT);
     assert_eq!(e["error"][".tag"], "not_found");
 
+    assert_eq!(emu.download("/s.txt").await, b"hello big world");
+    // All the data in the finish request.
+    let (_, empty) = call("files/upload_session/start", json!({}), b"").await;
+    let (s, m) = call(
+        "files/upload_session/finish",
+        json!({"cursor": {"session_id": empty["session_id"], "offset": 0}, "commit": {"path": "/f.txt"}}),
+        b"at the end",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{m}");
+    assert_eq!(emu.download("/f.txt").await, b"at the end");
+
     // A closed session refuses appends; finish_batch_v2 needs closed sessions.
     let (_, closed) = call("files/upload_session/start", json!({"close": true}), b"c").await;
     let closed = closed["session_id"].clone();
@@ -464,6 +477,7 @@ async fn upload_sessions() {
     let e = batch["entries"].as_array().unwrap();
     assert_eq!(e[0][".tag"], "success");
     assert_eq!(e[0]["path_display"], "/b/c.txt");
+    assert_eq!(emu.download("/b/c.txt").await, b"c");
     assert_eq!(
         e[1],
         json!({".tag": "failure", "failure": {".tag": "lookup_failed", "lookup_failed": {".tag": "not_closed"}}})

@@ -129,6 +129,23 @@ impl Emu {
         body(r).await
     }
 
+    /// The bytes of a file, via `files/download`.
+    pub async fn download(&self, path: &str) -> Vec<u8> {
+        let r = self
+            .http
+            .post(self.route("files/download"))
+            .bearer_auth(TOKEN)
+            .header(
+                "Dropbox-API-Arg",
+                serde_json::json!({"path": path}).to_string(),
+            )
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status(), StatusCode::OK, "download {path}");
+        r.bytes().await.expect("body").to_vec()
+    }
+
     /// `route?arg=…`: the URL-parameter form of a content route's argument.
     pub fn with_arg(&self, route: &str, arg: &str) -> url::Url {
         url::Url::parse_with_params(&self.route(route), &[("arg", arg)]).unwrap()
