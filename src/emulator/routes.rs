@@ -598,8 +598,9 @@ fn download(app: &App, arg: DownloadArg) -> Result<Response, Fail> {
     let result = to_header_json(&meta).map_err(|e| ApiError::internal("encoding metadata", e))?;
     let result =
         HeaderValue::from_str(&result).map_err(|e| ApiError::internal("encoding metadata", e))?;
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(
+    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
         tokio::fs::File::from_std(file),
+        1 << 20,
     ));
     let mut response = body.into_response();
     let h = response.headers_mut();
