@@ -16,6 +16,8 @@ use crate::dropbox::types::{FileMetadata, SessionType, UploadSessionCursor};
 
 const PREFIX: &str = "pid_upload_session:";
 const LIFETIME_SECS: i64 = 7 * 24 * 3600;
+/// The largest file a session may build: 2^41 − 2^22 bytes.
+const MAX_SESSION_BYTES: u64 = (1 << 41) - (1 << 22);
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
 struct State {
@@ -201,8 +203,11 @@ impl Sessions {
             _ => return Err(lookup("not_found").into()),
         };
         // A concurrent session's pieces may arrive after the closing one, inside its length.
-        let fits =
-            state.kind == SessionType::Concurrent && cursor.offset + staged.size <= state.length();
+        let end = match cursor.offset.checked_add(staged.size) {
+            Some(end) if end <= MAX_SESSION_BYTES => end,
+            _ => return Err(lookup("too_large").into()),
+        };
+        let fits = state.kind == SessionType::Concurrent && end <= state.length();
         if state.closed && !fits {
             return Err(lookup("closed").into());
         }
