@@ -598,7 +598,9 @@ impl Inner {
             seq: self.seq,
             kind,
         };
-        if let Err(e) = writeln!(self.journal, "{}", record_line(&lower, &node)) {
+        // One write per line, so a crash can only tear the last line.
+        let line = record_line(&lower, &node) + "\n";
+        if let Err(e) = self.journal.write_all(line.as_bytes()) {
             tracing::error!("appending to the journal: {e}");
         }
         self.nodes.insert(lower, node);
