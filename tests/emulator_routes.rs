@@ -54,13 +54,8 @@ async fn upload_metadata_download_account() {
     assert_eq!(by_id["path_lower"], "/results/run 1.csv");
 
     let r = emu
-        .http
-        .post(emu.route("files/download"))
-        .bearer_auth(TOKEN)
-        .header("Dropbox-API-Arg", r#"{"path":"/results/RUN 1.csv"}"#)
-        .send()
-        .await
-        .unwrap();
+        .raw("files/download", r#"{"path":"/results/RUN 1.csv"}"#, "")
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let result: Value =
         serde_json::from_str(r.headers()["dropbox-api-result"].to_str().unwrap()).unwrap();
@@ -97,13 +92,8 @@ async fn upload_metadata_download_account() {
             .starts_with("path/not_found/")
     );
     let r = emu
-        .http
-        .post(emu.route("files/download"))
-        .bearer_auth(TOKEN)
-        .header("Dropbox-API-Arg", r#"{"path":"/results"}"#)
-        .send()
-        .await
-        .unwrap();
+        .raw("files/download", r#"{"path":"/results"}"#, "")
+        .await;
     let (s, e) = body(r).await;
     assert_eq!(s, StatusCode::CONFLICT);
     assert_eq!(e["error"]["path"][".tag"], "not_file");
@@ -154,32 +144,18 @@ async fn argument_encodings() {
     let emu = Emu::start(dir.path(), &[]);
     // Header-safe JSON: the astral char arrives as a surrogate pair.
     let r = emu
-        .http
-        .post(emu.route("files/upload"))
-        .bearer_auth(TOKEN)
-        .header(
-            "Dropbox-API-Arg",
+        .raw(
+            "files/upload",
             r#"{"path":"/\ud83d\ude00 caf\u00e9.txt"}"#,
+            "x",
         )
-        .header("Content-Type", "application/octet-stream")
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+        .await;
     let (s, m) = body(r).await;
     assert_eq!(s, StatusCode::OK, "{m}");
     assert_eq!(m["path_display"], "/😀 café.txt");
     // A raw non-ASCII byte in the header is refused with a plain-text reason.
     let raw = reqwest::header::HeaderValue::from_bytes("{\"path\":\"/é.txt\"}".as_bytes()).unwrap();
-    let r = emu
-        .http
-        .post(emu.route("files/upload"))
-        .bearer_auth(TOKEN)
-        .header("Dropbox-API-Arg", raw)
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+    let r = emu.raw("files/upload", raw, "x").await;
     let (s, e) = body(r).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(
