@@ -9,5 +9,8 @@ pub mod config;
 pub mod dropbox;
 pub mod emulator;
 pub mod exit;
+pub mod password;
+pub mod seal;
+pub mod upload;
 
 pub use exit::{CmdResult, ExitKind, Failure, ResultExt};

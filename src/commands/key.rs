@@ -1,15 +1,137 @@
-//! `dropbox-post key …` (placeholder: being built).
+//! `dropbox-post key check|rekey`: inspect or re-seal a sealed credential file.
+//!
+//! Every failure to read or open the sealed file is a credential error (4).
 
-use clap::Subcommand;
+use std::path::PathBuf;
 
-use crate::exit::{CmdResult, ExitKind, Failure};
+use clap::{Args, Subcommand};
+
+use crate::exit::CmdResult;
+use crate::password::{self, PasswordArgs, Purpose, Sources};
+use crate::seal::{self, Credential, KdfParams, SealedFile};
+
+const CHECK_HELP: &str = "\
+Prints the format, the KDF parameters, the credential type and a SHA-256 fingerprint of the
+token (first 8 bytes), never the token. The same token always has the same fingerprint.
+
+Examples:
+  dropbox-post key check --encrypted keys/dropbox.enc
+  DROPBOX_POST_PASSWORD=\"$PW\" dropbox-post key check --encrypted keys/dropbox.enc";
+
+const REKEY_HELP: &str = "\
+The new password comes from --new-password-file, DROPBOX_POST_NEW_PASSWORD or a prompt
+(asked twice); --keep-password reuses the current one. The file is replaced atomically.
+
+Examples:
+  dropbox-post key rekey --encrypted keys/legacy.enc --keep-password
+  dropbox-post key rekey --encrypted keys/dropbox.enc --password-file old.txt --new-password-file new.txt";
+
+/// Environment variable `key rekey` reads the new password from.
+pub const NEW_PASSWORD_ENV: &str = "DROPBOX_POST_NEW_PASSWORD";
 
 #[derive(Subcommand, Debug)]
 pub enum KeyCommand {
     /// Open a sealed file and describe it, without showing the secret.
-    Check,
+    #[command(after_help = CHECK_HELP)]
+    Check(CheckArgs),
+    /// Re-seal a file (v1 or legacy librec-auto) in the current format.
+    #[command(after_help = REKEY_HELP)]
+    Rekey(RekeyArgs),
 }
 
-pub fn run(_cmd: KeyCommand) -> CmdResult {
-    Err(Failure::msg(ExitKind::Internal, "not built yet"))
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// The sealed credential file.
+    #[arg(long, value_name = "FILE")]
+    pub encrypted: PathBuf,
+
+    #[command(flatten)]
+    pub password: PasswordArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct RekeyArgs {
+    /// The sealed credential file to rewrite in place.
+    #[arg(long, value_name = "FILE")]
+    pub encrypted: PathBuf,
+
+    /// Current password: -k/--password, DROPBOX_POST_PASSWORD, --password-file, or a prompt.
+    #[command(flatten)]
+    pub password: PasswordArgs,
+
+    /// Read the new password from the first line of FILE.
+    #[arg(long, value_name = "FILE", conflicts_with = "keep_password")]
+    pub new_password_file: Option<PathBuf>,
+
+    /// Keep the current password (upgrades the format only).
+    #[arg(long)]
+    pub keep_password: bool,
+
+    /// Accept a new password that zxcvbn rates below 3 of 4 (easy to guess offline).
+    #[arg(long)]
+    pub allow_weak_password: bool,
+}
+
+pub fn run(cmd: KeyCommand) -> CmdResult {
+    match cmd {
+        KeyCommand::Check(args) => check(args),
+        KeyCommand::Rekey(args) => rekey(args),
+    }
+}
+
+fn check(args: CheckArgs) -> CmdResult {
+    let sealed = SealedFile::read(&args.encrypted)?;
+    let what = args.encrypted.display().to_string();
+    let credential = sealed.open(&args.password.resolve(Purpose::Open, &what)?)?;
+    println!("file:        {what}");
+    println!("format:      {}", sealed.format().describe());
+    println!("credential:  {}", credential.type_name());
+    if let Credential::RefreshToken {
+        app_key,
+        app_secret,
+        ..
+    } = &credential
+    {
+        println!("app key:     {app_key}");
+        let has_secret = if app_secret.is_some() {
+            "yes"
+        } else {
+            "no (PKCE)"
+        };
+        println!("app secret:  {has_secret}");
+    }
+    println!("fingerprint: sha256:{}", credential.fingerprint());
+    Ok(())
+}
+
+fn rekey(args: RekeyArgs) -> CmdResult {
+    let sealed = SealedFile::read(&args.encrypted)?;
+    let what = args.encrypted.display().to_string();
+    let old_password = args.password.resolve(Purpose::Open, &what)?;
+    let credential = sealed.open(&old_password)?;
+    let new_password = if args.keep_password {
+        old_password
+    } else {
+        Sources {
+            flag: None,
+            env: NEW_PASSWORD_ENV,
+            file: args.new_password_file.as_deref(),
+            hint: "--new-password-file FILE, DROPBOX_POST_NEW_PASSWORD, or --keep-password",
+        }
+        .resolve(Purpose::NewSecret, &what)?
+    };
+    password::check_strength(&new_password, args.allow_weak_password)?;
+    seal::seal_to_file(
+        &args.encrypted,
+        &credential,
+        &new_password,
+        KdfParams::DEFAULT,
+        true,
+    )?;
+    println!(
+        "re-sealed {what} as {} (fingerprint {})",
+        crate::seal::v1::FIRST_LINE,
+        credential.fingerprint()
+    );
+    Ok(())
 }

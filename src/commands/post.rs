@@ -1,12 +1,331 @@
-//! `dropbox-post post` (placeholder: being built).
+//! `dropbox-post post`: publish a study's results as its config's dropbox post scripts say,
+//! or one script given on the command line the way librec-auto passes it.
+//!
+//! Order of work: every script is validated (config) and every sealed credential opened
+//! before the first byte goes out; then each script is walked, compared with a listing of
+//! its `dest`, and sent by the engine.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
 
 use clap::Args;
+use secrecy::SecretString;
 
-use crate::exit::{CmdResult, ExitKind, Failure};
+use crate::config::{self, JobKind, PostJob};
+use crate::dropbox::auth::{RefreshGrant, TokenSource};
+use crate::dropbox::client::DropboxClient;
+use crate::dropbox::endpoint::{ENDPOINT_ENV, Endpoints};
+use crate::dropbox::error::{ApiError, Reason};
+use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
+use crate::password::{PasswordArgs, Purpose};
+use crate::seal::{self, Credential};
+use crate::upload::engine::{self, Settings};
+use crate::upload::plan::{self, Mode};
+use crate::upload::report::{Outcome, Progress, RunSummary, ScriptSummary, describe};
+use crate::upload::walk;
 
+const AFTER_HELP: &str = "\
+Examples:
+  dropbox-post post --config study/conf/config.xml -k \"$PASSWORD\"
+  dropbox-post post --config conf/config.xml --dry-run --json
+  DROPBOX_POST_PASSWORD=... dropbox-post post --config conf/config.xml --jobs 16 --mode update
+  # the form librec-auto's bin/dropbox_post.py forwards (paths relative to the study dir):
+  dropbox-post post config.xml --option=file --encrypted_key=keys/x.enc --path=post/r.csv --dest=/results
+
+A file lands as DEST/<its name>; a folder's contents land under DEST/. Files whose size and
+Dropbox content hash already match are skipped. Every committed file is checked against the
+hash of what was read. Exit 6 if any file failed (each is listed with the reason).";
+
+/// Upload a study's results to Dropbox as its config's post scripts say.
 #[derive(Args, Debug)]
-pub struct PostArgs {}
+#[command(after_help = AFTER_HELP)]
+pub struct PostArgs {
+    /// The study config, STUDY/conf/config.xml.
+    #[arg(long, value_name = "FILE", conflicts_with = "config_arg")]
+    pub config: Option<PathBuf>,
 
-pub fn run(_args: PostArgs) -> CmdResult {
-    Err(Failure::msg(ExitKind::Internal, "not built yet"))
+    /// The study config as a positional argument (librec-auto's form). With --option, only
+    /// its location matters: the script comes from the command line.
+    #[arg(value_name = "CONFIG")]
+    pub config_arg: Option<PathBuf>,
+
+    /// The study directory that relative paths resolve against (default: the folder above
+    /// conf/; with --option, the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub target: Option<PathBuf>,
+
+    /// librec-auto form: what to post, `file`, `folder` or `no` (do nothing).
+    #[arg(long, value_name = "file|folder|no", requires_all = ["encrypted_key", "path", "dest"])]
+    pub option: Option<String>,
+
+    /// librec-auto form: the sealed credential file.
+    #[arg(long = "encrypted_key", value_name = "FILE", requires = "option")]
+    pub encrypted_key: Option<String>,
+
+    /// librec-auto form: the file or folder to post.
+    #[arg(long, value_name = "PATH", requires = "option")]
+    pub path: Option<String>,
+
+    /// librec-auto form: the Dropbox folder to post into, e.g. /results.
+    #[arg(long, value_name = "DROPBOX_FOLDER", requires = "option")]
+    pub dest: Option<String>,
+
+    #[command(flatten)]
+    pub password: PasswordArgs,
+
+    /// Files in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+
+    /// What to do when a different file is already at the destination: `overwrite` it,
+    /// `add` (never replace; reported as a conflict), or `update` (replace only the
+    /// revision seen when listing).
+    #[arg(long, value_enum, default_value_t = Mode::Overwrite)]
+    pub mode: Mode,
+
+    /// Upload every file, even those Dropbox already holds with the same content.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Show what would be uploaded and do nothing: opens the credential, lists DEST on
+    /// Dropbox (read-only) and hashes local files to tell unchanged ones; writes nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print a machine-readable summary on stdout (per script and totals, with failures).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Dropbox API base URL for every host (e.g. the emulator's http://127.0.0.1:PORT).
+    #[arg(long, env = ENDPOINT_ENV, value_name = "URL")]
+    pub endpoint: Option<String>,
+
+    /// MiB per upload request for large files; a multiple of 4, at most 148. Memory use is
+    /// about three times this, whatever the file sizes.
+    #[arg(long, value_name = "MiB", default_value_t = 8, value_parser = chunk_mib)]
+    pub chunk_size: usize,
+}
+
+fn chunk_mib(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n > 0 && n % 4 == 0 && n <= 148 => Ok(n),
+        _ => Err("must be a multiple of 4 between 4 and 148".into()),
+    }
+}
+
+pub fn run(args: PostArgs) -> CmdResult {
+    let jobs = jobs_of(&args)?;
+    if jobs.is_empty() {
+        eprintln!("dropbox-post: the script has option No; nothing to post");
+        return Ok(());
+    }
+    let endpoints = Endpoints::from_option(args.endpoint.as_deref()).exit_with(ExitKind::Usage)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .exit_with(ExitKind::Internal)?;
+    runtime.block_on(post(&args, jobs, endpoints))
+}
+
+/// The validated jobs: from the config, or the one script of the librec-auto form.
+fn jobs_of(args: &PostArgs) -> CmdResult<Vec<PostJob>> {
+    let config = args.config.as_ref().or(args.config_arg.as_ref());
+    if let Some(option) = &args.option {
+        let study_dir = match &args.target {
+            Some(dir) => dir.clone(),
+            None => std::env::current_dir().exit_with(ExitKind::Internal)?,
+        };
+        let arg = |v: &Option<String>| v.clone().unwrap_or_default();
+        let job = config::job_from_args(
+            &study_dir,
+            option,
+            &arg(&args.encrypted_key),
+            &arg(&args.path),
+            &arg(&args.dest),
+        )?;
+        return Ok(job.into_iter().collect());
+    }
+    let Some(config) = config else {
+        return Err(Failure::msg(
+            ExitKind::Usage,
+            "no study config: give --config STUDY/conf/config.xml (or --option/--encrypted_key/--path/--dest)",
+        ));
+    };
+    Ok(config::load(config, args.target.as_deref())?.jobs)
+}
+
+async fn post(args: &PostArgs, jobs: Vec<PostJob>, endpoints: Endpoints) -> CmdResult {
+    let clients = open_credentials(args, &jobs, &endpoints)?;
+    let settings = Settings {
+        jobs: usize::from(args.jobs),
+        chunk_size: args.chunk_size * 1024 * 1024,
+        dry_run: args.dry_run,
+        ..Settings::default()
+    };
+    let verbose = tracing::enabled!(tracing::Level::INFO);
+    let started = Instant::now();
+    let mut summaries = Vec::new();
+    let mut stopped: Option<ApiError> = None;
+    for job in &jobs {
+        let client = clients[&job.encrypted_key].clone();
+        let (summary, fatal) = post_job(args, job, client, &settings, verbose).await;
+        if !args.json {
+            if args.dry_run {
+                for entry in summary.plan.iter().flatten() {
+                    println!("{}", describe(entry));
+                }
+            }
+            eprintln!("{}", summary.line());
+        }
+        summaries.push(summary);
+        if fatal.is_some() {
+            stopped = fatal;
+            break;
+        }
+    }
+    let run = RunSummary::new(
+        summaries,
+        args.dry_run,
+        started.elapsed(),
+        stopped.as_ref().map(ToString::to_string),
+    );
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&run).exit_with(ExitKind::Internal)?
+        );
+    } else if jobs.len() > 1 {
+        eprintln!("{}", run.line());
+    }
+    if let Some(error) = stopped {
+        return Err(Failure::new(exit_kind(&error), error));
+    }
+    if run.totals.failed > 0 {
+        return Err(Failure::msg(
+            ExitKind::Transfer,
+            format!(
+                "{} of {} files failed (each is listed above with the reason); fix them and post again: unchanged files are skipped",
+                run.totals.failed,
+                run.totals.failed + run.totals.uploaded + run.totals.skipped
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// One script: walk, list, plan, send. The error is one that stopped the run.
+async fn post_job(
+    args: &PostArgs,
+    job: &PostJob,
+    client: Arc<DropboxClient>,
+    settings: &Settings,
+    verbose: bool,
+) -> (ScriptSummary, Option<ApiError>) {
+    let label = format!("script {}", job.script);
+    let kind = match job.kind {
+        JobKind::File => "file",
+        JobKind::Folder => "folder",
+    };
+    let (job_kind, local) = (job.kind, job.path.clone());
+    let tree = tokio::task::spawn_blocking(move || match job_kind {
+        JobKind::File => walk::walk_file(&local),
+        JobKind::Folder => walk::walk_folder(&local),
+    })
+    .await
+    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    let progress = Arc::new(Progress::new(
+        &label,
+        tree.files.iter().map(|f| f.size).sum(),
+        !args.json,
+        verbose,
+    ));
+    let result = match list_dest(&client, &job.dest).await {
+        Ok(remote) => {
+            let plan = plan::make_plan(tree, &job.dest, &remote, args.mode, args.force);
+            engine::run(client, plan, settings.clone(), progress.clone()).await
+        }
+        Err(e) => {
+            progress.record(crate::upload::report::Entry {
+                path: job.path.clone(),
+                remote: job.dest.clone(),
+                bytes: 0,
+                outcome: Outcome::Failed(format!("cannot list the destination: {e}")),
+            });
+            if e.is_fatal() { Err(e) } else { Ok(()) }
+        }
+    };
+    let (entries, elapsed) = progress.finish();
+    let summary = ScriptSummary::new(
+        job.script,
+        kind,
+        job.path.clone(),
+        &job.dest,
+        entries,
+        elapsed,
+        args.dry_run,
+    );
+    (summary, result.err())
+}
+
+/// Everything under `dest`, keyed by lower-case path; a missing `dest` is empty.
+async fn list_dest(
+    client: &DropboxClient,
+    dest: &str,
+) -> Result<HashMap<String, crate::dropbox::types::Metadata>, ApiError> {
+    let path = if dest == "/" { "" } else { dest };
+    match client.list_folder_recursive(path).await {
+        Ok(listing) => Ok(plan::index(listing)),
+        Err(e) if e.reason() == Some(Reason::NotFound) => Ok(HashMap::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Open each sealed credential once (one password for all), before anything is sent.
+fn open_credentials(
+    args: &PostArgs,
+    jobs: &[PostJob],
+    endpoints: &Endpoints,
+) -> CmdResult<HashMap<PathBuf, Arc<DropboxClient>>> {
+    let mut password: Option<SecretString> = None;
+    let mut clients = HashMap::new();
+    for job in jobs {
+        if clients.contains_key(&job.encrypted_key) {
+            continue;
+        }
+        let what = job.encrypted_key.display().to_string();
+        let password = match &password {
+            Some(p) => p,
+            None => password.insert(args.password.resolve(Purpose::Open, &what)?),
+        };
+        let credential = seal::open_file(&job.encrypted_key, password)?;
+        let client = DropboxClient::new(endpoints.clone(), token_source(credential))
+            .exit_with(ExitKind::Internal)?;
+        clients.insert(job.encrypted_key.clone(), Arc::new(client));
+    }
+    Ok(clients)
+}
+
+fn token_source(credential: Credential) -> TokenSource {
+    match credential {
+        Credential::AccessToken { access_token } => TokenSource::fixed(access_token),
+        Credential::RefreshToken {
+            app_key,
+            app_secret,
+            refresh_token,
+        } => TokenSource::refreshing(RefreshGrant {
+            app_key,
+            app_secret,
+            refresh_token,
+        }),
+    }
+}
+
+fn exit_kind(error: &ApiError) -> ExitKind {
+    match error {
+        ApiError::Auth { .. } | ApiError::Refresh(_) | ApiError::Access { .. } => ExitKind::Auth,
+        ApiError::Exhausted { last, .. } => exit_kind(last),
+        _ => ExitKind::Transfer,
+    }
 }

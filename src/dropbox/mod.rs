@@ -4,3 +4,7 @@ pub mod arg;
 pub mod content_hash;
 pub mod endpoint;
 pub mod types;
+pub mod auth;
+pub mod client;
+pub mod error;
+pub mod pacer;

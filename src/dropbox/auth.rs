@@ -1,0 +1,226 @@
+//! Where the bearer token comes from: a fixed access token, or an app key + refresh token
+//! exchanged at `oauth2/token` (first use, and again when Dropbox says the token expired).
+//!
+//! Many transfers may hit `expired_access_token` at once; each reports the generation of
+//! the token it used, and only the first one to ask for that generation refreshes.
+
+use std::sync::RwLock;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use url::Url;
+
+use super::error::{ApiError, short};
+use super::types::TokenResponse;
+
+/// An app key + refresh token (offline access), optionally with the app secret (non-PKCE).
+pub struct RefreshGrant {
+    pub app_key: String,
+    pub app_secret: Option<SecretString>,
+    pub refresh_token: SecretString,
+}
+
+/// The token a request was sent with; `generation` identifies it for [`TokenSource::refresh`].
+pub struct Token {
+    pub generation: u64,
+    pub secret: SecretString,
+}
+
+pub struct TokenSource {
+    grant: Option<RefreshGrant>,
+    current: RwLock<Option<Token>>,
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for TokenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = if self.grant.is_some() {
+            "refresh token"
+        } else {
+            "access token"
+        };
+        write!(f, "TokenSource({kind}, [REDACTED])")
+    }
+}
+
+impl TokenSource {
+    /// A fixed access token; an expired one cannot be renewed.
+    pub fn fixed(access_token: SecretString) -> Self {
+        TokenSource {
+            grant: None,
+            current: RwLock::new(Some(Token {
+                generation: 0,
+                secret: access_token,
+            })),
+            refreshing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Access tokens minted from a refresh token on first use.
+    pub fn refreshing(grant: RefreshGrant) -> Self {
+        TokenSource {
+            grant: Some(grant),
+            current: RwLock::new(None),
+            refreshing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// How many times the token was replaced (`None`: none minted yet).
+    pub fn generation(&self) -> Option<u64> {
+        self.snapshot().map(|t| t.generation)
+    }
+
+    pub fn can_refresh(&self) -> bool {
+        self.grant.is_some()
+    }
+
+    fn snapshot(&self) -> Option<Token> {
+        self.current
+            .read()
+            .expect("token lock poisoned")
+            .as_ref()
+            .map(|t| Token {
+                generation: t.generation,
+                secret: t.secret.clone(),
+            })
+    }
+
+    /// The token to send now, minting the first one if needed.
+    pub async fn token(&self, http: &reqwest::Client, token_url: &Url) -> Result<Token, ApiError> {
+        if let Some(t) = self.snapshot() {
+            return Ok(t);
+        }
+        self.refresh(None, http, token_url).await?;
+        self.snapshot()
+            .ok_or_else(|| ApiError::Refresh("no access token after refreshing".into()))
+    }
+
+    /// Replace the token of `generation` (`None`: there is none yet). A caller that lost
+    /// the race finds a newer generation and returns without a second exchange.
+    pub async fn refresh(
+        &self,
+        generation: Option<u64>,
+        http: &reqwest::Client,
+        token_url: &Url,
+    ) -> Result<(), ApiError> {
+        let Some(grant) = &self.grant else {
+            return Err(ApiError::Refresh(
+                "the sealed credential is a bare access token, which cannot be renewed".into(),
+            ));
+        };
+        let _one_at_a_time = self.refreshing.lock().await;
+        let now = self.snapshot().map(|t| t.generation);
+        if now.is_some() && now != generation {
+            return Ok(());
+        }
+        let access = exchange(grant, http, token_url).await?;
+        let mut slot = self.current.write().expect("token lock poisoned");
+        *slot = Some(Token {
+            generation: now.map_or(0, |g| g + 1),
+            secret: access,
+        });
+        Ok(())
+    }
+}
+
+/// One `grant_type=refresh_token` exchange.
+async fn exchange(
+    grant: &RefreshGrant,
+    http: &reqwest::Client,
+    token_url: &Url,
+) -> Result<SecretString, ApiError> {
+    let mut form = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", grant.refresh_token.expose_secret()),
+        ("client_id", grant.app_key.as_str()),
+    ];
+    if let Some(secret) = &grant.app_secret {
+        form.push(("client_secret", secret.expose_secret()));
+    }
+    let response = http
+        .post(token_url.clone())
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| ApiError::Refresh(format!("cannot reach {token_url}: {e}")))?;
+    let status = response.status();
+    let body = response
+        .text()
+        .await
+        .map_err(|e| ApiError::Refresh(format!("reading the answer of {token_url}: {e}")))?;
+    if !status.is_success() {
+        return Err(ApiError::Refresh(refusal(status.as_u16(), &body)));
+    }
+    let parsed: TokenResponse = serde_json::from_str(&body).map_err(|e| {
+        ApiError::Refresh(format!("{token_url} answered with an unexpected body: {e}"))
+    })?;
+    Ok(SecretString::from(parsed.access_token))
+}
+
+/// Dropbox's OAuth errors are JSON `{"error":"invalid_grant","error_description":..}`.
+fn refusal(status: u16, body: &str) -> String {
+    #[derive(Deserialize)]
+    struct OAuthError {
+        error: String,
+        #[serde(default)]
+        error_description: Option<String>,
+    }
+    match serde_json::from_str::<OAuthError>(body) {
+        Ok(e) => format!(
+            "Dropbox refused the refresh token ({status} {}{}); seal a fresh credential with \
+             `dropbox-post encrypt`",
+            e.error,
+            e.error_description
+                .map(|d| format!(": {}", short(&d)))
+                .unwrap_or_default()
+        ),
+        Err(_) => format!("token endpoint answered {status}: {}", short(body)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let s = TokenSource::fixed(SecretString::from("sl.very-secret"));
+        assert!(!format!("{s:?}").contains("very-secret"));
+        let s = TokenSource::refreshing(RefreshGrant {
+            app_key: "key".into(),
+            app_secret: Some(SecretString::from("app-secret")),
+            refresh_token: SecretString::from("refresh-secret"),
+        });
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("secret") || shown.contains("REDACTED"));
+        assert!(!shown.contains("refresh-secret") && !shown.contains("app-secret"));
+    }
+
+    #[test]
+    fn oauth_refusals_are_explained() {
+        let m = refusal(
+            400,
+            r#"{"error":"invalid_grant","error_description":"refresh token is malformed"}"#,
+        );
+        assert!(m.contains("invalid_grant") && m.contains("malformed"), "{m}");
+        assert!(m.contains("dropbox-post encrypt"));
+        assert_eq!(
+            refusal(502, "<html>\nbad gateway</html>"),
+            "token endpoint answered 502: <html> bad gateway</html>"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_fixed_token_cannot_refresh() {
+        let s = TokenSource::fixed(SecretString::from("t"));
+        let http = reqwest::Client::new();
+        let url = Url::parse("http://127.0.0.1:9/oauth2/token").unwrap();
+        let t = s.token(&http, &url).await.unwrap();
+        assert_eq!(t.generation, 0);
+        assert_eq!(t.secret.expose_secret(), "t");
+        assert!(matches!(
+            s.refresh(Some(0), &http, &url).await,
+            Err(ApiError::Refresh(_))
+        ));
+    }
+}

@@ -1,0 +1,414 @@
+//! The Dropbox HTTP client: one shared connection pool, the one retry loop, typed errors.
+//!
+//! Every call goes through [`DropboxClient::call`]: wait for the pacer's gate, attach the
+//! bearer token, send, classify the answer ([`ApiError`]), and ask the pacer whether to try
+//! again. A 401 `expired_access_token` refreshes the token once and repeats the call.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::arg::to_header_json;
+use super::auth::TokenSource;
+use super::endpoint::Endpoints;
+use super::error::{ApiError, AuthError, Reason, auth_error_of, short};
+use super::pacer::{Decision, Pacer};
+use super::types::{
+    ApiErrorBody, CreateFolderArg, CreateFolderResult, ListFolderArg, ListFolderContinueArg,
+    ListFolderResult, Metadata, UploadSessionAppendArg, UploadSessionCursor,
+    UploadSessionFinishBatchArg, UploadSessionFinishBatchResult,
+    UploadSessionFinishBatchResultEntry, UploadSessionStartArg, UploadSessionStartResult,
+};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Per read, not per request: a 150 MiB body may take minutes to send, but Dropbox must
+/// answer within this once it has it (`finish_batch_v2` can be slow under load).
+const READ_TIMEOUT: Duration = Duration::from_secs(300);
+
+pub struct DropboxClient {
+    http: reqwest::Client,
+    endpoints: Endpoints,
+    auth: TokenSource,
+    pacer: Pacer,
+}
+
+/// What a request carries: JSON in the body (RPC), or JSON in `Dropbox-API-Arg` and the
+/// bytes in the body (content upload). Both are cheap to clone for a retry.
+enum Payload {
+    Rpc(String),
+    Content { arg: HeaderValue, data: Bytes },
+}
+
+impl DropboxClient {
+    pub fn new(endpoints: Endpoints, auth: TokenSource) -> Result<Self, ApiError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(READ_TIMEOUT)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .user_agent(concat!("dropbox-post/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ApiError::Network {
+                route: "(client setup)".into(),
+                message: chain(&e),
+            })?;
+        Ok(DropboxClient {
+            http,
+            endpoints,
+            auth,
+            pacer: Pacer::default(),
+        })
+    }
+
+    pub fn with_pacer(mut self, pacer: Pacer) -> Self {
+        self.pacer = pacer;
+        self
+    }
+
+    pub fn pacer(&self) -> &Pacer {
+        &self.pacer
+    }
+
+    pub fn auth(&self) -> &TokenSource {
+        &self.auth
+    }
+
+    /// An RPC route (`files/list_folder`): JSON argument, JSON result.
+    pub async fn rpc<A: Serialize, R: DeserializeOwned>(
+        &self,
+        route: &str,
+        arg: &A,
+    ) -> Result<R, ApiError> {
+        let json = serde_json::to_string(arg).map_err(|e| encode_error(route, e))?;
+        self.call(route, Payload::Rpc(json)).await
+    }
+
+    /// A content-upload route (`files/upload_session/append_v2`).
+    pub async fn upload<A: Serialize, R: DeserializeOwned>(
+        &self,
+        route: &str,
+        arg: &A,
+        data: Bytes,
+    ) -> Result<R, ApiError> {
+        let json = to_header_json(arg).map_err(|e| encode_error(route, e))?;
+        let arg = HeaderValue::from_str(&json).map_err(|e| encode_error(route, e))?;
+        self.call(route, Payload::Content { arg, data }).await
+    }
+
+    async fn call<R: DeserializeOwned>(&self, route: &str, payload: Payload) -> Result<R, ApiError> {
+        let token_url = self.endpoints.token_url();
+        let mut refreshed = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.pacer.ready().await;
+            let token = self.auth.token(&self.http, &token_url).await?;
+            let error = match self.send(route, &payload, &token.secret).await {
+                Ok(value) => return Ok(value),
+                Err(e) => e,
+            };
+            if let ApiError::Auth {
+                auth: AuthError::ExpiredAccessToken,
+                ..
+            } = error
+                && self.auth.can_refresh()
+                && !refreshed
+            {
+                refreshed = true;
+                attempt -= 1;
+                self.auth
+                    .refresh(Some(token.generation), &self.http, &token_url)
+                    .await?;
+                continue;
+            }
+            match self.pacer.decide(attempt, &error) {
+                Decision::RetryAfter(wait) => {
+                    tracing::debug!("{error}; attempt {attempt}, retrying in {wait:?}");
+                    tokio::time::sleep(wait).await;
+                }
+                Decision::GiveUp if attempt > 1 && Pacer::is_retryable(&error) => {
+                    return Err(ApiError::Exhausted {
+                        route: route.to_string(),
+                        attempts: attempt,
+                        last: Box::new(error),
+                    });
+                }
+                Decision::GiveUp => return Err(error),
+            }
+        }
+    }
+
+    /// One attempt, classified.
+    async fn send<R: DeserializeOwned>(
+        &self,
+        route: &str,
+        payload: &Payload,
+        token: &secrecy::SecretString,
+    ) -> Result<R, ApiError> {
+        let request = match payload {
+            Payload::Rpc(json) => self
+                .http
+                .post(self.endpoints.rpc(route))
+                .header(CONTENT_TYPE, "application/json")
+                .body(json.clone()),
+            Payload::Content { arg, data } => self
+                .http
+                .post(self.endpoints.content_route(route))
+                .header("Dropbox-API-Arg", arg.clone())
+                .header(CONTENT_TYPE, "application/octet-stream")
+                .body(data.clone()),
+        };
+        let network = |e: reqwest::Error| ApiError::Network {
+            route: route.to_string(),
+            message: chain(&e),
+        };
+        let response = request
+            .bearer_auth(token.expose_secret())
+            .send()
+            .await
+            .map_err(network)?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = response.text().await.map_err(network)?;
+        if status.is_success() {
+            return serde_json::from_str(&body).map_err(|e| ApiError::Decode {
+                route: route.to_string(),
+                status: status.as_u16(),
+                message: format!("{e} in {}", short(&body)),
+            });
+        }
+        Err(classify(route, status, retry_after, &body))
+    }
+
+    /// Every entry under `path`, recursively (`""` is the root), following `has_more`.
+    pub async fn list_folder_recursive(&self, path: &str) -> Result<Vec<Metadata>, ApiError> {
+        let mut arg = ListFolderArg::new(path, true);
+        arg.limit = Some(2000);
+        let mut page: ListFolderResult = self.rpc("files/list_folder", &arg).await?;
+        let mut entries = std::mem::take(&mut page.entries);
+        while page.has_more {
+            let next = ListFolderContinueArg {
+                cursor: page.cursor.clone(),
+            };
+            page = self.rpc("files/list_folder/continue", &next).await?;
+            entries.append(&mut page.entries);
+        }
+        Ok(entries)
+    }
+
+    pub async fn get_metadata(&self, path: &str) -> Result<Metadata, ApiError> {
+        self.rpc(
+            "files/get_metadata",
+            &super::types::GetMetadataArg::new(path),
+        )
+        .await
+    }
+
+    /// Create a folder; one that already exists is fine.
+    pub async fn create_folder(&self, path: &str) -> Result<(), ApiError> {
+        let arg = CreateFolderArg {
+            path: path.to_string(),
+            autorename: false,
+        };
+        match self
+            .rpc::<_, CreateFolderResult>("files/create_folder_v2", &arg)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.reason() == Some(Reason::Conflict("folder".into())) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Open an upload session with its first bytes; `close` when they are all there is.
+    pub async fn start_session(&self, data: Bytes, close: bool) -> Result<String, ApiError> {
+        let arg = UploadSessionStartArg {
+            close,
+            ..Default::default()
+        };
+        let r: UploadSessionStartResult = self
+            .upload("files/upload_session/start", &arg, data)
+            .await?;
+        Ok(r.session_id)
+    }
+
+    pub async fn append(
+        &self,
+        cursor: UploadSessionCursor,
+        data: Bytes,
+        close: bool,
+    ) -> Result<(), ApiError> {
+        let arg = UploadSessionAppendArg {
+            cursor,
+            close,
+            content_hash: None,
+        };
+        self.upload("files/upload_session/append_v2", &arg, data)
+            .await
+    }
+
+    /// Commit closed sessions together; results come in the order of `entries`.
+    pub async fn finish_batch(
+        &self,
+        entries: Vec<super::types::UploadSessionFinishArg>,
+    ) -> Result<Vec<UploadSessionFinishBatchResultEntry>, ApiError> {
+        let expected = entries.len();
+        let r: UploadSessionFinishBatchResult = self
+            .rpc(
+                "files/upload_session/finish_batch_v2",
+                &UploadSessionFinishBatchArg { entries },
+            )
+            .await?;
+        if r.entries.len() != expected {
+            return Err(ApiError::Decode {
+                route: "files/upload_session/finish_batch_v2".into(),
+                status: 200,
+                message: format!("{} results for {expected} entries", r.entries.len()),
+            });
+        }
+        Ok(r.entries)
+    }
+}
+
+/// Turn a non-2xx answer into an [`ApiError`].
+fn classify(route: &str, status: StatusCode, retry_after: Option<Duration>, body: &str) -> ApiError {
+    let route = route.to_string();
+    match status.as_u16() {
+        400 => ApiError::BadInput {
+            route,
+            message: short(body),
+        },
+        401 => ApiError::Auth {
+            route,
+            auth: auth_error_of(body),
+        },
+        403 => ApiError::Access {
+            route,
+            summary: summary_of(body),
+        },
+        409 => match serde_json::from_str::<ApiErrorBody>(body) {
+            Ok(b) => ApiError::Endpoint {
+                route,
+                summary: b.error_summary,
+                error: b.error,
+            },
+            Err(_) => ApiError::Decode {
+                route,
+                status: 409,
+                message: short(body),
+            },
+        },
+        // The header is the source of truth; the JSON `retry_after` is a fallback.
+        429 => ApiError::RateLimited {
+            route,
+            retry_after: retry_after.or_else(|| {
+                serde_json::from_str::<serde_json::Value>(body)
+                    .ok()?
+                    .pointer("/error/retry_after")?
+                    .as_u64()
+                    .map(Duration::from_secs)
+            }),
+        },
+        s if s >= 500 => ApiError::Server {
+            route,
+            status: s,
+            body: short(body),
+        },
+        s => ApiError::Decode {
+            route,
+            status: s,
+            message: short(body),
+        },
+    }
+}
+
+fn summary_of(body: &str) -> String {
+    serde_json::from_str::<ApiErrorBody>(body)
+        .map(|b| b.error_summary)
+        .unwrap_or_else(|_| short(body))
+}
+
+fn encode_error(route: &str, e: impl std::fmt::Display) -> ApiError {
+    ApiError::BadInput {
+        route: route.to_string(),
+        message: format!("cannot encode the argument: {e}"),
+    }
+}
+
+/// reqwest's Display omits the cause ("error sending request"); show the whole chain.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_map_to_the_error_model() {
+        let s = |n| StatusCode::from_u16(n).unwrap();
+        assert!(matches!(
+            classify("r", s(400), None, "Error in call to API function \"files/x\": bad"),
+            ApiError::BadInput { message, .. } if message.contains("bad")
+        ));
+        assert!(matches!(
+            classify("r", s(401), None, r#"{"error_summary":"expired_access_token/","error":{".tag":"expired_access_token"}}"#),
+            ApiError::Auth { auth: AuthError::ExpiredAccessToken, .. }
+        ));
+        let e = classify(
+            "r",
+            s(409),
+            None,
+            r#"{"error_summary":"path/conflict/file/..","error":{".tag":"path","path":{".tag":"conflict","conflict":{".tag":"file"}}}}"#,
+        );
+        assert_eq!(e.reason(), Some(Reason::Conflict("file".into())));
+        assert_eq!(e.to_string(), "r: path/conflict/file/..");
+        assert!(matches!(
+            classify("r", s(409), None, "not json"),
+            ApiError::Decode { status: 409, .. }
+        ));
+        assert!(matches!(
+            classify("r", s(503), None, "busy"),
+            ApiError::Server { status: 503, .. }
+        ));
+        assert!(matches!(
+            classify("r", s(418), None, "teapot"),
+            ApiError::Decode { status: 418, .. }
+        ));
+    }
+
+    #[test]
+    fn rate_limits_prefer_the_header() {
+        let s = StatusCode::TOO_MANY_REQUESTS;
+        let json = r#"{"error_summary":"too_many_requests/..","error":{"reason":{".tag":"too_many_requests"},"retry_after":300}}"#;
+        let wait = |e: ApiError| match e {
+            ApiError::RateLimited { retry_after, .. } => retry_after,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            wait(classify("r", s, Some(Duration::from_secs(2)), json)),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            wait(classify("r", s, None, json)),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(wait(classify("r", s, None, "slow down")), None);
+    }
+}

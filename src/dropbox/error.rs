@@ -1,0 +1,319 @@
+//! Dropbox's error model as typed errors.
+//!
+//! Dropbox answers by status: 400 plain text (a bug on our side: never retried), 401 JSON
+//! `AuthError`, 403 JSON `AccessError`, 409 JSON route error (`error_summary` + `error`),
+//! 429 rate limit (JSON or plain text; `Retry-After` is the source of truth), 5xx server
+//! trouble. [`ApiError::reason`] reduces a 409 union to the few cases the engine acts on.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// One failed Dropbox call (after the client's own retries, when it made any).
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("Dropbox rejected the request to {route} (400): {message}")]
+    BadInput { route: String, message: String },
+    #[error("{}", auth_message(.route, .auth))]
+    Auth { route: String, auth: AuthError },
+    #[error("Dropbox denied access on {route} (403): {summary}")]
+    Access { route: String, summary: String },
+    #[error("{route}: {summary}")]
+    Endpoint {
+        route: String,
+        summary: String,
+        error: Value,
+    },
+    #[error("Dropbox rate-limited {route} (429){}", retry_note(.retry_after))]
+    RateLimited {
+        route: String,
+        retry_after: Option<Duration>,
+    },
+    #[error("Dropbox server error on {route} ({status}): {body}")]
+    Server {
+        route: String,
+        status: u16,
+        body: String,
+    },
+    #[error("network error on {route}: {message}")]
+    Network { route: String, message: String },
+    #[error("unexpected answer from {route} ({status}): {message}")]
+    Decode {
+        route: String,
+        status: u16,
+        message: String,
+    },
+    #[error("could not refresh the Dropbox access token: {0}")]
+    Refresh(String),
+    #[error("gave up on {route} after {attempts} attempts: {last}")]
+    Exhausted {
+        route: String,
+        attempts: u32,
+        last: Box<ApiError>,
+    },
+}
+
+/// The `AuthError` tags of a 401.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthError {
+    ExpiredAccessToken,
+    InvalidAccessToken,
+    MissingScope(String),
+    Other(String),
+}
+
+fn auth_message(route: &str, auth: &AuthError) -> String {
+    let what = match auth {
+        AuthError::ExpiredAccessToken => "the access token has expired".to_string(),
+        AuthError::InvalidAccessToken => "the access token is invalid or revoked".to_string(),
+        AuthError::MissingScope(scope) => format!("the app lacks the permission {scope:?}"),
+        AuthError::Other(tag) => format!("the credential was refused ({tag})"),
+    };
+    format!(
+        "Dropbox refused {route}: {what}; seal a fresh credential \
+         (`dropbox-post encrypt`, preferably an app key + refresh token) and post again"
+    )
+}
+
+fn retry_note(retry_after: &Option<Duration>) -> String {
+    retry_after.map_or(String::new(), |d| {
+        format!(", retry after {} s", d.as_secs())
+    })
+}
+
+/// What a 409 route error means for the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// The path (or the upload session) does not exist.
+    NotFound,
+    /// Something is already at the path: `file`, `folder` or `file_ancestor`.
+    Conflict(String),
+    /// The server holds a different number of bytes for the session; resume there.
+    IncorrectOffset(u64),
+    /// The session was already closed (a retried close got through the first time).
+    Closed,
+    ContentHashMismatch,
+    /// Namespace lock contention: retry later.
+    TooManyWriteOperations,
+    InsufficientSpace,
+    Other,
+}
+
+impl ApiError {
+    /// The union tags of a 409 error, outermost first (`["path", "conflict", "file"]`).
+    pub fn tags(&self) -> Vec<&str> {
+        match self {
+            ApiError::Endpoint { error, .. } => tag_chain(error),
+            ApiError::Exhausted { last, .. } => last.tags(),
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn reason(&self) -> Option<Reason> {
+        match self {
+            ApiError::Endpoint { error, .. } => Some(reason_of(error)),
+            ApiError::Exhausted { last, .. } => last.reason(),
+            _ => None,
+        }
+    }
+
+    /// A failure that would repeat for every file (bad credential, no space): stop the run.
+    pub fn is_fatal(&self) -> bool {
+        match self {
+            ApiError::Auth { .. } | ApiError::Refresh(_) | ApiError::Access { .. } => true,
+            ApiError::Exhausted { last, .. } => last.is_fatal(),
+            _ => self.reason() == Some(Reason::InsufficientSpace),
+        }
+    }
+}
+
+/// Reduce a 409 `error` (or a `finish_batch_v2` entry's `failure`) to a [`Reason`].
+pub fn reason_of(error: &Value) -> Reason {
+    let tags = tag_chain(error);
+    let has = |t: &str| tags.contains(&t);
+    if has("too_many_write_operations") {
+        Reason::TooManyWriteOperations
+    } else if has("insufficient_space") {
+        Reason::InsufficientSpace
+    } else if has("incorrect_offset") {
+        match find_u64(error, "correct_offset") {
+            Some(offset) => Reason::IncorrectOffset(offset),
+            None => Reason::Other,
+        }
+    } else if has("content_hash_mismatch") {
+        Reason::ContentHashMismatch
+    } else if has("closed") {
+        Reason::Closed
+    } else if has("conflict") {
+        Reason::Conflict(
+            tags.iter()
+                .skip_while(|t| **t != "conflict")
+                .nth(1)
+                .unwrap_or(&"file")
+                .to_string(),
+        )
+    } else if has("not_found") {
+        Reason::NotFound
+    } else {
+        Reason::Other
+    }
+}
+
+/// Follow a Stone union value: `.tag`, then the member named by the tag (or, for a struct
+/// member like `UploadWriteFailed`, its `reason` field).
+fn tag_chain(error: &Value) -> Vec<&str> {
+    let mut tags = Vec::new();
+    let mut cur = error;
+    while let Some(tag) = cur.get(".tag").and_then(Value::as_str) {
+        tags.push(tag);
+        match [tag, "reason"].iter().find_map(|k| cur.get(*k)) {
+            Some(next) if next.is_object() => cur = next,
+            _ => break,
+        }
+    }
+    tags
+}
+
+fn find_u64(v: &Value, key: &str) -> Option<u64> {
+    match v {
+        Value::Object(map) => map
+            .get(key)
+            .and_then(Value::as_u64)
+            .or_else(|| map.values().find_map(|x| find_u64(x, key))),
+        _ => None,
+    }
+}
+
+/// Classify a 401 body.
+pub fn auth_error_of(body: &str) -> AuthError {
+    let parsed: Option<Value> = serde_json::from_str(body).ok();
+    let error = parsed.as_ref().and_then(|v| v.get("error"));
+    match error.map(tag_chain).as_deref() {
+        Some(["expired_access_token", ..]) => AuthError::ExpiredAccessToken,
+        Some(["invalid_access_token", ..]) => AuthError::InvalidAccessToken,
+        Some(["missing_scope", ..]) => AuthError::MissingScope(
+            error
+                .and_then(|e| e.get("missing_scope"))
+                .and_then(|m| m.get("required_scope"))
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+                .to_string(),
+        ),
+        Some([tag, ..]) => AuthError::Other(tag.to_string()),
+        _ => AuthError::Other(short(body)),
+    }
+}
+
+/// A response body trimmed for an error line (no newlines, bounded length).
+pub fn short(body: &str) -> String {
+    let line = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(300) {
+        Some((i, _)) => format!("{}…", &line[..i]),
+        None => line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reasons_of_documented_bodies() {
+        let conflict = json!({".tag":"path","reason":{".tag":"conflict","conflict":{".tag":"file"}},"upload_session_id":"x"});
+        assert_eq!(reason_of(&conflict), Reason::Conflict("file".into()));
+        let folder = json!({".tag":"path","path":{".tag":"conflict","conflict":{".tag":"folder"}}});
+        assert_eq!(reason_of(&folder), Reason::Conflict("folder".into()));
+        let offset = json!({".tag":"lookup_failed","lookup_failed":{".tag":"incorrect_offset","correct_offset":8388608}});
+        assert_eq!(reason_of(&offset), Reason::IncorrectOffset(8_388_608));
+        let append = json!({".tag":"incorrect_offset","correct_offset":5});
+        assert_eq!(reason_of(&append), Reason::IncorrectOffset(5));
+        assert_eq!(
+            reason_of(&json!({".tag":"path","path":{".tag":"not_found"}})),
+            Reason::NotFound
+        );
+        assert_eq!(
+            reason_of(&json!({".tag":"too_many_write_operations"})),
+            Reason::TooManyWriteOperations
+        );
+        assert_eq!(
+            reason_of(&json!({".tag":"path","path":{".tag":"too_many_write_operations"}})),
+            Reason::TooManyWriteOperations
+        );
+        assert_eq!(
+            reason_of(&json!({".tag":"path","reason":{".tag":"insufficient_space"}})),
+            Reason::InsufficientSpace
+        );
+        assert_eq!(
+            reason_of(&json!({".tag":"lookup_failed","lookup_failed":{".tag":"closed"}})),
+            Reason::Closed
+        );
+        assert_eq!(
+            reason_of(&json!({".tag":"content_hash_mismatch"})),
+            Reason::ContentHashMismatch
+        );
+        assert_eq!(reason_of(&json!({".tag":"other"})), Reason::Other);
+        assert_eq!(reason_of(&json!("garbage")), Reason::Other);
+        // incorrect_offset without its number cannot be acted on.
+        assert_eq!(reason_of(&json!({".tag":"incorrect_offset"})), Reason::Other);
+    }
+
+    #[test]
+    fn auth_errors() {
+        assert_eq!(
+            auth_error_of(
+                r#"{"error_summary":"expired_access_token/.","error":{".tag":"expired_access_token"}}"#
+            ),
+            AuthError::ExpiredAccessToken
+        );
+        assert_eq!(
+            auth_error_of(r#"{"error":{".tag":"invalid_access_token"}}"#),
+            AuthError::InvalidAccessToken
+        );
+        assert_eq!(
+            auth_error_of(
+                r#"{"error":{".tag":"missing_scope","missing_scope":{"required_scope":"files.content.write"}}}"#
+            ),
+            AuthError::MissingScope("files.content.write".into())
+        );
+        assert_eq!(
+            auth_error_of("not json\nat all"),
+            AuthError::Other("not json at all".into())
+        );
+    }
+
+    #[test]
+    fn messages_are_one_line_and_actionable() {
+        let e = ApiError::Auth {
+            route: "files/list_folder".into(),
+            auth: AuthError::InvalidAccessToken,
+        };
+        let text = e.to_string();
+        assert!(text.contains("invalid or revoked"), "{text}");
+        assert!(text.contains("dropbox-post encrypt"), "{text}");
+        assert!(!text.contains('\n'));
+        assert!(e.is_fatal());
+        let e = ApiError::RateLimited {
+            route: "r".into(),
+            retry_after: Some(Duration::from_secs(3)),
+        };
+        assert_eq!(e.to_string(), "Dropbox rate-limited r (429), retry after 3 s");
+        assert_eq!(short(&"x".repeat(400)).chars().count(), 301);
+    }
+
+    #[test]
+    fn exhausted_keeps_the_reason() {
+        let e = ApiError::Exhausted {
+            route: "files/upload_session/finish".into(),
+            attempts: 10,
+            last: Box::new(ApiError::Endpoint {
+                route: "files/upload_session/finish".into(),
+                summary: "path/insufficient_space/..".into(),
+                error: json!({".tag":"path","path":{".tag":"insufficient_space"}}),
+            }),
+        };
+        assert_eq!(e.reason(), Some(Reason::InsufficientSpace));
+        assert!(e.is_fatal());
+        assert_eq!(e.tags(), vec!["path", "insufficient_space"]);
+    }
+}

@@ -1,0 +1,172 @@
+//! The one owner of retry and back-off decisions (after rclone's pacer).
+//!
+//! Every retried Dropbox call asks the pacer whether and how long to wait. Back-off is
+//! exponential with jitter; a `Retry-After` from Dropbox overrides it and also holds back
+//! every other request (rate limits are per token, so all transfers share one gate).
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::time::Instant;
+
+use super::error::{ApiError, Reason};
+
+#[derive(Debug)]
+pub struct Pacer {
+    min_sleep: Duration,
+    max_sleep: Duration,
+    max_attempts: u32,
+    /// No request starts before this instant (set by `Retry-After`).
+    gate: Mutex<Option<Instant>>,
+}
+
+/// What to do after a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    RetryAfter(Duration),
+    GiveUp,
+}
+
+impl Default for Pacer {
+    fn default() -> Self {
+        Pacer::new(Duration::from_millis(100), Duration::from_secs(8), 10)
+    }
+}
+
+impl Pacer {
+    pub fn new(min_sleep: Duration, max_sleep: Duration, max_attempts: u32) -> Self {
+        Pacer {
+            min_sleep,
+            max_sleep,
+            max_attempts,
+            gate: Mutex::new(None),
+        }
+    }
+
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// Whether an error is worth another attempt of the same request.
+    pub fn is_retryable(error: &ApiError) -> bool {
+        match error {
+            ApiError::RateLimited { .. } | ApiError::Server { .. } | ApiError::Network { .. } => {
+                true
+            }
+            ApiError::Endpoint { .. } => error.reason() == Some(Reason::TooManyWriteOperations),
+            _ => false,
+        }
+    }
+
+    /// Decide after attempt number `attempt` (1-based) failed with `error`.
+    pub fn decide(&self, attempt: u32, error: &ApiError) -> Decision {
+        if attempt >= self.max_attempts || !Self::is_retryable(error) {
+            return Decision::GiveUp;
+        }
+        match error {
+            ApiError::RateLimited {
+                retry_after: Some(after),
+                ..
+            } => {
+                self.hold_all(*after);
+                Decision::RetryAfter(*after)
+            }
+            _ => Decision::RetryAfter(self.backoff(attempt)),
+        }
+    }
+
+    /// Exponential back-off with "equal jitter": half fixed, half random, so that many
+    /// transfers failing together do not retry in lockstep.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .min_sleep
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
+            .min(self.max_sleep);
+        let half = exp / 2;
+        half + half.mul_f64(rand::thread_rng().r#gen::<f64>())
+    }
+
+    fn hold_all(&self, after: Duration) {
+        let until = Instant::now() + after;
+        let mut gate = self.gate.lock().expect("pacer gate poisoned");
+        if gate.is_none_or(|g| g < until) {
+            *gate = Some(until);
+        }
+    }
+
+    /// Wait until Dropbox's last `Retry-After` has passed (returns at once otherwise).
+    pub async fn ready(&self) {
+        let until = *self.gate.lock().expect("pacer gate poisoned");
+        if let Some(until) = until {
+            tokio::time::sleep_until(until).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn server() -> ApiError {
+        ApiError::Server {
+            route: "r".into(),
+            status: 503,
+            body: String::new(),
+        }
+    }
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let p = Pacer::new(Duration::from_millis(100), Duration::from_secs(2), 10);
+        for attempt in 1..=12 {
+            let cap = Duration::from_millis(100 * (1u64 << (attempt - 1).min(20)))
+                .min(Duration::from_secs(2));
+            for _ in 0..20 {
+                let d = p.backoff(attempt);
+                assert!(d >= cap / 2 && d <= cap, "attempt {attempt}: {d:?} vs {cap:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn retry_after_is_obeyed_exactly() {
+        let p = Pacer::default();
+        let e = ApiError::RateLimited {
+            route: "r".into(),
+            retry_after: Some(Duration::from_secs(7)),
+        };
+        assert_eq!(p.decide(1, &e), Decision::RetryAfter(Duration::from_secs(7)));
+        assert!(p.gate.lock().unwrap().is_some());
+    }
+
+    #[test]
+    fn what_is_retried() {
+        let p = Pacer::default();
+        assert!(matches!(p.decide(1, &server()), Decision::RetryAfter(_)));
+        assert_eq!(p.decide(10, &server()), Decision::GiveUp);
+        let busy = ApiError::Endpoint {
+            route: "r".into(),
+            summary: "too_many_write_operations/".into(),
+            error: json!({".tag":"too_many_write_operations"}),
+        };
+        assert!(matches!(p.decide(3, &busy), Decision::RetryAfter(_)));
+        let conflict = ApiError::Endpoint {
+            route: "r".into(),
+            summary: "path/conflict/file/".into(),
+            error: json!({".tag":"path","path":{".tag":"conflict","conflict":{".tag":"file"}}}),
+        };
+        assert_eq!(p.decide(1, &conflict), Decision::GiveUp);
+        let bad = ApiError::BadInput {
+            route: "r".into(),
+            message: "nope".into(),
+        };
+        assert_eq!(p.decide(1, &bad), Decision::GiveUp);
+        let rate = ApiError::RateLimited {
+            route: "r".into(),
+            retry_after: None,
+        };
+        assert!(matches!(p.decide(2, &rate), Decision::RetryAfter(_)));
+    }
+}

@@ -1,0 +1,276 @@
+//! Where a password comes from. One rule for every command, first match wins:
+//!
+//! 1. `-k PW` / `--password PW` / `--key_password PW` (librec-auto's spellings; visible to
+//!    other local users in the process list),
+//! 2. the environment variable `DROPBOX_POST_PASSWORD` (what CI secrets provide),
+//! 3. `--password-file FILE` (its first line, without the line ending),
+//! 4. a prompt on the terminal, only when stdin or stderr is one.
+//!
+//! With none of these the command fails at once, naming the three ways to give a password;
+//! it never waits on a stdin nobody will write to. An empty password is always an error
+//! (an unset CI secret usually expands to an empty string).
+
+use std::fmt;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
+
+use crate::exit::{ExitKind, Failure};
+
+pub const PASSWORD_ENV: &str = "DROPBOX_POST_PASSWORD";
+/// Scores below this (zxcvbn, 0–4) are refused for new passwords: 3 means about 10^10
+/// guesses, which an offline attacker against a public file must actually pay for.
+pub const MIN_SCORE: u8 = 3;
+
+/// The password flags every command that opens a sealed file flattens into its arguments.
+#[derive(clap::Args, Clone, Default)]
+pub struct PasswordArgs {
+    /// The password. Other local users can see it in the process list: prefer
+    /// DROPBOX_POST_PASSWORD or --password-file. Also accepted as --password=PW.
+    #[arg(
+        short = 'k',
+        long = "key_password",
+        visible_alias = "password",
+        value_name = "PASSWORD",
+        value_parser = secret_value
+    )]
+    pub password: Option<SecretString>,
+
+    /// Read the password from the first line of FILE (used when neither -k nor
+    /// DROPBOX_POST_PASSWORD is given).
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+}
+
+impl fmt::Debug for PasswordArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PasswordArgs")
+            .field("password", &self.password.as_ref().map(|_| "[REDACTED]"))
+            .field("password_file", &self.password_file)
+            .finish()
+    }
+}
+
+fn secret_value(value: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(value))
+}
+
+/// What the password is for: opening asks once; a new secret is asked twice and compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    Open,
+    NewSecret,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    #[error("no password for {what} and no terminal to ask on; give it with {hint}")]
+    NoTerminal { what: String, hint: &'static str },
+    #[error("the password given by {0} is empty")]
+    Empty(String),
+    #[error("the password given by {0} is not valid UTF-8")]
+    NotUtf8(String),
+    #[error("cannot read the password file {}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read the password from the terminal: {0}")]
+    Prompt(std::io::Error),
+    #[error("the two passwords differ; nothing was written")]
+    Mismatch,
+    #[error(
+        "the password is too weak ({reason}); a sealed file may be public, and anyone can \
+         guess passwords against it offline at full speed: choose a longer passphrase \
+         (e.g. four random words), or pass --allow-weak-password"
+    )]
+    Weak { reason: String },
+}
+
+impl From<PasswordError> for Failure {
+    fn from(e: PasswordError) -> Self {
+        Failure::new(ExitKind::Credential, e)
+    }
+}
+
+impl PasswordArgs {
+    /// The password by the rule in the module doc. `what` names the file or purpose in prompts
+    /// and errors, e.g. "keys/dropbox.enc".
+    pub fn resolve(&self, purpose: Purpose, what: &str) -> Result<SecretString, PasswordError> {
+        Sources {
+            flag: self.password.as_ref(),
+            env: PASSWORD_ENV,
+            file: self.password_file.as_deref(),
+            hint: "-k/--password PW, DROPBOX_POST_PASSWORD, or --password-file FILE",
+        }
+        .resolve(purpose, what)
+    }
+}
+
+/// The same rule with other flag and variable names (`key rekey`'s new password).
+pub struct Sources<'a> {
+    pub flag: Option<&'a SecretString>,
+    pub env: &'static str,
+    pub file: Option<&'a Path>,
+    /// How to give a password without a terminal, for the error message.
+    pub hint: &'static str,
+}
+
+impl Sources<'_> {
+    pub fn resolve(&self, purpose: Purpose, what: &str) -> Result<SecretString, PasswordError> {
+        if let Some(password) = self.flag {
+            return non_empty(password.clone(), "the command line");
+        }
+        if let Some(value) = std::env::var_os(self.env) {
+            let text = Zeroizing::new(
+                value
+                    .into_string()
+                    .map_err(|_| PasswordError::NotUtf8(self.env.to_owned()))?,
+            );
+            return non_empty(SecretString::from(text.as_str()), self.env);
+        }
+        if let Some(path) = self.file {
+            return read_password_file(path);
+        }
+        if !(std::io::stdin().is_terminal() || std::io::stderr().is_terminal()) {
+            return Err(PasswordError::NoTerminal {
+                what: what.to_owned(),
+                hint: self.hint,
+            });
+        }
+        prompt(purpose, what)
+    }
+}
+
+fn non_empty(password: SecretString, source: &str) -> Result<SecretString, PasswordError> {
+    if password.expose_secret().is_empty() {
+        return Err(PasswordError::Empty(source.to_owned()));
+    }
+    Ok(password)
+}
+
+fn read_password_file(path: &Path) -> Result<SecretString, PasswordError> {
+    let bytes = Zeroizing::new(std::fs::read(path).map_err(|source| PasswordError::File {
+        path: path.to_owned(),
+        source,
+    })?);
+    let source = || format!("--password-file {}", path.display());
+    let text = std::str::from_utf8(&bytes).map_err(|_| PasswordError::NotUtf8(source()))?;
+    let first_line = text.split('\n').next().unwrap_or("");
+    let first_line = first_line.strip_suffix('\r').unwrap_or(first_line);
+    non_empty(SecretString::from(first_line), &source())
+}
+
+/// Asks on the terminal (rpassword reads /dev/tty, so a piped stdin stays untouched).
+fn prompt(purpose: Purpose, what: &str) -> Result<SecretString, PasswordError> {
+    let ask = |prompt: String| {
+        rpassword::prompt_password(prompt)
+            .map(SecretString::from)
+            .map_err(PasswordError::Prompt)
+    };
+    match purpose {
+        Purpose::Open => non_empty(ask(format!("Password for {what}: "))?, "the terminal"),
+        Purpose::NewSecret => {
+            let first = non_empty(ask(format!("New password for {what}: "))?, "the terminal")?;
+            let second = ask("Repeat the new password: ".to_owned())?;
+            if first.expose_secret() != second.expose_secret() {
+                return Err(PasswordError::Mismatch);
+            }
+            Ok(first)
+        }
+    }
+}
+
+/// Refuses a new password an offline attacker could guess (zxcvbn score below [`MIN_SCORE`])
+/// unless `allow_weak`. The reason names the pattern found, never the password.
+pub fn check_strength(password: &SecretString, allow_weak: bool) -> Result<(), PasswordError> {
+    let estimate = zxcvbn::zxcvbn(
+        password.expose_secret(),
+        &["dropbox", "dropbox-post", "librec", "librec-auto"],
+    );
+    let score = u8::from(estimate.score());
+    if allow_weak || score >= MIN_SCORE {
+        return Ok(());
+    }
+    let mut reason = format!("strength {score} of 4, at least {MIN_SCORE} needed");
+    if let Some(warning) = estimate.feedback().and_then(|f| f.warning()) {
+        reason.push_str(&format!(": {warning}"));
+    }
+    Err(PasswordError::Weak { reason })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_password() {
+        let args = PasswordArgs {
+            password: Some(SecretString::from("hunter2-SECRET")),
+            password_file: None,
+        };
+        let debug = format!("{args:?}");
+        assert!(!debug.contains("SECRET"), "{debug}");
+        assert!(debug.contains("REDACTED"));
+    }
+
+    #[test]
+    fn flag_wins_over_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "from-file\r\nsecond line\n").unwrap();
+        let flag = SecretString::from("from-flag");
+        let mut sources = Sources {
+            flag: Some(&flag),
+            env: "DROPBOX_POST_TEST_UNSET_VARIABLE",
+            file: Some(&file),
+            hint: "",
+        };
+        let got = sources.resolve(Purpose::Open, "x").unwrap();
+        assert_eq!(got.expose_secret(), "from-flag");
+        sources.flag = None;
+        let got = sources.resolve(Purpose::Open, "x").unwrap();
+        assert_eq!(got.expose_secret(), "from-file");
+    }
+
+    #[test]
+    fn empty_and_missing_files_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "\n").unwrap();
+        assert!(matches!(
+            read_password_file(&empty),
+            Err(PasswordError::Empty(_))
+        ));
+        assert!(matches!(
+            read_password_file(&dir.path().join("missing")),
+            Err(PasswordError::File { .. })
+        ));
+        let empty_flag = SecretString::from("");
+        let sources = Sources {
+            flag: Some(&empty_flag),
+            env: "DROPBOX_POST_TEST_UNSET_VARIABLE",
+            file: None,
+            hint: "",
+        };
+        assert!(matches!(
+            sources.resolve(Purpose::Open, "x"),
+            Err(PasswordError::Empty(_))
+        ));
+    }
+
+    #[test]
+    fn strength_check() {
+        for weak in ["hunter2", "dropbox2024", "qwerty123", "librec-auto1"] {
+            let err = check_strength(&SecretString::from(weak), false).unwrap_err();
+            let message = err.to_string();
+            assert!(message.contains("offline"), "{message}");
+            assert!(!message.contains(weak), "{message}");
+            assert!(check_strength(&SecretString::from(weak), true).is_ok());
+        }
+        let strong = SecretString::from("correct horse battery staple");
+        assert!(check_strength(&strong, false).is_ok());
+    }
+}

@@ -1,0 +1,336 @@
+//! Sealed credentials: read any supported format, write the current one.
+//!
+//! Reading is split in two so commands can fail fast: [`SealedFile::read`] checks the file's
+//! structure (and refuses hostile KDF parameters) before anyone is asked for a password;
+//! [`SealedFile::open`] then derives the key and decrypts.
+//!
+//! Formats: v1 (`v1.rs`, the only one written) and librec-auto's Fernet files (`legacy.rs`).
+//! `docs/sealed-format.md` is the specification.
+
+pub mod cleartext;
+pub mod credential;
+pub mod legacy;
+pub mod v1;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+
+pub use credential::{Credential, CredentialError};
+pub use v1::KdfParams;
+
+use crate::exit::{ExitKind, Failure};
+
+/// Sealed files are a few hundred bytes; anything much larger is not one.
+pub const MAX_FILE_LEN: u64 = 64 * 1024;
+
+/// Everything that can go wrong reading, opening or writing a sealed file.
+/// No variant carries secret material.
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "not a sealed credential: expected a first line `dropbox-post-sealed v1` or a \
+         librec-auto encrypted key; make one with `dropbox-post encrypt`"
+    )]
+    NotSealed,
+    #[error(
+        "sealed with format version `{0}`, which this dropbox-post does not know; \
+         use a newer dropbox-post"
+    )]
+    UnsupportedVersion(String),
+    #[error("the sealed file was changed or damaged: {0}; seal the credential again")]
+    Malformed(&'static str),
+    #[error(
+        "the sealed file asks for KDF parameters `{0}` beyond the limits (m ≤ {max_m} KiB, \
+         t ≤ {max_t}, p ≤ {max_p}); it was changed or not made by dropbox-post",
+        max_m = KdfParams::MAX_M_KIB, max_t = KdfParams::MAX_T, max_p = KdfParams::MAX_P
+    )]
+    ParamsTooLarge(KdfParams),
+    #[error("KDF parameters `{0}` are below Argon2's minimums (t ≥ 1, p ≥ 1, m ≥ 8·p KiB)")]
+    ParamsTooSmall(KdfParams),
+    /// The one message for a wrong password and for a changed ciphertext or header:
+    /// authenticated encryption cannot tell them apart, and neither should we.
+    #[error("wrong password, or the file was changed")]
+    WrongPasswordOrChanged,
+    #[error("the sealed credential is not valid ({0}); seal it again with `dropbox-post encrypt`")]
+    BadPlaintext(CredentialError),
+    #[error("{} already exists; pass --force to replace it", path.display())]
+    Exists { path: PathBuf },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Internal(&'static str),
+}
+
+impl From<SealError> for Failure {
+    fn from(e: SealError) -> Self {
+        let kind = match e {
+            SealError::Exists { .. } => ExitKind::Usage,
+            SealError::Write { .. } | SealError::Internal(_) => ExitKind::Internal,
+            _ => ExitKind::Credential,
+        };
+        Failure::new(kind, e)
+    }
+}
+
+/// Which scheme a file uses; shown by `key check`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    V1(KdfParams),
+    Legacy,
+}
+
+impl Format {
+    pub fn describe(&self) -> String {
+        match self {
+            Format::V1(params) => {
+                format!("{} (AES-256-GCM, key from {params})", v1::FIRST_LINE)
+            }
+            Format::Legacy => format!(
+                "librec-auto legacy (Fernet, PBKDF2-SHA256 {} iterations, fixed salt) — weak, \
+                 run `dropbox-post key rekey`",
+                legacy::ITERATIONS
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Body {
+    V1(v1::Parsed),
+    Legacy(legacy::Token),
+}
+
+/// A sealed file whose structure has been checked; not yet decrypted.
+#[derive(Debug, Clone)]
+pub struct SealedFile {
+    path: PathBuf,
+    body: Body,
+}
+
+impl SealedFile {
+    /// Reads and checks a sealed file. Errors here never need the password.
+    pub fn read(path: &Path) -> Result<Self, SealError> {
+        let read_error = |source| SealError::Read {
+            path: path.to_owned(),
+            source,
+        };
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_FILE_LEN + 1).read_to_end(&mut bytes))
+            .map_err(read_error)?;
+        if bytes.len() as u64 > MAX_FILE_LEN {
+            return Err(SealError::NotSealed);
+        }
+        Self::parse(path, &bytes)
+    }
+
+    /// Checks the bytes of a sealed file; `path` is only for messages.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self, SealError> {
+        let body = if bytes.starts_with(v1::MAGIC.as_bytes()) {
+            Body::V1(v1::parse(bytes)?)
+        } else {
+            Body::Legacy(legacy::parse(bytes).ok_or(SealError::NotSealed)?)
+        };
+        Ok(SealedFile {
+            path: path.to_owned(),
+            body,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn format(&self) -> Format {
+        match &self.body {
+            Body::V1(parsed) => Format::V1(parsed.params),
+            Body::Legacy(_) => Format::Legacy,
+        }
+    }
+
+    /// Logs (once per call site, on stderr) that the file uses the weak legacy scheme.
+    pub fn warn_if_legacy(&self) {
+        if self.format() == Format::Legacy {
+            tracing::warn!(
+                "{} uses librec-auto's weak legacy encryption (PBKDF2 with a fixed salt); \
+                 run `dropbox-post key rekey --encrypted {}` to re-seal it",
+                self.path.display(),
+                self.path.display()
+            );
+        }
+    }
+
+    /// Derives the key, decrypts and validates the credential.
+    pub fn open(&self, password: &SecretString) -> Result<Credential, SealError> {
+        match &self.body {
+            Body::V1(parsed) => {
+                Credential::from_json(&parsed.open(password)?).map_err(SealError::BadPlaintext)
+            }
+            Body::Legacy(token) => {
+                Credential::from_cleartext(&token.open(password)?).map_err(SealError::BadPlaintext)
+            }
+        }
+    }
+}
+
+/// Reads, warns about the legacy format, and opens: what every command that uses a sealed
+/// credential calls once its password is known.
+pub fn open_file(path: &Path, password: &SecretString) -> Result<Credential, SealError> {
+    let sealed = SealedFile::read(path)?;
+    sealed.warn_if_legacy();
+    sealed.open(password)
+}
+
+/// The current format's text for `credential`, with a fresh salt and nonce.
+pub fn seal(
+    credential: &Credential,
+    password: &SecretString,
+    params: KdfParams,
+) -> Result<String, SealError> {
+    v1::seal(&credential.to_json(), password, params)
+}
+
+/// Seals `credential` into `path` atomically (a temporary file in the same folder, renamed
+/// into place). Without `force`, an existing `path` is never replaced, even by a racing writer.
+pub fn seal_to_file(
+    path: &Path,
+    credential: &Credential,
+    password: &SecretString,
+    params: KdfParams,
+    force: bool,
+) -> Result<(), SealError> {
+    refuse_existing(path, force)?;
+    let text = seal(credential, password, params)?;
+    write_atomically(path, text.as_bytes(), force)
+}
+
+/// Fails early (before any prompt or key derivation) when `path` exists and `force` is off.
+pub fn refuse_existing(path: &Path, force: bool) -> Result<(), SealError> {
+    if !force && path.exists() {
+        return Err(SealError::Exists {
+            path: path.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn write_atomically(path: &Path, contents: &[u8], force: bool) -> Result<(), SealError> {
+    let write_error = |source| SealError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".dropbox-post-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(write_error)?;
+    tmp.write_all(contents).map_err(write_error)?;
+    tmp.as_file().sync_all().map_err(write_error)?;
+    let persisted = if force {
+        tmp.persist(path)
+    } else {
+        tmp.persist_noclobber(path)
+    };
+    match persisted {
+        Ok(_) => Ok(()),
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Err(SealError::Exists {
+            path: path.to_owned(),
+        }),
+        Err(e) => Err(write_error(e.error)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seal::v1::TEST_PARAMS;
+
+    fn pw(s: &str) -> SecretString {
+        SecretString::from(s)
+    }
+
+    #[test]
+    fn seal_to_file_round_trips_and_respects_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dropbox.enc");
+        let cred = Credential::from_cleartext(b"sl.ROUND-TRIP").unwrap();
+        seal_to_file(&path, &cred, &pw("pw"), TEST_PARAMS, false).unwrap();
+        let opened = open_file(&path, &pw("pw")).unwrap();
+        assert_eq!(opened.fingerprint(), cred.fingerprint());
+
+        let before = std::fs::read(&path).unwrap();
+        let again = seal_to_file(&path, &cred, &pw("pw"), TEST_PARAMS, false);
+        assert!(matches!(again, Err(SealError::Exists { .. })));
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        seal_to_file(&path, &cred, &pw("pw2"), TEST_PARAMS, true).unwrap();
+        assert!(open_file(&path, &pw("pw2")).is_ok());
+        // Only the sealed file is left: the temporary file was renamed, not copied.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn refresh_credential_round_trips() {
+        let json = br#"{"type":"refresh_token","app_key":"appkey","refresh_token":"r-SECRET"}"#;
+        let cred = Credential::from_cleartext(json).unwrap();
+        let text = seal(&cred, &pw("pw"), TEST_PARAMS).unwrap();
+        let sealed = SealedFile::parse(Path::new("x"), text.as_bytes()).unwrap();
+        assert_eq!(sealed.format(), Format::V1(TEST_PARAMS));
+        assert_eq!(&*sealed.open(&pw("pw")).unwrap().to_json(), &json[..]);
+    }
+
+    #[test]
+    fn dispatch_and_errors() {
+        let p = Path::new("x");
+        assert!(matches!(
+            SealedFile::parse(p, b"sl.cleartext-token\n"),
+            Err(SealError::NotSealed)
+        ));
+        assert!(matches!(
+            SealedFile::parse(p, b"dropbox-post-sealed v9\n"),
+            Err(SealError::UnsupportedVersion(v)) if v == "v9"
+        ));
+        let missing = SealedFile::read(Path::new("/nonexistent/dropbox.enc"));
+        assert!(matches!(missing, Err(SealError::Read { .. })));
+        let failure = Failure::from(missing.unwrap_err());
+        assert_eq!(failure.kind, ExitKind::Credential);
+    }
+
+    #[test]
+    fn sealed_json_that_is_not_a_credential_is_refused() {
+        let text = v1::seal(br#"{"type":"nope"}"#, &pw("pw"), TEST_PARAMS).unwrap();
+        let sealed = SealedFile::parse(Path::new("x"), text.as_bytes()).unwrap();
+        assert!(matches!(
+            sealed.open(&pw("pw")),
+            Err(SealError::BadPlaintext(_))
+        ));
+    }
+
+    #[test]
+    fn example_keys_open_to_the_demo_token() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("keys.example");
+        let token = Credential::from_cleartext(b"sl.EXAMPLE-demo-token-for-the-emulator").unwrap();
+        for (file, password, format_is_v1) in [
+            ("dropbox.enc", "correct horse battery staple", true),
+            ("legacy.enc", "librec-auto demo key 2020", false),
+        ] {
+            let sealed = SealedFile::read(&dir.join(file)).unwrap();
+            assert_eq!(matches!(sealed.format(), Format::V1(_)), format_is_v1);
+            let opened = sealed.open(&pw(password)).unwrap();
+            assert_eq!(opened.fingerprint(), token.fingerprint(), "{file}");
+        }
+    }
+}

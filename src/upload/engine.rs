@@ -1,0 +1,749 @@
+//! Sending a plan: many files in flight, every file through an upload session, all
+//! commits through one batcher (`finish_batch_v2`), every commit verified by hash.
+//!
+//! - A file is read, hashed and sent in one pass, in chunks (multiples of 4 MiB). A file
+//!   of one chunk is a single `start(close=true)`; a larger one is `start` + `append_v2`s,
+//!   the last with `close=true`. Buffers are taken from a fixed byte budget, so memory stays
+//!   flat whatever the file sizes and `--jobs`.
+//! - A file is checked against its walk-time size and mtime before reading and after the
+//!   last byte; if it changed, its last chunk is never sent and nothing is committed.
+//! - Retried commits never duplicate a file: `autorename` is off, and a commit that fails
+//!   because its session was already consumed or the path is taken counts as done when
+//!   Dropbox holds exactly our content.
+
+use std::fs::File;
+use std::io::Read;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::dropbox::client::DropboxClient;
+use crate::dropbox::content_hash::{BLOCK_SIZE, ContentHasher};
+use crate::dropbox::error::{ApiError, Reason, reason_of};
+use crate::dropbox::types::{
+    CommitInfo, FileMetadata, Metadata, UploadSessionCursor, UploadSessionFinishArg,
+    UploadSessionFinishBatchResultEntry,
+};
+
+use super::plan::{Plan, PlannedFile};
+use super::report::{Entry, Outcome, Progress};
+use super::walk::LocalFile;
+
+/// Dropbox refuses more than this in one request.
+pub const MAX_REQUEST: usize = 150 * 1024 * 1024;
+/// `finish_batch_v2` takes at most this many entries.
+pub const MAX_BATCH: usize = 1000;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Files in flight at once.
+    pub jobs: usize,
+    /// Bytes per request of a chunked upload; a multiple of 4 MiB, at most 148 MiB.
+    pub chunk_size: usize,
+    /// Bytes of file data held in memory at once, across all files.
+    pub buffer_budget: usize,
+    pub batch_max: usize,
+    /// Commit once no new file has finished sending for this long...
+    pub batch_idle: Duration,
+    /// ...or once the oldest waiting file has waited this long.
+    pub batch_max_wait: Duration,
+    /// Read-only: list and hash, report what would happen, write nothing.
+    pub dry_run: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            jobs: 8,
+            chunk_size: 2 * BLOCK_SIZE,
+            buffer_budget: 48 * 1024 * 1024,
+            batch_max: MAX_BATCH,
+            batch_idle: Duration::from_millis(200),
+            batch_max_wait: Duration::from_secs(5),
+            dry_run: false,
+        }
+    }
+}
+
+impl Settings {
+    /// Round `chunk_size` to whole 4 MiB blocks within Dropbox's request limit, and make
+    /// the budget hold at least one chunk.
+    pub fn normalized(mut self) -> Self {
+        let max = MAX_REQUEST / BLOCK_SIZE * BLOCK_SIZE;
+        self.chunk_size = (self.chunk_size / BLOCK_SIZE * BLOCK_SIZE).clamp(BLOCK_SIZE, max);
+        self.buffer_budget = self.buffer_budget.max(self.chunk_size);
+        self.jobs = self.jobs.max(1);
+        self.batch_max = self.batch_max.clamp(1, MAX_BATCH);
+        self
+    }
+}
+
+/// Why one file was not sent.
+#[derive(Debug, thiserror::Error)]
+enum FileError {
+    #[error("changed while being read ({0}); post again once it is stable")]
+    Changed(String),
+    #[error("cannot read: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Api(#[from] ApiError),
+    #[error("not sent: the run stopped early")]
+    Stopped,
+}
+
+/// A file whose bytes Dropbox holds in a closed session, waiting to be committed.
+struct Pending {
+    file: PlannedFile,
+    hash: String,
+    arg: UploadSessionFinishArg,
+    tries: u32,
+}
+
+struct Ctx {
+    client: Arc<DropboxClient>,
+    settings: Settings,
+    progress: Arc<Progress>,
+    budget: Arc<Budget>,
+    /// The first error that makes further work pointless; set once, stops the run.
+    fatal: Mutex<Option<ApiError>>,
+}
+
+impl Ctx {
+    fn stopped(&self) -> bool {
+        self.fatal.lock().expect("fatal lock poisoned").is_some()
+    }
+
+    fn stop(&self, error: ApiError) {
+        let mut fatal = self.fatal.lock().expect("fatal lock poisoned");
+        if fatal.is_none() {
+            *fatal = Some(error);
+        }
+    }
+
+    fn record(&self, file: &PlannedFile, outcome: Outcome) {
+        self.progress.record(Entry {
+            path: file.local.path.clone(),
+            remote: file.remote.clone(),
+            bytes: file.local.size,
+            outcome,
+        });
+    }
+
+    fn fail(&self, file: &PlannedFile, error: FileError) {
+        if let FileError::Api(e) = &error
+            && e.is_fatal()
+        {
+            self.record(file, Outcome::Failed(e.to_string()));
+            // Keep the typed error for the exit code; the message is already recorded.
+            if let FileError::Api(e) = error {
+                self.stop(e);
+            }
+            return;
+        }
+        self.record(file, Outcome::Failed(error.to_string()));
+    }
+}
+
+/// Send one job's plan. Per-file failures are recorded in `progress`; the error is the
+/// one that stopped the run early (bad credential, no space left), if any.
+pub async fn run(
+    client: Arc<DropboxClient>,
+    plan: Plan,
+    settings: Settings,
+    progress: Arc<Progress>,
+) -> Result<(), ApiError> {
+    let settings = settings.normalized();
+    let ctx = Arc::new(Ctx {
+        client,
+        budget: Budget::new(settings.buffer_budget),
+        settings,
+        progress,
+        fatal: Mutex::new(None),
+    });
+    for warning in &plan.warnings {
+        ctx.progress.say(&format!("warning: {warning}"));
+    }
+    for p in &plan.problems {
+        ctx.progress.record(Entry {
+            path: p.path.clone(),
+            remote: String::new(),
+            bytes: 0,
+            outcome: Outcome::Failed(p.reason.clone()),
+        });
+    }
+    create_folders(&ctx, &plan.folders).await;
+
+    let (tx, rx) = mpsc::unbounded_channel();
+    let batcher = tokio::spawn(batcher(ctx.clone(), rx));
+    futures_util::stream::iter(plan.files)
+        .for_each_concurrent(ctx.settings.jobs, |file| {
+            let ctx = ctx.clone();
+            let tx = tx.clone();
+            async move {
+                match send_file(&ctx, &file).await {
+                    Ok(Sent::Done(outcome)) => {
+                        ctx.progress.advance(file.local.size);
+                        ctx.record(&file, outcome);
+                    }
+                    Ok(Sent::Pending { session_id, hash }) => {
+                        let arg = finish_arg(&file, session_id);
+                        // The batcher outlives every sender; a send cannot fail.
+                        let _ = tx.send(Pending {
+                            file,
+                            hash,
+                            arg,
+                            tries: 0,
+                        });
+                    }
+                    Err(e) => ctx.fail(&file, e),
+                }
+            }
+        })
+        .await;
+    drop(tx);
+    if let Err(e) = batcher.await {
+        std::panic::resume_unwind(e.into_panic());
+    }
+    let fatal = ctx.fatal.lock().expect("fatal lock poisoned").take();
+    fatal.map_or(Ok(()), Err)
+}
+
+async fn create_folders(ctx: &Ctx, folders: &[String]) {
+    for folder in folders {
+        let entry = |outcome| Entry {
+            path: folder.trim_start_matches('/').into(),
+            remote: folder.clone(),
+            bytes: 0,
+            outcome,
+        };
+        if ctx.settings.dry_run {
+            ctx.progress.record(entry(Outcome::WouldCreateFolder));
+            continue;
+        }
+        match ctx.client.create_folder(folder).await {
+            Ok(()) => ctx.progress.record(entry(Outcome::FolderCreated)),
+            Err(e) => {
+                ctx.progress.record(entry(Outcome::Failed(e.to_string())));
+                if e.is_fatal() {
+                    ctx.stop(e);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+enum Sent {
+    /// Nothing more to do: unchanged, or (dry run) would be sent.
+    Done(Outcome),
+    /// Bytes are in a closed session; the batcher commits it.
+    Pending { session_id: String, hash: String },
+}
+
+async fn send_file(ctx: &Arc<Ctx>, file: &PlannedFile) -> Result<Sent, FileError> {
+    if ctx.stopped() {
+        return Err(FileError::Stopped);
+    }
+    let chunk = ctx.settings.chunk_size;
+    let one_chunk = file.local.size <= chunk as u64;
+    // A multi-chunk file must be known to differ before its first chunk goes out.
+    if ctx.settings.dry_run || !one_chunk {
+        if let Some(remote_hash) = &file.unchanged_if
+            && hash_only(ctx, &file.local).await? == *remote_hash
+        {
+            return Ok(Sent::Done(Outcome::Skipped));
+        }
+        if ctx.settings.dry_run {
+            return Ok(Sent::Done(Outcome::WouldUpload));
+        }
+    }
+    let mut chunks = read_chunks(ctx, file.local.clone());
+    let mut session: Option<String> = None;
+    let mut offset = 0u64;
+    while let Some(piece) = chunks.recv().await {
+        let Piece { data, hash, permit } = piece?;
+        if ctx.stopped() {
+            return Err(FileError::Stopped);
+        }
+        let len = data.len() as u64;
+        let last = hash.is_some();
+        if one_chunk && file.unchanged_if.is_some() && file.unchanged_if == hash {
+            return Ok(Sent::Done(Outcome::Skipped));
+        }
+        match &session {
+            None => session = Some(ctx.client.start_session(data, last).await?),
+            Some(id) => append_resuming(&ctx.client, id, offset, data, last).await?,
+        }
+        drop(permit);
+        offset += len;
+        ctx.progress.advance(len);
+        if let Some(hash) = hash {
+            let session_id = session.expect("a session was started for the first chunk");
+            return Ok(Sent::Pending { session_id, hash });
+        }
+    }
+    Err(FileError::Io(std::io::Error::other(
+        "the reader stopped before the end of the file",
+    )))
+}
+
+/// Send `data` at `start`; after a lost answer, Dropbox's `correct_offset` says how much
+/// of it arrived, and only the rest is sent again.
+async fn append_resuming(
+    client: &DropboxClient,
+    session_id: &str,
+    start: u64,
+    data: Bytes,
+    close: bool,
+) -> Result<(), ApiError> {
+    let end = start + data.len() as u64;
+    let mut at = start;
+    let mut resumes = 0;
+    loop {
+        let cursor = UploadSessionCursor {
+            session_id: session_id.to_string(),
+            offset: at,
+        };
+        let rest = data.slice((at - start) as usize..);
+        let error = match client.append(cursor, rest, close).await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        match error.reason() {
+            Some(Reason::IncorrectOffset(correct)) if correct == end => return Ok(()),
+            Some(Reason::IncorrectOffset(correct))
+                if (start..end).contains(&correct) && resumes < client.pacer().max_attempts() =>
+            {
+                tracing::debug!("resuming {session_id} at {correct} (sent from {at})");
+                resumes += 1;
+                at = correct;
+            }
+            Some(Reason::Closed) if close => return Ok(()),
+            _ => return Err(error),
+        }
+    }
+}
+
+fn finish_arg(file: &PlannedFile, session_id: String) -> UploadSessionFinishArg {
+    let mut commit = CommitInfo::new(file.remote.clone(), file.mode.clone());
+    commit.client_modified = Some(client_modified(file.local.modified));
+    UploadSessionFinishArg {
+        cursor: UploadSessionCursor {
+            session_id,
+            offset: file.local.size,
+        },
+        commit,
+        content_hash: None,
+    }
+}
+
+/// Dropbox wants UTC, whole seconds.
+fn client_modified(t: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t)
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// One chunk of a file; the last one carries the whole file's content hash.
+struct Piece {
+    data: Bytes,
+    hash: Option<String>,
+    permit: Reservation,
+}
+
+/// Read a file in chunks on a blocking thread, one chunk ahead of the sender.
+fn read_chunks(ctx: &Ctx, file: LocalFile) -> mpsc::Receiver<Result<Piece, FileError>> {
+    let (tx, rx) = mpsc::channel(1);
+    let budget = ctx.budget.clone();
+    let chunk = ctx.settings.chunk_size;
+    tokio::task::spawn_blocking(move || {
+        let result = read_into(&file, chunk, &budget, |data, hash, permit| {
+            tx.blocking_send(Ok(Piece { data, hash, permit })).is_ok()
+        });
+        if let Err(e) = result {
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    rx
+}
+
+/// The content hash alone (to decide whether a file changed), with the same checks.
+async fn hash_only(ctx: &Ctx, file: &LocalFile) -> Result<String, FileError> {
+    let file = file.clone();
+    let chunk = ctx.settings.chunk_size;
+    let budget = ctx.budget.clone();
+    let mut hash = None;
+    tokio::task::spawn_blocking(move || {
+        read_into(&file, chunk, &budget, |_, h, _| {
+            hash = h;
+            true
+        })
+        .map(|()| hash.expect("the last chunk carries the hash"))
+    })
+    .await
+    .expect("hash task panicked")
+}
+
+/// The heart of the one-pass read: read `chunk` bytes at a time, feed the content hasher,
+/// hand each chunk to `sink` (which returns false to stop). Before the last chunk is
+/// handed over, the file must still be exactly as the walk saw it; an empty file yields
+/// one empty chunk so that it, too, is uploaded.
+fn read_into(
+    file: &LocalFile,
+    chunk: usize,
+    budget: &Arc<Budget>,
+    mut sink: impl FnMut(Bytes, Option<String>, Reservation) -> bool,
+) -> Result<(), FileError> {
+    let mut handle = File::open(&file.path)?;
+    unchanged(file, &handle.metadata()?)?;
+    let mut hasher = ContentHasher::new();
+    let mut remaining = file.size;
+    loop {
+        let len = remaining.min(chunk as u64) as usize;
+        let reservation = budget.reserve(len);
+        let mut buf = BytesMut::zeroed(len);
+        handle.read_exact(&mut buf).map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => FileError::Changed("it got shorter".into()),
+            _ => FileError::Io(e),
+        })?;
+        hasher.update(&buf);
+        remaining -= len as u64;
+        let hash = if remaining == 0 {
+            if handle.read(&mut [0u8; 1])? != 0 {
+                return Err(FileError::Changed("it grew".into()));
+            }
+            unchanged(file, &handle.metadata()?)?;
+            Some(std::mem::take(&mut hasher).finish())
+        } else {
+            None
+        };
+        let last = hash.is_some();
+        if !sink(buf.freeze(), hash, reservation) || last {
+            return Ok(());
+        }
+    }
+}
+
+/// Bytes of file data allowed in memory at once. Readers (blocking threads) wait for room
+/// before reading; a chunk gives its room back when the request that carried it is done.
+struct Budget {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+struct Reservation {
+    budget: Arc<Budget>,
+    bytes: usize,
+}
+
+impl Budget {
+    fn new(bytes: usize) -> Arc<Self> {
+        Arc::new(Budget {
+            free: Mutex::new(bytes),
+            freed: Condvar::new(),
+        })
+    }
+
+    /// Blocks until `bytes` are free (callers never ask for more than the total).
+    fn reserve(self: &Arc<Self>, bytes: usize) -> Reservation {
+        let mut free = self.free.lock().expect("budget lock poisoned");
+        while *free < bytes {
+            free = self.freed.wait(free).expect("budget lock poisoned");
+        }
+        *free -= bytes;
+        Reservation {
+            budget: self.clone(),
+            bytes,
+        }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        *self.budget.free.lock().expect("budget lock poisoned") += self.bytes;
+        self.budget.freed.notify_all();
+    }
+}
+
+fn unchanged(file: &LocalFile, now: &std::fs::Metadata) -> Result<(), FileError> {
+    if now.len() != file.size {
+        return Err(FileError::Changed(format!(
+            "size {} is now {}",
+            file.size,
+            now.len()
+        )));
+    }
+    if now.modified().ok() != Some(file.modified) {
+        return Err(FileError::Changed("its modification time moved".into()));
+    }
+    Ok(())
+}
+
+/// The one owner of commits: gathers closed sessions and commits them together, so
+/// many files take Dropbox's namespace write lock once per batch instead of once each.
+async fn batcher(ctx: Arc<Ctx>, mut rx: mpsc::UnboundedReceiver<Pending>) {
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut oldest = Instant::now();
+    loop {
+        let next = if pending.is_empty() {
+            rx.recv().await
+        } else {
+            let deadline =
+                (Instant::now() + ctx.settings.batch_idle).min(oldest + ctx.settings.batch_max_wait);
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    pending = commit(&ctx, pending).await;
+                    oldest = Instant::now();
+                    continue;
+                }
+            }
+        };
+        match next {
+            Some(p) => {
+                if pending.is_empty() {
+                    oldest = Instant::now();
+                }
+                pending.push(p);
+                if pending.len() >= ctx.settings.batch_max {
+                    pending = commit(&ctx, pending).await;
+                    oldest = Instant::now();
+                }
+            }
+            None => {
+                while !pending.is_empty() {
+                    pending = commit(&ctx, pending).await;
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Commit up to `batch_max` entries; returns what must be tried again (plus the rest).
+async fn commit(ctx: &Ctx, mut pending: Vec<Pending>) -> Vec<Pending> {
+    let rest = pending.split_off(pending.len().min(ctx.settings.batch_max));
+    let mut again = Vec::new();
+    if ctx.stopped() {
+        for p in pending {
+            ctx.fail(&p.file, FileError::Stopped);
+        }
+        return rest;
+    }
+    let args = pending.iter().map(|p| p.arg.clone()).collect();
+    let results = match ctx.client.finish_batch(args).await {
+        Ok(results) => results,
+        Err(e) => {
+            let fatal = e.is_fatal();
+            for p in &pending {
+                ctx.record(&p.file, Outcome::Failed(e.to_string()));
+            }
+            if fatal {
+                ctx.stop(e);
+            }
+            return rest;
+        }
+    };
+    let mut backoff = 0;
+    for (mut p, result) in pending.into_iter().zip(results) {
+        let failure = match result {
+            UploadSessionFinishBatchResultEntry::Success(meta) => {
+                ctx.record(&p.file, verify(&p, &meta));
+                continue;
+            }
+            UploadSessionFinishBatchResultEntry::Failure { failure } => failure,
+        };
+        let summary = crate::dropbox::types::error_summary(&failure);
+        match reason_of(&failure) {
+            Reason::TooManyWriteOperations if p.tries + 1 < ctx.client.pacer().max_attempts() => {
+                p.tries += 1;
+                backoff = backoff.max(p.tries);
+                again.push(p);
+            }
+            Reason::NotFound | Reason::Closed | Reason::Conflict(_) => {
+                let outcome = already_there(ctx, &p, &summary).await;
+                ctx.record(&p.file, outcome);
+            }
+            Reason::InsufficientSpace => {
+                let e = ApiError::Endpoint {
+                    route: "files/upload_session/finish_batch_v2".into(),
+                    summary,
+                    error: failure,
+                };
+                ctx.record(&p.file, Outcome::Failed(e.to_string()));
+                ctx.stop(e);
+            }
+            _ => ctx.record(
+                &p.file,
+                Outcome::Failed(format!("Dropbox refused the commit: {summary}")),
+            ),
+        }
+    }
+    if backoff > 0 {
+        tokio::time::sleep(ctx.client.pacer().backoff(backoff)).await;
+    }
+    again.extend(rest);
+    again
+}
+
+/// The committed file must hold exactly our bytes.
+fn verify(p: &Pending, meta: &FileMetadata) -> Outcome {
+    match &meta.content_hash {
+        Some(h) if *h == p.hash && meta.size == p.file.local.size => Outcome::Uploaded,
+        Some(h) => Outcome::Failed(format!(
+            "Dropbox stored {} bytes with content hash {h}, but we sent {} bytes hashing to {}",
+            meta.size, p.file.local.size, p.hash
+        )),
+        None => Outcome::Failed("Dropbox did not report the content hash of the commit".into()),
+    }
+}
+
+/// A commit refused because the session is gone or the path is taken may be our own
+/// earlier attempt whose answer was lost: done if Dropbox holds exactly our content.
+async fn already_there(ctx: &Ctx, p: &Pending, summary: &str) -> Outcome {
+    match ctx.client.get_metadata(&p.file.remote).await {
+        Ok(Metadata::File(meta)) if meta.content_hash.as_deref() == Some(p.hash.as_str()) => {
+            verify(p, &meta)
+        }
+        _ => Outcome::Failed(format!(
+            "Dropbox refused the commit: {summary}{}",
+            if summary.starts_with("path/conflict") {
+                " (a different file is there; use --mode overwrite to replace it)"
+            } else {
+                ""
+            }
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn local(path: &std::path::Path) -> LocalFile {
+        let meta = std::fs::metadata(path).unwrap();
+        LocalFile {
+            path: path.to_path_buf(),
+            rel: "f".into(),
+            size: meta.len(),
+            modified: meta.modified().unwrap(),
+        }
+    }
+
+    fn collect(file: &LocalFile, chunk: usize) -> Result<(Vec<usize>, String), FileError> {
+        let mut sizes = Vec::new();
+        let mut hash = None;
+        read_into(file, chunk, &Budget::new(chunk), |data, h, _| {
+            sizes.push(data.len());
+            hash = h;
+            true
+        })?;
+        Ok((sizes, hash.unwrap()))
+    }
+
+    #[test]
+    fn chunks_cover_the_file_and_the_hash_is_dropboxs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let data: Vec<u8> = (0..(2 * BLOCK_SIZE + 5)).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let (sizes, hash) = collect(&local(&path), BLOCK_SIZE).unwrap();
+        assert_eq!(sizes, vec![BLOCK_SIZE, BLOCK_SIZE, 5]);
+        assert_eq!(hash, crate::dropbox::content_hash::content_hash(&data));
+    }
+
+    #[test]
+    fn empty_files_are_one_empty_chunk() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e");
+        std::fs::write(&path, b"").unwrap();
+        let (sizes, hash) = collect(&local(&path), BLOCK_SIZE).unwrap();
+        assert_eq!(sizes, vec![0]);
+        assert_eq!(
+            hash,
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[test]
+    fn a_file_changed_while_read_is_refused_before_its_last_chunk() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, vec![1u8; 2 * BLOCK_SIZE]).unwrap();
+        let file = local(&path);
+        let mut handed = 0;
+        let result = read_into(&file, BLOCK_SIZE, &Budget::new(BLOCK_SIZE), |_, _, _| {
+            handed += 1;
+            // A writer appends while the first chunk is on its way.
+            let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+            f.write_all(b"more").unwrap();
+            true
+        });
+        assert!(matches!(result, Err(FileError::Changed(_))), "{result:?}");
+        assert_eq!(handed, 1, "the last chunk must not be handed over");
+    }
+
+    #[test]
+    fn a_file_changed_since_the_walk_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"abc").unwrap();
+        let file = local(&path);
+        std::fs::write(&path, b"abcd").unwrap();
+        let err = collect(&file, BLOCK_SIZE).unwrap_err();
+        assert!(err.to_string().contains("changed while being read"), "{err}");
+        // Same size, different mtime.
+        std::fs::write(&path, b"xyz").unwrap();
+        let mut file = local(&path);
+        file.modified -= Duration::from_secs(60);
+        assert!(matches!(collect(&file, BLOCK_SIZE), Err(FileError::Changed(_))));
+    }
+
+    #[test]
+    fn the_budget_bounds_buffers_until_requests_finish() {
+        let budget = Budget::new(10);
+        let a = budget.reserve(6);
+        let b = budget.reserve(4);
+        assert_eq!(*budget.free.lock().unwrap(), 0);
+        let waiter = {
+            let budget = budget.clone();
+            std::thread::spawn(move || budget.reserve(8).bytes)
+        };
+        drop(a);
+        drop(b);
+        assert_eq!(waiter.join().unwrap(), 8);
+        assert_eq!(*budget.free.lock().unwrap(), 10);
+    }
+
+    #[test]
+    fn settings_are_normalized() {
+        let s = Settings {
+            chunk_size: 10 * 1024 * 1024,
+            buffer_budget: 1,
+            jobs: 0,
+            batch_max: 5000,
+            ..Settings::default()
+        }
+        .normalized();
+        assert_eq!(s.chunk_size, 8 * 1024 * 1024);
+        assert_eq!(s.buffer_budget, s.chunk_size);
+        assert_eq!((s.jobs, s.batch_max), (1, MAX_BATCH));
+        let big = Settings {
+            chunk_size: 1 << 30,
+            ..Settings::default()
+        }
+        .normalized();
+        assert_eq!(big.chunk_size, 148 * 1024 * 1024);
+    }
+
+    #[test]
+    fn client_modified_is_whole_seconds_utc() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_900);
+        assert_eq!(client_modified(t), "2023-11-14T22:13:20Z");
+    }
+}

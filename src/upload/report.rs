@@ -1,0 +1,393 @@
+//! What a run tells its user: a progress bar on a terminal (bytes, files, rate, ETA),
+//! otherwise one plain line per script; each failed file with its reason; `--json` on
+//! stdout (human text always goes to stderr so stdout stays parseable).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+/// What happened to one file or folder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "action", content = "reason")]
+pub enum Outcome {
+    Uploaded,
+    Skipped,
+    Failed(String),
+    /// `--dry-run`: would be sent.
+    WouldUpload,
+    FolderCreated,
+    WouldCreateFolder,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    #[serde(serialize_with = "lossy")]
+    pub path: PathBuf,
+    pub remote: String,
+    pub bytes: u64,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// Live state of one job: the bar and the per-file results.
+pub struct Progress {
+    bar: ProgressBar,
+    verbose: bool,
+    started: Instant,
+    entries: Mutex<Vec<Entry>>,
+}
+
+impl Progress {
+    /// The bar is drawn only when stderr is a terminal and `show` (not `--json`) is set.
+    pub fn new(label: &str, total_bytes: u64, show: bool, verbose: bool) -> Self {
+        let bar = if show && std::io::stderr().is_terminal() {
+            let bar = ProgressBar::with_draw_target(
+                Some(total_bytes),
+                ProgressDrawTarget::stderr_with_hz(4),
+            );
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{prefix} [{bar:30}] {bytes}/{total_bytes} {msg} {bytes_per_sec} ETA {eta}",
+                )
+                .expect("static template")
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(label.to_string());
+            bar.enable_steady_tick(Duration::from_millis(250));
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+        Progress {
+            bar,
+            verbose,
+            started: Instant::now(),
+            entries: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Bytes acknowledged by Dropbox (or found unchanged).
+    pub fn advance(&self, bytes: u64) {
+        self.bar.inc(bytes);
+    }
+
+    /// A line for the user that must not tear the bar.
+    pub fn say(&self, line: &str) {
+        if self.bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            self.bar.println(line);
+        }
+    }
+
+    pub fn record(&self, entry: Entry) {
+        if self.verbose || matches!(entry.outcome, Outcome::Failed(_)) {
+            self.say(&describe(&entry));
+        }
+        let mut entries = self.entries.lock().expect("report lock poisoned");
+        entries.push(entry);
+        self.bar.set_message(format!("{} done", entries.len()));
+    }
+
+    /// Clear the bar; the results so far and the time since the start.
+    pub fn finish(&self) -> (Vec<Entry>, Duration) {
+        self.bar.finish_and_clear();
+        let entries = std::mem::take(&mut *self.entries.lock().expect("report lock poisoned"));
+        (entries, self.started.elapsed())
+    }
+}
+
+/// One line per file for `-v`, `--dry-run` and failures.
+pub fn describe(e: &Entry) -> String {
+    let what = match &e.outcome {
+        Outcome::Uploaded => "uploaded",
+        Outcome::Skipped => "unchanged",
+        Outcome::Failed(_) => "FAILED",
+        Outcome::WouldUpload => "would upload",
+        Outcome::FolderCreated => "created folder",
+        Outcome::WouldCreateFolder => "would create folder",
+    };
+    match &e.outcome {
+        Outcome::Failed(reason) => format!("  {what} {} -> {}: {reason}", e.path.display(), e.remote),
+        _ => format!("  {what} {} -> {} ({} bytes)", e.path.display(), e.remote, e.bytes),
+    }
+}
+
+/// A path that is not UTF-8 is still reported (with U+FFFD where its bytes are invalid).
+fn lossy<S: serde::Serializer>(path: &std::path::Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&path.to_string_lossy())
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Counts {
+    pub uploaded: usize,
+    pub skipped: usize,
+    pub failed: usize,
+    pub folders_created: usize,
+    /// Bytes sent (or, with `--dry-run`, that would be sent).
+    pub bytes: u64,
+}
+
+impl Counts {
+    fn add(&mut self, other: &Counts) {
+        self.uploaded += other.uploaded;
+        self.skipped += other.skipped;
+        self.failed += other.failed;
+        self.folders_created += other.folders_created;
+        self.bytes += other.bytes;
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Failed {
+    #[serde(serialize_with = "lossy")]
+    pub path: PathBuf,
+    pub remote: String,
+    pub reason: String,
+}
+
+/// The result of one post script.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScriptSummary {
+    pub script: usize,
+    pub kind: String,
+    #[serde(serialize_with = "lossy")]
+    pub path: PathBuf,
+    pub dest: String,
+    #[serde(flatten)]
+    pub counts: Counts,
+    pub seconds: f64,
+    pub failures: Vec<Failed>,
+    /// `--dry-run` only: every file and folder with what would happen to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Vec<Entry>>,
+}
+
+impl ScriptSummary {
+    pub fn new(
+        script: usize,
+        kind: &str,
+        path: PathBuf,
+        dest: &str,
+        entries: Vec<Entry>,
+        elapsed: Duration,
+        dry_run: bool,
+    ) -> Self {
+        let mut counts = Counts::default();
+        let mut failures = Vec::new();
+        for e in &entries {
+            match &e.outcome {
+                Outcome::Uploaded | Outcome::WouldUpload => {
+                    counts.uploaded += 1;
+                    counts.bytes += e.bytes;
+                }
+                Outcome::Skipped => counts.skipped += 1,
+                Outcome::FolderCreated | Outcome::WouldCreateFolder => counts.folders_created += 1,
+                Outcome::Failed(reason) => {
+                    counts.failed += 1;
+                    failures.push(Failed {
+                        path: e.path.clone(),
+                        remote: e.remote.clone(),
+                        reason: reason.clone(),
+                    });
+                }
+            }
+        }
+        ScriptSummary {
+            script,
+            kind: kind.to_string(),
+            path,
+            dest: dest.to_string(),
+            counts,
+            seconds: elapsed.as_secs_f64(),
+            failures,
+            plan: dry_run.then_some(entries),
+        }
+    }
+
+    /// `script 1 (folder post/results -> /study): 12 uploaded, 3 unchanged, 0 failed, ...`
+    pub fn line(&self) -> String {
+        let verb = if self.plan.is_some() {
+            "to upload"
+        } else {
+            "uploaded"
+        };
+        format!(
+            "script {} ({} {} -> {}): {} {verb}, {} unchanged, {} failed, {} folders, {} in {:.1} s",
+            self.script,
+            self.kind,
+            self.path.display(),
+            self.dest,
+            self.counts.uploaded,
+            self.counts.skipped,
+            self.counts.failed,
+            self.counts.folders_created,
+            human_bytes(self.counts.bytes),
+            self.seconds
+        )
+    }
+}
+
+/// Everything `post` did; `--json` prints this.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub ok: bool,
+    pub dry_run: bool,
+    pub scripts: Vec<ScriptSummary>,
+    pub totals: Counts,
+    pub seconds: f64,
+    /// A failure that stopped the run early (bad credential, no space left).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl RunSummary {
+    pub fn new(
+        scripts: Vec<ScriptSummary>,
+        dry_run: bool,
+        elapsed: Duration,
+        error: Option<String>,
+    ) -> Self {
+        let mut totals = Counts::default();
+        for s in &scripts {
+            totals.add(&s.counts);
+        }
+        RunSummary {
+            ok: totals.failed == 0 && error.is_none(),
+            dry_run,
+            scripts,
+            totals,
+            seconds: elapsed.as_secs_f64(),
+            error,
+        }
+    }
+
+    pub fn line(&self) -> String {
+        format!(
+            "total: {} {}, {} unchanged, {} failed, {} in {:.1} s",
+            self.totals.uploaded,
+            if self.dry_run { "to upload" } else { "uploaded" },
+            self.totals.skipped,
+            self.totals.failed,
+            human_bytes(self.totals.bytes),
+            self.seconds
+        )
+    }
+}
+
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str, bytes: u64, outcome: Outcome) -> Entry {
+        Entry {
+            path: PathBuf::from(name),
+            remote: format!("/d/{name}"),
+            bytes,
+            outcome,
+        }
+    }
+
+    #[test]
+    fn summaries_count_and_list_failures() {
+        let entries = vec![
+            entry("a", 10, Outcome::Uploaded),
+            entry("b", 5, Outcome::Skipped),
+            entry("c", 7, Outcome::Failed("changed while being read".into())),
+            entry("e", 0, Outcome::FolderCreated),
+        ];
+        let s = ScriptSummary::new(
+            2,
+            "folder",
+            "out".into(),
+            "/d",
+            entries,
+            Duration::from_millis(1500),
+            false,
+        );
+        assert_eq!(
+            s.counts,
+            Counts {
+                uploaded: 1,
+                skipped: 1,
+                failed: 1,
+                folders_created: 1,
+                bytes: 10
+            }
+        );
+        assert_eq!(
+            s.line(),
+            "script 2 (folder out -> /d): 1 uploaded, 1 unchanged, 1 failed, 1 folders, 10 B in 1.5 s"
+        );
+        let run = RunSummary::new(vec![s], false, Duration::from_secs(2), None);
+        assert!(!run.ok);
+        let json = serde_json::to_value(&run).unwrap();
+        assert_eq!(json["totals"]["failed"], 1);
+        assert_eq!(json["scripts"][0]["failures"][0]["path"], "c");
+        assert_eq!(
+            json["scripts"][0]["failures"][0]["reason"],
+            "changed while being read"
+        );
+        assert!(json["scripts"][0].get("plan").is_none());
+        assert!(json.get("error").is_none());
+    }
+
+    #[test]
+    fn dry_run_summaries_carry_the_plan() {
+        let s = ScriptSummary::new(
+            1,
+            "file",
+            "r.csv".into(),
+            "/d",
+            vec![entry("r.csv", 3, Outcome::WouldUpload)],
+            Duration::ZERO,
+            true,
+        );
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["plan"][0]["action"], "would_upload");
+        assert_eq!(json["plan"][0]["remote"], "/d/r.csv");
+        assert!(s.line().contains("1 to upload"));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn paths_that_are_not_utf8_still_serialize() {
+        use std::os::unix::ffi::OsStrExt;
+        let mut e = entry("x", 0, Outcome::Failed("bad name".into()));
+        e.path = PathBuf::from(std::ffi::OsStr::from_bytes(b"bad\xff"));
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(json["path"], "bad\u{fffd}");
+    }
+
+    #[test]
+    fn lines_and_units() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(300 * 1024 * 1024), "300.0 MiB");
+        let e = entry("x", 1, Outcome::Failed("boom".into()));
+        assert_eq!(describe(&e), "  FAILED x -> /d/x: boom");
+        assert_eq!(
+            describe(&entry("y", 2, Outcome::Uploaded)),
+            "  uploaded y -> /d/y (2 bytes)"
+        );
+    }
+}

@@ -1,0 +1,229 @@
+//! The local side: which files and empty folders a post job sends.
+//!
+//! Hidden files are included; symlinks are followed (a loop is reported, not followed);
+//! fifos, sockets and devices are skipped with a warning; a name that is not UTF-8 cannot
+//! become a Dropbox path, so it is reported as a failure by its path and the rest proceeds.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use walkdir::WalkDir;
+
+/// A regular file to send, as it was when the tree was walked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalFile {
+    pub path: PathBuf,
+    /// Relative to the job's root with `/` separators (the basename for a file job).
+    pub rel: String,
+    pub size: u64,
+    pub modified: SystemTime,
+}
+
+/// A local entry that cannot be sent, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+#[derive(Debug, Default)]
+pub struct LocalTree {
+    pub files: Vec<LocalFile>,
+    /// Folders (relative, `""` = the root itself) with nothing inside to send.
+    pub empty_dirs: Vec<String>,
+    pub problems: Vec<Problem>,
+    pub warnings: Vec<String>,
+}
+
+/// A single file; it lands as `dest/<basename>`.
+pub fn walk_file(path: &Path) -> LocalTree {
+    let mut tree = LocalTree::default();
+    let name = path.file_name().map(|n| n.to_str());
+    match (std::fs::metadata(path), name) {
+        (Err(e), _) => tree.problem(path, format!("cannot read: {e}")),
+        (_, None) => tree.problem(path, "has no file name".into()),
+        (_, Some(None)) => tree.problem(path, NOT_UTF8.into()),
+        (Ok(meta), Some(Some(name))) if meta.is_file() => {
+            tree.files.push(local_file(path, name.to_string(), &meta));
+        }
+        (Ok(_), _) => tree.problem(path, "is not a regular file".into()),
+    }
+    tree
+}
+
+const NOT_UTF8: &str = "name is not valid UTF-8, so it cannot be a Dropbox path; rename it";
+
+/// A folder's contents, recursively; they land under `dest/`.
+pub fn walk_folder(root: &Path) -> LocalTree {
+    let mut tree = LocalTree::default();
+    let mut dirs: Vec<String> = Vec::new();
+    let mut parents: HashSet<String> = HashSet::new();
+    let mut entries = WalkDir::new(root).follow_links(true).into_iter();
+    while let Some(entry) = entries.next() {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                let path = e.path().unwrap_or(root).to_path_buf();
+                let reason = if e.loop_ancestor().is_some() {
+                    "symlink loop: points back to one of its own parent folders; skipped".into()
+                } else {
+                    format!("cannot read: {}", e.io_error().map_or(e.to_string(), |io| io.to_string()))
+                };
+                tree.problem(&path, reason);
+                continue;
+            }
+        };
+        let rel_path = entry.path().strip_prefix(root).unwrap_or(entry.path());
+        let Some(rel) = rel_path.to_str().map(|s| s.replace(std::path::MAIN_SEPARATOR, "/"))
+        else {
+            tree.problem(entry.path(), NOT_UTF8.into());
+            if entry.file_type().is_dir() {
+                entries.skip_current_dir();
+            }
+            continue;
+        };
+        if entry.depth() > 0 {
+            parents.insert(parent_of(&rel).to_string());
+        }
+        let file_type = entry.file_type();
+        if file_type.is_dir() {
+            dirs.push(rel);
+        } else if file_type.is_file() {
+            match entry.metadata() {
+                Ok(meta) => tree.files.push(local_file(entry.path(), rel, &meta)),
+                Err(e) => tree.problem(entry.path(), format!("cannot read: {e}")),
+            }
+        } else {
+            tree.warnings.push(format!(
+                "skipping {}: not a regular file or folder (fifo, socket or device)",
+                entry.path().display()
+            ));
+        }
+    }
+    tree.empty_dirs = dirs.into_iter().filter(|d| !parents.contains(d)).collect();
+    tree
+}
+
+fn parent_of(rel: &str) -> &str {
+    rel.rfind('/').map_or("", |i| &rel[..i])
+}
+
+fn local_file(path: &Path, rel: String, meta: &std::fs::Metadata) -> LocalFile {
+    LocalFile {
+        path: path.to_path_buf(),
+        rel,
+        size: meta.len(),
+        modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+    }
+}
+
+impl LocalTree {
+    fn problem(&mut self, path: &Path, reason: String) {
+        self.problems.push(Problem {
+            path: path.to_path_buf(),
+            reason,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn rels(tree: &LocalTree) -> Vec<&str> {
+        let mut v: Vec<&str> = tree.files.iter().map(|f| f.rel.as_str()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn nested_hidden_empty_and_empty_dirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("a/b/c")).unwrap();
+        fs::create_dir_all(root.join("empty/inner")).unwrap();
+        fs::write(root.join("a/b/c/deep.txt"), "deep").unwrap();
+        fs::write(root.join(".hidden"), "h").unwrap();
+        fs::write(root.join("zero"), "").unwrap();
+        let tree = walk_folder(root);
+        assert_eq!(rels(&tree), vec![".hidden", "a/b/c/deep.txt", "zero"]);
+        assert_eq!(tree.empty_dirs, vec!["empty/inner".to_string()]);
+        assert!(tree.problems.is_empty() && tree.warnings.is_empty());
+        let zero = tree.files.iter().find(|f| f.rel == "zero").unwrap();
+        assert_eq!(zero.size, 0);
+    }
+
+    #[test]
+    fn an_empty_root_is_itself_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(walk_folder(dir.path()).empty_dirs, vec![String::new()]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_are_followed_and_loops_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let outside = dir.path().join("outside");
+        fs::create_dir_all(root.join("sub")).unwrap();
+        fs::create_dir_all(&outside).unwrap();
+        fs::write(outside.join("linked.txt"), "x").unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("out")).unwrap();
+        std::os::unix::fs::symlink(&root, root.join("sub/loop")).unwrap();
+        std::os::unix::fs::symlink(outside.join("linked.txt"), root.join("f")).unwrap();
+        let tree = walk_folder(&root);
+        assert_eq!(rels(&tree), vec!["f", "out/linked.txt"]);
+        assert_eq!(tree.problems.len(), 1, "{:?}", tree.problems);
+        assert!(tree.problems[0].reason.contains("loop"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn fifos_are_skipped_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        fs::write(dir.path().join("ok.txt"), "ok").unwrap();
+        let tree = walk_folder(dir.path());
+        assert_eq!(rels(&tree), vec!["ok.txt"]);
+        assert_eq!(tree.warnings.len(), 1);
+        assert!(tree.warnings[0].contains("pipe"));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn non_utf8_names_are_reported_and_the_rest_proceeds() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let bad = std::ffi::OsStr::from_bytes(b"bad\xff");
+        fs::create_dir(dir.path().join(bad)).unwrap();
+        fs::write(dir.path().join(bad).join("inside.txt"), "x").unwrap();
+        fs::write(dir.path().join("good.txt"), "g").unwrap();
+        let tree = walk_folder(dir.path());
+        assert_eq!(rels(&tree), vec!["good.txt"]);
+        assert_eq!(tree.problems.len(), 1);
+        assert!(tree.problems[0].reason.contains("UTF-8"));
+        assert!(tree.empty_dirs.is_empty());
+    }
+
+    #[test]
+    fn single_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("r.csv");
+        fs::write(&f, "1,2").unwrap();
+        let tree = walk_file(&f);
+        assert_eq!(rels(&tree), vec!["r.csv"]);
+        assert_eq!(tree.files[0].size, 3);
+        let missing = walk_file(&dir.path().join("nope"));
+        assert!(missing.files.is_empty());
+        assert!(missing.problems[0].reason.starts_with("cannot read"));
+        let folder = walk_file(dir.path());
+        assert_eq!(folder.problems[0].reason, "is not a regular file");
+    }
+}

@@ -1,0 +1,288 @@
+//! `dropbox-post post` against a real emulator process.
+
+mod support;
+
+use support::{Emulator, PASSWORD, Study, assert_same_tree, json_of, pattern};
+
+#[test]
+fn a_file_lands_under_dest_and_a_rerun_skips_it() {
+    let emu = Emulator::start(&[]);
+    let study = Study::new();
+    let data = pattern(100_000, 1);
+    study.write("post/r.csv", &data);
+    study.config(&[("file", "post/r.csv", "/results/run 1")]);
+
+    let out = study.post(&emu, &["--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json = json_of(&out);
+    assert_eq!(json["ok"], true);
+    assert_eq!(json["dry_run"], false);
+    assert_eq!(json["totals"]["uploaded"], 1);
+    assert_eq!(json["totals"]["skipped"], 0);
+    assert_eq!(json["totals"]["bytes"], 100_000);
+    let script = &json["scripts"][0];
+    assert_eq!(script["script"], 1);
+    assert_eq!(script["kind"], "file");
+    assert_eq!(script["dest"], "/results/run 1");
+    assert_eq!(script["failures"], serde_json::json!([]));
+    assert!(script["seconds"].as_f64().unwrap() >= 0.0);
+    assert_eq!(std::fs::read(emu.file("/results/run 1/r.csv")).unwrap(), data);
+
+    let again = study.post(&emu, &["--json"]).output().unwrap();
+    assert!(again.status.success());
+    let json = json_of(&again);
+    assert_eq!(json["totals"]["uploaded"], 0);
+    assert_eq!(json["totals"]["skipped"], 1);
+    assert_eq!(json["totals"]["bytes"], 0);
+}
+
+#[test]
+fn a_folder_lands_recursively_with_many_small_files() {
+    let emu = Emulator::start(&[]);
+    let study = Study::new();
+    for i in 0..1000 {
+        study.write(
+            &format!("out/many/f{:04}.txt", i),
+            &pattern(10 + i * 7, i as u64),
+        );
+    }
+    study.write("out/a/b/c/deep.bin", &pattern(5 * 1024 * 1024 + 3, 99));
+    study.write("out/.hidden", b"hidden");
+    study.write("out/empty.txt", b"");
+    study.write("out/ünïcødé 😀.txt", b"names");
+    std::fs::create_dir_all(study.path("out/no files/here")).unwrap();
+    study.config(&[("folder", "out", "/Study")]);
+
+    let out = study.post(&emu, &["--jobs", "16"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("1004 uploaded, 0 unchanged, 0 failed, 1 folders"), "{stderr}");
+    assert_same_tree(&emu, &study.path("out"), "/Study");
+    assert!(emu.file("/Study/no files/here").is_dir());
+
+    let again = study.post(&emu, &["--json"]).output().unwrap();
+    assert!(again.status.success());
+    let json = json_of(&again);
+    assert_eq!(json["totals"]["uploaded"], 0);
+    assert_eq!(json["totals"]["skipped"], 1004);
+    assert_eq!(json["totals"]["folders_created"], 0);
+}
+
+#[test]
+fn a_large_file_goes_through_chunked_sessions() {
+    let emu = Emulator::start(&[]);
+    let study = Study::new();
+    // 300 MiB: distinct 1 MiB blocks so a misplaced chunk changes the bytes.
+    let block = pattern(1024 * 1024, 7);
+    let path = study.path("big/model.bin");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    {
+        use std::io::Write;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        for i in 0u32..300 {
+            f.write_all(&i.to_le_bytes()).unwrap();
+            f.write_all(&block[4..]).unwrap();
+        }
+    }
+    study.config(&[("file", "big/model.bin", "/big")]);
+    let out = study.post(&emu, &["--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(json_of(&out)["totals"]["bytes"], 300 * 1024 * 1024);
+    let landed = emu.file("/big/model.bin");
+    assert_eq!(std::fs::metadata(&landed).unwrap().len(), 300 * 1024 * 1024);
+    assert!(std::fs::read(&landed).unwrap() == std::fs::read(&path).unwrap());
+}
+
+#[test]
+fn faults_are_retried_and_every_file_lands_once() {
+    let emu = Emulator::start(&[
+        "--seed",
+        "11",
+        "--latency-ms",
+        "5",
+        "--error-rate",
+        "0.1",
+        "--rate-limit-rate",
+        "0.05",
+        "--cut-rate",
+        "0.02",
+    ]);
+    let study = Study::new();
+    for i in 0..150 {
+        study.write(&format!("out/d{}/f{i}.dat", i % 7), &pattern(100 + i * 31, i as u64));
+    }
+    study.write("out/big.dat", &pattern(21 * 1024 * 1024 + 17, 5));
+    study.config(&[("folder", "out", "/faulty")]);
+    let out = study
+        .post(&emu, &["--chunk-size", "4", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(json_of(&out)["totals"]["uploaded"], 151);
+    // Same names, same bytes, and nothing else (no "name (1).dat" copies).
+    assert_same_tree(&emu, &study.path("out"), "/faulty");
+
+    // A forced re-run through the same faults overwrites in place.
+    let again = study
+        .post(&emu, &["--chunk-size", "4", "--force", "--json"])
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_same_tree(&emu, &study.path("out"), "/faulty");
+}
+
+#[test]
+fn dry_run_writes_nothing_and_shows_the_plan() {
+    let emu = Emulator::start(&[]);
+    let study = Study::new();
+    study.write("out/a.txt", b"a");
+    study.write("out/b.txt", b"b");
+    std::fs::create_dir_all(study.path("out/empty")).unwrap();
+    study.config(&[("folder", "out", "/dry")]);
+
+    let out = study.post(&emu, &["--dry-run", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json = json_of(&out);
+    assert_eq!(json["dry_run"], true);
+    assert_eq!(json["totals"]["uploaded"], 2);
+    let plan = json["scripts"][0]["plan"].as_array().unwrap();
+    assert_eq!(plan.len(), 3);
+    assert!(plan.iter().any(|e| e["action"] == "would_create_folder" && e["remote"] == "/dry/empty"));
+    assert!(emu.files_under("/").is_empty());
+    assert!(!emu.file("/dry").exists());
+
+    // After a real post, a dry run sees exactly the one changed file.
+    study.post(&emu, &[]).assert().success();
+    study.write("out/b.txt", b"changed");
+    let out = study.post(&emu, &["--dry-run"]).output().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("would upload"), "{stdout}");
+    assert!(stdout.contains("b.txt -> /dry/b.txt"), "{stdout}");
+    assert!(stdout.contains("unchanged"), "{stdout}");
+    assert_eq!(std::fs::read(emu.file("/dry/b.txt")).unwrap(), b"b");
+}
+
+#[test]
+fn partial_failures_list_each_file_and_exit_6() {
+    let emu = Emulator::start(&[]);
+    let study = Study::new();
+    study.write("out/ok.txt", b"fine");
+    study.write("out/taken.txt", b"ours");
+    study.config(&[("folder", "out", "/p")]);
+    // Someone else's different file is already at /p/taken.txt.
+    let other = Study::new();
+    other.write("x/taken.txt", b"theirs!");
+    other.config(&[("folder", "x", "/p")]);
+    other.post(&emu, &[]).assert().success();
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let bad = std::ffi::OsStr::from_bytes(b"bad\xff.txt");
+        std::fs::write(study.path("out").join(bad), b"x").unwrap();
+    }
+
+    let out = study.post(&emu, &["--mode", "add", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(6), "{}", String::from_utf8_lossy(&out.stderr));
+    let json = json_of(&out);
+    assert_eq!(json["ok"], false);
+    assert_eq!(json["totals"]["uploaded"], 1);
+    let failures = json["scripts"][0]["failures"].as_array().unwrap();
+    let taken = failures
+        .iter()
+        .find(|f| f["remote"] == "/p/taken.txt")
+        .expect("the conflict is listed");
+    assert!(taken["reason"].as_str().unwrap().contains("conflict"), "{taken}");
+    #[cfg(target_os = "linux")]
+    assert!(failures.iter().any(|f| f["reason"].as_str().unwrap().contains("UTF-8")));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("FAILED") && stderr.contains("taken.txt"), "{stderr}");
+    assert!(stderr.contains("exit") || stderr.contains("failed"), "{stderr}");
+    assert_eq!(std::fs::read(emu.file("/p/taken.txt")).unwrap(), b"theirs!");
+    assert_eq!(std::fs::read(emu.file("/p/ok.txt")).unwrap(), b"fine");
+    assert_eq!(emu.files_under("/p"), vec!["ok.txt", "taken.txt"]);
+}
+
+#[test]
+fn the_librec_auto_argv_form_posts_one_script() {
+    let emu = Emulator::start(&[]);
+    let study = Study::new();
+    study.write("post/r.csv", b"1,2,3\n");
+    study.config(&[("file", "post/r.csv", "/ignored")]);
+    let mut cmd = assert_cmd::Command::new(support::bin());
+    cmd.current_dir(study.dir.path())
+        .args([
+            "post",
+            "conf/config.xml",
+            "--option=file",
+            "--encrypted_key=keys/dropbox.enc",
+            "--path=post/r.csv",
+            "--dest=/argv",
+            "--endpoint",
+            &emu.url,
+        ])
+        .arg(format!("--password={PASSWORD}"))
+        .env_remove("DROPBOX_POST_PASSWORD");
+    cmd.assert().success();
+    assert_eq!(std::fs::read(emu.file("/argv/r.csv")).unwrap(), b"1,2,3\n");
+    assert!(!emu.file("/ignored").exists());
+
+    let mut no = assert_cmd::Command::new(support::bin());
+    no.current_dir(study.dir.path()).args([
+        "post",
+        "conf/config.xml",
+        "--option=no",
+        "--encrypted_key=keys/dropbox.enc",
+        "--path=post/r.csv",
+        "--dest=/never",
+        "--endpoint",
+        &emu.url,
+    ]);
+    no.assert().success();
+    assert!(!emu.file("/never").exists());
+}
+
+#[test]
+fn a_refused_token_exits_5_with_a_remedy() {
+    let emu = Emulator::start(&[]);
+    let study = Study::with_credential("not-a-token-the-emulator-knows");
+    study.write("post/r.csv", b"x");
+    study.config(&[("file", "post/r.csv", "/x")]);
+    let out = study.post(&emu, &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(5));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("dropbox-post encrypt"), "{stderr}");
+    assert!(!stderr.contains("not-a-token-the-emulator-knows"), "{stderr}");
+    assert!(emu.files_under("/").is_empty());
+}
+
+#[test]
+fn a_wrong_password_exits_4_before_anything_is_sent() {
+    let emu = Emulator::start(&[]);
+    let study = Study::new();
+    study.write("post/r.csv", b"x");
+    study.config(&[("file", "post/r.csv", "/x")]);
+    study
+        .post(&emu, &[])
+        .env("DROPBOX_POST_PASSWORD", "wrong password entirely")
+        .assert()
+        .code(4);
+    assert!(emu.files_under("/").is_empty());
+}
+
+#[test]
+fn usage_and_config_errors() {
+    let study = Study::new();
+    let mut cmd = assert_cmd::Command::new(support::bin());
+    cmd.current_dir(study.dir.path()).args(["post"]);
+    cmd.assert().code(2);
+    study.config(&[("file", "post/missing.csv", "/x")]);
+    let mut cmd = assert_cmd::Command::new(support::bin());
+    cmd.current_dir(study.dir.path())
+        .args(["post", "--config", "conf/config.xml", "--endpoint", "http://127.0.0.1:9"])
+        .env("DROPBOX_POST_PASSWORD", PASSWORD);
+    cmd.assert().code(3);
+    let mut cmd = assert_cmd::Command::new(support::bin());
+    cmd.args(["post", "--config", "c.xml", "--chunk-size", "6"]);
+    cmd.assert().code(2);
+}

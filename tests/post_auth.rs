@@ -1,0 +1,144 @@
+//! Refresh-token credentials against a real emulator: minting, one shared refresh when
+//! the access token expires, and a refused refresh token.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dropbox_post::dropbox::auth::{RefreshGrant, TokenSource};
+use dropbox_post::dropbox::client::DropboxClient;
+use dropbox_post::dropbox::endpoint::Endpoints;
+use dropbox_post::dropbox::error::ApiError;
+use secrecy::SecretString;
+use support::{Emulator, Study};
+
+const APP_KEY: &str = "testappkey";
+const APP_SECRET: &str = "testappsecret";
+
+/// A refresh token from the emulator's authorization-code flow (it approves at once).
+async fn refresh_token(emu: &Emulator) -> String {
+    let http = reqwest::Client::new();
+    let authorize = url::Url::parse_with_params(
+        &format!("{}/oauth2/authorize", emu.url.trim_end_matches('/')),
+        [
+            ("client_id", APP_KEY),
+            ("response_type", "code"),
+            ("token_access_type", "offline"),
+        ],
+    )
+    .unwrap();
+    let code = http
+        .get(authorize)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let form: HashMap<&str, &str> = HashMap::from([
+        ("grant_type", "authorization_code"),
+        ("code", code.trim()),
+        ("client_id", APP_KEY),
+        ("client_secret", APP_SECRET),
+    ]);
+    let answer: serde_json::Value = http
+        .post(format!("{}/oauth2/token", emu.url.trim_end_matches('/')))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["refresh_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no refresh token in {answer}"))
+        .to_string()
+}
+
+fn app() -> String {
+    format!("{APP_KEY}:{APP_SECRET}")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_token_is_refreshed_once_for_all_transfers() {
+    let emu = Emulator::start(&["--app", &app(), "--token-lifetime", "1"]);
+    let refresh = refresh_token(&emu).await;
+    let source = TokenSource::refreshing(RefreshGrant {
+        app_key: APP_KEY.into(),
+        app_secret: Some(SecretString::from(APP_SECRET)),
+        refresh_token: SecretString::from(refresh),
+    });
+    let client =
+        Arc::new(DropboxClient::new(Endpoints::single(&emu.url).unwrap(), source).unwrap());
+    assert_eq!(client.auth().generation(), None);
+    client.list_folder_recursive("").await.unwrap();
+    assert_eq!(client.auth().generation(), Some(0));
+
+    // The emulator's tokens live one second; after two, every request gets 401 expired.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.list_folder_recursive("").await })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    assert_eq!(client.auth().generation(), Some(1), "one refresh for all eight");
+}
+
+#[test]
+fn post_with_a_refresh_token_credential() {
+    let emu = Emulator::start(&["--app", &app()]);
+    let refresh = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(refresh_token(&emu));
+    let credential = serde_json::json!({
+        "type": "refresh_token",
+        "app_key": APP_KEY,
+        "app_secret": APP_SECRET,
+        "refresh_token": refresh,
+    });
+    let study = Study::with_credential(&credential.to_string());
+    study.write("out/a.txt", b"refreshed");
+    study.config(&[("folder", "out", "/r")]);
+    study.post(&emu, &[]).assert().success();
+    assert_eq!(std::fs::read(emu.file("/r/a.txt")).unwrap(), b"refreshed");
+}
+
+#[test]
+fn a_refused_refresh_token_exits_5() {
+    let emu = Emulator::start(&["--app", &app()]);
+    let credential = serde_json::json!({
+        "type": "refresh_token",
+        "app_key": APP_KEY,
+        "app_secret": APP_SECRET,
+        "refresh_token": "revoked-refresh-token-value",
+    });
+    let study = Study::with_credential(&credential.to_string());
+    study.write("out/a.txt", b"x");
+    study.config(&[("folder", "out", "/r")]);
+    let out = study.post(&emu, &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(5));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("invalid_grant"), "{stderr}");
+    assert!(!stderr.contains("revoked-refresh-token-value"), "{stderr}");
+    assert!(!stderr.contains(APP_SECRET), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_fixed_token_that_expired_cannot_be_renewed() {
+    let emu = Emulator::start(&[]);
+    let client = DropboxClient::new(
+        Endpoints::single(&emu.url).unwrap(),
+        TokenSource::fixed(SecretString::from("unknown-token")),
+    )
+    .unwrap();
+    let err = client.list_folder_recursive("").await.unwrap_err();
+    assert!(matches!(err, ApiError::Auth { .. }), "{err:?}");
+    assert!(err.is_fatal());
+}
