@@ -2,7 +2,7 @@
 
 mod emulator_support;
 
-use emulator_support::{Emu, TOKEN, body};
+use emulator_support::Emu;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -11,23 +11,8 @@ async fn more_than_150_mib_in_one_request_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let emu = Emu::start(dir.path(), &[]);
     let mib = 1024 * 1024;
-    let chunks = (0..151).map(move |i| {
-        let n = if i == 150 { 1 } else { mib };
-        Ok::<_, std::io::Error>(vec![0u8; n])
-    });
-    let r = emu
-        .http
-        .post(emu.route("files/upload"))
-        .bearer_auth(TOKEN)
-        .header("Dropbox-API-Arg", r#"{"path":"/big.bin"}"#)
-        .header("Content-Type", "application/octet-stream")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
-            chunks,
-        )))
-        .send()
-        .await
-        .unwrap();
-    let (s, e) = body(r).await;
+    let chunks = (0..151).map(move |i| vec![0u8; if i == 150 { 1 } else { mib }]);
+    let (s, e) = emu.upload_chunks("/big.bin", chunks).await;
     assert_eq!(s, StatusCode::CONFLICT);
     assert_eq!(e["error"][".tag"], "payload_too_large");
     let (_, m) = emu

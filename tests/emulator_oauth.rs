@@ -28,6 +28,34 @@ async fn token(emu: &Emu, form: &[(&str, &str)]) -> (StatusCode, Value) {
     body(r).await
 }
 
+/// Authorizes with `params`, then exchanges the code for `client_id` with `extra` fields.
+async fn exchange(
+    emu: &Emu,
+    params: &[(&str, &str)],
+    client_id: &str,
+    extra: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let (s, code) = authorize(emu, params).await;
+    assert_eq!(s, StatusCode::OK, "{code}");
+    redeem(emu, &code, client_id, extra).await
+}
+
+/// Exchanges `code` for tokens.
+async fn redeem(
+    emu: &Emu,
+    code: &str,
+    client_id: &str,
+    extra: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("client_id", client_id),
+    ];
+    form.extend_from_slice(extra);
+    token(emu, &form).await
+}
+
 async fn account_status(emu: &Emu, access: &str) -> (StatusCode, Value) {
     let r = emu
         .http
@@ -54,30 +82,12 @@ async fn pkce_code_flow_refresh_and_expiry() {
     ];
     let (s, code) = authorize(&emu, &params).await;
     assert_eq!(s, StatusCode::OK);
-    let (s, e) = token(
-        &emu,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("client_id", "pkceapp"),
-            ("code_verifier", "wrong"),
-        ],
-    )
-    .await;
+    let (s, e) = redeem(&emu, &code, "pkceapp", &[("code_verifier", "wrong")]).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(e["error"], "invalid_grant");
     // A code is single-use, even after a failed exchange.
     let (_, code) = authorize(&emu, &params).await;
-    let (s, t) = token(
-        &emu,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("client_id", "pkceapp"),
-            ("code_verifier", &verifier),
-        ],
-    )
-    .await;
+    let (s, t) = redeem(&emu, &code, "pkceapp", &[("code_verifier", &verifier)]).await;
     assert_eq!(s, StatusCode::OK, "{t}");
     assert_eq!(t["token_type"], "bearer");
     assert_eq!(t["expires_in"], 1);
@@ -85,16 +95,7 @@ async fn pkce_code_flow_refresh_and_expiry() {
     assert!(t["uid"].is_string() && t["scope"].is_string());
     let access = t["access_token"].as_str().unwrap().to_string();
     let refresh = t["refresh_token"].as_str().unwrap().to_string();
-    let (s, again) = token(
-        &emu,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("client_id", "pkceapp"),
-            ("code_verifier", &verifier),
-        ],
-    )
-    .await;
+    let (s, again) = redeem(&emu, &code, "pkceapp", &[("code_verifier", &verifier)]).await;
     assert_eq!(
         (s, again["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_grant"))
@@ -148,46 +149,15 @@ async fn secret_apps_basic_auth_and_bad_requests() {
     let emu = Emu::start(dir.path(), &["--app", "key:sekrit"]);
     let (s, _) = authorize(&emu, &[("client_id", "other"), ("response_type", "code")]).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    let (_, code) = authorize(
-        &emu,
-        &[
-            ("client_id", "key"),
-            ("response_type", "code"),
-            ("token_access_type", "offline"),
-        ],
-    )
-    .await;
-    let (s, e) = token(
-        &emu,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("client_id", "key"),
-            ("client_secret", "wrong"),
-        ],
-    )
-    .await;
+    let offline = [
+        ("client_id", "key"),
+        ("response_type", "code"),
+        ("token_access_type", "offline"),
+    ];
+    let (s, e) = exchange(&emu, &offline, "key", &[("client_secret", "wrong")]).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(e["error"], "invalid_client");
-    let (_, code) = authorize(
-        &emu,
-        &[
-            ("client_id", "key"),
-            ("response_type", "code"),
-            ("token_access_type", "offline"),
-        ],
-    )
-    .await;
-    let (s, t) = token(
-        &emu,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("client_id", "key"),
-            ("client_secret", "sekrit"),
-        ],
-    )
-    .await;
+    let (s, t) = exchange(&emu, &offline, "key", &[("client_secret", "sekrit")]).await;
     assert_eq!(s, StatusCode::OK, "{t}");
     let refresh = t["refresh_token"].as_str().unwrap();
     // Refreshing a secret app's grant needs the secret, here through HTTP Basic.

@@ -54,13 +54,8 @@ async fn upload_metadata_download_account() {
     assert_eq!(by_id["path_lower"], "/results/run 1.csv");
 
     let r = emu
-        .http
-        .post(emu.route("files/download"))
-        .bearer_auth(TOKEN)
-        .header("Dropbox-API-Arg", r#"{"path":"/results/RUN 1.csv"}"#)
-        .send()
-        .await
-        .unwrap();
+        .raw("files/download", r#"{"path":"/results/RUN 1.csv"}"#, "")
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let result: Value =
         serde_json::from_str(r.headers()["dropbox-api-result"].to_str().unwrap()).unwrap();
@@ -97,13 +92,8 @@ async fn upload_metadata_download_account() {
             .starts_with("path/not_found/")
     );
     let r = emu
-        .http
-        .post(emu.route("files/download"))
-        .bearer_auth(TOKEN)
-        .header("Dropbox-API-Arg", r#"{"path":"/results"}"#)
-        .send()
-        .await
-        .unwrap();
+        .raw("files/download", r#"{"path":"/results"}"#, "")
+        .await;
     let (s, e) = body(r).await;
     assert_eq!(s, StatusCode::CONFLICT);
     assert_eq!(e["error"]["path"][".tag"], "not_file");
@@ -154,32 +144,18 @@ async fn argument_encodings() {
     let emu = Emu::start(dir.path(), &[]);
     // Header-safe JSON: the astral char arrives as a surrogate pair.
     let r = emu
-        .http
-        .post(emu.route("files/upload"))
-        .bearer_auth(TOKEN)
-        .header(
-            "Dropbox-API-Arg",
+        .raw(
+            "files/upload",
             r#"{"path":"/\ud83d\ude00 caf\u00e9.txt"}"#,
+            "x",
         )
-        .header("Content-Type", "application/octet-stream")
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+        .await;
     let (s, m) = body(r).await;
     assert_eq!(s, StatusCode::OK, "{m}");
     assert_eq!(m["path_display"], "/😀 café.txt");
     // A raw non-ASCII byte in the header is refused with a plain-text reason.
     let raw = reqwest::header::HeaderValue::from_bytes("{\"path\":\"/é.txt\"}".as_bytes()).unwrap();
-    let r = emu
-        .http
-        .post(emu.route("files/upload"))
-        .bearer_auth(TOKEN)
-        .header("Dropbox-API-Arg", raw)
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+    let r = emu.raw("files/upload", raw, "x").await;
     let (s, e) = body(r).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(
@@ -202,22 +178,10 @@ async fn argument_encodings() {
     assert_eq!(s, StatusCode::OK, "{m}");
     assert_eq!(m["path_lower"], "/q.txt");
     // A chunked body (no Content-Length).
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        (0..50).map(|i| Ok(vec![i as u8; 10_000])).collect();
     let expected: Vec<u8> = (0..50).flat_map(|i| vec![i as u8; 10_000]).collect();
-    let r = emu
-        .http
-        .post(emu.route("files/upload"))
-        .bearer_auth(TOKEN)
-        .header("Dropbox-API-Arg", r#"{"path":"/chunked.bin"}"#)
-        .header("Content-Type", "application/octet-stream")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
-            chunks,
-        )))
-        .send()
-        .await
-        .unwrap();
-    let (s, m) = body(r).await;
+    let (s, m) = emu
+        .upload_chunks("/chunked.bin", (0..50).map(|i| vec![i as u8; 10_000]))
+        .await;
     assert_eq!(s, StatusCode::OK, "{m}");
     assert_eq!(m["size"], expected.len());
     assert_eq!(m["content_hash"], hash(&expected));
@@ -241,6 +205,22 @@ async fn argument_encodings() {
         assert_eq!(s, StatusCode::BAD_REQUEST, "{arg}");
         assert!(e.as_str().unwrap().contains(needle), "{e}");
     }
+    let r = emu
+        .http
+        .post(emu.route("files/upload"))
+        .bearer_auth(TOKEN)
+        .header("Dropbox-API-Arg", r#"{"path":"/ct.txt"}"#)
+        .header("Content-Type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    let (s, e) = body(r).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        e.as_str().unwrap().contains("application/octet-stream"),
+        "{e}"
+    );
     let r = emu
         .http
         .post(emu.route("files/list_folder"))
@@ -319,6 +299,7 @@ async fn write_modes_and_conflicts() {
         .await;
     assert_eq!(s, StatusCode::OK, "{retried}");
     assert_eq!(retried["content_hash"], hash(b"two"));
+    assert_eq!(emu.download("/w/retried.txt").await, b"two");
     // Autorename in add mode.
     let (_, renamed) = up(json!({"path": "/w/doc.txt", "autorename": true}), b"two").await;
     assert_eq!(renamed["name"], "doc (1).txt");
@@ -435,6 +416,18 @@ async fn upload_sessions() {
     assert_eq!(s, StatusCode::CONFLICT);
     assert_eq!(e["error"][".tag"], "not_found");
 
+    assert_eq!(emu.download("/s.txt").await, b"hello big world");
+    // All the data in the finish request.
+    let (_, empty) = call("files/upload_session/start", json!({}), b"").await;
+    let (s, m) = call(
+        "files/upload_session/finish",
+        json!({"cursor": {"session_id": empty["session_id"], "offset": 0}, "commit": {"path": "/f.txt"}}),
+        b"at the end",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{m}");
+    assert_eq!(emu.download("/f.txt").await, b"at the end");
+
     // A closed session refuses appends; finish_batch_v2 needs closed sessions.
     let (_, closed) = call("files/upload_session/start", json!({"close": true}), b"c").await;
     let closed = closed["session_id"].clone();
@@ -460,6 +453,7 @@ async fn upload_sessions() {
     let e = batch["entries"].as_array().unwrap();
     assert_eq!(e[0][".tag"], "success");
     assert_eq!(e[0]["path_display"], "/b/c.txt");
+    assert_eq!(emu.download("/b/c.txt").await, b"c");
     assert_eq!(
         e[1],
         json!({".tag": "failure", "failure": {".tag": "lookup_failed", "lookup_failed": {".tag": "not_closed"}}})

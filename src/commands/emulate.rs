@@ -17,7 +17,8 @@ with --endpoint URL or DROPBOX_POST_ENDPOINT=URL. State lives under --root and s
 Examples:
   dropbox-post emulate --root /tmp/dbx --token test-token
   dropbox-post emulate --root /tmp/dbx --listen 127.0.0.1:8080 --app mykey:mysecret -v
-  dropbox-post emulate --root /tmp/dbx --token t --seed 7 --error-rate 0.05 --rate-limit-rate 0.05 --cut-rate 0.02
+  dropbox-post emulate --root /tmp/dbx --token t --seed 7 \\
+      --error-rate 0.05 --rate-limit-rate 0.05 --cut-rate 0.02
   dropbox-post emulate --root /tmp/dbx --token t --tls --ca-cert-out /tmp/dbx-ca.pem
 
 Docs: docs/emulator.md";
@@ -103,7 +104,7 @@ impl EmulateArgs {
                 rate_limit_rate: self.rate_limit_rate,
                 cut_rate: self.cut_rate,
             },
-            tls: self.tls.then(|| TlsOptions {
+            tls: self.tls.then_some(TlsOptions {
                 ca_cert_out: self.ca_cert_out,
             }),
         }

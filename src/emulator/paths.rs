@@ -23,6 +23,8 @@ impl fmt::Display for Malformed {
 
 /// Longest name component we store: the limit of common filesystems under `ROOT/files`.
 const MAX_NAME_BYTES: usize = 255;
+/// Longest path we store, below Linux's PATH_MAX with room for `ROOT/files`.
+const MAX_PATH_BYTES: usize = 3072;
 
 pub fn lower(s: &str) -> String {
     s.to_lowercase()
@@ -37,6 +39,9 @@ impl DbxPath {
             .ok_or(Malformed("path must start with '/'"))?;
         if rest.is_empty() {
             return Err(Malformed("the root folder is not a valid target"));
+        }
+        if path.len() > MAX_PATH_BYTES {
+            return Err(Malformed("path too long"));
         }
         for name in rest.split('/') {
             match name {
@@ -109,6 +114,7 @@ mod tests {
             assert!(DbxPath::parse(bad).is_err(), "{bad:?}");
         }
         assert!(DbxPath::parse(&format!("/{}", "x".repeat(256))).is_err());
+        assert!(DbxPath::parse(&"/abc".repeat(1000)).is_err());
     }
 
     #[test]

@@ -459,7 +459,9 @@ async fn content<T: DeserializeOwned + Validate>(
     query: &HashMap<String, String>,
     body: Body,
 ) -> Result<(T, Body), Fail> {
-    match parse(args::content_arg(headers, query)) {
+    let arg = args::check_content_type(headers, "application/octet-stream", true)
+        .and_then(|()| args::content_arg(headers, query));
+    match parse(arg) {
         Ok(arg) => Ok((arg, body)),
         Err(fail) => {
             drain(body).await;
@@ -596,8 +598,9 @@ fn download(app: &App, arg: DownloadArg) -> Result<Response, Fail> {
     let result = to_header_json(&meta).map_err(|e| ApiError::internal("encoding metadata", e))?;
     let result =
         HeaderValue::from_str(&result).map_err(|e| ApiError::internal("encoding metadata", e))?;
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(
+    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
         tokio::fs::File::from_std(file),
+        1 << 20,
     ));
     let mut response = body.into_response();
     let h = response.headers_mut();
@@ -620,7 +623,7 @@ fn list_folder(app: &App, arg: ListFolderArg) -> Result<Response, Fail> {
             arg.limit.unwrap_or(DEFAULT_LIMIT),
             seq,
         )
-        .page(nodes, seq)
+        .page(nodes)
     });
     Ok(ok_json(&page))
 }
@@ -633,7 +636,7 @@ fn list_continue(app: &App, arg: ListFolderContinueArg) -> Result<Response, Fail
             .folder_key(cursor.folder())
             .map_err(wrap("path"))?;
     }
-    let page = app.store.read(|nodes, seq| cursor.page(nodes, seq));
+    let page = app.store.read(|nodes, _| cursor.page(nodes));
     Ok(ok_json(&page))
 }
 

@@ -16,6 +16,8 @@ use crate::dropbox::types::{FileMetadata, SessionType, UploadSessionCursor};
 
 const PREFIX: &str = "pid_upload_session:";
 const LIFETIME_SECS: i64 = 7 * 24 * 3600;
+/// The largest file a session may build: 2^41 − 2^22 bytes.
+const MAX_SESSION_BYTES: u64 = (1 << 41) - (1 << 22);
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
 struct State {
@@ -23,14 +25,25 @@ struct State {
     /// Unix seconds.
     created: i64,
     closed: bool,
-    /// (offset, length) of each stored piece, in arrival order.
-    pieces: Vec<(u64, u64)>,
+    pieces: Vec<Piece>,
+}
+
+/// One received request body, stored as `p-<offset>`.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+struct Piece {
+    offset: u64,
+    len: u64,
+    content_hash: String,
 }
 
 impl State {
     /// Sequential: bytes so far. Concurrent: end of the furthest piece.
     fn length(&self) -> u64 {
-        self.pieces.iter().map(|(o, l)| o + l).max().unwrap_or(0)
+        self.pieces
+            .iter()
+            .map(|p| p.offset + p.len)
+            .max()
+            .unwrap_or(0)
     }
 
     fn expired(&self) -> bool {
@@ -159,7 +172,11 @@ impl Sessions {
             pieces: Vec::new(),
         };
         if staged.size > 0 {
-            state.pieces.push((0, staged.size));
+            state.pieces.push(Piece {
+                offset: 0,
+                len: staged.size,
+                content_hash: staged.content_hash.clone(),
+            });
             self.store_piece(&key, 0, staged)?;
         }
         self.save(&key, &state)?;
@@ -186,8 +203,11 @@ impl Sessions {
             _ => return Err(lookup("not_found").into()),
         };
         // A concurrent session's pieces may arrive after the closing one, inside its length.
-        let fits =
-            state.kind == SessionType::Concurrent && cursor.offset + staged.size <= state.length();
+        let end = match cursor.offset.checked_add(staged.size) {
+            Some(end) if end <= MAX_SESSION_BYTES => end,
+            _ => return Err(lookup("too_large").into()),
+        };
+        let fits = state.kind == SessionType::Concurrent && end <= state.length();
         if state.closed && !fits {
             return Err(lookup("closed").into());
         }
@@ -209,14 +229,53 @@ impl Sessions {
         }
         let mut next = state.clone();
         next.closed |= close;
-        next.pieces.retain(|(o, _)| *o != cursor.offset);
+        next.pieces.retain(|p| p.offset != cursor.offset);
         if staged.size > 0 {
-            next.pieces.push((cursor.offset, staged.size));
+            next.pieces.push(Piece {
+                offset: cursor.offset,
+                len: staged.size,
+                content_hash: staged.content_hash.clone(),
+            });
             self.store_piece(&key, cursor.offset, staged)?;
         }
         self.save(&key, &next)?;
         *state = next;
         Ok(())
+    }
+
+    /// The session's data as one staged file. One piece (the usual batch upload: all data in
+    /// `start`) or data only in `finish` is used as is; more pieces are copied together.
+    async fn assemble(
+        &self,
+        key: &str,
+        pieces: &[Piece],
+        data: Option<Staged>,
+    ) -> Result<Staged, Failed> {
+        let dir = self.dir.join(key);
+        let piece_path = |p: &Piece| dir.join(format!("p-{:020}", p.offset));
+        match (pieces, data) {
+            ([], Some(data)) => Ok(data),
+            ([only], None) => {
+                let link = self
+                    .tmp
+                    .join(format!("link-{:032x}", rand::random::<u128>()));
+                let temp = fs::hard_link(piece_path(only), &link)
+                    .and_then(|()| tempfile::TempPath::try_from_path(&link))
+                    .map_err(|e| io_failed("linking a session piece", e))?;
+                Ok(Staged {
+                    temp,
+                    size: only.len,
+                    content_hash: only.content_hash.clone(),
+                })
+            }
+            (pieces, data) => {
+                let mut parts: Vec<PathBuf> = pieces.iter().map(piece_path).collect();
+                parts.extend(data.as_ref().map(|d| d.temp.to_path_buf()));
+                staging::concat(&self.tmp, &parts)
+                    .await
+                    .map_err(|e| io_failed("assembling a session", e))
+            }
+        }
     }
 
     /// `upload_session/finish` (with `data`) and each `finish_batch_v2` entry (`batch`):
@@ -261,26 +320,15 @@ impl Sessions {
             return Err(finish_lookup(incorrect_offset(state.length())).into());
         }
         let mut pieces = state.pieces.clone();
-        pieces.sort_unstable();
+        pieces.sort_unstable_by_key(|p| p.offset);
         let mut end = 0;
-        for (offset, len) in &pieces {
-            if *offset != end {
+        for p in &pieces {
+            if p.offset != end {
                 return Err(lookup("concurrent_session_missing_data").into());
             }
-            end += len;
+            end += p.len;
         }
-        let dir = self.dir.join(&key);
-        let mut parts: Vec<PathBuf> = pieces
-            .iter()
-            .map(|(o, _)| dir.join(format!("p-{o:020}")))
-            .collect();
-        if let Some(d) = &data {
-            parts.push(d.temp.to_path_buf());
-        }
-        let whole = staging::concat(&self.tmp, &parts)
-            .await
-            .map_err(|e| io_failed("assembling a session", e))?;
-        drop(data);
+        let whole = self.assemble(&key, &pieces, data).await?;
         let meta = commit(whole).map_err(|r| match r.failed {
             Failed::Api(write_error) => Failed::Api(json!({".tag": "path", "path": write_error})),
             internal => internal,

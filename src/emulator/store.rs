@@ -543,11 +543,10 @@ impl Inner {
             },
             None => None,
         };
-        let candidate = match mode {
+        match mode {
             WriteMode::Update { .. } => self.free_name(path, "conflicted copy", &same),
             _ => self.free_name(path, "", &same),
-        };
-        candidate
+        }
     }
 
     /// `name (1).ext`, `name (2).ext`… or `name (conflicted copy).ext`, `… (conflicted copy 2)…`.
@@ -599,7 +598,9 @@ impl Inner {
             seq: self.seq,
             kind,
         };
-        if let Err(e) = writeln!(self.journal, "{}", record_line(&lower, &node)) {
+        // One write per line, so a crash can only tear the last line.
+        let line = record_line(&lower, &node) + "\n";
+        if let Err(e) = self.journal.write_all(line.as_bytes()) {
             tracing::error!("appending to the journal: {e}");
         }
         self.nodes.insert(lower, node);

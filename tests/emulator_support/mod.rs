@@ -83,20 +83,33 @@ impl Emu {
         body(r).await
     }
 
-    /// A content-upload call with the argument in `Dropbox-API-Arg` (header-safe).
-    pub async fn upload_to(&self, route: &str, arg: Value, data: Vec<u8>) -> (StatusCode, Value) {
-        let header = dropbox_post::dropbox::arg::to_header_json(&arg).unwrap();
-        let r = self
-            .http
+    /// A content call with the test token and `arg` sent verbatim as `Dropbox-API-Arg`.
+    pub async fn raw<A>(
+        &self,
+        route: &str,
+        arg: A,
+        data: impl Into<reqwest::Body>,
+    ) -> reqwest::Response
+    where
+        A: TryInto<reqwest::header::HeaderValue>,
+        A::Error: std::fmt::Debug,
+    {
+        let arg: reqwest::header::HeaderValue = arg.try_into().expect("a header value");
+        self.http
             .post(self.route(route))
             .bearer_auth(TOKEN)
-            .header("Dropbox-API-Arg", header)
+            .header("Dropbox-API-Arg", arg)
             .header("Content-Type", "application/octet-stream")
             .body(data)
             .send()
             .await
-            .expect("send");
-        body(r).await
+            .expect("send")
+    }
+
+    /// A content-upload call with the argument in `Dropbox-API-Arg` (header-safe).
+    pub async fn upload_to(&self, route: &str, arg: Value, data: Vec<u8>) -> (StatusCode, Value) {
+        let header = dropbox_post::dropbox::arg::to_header_json(&arg).unwrap();
+        body(self.raw(route, header, data).await).await
     }
 
     pub async fn upload(&self, path: &str, data: &[u8]) -> (StatusCode, Value) {
@@ -106,6 +119,28 @@ impl Emu {
             data.to_vec(),
         )
         .await
+    }
+
+    /// `files/upload` of a chunked body (no Content-Length).
+    pub async fn upload_chunks(
+        &self,
+        path: &str,
+        chunks: impl Iterator<Item = Vec<u8>> + Send + Sync + 'static,
+    ) -> (StatusCode, Value) {
+        let header = serde_json::json!({"path": path}).to_string();
+        let stream = futures_util::stream::iter(chunks.map(Ok::<_, std::io::Error>));
+        let r = self
+            .raw("files/upload", header, reqwest::Body::wrap_stream(stream))
+            .await;
+        body(r).await
+    }
+
+    /// The bytes of a file, via `files/download`.
+    pub async fn download(&self, path: &str) -> Vec<u8> {
+        let arg = serde_json::json!({"path": path}).to_string();
+        let r = self.raw("files/download", arg, "").await;
+        assert_eq!(r.status(), StatusCode::OK, "download {path}");
+        r.bytes().await.expect("body").to_vec()
     }
 
     /// `route?arg=…`: the URL-parameter form of a content route's argument.
