@@ -8,8 +8,10 @@ returned a well-formed response. Run with the SDK venv's python (tests/conforman
 
 The SDK builds only https URLs (route URLs, the OAuth token URL, the refresh URL are all
 hard-coded `https://{host}/…`), so the client gets a requests session that sends https
-requests for the emulator's host over plain http, and refuses every other https request so
-nothing can reach the real Dropbox.
+requests for the emulator's host to the emulator (plain http, or https with `emulate --tls`),
+and refuses every other https request so nothing can reach the real Dropbox. The session
+ignores the environment: requests lets REQUESTS_CA_BUNDLE override `session.verify` (and the
+SDK's `ca_certs=`), which is why a local CA seemed not to work with the SDK.
 """
 
 import atexit
@@ -117,8 +119,13 @@ class EmulatorAdapter(HTTPAdapter):
         return response
 
 
-def emulator_session(emulator=None, responses=None):
+def emulator_session(emulator=None, responses=None, ca=None):
     session = requests.Session()
+    # Otherwise REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE replace session.verify, and proxy variables
+    # could route 127.0.0.1 elsewhere.
+    session.trust_env = False
+    if ca:
+        session.verify = ca
     session.mount("https://", RefuseAdapter())
     base = (emulator or MAIN).base
     session.mount(f"https://{SDK_HOST}/", EmulatorAdapter(base, [] if responses is None else responses))
@@ -235,6 +242,32 @@ class Uploads(SdkTestCase):
         error = self.api_error(self.dbx.files_upload_session_append_v2, b"def", cursor)
         self.assertTrue(error.is_incorrect_offset(), error)
         self.assertEqual(error.get_incorrect_offset().correct_offset, 3)
+
+    def test_concurrent_session_out_of_order(self):
+        concurrent = dropbox.files.UploadSessionType.concurrent
+        data = os.urandom(2 * BLOCK + 777)
+        start = self.dbx.files_upload_session_start(b"", session_type=concurrent)
+        pieces = [(BLOCK, data[BLOCK : 2 * BLOCK], False), (2 * BLOCK, data[2 * BLOCK :], True)]
+        pieces.append((0, data[:BLOCK], False))
+        for offset, piece, close in pieces:
+            cursor = dropbox.files.UploadSessionCursor(start.session_id, offset)
+            self.dbx.files_upload_session_append_v2(piece, cursor, close=close)
+        cursor = dropbox.files.UploadSessionCursor(start.session_id, len(data))
+        commit = dropbox.files.CommitInfo(self.path("concurrent.bin"))
+        metadata = self.dbx.files_upload_session_finish(b"", cursor, commit)
+        self.assert_file(metadata, self.path("concurrent.bin"), data)
+        self.assertEqual(self.download(self.path("concurrent.bin"))[1], data)
+
+    def test_concurrent_session_rules_are_typed(self):
+        concurrent = dropbox.files.UploadSessionType.concurrent
+        error = self.api_error(
+            self.dbx.files_upload_session_start, b"data", session_type=concurrent
+        )
+        self.assertTrue(error.is_concurrent_session_data_not_allowed(), error)
+        start = self.dbx.files_upload_session_start(b"", session_type=concurrent)
+        cursor = dropbox.files.UploadSessionCursor(start.session_id, 0)
+        error = self.api_error(self.dbx.files_upload_session_append_v2, b"x" * 1000, cursor)
+        self.assertTrue(error.is_concurrent_session_invalid_data_size(), error)
 
     def test_finish_batch_v2(self):
         files = {self.path(f"batch/out-{i}.txt"): f"fold {i}\n".encode() * (i + 1) for i in range(3)}
@@ -384,6 +417,15 @@ class Listing(SdkTestCase):
         error = self.api_error(self.dbx.files_list_folder, self.path("Mixed/File.TXT"))
         self.assertTrue(error.is_path() and error.get_path().is_not_folder(), error)
 
+    def test_root_listing(self):
+        self.upload("x.txt", b"x")
+        root = self.dbx.files_list_folder("")
+        names = {e.name for e in root.entries}
+        while root.has_more:
+            root = self.dbx.files_list_folder_continue(root.cursor)
+            names |= {e.name for e in root.entries}
+        self.assertIn(self.dir[1:], names)
+
     def test_folder_metadata_and_create_folder(self):
         created = self.dbx.files_create_folder_v2(self.path("Empty Dir"))
         self.assertIsInstance(created.metadata, dropbox.files.FolderMetadata)
@@ -467,6 +509,33 @@ class RefreshTokens(unittest.TestCase):
     def test_bad_refresh_token(self):
         dbx = client(oauth2_refresh_token="not-a-refresh-token", app_key=APP_KEY)
         with self.assertRaises(dropbox.exceptions.AuthError):
+            dbx.users_get_current_account()
+
+
+class Tls(unittest.TestCase):
+    """`emulate --tls`: the SDK over https, trusting only the emulator's generated CA."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.ca = tempfile.NamedTemporaryFile(suffix=".pem", delete=False).name
+        cls.emulator = Emulator("--tls", "--ca-cert-out", cls.ca)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.emulator.stop()
+        os.unlink(cls.ca)
+
+    def test_sdk_over_https_with_the_emulator_ca(self):
+        self.assertTrue(self.emulator.base.startswith("https://"), self.emulator.base)
+        dbx = dropbox.Dropbox(TOKEN, session=emulator_session(self.emulator, ca=self.ca))
+        data = "über tls 😀".encode()
+        metadata = dbx.files_upload(data, "/tls/ü.txt")
+        self.assertEqual(metadata.content_hash, content_hash(data))
+        self.assertEqual(dbx.files_download("/tls/ü.txt")[1].content, data)
+
+    def test_unknown_ca_is_refused(self):
+        dbx = dropbox.Dropbox(TOKEN, session=emulator_session(self.emulator))
+        with self.assertRaises(requests.exceptions.SSLError):
             dbx.users_get_current_account()
 
 
