@@ -492,8 +492,8 @@ async fn batcher(ctx: Arc<Ctx>, mut rx: mpsc::UnboundedReceiver<Pending>) {
         let next = if pending.is_empty() {
             rx.recv().await
         } else {
-            let deadline =
-                (Instant::now() + ctx.settings.batch_idle).min(oldest + ctx.settings.batch_max_wait);
+            let deadline = (Instant::now() + ctx.settings.batch_idle)
+                .min(oldest + ctx.settings.batch_max_wait);
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(next) => next,
                 Err(_) => {
@@ -680,7 +680,10 @@ mod tests {
         let result = read_into(&file, BLOCK_SIZE, &Budget::new(BLOCK_SIZE), |_, _, _| {
             handed += 1;
             // A writer appends while the first chunk is on its way.
-            let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .unwrap();
             f.write_all(b"more").unwrap();
             true
         });
@@ -696,12 +699,18 @@ mod tests {
         let file = local(&path);
         std::fs::write(&path, b"abcd").unwrap();
         let err = collect(&file, BLOCK_SIZE).unwrap_err();
-        assert!(err.to_string().contains("changed while being read"), "{err}");
+        assert!(
+            err.to_string().contains("changed while being read"),
+            "{err}"
+        );
         // Same size, different mtime.
         std::fs::write(&path, b"xyz").unwrap();
         let mut file = local(&path);
         file.modified -= Duration::from_secs(60);
-        assert!(matches!(collect(&file, BLOCK_SIZE), Err(FileError::Changed(_))));
+        assert!(matches!(
+            collect(&file, BLOCK_SIZE),
+            Err(FileError::Changed(_))
+        ));
     }
 
     #[test]

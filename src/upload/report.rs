@@ -112,8 +112,15 @@ pub fn describe(e: &Entry) -> String {
         Outcome::WouldCreateFolder => "would create folder",
     };
     match &e.outcome {
-        Outcome::Failed(reason) => format!("  {what} {} -> {}: {reason}", e.path.display(), e.remote),
-        _ => format!("  {what} {} -> {} ({} bytes)", e.path.display(), e.remote, e.bytes),
+        Outcome::Failed(reason) => {
+            format!("  {what} {} -> {}: {reason}", e.path.display(), e.remote)
+        }
+        _ => format!(
+            "  {what} {} -> {} ({} bytes)",
+            e.path.display(),
+            e.remote,
+            e.bytes
+        ),
     }
 }
 
@@ -270,7 +277,11 @@ impl RunSummary {
         format!(
             "total: {} {}, {} unchanged, {} failed, {} in {:.1} s",
             self.totals.uploaded,
-            if self.dry_run { "to upload" } else { "uploaded" },
+            if self.dry_run {
+                "to upload"
+            } else {
+                "uploaded"
+            },
             self.totals.skipped,
             self.totals.failed,
             human_bytes(self.totals.bytes),

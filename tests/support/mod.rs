@@ -26,7 +26,14 @@ impl Emulator {
     pub fn start(extra: &[&str]) -> Emulator {
         let root = tempfile::tempdir().unwrap();
         let mut child = Command::new(bin())
-            .args(["emulate", "--listen", "127.0.0.1:0", "--token", TOKEN, "--root"])
+            .args([
+                "emulate",
+                "--listen",
+                "127.0.0.1:0",
+                "--token",
+                TOKEN,
+                "--root",
+            ])
             .arg(root.path())
             .args(extra)
             .stdout(Stdio::piped())
@@ -44,7 +51,10 @@ impl Emulator {
 
     /// Where the emulator keeps the bytes of Dropbox path `path`.
     pub fn file(&self, path: &str) -> PathBuf {
-        self.root.path().join("files").join(path.trim_start_matches('/'))
+        self.root
+            .path()
+            .join("files")
+            .join(path.trim_start_matches('/'))
     }
 
     /// Every file under Dropbox folder `folder`, as sorted relative paths.
