@@ -237,6 +237,7 @@ async fn post_job(
     .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
     let progress = Arc::new(Progress::new(
         &label,
+        tree.files.len(),
         tree.files.iter().map(|f| f.size).sum(),
         !args.json,
         verbose,
