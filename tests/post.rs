@@ -158,6 +158,66 @@ fn faults_are_retried_and_every_file_lands_once() {
         String::from_utf8_lossy(&again.stderr)
     );
     assert_same_tree(&emu, &study.path("out"), "/faulty");
+
+    // In add mode a retried commit must not leave "f (1).dat" copies either.
+    study.config(&[("folder", "out", "/faulty-add")]);
+    let add = study
+        .post(&emu, &["--chunk-size", "4", "--mode", "add"])
+        .output()
+        .unwrap();
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    assert_same_tree(&emu, &study.path("out"), "/faulty-add");
+}
+
+#[test]
+fn update_mode_replaces_the_listed_revision() {
+    let emu = Emulator::start(&[]);
+    let study = Study::new();
+    study.write("out/a.txt", b"first");
+    study.write("out/b.txt", b"stays");
+    study.config(&[("folder", "out", "/u")]);
+    study.post(&emu, &["--mode", "update"]).assert().success();
+    study.write("out/a.txt", b"second version");
+    let out = study
+        .post(&emu, &["--mode", "update", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = json_of(&out);
+    assert_eq!(json["totals"]["uploaded"], 1);
+    assert_eq!(json["totals"]["skipped"], 1);
+    assert_eq!(
+        std::fs::read(emu.file("/u/a.txt")).unwrap(),
+        b"second version"
+    );
+    assert_eq!(emu.files_under("/u"), vec!["a.txt", "b.txt"]);
+}
+
+#[test]
+fn a_folder_in_the_way_of_a_file_is_a_listed_failure() {
+    let emu = Emulator::start(&[]);
+    let study = Study::new();
+    study.write("x/r.csv/inner.txt", b"a folder named like the file");
+    study.config(&[("folder", "x", "/w")]);
+    study.post(&emu, &[]).assert().success();
+    study.write("r.csv", b"1,2");
+    study.config(&[("file", "r.csv", "/w")]);
+    let out = study.post(&emu, &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(6));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("FAILED") && stderr.contains("/w/r.csv"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("conflict"), "{stderr}");
 }
 
 #[test]
