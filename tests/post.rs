@@ -2,7 +2,7 @@
 
 mod support;
 
-use support::{Emulator, PASSWORD, Study, assert_same_tree, json_of, pattern};
+use support::{Emulator, PASSWORD, Study, assert_same_tree, assert_success, json_of, pattern};
 
 #[test]
 fn a_file_lands_under_dest_and_a_rerun_skips_it() {
@@ -12,13 +12,7 @@ fn a_file_lands_under_dest_and_a_rerun_skips_it() {
     study.write("post/r.csv", &data);
     study.config(&[("file", "post/r.csv", "/results/run 1")]);
 
-    let out = study.post(&emu, &["--json"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json = json_of(&out);
+    let json = study.post_json(&emu, &[]);
     assert_eq!(json["ok"], true);
     assert_eq!(json["dry_run"], false);
     assert_eq!(json["totals"]["uploaded"], 1);
@@ -35,9 +29,7 @@ fn a_file_lands_under_dest_and_a_rerun_skips_it() {
         data
     );
 
-    let again = study.post(&emu, &["--json"]).output().unwrap();
-    assert!(again.status.success());
-    let json = json_of(&again);
+    let json = study.post_json(&emu, &[]);
     assert_eq!(json["totals"]["uploaded"], 0);
     assert_eq!(json["totals"]["skipped"], 1);
     assert_eq!(json["totals"]["bytes"], 0);
@@ -61,11 +53,7 @@ fn a_folder_lands_recursively_with_many_small_files() {
     study.config(&[("folder", "out", "/Study")]);
 
     let out = study.post(&emu, &["--jobs", "16"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("1004 uploaded, 0 unchanged, 0 failed, 1 folders"),
@@ -74,9 +62,7 @@ fn a_folder_lands_recursively_with_many_small_files() {
     assert_same_tree(&emu, &study.path("out"), "/Study");
     assert!(emu.file("/Study/no files/here").is_dir());
 
-    let again = study.post(&emu, &["--json"]).output().unwrap();
-    assert!(again.status.success());
-    let json = json_of(&again);
+    let json = study.post_json(&emu, &[]);
     assert_eq!(json["totals"]["uploaded"], 0);
     assert_eq!(json["totals"]["skipped"], 1004);
     assert_eq!(json["totals"]["folders_created"], 0);
@@ -99,13 +85,8 @@ fn a_large_file_goes_through_chunked_sessions() {
         }
     }
     study.config(&[("file", "big/model.bin", "/big")]);
-    let out = study.post(&emu, &["--json"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(json_of(&out)["totals"]["bytes"], 300 * 1024 * 1024);
+    let json = study.post_json(&emu, &[]);
+    assert_eq!(json["totals"]["bytes"], 300 * 1024 * 1024);
     let landed = emu.file("/big/model.bin");
     assert_eq!(std::fs::metadata(&landed).unwrap().len(), 300 * 1024 * 1024);
     assert!(std::fs::read(&landed).unwrap() == std::fs::read(&path).unwrap());
@@ -134,29 +115,13 @@ fn faults_are_retried_and_every_file_lands_once() {
     }
     study.write("out/big.dat", &pattern(21 * 1024 * 1024 + 17, 5));
     study.config(&[("folder", "out", "/faulty")]);
-    let out = study
-        .post(&emu, &["--chunk-size", "4", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(json_of(&out)["totals"]["uploaded"], 151);
+    let json = study.post_json(&emu, &["--chunk-size", "4"]);
+    assert_eq!(json["totals"]["uploaded"], 151);
     // Same names, same bytes, and nothing else (no "name (1).dat" copies).
     assert_same_tree(&emu, &study.path("out"), "/faulty");
 
     // A forced re-run through the same faults overwrites in place.
-    let again = study
-        .post(&emu, &["--chunk-size", "4", "--force", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        again.status.success(),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
+    study.post_json(&emu, &["--chunk-size", "4", "--force"]);
     assert_same_tree(&emu, &study.path("out"), "/faulty");
 
     // In add mode a retried commit must not leave "f (1).dat" copies either.
@@ -165,11 +130,7 @@ fn faults_are_retried_and_every_file_lands_once() {
         .post(&emu, &["--chunk-size", "4", "--mode", "add"])
         .output()
         .unwrap();
-    assert!(
-        add.status.success(),
-        "{}",
-        String::from_utf8_lossy(&add.stderr)
-    );
+    assert_success(&add);
     assert_same_tree(&emu, &study.path("out"), "/faulty-add");
 }
 
@@ -182,16 +143,7 @@ fn update_mode_replaces_the_listed_revision() {
     study.config(&[("folder", "out", "/u")]);
     study.post(&emu, &["--mode", "update"]).assert().success();
     study.write("out/a.txt", b"second version");
-    let out = study
-        .post(&emu, &["--mode", "update", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json = json_of(&out);
+    let json = study.post_json(&emu, &["--mode", "update"]);
     assert_eq!(json["totals"]["uploaded"], 1);
     assert_eq!(json["totals"]["skipped"], 1);
     assert_eq!(
@@ -229,13 +181,7 @@ fn dry_run_writes_nothing_and_shows_the_plan() {
     std::fs::create_dir_all(study.path("out/empty")).unwrap();
     study.config(&[("folder", "out", "/dry")]);
 
-    let out = study.post(&emu, &["--dry-run", "--json"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json = json_of(&out);
+    let json = study.post_json(&emu, &["--dry-run"]);
     assert_eq!(json["dry_run"], true);
     assert_eq!(json["totals"]["uploaded"], 2);
     let plan = json["scripts"][0]["plan"].as_array().unwrap();

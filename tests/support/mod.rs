@@ -159,6 +159,22 @@ impl Study {
             .current_dir(self.dir.path());
         cmd
     }
+
+    /// Run `post` with `extra` and `--json`; it must succeed. The summary.
+    pub fn post_json(&self, emulator: &Emulator, extra: &[&str]) -> serde_json::Value {
+        let out = self.post(emulator, extra).arg("--json").output().unwrap();
+        assert_success(&out);
+        json_of(&out)
+    }
+}
+
+pub fn assert_success(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Deterministic pseudo-random bytes (so a wrong offset cannot go unnoticed).
