@@ -103,7 +103,7 @@ impl EmulateArgs {
                 rate_limit_rate: self.rate_limit_rate,
                 cut_rate: self.cut_rate,
             },
-            tls: self.tls.then(|| TlsOptions {
+            tls: self.tls.then_some(TlsOptions {
                 ca_cert_out: self.ca_cert_out,
             }),
         }

@@ -27,8 +27,19 @@ pub enum WriteMode {
     },
 }
 
+/// Dropbox accepts a union member without data as a bare string: `"add"` is
+/// `{".tag":"add"}`. Reads either form into `T`, the union's tagged form.
+fn with_shorthand<'de, D: Deserializer<'de>, T: serde::de::DeserializeOwned>(
+    d: D,
+) -> Result<T, D::Error> {
+    let value = match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(tag) => serde_json::json!({ ".tag": tag }),
+        other => other,
+    };
+    serde_json::from_value(value).map_err(serde::de::Error::custom)
+}
+
 impl<'de> Deserialize<'de> for WriteMode {
-    /// Accepts the bare-string shorthand for void members, as Dropbox does.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
         #[serde(tag = ".tag", rename_all = "snake_case", deny_unknown_fields)]
@@ -37,24 +48,11 @@ impl<'de> Deserialize<'de> for WriteMode {
             Overwrite,
             Update { update: String },
         }
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Either {
-            Short(String),
-            Tagged(Tagged),
-        }
-        match Either::deserialize(d)? {
-            Either::Short(s) => match s.as_str() {
-                "add" => Ok(WriteMode::Add),
-                "overwrite" => Ok(WriteMode::Overwrite),
-                other => Err(serde::de::Error::custom(format!(
-                    "unknown or non-void WriteMode tag '{other}'"
-                ))),
-            },
-            Either::Tagged(Tagged::Add) => Ok(WriteMode::Add),
-            Either::Tagged(Tagged::Overwrite) => Ok(WriteMode::Overwrite),
-            Either::Tagged(Tagged::Update { update }) => Ok(WriteMode::Update { update }),
-        }
+        Ok(match with_shorthand(d)? {
+            Tagged::Add => WriteMode::Add,
+            Tagged::Overwrite => WriteMode::Overwrite,
+            Tagged::Update { update } => WriteMode::Update { update },
+        })
     }
 }
 
@@ -111,7 +109,6 @@ pub enum SessionType {
 }
 
 impl<'de> Deserialize<'de> for SessionType {
-    /// Accepts `"concurrent"` as well as `{".tag":"concurrent"}`, as Dropbox does.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
         #[serde(tag = ".tag", rename_all = "snake_case", deny_unknown_fields)]
@@ -119,23 +116,10 @@ impl<'de> Deserialize<'de> for SessionType {
             Sequential,
             Concurrent,
         }
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Either {
-            Short(String),
-            Tagged(Tagged),
-        }
-        match Either::deserialize(d)? {
-            Either::Short(s) => match s.as_str() {
-                "sequential" => Ok(SessionType::Sequential),
-                "concurrent" => Ok(SessionType::Concurrent),
-                other => Err(serde::de::Error::custom(format!(
-                    "unknown UploadSessionType tag '{other}'"
-                ))),
-            },
-            Either::Tagged(Tagged::Sequential) => Ok(SessionType::Sequential),
-            Either::Tagged(Tagged::Concurrent) => Ok(SessionType::Concurrent),
-        }
+        Ok(match with_shorthand(d)? {
+            Tagged::Sequential => SessionType::Sequential,
+            Tagged::Concurrent => SessionType::Concurrent,
+        })
     }
 }
 
@@ -293,6 +277,9 @@ pub struct ListFolderArg {
     pub include_property_groups: Option<serde_json::Value>,
     #[serde(default = "default_true")]
     pub include_non_downloadable_files: bool,
+    /// Sent by the Python SDK 12.x.
+    #[serde(default)]
+    pub include_restorable_info: bool,
 }
 
 impl ListFolderArg {
@@ -308,6 +295,7 @@ impl ListFolderArg {
             shared_link: None,
             include_property_groups: None,
             include_non_downloadable_files: true,
+            include_restorable_info: false,
         }
     }
 }

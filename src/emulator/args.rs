@@ -47,22 +47,33 @@ pub fn rpc_arg<T: DeserializeOwned>(
     } else {
         body
     };
+    check_content_type(headers, "application/json", void)?;
+    serde_json::from_slice(body)
+        .map_err(|e| format!("request body: could not decode input as JSON: {e}"))
+}
+
+/// The body's `Content-Type` must be `expected` (parameters aside) or Dropbox's CORS hack.
+/// Upload routes and argument-less RPC routes also take a request without one.
+pub fn check_content_type(
+    headers: &HeaderMap,
+    expected: &str,
+    may_be_missing: bool,
+) -> Result<(), String> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let mime = content_type.split(';').next().unwrap_or("").trim();
     let cors_hack = content_type.replace(' ', "") == "text/plain;charset=dropbox-cors-hack";
-    if !(mime.eq_ignore_ascii_case("application/json")
+    if mime.eq_ignore_ascii_case(expected)
         || cors_hack
-        || (void && content_type.is_empty()))
+        || (may_be_missing && content_type.is_empty())
     {
-        return Err(format!(
-            "Bad HTTP \"Content-Type\" header: \"{content_type}\".  Expecting one of \"application/json\", \"application/json; charset=utf-8\", \"text/plain; charset=dropbox-cors-hack\"."
-        ));
+        return Ok(());
     }
-    serde_json::from_slice(body)
-        .map_err(|e| format!("request body: could not decode input as JSON: {e}"))
+    Err(format!(
+        "Bad HTTP \"Content-Type\" header: \"{content_type}\".  Expecting one of \"{expected}\", \"text/plain; charset=dropbox-cors-hack\"."
+    ))
 }
 
 /// Which Stone path alias a field follows.

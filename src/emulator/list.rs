@@ -77,8 +77,8 @@ impl Cursor {
         }
     }
 
-    /// One page from `nodes` (`seq` = newest change number).
-    pub fn page(&self, nodes: &BTreeMap<String, Node>, seq: u64) -> ListFolderResult {
+    /// One page from `nodes`.
+    pub fn page(&self, nodes: &BTreeMap<String, Node>) -> ListFolderResult {
         let limit = self.l.max(1) as usize;
         let mut next = self.clone();
         let mut entries: Vec<Metadata>;
@@ -113,9 +113,7 @@ impl Cursor {
             changed.sort_by_key(|(_, n)| n.seq);
             has_more = changed.len() > limit;
             changed.truncate(limit);
-            next.s = changed
-                .last()
-                .map_or(self.s.max(seq.min(self.s)), |(_, n)| n.seq);
+            next.s = changed.last().map_or(self.s, |(_, n)| n.seq);
             entries = changed.iter().map(|(k, n)| n.metadata(k)).collect();
         }
         ListFolderResult {
@@ -148,20 +146,20 @@ mod tests {
             nodes.insert(name.to_string(), folder(name, i as u64 + 1));
         }
         let c = Cursor::start(String::new(), false, false, 2, 4);
-        let p1 = c.page(&nodes, 4);
+        let p1 = c.page(&nodes);
         assert_eq!(p1.entries.len(), 2);
         assert!(p1.has_more);
         let c2 = Cursor::decode(&p1.cursor).unwrap();
-        let p2 = c2.page(&nodes, 4);
+        let p2 = c2.page(&nodes);
         assert_eq!(p2.entries.len(), 1, "only /c is left at top level");
         assert!(!p2.has_more);
         let c3 = Cursor::decode(&p2.cursor).unwrap();
-        assert!(c3.page(&nodes, 4).entries.is_empty());
+        assert!(c3.page(&nodes).entries.is_empty());
         nodes.insert("/d".into(), folder("/d", 5));
-        let p4 = c3.page(&nodes, 5);
+        let p4 = c3.page(&nodes);
         assert_eq!(p4.entries.len(), 1);
         let c5 = Cursor::decode(&p4.cursor).unwrap();
-        assert!(c5.page(&nodes, 5).entries.is_empty());
+        assert!(c5.page(&nodes).entries.is_empty());
     }
 
     #[test]
@@ -170,7 +168,7 @@ mod tests {
         nodes.insert("/a".to_string(), folder("/A", 1));
         nodes.insert("/a/b".to_string(), folder("/A/b", 2));
         nodes.insert("/ab".to_string(), folder("/ab", 3));
-        let page = Cursor::start("/a".into(), true, false, 10, 3).page(&nodes, 3);
+        let page = Cursor::start("/a".into(), true, false, 10, 3).page(&nodes);
         let paths: Vec<_> = page
             .entries
             .iter()

@@ -459,7 +459,9 @@ async fn content<T: DeserializeOwned + Validate>(
     query: &HashMap<String, String>,
     body: Body,
 ) -> Result<(T, Body), Fail> {
-    match parse(args::content_arg(headers, query)) {
+    let arg = args::check_content_type(headers, "application/octet-stream", true)
+        .and_then(|()| args::content_arg(headers, query));
+    match parse(arg) {
         Ok(arg) => Ok((arg, body)),
         Err(fail) => {
             drain(body).await;
@@ -620,7 +622,7 @@ fn list_folder(app: &App, arg: ListFolderArg) -> Result<Response, Fail> {
             arg.limit.unwrap_or(DEFAULT_LIMIT),
             seq,
         )
-        .page(nodes, seq)
+        .page(nodes)
     });
     Ok(ok_json(&page))
 }
@@ -633,7 +635,7 @@ fn list_continue(app: &App, arg: ListFolderContinueArg) -> Result<Response, Fail
             .folder_key(cursor.folder())
             .map_err(wrap("path"))?;
     }
-    let page = app.store.read(|nodes, seq| cursor.page(nodes, seq));
+    let page = app.store.read(|nodes, _| cursor.page(nodes));
     Ok(ok_json(&page))
 }
 

@@ -51,7 +51,7 @@ fn lookup(tag: &str) -> Value {
 }
 
 fn incorrect_offset(correct: u64) -> Value {
-    json!({".tag": "incorrect_offset", "incorrect_offset": {"correct_offset": correct}})
+    json!({".tag": "incorrect_offset", "correct_offset": correct})
 }
 
 fn finish_lookup(e: Value) -> Value {
@@ -185,7 +185,10 @@ impl Sessions {
             Some(s) if !s.expired() => s,
             _ => return Err(lookup("not_found").into()),
         };
-        if state.closed {
+        // A concurrent session's pieces may arrive after the closing one, inside its length.
+        let fits =
+            state.kind == SessionType::Concurrent && cursor.offset + staged.size <= state.length();
+        if state.closed && !fits {
             return Err(lookup("closed").into());
         }
         match state.kind {
@@ -205,7 +208,7 @@ impl Sessions {
             }
         }
         let mut next = state.clone();
-        next.closed = close;
+        next.closed |= close;
         next.pieces.retain(|(o, _)| *o != cursor.offset);
         if staged.size > 0 {
             next.pieces.push((cursor.offset, staged.size));

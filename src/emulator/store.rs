@@ -543,11 +543,10 @@ impl Inner {
             },
             None => None,
         };
-        let candidate = match mode {
+        match mode {
             WriteMode::Update { .. } => self.free_name(path, "conflicted copy", &same),
             _ => self.free_name(path, "", &same),
-        };
-        candidate
+        }
     }
 
     /// `name (1).ext`, `name (2).ext`… or `name (conflicted copy).ext`, `… (conflicted copy 2)…`.

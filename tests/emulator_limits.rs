@@ -1,0 +1,62 @@
+//! Limits: 150 MiB per request, 7-day sessions.
+
+mod emulator_support;
+
+use emulator_support::Emu;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn more_than_150_mib_in_one_request_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = Emu::start(dir.path(), &[]);
+    let mib = 1024 * 1024;
+    let chunks = (0..151).map(move |i| vec![0u8; if i == 150 { 1 } else { mib }]);
+    let (s, e) = emu.upload_chunks("/big.bin", chunks).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert_eq!(e["error"][".tag"], "payload_too_large");
+    let (_, m) = emu
+        .rpc("files/get_metadata", &json!({"path": "/big.bin"}))
+        .await;
+    assert_eq!(m["error"]["path"][".tag"], "not_found");
+}
+
+#[tokio::test]
+async fn sessions_expire_after_seven_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = Emu::start(dir.path(), &[]);
+    let (_, old) = emu
+        .upload_to("files/upload_session/start", json!({}), b"old".to_vec())
+        .await;
+    let (_, young) = emu
+        .upload_to("files/upload_session/start", json!({}), b"new".to_vec())
+        .await;
+    let key = old["session_id"]
+        .as_str()
+        .unwrap()
+        .split(':')
+        .nth(1)
+        .unwrap()
+        .to_string();
+    emu.stop();
+    let state_path = dir.path().join("sessions").join(&key).join("state.json");
+    let mut state: Value = serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+    let eight_days_ago = chrono::Utc::now().timestamp() - 8 * 24 * 3600;
+    state["created"] = json!(eight_days_ago);
+    std::fs::write(&state_path, state.to_string()).unwrap();
+    let emu = Emu::start(dir.path(), &[]);
+    for (session, status) in [(&old, StatusCode::CONFLICT), (&young, StatusCode::OK)] {
+        let (s, r) = emu
+            .upload_to(
+                "files/upload_session/append_v2",
+                json!({"cursor": {"session_id": session["session_id"], "offset": 3}}),
+                b"more".to_vec(),
+            )
+            .await;
+        assert_eq!(s, status, "{r}");
+        if s == StatusCode::CONFLICT {
+            assert_eq!(r["error"][".tag"], "not_found");
+        }
+    }
+    assert!(!dir.path().join("sessions").join(&key).exists());
+}
