@@ -1,0 +1,546 @@
+"""Conformance of `dropbox-post emulate` with the official Dropbox Python SDK.
+
+The SDK validates every response against the Stone schema, so a call that returns here
+returned a well-formed response. Run with the SDK venv's python (tests/conformance/venv.sh):
+
+    DROPBOX_POST_BIN=target/debug/dropbox-post target/sdk-venv/bin/python -m unittest \
+        discover -s tests/conformance
+
+The SDK builds only https URLs (route URLs, the OAuth token URL, the refresh URL are all
+hard-coded `https://{host}/…`), so the client gets a requests session that sends https
+requests for the emulator's host over plain http, and refuses every other https request so
+nothing can reach the real Dropbox.
+"""
+
+import atexit
+import datetime
+import hashlib
+import os
+import secrets
+import selectors
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+import urllib.parse
+
+import requests
+from requests.adapters import BaseAdapter, HTTPAdapter
+
+TOKEN = "conformance-" + secrets.token_hex(8)
+APP_KEY = "conformance-app"
+# Short enough that tokens from the refresh token expire within a test.
+TOKEN_LIFETIME = 2
+BLOCK = 4 * 1024 * 1024
+
+dropbox = None  # imported in setUpModule, once the host variables point at the emulator
+MAIN = None  # the emulator most tests use
+SDK_HOST = None  # the host:port the SDK's URLs name (MAIN's)
+
+
+def content_hash(data):
+    """Dropbox content hash: SHA-256 of the SHA-256 of each 4 MiB block."""
+    blocks = b"".join(hashlib.sha256(data[i : i + BLOCK]).digest() for i in range(0, len(data), BLOCK))
+    return hashlib.sha256(blocks).hexdigest()
+
+
+class Emulator:
+    """A `dropbox-post emulate` process on 127.0.0.1 with its own root."""
+
+    def __init__(self, *extra):
+        binary = os.environ.get("DROPBOX_POST_BIN")
+        if not binary:
+            raise RuntimeError("set DROPBOX_POST_BIN to the dropbox-post binary")
+        self.root = tempfile.mkdtemp(prefix="dropbox-emulator-")
+        self.log = log = tempfile.TemporaryFile(mode="w+")
+        self.drain = None
+        self.proc = subprocess.Popen(
+            [
+                binary, "emulate", "--root", self.root, "--listen", "127.0.0.1:0",
+                "--token", TOKEN, "--app", APP_KEY, *extra,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
+        atexit.register(self.stop)
+        selector = selectors.DefaultSelector()
+        selector.register(self.proc.stdout, selectors.EVENT_READ)
+        first = self.proc.stdout.readline() if selector.select(timeout=60) else ""
+        if not first.strip():
+            self.stop()
+            log.seek(0)
+            raise RuntimeError(f"the emulator printed no base URL; stderr:\n{log.read()}")
+        # Keep draining stdout so the emulator never blocks on a full pipe.
+        self.drain = threading.Thread(target=self.proc.stdout.read, daemon=True)
+        self.drain.start()
+        self.base = first.strip().rstrip("/")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.drain:
+            self.drain.join(timeout=10)
+        self.proc.stdout.close()
+        self.log.close()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class RefuseAdapter(BaseAdapter):
+    def send(self, request, **kwargs):
+        raise AssertionError(f"the SDK tried to reach {request.url}, not the emulator")
+
+    def close(self):
+        pass
+
+
+class EmulatorAdapter(HTTPAdapter):
+    """Sends https://SDK_HOST/… to the emulator's http base URL, noting each response's
+    status and content type."""
+
+    def __init__(self, base, responses):
+        super().__init__()
+        self.base, self.responses = base, responses
+
+    def send(self, request, **kwargs):
+        request.url = self.base + request.url[len(f"https://{SDK_HOST}") :]
+        response = super().send(request, **kwargs)
+        self.responses.append((response.status_code, response.headers.get("content-type", "")))
+        return response
+
+
+def emulator_session(emulator=None, responses=None):
+    session = requests.Session()
+    session.mount("https://", RefuseAdapter())
+    base = (emulator or MAIN).base
+    session.mount(f"https://{SDK_HOST}/", EmulatorAdapter(base, [] if responses is None else responses))
+    return session
+
+
+def setUpModule():
+    global dropbox, MAIN, SDK_HOST
+    MAIN = Emulator("--token-lifetime", str(TOKEN_LIFETIME))
+    SDK_HOST = urllib.parse.urlsplit(MAIN.base).netloc
+    for var in ("DROPBOX_API_HOST", "DROPBOX_API_CONTENT_HOST", "DROPBOX_WEB_HOST"):
+        os.environ[var] = SDK_HOST
+    import dropbox as sdk
+
+    dropbox = sdk
+
+
+def tearDownModule():
+    MAIN.stop()
+
+
+def client(**kwargs):
+    if "oauth2_refresh_token" not in kwargs:
+        kwargs.setdefault("oauth2_access_token", TOKEN)
+    return dropbox.Dropbox(session=emulator_session(), max_retries_on_error=0, **kwargs)
+
+
+class SdkTestCase(unittest.TestCase):
+    """Each test works under its own folder so tests do not see each other's files."""
+
+    def setUp(self):
+        self.dbx = client()
+        self.dir = f"/{self.id().rsplit('.', 1)[-1]}"
+
+    def path(self, name):
+        return f"{self.dir}/{name}"
+
+    def upload(self, name, data, **kwargs):
+        return self.dbx.files_upload(data, self.path(name), **kwargs)
+
+    def download(self, path):
+        metadata, response = self.dbx.files_download(path)
+        return metadata, response.content
+
+    def assert_file(self, metadata, path, data):
+        self.assertIsInstance(metadata, dropbox.files.FileMetadata)
+        self.assertEqual(metadata.path_display, path)
+        self.assertEqual(metadata.path_lower, path.lower())
+        self.assertEqual(metadata.name, path.rsplit("/", 1)[-1])
+        self.assertEqual(metadata.size, len(data))
+        self.assertEqual(metadata.content_hash, content_hash(data))
+        self.assertTrue(metadata.rev and metadata.id.startswith("id:"), metadata)
+
+    def api_error(self, call, *args, **kwargs):
+        """The typed error object of the ApiError the call must raise."""
+        with self.assertRaises(dropbox.exceptions.ApiError) as raised:
+            call(*args, **kwargs)
+        return raised.exception.error
+
+    def assert_upload_conflict(self, error, kind="file"):
+        self.assertTrue(error.is_path(), error)
+        reason = error.get_path().reason
+        self.assertTrue(reason.is_conflict(), reason)
+        conflict = reason.get_conflict()
+        self.assertTrue(getattr(conflict, f"is_{kind}")(), conflict)
+
+
+class Account(SdkTestCase):
+    def test_current_account(self):
+        account = self.dbx.users_get_current_account()
+        self.assertIsInstance(account, dropbox.users.FullAccount)
+        self.assertTrue(account.account_id.startswith("dbid:"), account.account_id)
+        self.assertTrue(account.email)
+
+    def test_bad_token_is_an_auth_error(self):
+        bad = dropbox.Dropbox("not-the-token", session=emulator_session())
+        with self.assertRaises(dropbox.exceptions.AuthError) as raised:
+            bad.users_get_current_account()
+        self.assertTrue(raised.exception.error.is_invalid_access_token())
+
+
+class Uploads(SdkTestCase):
+    def test_small_upload_metadata_and_download(self):
+        data = b"user,item,score\n1,2,4.5\n"
+        metadata = self.upload("small.csv", data)
+        self.assert_file(metadata, self.path("small.csv"), data)
+        got = self.dbx.files_get_metadata(self.path("small.csv"))
+        self.assertEqual(got, metadata)
+        downloaded, body = self.download(self.path("small.csv"))
+        self.assertEqual(body, data)
+        self.assertEqual(downloaded.rev, metadata.rev)
+
+    def test_empty_file(self):
+        metadata = self.upload("empty", b"")
+        self.assert_file(metadata, self.path("empty"), b"")
+        self.assertEqual(self.download(self.path("empty"))[1], b"")
+
+    def test_chunked_upload_session(self):
+        data = os.urandom(2 * BLOCK + 12345)
+        chunks = [data[:BLOCK], data[BLOCK : 2 * BLOCK], data[2 * BLOCK :]]
+        start = self.dbx.files_upload_session_start(chunks[0])
+        self.assertIsInstance(start, dropbox.files.UploadSessionStartResult)
+        cursor = dropbox.files.UploadSessionCursor(start.session_id, len(chunks[0]))
+        self.dbx.files_upload_session_append_v2(chunks[1], cursor)
+        cursor.offset += len(chunks[1])
+        commit = dropbox.files.CommitInfo(self.path("big/weights.bin"))
+        metadata = self.dbx.files_upload_session_finish(chunks[2], cursor, commit)
+        self.assert_file(metadata, self.path("big/weights.bin"), data)
+        self.assertEqual(self.download(self.path("big/weights.bin"))[1], data)
+
+    def test_session_wrong_offset_is_typed(self):
+        start = self.dbx.files_upload_session_start(b"abc")
+        cursor = dropbox.files.UploadSessionCursor(start.session_id, 1)
+        error = self.api_error(self.dbx.files_upload_session_append_v2, b"def", cursor)
+        self.assertTrue(error.is_incorrect_offset(), error)
+        self.assertEqual(error.get_incorrect_offset().correct_offset, 3)
+
+    def test_finish_batch_v2(self):
+        files = {self.path(f"batch/out-{i}.txt"): f"fold {i}\n".encode() * (i + 1) for i in range(3)}
+        self.upload("batch/taken.txt", b"old")
+        files[self.path("batch/taken.txt")] = b"new"
+        entries = []
+        for path, data in files.items():
+            session = self.dbx.files_upload_session_start(data, close=True)
+            cursor = dropbox.files.UploadSessionCursor(session.session_id, len(data))
+            commit = dropbox.files.CommitInfo(path, mode=dropbox.files.WriteMode.add)
+            entries.append(dropbox.files.UploadSessionFinishArg(cursor, commit))
+        result = self.dbx.files_upload_session_finish_batch_v2(entries)
+        self.assertEqual(len(result.entries), len(files))
+        for (path, data), entry in zip(files.items(), result.entries):
+            if path.endswith("taken.txt"):
+                self.assertTrue(entry.is_failure(), entry)
+                failure = entry.get_failure()
+                self.assertTrue(failure.is_path(), failure)
+                self.assertTrue(failure.get_path().is_conflict(), failure)
+                self.assertEqual(self.download(path)[1], b"old")
+            else:
+                self.assertTrue(entry.is_success(), entry)
+                self.assert_file(entry.get_success(), path, data)
+                self.assertEqual(self.download(path)[1], data)
+
+    def test_wrong_content_hash_is_rejected(self):
+        error = self.api_error(
+            self.dbx.files_upload, b"data", self.path("x"), content_hash="0" * 64
+        )
+        self.assertTrue(error.is_content_hash_mismatch(), error)
+        self.api_error(self.dbx.files_get_metadata, self.path("x"))
+
+    def test_unicode_paths_with_an_astral_character(self):
+        path = self.path("ünïcødé/日本語/résumé 😀.csv")
+        data = "naïve,😀\n".encode()
+        metadata = self.dbx.files_upload(data, path)
+        self.assert_file(metadata, path, data)
+        self.assertEqual(metadata.name, "résumé 😀.csv")
+        self.assertEqual(self.dbx.files_get_metadata(path).path_display, path)
+        self.assertEqual(self.download(path)[1], data)
+        listed = self.dbx.files_list_folder(self.path("ünïcødé"), recursive=True)
+        self.assertIn(path, {e.path_display for e in listed.entries})
+        session = self.dbx.files_upload_session_start(data, close=True)
+        cursor = dropbox.files.UploadSessionCursor(session.session_id, len(data))
+        batch = self.dbx.files_upload_session_finish_batch_v2(
+            [dropbox.files.UploadSessionFinishArg(cursor, dropbox.files.CommitInfo(path + "2"))]
+        )
+        self.assert_file(batch.entries[0].get_success(), path + "2", data)
+
+
+class Conflicts(SdkTestCase):
+    def setUp(self):
+        super().setUp()
+        self.original = self.upload("a.txt", b"first")
+
+    def test_add_conflicts_without_autorename(self):
+        error = self.api_error(self.upload, "a.txt", b"second", mode=dropbox.files.WriteMode.add)
+        self.assert_upload_conflict(error)
+        self.assertEqual(self.download(self.path("a.txt"))[1], b"first")
+
+    def test_add_with_autorename_picks_a_new_name(self):
+        renamed = self.upload("a.txt", b"second", mode=dropbox.files.WriteMode.add, autorename=True)
+        self.assertRegex(renamed.name, r"^a \(\d+\)\.txt$")
+        self.assert_file(renamed, f"{self.dir}/{renamed.name}", b"second")
+        self.assertEqual(self.download(self.path("a.txt"))[1], b"first")
+
+    def test_identical_content_is_not_a_conflict_unless_strict(self):
+        same = self.upload("a.txt", b"first", mode=dropbox.files.WriteMode.add)
+        self.assertEqual(same.rev, self.original.rev)
+        error = self.api_error(
+            self.upload, "a.txt", b"first", mode=dropbox.files.WriteMode.add, strict_conflict=True
+        )
+        self.assert_upload_conflict(error)
+
+    def test_overwrite_replaces(self):
+        new = self.upload("a.txt", b"second!", mode=dropbox.files.WriteMode.overwrite)
+        self.assert_file(new, self.path("a.txt"), b"second!")
+        self.assertNotEqual(new.rev, self.original.rev)
+        self.assertEqual(self.download(self.path("a.txt"))[1], b"second!")
+
+    def test_update_with_the_current_rev(self):
+        new = self.upload("a.txt", b"second", mode=dropbox.files.WriteMode.update(self.original.rev))
+        self.assert_file(new, self.path("a.txt"), b"second")
+
+    def test_update_with_a_stale_rev(self):
+        self.upload("a.txt", b"second", mode=dropbox.files.WriteMode.overwrite)
+        stale = dropbox.files.WriteMode.update(self.original.rev)
+        error = self.api_error(self.upload, "a.txt", b"third", mode=stale)
+        self.assert_upload_conflict(error)
+        copy = self.upload("a.txt", b"third", mode=stale, autorename=True)
+        self.assertNotEqual(copy.name, "a.txt")
+        self.assertEqual(self.download(copy.path_display)[1], b"third")
+        self.assertEqual(self.download(self.path("a.txt"))[1], b"second")
+
+    def test_strict_update_of_a_deleted_file(self):
+        self.dbx.files_delete_v2(self.path("a.txt"))
+        stale = dropbox.files.WriteMode.update(self.original.rev)
+        error = self.api_error(self.upload, "a.txt", b"x", mode=stale, strict_conflict=True)
+        self.assert_upload_conflict(error)
+
+    def test_folder_in_the_way_is_always_a_conflict(self):
+        self.upload("dir/inner.txt", b"x")
+        for mode in (dropbox.files.WriteMode.add, dropbox.files.WriteMode.overwrite):
+            error = self.api_error(self.upload, "dir", b"x", mode=mode)
+            self.assert_upload_conflict(error, "folder")
+
+    def test_file_in_the_way_of_a_parent(self):
+        error = self.api_error(self.upload, "a.txt/b.txt", b"x")
+        self.assertTrue(error.is_path(), error)
+        conflict = error.get_path().reason.get_conflict()
+        self.assertTrue(conflict.is_file_ancestor() or conflict.is_file(), conflict)
+
+
+class Listing(SdkTestCase):
+    def test_recursive_listing_with_continue(self):
+        files = [f"exp00000/result/out-{i}.txt" for i in range(7)]
+        files += ["exp00000/log/run.log", "post/summary.csv", "README.md"]
+        for name in files:
+            self.upload(name, name.encode())
+        result = self.dbx.files_list_folder(self.dir, recursive=True, limit=3)
+        entries = list(result.entries)
+        pages = 1
+        while result.has_more:
+            self.assertLessEqual(len(result.entries), 3)
+            result = self.dbx.files_list_folder_continue(result.cursor)
+            entries += result.entries
+            pages += 1
+        self.assertGreater(pages, 3)
+        got_files = {e.path_display for e in entries if isinstance(e, dropbox.files.FileMetadata)}
+        got_dirs = {e.path_display for e in entries if isinstance(e, dropbox.files.FolderMetadata)}
+        self.assertEqual(got_files, {self.path(n) for n in files})
+        self.assertEqual(
+            got_dirs - {self.dir},
+            {self.path(d) for d in ("exp00000", "exp00000/result", "exp00000/log", "post")},
+        )
+        for entry in entries:
+            if isinstance(entry, dropbox.files.FileMetadata):
+                data = entry.path_display[len(self.dir) + 1 :].encode()
+                self.assertEqual(entry.content_hash, content_hash(data))
+
+    def test_listing_is_case_insensitive_and_errors_are_typed(self):
+        self.upload("Mixed/File.TXT", b"x")
+        listed = self.dbx.files_list_folder(self.path("mixed"))
+        self.assertEqual([e.name for e in listed.entries], ["File.TXT"])
+        error = self.api_error(self.dbx.files_list_folder, self.path("missing"))
+        self.assertTrue(error.is_path() and error.get_path().is_not_found(), error)
+        error = self.api_error(self.dbx.files_list_folder, self.path("Mixed/File.TXT"))
+        self.assertTrue(error.is_path() and error.get_path().is_not_folder(), error)
+
+    def test_folder_metadata_and_create_folder(self):
+        created = self.dbx.files_create_folder_v2(self.path("Empty Dir"))
+        self.assertIsInstance(created.metadata, dropbox.files.FolderMetadata)
+        self.assertEqual(created.metadata.path_display, self.path("Empty Dir"))
+        got = self.dbx.files_get_metadata(self.path("empty dir"))
+        self.assertIsInstance(got, dropbox.files.FolderMetadata)
+        self.assertEqual(got.id, created.metadata.id)
+        error = self.api_error(self.dbx.files_create_folder_v2, self.path("Empty Dir"))
+        self.assertTrue(error.is_path() and error.get_path().is_conflict(), error)
+
+
+class Deletes(SdkTestCase):
+    def test_delete_file_and_folder(self):
+        self.upload("tree/a.txt", b"a")
+        self.upload("tree/sub/b.txt", b"b")
+        deleted = self.dbx.files_delete_v2(self.path("tree/a.txt"))
+        self.assertIsInstance(deleted.metadata, dropbox.files.FileMetadata)
+        error = self.api_error(self.dbx.files_get_metadata, self.path("tree/a.txt"))
+        self.assertTrue(error.is_path() and error.get_path().is_not_found(), error)
+        deleted = self.dbx.files_delete_v2(self.path("tree"))
+        self.assertIsInstance(deleted.metadata, dropbox.files.FolderMetadata)
+        error = self.api_error(self.dbx.files_get_metadata, self.path("tree/sub/b.txt"))
+        self.assertTrue(error.get_path().is_not_found(), error)
+        error = self.api_error(self.dbx.files_delete_v2, self.path("tree"))
+        self.assertTrue(error.is_path_lookup() and error.get_path_lookup().is_not_found(), error)
+
+    def test_download_of_a_missing_file(self):
+        error = self.api_error(self.dbx.files_download, self.path("nope.bin"))
+        self.assertTrue(error.is_path() and error.get_path().is_not_found(), error)
+
+
+class RefreshTokens(unittest.TestCase):
+    def refresh_token(self):
+        """Offline PKCE flow: authorize (the emulator answers the code) and exchange."""
+        flow = dropbox.DropboxOAuth2FlowNoRedirect(
+            APP_KEY, use_pkce=True, token_access_type="offline"
+        )
+        flow.requests_session = emulator_session()
+        authorize_url = flow.start()
+        self.assertTrue(authorize_url.startswith(f"https://{SDK_HOST}/oauth2/authorize?"))
+        response = flow.requests_session.get(authorize_url)
+        self.assertEqual(response.status_code, 200, response.text)
+        result = flow.finish(response.text.strip())
+        self.assertTrue(result.refresh_token)
+        self.assertTrue(result.access_token)
+        self.assertNotEqual(result.access_token, TOKEN)
+        self.assertTrue(result.account_id.startswith("dbid:"))
+        return result
+
+    def test_client_from_a_refresh_token_refreshes_itself(self):
+        result = self.refresh_token()
+        dbx = client(oauth2_refresh_token=result.refresh_token, app_key=APP_KEY)
+        first = dbx.users_get_current_account()
+        self.assertEqual(first.account_id, result.account_id)
+        token = dbx._oauth2_access_token
+        self.assertTrue(token)
+        # The lifetime is under the SDK's 300 s buffer, so each call refreshes first.
+        metadata = dbx.files_upload(b"refreshed", "/refresh/a.txt")
+        self.assertEqual(metadata.size, 9)
+        self.assertNotEqual(dbx._oauth2_access_token, token)
+
+    def test_expired_token_is_refreshed_on_401(self):
+        result = self.refresh_token()
+        # Naive UTC, as the SDK compares it with datetime.utcnow().
+        expiration = datetime.datetime.utcnow() + datetime.timedelta(days=1)
+        dbx = client(
+            oauth2_access_token=result.access_token,
+            oauth2_access_token_expiration=expiration,
+            oauth2_refresh_token=result.refresh_token,
+            app_key=APP_KEY,
+        )
+        # The SDK believes its token is good for a day; the emulator expires it.
+        time.sleep(TOKEN_LIFETIME + 1)
+        stale = dropbox.Dropbox(result.access_token, session=emulator_session())
+        with self.assertRaises(dropbox.exceptions.AuthError) as raised:
+            stale.users_get_current_account()
+        self.assertTrue(raised.exception.error.is_expired_access_token())
+        self.assertEqual(dbx.users_get_current_account().account_id, result.account_id)
+        self.assertNotEqual(dbx._oauth2_access_token, result.access_token)
+
+    def test_bad_refresh_token(self):
+        dbx = client(oauth2_refresh_token="not-a-refresh-token", app_key=APP_KEY)
+        with self.assertRaises(dropbox.exceptions.AuthError):
+            dbx.users_get_current_account()
+
+
+def is_write_contention(error):
+    """409 too_many_write_operations, wherever the route's error union puts it."""
+    if getattr(error, "is_too_many_write_operations", lambda: False)():
+        return True
+    if getattr(error, "is_path", lambda: False)():
+        path = error.get_path()
+        reason = getattr(path, "reason", path)  # UploadWriteFailed wraps a WriteError
+        return getattr(reason, "is_too_many_write_operations", lambda: False)()
+    return False
+
+
+class Faults(unittest.TestCase):
+    """The SDK must understand every fault the emulator injects: 5xx (retried by the SDK),
+    429 with a JSON RateLimitError or plain text (retried after Retry-After) and typed 409
+    too_many_write_operations (retried here)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.emulator = Emulator("--seed", "11", "--error-rate", "0.1", "--rate-limit-rate", "0.25")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.emulator.stop()
+
+    def retrying(self, call, *args, **kwargs):
+        for _ in range(50):
+            try:
+                return call(*args, **kwargs)
+            except dropbox.exceptions.ApiError as e:
+                if not is_write_contention(e.error):
+                    raise
+                self.contention += 1
+        self.fail("still too_many_write_operations after 50 tries")
+
+    def test_sdk_survives_injected_faults(self):
+        self.contention = 0
+        responses = []
+        dbx = dropbox.Dropbox(
+            TOKEN,
+            session=emulator_session(self.emulator, responses),
+            max_retries_on_error=20,
+        )
+        overwrite = dropbox.files.WriteMode.overwrite
+        files = {f"/faults/run/out-{i}.csv": f"{i},{i * i}\n".encode() * 50 for i in range(12)}
+        for path, data in files.items():
+            self.retrying(dbx.files_upload, data, path, mode=overwrite)
+        data = os.urandom(BLOCK + 1000)
+        start = self.retrying(dbx.files_upload_session_start, data[:BLOCK])
+        cursor = dropbox.files.UploadSessionCursor(start.session_id, BLOCK)
+        commit = dropbox.files.CommitInfo("/faults/run/model.bin", mode=overwrite)
+        self.retrying(dbx.files_upload_session_finish, data[BLOCK:], cursor, commit)
+        files["/faults/run/model.bin"] = data
+        self.retrying(dbx.files_create_folder_v2, "/faults/empty")
+
+        result = self.retrying(dbx.files_list_folder, "/faults", recursive=True, limit=4)
+        entries = list(result.entries)
+        while result.has_more:
+            result = self.retrying(dbx.files_list_folder_continue, result.cursor)
+            entries += result.entries
+        listed = {e.path_display for e in entries if isinstance(e, dropbox.files.FileMetadata)}
+        self.assertEqual(listed, set(files))
+        for path, expected in files.items():
+            self.assertEqual(self.retrying(dbx.files_download, path)[1].content, expected)
+        self.retrying(dbx.files_delete_v2, "/faults/empty")
+
+        statuses = {(status, "json" in ctype) for status, ctype in responses}
+        self.assertIn((429, True), statuses, responses)
+        self.assertIn((429, False), statuses, responses)
+        self.assertTrue(any(status >= 500 for status, _ in statuses), responses)
+        self.assertGreater(self.contention, 0, responses)
+
+
+if __name__ == "__main__":
+    unittest.main()
