@@ -176,6 +176,7 @@ impl DropboxClient {
             .await
             .map_err(network)?;
         let status = response.status();
+        tracing::debug!("{route}: {status}");
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)
