@@ -2,7 +2,7 @@
 
 mod support;
 
-use support::{Emulator, PASSWORD, Study, assert_same_tree, json_of, pattern};
+use support::{Emulator, PASSWORD, Study, assert_same_tree, assert_success, json_of, pattern};
 
 #[test]
 fn a_file_lands_under_dest_and_a_rerun_skips_it() {
@@ -12,9 +12,7 @@ fn a_file_lands_under_dest_and_a_rerun_skips_it() {
     study.write("post/r.csv", &data);
     study.config(&[("file", "post/r.csv", "/results/run 1")]);
 
-    let out = study.post(&emu, &["--json"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let json = json_of(&out);
+    let json = study.post_json(&emu, &[]);
     assert_eq!(json["ok"], true);
     assert_eq!(json["dry_run"], false);
     assert_eq!(json["totals"]["uploaded"], 1);
@@ -26,11 +24,12 @@ fn a_file_lands_under_dest_and_a_rerun_skips_it() {
     assert_eq!(script["dest"], "/results/run 1");
     assert_eq!(script["failures"], serde_json::json!([]));
     assert!(script["seconds"].as_f64().unwrap() >= 0.0);
-    assert_eq!(std::fs::read(emu.file("/results/run 1/r.csv")).unwrap(), data);
+    assert_eq!(
+        std::fs::read(emu.file("/results/run 1/r.csv")).unwrap(),
+        data
+    );
 
-    let again = study.post(&emu, &["--json"]).output().unwrap();
-    assert!(again.status.success());
-    let json = json_of(&again);
+    let json = study.post_json(&emu, &[]);
     assert_eq!(json["totals"]["uploaded"], 0);
     assert_eq!(json["totals"]["skipped"], 1);
     assert_eq!(json["totals"]["bytes"], 0);
@@ -54,15 +53,16 @@ fn a_folder_lands_recursively_with_many_small_files() {
     study.config(&[("folder", "out", "/Study")]);
 
     let out = study.post(&emu, &["--jobs", "16"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_success(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("1004 uploaded, 0 unchanged, 0 failed, 1 folders"), "{stderr}");
+    assert!(
+        stderr.contains("1004 uploaded, 0 unchanged, 0 failed, 1 folders"),
+        "{stderr}"
+    );
     assert_same_tree(&emu, &study.path("out"), "/Study");
     assert!(emu.file("/Study/no files/here").is_dir());
 
-    let again = study.post(&emu, &["--json"]).output().unwrap();
-    assert!(again.status.success());
-    let json = json_of(&again);
+    let json = study.post_json(&emu, &[]);
     assert_eq!(json["totals"]["uploaded"], 0);
     assert_eq!(json["totals"]["skipped"], 1004);
     assert_eq!(json["totals"]["folders_created"], 0);
@@ -85,9 +85,8 @@ fn a_large_file_goes_through_chunked_sessions() {
         }
     }
     study.config(&[("file", "big/model.bin", "/big")]);
-    let out = study.post(&emu, &["--json"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(json_of(&out)["totals"]["bytes"], 300 * 1024 * 1024);
+    let json = study.post_json(&emu, &[]);
+    assert_eq!(json["totals"]["bytes"], 300 * 1024 * 1024);
     let landed = emu.file("/big/model.bin");
     assert_eq!(std::fs::metadata(&landed).unwrap().len(), 300 * 1024 * 1024);
     assert!(std::fs::read(&landed).unwrap() == std::fs::read(&path).unwrap());
@@ -109,26 +108,68 @@ fn faults_are_retried_and_every_file_lands_once() {
     ]);
     let study = Study::new();
     for i in 0..150 {
-        study.write(&format!("out/d{}/f{i}.dat", i % 7), &pattern(100 + i * 31, i as u64));
+        study.write(
+            &format!("out/d{}/f{i}.dat", i % 7),
+            &pattern(100 + i * 31, i as u64),
+        );
     }
     study.write("out/big.dat", &pattern(21 * 1024 * 1024 + 17, 5));
     study.config(&[("folder", "out", "/faulty")]);
-    let out = study
-        .post(&emu, &["--chunk-size", "4", "--json"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(json_of(&out)["totals"]["uploaded"], 151);
+    let json = study.post_json(&emu, &["--chunk-size", "4"]);
+    assert_eq!(json["totals"]["uploaded"], 151);
     // Same names, same bytes, and nothing else (no "name (1).dat" copies).
     assert_same_tree(&emu, &study.path("out"), "/faulty");
 
     // A forced re-run through the same faults overwrites in place.
-    let again = study
-        .post(&emu, &["--chunk-size", "4", "--force", "--json"])
+    study.post_json(&emu, &["--chunk-size", "4", "--force"]);
+    assert_same_tree(&emu, &study.path("out"), "/faulty");
+
+    // In add mode a retried commit must not leave "f (1).dat" copies either.
+    study.config(&[("folder", "out", "/faulty-add")]);
+    let add = study
+        .post(&emu, &["--chunk-size", "4", "--mode", "add"])
         .output()
         .unwrap();
-    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
-    assert_same_tree(&emu, &study.path("out"), "/faulty");
+    assert_success(&add);
+    assert_same_tree(&emu, &study.path("out"), "/faulty-add");
+}
+
+#[test]
+fn update_mode_replaces_the_listed_revision() {
+    let emu = Emulator::start(&[]);
+    let study = Study::new();
+    study.write("out/a.txt", b"first");
+    study.write("out/b.txt", b"stays");
+    study.config(&[("folder", "out", "/u")]);
+    study.post(&emu, &["--mode", "update"]).assert().success();
+    study.write("out/a.txt", b"second version");
+    let json = study.post_json(&emu, &["--mode", "update"]);
+    assert_eq!(json["totals"]["uploaded"], 1);
+    assert_eq!(json["totals"]["skipped"], 1);
+    assert_eq!(
+        std::fs::read(emu.file("/u/a.txt")).unwrap(),
+        b"second version"
+    );
+    assert_eq!(emu.files_under("/u"), vec!["a.txt", "b.txt"]);
+}
+
+#[test]
+fn a_folder_in_the_way_of_a_file_is_a_listed_failure() {
+    let emu = Emulator::start(&[]);
+    let study = Study::new();
+    study.write("x/r.csv/inner.txt", b"a folder named like the file");
+    study.config(&[("folder", "x", "/w")]);
+    study.post(&emu, &[]).assert().success();
+    study.write("r.csv", b"1,2");
+    study.config(&[("file", "r.csv", "/w")]);
+    let out = study.post(&emu, &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(6));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("FAILED") && stderr.contains("/w/r.csv"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("conflict"), "{stderr}");
 }
 
 #[test]
@@ -140,14 +181,15 @@ fn dry_run_writes_nothing_and_shows_the_plan() {
     std::fs::create_dir_all(study.path("out/empty")).unwrap();
     study.config(&[("folder", "out", "/dry")]);
 
-    let out = study.post(&emu, &["--dry-run", "--json"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let json = json_of(&out);
+    let json = study.post_json(&emu, &["--dry-run"]);
     assert_eq!(json["dry_run"], true);
     assert_eq!(json["totals"]["uploaded"], 2);
     let plan = json["scripts"][0]["plan"].as_array().unwrap();
     assert_eq!(plan.len(), 3);
-    assert!(plan.iter().any(|e| e["action"] == "would_create_folder" && e["remote"] == "/dry/empty"));
+    assert!(
+        plan.iter()
+            .any(|e| e["action"] == "would_create_folder" && e["remote"] == "/dry/empty")
+    );
     assert!(emu.files_under("/").is_empty());
     assert!(!emu.file("/dry").exists());
 
@@ -182,8 +224,16 @@ fn partial_failures_list_each_file_and_exit_6() {
         std::fs::write(study.path("out").join(bad), b"x").unwrap();
     }
 
-    let out = study.post(&emu, &["--mode", "add", "--json"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(6), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = study
+        .post(&emu, &["--mode", "add", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let json = json_of(&out);
     assert_eq!(json["ok"], false);
     assert_eq!(json["totals"]["uploaded"], 1);
@@ -192,12 +242,25 @@ fn partial_failures_list_each_file_and_exit_6() {
         .iter()
         .find(|f| f["remote"] == "/p/taken.txt")
         .expect("the conflict is listed");
-    assert!(taken["reason"].as_str().unwrap().contains("conflict"), "{taken}");
+    assert!(
+        taken["reason"].as_str().unwrap().contains("conflict"),
+        "{taken}"
+    );
     #[cfg(target_os = "linux")]
-    assert!(failures.iter().any(|f| f["reason"].as_str().unwrap().contains("UTF-8")));
+    assert!(
+        failures
+            .iter()
+            .any(|f| f["reason"].as_str().unwrap().contains("UTF-8"))
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("FAILED") && stderr.contains("taken.txt"), "{stderr}");
-    assert!(stderr.contains("exit") || stderr.contains("failed"), "{stderr}");
+    assert!(
+        stderr.contains("FAILED") && stderr.contains("taken.txt"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("exit") || stderr.contains("failed"),
+        "{stderr}"
+    );
     assert_eq!(std::fs::read(emu.file("/p/taken.txt")).unwrap(), b"theirs!");
     assert_eq!(std::fs::read(emu.file("/p/ok.txt")).unwrap(), b"fine");
     assert_eq!(emu.files_under("/p"), vec!["ok.txt", "taken.txt"]);
@@ -252,7 +315,10 @@ fn a_refused_token_exits_5_with_a_remedy() {
     assert_eq!(out.status.code(), Some(5));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("dropbox-post encrypt"), "{stderr}");
-    assert!(!stderr.contains("not-a-token-the-emulator-knows"), "{stderr}");
+    assert!(
+        !stderr.contains("not-a-token-the-emulator-knows"),
+        "{stderr}"
+    );
     assert!(emu.files_under("/").is_empty());
 }
 
@@ -279,7 +345,13 @@ fn usage_and_config_errors() {
     study.config(&[("file", "post/missing.csv", "/x")]);
     let mut cmd = assert_cmd::Command::new(support::bin());
     cmd.current_dir(study.dir.path())
-        .args(["post", "--config", "conf/config.xml", "--endpoint", "http://127.0.0.1:9"])
+        .args([
+            "post",
+            "--config",
+            "conf/config.xml",
+            "--endpoint",
+            "http://127.0.0.1:9",
+        ])
         .env("DROPBOX_POST_PASSWORD", PASSWORD);
     cmd.assert().code(3);
     let mut cmd = assert_cmd::Command::new(support::bin());

@@ -88,7 +88,11 @@ async fn an_expired_token_is_refreshed_once_for_all_transfers() {
     for call in calls {
         call.await.unwrap().unwrap();
     }
-    assert_eq!(client.auth().generation(), Some(1), "one refresh for all eight");
+    assert_eq!(
+        client.auth().generation(),
+        Some(1),
+        "one refresh for all eight"
+    );
 }
 
 #[test]

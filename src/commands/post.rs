@@ -79,9 +79,7 @@ pub struct PostArgs {
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub jobs: u16,
 
-    /// What to do when a different file is already at the destination: `overwrite` it,
-    /// `add` (never replace; reported as a conflict), or `update` (replace only the
-    /// revision seen when listing).
+    /// What to do when a different file is already at the destination.
     #[arg(long, value_enum, default_value_t = Mode::Overwrite)]
     pub mode: Mode,
 
@@ -237,6 +235,7 @@ async fn post_job(
     .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
     let progress = Arc::new(Progress::new(
         &label,
+        tree.files.len(),
         tree.files.iter().map(|f| f.size).sum(),
         !args.json,
         verbose,

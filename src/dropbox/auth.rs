@@ -202,7 +202,10 @@ mod tests {
             400,
             r#"{"error":"invalid_grant","error_description":"refresh token is malformed"}"#,
         );
-        assert!(m.contains("invalid_grant") && m.contains("malformed"), "{m}");
+        assert!(
+            m.contains("invalid_grant") && m.contains("malformed"),
+            "{m}"
+        );
         assert!(m.contains("dropbox-post encrypt"));
         assert_eq!(
             refusal(502, "<html>\nbad gateway</html>"),

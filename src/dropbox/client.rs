@@ -99,7 +99,11 @@ impl DropboxClient {
         self.call(route, Payload::Content { arg, data }).await
     }
 
-    async fn call<R: DeserializeOwned>(&self, route: &str, payload: Payload) -> Result<R, ApiError> {
+    async fn call<R: DeserializeOwned>(
+        &self,
+        route: &str,
+        payload: Payload,
+    ) -> Result<R, ApiError> {
         let token_url = self.endpoints.token_url();
         let mut refreshed = false;
         let mut attempt = 0;
@@ -172,6 +176,7 @@ impl DropboxClient {
             .await
             .map_err(network)?;
         let status = response.status();
+        tracing::debug!("{route}: {status}");
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)
@@ -280,7 +285,12 @@ impl DropboxClient {
 }
 
 /// Turn a non-2xx answer into an [`ApiError`].
-fn classify(route: &str, status: StatusCode, retry_after: Option<Duration>, body: &str) -> ApiError {
+fn classify(
+    route: &str,
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: &str,
+) -> ApiError {
     let route = route.to_string();
     match status.as_u16() {
         400 => ApiError::BadInput {
@@ -368,8 +378,16 @@ mod tests {
             ApiError::BadInput { message, .. } if message.contains("bad")
         ));
         assert!(matches!(
-            classify("r", s(401), None, r#"{"error_summary":"expired_access_token/","error":{".tag":"expired_access_token"}}"#),
-            ApiError::Auth { auth: AuthError::ExpiredAccessToken, .. }
+            classify(
+                "r",
+                s(401),
+                None,
+                r#"{"error_summary":"expired_access_token/","error":{".tag":"expired_access_token"}}"#
+            ),
+            ApiError::Auth {
+                auth: AuthError::ExpiredAccessToken,
+                ..
+            }
         ));
         let e = classify(
             "r",

@@ -255,7 +255,10 @@ mod tests {
         assert_eq!(reason_of(&json!({".tag":"other"})), Reason::Other);
         assert_eq!(reason_of(&json!("garbage")), Reason::Other);
         // incorrect_offset without its number cannot be acted on.
-        assert_eq!(reason_of(&json!({".tag":"incorrect_offset"})), Reason::Other);
+        assert_eq!(
+            reason_of(&json!({".tag":"incorrect_offset"})),
+            Reason::Other
+        );
     }
 
     #[test]
@@ -297,7 +300,10 @@ mod tests {
             route: "r".into(),
             retry_after: Some(Duration::from_secs(3)),
         };
-        assert_eq!(e.to_string(), "Dropbox rate-limited r (429), retry after 3 s");
+        assert_eq!(
+            e.to_string(),
+            "Dropbox rate-limited r (429), retry after 3 s"
+        );
         assert_eq!(short(&"x".repeat(400)).chars().count(), 301);
     }
 

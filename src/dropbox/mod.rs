@@ -1,10 +1,10 @@
 //! Dropbox API v2: wire types shared with the emulator, and the HTTP client.
 
 pub mod arg;
-pub mod content_hash;
-pub mod endpoint;
-pub mod types;
 pub mod auth;
 pub mod client;
+pub mod content_hash;
+pub mod endpoint;
 pub mod error;
 pub mod pacer;
+pub mod types;

@@ -125,7 +125,10 @@ mod tests {
                 .min(Duration::from_secs(2));
             for _ in 0..20 {
                 let d = p.backoff(attempt);
-                assert!(d >= cap / 2 && d <= cap, "attempt {attempt}: {d:?} vs {cap:?}");
+                assert!(
+                    d >= cap / 2 && d <= cap,
+                    "attempt {attempt}: {d:?} vs {cap:?}"
+                );
             }
         }
     }
@@ -137,7 +140,10 @@ mod tests {
             route: "r".into(),
             retry_after: Some(Duration::from_secs(7)),
         };
-        assert_eq!(p.decide(1, &e), Decision::RetryAfter(Duration::from_secs(7)));
+        assert_eq!(
+            p.decide(1, &e),
+            Decision::RetryAfter(Duration::from_secs(7))
+        );
         assert!(p.gate.lock().unwrap().is_some());
     }
 

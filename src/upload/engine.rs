@@ -492,8 +492,8 @@ async fn batcher(ctx: Arc<Ctx>, mut rx: mpsc::UnboundedReceiver<Pending>) {
         let next = if pending.is_empty() {
             rx.recv().await
         } else {
-            let deadline =
-                (Instant::now() + ctx.settings.batch_idle).min(oldest + ctx.settings.batch_max_wait);
+            let deadline = (Instant::now() + ctx.settings.batch_idle)
+                .min(oldest + ctx.settings.batch_max_wait);
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(next) => next,
                 Err(_) => {
@@ -680,7 +680,10 @@ mod tests {
         let result = read_into(&file, BLOCK_SIZE, &Budget::new(BLOCK_SIZE), |_, _, _| {
             handed += 1;
             // A writer appends while the first chunk is on its way.
-            let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .unwrap();
             f.write_all(b"more").unwrap();
             true
         });
@@ -696,12 +699,18 @@ mod tests {
         let file = local(&path);
         std::fs::write(&path, b"abcd").unwrap();
         let err = collect(&file, BLOCK_SIZE).unwrap_err();
-        assert!(err.to_string().contains("changed while being read"), "{err}");
+        assert!(
+            err.to_string().contains("changed while being read"),
+            "{err}"
+        );
         // Same size, different mtime.
         std::fs::write(&path, b"xyz").unwrap();
         let mut file = local(&path);
         file.modified -= Duration::from_secs(60);
-        assert!(matches!(collect(&file, BLOCK_SIZE), Err(FileError::Changed(_))));
+        assert!(matches!(
+            collect(&file, BLOCK_SIZE),
+            Err(FileError::Changed(_))
+        ));
     }
 
     #[test]
@@ -739,6 +748,126 @@ mod tests {
         }
         .normalized();
         assert_eq!(big.chunk_size, 148 * 1024 * 1024);
+    }
+
+    #[tokio::test]
+    async fn resuming_sends_only_what_dropbox_lacks() {
+        use crate::dropbox::auth::TokenSource;
+        use crate::dropbox::endpoint::Endpoints;
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::emulator::EmulatorConfig::new(dir.path());
+        config.tokens = vec!["t".into()];
+        let emu = crate::emulator::spawn(config).await.unwrap();
+        let client = DropboxClient::new(
+            Endpoints::single(emu.base_url()).unwrap(),
+            TokenSource::fixed("t".into()),
+        )
+        .unwrap();
+        let data: Bytes = (0..3 * BLOCK_SIZE).map(|i| (i % 253) as u8).collect();
+        let (b1, b2) = (BLOCK_SIZE as u64, 2 * BLOCK_SIZE as u64);
+        let id = client
+            .start_session(data.slice(..BLOCK_SIZE), false)
+            .await
+            .unwrap();
+        let cursor = |offset| UploadSessionCursor {
+            session_id: id.clone(),
+            offset,
+        };
+        client
+            .append(cursor(b1), data.slice(BLOCK_SIZE..2 * BLOCK_SIZE), false)
+            .await
+            .unwrap();
+        // As if the answer to the append above was lost: the chunk from b1 is sent again,
+        // Dropbox says it holds b2 bytes, and only the rest goes out.
+        append_resuming(&client, &id, b1, data.slice(BLOCK_SIZE..), true)
+            .await
+            .unwrap();
+        // A repeat of the closing append is already there.
+        append_resuming(&client, &id, b2, data.slice(2 * BLOCK_SIZE..), true)
+            .await
+            .unwrap();
+        let mut commit = CommitInfo::new("/resumed.bin", crate::dropbox::types::WriteMode::Add);
+        commit.mute = true;
+        let results = client
+            .finish_batch(vec![UploadSessionFinishArg {
+                cursor: cursor(data.len() as u64),
+                commit,
+                content_hash: None,
+            }])
+            .await
+            .unwrap();
+        match &results[0] {
+            UploadSessionFinishBatchResultEntry::Success(meta) => assert_eq!(
+                meta.content_hash.as_deref(),
+                Some(crate::dropbox::content_hash::content_hash(&data).as_str())
+            ),
+            other => panic!("{other:?}"),
+        }
+        // A gap (Dropbox holds less than the chunk's start) cannot be filled from memory.
+        let gap = client
+            .start_session(Bytes::from_static(b"ab"), false)
+            .await
+            .unwrap();
+        let err = append_resuming(&client, &gap, 5, Bytes::from_static(b"xyz"), false)
+            .await
+            .unwrap_err();
+        assert_eq!(err.reason(), Some(Reason::IncorrectOffset(2)));
+    }
+
+    #[tokio::test]
+    async fn a_repeated_commit_counts_once_and_leaves_no_copy() {
+        use crate::dropbox::auth::TokenSource;
+        use crate::dropbox::endpoint::Endpoints;
+        use crate::dropbox::types::WriteMode;
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::emulator::EmulatorConfig::new(dir.path().join("dbx"));
+        config.tokens = vec!["t".into()];
+        let emu = crate::emulator::spawn(config).await.unwrap();
+        let client = DropboxClient::new(
+            Endpoints::single(emu.base_url()).unwrap(),
+            TokenSource::fixed("t".into()),
+        )
+        .unwrap();
+        let ctx = Ctx {
+            client: Arc::new(client),
+            settings: Settings::default(),
+            progress: Arc::new(Progress::new("t", 1, 3, false, false)),
+            budget: Budget::new(BLOCK_SIZE),
+            fatal: Mutex::new(None),
+        };
+        let path = dir.path().join("a.txt");
+        std::fs::write(&path, b"abc").unwrap();
+        for mode in [WriteMode::Overwrite, WriteMode::Add] {
+            let id = ctx
+                .client
+                .start_session(Bytes::from_static(b"abc"), true)
+                .await
+                .unwrap();
+            let file = PlannedFile {
+                local: local(&path),
+                remote: "/d/a.txt".into(),
+                mode,
+                unchanged_if: None,
+            };
+            let pending = || Pending {
+                arg: finish_arg(&file, id.clone()),
+                file: file.clone(),
+                hash: crate::dropbox::content_hash::content_hash(b"abc"),
+                tries: 0,
+            };
+            // The second commit stands for a retry after the first one's answer was lost.
+            assert!(commit(&ctx, vec![pending()]).await.is_empty());
+            assert!(commit(&ctx, vec![pending()]).await.is_empty());
+        }
+        let (entries, _) = ctx.progress.finish();
+        let outcomes: Vec<_> = entries.into_iter().map(|e| e.outcome).collect();
+        assert_eq!(outcomes, vec![Outcome::Uploaded; 4]);
+        let listing = ctx.client.list_folder_recursive("/d").await.unwrap();
+        let files: Vec<_> = listing
+            .iter()
+            .filter(|m| matches!(m, Metadata::File(_)))
+            .collect();
+        assert_eq!(files.len(), 1, "{listing:?}");
     }
 
     #[test]

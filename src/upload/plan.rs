@@ -42,7 +42,11 @@ pub struct Plan {
 pub fn remote_path(dest: &str, rel: &str) -> String {
     let base = dest.trim_end_matches('/');
     if rel.is_empty() {
-        if base.is_empty() { "/".into() } else { base.into() }
+        if base.is_empty() {
+            "/".into()
+        } else {
+            base.into()
+        }
     } else {
         format!("{base}/{rel}")
     }
@@ -154,7 +158,11 @@ mod tests {
     #[test]
     fn only_same_size_files_may_be_skipped_and_case_is_ignored() {
         let tree = LocalTree {
-            files: vec![local("Same.csv", 3), local("grown.csv", 4), local("new.csv", 1)],
+            files: vec![
+                local("Same.csv", 3),
+                local("grown.csv", 4),
+                local("new.csv", 1),
+            ],
             empty_dirs: vec!["empty".into(), "there".into()],
             ..Default::default()
         };

@@ -5,6 +5,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -38,12 +39,20 @@ pub struct Progress {
     bar: ProgressBar,
     verbose: bool,
     started: Instant,
+    total_files: usize,
+    files_done: AtomicUsize,
     entries: Mutex<Vec<Entry>>,
 }
 
 impl Progress {
     /// The bar is drawn only when stderr is a terminal and `show` (not `--json`) is set.
-    pub fn new(label: &str, total_bytes: u64, show: bool, verbose: bool) -> Self {
+    pub fn new(
+        label: &str,
+        total_files: usize,
+        total_bytes: u64,
+        show: bool,
+        verbose: bool,
+    ) -> Self {
         let bar = if show && std::io::stderr().is_terminal() {
             let bar = ProgressBar::with_draw_target(
                 Some(total_bytes),
@@ -57,6 +66,7 @@ impl Progress {
                 .progress_chars("=> "),
             );
             bar.set_prefix(label.to_string());
+            bar.set_message(format!("0/{total_files} files"));
             bar.enable_steady_tick(Duration::from_millis(250));
             bar
         } else {
@@ -66,6 +76,8 @@ impl Progress {
             bar,
             verbose,
             started: Instant::now(),
+            total_files,
+            files_done: AtomicUsize::new(0),
             entries: Mutex::new(Vec::new()),
         }
     }
@@ -88,9 +100,18 @@ impl Progress {
         if self.verbose || matches!(entry.outcome, Outcome::Failed(_)) {
             self.say(&describe(&entry));
         }
-        let mut entries = self.entries.lock().expect("report lock poisoned");
-        entries.push(entry);
-        self.bar.set_message(format!("{} done", entries.len()));
+        if !matches!(
+            entry.outcome,
+            Outcome::FolderCreated | Outcome::WouldCreateFolder
+        ) {
+            let done = self.files_done.fetch_add(1, Ordering::Relaxed) + 1;
+            self.bar
+                .set_message(format!("{done}/{} files", self.total_files));
+        }
+        self.entries
+            .lock()
+            .expect("report lock poisoned")
+            .push(entry);
     }
 
     /// Clear the bar; the results so far and the time since the start.
@@ -112,8 +133,15 @@ pub fn describe(e: &Entry) -> String {
         Outcome::WouldCreateFolder => "would create folder",
     };
     match &e.outcome {
-        Outcome::Failed(reason) => format!("  {what} {} -> {}: {reason}", e.path.display(), e.remote),
-        _ => format!("  {what} {} -> {} ({} bytes)", e.path.display(), e.remote, e.bytes),
+        Outcome::Failed(reason) => {
+            format!("  {what} {} -> {}: {reason}", e.path.display(), e.remote)
+        }
+        _ => format!(
+            "  {what} {} -> {} ({} bytes)",
+            e.path.display(),
+            e.remote,
+            e.bytes
+        ),
     }
 }
 
@@ -270,7 +298,11 @@ impl RunSummary {
         format!(
             "total: {} {}, {} unchanged, {} failed, {} in {:.1} s",
             self.totals.uploaded,
-            if self.dry_run { "to upload" } else { "uploaded" },
+            if self.dry_run {
+                "to upload"
+            } else {
+                "uploaded"
+            },
             self.totals.skipped,
             self.totals.failed,
             human_bytes(self.totals.bytes),

@@ -68,14 +68,19 @@ pub fn walk_folder(root: &Path) -> LocalTree {
                 let reason = if e.loop_ancestor().is_some() {
                     "symlink loop: points back to one of its own parent folders; skipped".into()
                 } else {
-                    format!("cannot read: {}", e.io_error().map_or(e.to_string(), |io| io.to_string()))
+                    format!(
+                        "cannot read: {}",
+                        e.io_error().map_or(e.to_string(), |io| io.to_string())
+                    )
                 };
                 tree.problem(&path, reason);
                 continue;
             }
         };
         let rel_path = entry.path().strip_prefix(root).unwrap_or(entry.path());
-        let Some(rel) = rel_path.to_str().map(|s| s.replace(std::path::MAIN_SEPARATOR, "/"))
+        let Some(rel) = rel_path
+            .to_str()
+            .map(|s| s.replace(std::path::MAIN_SEPARATOR, "/"))
         else {
             tree.problem(entry.path(), NOT_UTF8.into());
             if entry.file_type().is_dir() {

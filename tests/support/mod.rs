@@ -26,7 +26,14 @@ impl Emulator {
     pub fn start(extra: &[&str]) -> Emulator {
         let root = tempfile::tempdir().unwrap();
         let mut child = Command::new(bin())
-            .args(["emulate", "--listen", "127.0.0.1:0", "--token", TOKEN, "--root"])
+            .args([
+                "emulate",
+                "--listen",
+                "127.0.0.1:0",
+                "--token",
+                TOKEN,
+                "--root",
+            ])
             .arg(root.path())
             .args(extra)
             .stdout(Stdio::piped())
@@ -44,7 +51,10 @@ impl Emulator {
 
     /// Where the emulator keeps the bytes of Dropbox path `path`.
     pub fn file(&self, path: &str) -> PathBuf {
-        self.root.path().join("files").join(path.trim_start_matches('/'))
+        self.root
+            .path()
+            .join("files")
+            .join(path.trim_start_matches('/'))
     }
 
     /// Every file under Dropbox folder `folder`, as sorted relative paths.
@@ -149,6 +159,22 @@ impl Study {
             .current_dir(self.dir.path());
         cmd
     }
+
+    /// Run `post` with `extra` and `--json`; it must succeed. The summary.
+    pub fn post_json(&self, emulator: &Emulator, extra: &[&str]) -> serde_json::Value {
+        let out = self.post(emulator, extra).arg("--json").output().unwrap();
+        assert_success(&out);
+        json_of(&out)
+    }
+}
+
+pub fn assert_success(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Deterministic pseudo-random bytes (so a wrong offset cannot go unnoticed).
