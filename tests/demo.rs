@@ -25,8 +25,14 @@ fn demo_runs_end_to_end() {
         .find(|l| l.ends_with("/dropbox-post-demo/exp00000/model/weights.bin"))
         .unwrap_or_else(|| panic!("weights.bin not listed:\n{stdout}"));
     assert!(line.contains(&hash), "{line}");
-    assert!(stdout.contains("/dropbox-post-demo/summary.csv"), "{stdout}");
-    assert!(stdout.contains("/dropbox-post-demo/exp00000/result/fold 1/metrics-ü.csv"), "{stdout}");
+    assert!(
+        stdout.contains("/dropbox-post-demo/summary.csv"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("/dropbox-post-demo/exp00000/result/fold 1/metrics-ü.csv"),
+        "{stdout}"
+    );
 
     // What landed on the emulator's disk is byte for byte what the study holds.
     let landed = work.path().join("dropbox");
@@ -38,8 +44,19 @@ fn demo_runs_end_to_end() {
     assert_eq!(std::fs::read(found.path()).unwrap(), weights);
 
     // The first post uploaded the study; the second found nothing to upload.
-    let totals: Vec<&str> = stderr.lines().filter(|l| l.starts_with("total: ")).collect();
+    let totals: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("total: "))
+        .collect();
     assert_eq!(totals.len(), 2, "{stderr}");
-    assert!(totals[0].starts_with("total: 11 uploaded, 0 unchanged, 0 failed"), "{}", totals[0]);
-    assert!(totals[1].starts_with("total: 0 uploaded, 11 unchanged, 0 failed"), "{}", totals[1]);
+    assert!(
+        totals[0].starts_with("total: 11 uploaded, 0 unchanged, 0 failed"),
+        "{}",
+        totals[0]
+    );
+    assert!(
+        totals[1].starts_with("total: 0 uploaded, 11 unchanged, 0 failed"),
+        "{}",
+        totals[1]
+    );
 }

@@ -98,7 +98,10 @@ pub fn run(args: DemoArgs) -> CmdResult {
 
     println!("dropbox-post demo");
     println!("  study:    {}", study.display());
-    println!("  emulator: {base_url} (files under {})", workdir.join("dropbox").display());
+    println!(
+        "  emulator: {base_url} (files under {})",
+        workdir.join("dropbox").display()
+    );
     println!("  key:      keys/dropbox.enc, demo password '{DEMO_PASSWORD}'");
 
     println!("\n== 1. post the study");
@@ -164,8 +167,11 @@ fn post_args(study: &Path, endpoint: &str) -> PostArgs {
 async fn remote_tree(base_url: &str) -> CmdResult<Vec<String>> {
     let endpoints = Endpoints::single(base_url).exit_with(ExitKind::Internal)?;
     let client = Arc::new(
-        DropboxClient::new(endpoints, TokenSource::fixed(SecretString::from(DEMO_TOKEN)))
-            .exit_with(ExitKind::Internal)?,
+        DropboxClient::new(
+            endpoints,
+            TokenSource::fixed(SecretString::from(DEMO_TOKEN)),
+        )
+        .exit_with(ExitKind::Internal)?,
     );
     let mut entries = client
         .list_folder_recursive("")
@@ -208,7 +214,11 @@ mod tests {
                 let rel = e.path().strip_prefix(&root).unwrap();
                 rel.to_string_lossy().replace('\\', "/")
             })
-            .filter(|p| !ignored.iter().any(|i| p == i || p.starts_with(&format!("{i}/"))))
+            .filter(|p| {
+                !ignored
+                    .iter()
+                    .any(|i| p == i || p.starts_with(&format!("{i}/")))
+            })
             .collect();
         on_disk.sort();
         let mut embedded: Vec<String> = STUDY.iter().map(|(p, _)| p.to_string()).collect();
@@ -221,8 +231,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let key = dir.path().join("dropbox.enc");
         std::fs::write(&key, DEMO_KEY).unwrap();
-        let credential =
-            crate::seal::open_file(&key, &SecretString::from(DEMO_PASSWORD)).unwrap();
+        let credential = crate::seal::open_file(&key, &SecretString::from(DEMO_PASSWORD)).unwrap();
         match credential {
             crate::seal::Credential::AccessToken { access_token } => {
                 use secrecy::ExposeSecret;
