@@ -303,6 +303,32 @@ fn the_librec_auto_argv_form_posts_one_script() {
     ]);
     no.assert().success();
     assert!(!emu.file("/never").exists());
+
+    // librec-auto drops params whose text is empty: `No` may come alone.
+    let mut bare = assert_cmd::Command::new(support::bin());
+    bare.current_dir(study.dir.path()).args([
+        "post",
+        "conf/config.xml",
+        "--option=No",
+        "--endpoint",
+        &emu.url,
+    ]);
+    bare.assert().success();
+
+    // Without `No`, the missing params are a config error naming the param.
+    let mut missing = assert_cmd::Command::new(support::bin());
+    missing.current_dir(study.dir.path()).args([
+        "post",
+        "conf/config.xml",
+        "--option=file",
+        "--endpoint",
+        &emu.url,
+    ]);
+    missing
+        .assert()
+        .code(3)
+        .stderr(predicates::str::contains("dest"));
+    assert!(!emu.file("/never").exists());
 }
 
 #[test]

@@ -395,3 +395,33 @@ fn help_documents_examples() {
             .stdout(predicate::str::contains("Examples:"));
     }
 }
+
+#[test]
+fn kdf_cost_flags_are_stored_and_checked() {
+    let study = Study::new();
+    let key = study.write("token.txt", DEMO_TOKEN);
+    let out = study.path("cheap.enc");
+    encrypt_cmd(&key, &out)
+        .args([
+            "-k",
+            STRONG,
+            "--kdf-memory-kib",
+            "8192",
+            "--kdf-passes",
+            "2",
+        ])
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("kdf: argon2id m=8192 t=2 p=1\n"), "{text}");
+    check(&out, STRONG).success();
+
+    // Beyond the caps that every open enforces: refused as a usage error, nothing written.
+    let refused = study.path("huge.enc");
+    encrypt_cmd(&key, &refused)
+        .args(["-k", STRONG, "--kdf-memory-kib", "2097152"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("1048576"));
+    assert!(!refused.exists());
+}

@@ -57,7 +57,7 @@ pub struct PostArgs {
     pub target: Option<PathBuf>,
 
     /// librec-auto form: what to post, `file`, `folder` or `no` (do nothing).
-    #[arg(long, value_name = "file|folder|no", requires_all = ["encrypted_key", "path", "dest"])]
+    #[arg(long, value_name = "file|folder|no")]
     pub option: Option<String>,
 
     /// librec-auto form: the sealed credential file.
