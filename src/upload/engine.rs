@@ -750,12 +750,11 @@ mod tests {
         assert_eq!(big.chunk_size, 148 * 1024 * 1024);
     }
 
-    #[tokio::test]
-    async fn resuming_sends_only_what_dropbox_lacks() {
+    /// An in-process emulator on `root` and a client holding its one token.
+    async fn emulated(root: &std::path::Path) -> (crate::emulator::RunningEmulator, DropboxClient) {
         use crate::dropbox::auth::TokenSource;
         use crate::dropbox::endpoint::Endpoints;
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = crate::emulator::EmulatorConfig::new(dir.path());
+        let mut config = crate::emulator::EmulatorConfig::new(root);
         config.tokens = vec!["t".into()];
         let emu = crate::emulator::spawn(config).await.unwrap();
         let client = DropboxClient::new(
@@ -763,6 +762,13 @@ mod tests {
             TokenSource::fixed("t".into()),
         )
         .unwrap();
+        (emu, client)
+    }
+
+    #[tokio::test]
+    async fn resuming_sends_only_what_dropbox_lacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_emu, client) = emulated(dir.path()).await;
         let data: Bytes = (0..3 * BLOCK_SIZE).map(|i| (i % 253) as u8).collect();
         let (b1, b2) = (BLOCK_SIZE as u64, 2 * BLOCK_SIZE as u64);
         let id = client
@@ -816,18 +822,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_repeated_commit_counts_once_and_leaves_no_copy() {
-        use crate::dropbox::auth::TokenSource;
-        use crate::dropbox::endpoint::Endpoints;
         use crate::dropbox::types::WriteMode;
         let dir = tempfile::tempdir().unwrap();
-        let mut config = crate::emulator::EmulatorConfig::new(dir.path().join("dbx"));
-        config.tokens = vec!["t".into()];
-        let emu = crate::emulator::spawn(config).await.unwrap();
-        let client = DropboxClient::new(
-            Endpoints::single(emu.base_url()).unwrap(),
-            TokenSource::fixed("t".into()),
-        )
-        .unwrap();
+        let (_emu, client) = emulated(&dir.path().join("dbx")).await;
         let ctx = Ctx {
             client: Arc::new(client),
             settings: Settings::default(),

@@ -2,9 +2,11 @@
 //! port, talk to it with reqwest, stop it gracefully (SIGTERM) to test restarts.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+#[path = "../common/emulator_process.rs"]
+mod emulator_process;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -25,21 +27,7 @@ impl Emu {
     }
 
     pub fn start_with(root: &Path, extra: &[&str], http: reqwest::Client) -> Emu {
-        let mut child = Command::new(assert_cmd::cargo::cargo_bin!("dropbox-post"))
-            .args(["emulate", "--root"])
-            .arg(root)
-            .args(["--token", TOKEN])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the emulator");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read the base URL");
-        let url = line.trim().to_string();
-        assert!(url.starts_with("http"), "first line is the URL: {url:?}");
+        let (child, url) = emulator_process::spawn(root, TOKEN, extra);
         Emu {
             child,
             url,

@@ -2,9 +2,11 @@
 //! and helpers to run the binary and read back what landed.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+#[path = "../common/emulator_process.rs"]
+mod emulator_process;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use tempfile::TempDir;
 
@@ -25,27 +27,7 @@ pub struct Emulator {
 impl Emulator {
     pub fn start(extra: &[&str]) -> Emulator {
         let root = tempfile::tempdir().unwrap();
-        let mut child = Command::new(bin())
-            .args([
-                "emulate",
-                "--listen",
-                "127.0.0.1:0",
-                "--token",
-                TOKEN,
-                "--root",
-            ])
-            .arg(root.path())
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the emulator");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line.trim().to_string();
-        assert!(url.starts_with("http"), "emulator printed {url:?}");
+        let (child, url) = emulator_process::spawn(root.path(), TOKEN, extra);
         Emulator { child, url, root }
     }
 
