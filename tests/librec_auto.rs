@@ -119,8 +119,8 @@ fn example_study_posts_as_its_config_says() {
             std::fs::copy(entry.path(), &to).unwrap();
         }
     }
-    // What the demo generates: 3 MiB of model weights.
-    std::fs::write(root.join("exp00000/model/weights.bin"), pattern(3 << 20, 7)).unwrap();
+    // What the demo generates: 12 MiB of model weights (more than one upload chunk).
+    std::fs::write(root.join("exp00000/model/weights.bin"), pattern(12 << 20, 7)).unwrap();
 
     let emulator = Emulator::start(&[]);
     let out = Command::new(bin())

@@ -56,9 +56,10 @@ const STUDY: &[(&str, &[u8])] = study_files![
     "post/summary.csv",
 ];
 
-/// Model weights generated at demo time rather than committed: large enough (3 MiB) to
-/// travel in more than one 4 MiB-aligned block once hashed, deterministic so re-runs skip it.
-const WEIGHTS: (&str, usize) = ("exp00000/model/weights.bin", 3 * 1024 * 1024);
+/// Model weights generated at demo time rather than committed: 12 MiB, more than one 8 MiB
+/// upload chunk, so the folder job also shows a chunked upload session; deterministic, so
+/// the second post skips it.
+const WEIGHTS: (&str, usize) = ("exp00000/model/weights.bin", 12 * 1024 * 1024);
 
 /// Run the whole job end to end on an embedded emulator.
 #[derive(Args, Debug)]
