@@ -5,7 +5,10 @@ use std::process::Command;
 #[test]
 fn the_ci_example_script_publishes_and_reruns_clean() {
     let out = Command::new("bash")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/ci/publish.sh"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/ci/publish.sh"
+        ))
         .env(
             "DROPBOX_POST_BIN",
             assert_cmd::cargo::cargo_bin!("dropbox-post"),

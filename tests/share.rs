@@ -5,7 +5,8 @@ mod support;
 
 use std::process::Command;
 
-use support::{Emulator, PASSWORD, Study, assert_success, bin, json_of, pattern};
+use serde_json::{Value, json};
+use support::{Emulator, PASSWORD, Study, TOKEN, assert_success, bin, json_of, pattern};
 
 /// `GET url` without auth: status and body.
 fn get(url: &str) -> (u16, Vec<u8>) {
@@ -16,6 +17,24 @@ fn get(url: &str) -> (u16, Vec<u8>) {
     rt.block_on(async {
         let r = reqwest::get(url).await.unwrap();
         (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
+    })
+}
+
+/// An authenticated RPC call: status and JSON body.
+fn rpc(emu: &Emulator, route: &str, arg: &Value) -> (u16, Value) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let r = reqwest::Client::new()
+            .post(format!("{}/2/{route}", emu.url))
+            .bearer_auth(TOKEN)
+            .json(arg)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
     })
 }
 
@@ -182,4 +201,64 @@ fn four_processes_post_into_one_folder_at_once() {
     let json = studies[0].post_json(&emu, &[]);
     assert_eq!(json["totals"]["uploaded"], 0);
     assert_eq!(json["totals"]["skipped"], 51);
+}
+
+#[test]
+fn the_sharing_routes_answer_like_dropbox() {
+    let emu = Emulator::start(&[]);
+    let study = Study::new();
+    study.write("out/Data/x.csv", b"x");
+    study.config(&[("folder", "out", "/Pub")]);
+    study.post_json(&emu, &[]);
+
+    let create = "sharing/create_shared_link_with_settings";
+    let (status, link) = rpc(&emu, create, &json!({"path": "/pub/data/X.CSV"}));
+    assert_eq!(status, 200, "{link}");
+    assert_eq!(link[".tag"], "file");
+    assert_eq!(link["name"], "x.csv");
+    assert_eq!(link["path_lower"], "/pub/data/x.csv");
+    assert_eq!(link["size"], 1);
+    assert_eq!(link["link_permissions"]["can_revoke"], true);
+    assert_eq!(get(link["url"].as_str().unwrap()), (200, b"x".to_vec()));
+
+    // Again: 409 with the existing link inside; with settings, without it.
+    let (status, err) = rpc(&emu, create, &json!({"path": "/Pub/Data/x.csv"}));
+    assert_eq!(status, 409);
+    assert_eq!(err["error"][".tag"], "shared_link_already_exists");
+    assert_eq!(
+        err["error"]["shared_link_already_exists"]["metadata"]["url"],
+        link["url"]
+    );
+    let settings =
+        json!({"path": "/Pub/Data/x.csv", "settings": {"requested_visibility": "public"}});
+    let (status, err) = rpc(&emu, create, &settings);
+    assert_eq!(status, 409);
+    assert!(
+        err["error"]["shared_link_already_exists"].is_null(),
+        "{err}"
+    );
+
+    // list_shared_links: direct only, or with the links of parent folders.
+    let (_, folder) = rpc(&emu, create, &json!({"path": "/Pub"}));
+    assert_eq!(folder[".tag"], "folder");
+    assert!(folder.get("size").is_none());
+    let list = "sharing/list_shared_links";
+    let (status, direct) = rpc(
+        &emu,
+        list,
+        &json!({"path": "/pub/data/x.csv", "direct_only": true}),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(direct["has_more"], false);
+    assert_eq!(direct["links"].as_array().unwrap().len(), 1);
+    assert_eq!(direct["links"][0]["url"], link["url"]);
+    let (_, all) = rpc(&emu, list, &json!({"path": "/pub/data/x.csv"}));
+    assert_eq!(all["links"].as_array().unwrap().len(), 2);
+
+    // Bad input.
+    let (status, err) = rpc(&emu, create, &json!({"path": "/nothing/here"}));
+    assert_eq!(status, 409);
+    assert_eq!(err["error_summary"].as_str().unwrap(), "path/not_found/.");
+    let (status, _) = rpc(&emu, list, &json!({"path": "/missing"}));
+    assert_eq!(status, 409);
 }
