@@ -8,13 +8,17 @@ use std::process::Command;
 use serde_json::{Value, json};
 use support::{Emulator, PASSWORD, Study, TOKEN, assert_success, bin, json_of, pattern};
 
-/// `GET url` without auth: status and body.
-fn get(url: &str) -> (u16, Vec<u8>) {
-    let rt = tokio::runtime::Builder::new_current_thread()
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap();
-    rt.block_on(async {
+        .unwrap()
+        .block_on(f)
+}
+
+/// `GET url` without auth: status and body.
+fn get(url: &str) -> (u16, Vec<u8>) {
+    block_on(async {
         let r = reqwest::get(url).await.unwrap();
         (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
     })
@@ -22,11 +26,7 @@ fn get(url: &str) -> (u16, Vec<u8>) {
 
 /// An authenticated RPC call: status and JSON body.
 fn rpc(emu: &Emulator, route: &str, arg: &Value) -> (u16, Value) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    block_on(async {
         let r = reqwest::Client::new()
             .post(format!("{}/2/{route}", emu.url))
             .bearer_auth(TOKEN)
