@@ -158,6 +158,7 @@ fn post_args(study: &Path, endpoint: &str) -> PostArgs {
         mode: Mode::Overwrite,
         force: false,
         dry_run: false,
+        share: false,
         json: false,
         endpoint: Some(endpoint.to_string()),
         chunk_size: 8,

@@ -92,6 +92,12 @@ pub struct PostArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// After each script, create (or reuse) a Dropbox shared link to what it posted: the
+    /// file, or for a folder the destination folder. Printed as `link: URL` (stderr) and in
+    /// the --json summary. A script's `<param name="share">true</param>` does the same.
+    #[arg(long)]
+    pub share: bool,
+
     /// Print a machine-readable summary on stdout (per script and totals, with failures).
     #[arg(long)]
     pub json: bool,
@@ -176,6 +182,9 @@ async fn post(args: &PostArgs, jobs: Vec<PostJob>, endpoints: Endpoints) -> CmdR
                 }
             }
             eprintln!("{}", summary.line());
+            if let Some(link) = &summary.link {
+                eprintln!("link: {link}");
+            }
         }
         summaries.push(summary);
         if fatal.is_some() {
@@ -243,7 +252,7 @@ async fn post_job(
     let result = match list_dest(&client, &job.dest).await {
         Ok(remote) => {
             let plan = plan::make_plan(tree, &job.dest, &remote, args.mode, args.force);
-            engine::run(client, plan, settings.clone(), progress.clone()).await
+            engine::run(client.clone(), plan, settings.clone(), progress.clone()).await
         }
         Err(e) => {
             progress.record(crate::upload::report::Entry {
@@ -256,7 +265,7 @@ async fn post_job(
         }
     };
     let (entries, elapsed) = progress.finish();
-    let summary = ScriptSummary::new(
+    let mut summary = ScriptSummary::new(
         job.script,
         kind,
         job.path.clone(),
@@ -265,7 +274,47 @@ async fn post_job(
         elapsed,
         args.dry_run,
     );
-    (summary, result.err())
+    let mut fatal = result.err();
+    if (args.share || job.share) && !args.dry_run && fatal.is_none() && summary.counts.failed == 0 {
+        let target = share_target(job);
+        match share(&client, &target).await {
+            Ok(url) => summary.link = Some(url),
+            Err((reason, stop)) => {
+                summary.add_failure(job.path.clone(), &target, reason);
+                fatal = stop;
+            }
+        }
+    }
+    (summary, fatal)
+}
+
+/// What a script's link points to: the posted file, or the destination folder.
+fn share_target(job: &PostJob) -> String {
+    let dest = job.dest.trim_end_matches('/');
+    match job.kind {
+        JobKind::File => {
+            let name = job.path.file_name().unwrap_or_default().to_string_lossy();
+            format!("{dest}/{name}")
+        }
+        JobKind::Folder => job.dest.clone(),
+    }
+}
+
+/// The link's URL, or why there is none (with the error when it must stop the run).
+async fn share(client: &DropboxClient, target: &str) -> Result<String, (String, Option<ApiError>)> {
+    if target == "/" {
+        return Err((
+            "cannot share the whole Dropbox: post into a folder (dest) to share it".into(),
+            None,
+        ));
+    }
+    match client.share(target).await {
+        Ok(link) => Ok(link.url),
+        Err(e) => {
+            let reason = format!("cannot create a shared link: {e}");
+            Err((reason, e.is_fatal().then_some(e)))
+        }
+    }
 }
 
 /// Everything under `dest`, keyed by lower-case path; a missing `dest` is empty.

@@ -7,4 +7,5 @@ pub mod content_hash;
 pub mod endpoint;
 pub mod error;
 pub mod pacer;
+pub mod sharing;
 pub mod types;

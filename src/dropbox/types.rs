@@ -427,6 +427,62 @@ pub struct TokenResponse {
     pub account_id: Option<String>,
 }
 
+/// `sharing/create_shared_link_with_settings` argument. `settings` (`SharedLinkSettings`) is
+/// kept as JSON: we never send any, the emulator only tells whether there were some.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSharedLinkArg {
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<serde_json::Value>,
+}
+
+/// `sharing/list_shared_links` argument.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ListSharedLinksArg {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direct_only: Option<bool>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct ListSharedLinksResult {
+    pub links: Vec<SharedLinkMetadata>,
+    pub has_more: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}
+
+/// The `SharedLinkMetadata` union (`file` = `FileLinkMetadata`, `folder` =
+/// `FolderLinkMetadata`) as one struct: the file-only fields are absent for a folder.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct SharedLinkMetadata {
+    /// `file` or `folder`.
+    #[serde(rename = ".tag")]
+    pub tag: String,
+    pub url: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_lower: Option<String>,
+    /// `LinkPermissions`; required by the spec, ignored by the client.
+    #[serde(default)]
+    pub link_permissions: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_modified: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_modified: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rev: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+}
+
 /// The body of a 401/409/429 error: `error_summary` is for humans; match on `error`.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct ApiErrorBody {

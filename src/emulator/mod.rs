@@ -17,6 +17,7 @@
 mod args;
 mod error;
 pub mod faults;
+mod links;
 mod list;
 mod oauth;
 mod paths;
@@ -198,12 +199,16 @@ pub async fn spawn(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorEr
         .local_addr()
         .map_err(io("reading the bound address".into()))?;
     let scheme = if tls.is_some() { "https" } else { "http" };
+    let base_url = format!("{scheme}://{addr}");
+    let links = links::Links::open(root, &base_url)
+        .map_err(io(format!("loading {}", root.join("links.json").display())))?;
     let app = Arc::new(routes::App {
         store,
         sessions,
         auth,
         faults,
         tmp,
+        links,
     });
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(server::serve(
@@ -213,7 +218,7 @@ pub async fn spawn(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorEr
         shutdown.clone(),
     ));
     Ok(RunningEmulator {
-        base_url: format!("{scheme}://{addr}"),
+        base_url,
         ca_cert,
         shutdown,
         task: Some(task),

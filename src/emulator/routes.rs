@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use super::args::{self, PathKind};
 use super::error::ApiError;
 use super::faults::{Exposure, Fault, FaultPlan};
+use super::links::{Links, Target};
 use super::list::{Cursor, DEFAULT_LIMIT};
 use super::oauth::{self, Auth};
 use super::session::Sessions;
@@ -30,11 +31,11 @@ use super::staging::{self, StageError, Staged};
 use super::store::{Failed, Rejected, Store};
 use crate::dropbox::arg::to_header_json;
 use crate::dropbox::types::{
-    AccountName, CommitInfo, CreateFolderArg, CreateFolderResult, DeleteArg, DeleteResult,
-    DownloadArg, FullAccount, GetMetadataArg, ListFolderArg, ListFolderContinueArg, Tag, UploadArg,
-    UploadSessionAppendArg, UploadSessionFinishArg, UploadSessionFinishBatchArg,
-    UploadSessionFinishBatchResult, UploadSessionFinishBatchResultEntry, UploadSessionStartArg,
-    UploadSessionStartResult,
+    AccountName, CommitInfo, CreateFolderArg, CreateFolderResult, CreateSharedLinkArg, DeleteArg,
+    DeleteResult, DownloadArg, FullAccount, GetMetadataArg, ListFolderArg, ListFolderContinueArg,
+    ListSharedLinksArg, ListSharedLinksResult, Tag, UploadArg, UploadSessionAppendArg,
+    UploadSessionFinishArg, UploadSessionFinishBatchArg, UploadSessionFinishBatchResult,
+    UploadSessionFinishBatchResultEntry, UploadSessionStartArg, UploadSessionStartResult,
 };
 
 /// Everything a request may touch.
@@ -44,6 +45,7 @@ pub struct App {
     pub auth: Auth,
     pub faults: FaultPlan,
     pub tmp: PathBuf,
+    pub links: Links,
 }
 
 /// Cancelling this drops the request's connection without an answer (the cut fault).
@@ -67,6 +69,8 @@ enum Route {
     CreateFolder,
     Delete,
     CurrentAccount,
+    CreateSharedLink,
+    ListSharedLinks,
 }
 
 impl Route {
@@ -84,6 +88,8 @@ impl Route {
             "files/create_folder_v2" => Route::CreateFolder,
             "files/delete_v2" => Route::Delete,
             "users/get_current_account" => Route::CurrentAccount,
+            "sharing/create_shared_link_with_settings" => Route::CreateSharedLink,
+            "sharing/list_shared_links" => Route::ListSharedLinks,
             _ => return None,
         })
     }
@@ -143,6 +149,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/2/{*route}", post(api))
         .route("/oauth2/authorize", get(authorize))
+        .route("/s/{id}/{*name}", get(shared_link))
         .route("/oauth2/token", post(token))
         .fallback(|| async { (StatusCode::NOT_FOUND, "Not Found") })
         .with_state(app)
@@ -322,6 +329,30 @@ async fn call(
             let metadata = app.store.delete(&arg.path)?;
             Ok(ok_json(&DeleteResult { metadata }))
         }
+        Route::CreateSharedLink => {
+            let arg: CreateSharedLinkArg = rpc(headers, &bytes, false)?;
+            let link = app
+                .links
+                .create(&app.store, &arg.path, arg.settings.is_some())
+                .map_err(|e| Fail::Api(ApiError::Endpoint(e)))?;
+            Ok(ok_json(&link))
+        }
+        Route::ListSharedLinks => {
+            let arg: ListSharedLinksArg = rpc(headers, &bytes, false)?;
+            let links = app
+                .links
+                .list(
+                    &app.store,
+                    arg.path.as_deref(),
+                    arg.direct_only.unwrap_or(false),
+                )
+                .map_err(wrap("path"))?;
+            Ok(ok_json(&ListSharedLinksResult {
+                links,
+                has_more: false,
+                cursor: None,
+            }))
+        }
         _ => {
             let () = rpc(headers, &bytes, true)?;
             Ok(ok_json(&account()))
@@ -431,6 +462,23 @@ impl Validate for CreateFolderArg {
 impl Validate for DeleteArg {
     fn validate(&self) -> Result<(), String> {
         args::check_path("path", &self.path, PathKind::WriteOrId)
+    }
+}
+impl Validate for CreateSharedLinkArg {
+    fn validate(&self) -> Result<(), String> {
+        args::check_path("path", &self.path, PathKind::Read)?;
+        match &self.settings {
+            Some(s) if !s.is_object() => Err("settings: expected an object".into()),
+            _ => Ok(()),
+        }
+    }
+}
+impl Validate for ListSharedLinksArg {
+    fn validate(&self) -> Result<(), String> {
+        match &self.path {
+            Some(p) if !p.is_empty() => args::check_path("path", p, PathKind::Read),
+            _ => Ok(()),
+        }
     }
 }
 impl Validate for () {
@@ -598,19 +646,44 @@ fn download(app: &App, arg: DownloadArg) -> Result<Response, Fail> {
     let result = to_header_json(&meta).map_err(|e| ApiError::internal("encoding metadata", e))?;
     let result =
         HeaderValue::from_str(&result).map_err(|e| ApiError::internal("encoding metadata", e))?;
+    let mut response = file_response(file, meta.size);
+    response.headers_mut().insert("dropbox-api-result", result);
+    Ok(response)
+}
+
+/// A file's bytes, streamed.
+fn file_response(file: std::fs::File, size: u64) -> Response {
     let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
         tokio::fs::File::from_std(file),
         1 << 20,
     ));
     let mut response = body.into_response();
     let h = response.headers_mut();
-    h.insert("dropbox-api-result", result);
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),
     );
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(meta.size));
-    Ok(response)
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    response
+}
+
+/// `GET /s/<id>/<name>`: what a shared link shows; no auth, like a public Dropbox link.
+async fn shared_link(
+    State(app): State<Arc<App>>,
+    Path((id, _name)): Path<(String, String)>,
+) -> Response {
+    latency(&app).await;
+    let not_found = || (StatusCode::NOT_FOUND, "shared link not found\n").into_response();
+    match app.links.resolve(&app.store, &id) {
+        Some(Target::File(path)) => match app.store.open_file(&path) {
+            Ok((meta, file)) => file_response(file, meta.size),
+            Err(_) => not_found(),
+        },
+        Some(Target::Listing(text)) => {
+            ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+        }
+        None => not_found(),
+    }
 }
 
 fn list_folder(app: &App, arg: ListFolderArg) -> Result<Response, Fail> {

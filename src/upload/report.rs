@@ -190,6 +190,8 @@ pub struct ScriptSummary {
     pub counts: Counts,
     pub seconds: f64,
     pub failures: Vec<Failed>,
+    /// The shared link of what was posted (`--share`), else null.
+    pub link: Option<String>,
     /// `--dry-run` only: every file and folder with what would happen to it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<Vec<Entry>>,
@@ -233,8 +235,19 @@ impl ScriptSummary {
             counts,
             seconds: elapsed.as_secs_f64(),
             failures,
+            link: None,
             plan: dry_run.then_some(entries),
         }
+    }
+
+    /// A failure after the files were sent (e.g. the shared link could not be made).
+    pub fn add_failure(&mut self, path: PathBuf, remote: &str, reason: String) {
+        self.counts.failed += 1;
+        self.failures.push(Failed {
+            path,
+            remote: remote.to_string(),
+            reason,
+        });
     }
 
     /// `script 1 (folder post/results -> /study): 12 uploaded, 3 unchanged, 0 failed, ...`
@@ -380,6 +393,7 @@ mod tests {
             "changed while being read"
         );
         assert!(json["scripts"][0].get("plan").is_none());
+        assert_eq!(json["scripts"][0]["link"], serde_json::Value::Null);
         assert!(json.get("error").is_none());
     }
 

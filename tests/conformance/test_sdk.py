@@ -611,5 +611,24 @@ class Faults(unittest.TestCase):
         self.assertGreater(self.contention, 0, responses)
 
 
+
+class Sharing(SdkTestCase):
+    def test_links_decode_and_already_exists(self):
+        self.upload("shared.csv", b"a,b\n")
+        link = self.dbx.sharing_create_shared_link_with_settings(self.path("shared.csv"))
+        self.assertIsInstance(link, dropbox.sharing.FileLinkMetadata)
+        self.assertEqual(link.size, 4)
+        self.assertTrue(link.link_permissions.can_revoke)
+        error = self.api_error(
+            self.dbx.sharing_create_shared_link_with_settings, self.path("shared.csv")
+        )
+        self.assertTrue(error.is_shared_link_already_exists(), error)
+        self.assertEqual(error.get_shared_link_already_exists().get_metadata().url, link.url)
+        folder = self.dbx.sharing_create_shared_link_with_settings(self.dir)
+        self.assertIsInstance(folder, dropbox.sharing.FolderLinkMetadata)
+        listed = self.dbx.sharing_list_shared_links(path=self.path("shared.csv"), direct_only=True)
+        self.assertEqual([l.url for l in listed.links], [link.url])
+        self.assertFalse(listed.has_more)
+
 if __name__ == "__main__":
     unittest.main()
