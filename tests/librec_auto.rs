@@ -120,7 +120,11 @@ fn example_study_posts_as_its_config_says() {
         }
     }
     // What the demo generates: 12 MiB of model weights (more than one upload chunk).
-    std::fs::write(root.join("exp00000/model/weights.bin"), pattern(12 << 20, 7)).unwrap();
+    std::fs::write(
+        root.join("exp00000/model/weights.bin"),
+        pattern(12 << 20, 7),
+    )
+    .unwrap();
 
     let emulator = Emulator::start(&[]);
     let out = Command::new(bin())
