@@ -105,7 +105,8 @@ pub fn relative(base: &str, entry: &Metadata) -> Option<String> {
 }
 
 fn listing(base: &str, entries: Vec<Metadata>, long: bool) -> Vec<String> {
-    let mut rows: Vec<(String, String)> = entries
+    // Compared by components, so a folder's entries follow it (`A/`, `A/x`, `a.txt`).
+    let mut rows: Vec<(Vec<String>, String)> = entries
         .iter()
         .filter_map(|entry| {
             let name = relative(base, entry)?;
@@ -120,7 +121,8 @@ fn listing(base: &str, entries: Vec<Metadata>, long: bool) -> Vec<String> {
                 ),
                 (_, true) => format!("{:>12}  {:20}  {:64}  {name}/", "-", "-", "-"),
             };
-            Some((name.to_lowercase(), line))
+            let key = name.to_lowercase().split('/').map(str::to_string).collect();
+            Some((key, line))
         })
         .collect();
     rows.sort();
