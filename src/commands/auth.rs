@@ -15,13 +15,12 @@ use sha2::{Digest, Sha256};
 use url::Url;
 use zeroize::Zeroizing;
 
-use crate::commands::credential::{failure, token_source};
+use crate::commands::credential::{SealOutArgs, failure, token_source};
 use crate::dropbox::auth::exchange_code;
 use crate::dropbox::client::DropboxClient;
 use crate::dropbox::endpoint::{ENDPOINT_ENV, Endpoints};
 use crate::dropbox::types::FullAccount;
 use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
-use crate::password::{self, PasswordArgs, Purpose};
 use crate::seal::{self, Credential, KdfParams};
 
 /// The app secret, for apps that use one; never taken from argv.
@@ -52,20 +51,8 @@ pub struct AuthArgs {
     #[arg(long, value_name = "FILE")]
     pub app_secret_file: Option<PathBuf>,
 
-    /// Where to write the sealed credential (an ASCII file safe to commit).
-    #[arg(long, value_name = "OUT")]
-    pub encrypted: PathBuf,
-
     #[command(flatten)]
-    pub password: PasswordArgs,
-
-    /// Replace OUT if it already exists.
-    #[arg(long)]
-    pub force: bool,
-
-    /// Accept a password that zxcvbn rates below 3 of 4 (easy to guess offline).
-    #[arg(long)]
-    pub allow_weak_password: bool,
+    pub out: SealOutArgs,
 
     /// Dropbox base URL for every host (e.g. the emulator's http://127.0.0.1:PORT).
     #[arg(long, env = ENDPOINT_ENV, value_name = "URL")]
@@ -79,11 +66,9 @@ pub fn run(args: AuthArgs) -> CmdResult {
     }
     let endpoints = Endpoints::from_option(args.endpoint.as_deref()).exit_with(ExitKind::Usage)?;
     // Everything that can fail locally fails before the user is sent to the browser.
-    seal::refuse_existing(&args.encrypted, args.force)?;
+    let out = &args.out;
+    let password = out.prepare()?;
     let app_secret = app_secret(args.app_secret_file.as_ref())?;
-    let what = args.encrypted.display().to_string();
-    let password = args.password.resolve(Purpose::NewSecret, &what)?;
-    password::check_strength(&password, args.allow_weak_password)?;
 
     let verifier = new_verifier();
     let url = authorize_url(&endpoints, &app_key, &verifier);
@@ -115,18 +100,19 @@ pub fn run(args: AuthArgs) -> CmdResult {
         refresh_token,
     };
     seal::seal_to_file(
-        &args.encrypted,
+        &out.encrypted,
         &credential,
         &password,
         KdfParams::DEFAULT,
-        args.force,
+        out.force,
     )?;
     let account = runtime.block_on(account_of(&credential, endpoints));
     println!(
-        "sealed the {} credential (fingerprint sha256:{}){} into {what}",
+        "sealed the {} credential (fingerprint sha256:{}){} into {}",
         credential.type_name(),
         credential.fingerprint(),
-        account.map(|a| format!(" for {}", a)).unwrap_or_default()
+        account.map(|a| format!(" for {}", a)).unwrap_or_default(),
+        out.encrypted.display()
     );
     Ok(())
 }

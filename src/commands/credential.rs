@@ -15,6 +15,36 @@ use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
 use crate::password::{PasswordArgs, Purpose};
 use crate::seal::{self, Credential};
 
+/// Where a new sealed credential goes and the password that seals it (`encrypt`, `auth`).
+#[derive(Args, Debug)]
+pub struct SealOutArgs {
+    /// Where to write the sealed file (an ASCII file safe to commit).
+    #[arg(long, value_name = "OUT")]
+    pub encrypted: PathBuf,
+
+    #[command(flatten)]
+    pub password: PasswordArgs,
+
+    /// Replace OUT if it already exists.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Accept a password that zxcvbn rates below 3 of 4 (easy to guess offline).
+    #[arg(long)]
+    pub allow_weak_password: bool,
+}
+
+impl SealOutArgs {
+    /// Refuse an existing OUT (without --force), then get and strength-check the password.
+    pub fn prepare(&self) -> CmdResult<SecretString> {
+        seal::refuse_existing(&self.encrypted, self.force)?;
+        let what = self.encrypted.display().to_string();
+        let password = self.password.resolve(Purpose::NewSecret, &what)?;
+        crate::password::check_strength(&password, self.allow_weak_password)?;
+        Ok(password)
+    }
+}
+
 /// Where the browsing commands (`whoami`, `ls`, `get`) find the credential and Dropbox.
 #[derive(Args, Debug)]
 pub struct RemoteArgs {
