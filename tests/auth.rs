@@ -159,7 +159,7 @@ fn a_post_spanning_several_token_expiries_sends_every_file() {
         "--token-lifetime",
         "1",
         "--latency-ms",
-        "50",
+        "100",
     ]);
     let study = Study::new();
     let key = study.path("keys/dropbox.enc");
