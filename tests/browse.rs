@@ -103,6 +103,8 @@ fn ls_lists_sorted_relative_paths_with_folders_marked() {
     let top = run(&study, &emu, &["ls", "/res"]);
     assert_eq!(stdout(&top), "A/\na.txt\nb.txt\nempty/\n");
 
+    let file = run(&study, &emu, &["ls", "/res/A/C.CSV"]);
+    assert_eq!(stdout(&file), "c.csv\n");
     let long = stdout(&run(&study, &emu, &["ls", "/res/A", "--long"]));
     let lines: Vec<&str> = long.lines().collect();
     assert_eq!(lines.len(), 2, "{long}");

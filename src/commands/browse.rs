@@ -4,6 +4,8 @@
 use clap::Args;
 
 use crate::commands::credential::{RemoteArgs, failure};
+use crate::dropbox::client::DropboxClient;
+use crate::dropbox::error::ApiError;
 use crate::dropbox::types::{FullAccount, Metadata};
 use crate::exit::{CmdResult, ExitKind, ResultExt};
 
@@ -70,13 +72,29 @@ pub fn whoami(args: WhoamiArgs) -> CmdResult {
 pub fn ls(args: LsArgs) -> CmdResult {
     let path = remote_path(&args.path);
     let client = args.remote.client()?;
-    let entries = runtime()?
-        .block_on(client.list_folder(&path, args.recursive))
+    let (base, entries) = runtime()?
+        .block_on(entries_at(&client, &path, args.recursive))
         .map_err(failure)?;
-    for line in listing(&path, entries, args.long) {
+    for line in listing(&base, entries, args.long) {
         println!("{line}");
     }
     Ok(())
+}
+
+/// What `ls PATH` shows, and the folder its names are relative to: a file lists itself.
+async fn entries_at(
+    client: &DropboxClient,
+    path: &str,
+    recursive: bool,
+) -> Result<(String, Vec<Metadata>), ApiError> {
+    if !path.is_empty()
+        && let Metadata::File(file) = client.get_metadata(path).await?
+    {
+        let lower = file.path_lower.clone().unwrap_or_default();
+        let parent = lower.rsplit_once('/').map_or("", |(p, _)| p).to_string();
+        return Ok((parent, vec![Metadata::File(file)]));
+    }
+    Ok((path.to_string(), client.list_folder(path, recursive).await?))
 }
 
 /// Dropbox names the root `""`, and paths carry no trailing slash.
