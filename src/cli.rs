@@ -40,4 +40,12 @@ pub enum Command {
     Emulate(commands::emulate::EmulateArgs),
     /// Run the whole job end to end on an embedded emulator.
     Demo(commands::demo::DemoArgs),
+    /// Authorize this tool for a Dropbox app (OAuth, PKCE) and seal the refresh token.
+    Auth(commands::auth::AuthArgs),
+    /// Show the Dropbox account a sealed credential opens.
+    Whoami(commands::browse::WhoamiArgs),
+    /// List a Dropbox folder.
+    Ls(commands::browse::LsArgs),
+    /// Download a Dropbox file or folder, verified by content hash.
+    Get(commands::get::GetArgs),
 }

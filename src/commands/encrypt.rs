@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::commands::credential::SealOutArgs;
 use crate::exit::{CmdResult, ExitKind, ResultExt};
-use crate::password::{self, PasswordArgs, Purpose};
 use crate::seal::{self, KdfParams, cleartext};
 
 const AFTER_HELP: &str = "\
@@ -34,20 +34,8 @@ pub struct EncryptArgs {
     #[arg(long, value_name = "FILE")]
     pub key: PathBuf,
 
-    /// Where to write the sealed file (an ASCII file safe to commit).
-    #[arg(long, value_name = "OUT")]
-    pub encrypted: PathBuf,
-
     #[command(flatten)]
-    pub password: PasswordArgs,
-
-    /// Replace OUT if it already exists.
-    #[arg(long)]
-    pub force: bool,
-
-    /// Accept a password that zxcvbn rates below 3 of 4 (easy to guess offline).
-    #[arg(long)]
-    pub allow_weak_password: bool,
+    pub out: SealOutArgs,
 
     /// Argon2id memory in KiB. Every guess an attacker makes costs this much memory, and so
     /// does every open (default 65536 = 64 MiB; at most 1048576).
@@ -70,15 +58,15 @@ pub fn run(args: EncryptArgs) -> CmdResult {
     // The flags' ranges are the caps every open enforces, so this only guards the invariant.
     .checked()
     .exit_with(ExitKind::Internal)?;
-    seal::refuse_existing(&args.encrypted, args.force)?;
+    let out = &args.out;
+    seal::refuse_existing(&out.encrypted, out.force)?;
     let credential = cleartext::read_credential(&args.key)?;
     if let Some(warning) = cleartext::git_exposure_warning(&args.key) {
         tracing::warn!("{warning}");
     }
-    let what = args.encrypted.display().to_string();
-    let password = args.password.resolve(Purpose::NewSecret, &what)?;
-    password::check_strength(&password, args.allow_weak_password)?;
-    seal::seal_to_file(&args.encrypted, &credential, &password, params, args.force)?;
+    let what = out.encrypted.display().to_string();
+    let password = out.prepare()?;
+    seal::seal_to_file(&out.encrypted, &credential, &password, params, out.force)?;
     println!(
         "sealed the {} credential (fingerprint sha256:{}) into {what}",
         credential.type_name(),

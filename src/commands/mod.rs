@@ -1,8 +1,12 @@
 //! One module per subcommand: its arguments and its `run`.
 
+pub mod auth;
+pub mod browse;
+pub mod credential;
 pub mod demo;
 pub mod emulate;
 pub mod encrypt;
+pub mod get;
 pub mod key;
 pub mod post;
 
@@ -16,5 +20,9 @@ pub fn run(command: Command) -> CmdResult {
         Command::Post(args) => post::run(args),
         Command::Emulate(args) => emulate::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Auth(args) => auth::run(args),
+        Command::Whoami(args) => browse::whoami(args),
+        Command::Ls(args) => browse::ls(args),
+        Command::Get(args) => get::run(args),
     }
 }

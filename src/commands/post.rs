@@ -13,14 +13,13 @@ use std::time::Instant;
 use clap::Args;
 use secrecy::SecretString;
 
+use crate::commands::credential::{self, exit_kind};
 use crate::config::{self, JobKind, PostJob};
-use crate::dropbox::auth::{RefreshGrant, TokenSource};
 use crate::dropbox::client::DropboxClient;
 use crate::dropbox::endpoint::{ENDPOINT_ENV, Endpoints};
 use crate::dropbox::error::{ApiError, Reason};
 use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
 use crate::password::{PasswordArgs, Purpose};
-use crate::seal::{self, Credential};
 use crate::upload::engine::{self, Settings};
 use crate::upload::plan::{self, Mode};
 use crate::upload::report::{Outcome, Progress, RunSummary, ScriptSummary, describe};
@@ -347,33 +346,8 @@ fn open_credentials(
             Some(p) => p,
             None => password.insert(args.password.resolve(Purpose::Open, &what)?),
         };
-        let credential = seal::open_file(&job.encrypted_key, password)?;
-        let client = DropboxClient::new(endpoints.clone(), token_source(credential))
-            .exit_with(ExitKind::Internal)?;
+        let client = credential::client_for(&job.encrypted_key, password, endpoints.clone())?;
         clients.insert(job.encrypted_key.clone(), Arc::new(client));
     }
     Ok(clients)
-}
-
-fn token_source(credential: Credential) -> TokenSource {
-    match credential {
-        Credential::AccessToken { access_token } => TokenSource::fixed(access_token),
-        Credential::RefreshToken {
-            app_key,
-            app_secret,
-            refresh_token,
-        } => TokenSource::refreshing(RefreshGrant {
-            app_key,
-            app_secret,
-            refresh_token,
-        }),
-    }
-}
-
-fn exit_kind(error: &ApiError) -> ExitKind {
-    match error {
-        ApiError::Auth { .. } | ApiError::Refresh(_) | ApiError::Access { .. } => ExitKind::Auth,
-        ApiError::Exhausted { last, .. } => exit_kind(last),
-        _ => ExitKind::Transfer,
-    }
 }

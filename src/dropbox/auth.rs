@@ -137,28 +137,86 @@ async fn exchange(
     if let Some(secret) = &grant.app_secret {
         form.push(("client_secret", secret.expose_secret()));
     }
+    let parsed = token_request(http, token_url, &form)
+        .await
+        .map_err(|e| e.explain(REFRESH_REFUSED))?;
+    Ok(SecretString::from(parsed.access_token))
+}
+
+/// The authorization-code grant with PKCE (`code_verifier`): the refresh token of
+/// offline access. `app_secret` is for apps that were registered with one.
+pub async fn exchange_code(
+    http: &reqwest::Client,
+    token_url: &Url,
+    app_key: &str,
+    app_secret: Option<&SecretString>,
+    code: &str,
+    verifier: &SecretString,
+) -> Result<SecretString, ApiError> {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("client_id", app_key),
+        ("code_verifier", verifier.expose_secret()),
+    ];
+    if let Some(secret) = app_secret {
+        form.push(("client_secret", secret.expose_secret()));
+    }
+    let parsed = token_request(http, token_url, &form)
+        .await
+        .map_err(|e| e.explain(CODE_REFUSED))?;
+    parsed.refresh_token.map(SecretString::from).ok_or_else(|| {
+        ApiError::Refresh(
+            "Dropbox granted no refresh token (offline access); run `dropbox-post auth` again"
+                .into(),
+        )
+    })
+}
+
+const REFRESH_REFUSED: &str = "Dropbox refused the refresh token";
+const CODE_REFUSED: &str = "Dropbox refused the authorization code";
+
+/// Why a token request failed: the endpoint's OAuth refusal, or anything else.
+enum TokenFailure {
+    Refused(u16, String),
+    Other(String),
+}
+
+impl TokenFailure {
+    fn explain(self, what: &str) -> ApiError {
+        ApiError::Refresh(match self {
+            TokenFailure::Refused(status, body) => refusal(what, status, &body),
+            TokenFailure::Other(message) => message,
+        })
+    }
+}
+
+async fn token_request(
+    http: &reqwest::Client,
+    token_url: &Url,
+    form: &[(&str, &str)],
+) -> Result<TokenResponse, TokenFailure> {
     let response = http
         .post(token_url.clone())
-        .form(&form)
+        .form(form)
         .send()
         .await
-        .map_err(|e| ApiError::Refresh(format!("cannot reach {token_url}: {e}")))?;
+        .map_err(|e| TokenFailure::Other(format!("cannot reach {token_url}: {e}")))?;
     let status = response.status();
     let body = response
         .text()
         .await
-        .map_err(|e| ApiError::Refresh(format!("reading the answer of {token_url}: {e}")))?;
+        .map_err(|e| TokenFailure::Other(format!("reading the answer of {token_url}: {e}")))?;
     if !status.is_success() {
-        return Err(ApiError::Refresh(refusal(status.as_u16(), &body)));
+        return Err(TokenFailure::Refused(status.as_u16(), body));
     }
-    let parsed: TokenResponse = serde_json::from_str(&body).map_err(|e| {
-        ApiError::Refresh(format!("{token_url} answered with an unexpected body: {e}"))
-    })?;
-    Ok(SecretString::from(parsed.access_token))
+    serde_json::from_str(&body).map_err(|e| {
+        TokenFailure::Other(format!("{token_url} answered with an unexpected body: {e}"))
+    })
 }
 
 /// Dropbox's OAuth errors are JSON `{"error":"invalid_grant","error_description":..}`.
-fn refusal(status: u16, body: &str) -> String {
+fn refusal(what: &str, status: u16, body: &str) -> String {
     #[derive(Deserialize)]
     struct OAuthError {
         error: String,
@@ -167,8 +225,8 @@ fn refusal(status: u16, body: &str) -> String {
     }
     match serde_json::from_str::<OAuthError>(body) {
         Ok(e) => format!(
-            "Dropbox refused the refresh token ({status} {}{}); seal a fresh credential with \
-             `dropbox-post encrypt`",
+            "{what} ({status} {}{}); it was revoked or has expired: run `dropbox-post auth` \
+             again to seal a new one",
             e.error,
             e.error_description
                 .map(|d| format!(": {}", short(&d)))
@@ -199,6 +257,7 @@ mod tests {
     #[test]
     fn oauth_refusals_are_explained() {
         let m = refusal(
+            REFRESH_REFUSED,
             400,
             r#"{"error":"invalid_grant","error_description":"refresh token is malformed"}"#,
         );
@@ -206,9 +265,9 @@ mod tests {
             m.contains("invalid_grant") && m.contains("malformed"),
             "{m}"
         );
-        assert!(m.contains("dropbox-post encrypt"));
+        assert!(m.contains("dropbox-post auth"));
         assert_eq!(
-            refusal(502, "<html>\nbad gateway</html>"),
+            refusal(CODE_REFUSED, 502, "<html>\nbad gateway</html>"),
             "token endpoint answered 502: <html> bad gateway</html>"
         );
     }

@@ -19,8 +19,8 @@ use super::endpoint::Endpoints;
 use super::error::{ApiError, AuthError, Reason, auth_error_of, short};
 use super::pacer::{Decision, Pacer};
 use super::types::{
-    ApiErrorBody, CreateFolderArg, CreateFolderResult, ListFolderArg, ListFolderContinueArg,
-    ListFolderResult, Metadata, UploadSessionAppendArg, UploadSessionCursor,
+    ApiErrorBody, CreateFolderArg, CreateFolderResult, DownloadArg, FileMetadata, ListFolderArg,
+    ListFolderContinueArg, ListFolderResult, Metadata, UploadSessionAppendArg, UploadSessionCursor,
     UploadSessionFinishBatchArg, UploadSessionFinishBatchResult,
     UploadSessionFinishBatchResultEntry, UploadSessionStartArg, UploadSessionStartResult,
 };
@@ -38,10 +38,12 @@ pub struct DropboxClient {
 }
 
 /// What a request carries: JSON in the body (RPC), or JSON in `Dropbox-API-Arg` and the
-/// bytes in the body (content upload). Both are cheap to clone for a retry.
+/// bytes in the body (content upload), or only the header (content download). All are
+/// cheap to clone for a retry.
 enum Payload {
     Rpc(String),
     Content { arg: HeaderValue, data: Bytes },
+    Download { arg: HeaderValue },
 }
 
 impl DropboxClient {
@@ -104,6 +106,21 @@ impl DropboxClient {
         route: &str,
         payload: Payload,
     ) -> Result<R, ApiError> {
+        self.retrying(route, &payload, |response| json_of(route, response))
+            .await
+    }
+
+    /// The retry loop; `finish` turns a 2xx answer into the result (its errors retry too).
+    async fn retrying<T, F, Fut>(
+        &self,
+        route: &str,
+        payload: &Payload,
+        finish: F,
+    ) -> Result<T, ApiError>
+    where
+        F: Fn(reqwest::Response) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ApiError>>,
+    {
         let token_url = self.endpoints.token_url();
         let mut refreshed = false;
         let mut attempt = 0;
@@ -111,7 +128,11 @@ impl DropboxClient {
             attempt += 1;
             self.pacer.ready().await;
             let token = self.auth.token(&self.http, &token_url).await?;
-            let error = match self.send(route, &payload, &token.secret).await {
+            let answer = match self.send(route, payload, &token.secret).await {
+                Ok(response) => finish(response).await,
+                Err(e) => Err(e),
+            };
+            let error = match answer {
                 Ok(value) => return Ok(value),
                 Err(e) => e,
             };
@@ -146,13 +167,13 @@ impl DropboxClient {
         }
     }
 
-    /// One attempt, classified.
-    async fn send<R: DeserializeOwned>(
+    /// One attempt: the 2xx response, or the error it answered.
+    async fn send(
         &self,
         route: &str,
         payload: &Payload,
         token: &secrecy::SecretString,
-    ) -> Result<R, ApiError> {
+    ) -> Result<reqwest::Response, ApiError> {
         let request = match payload {
             Payload::Rpc(json) => self
                 .http
@@ -165,6 +186,10 @@ impl DropboxClient {
                 .header("Dropbox-API-Arg", arg.clone())
                 .header(CONTENT_TYPE, "application/octet-stream")
                 .body(data.clone()),
+            Payload::Download { arg } => self
+                .http
+                .post(self.endpoints.content_route(route))
+                .header("Dropbox-API-Arg", arg.clone()),
         };
         let network = |e: reqwest::Error| ApiError::Network {
             route: route.to_string(),
@@ -183,20 +208,58 @@ impl DropboxClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let body = response.text().await.map_err(network)?;
         if status.is_success() {
-            return serde_json::from_str(&body).map_err(|e| ApiError::Decode {
-                route: route.to_string(),
-                status: status.as_u16(),
-                message: format!("{e} in {}", short(&body)),
-            });
+            return Ok(response);
         }
+        let body = response.text().await.map_err(network)?;
         Err(classify(route, status, retry_after, &body))
+    }
+
+    /// Download a file: its metadata (from `Dropbox-API-Result`) and the response, whose
+    /// body the caller streams. Retries cover getting the answer, not reading the body.
+    pub async fn download(
+        &self,
+        path: &str,
+    ) -> Result<(FileMetadata, reqwest::Response), ApiError> {
+        let route = "files/download";
+        let arg = DownloadArg {
+            path: path.to_string(),
+            rev: None,
+        };
+        let json = to_header_json(&arg).map_err(|e| encode_error(route, e))?;
+        let arg = HeaderValue::from_str(&json).map_err(|e| encode_error(route, e))?;
+        self.retrying(route, &Payload::Download { arg }, |response| async move {
+            let decode = |message: String| ApiError::Decode {
+                route: route.to_string(),
+                status: response.status().as_u16(),
+                message,
+            };
+            let header = response
+                .headers()
+                .get("dropbox-api-result")
+                .ok_or_else(|| decode("no Dropbox-API-Result header".into()))?;
+            let text = header
+                .to_str()
+                .map_err(|e| decode(format!("Dropbox-API-Result: {e}")))?;
+            let meta: FileMetadata = serde_json::from_str(text)
+                .map_err(|e| decode(format!("{e} in Dropbox-API-Result {}", short(text))))?;
+            Ok((meta, response))
+        })
+        .await
     }
 
     /// Every entry under `path`, recursively (`""` is the root), following `has_more`.
     pub async fn list_folder_recursive(&self, path: &str) -> Result<Vec<Metadata>, ApiError> {
-        let mut arg = ListFolderArg::new(path, true);
+        self.list_folder(path, true).await
+    }
+
+    /// Every entry in `path` (and below it when `recursive`), following `has_more`.
+    pub async fn list_folder(
+        &self,
+        path: &str,
+        recursive: bool,
+    ) -> Result<Vec<Metadata>, ApiError> {
+        let mut arg = ListFolderArg::new(path, recursive);
         arg.limit = Some(2000);
         let mut page: ListFolderResult = self.rpc("files/list_folder", &arg).await?;
         let mut entries = std::mem::take(&mut page.entries);
@@ -282,6 +345,23 @@ impl DropboxClient {
         }
         Ok(r.entries)
     }
+}
+
+/// A 2xx answer's JSON body.
+async fn json_of<R: DeserializeOwned>(
+    route: &str,
+    response: reqwest::Response,
+) -> Result<R, ApiError> {
+    let status = response.status().as_u16();
+    let body = response.text().await.map_err(|e| ApiError::Network {
+        route: route.to_string(),
+        message: chain(&e),
+    })?;
+    serde_json::from_str(&body).map_err(|e| ApiError::Decode {
+        route: route.to_string(),
+        status,
+        message: format!("{e} in {}", short(&body)),
+    })
 }
 
 /// Turn a non-2xx answer into an [`ApiError`].

@@ -71,7 +71,7 @@ fn auth_message(route: &str, auth: &AuthError) -> String {
     };
     format!(
         "Dropbox refused {route}: {what}; seal a fresh credential \
-         (`dropbox-post encrypt`, preferably an app key + refresh token) and post again"
+         (`dropbox-post auth` for a refresh token, or `dropbox-post encrypt`) and try again"
     )
 }
 

@@ -1,0 +1,239 @@
+//! `dropbox-post auth`: the OAuth 2 authorization-code flow with PKCE and offline access,
+//! without a redirect: the user opens the printed URL, approves the app, and pastes the
+//! code. The refresh token goes straight into a sealed file; it never touches disk in clear.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use clap::Args;
+use rand::Rng;
+use rand::distributions::Alphanumeric;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use url::Url;
+use zeroize::Zeroizing;
+
+use crate::commands::credential::{SealOutArgs, failure, token_source};
+use crate::dropbox::auth::exchange_code;
+use crate::dropbox::client::DropboxClient;
+use crate::dropbox::endpoint::{ENDPOINT_ENV, Endpoints};
+use crate::dropbox::types::FullAccount;
+use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
+use crate::seal::{self, Credential, KdfParams};
+
+/// The app secret, for apps that use one; never taken from argv.
+pub const APP_SECRET_ENV: &str = "DROPBOX_POST_APP_SECRET";
+
+const AFTER_HELP: &str = "\
+Prints an authorization URL on stderr: open it, approve the app, and paste the code it shows
+(one line on stdin). The refresh token Dropbox returns is sealed straight into OUT with a new
+password; it is never written anywhere in clear. Needs no app secret (PKCE); an app secret,
+if given, comes from --app-secret-file or DROPBOX_POST_APP_SECRET, never from the command line.
+
+Examples:
+  dropbox-post auth --app-key abc123xyz --encrypted keys/dropbox.enc
+  DROPBOX_POST_PASSWORD=\"$PW\" dropbox-post auth --app-key abc123xyz --encrypted keys/dropbox.enc --force
+  dropbox-post auth --app-key abc123xyz --app-secret-file ~/.dropbox-secret --encrypted keys/dropbox.enc
+
+See docs/auth.md for creating the app and what to do when Dropbox revokes the token.";
+
+/// Authorize this tool for a Dropbox app and seal the refresh token.
+#[derive(Args, Debug)]
+#[command(after_help = AFTER_HELP)]
+pub struct AuthArgs {
+    /// The app key from the Dropbox App Console.
+    #[arg(long, value_name = "KEY")]
+    pub app_key: String,
+
+    /// A file holding the app secret (only for apps that need one; PKCE apps do not).
+    #[arg(long, value_name = "FILE")]
+    pub app_secret_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub out: SealOutArgs,
+
+    /// Dropbox base URL for every host (e.g. the emulator's http://127.0.0.1:PORT).
+    #[arg(long, env = ENDPOINT_ENV, value_name = "URL")]
+    pub endpoint: Option<String>,
+}
+
+pub fn run(args: AuthArgs) -> CmdResult {
+    let app_key = args.app_key.trim().to_string();
+    if app_key.is_empty() {
+        return Err(Failure::msg(ExitKind::Usage, "--app-key is empty"));
+    }
+    let endpoints = Endpoints::from_option(args.endpoint.as_deref()).exit_with(ExitKind::Usage)?;
+    // Everything that can fail locally fails before the user is sent to the browser.
+    let out = &args.out;
+    let password = out.prepare()?;
+    let app_secret = app_secret(args.app_secret_file.as_ref())?;
+
+    let verifier = new_verifier();
+    let url = authorize_url(&endpoints, &app_key, &verifier);
+    eprintln!(
+        "1. Open this URL in a browser and sign in to Dropbox:\n\n   {url}\n\n\
+         2. Click \"Allow\" (you may have to sign in first).\n\
+         3. Copy the authorization code Dropbox shows and paste it here."
+    );
+    let code = read_code()?;
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .exit_with(ExitKind::Internal)?;
+    let http = reqwest::Client::new();
+    let refresh_token = runtime
+        .block_on(exchange_code(
+            &http,
+            &endpoints.token_url(),
+            &app_key,
+            app_secret.as_ref(),
+            code.as_str(),
+            &verifier,
+        ))
+        .map_err(failure)?;
+    let credential = Credential::RefreshToken {
+        app_key,
+        app_secret,
+        refresh_token,
+    };
+    seal::seal_to_file(
+        &out.encrypted,
+        &credential,
+        &password,
+        KdfParams::DEFAULT,
+        out.force,
+    )?;
+    let account = runtime.block_on(account_of(&credential, endpoints));
+    println!(
+        "sealed the {} credential (fingerprint sha256:{}){} into {}",
+        credential.type_name(),
+        credential.fingerprint(),
+        account.map(|a| format!(" for {}", a)).unwrap_or_default(),
+        out.encrypted.display()
+    );
+    Ok(())
+}
+
+/// Who approved the app, to show it; the credential is already sealed, so only warn.
+async fn account_of(credential: &Credential, endpoints: Endpoints) -> Option<String> {
+    let client = DropboxClient::new(endpoints, token_source(credential.clone())).ok()?;
+    match client
+        .rpc::<_, FullAccount>("users/get_current_account", &())
+        .await
+    {
+        Ok(a) => Some(format!("{} <{}>", a.name.display_name, a.email)),
+        Err(e) => {
+            tracing::warn!("sealed, but could not read the account: {e}");
+            None
+        }
+    }
+}
+
+fn app_secret(file: Option<&PathBuf>) -> CmdResult<Option<SecretString>> {
+    let text = match file {
+        Some(path) => Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+            Failure::msg(
+                ExitKind::Usage,
+                format!("cannot read the app secret file {}: {e}", path.display()),
+            )
+        })?),
+        None => match std::env::var(APP_SECRET_ENV) {
+            Ok(value) => Zeroizing::new(value),
+            Err(_) => return Ok(None),
+        },
+    };
+    let secret = text.trim();
+    if secret.is_empty() {
+        return Err(Failure::msg(
+            ExitKind::Usage,
+            "the app secret is empty; drop --app-secret-file/DROPBOX_POST_APP_SECRET for a PKCE app",
+        ));
+    }
+    Ok(Some(SecretString::from(secret)))
+}
+
+/// RFC 7636 verifier: 128 characters of [A-Za-z0-9] (the maximum length).
+fn new_verifier() -> SecretString {
+    let verifier: String = rand::rngs::OsRng
+        .sample_iter(&Alphanumeric)
+        .take(128)
+        .map(char::from)
+        .collect();
+    SecretString::from(verifier)
+}
+
+fn challenge(verifier: &SecretString) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.expose_secret().as_bytes()))
+}
+
+fn authorize_url(endpoints: &Endpoints, app_key: &str, verifier: &SecretString) -> Url {
+    let mut url = endpoints.authorize_url();
+    url.query_pairs_mut()
+        .append_pair("client_id", app_key)
+        .append_pair("response_type", "code")
+        .append_pair("code_challenge", &challenge(verifier))
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("token_access_type", "offline");
+    url
+}
+
+/// One line from stdin: the authorization code.
+fn read_code() -> CmdResult<Zeroizing<String>> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("Authorization code: ");
+        let _ = std::io::stderr().flush();
+    }
+    let mut line = Zeroizing::new(String::new());
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .exit_with(ExitKind::Usage)?;
+    let code = Zeroizing::new(line.trim().to_string());
+    if code.is_empty() {
+        return Err(Failure::msg(
+            ExitKind::Usage,
+            "no authorization code on stdin; run `dropbox-post auth` again and paste the code Dropbox shows",
+        ));
+    }
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verifier_is_128_alphanumerics_and_fresh() {
+        let a = new_verifier();
+        let b = new_verifier();
+        assert_eq!(a.expose_secret().len(), 128);
+        assert!(a.expose_secret().bytes().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a.expose_secret(), b.expose_secret());
+    }
+
+    #[test]
+    fn challenge_is_rfc7636_s256() {
+        // RFC 7636 appendix B.
+        let v = SecretString::from("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
+        assert_eq!(challenge(&v), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+    }
+
+    #[test]
+    fn authorize_url_carries_pkce_and_offline() {
+        let e = Endpoints::single("http://127.0.0.1:9").unwrap();
+        let v = SecretString::from("x".repeat(128));
+        let url = authorize_url(&e, "my key", &v);
+        let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+        assert_eq!(url.path(), "/oauth2/authorize");
+        assert_eq!(q["client_id"], "my key");
+        assert_eq!(q["response_type"], "code");
+        assert_eq!(q["code_challenge"], challenge(&v));
+        assert_eq!(q["code_challenge_method"], "S256");
+        assert_eq!(q["token_access_type"], "offline");
+        assert!(!url.as_str().contains(&"x".repeat(128)));
+    }
+}

@@ -1,0 +1,192 @@
+//! `dropbox-post whoami` and `dropbox-post ls`: read-only looks at the account the sealed
+//! credential opens, to check a credential and see what a post left behind.
+
+use clap::Args;
+
+use crate::commands::credential::{RemoteArgs, failure};
+use crate::dropbox::client::DropboxClient;
+use crate::dropbox::error::ApiError;
+use crate::dropbox::types::{FullAccount, Metadata};
+use crate::exit::{CmdResult, ExitKind, ResultExt};
+
+const WHOAMI_HELP: &str = "\
+Examples:
+  dropbox-post whoami --encrypted keys/dropbox.enc
+  DROPBOX_POST_PASSWORD=\"$PW\" dropbox-post whoami --config study/conf/config.xml";
+
+/// Show the Dropbox account a sealed credential opens.
+#[derive(Args, Debug)]
+#[command(after_help = WHOAMI_HELP)]
+pub struct WhoamiArgs {
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+const LS_HELP: &str = "\
+Paths are relative to PATH, sorted; folders end in `/`. With --long each line is
+SIZE  SERVER_MODIFIED  CONTENT_HASH  NAME (`-` where a folder has none).
+
+Examples:
+  dropbox-post ls --encrypted keys/dropbox.enc
+  dropbox-post ls /results -r --long --config study/conf/config.xml";
+
+/// List a Dropbox folder.
+#[derive(Args, Debug)]
+#[command(after_help = LS_HELP)]
+pub struct LsArgs {
+    /// The Dropbox folder to list, e.g. /results (default: the root, or the app folder).
+    #[arg(value_name = "PATH", default_value = "")]
+    pub path: String,
+
+    /// List everything below PATH too.
+    #[arg(short, long)]
+    pub recursive: bool,
+
+    /// Show sizes, server modification times and content hashes.
+    #[arg(short, long)]
+    pub long: bool,
+
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+fn runtime() -> CmdResult<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .exit_with(ExitKind::Internal)
+}
+
+pub fn whoami(args: WhoamiArgs) -> CmdResult {
+    let client = args.remote.client()?;
+    let account: FullAccount = runtime()?
+        .block_on(client.rpc("users/get_current_account", &()))
+        .map_err(failure)?;
+    println!("name:    {}", account.name.display_name);
+    println!("email:   {}", account.email);
+    println!("account: {}", account.account_type.tag);
+    println!("id:      {}", account.account_id);
+    Ok(())
+}
+
+pub fn ls(args: LsArgs) -> CmdResult {
+    let path = remote_path(&args.path);
+    let client = args.remote.client()?;
+    let (base, entries) = runtime()?
+        .block_on(entries_at(&client, &path, args.recursive))
+        .map_err(failure)?;
+    for line in listing(&base, entries, args.long) {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// What `ls PATH` shows, and the folder its names are relative to: a file lists itself.
+async fn entries_at(
+    client: &DropboxClient,
+    path: &str,
+    recursive: bool,
+) -> Result<(String, Vec<Metadata>), ApiError> {
+    if !path.is_empty()
+        && let Metadata::File(file) = client.get_metadata(path).await?
+    {
+        let lower = file.path_lower.clone().unwrap_or_default();
+        let parent = lower.rsplit_once('/').map_or("", |(p, _)| p).to_string();
+        return Ok((parent, vec![Metadata::File(file)]));
+    }
+    Ok((path.to_string(), client.list_folder(path, recursive).await?))
+}
+
+/// Dropbox names the root `""`, and paths carry no trailing slash.
+pub fn remote_path(path: &str) -> String {
+    let trimmed = path.trim().trim_end_matches('/');
+    if trimmed.is_empty() {
+        String::new()
+    } else if trimmed.starts_with('/') {
+        trimmed.to_string()
+    } else {
+        format!("/{trimmed}")
+    }
+}
+
+/// `entry`'s path below `base` (a path as `remote_path` gives it), as displayed.
+pub fn relative(base: &str, entry: &Metadata) -> Option<String> {
+    let (display, lower) = match entry {
+        Metadata::File(f) => (f.path_display.as_deref()?, f.path_lower.as_deref()?),
+        Metadata::Folder(f) => (f.path_display.as_deref()?, f.path_lower.as_deref()?),
+        Metadata::Deleted(_) => return None,
+    };
+    let prefix = base.to_lowercase() + "/";
+    lower
+        .starts_with(&prefix)
+        .then(|| display[prefix.len()..].to_string())
+}
+
+fn listing(base: &str, entries: Vec<Metadata>, long: bool) -> Vec<String> {
+    // Compared by components, so a folder's entries follow it (`A/`, `A/x`, `a.txt`).
+    let mut rows: Vec<(Vec<String>, String)> = entries
+        .iter()
+        .filter_map(|entry| {
+            let name = relative(base, entry)?;
+            let line = match (entry, long) {
+                (Metadata::File(_), false) => name.clone(),
+                (_, false) => format!("{name}/"),
+                (Metadata::File(f), true) => format!(
+                    "{:>12}  {:20}  {:64}  {name}",
+                    f.size,
+                    f.server_modified,
+                    f.content_hash.as_deref().unwrap_or("-")
+                ),
+                (_, true) => format!("{:>12}  {:20}  {:64}  {name}/", "-", "-", "-"),
+            };
+            let key = name.to_lowercase().split('/').map(str::to_string).collect();
+            Some((key, line))
+        })
+        .collect();
+    rows.sort();
+    rows.into_iter().map(|(_, line)| line).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(kind: &str, display: &str) -> Metadata {
+        serde_json::from_value(serde_json::json!({
+            ".tag": kind, "name": display.rsplit('/').next().unwrap(), "id": "id:x",
+            "path_display": display, "path_lower": display.to_lowercase(),
+            "client_modified": "2026-01-01T00:00:00Z", "server_modified": "2026-01-02T00:00:00Z",
+            "rev": "0123456789", "size": 7, "content_hash": "ab".repeat(32),
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn paths_are_normalized() {
+        assert_eq!(remote_path(""), "");
+        assert_eq!(remote_path("/"), "");
+        assert_eq!(remote_path("results/"), "/results");
+        assert_eq!(remote_path("/a/b"), "/a/b");
+    }
+
+    #[test]
+    fn listing_is_sorted_relative_and_marks_folders() {
+        let entries = vec![
+            entry("file", "/Res/b.txt"),
+            entry("folder", "/Res/A"),
+            entry("file", "/Res/A/c.csv"),
+        ];
+        assert_eq!(
+            listing("/res", entries.clone(), false),
+            ["A/", "A/c.csv", "b.txt"]
+        );
+        let long = listing("/res", entries, true);
+        assert!(long[0].ends_with("  A/") && long[0].trim_start().starts_with('-'));
+        assert!(long[2].contains(&"ab".repeat(32)) && long[2].contains("2026-01-02T00:00:00Z"));
+        assert!(long[2].trim_start().starts_with("7  "));
+        assert_eq!(
+            listing("", vec![entry("file", "/Top.txt")], false),
+            ["Top.txt"]
+        );
+    }
+}

@@ -1,0 +1,301 @@
+//! `dropbox-post get`: download a Dropbox file or folder. Each file streams to a temporary
+//! file beside its destination, its content hash is checked against Dropbox's, and only
+//! then does it replace the destination; local files with the same size and hash are kept.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+
+use crate::commands::browse::{relative, remote_path};
+use crate::commands::credential::{RemoteArgs, exit_kind, failure};
+use crate::dropbox::client::DropboxClient;
+use crate::dropbox::content_hash::ContentHasher;
+use crate::dropbox::error::ApiError;
+use crate::dropbox::types::{FileMetadata, Metadata};
+use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
+
+/// Downloads in flight at once.
+const PARALLEL: usize = 4;
+
+const AFTER_HELP: &str = "\
+A file lands at LOCAL, or inside LOCAL when that is an existing folder. A folder's contents
+land under LOCAL (created if needed). Exit 6 if any file failed (each is listed).
+
+Examples:
+  dropbox-post get /results/summary.csv . --encrypted keys/dropbox.enc
+  dropbox-post get /results results-copy --config study/conf/config.xml";
+
+/// Download a Dropbox file or folder.
+#[derive(Args, Debug)]
+#[command(after_help = AFTER_HELP)]
+pub struct GetArgs {
+    /// The Dropbox file or folder, e.g. /results.
+    #[arg(value_name = "REMOTE")]
+    pub remote_path: String,
+
+    /// Where to put it locally.
+    #[arg(value_name = "LOCAL")]
+    pub local: PathBuf,
+
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+#[derive(Debug)]
+enum GetError {
+    Api(ApiError),
+    Local(std::io::Error),
+    Mismatch(String),
+}
+
+impl std::fmt::Display for GetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GetError::Api(e) => write!(f, "{e}"),
+            GetError::Local(e) => write!(f, "{e}"),
+            GetError::Mismatch(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+enum Done {
+    Downloaded(u64),
+    Skipped,
+}
+
+pub fn run(args: GetArgs) -> CmdResult {
+    let path = remote_path(&args.remote_path);
+    let client = args.remote.client()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .exit_with(ExitKind::Internal)?;
+    runtime.block_on(get(&client, &path, &args.local))
+}
+
+async fn get(client: &DropboxClient, path: &str, local: &Path) -> CmdResult {
+    let plan = plan(client, path, local).await?;
+    let total = plan.len();
+    let mut results = futures_util::stream::iter(plan)
+        .map(|(remote, dest)| async move {
+            let outcome = fetch(client, &remote, &dest).await;
+            (remote, dest, outcome)
+        })
+        .buffer_unordered(PARALLEL);
+    let (mut bytes, mut got, mut skipped, mut failed) = (0u64, 0usize, 0usize, 0usize);
+    let mut fatal: Option<ApiError> = None;
+    while let Some((remote, dest, outcome)) = results.next().await {
+        let shown = remote.path_display.as_deref().unwrap_or(&remote.name);
+        match outcome {
+            Ok(Done::Downloaded(n)) => {
+                tracing::info!("{shown} -> {}: {n} bytes", dest.display());
+                bytes += n;
+                got += 1;
+            }
+            Ok(Done::Skipped) => {
+                tracing::info!("{shown}: {} is identical, skipped", dest.display());
+                skipped += 1;
+            }
+            Err(e) => {
+                eprintln!("dropbox-post: failed: {shown} -> {}: {e}", dest.display());
+                failed += 1;
+                if let GetError::Api(api) = e
+                    && exit_kind(&api) == ExitKind::Auth
+                {
+                    fatal.get_or_insert(api);
+                }
+            }
+        }
+    }
+    eprintln!(
+        "got {got} files ({bytes} bytes), skipped {skipped} identical, {failed} failed of {total}"
+    );
+    if let Some(e) = fatal {
+        return Err(failure(e));
+    }
+    if failed > 0 {
+        return Err(Failure::msg(
+            ExitKind::Transfer,
+            format!(
+                "{failed} of {total} files failed (each is listed above); run get again: identical files are skipped"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Every remote file with its local destination; local folders are created here.
+async fn plan(
+    client: &DropboxClient,
+    path: &str,
+    local: &Path,
+) -> CmdResult<Vec<(FileMetadata, PathBuf)>> {
+    let root = if path.is_empty() {
+        None
+    } else {
+        Some(client.get_metadata(path).await.map_err(failure)?)
+    };
+    match root {
+        Some(Metadata::File(file)) => {
+            let dest = if local.is_dir() {
+                local.join(&file.name)
+            } else {
+                local.to_path_buf()
+            };
+            Ok(vec![(file, dest)])
+        }
+        Some(Metadata::Deleted(_)) => Err(Failure::msg(
+            ExitKind::Transfer,
+            format!("{path} was deleted on Dropbox"),
+        )),
+        Some(Metadata::Folder(_)) | None => {
+            let entries = client.list_folder(path, true).await.map_err(failure)?;
+            create_dir(local)?;
+            let mut files = Vec::new();
+            for entry in entries {
+                let Some(rel) = relative(path, &entry) else {
+                    continue;
+                };
+                let dest = local.join(safe_relative(&rel)?);
+                match entry {
+                    Metadata::Folder(_) => create_dir(&dest)?,
+                    Metadata::File(f) => files.push((f, dest)),
+                    Metadata::Deleted(_) => {}
+                }
+            }
+            files.sort_by(|a, b| a.1.cmp(&b.1));
+            Ok(files)
+        }
+    }
+}
+
+fn create_dir(dir: &Path) -> CmdResult {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Failure::msg(
+            ExitKind::Transfer,
+            format!("cannot create {}: {e}", dir.display()),
+        )
+    })
+}
+
+/// A Dropbox path below the folder, as a local relative path that cannot climb out of it.
+fn safe_relative(rel: &str) -> CmdResult<PathBuf> {
+    let mut out = PathBuf::new();
+    for part in rel.split('/') {
+        if part.is_empty() || part == "." || part == ".." || part.contains('\\') {
+            return Err(Failure::msg(
+                ExitKind::Transfer,
+                format!("Dropbox returned an unsafe path {rel:?}; refusing to write it"),
+            ));
+        }
+        out.push(part);
+    }
+    Ok(out)
+}
+
+async fn fetch(
+    client: &DropboxClient,
+    remote: &FileMetadata,
+    dest: &Path,
+) -> Result<Done, GetError> {
+    let expected = remote.content_hash.clone();
+    if let Some(hash) = &expected
+        && identical(dest, remote.size, hash).await
+    {
+        return Ok(Done::Skipped);
+    }
+    let id = remote.path_lower.as_deref().unwrap_or(&remote.id);
+    let (meta, mut response) = client.download(id).await.map_err(GetError::Api)?;
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    let temp = tempfile::Builder::new()
+        .prefix(".dropbox-post-")
+        .tempfile_in(dir)
+        .map_err(GetError::Local)?;
+    let (file, temp_path) = temp.into_parts();
+    let mut file = tokio::fs::File::from_std(file);
+    let mut hasher = ContentHasher::new();
+    let mut written = 0u64;
+    while let Some(chunk) = response.chunk().await.map_err(|e| {
+        GetError::Api(ApiError::Network {
+            route: "files/download".into(),
+            message: e.to_string(),
+        })
+    })? {
+        hasher.update(&chunk);
+        written += chunk.len() as u64;
+        file.write_all(&chunk).await.map_err(GetError::Local)?;
+    }
+    file.sync_all().await.map_err(GetError::Local)?;
+    drop(file);
+    let got = hasher.finish();
+    let want = meta.content_hash.as_deref().or(expected.as_deref());
+    if written != meta.size || want.is_some_and(|w| w != got) {
+        return Err(GetError::Mismatch(format!(
+            "downloaded {written} bytes with content hash {got}, but Dropbox says {} bytes with {}; kept the old file",
+            meta.size,
+            want.unwrap_or("no hash")
+        )));
+    }
+    temp_path
+        .persist(dest)
+        .map_err(|e| GetError::Local(e.error))?;
+    Ok(Done::Downloaded(written))
+}
+
+/// Is the local file already `size` bytes with content hash `hash`?
+async fn identical(path: &Path, size: u64, hash: &str) -> bool {
+    let path = path.to_path_buf();
+    let hash = hash.to_string();
+    tokio::task::spawn_blocking(move || {
+        let Ok(meta) = std::fs::metadata(&path) else {
+            return false;
+        };
+        meta.is_file() && meta.len() == size && local_hash(&path).is_ok_and(|h| h == hash)
+    })
+    .await
+    .unwrap_or(false)
+}
+
+fn local_hash(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = ContentHasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hasher.finish());
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_paths_cannot_climb_out() {
+        assert_eq!(
+            safe_relative("a/b.txt").unwrap(),
+            Path::new("a").join("b.txt")
+        );
+        for bad in ["../x", "a/../../x", "a//b", "a\\..\\b", ""] {
+            assert!(safe_relative(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn local_hash_matches_dropbox_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        let data: Vec<u8> = (0..9_000_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&p, &data).unwrap();
+        assert_eq!(
+            local_hash(&p).unwrap(),
+            crate::dropbox::content_hash::content_hash(&data)
+        );
+    }
+}
