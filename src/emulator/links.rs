@@ -74,7 +74,7 @@ impl Links {
         }
         let id = link_id();
         by_path.insert(key, id.clone());
-        if let Err(e) = persist(&self.file, &by_path) {
+        if let Err(e) = super::write_json_atomically(&self.file, &*by_path) {
             tracing::error!("writing {}: {e}", self.file.display());
         }
         Ok(self.metadata(&id, &meta))
@@ -211,10 +211,4 @@ fn link_id() -> String {
     (0..15)
         .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
         .collect()
-}
-
-fn persist(file: &Path, by_path: &BTreeMap<String, String>) -> std::io::Result<()> {
-    let tmp = file.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(by_path)?)?;
-    std::fs::rename(&tmp, file)
 }

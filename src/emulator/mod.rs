@@ -115,6 +115,18 @@ pub enum EmulatorError {
     Tls(#[from] TlsError),
 }
 
+/// Replaces `path` with `value` as JSON, through `<path>.tmp` and a rename, so a crash
+/// leaves the old or the new state, never half of one. Callers hold the lock of that state.
+pub(crate) fn write_json_atomically<T: serde::Serialize>(
+    path: &Path,
+    value: &T,
+) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, serde_json::to_vec(value)?)?;
+    std::fs::rename(&tmp, path)
+}
+
 fn io(what: String) -> impl FnOnce(std::io::Error) -> EmulatorError {
     move |e| EmulatorError::Io(what, e)
 }

@@ -145,12 +145,7 @@ impl Auth {
     }
 
     fn save(&self, state: &Persisted) {
-        let tmp = self.path.with_extension("json.tmp");
-        let written = serde_json::to_vec(state)
-            .map_err(std::io::Error::other)
-            .and_then(|b| std::fs::write(&tmp, b))
-            .and_then(|()| std::fs::rename(&tmp, &self.path));
-        if let Err(e) = written {
+        if let Err(e) = super::write_json_atomically(&self.path, state) {
             tracing::error!("saving {}: {e}", self.path.display());
         }
     }

@@ -118,11 +118,7 @@ impl Sessions {
     }
 
     fn save(&self, key: &str, state: &State) -> Result<(), Failed> {
-        let dir = self.dir.join(key);
-        let tmp = dir.join("state.json.tmp");
-        let text = serde_json::to_vec(state).map_err(|e| io_failed("encoding a session", e))?;
-        fs::write(&tmp, text)
-            .and_then(|()| fs::rename(&tmp, dir.join("state.json")))
+        super::write_json_atomically(&self.dir.join(key).join("state.json"), state)
             .map_err(|e| io_failed(&format!("saving session {key}"), e))
     }
 
