@@ -663,3 +663,85 @@ async fn folders_listing_and_restart() {
     assert_eq!(del[".tag"], "deleted");
     emu.stop();
 }
+
+/// A sequential session's data is written once, in place: it must survive a restart (its
+/// running hash is then rebuilt from disk), ignore the bytes of refused appends, and stay
+/// whole after a refused commit so the finish can be retried.
+#[tokio::test]
+async fn sequential_sessions_across_restarts_and_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = Emu::start(dir.path(), &[]);
+    // Crosses a 4 MiB block boundary, so the hash spans pieces.
+    let first: Vec<u8> = (0..5 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    let (s, start) = emu
+        .upload_to("files/upload_session/start", json!({}), first.clone())
+        .await;
+    assert_eq!(s, StatusCode::OK, "{start}");
+    let id = start["session_id"].clone();
+    let at = |offset: usize| json!({"session_id": id, "offset": offset});
+    // A refused append at a stale offset leaves nothing behind.
+    let (s, e) = emu
+        .upload_to(
+            "files/upload_session/append_v2",
+            json!({"cursor": at(3)}),
+            b"stale bytes".to_vec(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert_eq!(e["error"]["correct_offset"], first.len());
+
+    let emu = emu.restart(&[]);
+    let (s, r) = emu
+        .upload_to(
+            "files/upload_session/append_v2",
+            json!({"cursor": at(first.len())}),
+            b"tail".to_vec(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let whole = [first.as_slice(), b"tail", b"!"].concat();
+    // The commit is refused (a folder is in the way) and then retried elsewhere.
+    emu.rpc("files/create_folder_v2", &json!({"path": "/taken"}))
+        .await;
+    let finish = |path: &str| json!({"cursor": at(first.len() + 4), "commit": {"path": path}});
+    let (s, e) = emu
+        .upload_to(
+            "files/upload_session/finish",
+            finish("/taken"),
+            b"!".to_vec(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{e}");
+    assert_eq!(e["error"][".tag"], "path");
+    let (s, meta) = emu
+        .upload_to(
+            "files/upload_session/finish",
+            finish("/s.bin"),
+            b"!".to_vec(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{meta}");
+    assert_eq!(meta["size"], whole.len());
+    assert_eq!(meta["content_hash"], hash(&whole));
+    assert_eq!(emu.download("/s.bin").await, whole);
+    // Consumed: no session left, nothing staged left over.
+    let (_, e) = emu
+        .upload_to(
+            "files/upload_session/append_v2",
+            json!({"cursor": at(whole.len())}),
+            vec![],
+        )
+        .await;
+    assert_eq!(e["error"][".tag"], "not_found");
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("sessions"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+        0
+    );
+    emu.stop();
+}

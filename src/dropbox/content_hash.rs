@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 pub const BLOCK_SIZE: usize = 4 * 1024 * 1024;
 
 /// Incremental hasher: feed bytes in any split, read the hex digest at the end.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, Debug)]
 pub struct ContentHasher {
     overall: Sha256,
     block: Sha256,

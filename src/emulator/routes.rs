@@ -26,10 +26,11 @@ use super::faults::{Exposure, Fault, FaultPlan};
 use super::links::{Links, Target};
 use super::list::{Cursor, DEFAULT_LIMIT};
 use super::oauth::{self, Auth};
-use super::session::Sessions;
+use super::session::{Begin, Direct, Sessions};
 use super::staging::{self, StageError, Staged};
 use super::store::{Failed, Rejected, Store};
 use crate::dropbox::arg::to_header_json;
+use crate::dropbox::content_hash::ContentHasher;
 use crate::dropbox::types::{
     AccountName, CommitInfo, CreateFolderArg, CreateFolderResult, CreateSharedLinkArg, DeleteArg,
     DeleteResult, DownloadArg, FullAccount, GetMetadataArg, ListFolderArg, ListFolderContinueArg,
@@ -537,18 +538,42 @@ impl Upload<'_> {
     async fn stage(&self, body: Body, expected: Option<&str>) -> Result<Staged, Fail> {
         let staged = staging::stage(&self.app.tmp, body, self.cut_after)
             .await
-            .map_err(|e| match e {
-                StageError::Cut => Fail::Cut,
-                StageError::TooLarge => ApiError::tag("payload_too_large").into(),
-                StageError::Body(e) => Fail::Bad(format!("reading the request body: {e}")),
-                StageError::Io(e) => ApiError::internal("staging a request body", e).into(),
-            })?;
-        match expected {
-            Some(h) if !h.eq_ignore_ascii_case(&staged.content_hash) => {
-                Err(ApiError::tag("content_hash_mismatch").into())
-            }
-            _ => Ok(staged),
+            .map_err(stage_failed)?;
+        check_hash(expected, (*staged.hasher).clone())?;
+        Ok(staged)
+    }
+
+    /// Streams the body into a locked sequential session (`Sessions::begin`) and checks the
+    /// request's `content_hash`; returns the session and the body's length.
+    async fn receive(
+        &self,
+        (mut session, file): (Direct, std::fs::File),
+        body: Body,
+        expected: Option<&str>,
+    ) -> Result<(Direct, u64), Fail> {
+        let mut running = session.hasher.take();
+        let mut piece = expected.map(|_| Box::new(ContentHasher::new()));
+        let size = staging::write_body(file, body, self.cut_after, |bytes| {
+            running
+                .iter_mut()
+                .chain(piece.iter_mut())
+                .for_each(|h| h.update(bytes));
+        })
+        .await
+        .map_err(stage_failed)?;
+        if let Some(piece) = piece {
+            check_hash(expected, *piece)?;
         }
+        session.hasher = running;
+        Ok((session, size))
+    }
+
+    /// The fault plan's `too_many_write_operations` for a write.
+    fn uncontended(&self) -> Result<(), Fail> {
+        if self.contended {
+            return Err(ApiError::tag("too_many_write_operations").into());
+        }
+        Ok(())
     }
 
     async fn upload(&self, (arg, body): (UploadArg, Body)) -> Result<Response, Fail> {
@@ -588,28 +613,68 @@ impl Upload<'_> {
     }
 
     async fn append(&self, (arg, body): (UploadSessionAppendArg, Body)) -> Result<Response, Fail> {
-        let staged = self.stage(body, arg.content_hash.as_deref()).await?;
-        self.app
-            .sessions
-            .append(&arg.cursor, arg.close, staged)
-            .await?;
+        let expected = arg.content_hash.as_deref();
+        let sessions = &self.app.sessions;
+        match sessions.begin(&arg.cursor, false).await? {
+            Begin::Stream(session, file) => {
+                let (session, size) = self.receive((session, file), body, expected).await?;
+                sessions.appended(session, size, arg.close)?;
+            }
+            Begin::Refuse(failed) => {
+                self.stage(body, expected).await?;
+                return Err(failed.into());
+            }
+            Begin::Staged => {
+                let staged = self.stage(body, expected).await?;
+                sessions.append(&arg.cursor, arg.close, staged).await?;
+            }
+        }
         Ok(ok_json(&()))
     }
 
     async fn finish(&self, (arg, body): (UploadSessionFinishArg, Body)) -> Result<Response, Fail> {
-        let staged = self.stage(body, arg.content_hash.as_deref()).await?;
-        if self.contended {
-            return Err(ApiError::tag("too_many_write_operations").into());
-        }
-        let store = &self.app.store;
-        let meta = self
-            .app
-            .sessions
-            .finish(&arg.cursor, Some(staged), false, |whole| {
-                store.commit(&arg.commit, whole)
-            })
-            .await?;
+        let expected = arg.content_hash.as_deref();
+        let (sessions, store) = (&self.app.sessions, &self.app.store);
+        let commit = |whole| store.commit(&arg.commit, whole);
+        let meta = match sessions.begin(&arg.cursor, true).await? {
+            Begin::Stream(session, file) => {
+                let (session, size) = self.receive((session, file), body, expected).await?;
+                self.uncontended()?;
+                sessions.finish_streamed(session, size, commit).await?
+            }
+            Begin::Refuse(failed) => {
+                self.stage(body, expected).await?;
+                self.uncontended()?;
+                return Err(failed.into());
+            }
+            Begin::Staged => {
+                let staged = self.stage(body, expected).await?;
+                self.uncontended()?;
+                sessions
+                    .finish(&arg.cursor, staged.size > 0, false, commit)
+                    .await?
+            }
+        };
         Ok(ok_json(&meta))
+    }
+}
+
+fn stage_failed(e: StageError) -> Fail {
+    match e {
+        StageError::Cut => Fail::Cut,
+        StageError::TooLarge => ApiError::tag("payload_too_large").into(),
+        StageError::Body(e) => Fail::Bad(format!("reading the request body: {e}")),
+        StageError::Io(e) => ApiError::internal("staging a request body", e).into(),
+    }
+}
+
+/// Checks a request's `content_hash` against the hash of the bytes it carried.
+fn check_hash(expected: Option<&str>, got: ContentHasher) -> Result<(), Fail> {
+    match expected {
+        Some(h) if !h.eq_ignore_ascii_case(&got.finish()) => {
+            Err(ApiError::tag("content_hash_mismatch").into())
+        }
+        _ => Ok(()),
     }
 }
 
@@ -624,7 +689,7 @@ async fn finish_batch(
             Err(Failed::Api(json!({".tag": "too_many_write_operations"})))
         } else {
             app.sessions
-                .finish(&e.cursor, None, true, |whole| {
+                .finish(&e.cursor, false, true, |whole| {
                     app.store.commit(&e.commit, whole)
                 })
                 .await

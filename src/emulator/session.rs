@@ -1,20 +1,29 @@
-//! Upload sessions, spooled to `ROOT/sessions/<id>/` as one file per received piece plus a
-//! `state.json`, so a restart keeps them. Sessions expire 7 days after they start.
+//! Upload sessions, kept under `ROOT/sessions/<id>/` with a `state.json`, so a restart keeps
+//! them. Sessions expire 7 days after they start.
+//!
+//! A sequential session's bytes are streamed straight into one `data` file at their offset
+//! while the session is locked, and its content hash runs along, so finishing neither copies
+//! nor re-reads them (after a restart it re-reads once). A concurrent session's pieces arrive
+//! in any order and in parallel, so each is staged on its own (`p-<offset>`) and joined at
+//! finish.
 
 use std::collections::HashMap;
-use std::fs;
+use std::fs::{self, OpenOptions};
+use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use tokio::sync::OwnedMutexGuard;
 
 use super::staging::{self, Staged};
 use super::store::{Failed, Rejected};
-use crate::dropbox::content_hash::BLOCK_SIZE;
+use crate::dropbox::content_hash::{BLOCK_SIZE, ContentHasher};
 use crate::dropbox::types::{FileMetadata, SessionType, UploadSessionCursor};
 
 const PREFIX: &str = "pid_upload_session:";
+const DATA: &str = "data";
 const LIFETIME_SECS: i64 = 7 * 24 * 3600;
 /// The largest file a session may build: 2^41 − 2^22 bytes.
 const MAX_SESSION_BYTES: u64 = (1 << 41) - (1 << 22);
@@ -25,25 +34,33 @@ struct State {
     /// Unix seconds.
     created: i64,
     closed: bool,
+    /// Sequential: bytes received, in `data`.
+    #[serde(default)]
+    len: u64,
+    /// Concurrent: the pieces received.
+    #[serde(default)]
     pieces: Vec<Piece>,
 }
 
-/// One received request body, stored as `p-<offset>`.
+/// One piece of a concurrent session, stored as `p-<offset>`.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 struct Piece {
     offset: u64,
     len: u64,
-    content_hash: String,
 }
 
 impl State {
     /// Sequential: bytes so far. Concurrent: end of the furthest piece.
     fn length(&self) -> u64 {
-        self.pieces
-            .iter()
-            .map(|p| p.offset + p.len)
-            .max()
-            .unwrap_or(0)
+        match self.kind {
+            SessionType::Sequential => self.len,
+            SessionType::Concurrent => self
+                .pieces
+                .iter()
+                .map(|p| p.offset + p.len)
+                .max()
+                .unwrap_or(0),
+        }
     }
 
     fn expired(&self) -> bool {
@@ -51,12 +68,44 @@ impl State {
     }
 }
 
-type Slot = Arc<tokio::sync::Mutex<Option<State>>>;
+struct Live {
+    state: State,
+    /// Sequential: the content hash of `data[..len]` so far; `None` after a restart.
+    hasher: Option<Box<ContentHasher>>,
+}
+
+type Slot = Arc<tokio::sync::Mutex<Option<Live>>>;
 
 pub struct Sessions {
     dir: PathBuf,
     tmp: PathBuf,
     live: Mutex<HashMap<String, Slot>>,
+}
+
+/// What to do with the body of an `append_v2` or `finish` (see [`Sessions::begin`]).
+pub enum Begin {
+    /// A sequential session at the request's offset: stream the body into the file (its
+    /// `data`, positioned at the offset), feeding `Direct::hasher`, then call `appended` or
+    /// `finish_streamed`.
+    Stream(Direct, fs::File),
+    /// A sequential session that refuses this request: read the body, then answer this.
+    Refuse(Failed),
+    /// A concurrent session or none: stage the body, then call `append` or `finish`.
+    Staged,
+}
+
+/// A sequential session locked for one request.
+pub struct Direct {
+    key: String,
+    guard: OwnedMutexGuard<Option<Live>>,
+    /// The running content hash; `None` after a restart.
+    pub hasher: Option<Box<ContentHasher>>,
+}
+
+impl Direct {
+    fn live(&mut self) -> &mut Live {
+        self.guard.as_mut().expect("begin locks only live sessions")
+    }
 }
 
 fn lookup(tag: &str) -> Value {
@@ -96,8 +145,12 @@ impl Sessions {
                 .ok()
                 .and_then(|b| serde_json::from_slice::<State>(&b).ok());
             match state {
-                Some(s) if !s.expired() => {
-                    live.insert(key, Arc::new(tokio::sync::Mutex::new(Some(s))));
+                Some(state) if !state.expired() => {
+                    let live_session = Live {
+                        state,
+                        hasher: None,
+                    };
+                    live.insert(key, Arc::new(tokio::sync::Mutex::new(Some(live_session))));
                 }
                 _ => {
                     let _ = fs::remove_dir_all(entry.path());
@@ -159,31 +212,109 @@ impl Sessions {
 
     fn create(&self, kind: SessionType, close: bool, staged: Staged) -> Result<String, Failed> {
         let key = format!("{:032x}", rand::random::<u128>());
-        fs::create_dir_all(self.dir.join(&key))
-            .map_err(|e| io_failed("creating a session directory", e))?;
-        let mut state = State {
+        let dir = self.dir.join(&key);
+        fs::create_dir_all(&dir).map_err(|e| io_failed("creating a session directory", e))?;
+        let state = State {
             kind,
             created: chrono::Utc::now().timestamp(),
             closed: close,
+            len: staged.size,
             pieces: Vec::new(),
         };
-        if staged.size > 0 {
-            state.pieces.push(Piece {
-                offset: 0,
-                len: staged.size,
-                content_hash: staged.content_hash.clone(),
-            });
-            self.store_piece(&key, 0, staged)?;
+        // Concurrent sessions start empty (checked by `start`).
+        let hasher = (kind == SessionType::Sequential).then(|| staged.hasher.clone());
+        if kind == SessionType::Sequential {
+            staged
+                .temp
+                .persist(dir.join(DATA))
+                .map_err(|e| io_failed(&format!("storing the data of session {key}"), e.error))?;
         }
         self.save(&key, &state)?;
+        let live = Live { state, hasher };
         self.live
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(key.clone(), Arc::new(tokio::sync::Mutex::new(Some(state))));
+            .insert(key.clone(), Arc::new(tokio::sync::Mutex::new(Some(live))));
         Ok(format!("{PREFIX}{key}"))
     }
 
-    /// `upload_session/append_v2`. `Err` is an `UploadSessionAppendError`.
+    /// The first step of `append_v2` (`finishing` false) and `finish`: locks a sequential
+    /// session and checks the request's offset (and, for an append, that it is open).
+    pub async fn begin(
+        &self,
+        cursor: &UploadSessionCursor,
+        finishing: bool,
+    ) -> Result<Begin, Failed> {
+        let Some((key, slot)) = self.slot(&cursor.session_id) else {
+            return Ok(Begin::Staged);
+        };
+        let guard = slot.lock_owned().await;
+        let Some(live) = guard
+            .as_ref()
+            .filter(|l| !l.state.expired() && l.state.kind == SessionType::Sequential)
+        else {
+            return Ok(Begin::Staged);
+        };
+        let state = &live.state;
+        if cursor.offset != state.len {
+            let e = incorrect_offset(state.len);
+            return Ok(Begin::Refuse(
+                if finishing { finish_lookup(e) } else { e }.into(),
+            ));
+        }
+        if state.closed && !finishing {
+            return Ok(Begin::Refuse(lookup("closed").into()));
+        }
+        let hasher = live.hasher.clone();
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(self.dir.join(&key).join(DATA))
+            .and_then(|mut f| f.seek(SeekFrom::Start(cursor.offset)).map(|_| f))
+            .map_err(|e| io_failed(&format!("opening the data of session {key}"), e))?;
+        Ok(Begin::Stream(Direct { key, guard, hasher }, file))
+    }
+
+    /// An `append_v2` streamed by `begin`: `size` bytes arrived, `hasher` has seen them.
+    pub fn appended(&self, mut d: Direct, size: u64, close: bool) -> Result<(), Failed> {
+        let live = d.live();
+        let end = match live.state.len.checked_add(size) {
+            Some(end) if end <= MAX_SESSION_BYTES => end,
+            _ => return Err(lookup("too_large").into()),
+        };
+        let mut next = live.state.clone();
+        next.len = end;
+        next.closed |= close;
+        self.save(&d.key, &next)?;
+        let hasher = d.hasher.take();
+        let live = d.live();
+        live.state = next;
+        live.hasher = hasher;
+        Ok(())
+    }
+
+    /// A `finish` streamed by `begin`: commits `data[..len + size]`. `Err` is an
+    /// `UploadSessionFinishError`.
+    pub async fn finish_streamed(
+        &self,
+        mut d: Direct,
+        size: u64,
+        commit: impl FnOnce(Staged) -> Result<FileMetadata, Rejected>,
+    ) -> Result<FileMetadata, Failed> {
+        let (closed, len) = (d.live().state.closed, d.live().state.len);
+        if closed && size > 0 {
+            return Err(finish_lookup(lookup("closed")).into());
+        }
+        let whole = self.link_data(&d.key, len + size, d.hasher.take()).await?;
+        let meta = commit_whole(whole, commit)?;
+        *d.guard = None;
+        self.remove(&d.key);
+        Ok(meta)
+    }
+
+    /// `upload_session/append_v2` of a concurrent session (sequential ones go through
+    /// `begin`, which answers them). `Err` is an `UploadSessionAppendError`.
     pub async fn append(
         &self,
         cursor: &UploadSessionCursor,
@@ -195,7 +326,9 @@ impl Sessions {
             .ok_or_else(|| lookup("not_found"))?;
         let mut guard = slot.lock().await;
         let state = match guard.as_mut() {
-            Some(s) if !s.expired() => s,
+            Some(l) if !l.state.expired() && l.state.kind == SessionType::Concurrent => {
+                &mut l.state
+            }
             _ => return Err(lookup("not_found").into()),
         };
         // A concurrent session's pieces may arrive after the closing one, inside its length.
@@ -203,25 +336,15 @@ impl Sessions {
             Some(end) if end <= MAX_SESSION_BYTES => end,
             _ => return Err(lookup("too_large").into()),
         };
-        let fits = state.kind == SessionType::Concurrent && end <= state.length();
-        if state.closed && !fits {
+        if state.closed && end > state.length() {
             return Err(lookup("closed").into());
         }
-        match state.kind {
-            SessionType::Sequential => {
-                if cursor.offset != state.length() {
-                    return Err(incorrect_offset(state.length()).into());
-                }
-            }
-            SessionType::Concurrent => {
-                let block = BLOCK_SIZE as u64;
-                if cursor.offset % block != 0 {
-                    return Err(lookup("concurrent_session_invalid_offset").into());
-                }
-                if !close && staged.size % block != 0 {
-                    return Err(lookup("concurrent_session_invalid_data_size").into());
-                }
-            }
+        let block = BLOCK_SIZE as u64;
+        if cursor.offset % block != 0 {
+            return Err(lookup("concurrent_session_invalid_offset").into());
+        }
+        if !close && staged.size % block != 0 {
+            return Err(lookup("concurrent_session_invalid_data_size").into());
         }
         let mut next = state.clone();
         next.closed |= close;
@@ -230,7 +353,6 @@ impl Sessions {
             next.pieces.push(Piece {
                 offset: cursor.offset,
                 len: staged.size,
-                content_hash: staged.content_hash.clone(),
             });
             self.store_piece(&key, cursor.offset, staged)?;
         }
@@ -239,49 +361,82 @@ impl Sessions {
         Ok(())
     }
 
-    /// The session's data as one staged file. One piece (the usual batch upload: all data in
-    /// `start`) or data only in `finish` is used as is; more pieces are copied together.
-    async fn assemble(
+    /// A sequential session's first `len` bytes as a staged file, linked, not copied: the
+    /// session is consumed only when the commit succeeds, and keeps its `data` until then.
+    async fn link_data(
         &self,
         key: &str,
-        pieces: &[Piece],
-        data: Option<Staged>,
+        len: u64,
+        hasher: Option<Box<ContentHasher>>,
     ) -> Result<Staged, Failed> {
+        let data = self.dir.join(key).join(DATA);
+        let link = self
+            .tmp
+            .join(format!("link-{:032x}", rand::random::<u128>()));
+        // Bytes past `len` are leftovers of refused or cut requests.
+        let temp = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&data)
+            .and_then(|f| f.set_len(len))
+            .and_then(|()| fs::hard_link(&data, &link))
+            .and_then(|()| tempfile::TempPath::try_from_path(&link))
+            .map_err(|e| io_failed(&format!("linking the data of session {key}"), e))?;
+        let hasher = match hasher {
+            Some(h) => h,
+            None => Box::new(
+                staging::hash_file(&temp)
+                    .await
+                    .map_err(|e| io_failed(&format!("hashing the data of session {key}"), e))?,
+            ),
+        };
+        Ok(Staged {
+            temp,
+            size: len,
+            hasher,
+        })
+    }
+
+    /// A concurrent session's pieces as one staged file: one piece is used as is (linked),
+    /// more are copied together.
+    async fn assemble(&self, key: &str, pieces: &[Piece]) -> Result<Staged, Failed> {
         let dir = self.dir.join(key);
         let piece_path = |p: &Piece| dir.join(format!("p-{:020}", p.offset));
-        match (pieces, data) {
-            ([], Some(data)) => Ok(data),
-            ([only], None) => {
+        match pieces {
+            [] => staging::concat(&self.tmp, &[]).await,
+            [only] => {
                 let link = self
                     .tmp
                     .join(format!("link-{:032x}", rand::random::<u128>()));
                 let temp = fs::hard_link(piece_path(only), &link)
                     .and_then(|()| tempfile::TempPath::try_from_path(&link))
                     .map_err(|e| io_failed("linking a session piece", e))?;
-                Ok(Staged {
+                let hasher = staging::hash_file(&temp)
+                    .await
+                    .map_err(|e| io_failed("hashing a session piece", e))?;
+                return Ok(Staged {
                     temp,
                     size: only.len,
-                    content_hash: only.content_hash.clone(),
-                })
+                    hasher: Box::new(hasher),
+                });
             }
-            (pieces, data) => {
-                let mut parts: Vec<PathBuf> = pieces.iter().map(piece_path).collect();
-                parts.extend(data.as_ref().map(|d| d.temp.to_path_buf()));
-                staging::concat(&self.tmp, &parts)
-                    .await
-                    .map_err(|e| io_failed("assembling a session", e))
+            pieces => {
+                let parts: Vec<PathBuf> = pieces.iter().map(piece_path).collect();
+                staging::concat(&self.tmp, &parts).await
             }
         }
+        .map_err(|e| io_failed("assembling a session", e))
     }
 
-    /// `upload_session/finish` (with `data`) and each `finish_batch_v2` entry (`batch`):
-    /// assembles the session and hands it to `commit`. The session is consumed only when the
-    /// commit succeeds, so a refused commit can be retried. `Err` is an
-    /// `UploadSessionFinishError`.
+    /// `upload_session/finish` without data, or of a concurrent session (`data`: whether the
+    /// request carried any), and each `finish_batch_v2` entry (`batch`). The session is
+    /// consumed only when the commit succeeds, so a refused commit can be retried. `Err` is
+    /// an `UploadSessionFinishError`.
     pub async fn finish(
         &self,
         cursor: &UploadSessionCursor,
-        data: Option<Staged>,
+        data: bool,
         batch: bool,
         commit: impl FnOnce(Staged) -> Result<FileMetadata, Rejected>,
     ) -> Result<FileMetadata, Failed> {
@@ -289,22 +444,23 @@ impl Sessions {
             .slot(&cursor.session_id)
             .ok_or_else(|| finish_lookup(lookup("not_found")))?;
         let mut guard = slot.lock().await;
-        let state = match guard.as_ref() {
-            Some(s) if !s.expired() => s,
+        let live = match guard.as_mut() {
+            Some(l) if !l.state.expired() => l,
             _ => return Err(finish_lookup(lookup("not_found")).into()),
         };
-        let data = data.filter(|d| d.size > 0);
+        let state = &live.state;
         match state.kind {
             SessionType::Sequential => {
                 if batch && !state.closed {
                     return Err(finish_lookup(lookup("not_closed")).into());
                 }
-                if data.is_some() && state.closed {
+                if data {
+                    // Data for a sequential session streams through `begin`.
                     return Err(finish_lookup(lookup("closed")).into());
                 }
             }
             SessionType::Concurrent => {
-                if data.is_some() {
+                if data {
                     return Err(lookup("concurrent_session_data_not_allowed").into());
                 }
                 if !state.closed {
@@ -315,24 +471,40 @@ impl Sessions {
         if cursor.offset != state.length() {
             return Err(finish_lookup(incorrect_offset(state.length())).into());
         }
-        let mut pieces = state.pieces.clone();
-        pieces.sort_unstable_by_key(|p| p.offset);
-        let mut end = 0;
-        for p in &pieces {
-            if p.offset != end {
-                return Err(lookup("concurrent_session_missing_data").into());
+        let whole = match state.kind {
+            SessionType::Sequential => {
+                let hasher = live.hasher.clone();
+                self.link_data(&key, state.len, hasher).await?
             }
-            end += p.len;
-        }
-        let whole = self.assemble(&key, &pieces, data).await?;
-        let meta = commit(whole).map_err(|r| match r.failed {
-            Failed::Api(write_error) => Failed::Api(json!({".tag": "path", "path": write_error})),
-            internal => internal,
-        })?;
+            SessionType::Concurrent => {
+                let mut pieces = state.pieces.clone();
+                pieces.sort_unstable_by_key(|p| p.offset);
+                let mut end = 0;
+                for p in &pieces {
+                    if p.offset != end {
+                        return Err(lookup("concurrent_session_missing_data").into());
+                    }
+                    end += p.len;
+                }
+                self.assemble(&key, &pieces).await?
+            }
+        };
+        let meta = commit_whole(whole, commit)?;
         *guard = None;
         self.remove(&key);
         Ok(meta)
     }
+}
+
+/// Commits a session's data; a refused write is reported inside the finish error's `path`.
+fn commit_whole(
+    whole: Staged,
+    commit: impl FnOnce(Staged) -> Result<FileMetadata, Rejected>,
+) -> Result<FileMetadata, Failed> {
+    commit(whole).map_err(|r| match r.failed {
+        Failed::Api(write_error) => Failed::Api(json!({".tag": "path", "path": write_error})),
+        internal => internal,
+    })
 }
 
 #[cfg(test)]

@@ -14,12 +14,19 @@ use crate::dropbox::content_hash::ContentHasher;
 /// Dropbox refuses more than this many bytes in one request.
 pub const MAX_REQUEST_BYTES: u64 = 150 * 1024 * 1024;
 
-/// Bytes on disk, not yet part of the namespace.
+/// Bytes on disk, not yet part of the namespace, with their content hash so far (a session
+/// can go on hashing where a request left off).
 #[derive(Debug)]
 pub struct Staged {
     pub temp: TempPath,
     pub size: u64,
-    pub content_hash: String,
+    pub hasher: Box<ContentHasher>,
+}
+
+impl Staged {
+    pub fn content_hash(&self) -> String {
+        self.hasher.clone().finish()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,8 +46,21 @@ pub enum StageError {
 /// arrived (or at the end of a shorter body) and reports `Cut` instead of finishing.
 pub async fn stage(dir: &Path, body: Body, cut_after: Option<u64>) -> Result<Staged, StageError> {
     let (file, temp) = tempfile::NamedTempFile::new_in(dir)?.into_parts();
+    let mut hasher = Box::new(ContentHasher::new());
+    let size = write_body(file, body, cut_after, |b| hasher.update(b)).await?;
+    Ok(Staged { temp, size, hasher })
+}
+
+/// Streams `body` into `file` from its current position, showing every stored byte to
+/// `seen`; returns the body's length. Bytes past `MAX_REQUEST_BYTES` or after a cut may be
+/// partly written: callers own only what they record as received.
+pub async fn write_body(
+    file: std::fs::File,
+    body: Body,
+    cut_after: Option<u64>,
+    mut seen: impl FnMut(&[u8]),
+) -> Result<u64, StageError> {
     let mut out = BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(file));
-    let mut hasher = ContentHasher::new();
     let mut size = 0u64;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
@@ -51,7 +71,7 @@ pub async fn stage(dir: &Path, body: Body, cut_after: Option<u64>) -> Result<Sta
         }
         // Past the limit, keep reading (so the client gets an answer) but store nothing.
         if size <= MAX_REQUEST_BYTES {
-            hasher.update(&chunk);
+            seen(&chunk);
             out.write_all(&chunk).await?;
         }
     }
@@ -62,11 +82,20 @@ pub async fn stage(dir: &Path, body: Body, cut_after: Option<u64>) -> Result<Sta
         return Err(StageError::TooLarge);
     }
     out.flush().await?;
-    Ok(Staged {
-        temp,
-        size,
-        content_hash: hasher.finish(),
-    })
+    Ok(size)
+}
+
+/// The content hasher of a file's bytes.
+pub async fn hash_file(path: &Path) -> std::io::Result<ContentHasher> {
+    let mut input = tokio::fs::File::open(path).await?;
+    let mut hasher = ContentHasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match tokio::io::AsyncReadExt::read(&mut input, &mut buf).await? {
+            0 => return Ok(hasher),
+            n => hasher.update(&buf[..n]),
+        }
+    }
 }
 
 /// Copies `parts` (in order) into one staged file, hashing the whole.
@@ -92,7 +121,7 @@ pub async fn concat(dir: &Path, parts: &[std::path::PathBuf]) -> Result<Staged, 
     Ok(Staged {
         temp,
         size,
-        content_hash: hasher.finish(),
+        hasher: Box::new(hasher),
     })
 }
 
@@ -106,12 +135,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = stage(dir.path(), Body::from("abc"), None).await.unwrap();
         assert_eq!(s.size, 3);
-        assert_eq!(s.content_hash, content_hash(b"abc"));
+        assert_eq!(s.content_hash(), content_hash(b"abc"));
         assert_eq!(std::fs::read(&s.temp).unwrap(), b"abc");
         let both = concat(dir.path(), &[s.temp.to_path_buf(), s.temp.to_path_buf()])
             .await
             .unwrap();
-        assert_eq!(both.content_hash, content_hash(b"abcabc"));
+        assert_eq!(both.content_hash(), content_hash(b"abcabc"));
     }
 
     #[tokio::test]

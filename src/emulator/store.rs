@@ -279,11 +279,8 @@ impl Store {
             None => format!("{parent_display}/{}", path.name()),
         };
         let disk = self.disk_path(&display);
-        let Staged {
-            temp,
-            size,
-            content_hash,
-        } = staged;
+        let content_hash = staged.content_hash();
+        let Staged { temp, size, hasher } = staged;
         let placed = match disk.parent().map_or(Ok(()), fs::create_dir_all) {
             Ok(()) => temp.persist(&disk).map_err(|e| (e.error, e.path)),
             Err(e) => Err((e, temp)),
@@ -291,11 +288,7 @@ impl Store {
         if let Err((e, temp)) = placed {
             return Err(Rejected {
                 failed: internal(&format!("placing {}", disk.display()), e),
-                staged: Staged {
-                    temp,
-                    size,
-                    content_hash,
-                },
+                staged: Staged { temp, size, hasher },
             });
         }
         let seq = inner.seq + 1;
@@ -505,7 +498,7 @@ impl Inner {
             Some(Metadata::File(m)) => Decision::Unchanged(m),
             _ => Decision::Conflict("file"),
         };
-        let identical = file.content_hash == staged.content_hash && file.size == staged.size;
+        let identical = file.content_hash == staged.content_hash() && file.size == staged.size;
         let overwrite = Decision::Write {
             reuse_id: Some(file.id.clone()),
         };
@@ -533,7 +526,7 @@ impl Inner {
     ) -> Option<Result<DbxPath, FileMetadata>> {
         let same = |p: &DbxPath| match self.live(&p.lower) {
             Some(n) => match &n.kind {
-                Kind::File(f) if f.content_hash == staged.content_hash => {
+                Kind::File(f) if f.content_hash == staged.content_hash() => {
                     match n.metadata(&p.lower) {
                         Metadata::File(m) => Some(m),
                         _ => None,

@@ -16,7 +16,7 @@ use std::io::Read;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, SystemTime};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -405,11 +405,12 @@ fn read_into(
     loop {
         let len = remaining.min(chunk as u64) as usize;
         let reservation = budget.reserve(len);
-        let mut buf = BytesMut::zeroed(len);
-        handle.read_exact(&mut buf).map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => FileError::Changed("it got shorter".into()),
-            _ => FileError::Io(e),
-        })?;
+        // Read into spare capacity: zeroing each chunk first cost ~10 % of a big upload's CPU.
+        let mut buf = Vec::with_capacity(len);
+        (&mut handle).take(len as u64).read_to_end(&mut buf)?;
+        if buf.len() < len {
+            return Err(FileError::Changed("it got shorter".into()));
+        }
         hasher.update(&buf);
         remaining -= len as u64;
         let hash = if remaining == 0 {
@@ -422,7 +423,7 @@ fn read_into(
             None
         };
         let last = hash.is_some();
-        if !sink(buf.freeze(), hash, reservation) || last {
+        if !sink(Bytes::from(buf), hash, reservation) || last {
             return Ok(());
         }
     }

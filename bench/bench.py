@@ -1,0 +1,386 @@
+#!/usr/bin/env python3
+"""Benchmarks of `dropbox-post post` against the librec-auto way (the official Python SDK,
+one `files_upload` per file, sequentially) and the ceiling (curl sending the same bytes to
+the emulator's upload route), every workload on a fresh emulator root, all in one run.
+
+Run it through `bash bench/run.sh`, which builds the binary and the SDK venv first.
+Environment: BIN, PYTHON (the SDK venv's), SCALE (full | tiny), RUNS, OUT, WORK.
+"""
+
+import filecmp
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TOKEN = "sl.EXAMPLE-demo-token-for-the-emulator"
+PASSWORD = "correct horse battery staple"
+MIB = 1024 * 1024
+# Dropbox refuses a single request over 150 MiB: no SDK `files_upload` and no one-request
+# curl ceiling beyond that.
+MAX_REQUEST = 150 * MIB
+# The ceiling sends bigger files as an upload session of pieces this large.
+CURL_PIECE = 128 * MIB
+
+SCALES = {
+    "full": dict(w1_mib=[100, 1024], w2_files=2000, w2_size=16 * 1024, latencies=[0, 30],
+                 w4_files=200, w4_max=64 * MIB, runs=3),
+    "tiny": dict(w1_mib=[2], w2_files=24, w2_size=16 * 1024, latencies=[0, 5],
+                 w4_files=12, w4_max=2 * MIB, runs=1),
+}
+
+
+class Emulator:
+    """`dropbox-post -v emulate` on a fresh root; -v logs one line per request, which is how
+    requests are counted."""
+
+    LINE = re.compile(r"POST /2/(\S+) -> (\d+)")
+
+    def __init__(self, binary, work, latency_ms):
+        self.root = Path(tempfile.mkdtemp(prefix="root-", dir=work))
+        self.log_path = self.root.with_suffix(".log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [binary, "-v", "emulate", "--root", str(self.root), "--token", TOKEN,
+             "--latency-ms", str(latency_ms)],
+            stdout=subprocess.PIPE, stderr=self.log, text=True,
+            env={**os.environ, "NO_COLOR": "1"})
+        self.base = self.proc.stdout.readline().strip()
+        if not self.base.startswith("http"):
+            raise SystemExit(f"bench: the emulator did not start (log: {self.log_path})")
+
+    def files(self, dest):
+        return self.root / "files" / dest.strip("/")
+
+    def mark(self):
+        self.log.flush()
+        return self.log_path.stat().st_size, self.cpu()
+
+    def cpu(self):
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def since(self, mark):
+        offset, cpu = mark
+        time.sleep(0.05)  # the last response is logged after it is sent
+        with open(self.log_path, errors="replace") as f:
+            f.seek(offset)
+            routes = Counter(m.group(1) for m in self.LINE.finditer(f.read()))
+        return routes, self.cpu() - cpu
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+        self.log.close()
+        shutil.rmtree(self.root, ignore_errors=True)
+        self.log_path.unlink()
+
+
+def timed(cmd, env=None):
+    """Runs `cmd` under /usr/bin/time -v: (wall seconds, peak RSS KiB)."""
+    with tempfile.NamedTemporaryFile("r") as t:
+        start = time.perf_counter()
+        done = subprocess.run(["/usr/bin/time", "-v", "-o", t.name, *cmd], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        wall = time.perf_counter() - start
+        if done.returncode != 0:
+            raise SystemExit(f"bench: {' '.join(map(str, cmd[:3]))} failed:\n{done.stderr}")
+        rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", t.read()).group(1))
+    return wall, rss
+
+
+def post_cmd(ctx, emu, local, dest):
+    option = "file" if Path(local).is_file() else "folder"
+    return [ctx["bin"], "post", "--endpoint", emu.base, f"--option={option}",
+            f"--encrypted_key={ctx['key']}", f"--path={local}", f"--dest={dest}"]
+
+
+def dropbox_post(ctx, emu, local, dest):
+    env = {**os.environ, "DROPBOX_POST_PASSWORD": PASSWORD}
+    return timed(post_cmd(ctx, emu, local, dest), env)
+
+
+def sdk(ctx, emu, local, dest):
+    env = {**os.environ, "DROPBOX_TOKEN": TOKEN}
+    return timed([ctx["python"], str(HERE / "sdk_upload.py"), emu.base, str(local), dest], env)
+
+
+def upload_arg(path):
+    return json.dumps({"path": path, "mode": "overwrite"})
+
+
+def curl(ctx, emu, local, dest):
+    """The ceiling: each file's bytes in one `files/upload` request (8 at a time for a tree,
+    over reused connections, no hashing, no commit protocol), or, for a file over 150 MiB,
+    in 128 MiB session pieces, one after another."""
+    local = Path(local)
+    if local.is_file() and local.stat().st_size > MAX_REQUEST:
+        return curl_session(ctx, emu, local, f"{dest}/{local.name}")
+    files = [local] if local.is_file() else sorted(p for p in local.rglob("*") if p.is_file())
+    base = local.parent if local.is_file() else local
+    quote = lambda s: '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    config = "next\n".join(
+        f"url = {quote(emu.base + '/2/files/upload')}\n"
+        f"header = {quote('Authorization: Bearer ' + TOKEN)}\n"
+        'header = "Content-Type: application/octet-stream"\n'
+        f"header = {quote('Dropbox-API-Arg: ' + upload_arg(f'{dest}/{f.relative_to(base)}'))}\n"
+        f"data-binary = {quote('@' + str(f))}\n"
+        'output = "/dev/null"\nfail\n'
+        for f in files)
+    cfg = Path(ctx["work"]) / "curl.cfg"
+    cfg.write_text(config)
+    return timed(["curl", "-sS", "--parallel", "--parallel-max", "8", "-K", str(cfg)])
+
+
+def curl_session(ctx, emu, local, path):
+    pieces = ctx["pieces"][local]
+    start = time.perf_counter()
+
+    def call(route, arg, piece):
+        out = subprocess.run(
+            ["curl", "-sS", "-f", "-X", "POST", f"{emu.base}/2/files/upload_session/{route}",
+             "-H", f"Authorization: Bearer {TOKEN}",
+             "-H", "Content-Type: application/octet-stream",
+             "-H", f"Dropbox-API-Arg: {json.dumps(arg)}", "--data-binary", f"@{piece}"],
+            check=True, capture_output=True, text=True)
+        return out.stdout
+
+    session = json.loads(call("start", {}, pieces[0]))["session_id"]
+    offset = pieces[0].stat().st_size
+    for piece in pieces[1:-1]:
+        call("append_v2", {"cursor": {"session_id": session, "offset": offset}}, piece)
+        offset += piece.stat().st_size
+    call("finish", {"cursor": {"session_id": session, "offset": offset},
+                    "commit": {"path": path, "mode": "overwrite"}}, pieces[-1])
+    return time.perf_counter() - start, None
+
+
+def same_tree(local, remote):
+    local, remote = Path(local), Path(remote)
+    if local.is_file():
+        return filecmp.cmp(local, remote / local.name, shallow=False)
+    rel = lambda root: sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    names = rel(local)
+    return names == rel(remote) and all(
+        filecmp.cmp(local / n, remote / n, shallow=False) for n in names)
+
+
+def measure(ctx, contender, local, latency, rerun=False):
+    """Median over runs of `contender` uploading `local` to a fresh emulator; with `rerun`,
+    also of the same contender run again right after on the same emulator."""
+    names = [contender.__name__] + [contender.__name__ + " re-run"] * rerun
+    samples = {name: [] for name in names}
+    for _ in range(ctx["runs"]):
+        emu = Emulator(ctx["bin"], ctx["work"], latency)
+        try:
+            for name in names:
+                mark = emu.mark()
+                wall, rss = contender(ctx, emu, local, "/bench")
+                routes, cpu = emu.since(mark)
+                if not same_tree(local, emu.files("/bench")):
+                    raise SystemExit(f"bench: {name} left a remote tree unlike {local}")
+                samples[name].append(dict(wall=wall, rss=rss, routes=routes, cpu=cpu))
+        finally:
+            emu.stop()
+    return {name: summarize(s) for name, s in samples.items()}
+
+
+def summarize(samples):
+    mid = sorted(samples, key=lambda s: s["wall"])[len(samples) // 2]
+    rss = [s["rss"] for s in samples if s["rss"] is not None]
+    return dict(wall=statistics.median(s["wall"] for s in samples),
+                walls=[s["wall"] for s in samples], rss=max(rss) if rss else None,
+                routes=mid["routes"], cpu=mid["cpu"])
+
+
+def make_tree(root, sizes, rng):
+    """Files of the given sizes, spread over nested folders like a study's output."""
+    for i, size in enumerate(sizes):
+        d = root / f"run-{i % 10}" / f"fold-{i // 10 % 20}"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"part-{i:04}.bin").write_bytes(rng.randbytes(size))
+    return root
+
+
+def make_file(path, size):
+    with open(path, "wb") as f:
+        for _ in range(0, size, 16 * MIB):
+            f.write(os.urandom(min(16 * MIB, size - f.tell())))
+    return path
+
+
+def split(path, work):
+    pieces = []
+    with open(path, "rb") as f:
+        while chunk := f.read(CURL_PIECE):
+            p = Path(work) / f"{path.name}.piece{len(pieces)}"
+            p.write_bytes(chunk)
+            pieces.append(p)
+    return pieces
+
+
+def machine(python):
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
+                if l.startswith("model name")), platform.processor())
+    mem = int(next(l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal")))
+    version = lambda cmd: subprocess.run(cmd, capture_output=True, text=True).stdout.split("\n")[0]
+    return [
+        f"{os.cpu_count()} cores, {cpu}, {mem // 1024 // 1024} GiB RAM, Linux {platform.release()}",
+        f"{version(['rustc', '--version'])}; {version(['curl', '--version'])[:40]}; "
+        f"Python SDK {version([python, '-c', 'import dropbox; print(dropbox.__version__)'])}",
+        f"commit {version(['git', '-C', str(HERE.parent), 'rev-parse', '--short', 'HEAD'])}",
+    ]
+
+
+def fmt_routes(routes):
+    short = {"files/upload_session/start": "start", "files/upload_session/append_v2": "append",
+             "files/upload_session/finish_batch_v2": "finish_batch",
+             "files/upload_session/finish": "finish", "files/upload": "upload",
+             "files/list_folder": "list", "files/list_folder/continue": "list_continue"}
+    total = sum(routes.values())
+    parts = ", ".join(f"{n} {short.get(r, r)}" for r, n in sorted(routes.items()))
+    return f"{total} ({parts})" if parts else "0"
+
+
+def row(name, r, nbytes, ref=None):
+    mib_s = f"{nbytes / MIB / r['wall']:.0f}" if nbytes else "–"
+    rss = f"{r['rss'] / 1024:.0f}" if r["rss"] else "–"
+    ratio = " · ".join(f"{label} {ref_r['wall'] / r['wall']:.2f}×"
+                       for label, ref_r in (ref or {}).items() if ref_r)
+    runs = ", ".join(f"{w:.2f}" for w in r["walls"])
+    return (f"| {name} | {r['wall']:.2f} ({runs}) | {mib_s} | {rss} | {fmt_routes(r['routes'])} "
+            f"| {r['cpu']:.2f} | {ratio or '–'} |")
+
+
+HEADER = ("| contender | median wall s (runs) | MiB/s | peak RSS MiB | HTTP requests | "
+          "emulator CPU s | speed-up vs |\n|---|---|---|---|---|---|---|")
+
+
+def main():
+    scale = os.environ.get("SCALE", "full")
+    p = SCALES[scale]
+    runs = int(os.environ.get("RUNS", p["runs"]))
+    out = Path(os.environ.get("OUT", HERE.parent / "docs" / "benchmarks.md"))
+    work = Path(tempfile.mkdtemp(prefix="dropbox-post-bench-", dir=os.environ.get("WORK")))
+    ctx = dict(bin=os.environ["BIN"], python=os.environ["PYTHON"], work=work, runs=runs, pieces={})
+    rng = random.Random(6)
+    try:
+        # Argon2id at 8 MiB, 1 pass: the runs measure the transfer, not the key (see below).
+        (work / "token").write_text(TOKEN + "\n")
+        ctx["key"] = work / "bench.enc"
+        subprocess.run([ctx["bin"], "encrypt", "--key", work / "token", "--encrypted", ctx["key"],
+                        "--kdf-memory-kib", "8192", "--kdf-passes", "1"], check=True,
+                       env={**os.environ, "DROPBOX_POST_PASSWORD": PASSWORD},
+                       stdout=subprocess.DEVNULL)
+        lines, targets = [], []
+        say = lambda s="": (lines.append(s), print(s, flush=True))
+
+        def target(what, measured, met):
+            targets.append(f"| {what} | {measured} | {'met' if met else '**not met**'} |")
+
+        say("## W1: one large file")
+        say()
+        say(HEADER)
+        rss = {}
+        for mib in p["w1_mib"]:
+            f = make_file(work / f"w1-{mib}MiB.bin", mib * MIB)
+            if f.stat().st_size > MAX_REQUEST:
+                ctx["pieces"][f] = split(f, work)
+            res = measure(ctx, dropbox_post, f, 0)
+            res |= measure(ctx, curl, f, 0)
+            if mib * MIB <= MAX_REQUEST:
+                res |= measure(ctx, sdk, f, 0)
+            ceiling = "curl" if mib * MIB <= MAX_REQUEST else "curl, 128 MiB session pieces"
+            for name, r in res.items():
+                label = {"dropbox_post": "dropbox-post", "curl": ceiling, "sdk": "SDK files_upload"}[name]
+                ref = {k: v for k, v in [("SDK", res.get("sdk")), ("curl", res["curl"])]
+                       if name == "dropbox_post"}
+                say(row(f"{mib} MiB: {label}", r, f.stat().st_size, ref))
+            share = res["curl"]["wall"] / res["dropbox_post"]["wall"]
+            target(f"W1 {mib} MiB: ≥ 0.8 × the curl ceiling's throughput", f"{share:.2f} ×",
+                   share >= 0.8)
+            rss[mib] = res["dropbox_post"]["rss"] / 1024
+            for piece in ctx["pieces"].pop(f, []):
+                piece.unlink()
+            f.unlink()
+        flat = ", ".join(f"{r:.0f} MiB at {m} MiB" for m, r in rss.items())
+        target("W1: peak RSS < 64 MiB, flat across sizes", flat,
+               max(rss.values()) < 64 and max(rss.values()) - min(rss.values()) < 8)
+
+        say()
+        say(f"## W2: {p['w2_files']} files of {p['w2_size'] // 1024} KiB in nested folders; "
+            "W3: the same again, nothing changed")
+        say()
+        say(HEADER)
+        tree = make_tree(work / "w2", [p["w2_size"]] * p["w2_files"], rng)
+        nbytes = p["w2_files"] * p["w2_size"]
+        for latency in p["latencies"]:
+            res = measure(ctx, dropbox_post, tree, latency, rerun=True)
+            res |= measure(ctx, sdk, tree, latency)
+            res |= measure(ctx, curl, tree, latency)
+            ours, rerun = res["dropbox_post"], res["dropbox_post re-run"]
+            say(row(f"{latency} ms: dropbox-post", ours, nbytes,
+                    {"SDK": res["sdk"], "curl": res["curl"]}))
+            say(row(f"{latency} ms: SDK files_upload", res["sdk"], nbytes))
+            say(row(f"{latency} ms: curl, 8 parallel", res["curl"], nbytes))
+            say(row(f"{latency} ms: W3 dropbox-post re-run", rerun, 0,
+                    {"first run": ours}))
+            n = p["w2_files"]
+            speedup = res["sdk"]["wall"] / ours["wall"]
+            want = 15 if latency >= 30 else 3
+            target(f"W2 {latency} ms: ≥ {want}× the SDK", f"{speedup:.1f}×", speedup >= want)
+            sent = sum(ours["routes"].values())
+            commits = ours["routes"]["files/upload_session/finish_batch_v2"]
+            batches = -(-n // 1000)
+            target(f"W2 {latency} ms: ~1 request per file + 1 commit per batch",
+                   f"{sent} requests for {n} files, {commits} commits",
+                   sent <= n + batches + 2 and commits == batches)
+            per_k = sum(rerun["routes"].values()) * 1000 / n
+            target(f"W3 {latency} ms: ≤ 3 requests per 1,000 files", f"{per_k:.1f}", per_k <= 3)
+            share = rerun["wall"] / ours["wall"]
+            target(f"W3 {latency} ms: < 10 % of W2's first run", f"{share:.0%}", share < 0.10)
+        shutil.rmtree(tree)
+
+        say()
+        # Log-uniform sizes: mostly small files and a few big ones, like a study's output.
+        lo, hi = 1024, p["w4_max"]
+        sizes = [lo, hi] + [int(lo * (hi / lo) ** rng.random()) for _ in range(p["w4_files"] - 2)]
+        tree = make_tree(work / "w4", sizes, rng)
+        say(f"## W4: a mixed study tree, {len(sizes)} files from 1 KiB to {hi // MIB} MiB, "
+            f"{sum(sizes) / MIB:.0f} MiB in all")
+        say()
+        say(HEADER)
+        res = measure(ctx, dropbox_post, tree, 0)
+        res |= measure(ctx, sdk, tree, 0)
+        res |= measure(ctx, curl, tree, 0)
+        say(row("dropbox-post", res["dropbox_post"], sum(sizes),
+                {"SDK": res["sdk"], "curl": res["curl"]}))
+        say(row("SDK files_upload", res["sdk"], sum(sizes)))
+        say(row("curl, 8 parallel", res["curl"], sum(sizes)))
+        speedup = res["sdk"]["wall"] / res["dropbox_post"]["wall"]
+        target("W4: ≥ 5× the SDK", f"{speedup:.1f}×", speedup >= 5)
+        shutil.rmtree(tree)
+
+        template = (HERE / "benchmarks.template.md").read_text()
+        report = template.format(
+            date=time.strftime("%Y-%m-%d"), scale=scale, runs=runs,
+            machine="\n".join(f"- {m}" for m in machine(ctx["python"])), results="\n".join(lines),
+            targets="\n".join(targets))
+        out.write_text(report)
+        print(f"bench: wrote {out}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
