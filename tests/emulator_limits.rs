@@ -39,11 +39,21 @@ async fn sessions_expire_after_seven_days() {
         .unwrap()
         .to_string();
     emu.stop();
-    let state_path = dir.path().join("sessions").join(&key).join("state.json");
-    let mut state: Value = serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+    // Age the old session in its journal.
+    let journal = dir.path().join("sessions").join("journal.jsonl");
     let eight_days_ago = chrono::Utc::now().timestamp() - 8 * 24 * 3600;
-    state["created"] = json!(eight_days_ago);
-    std::fs::write(&state_path, state.to_string()).unwrap();
+    let aged: String = std::fs::read_to_string(&journal)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let mut record: Value = serde_json::from_str(line).unwrap();
+            if record["k"] == key {
+                record["n"]["created"] = json!(eight_days_ago);
+            }
+            record.to_string() + "\n"
+        })
+        .collect();
+    std::fs::write(&journal, aged).unwrap();
     let emu = Emu::start(dir.path(), &[]);
     for (session, status) in [(&old, StatusCode::CONFLICT), (&young, StatusCode::OK)] {
         let (s, r) = emu
@@ -58,5 +68,13 @@ async fn sessions_expire_after_seven_days() {
             assert_eq!(r["error"][".tag"], "not_found");
         }
     }
-    assert!(!dir.path().join("sessions").join(&key).exists());
+    let data = |k: &str| dir.path().join("sessions").join(format!("{k}.data"));
+    assert!(!data(&key).exists());
+    let young_key = young["session_id"]
+        .as_str()
+        .unwrap()
+        .split(':')
+        .nth(1)
+        .unwrap();
+    assert!(data(young_key).exists());
 }

@@ -17,6 +17,7 @@
 mod args;
 mod error;
 pub mod faults;
+mod journal;
 mod links;
 mod list;
 mod oauth;

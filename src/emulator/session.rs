@@ -1,11 +1,12 @@
-//! Upload sessions, kept under `ROOT/sessions/<id>/` with a `state.json`, so a restart keeps
-//! them. Sessions expire 7 days after they start.
+//! Upload sessions, kept under `ROOT/sessions/` (their states in `journal.jsonl`), so a
+//! restart keeps them. Sessions expire 7 days after they start.
 //!
 //! A sequential session's bytes are streamed straight into one `data` file at their offset
-//! while the session is locked, and its content hash runs along, so finishing neither copies
-//! nor re-reads them (after a restart it re-reads once). A concurrent session's pieces arrive
-//! in any order and in parallel, so each is staged on its own (`p-<offset>`) and joined at
-//! finish.
+//! (`<id>.data`) while the session is locked, and its content hash runs along, so finishing
+//! neither copies nor re-reads them (after a restart it re-reads once). A concurrent
+//! session's pieces arrive in any order and in parallel, so each is staged on its own
+//! (`<id>.p-<offset>`) and joined at finish. A small file thus costs one inode, the one its
+//! bytes end up in.
 
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
@@ -17,13 +18,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::OwnedMutexGuard;
 
+use super::journal::Journal;
 use super::staging::{self, Staged};
 use super::store::{Failed, Rejected};
 use crate::dropbox::content_hash::{BLOCK_SIZE, ContentHasher};
 use crate::dropbox::types::{FileMetadata, SessionType, UploadSessionCursor};
 
 const PREFIX: &str = "pid_upload_session:";
-const DATA: &str = "data";
 const LIFETIME_SECS: i64 = 7 * 24 * 3600;
 /// The largest file a session may build: 2^41 − 2^22 bytes.
 const MAX_SESSION_BYTES: u64 = (1 << 41) - (1 << 22);
@@ -42,7 +43,7 @@ struct State {
     pieces: Vec<Piece>,
 }
 
-/// One piece of a concurrent session, stored as `p-<offset>`.
+/// One piece of a concurrent session, stored as `<id>.p-<offset>`.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 struct Piece {
     offset: u64,
@@ -80,6 +81,8 @@ pub struct Sessions {
     dir: PathBuf,
     tmp: PathBuf,
     live: Mutex<HashMap<String, Slot>>,
+    /// A session's state after each change; `None` once it is gone.
+    journal: Mutex<Journal>,
 }
 
 /// What to do with the body of an `append_v2` or `finish` (see [`Sessions::begin`]).
@@ -133,34 +136,35 @@ fn key_of(session_id: &str) -> Option<&str> {
 }
 
 impl Sessions {
-    /// Loads the sessions under `root/sessions`, dropping expired and unreadable ones.
+    /// Loads the sessions under `root/sessions`, dropping expired ones and stray files.
     pub fn open(root: &Path, tmp: &Path) -> std::io::Result<Sessions> {
         let dir = root.join("sessions");
         fs::create_dir_all(&dir)?;
-        let mut live = HashMap::new();
+        let keep = |s: &Option<State>| s.as_ref().is_some_and(|s| !s.expired());
+        let (journal, states) = Journal::open(&dir.join("journal.jsonl"), keep)?;
         for entry in fs::read_dir(&dir)? {
-            let entry = entry?;
-            let key = entry.file_name().to_string_lossy().into_owned();
-            let state = fs::read(entry.path().join("state.json"))
-                .ok()
-                .and_then(|b| serde_json::from_slice::<State>(&b).ok());
-            match state {
-                Some(state) if !state.expired() => {
-                    let live_session = Live {
-                        state,
-                        hasher: None,
-                    };
-                    live.insert(key, Arc::new(tokio::sync::Mutex::new(Some(live_session))));
-                }
-                _ => {
-                    let _ = fs::remove_dir_all(entry.path());
-                }
+            let path = entry?.path();
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            let key = name.split('.').next().unwrap_or_default();
+            if !states.contains_key(key) && !name.starts_with("journal.jsonl") {
+                let _ = fs::remove_file(&path).or_else(|_| fs::remove_dir_all(&path));
             }
         }
+        let live = states
+            .into_iter()
+            .filter_map(|(key, state)| {
+                let live = Live {
+                    state: state?,
+                    hasher: None,
+                };
+                Some((key, Arc::new(tokio::sync::Mutex::new(Some(live)))))
+            })
+            .collect();
         Ok(Sessions {
             dir,
             tmp: tmp.to_path_buf(),
             live: Mutex::new(live),
+            journal: Mutex::new(journal),
         })
     }
 
@@ -170,25 +174,43 @@ impl Sessions {
         map.get(key).map(|s| (key.to_string(), s.clone()))
     }
 
+    fn data_path(&self, key: &str) -> PathBuf {
+        self.dir.join(format!("{key}.data"))
+    }
+
+    fn piece_path(&self, key: &str, offset: u64) -> PathBuf {
+        self.dir.join(format!("{key}.p-{offset:020}"))
+    }
+
+    fn record(&self, key: &str, state: Option<&State>) -> Result<(), Failed> {
+        let mut journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        journal
+            .append(key, &state)
+            .map_err(|e| io_failed(&format!("recording session {key}"), e))
+    }
+
     fn save(&self, key: &str, state: &State) -> Result<(), Failed> {
-        super::write_json_atomically(&self.dir.join(key).join("state.json"), state)
-            .map_err(|e| io_failed(&format!("saving session {key}"), e))
+        self.record(key, Some(state))
     }
 
     fn store_piece(&self, key: &str, offset: u64, staged: Staged) -> Result<(), Failed> {
-        let path = self.dir.join(key).join(format!("p-{offset:020}"));
         staged
             .temp
-            .persist(&path)
+            .persist(self.piece_path(key, offset))
             .map_err(|e| io_failed(&format!("storing a piece of session {key}"), e.error))
     }
 
-    fn remove(&self, key: &str) {
+    /// Forgets a finished session and deletes its files.
+    fn remove(&self, key: &str, state: &State) {
         self.live
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(key);
-        let _ = fs::remove_dir_all(self.dir.join(key));
+        let _ = fs::remove_file(self.data_path(key));
+        for p in &state.pieces {
+            let _ = fs::remove_file(self.piece_path(key, p.offset));
+        }
+        let _ = self.record(key, None);
     }
 
     /// `upload_session/start`. `Err` is an `UploadSessionStartError`.
@@ -212,8 +234,6 @@ impl Sessions {
 
     fn create(&self, kind: SessionType, close: bool, staged: Staged) -> Result<String, Failed> {
         let key = format!("{:032x}", rand::random::<u128>());
-        let dir = self.dir.join(&key);
-        fs::create_dir_all(&dir).map_err(|e| io_failed("creating a session directory", e))?;
         let state = State {
             kind,
             created: chrono::Utc::now().timestamp(),
@@ -226,7 +246,7 @@ impl Sessions {
         if kind == SessionType::Sequential {
             staged
                 .temp
-                .persist(dir.join(DATA))
+                .persist(self.data_path(&key))
                 .map_err(|e| io_failed(&format!("storing the data of session {key}"), e.error))?;
         }
         self.save(&key, &state)?;
@@ -270,7 +290,7 @@ impl Sessions {
             .write(true)
             .create(true)
             .truncate(false)
-            .open(self.dir.join(&key).join(DATA))
+            .open(self.data_path(&key))
             .and_then(|mut f| f.seek(SeekFrom::Start(cursor.offset)).map(|_| f))
             .map_err(|e| io_failed(&format!("opening the data of session {key}"), e))?;
         Ok(Begin::Stream(Direct { key, guard, hasher }, file))
@@ -308,8 +328,9 @@ impl Sessions {
         }
         let whole = self.link_data(&d.key, len + size, d.hasher.take()).await?;
         let meta = commit_whole(whole, commit)?;
-        *d.guard = None;
-        self.remove(&d.key);
+        if let Some(live) = d.guard.take() {
+            self.remove(&d.key, &live.state);
+        }
         Ok(meta)
     }
 
@@ -369,7 +390,7 @@ impl Sessions {
         len: u64,
         hasher: Option<Box<ContentHasher>>,
     ) -> Result<Staged, Failed> {
-        let data = self.dir.join(key).join(DATA);
+        let data = self.data_path(key);
         let link = self
             .tmp
             .join(format!("link-{:032x}", rand::random::<u128>()));
@@ -401,8 +422,7 @@ impl Sessions {
     /// A concurrent session's pieces as one staged file: one piece is used as is (linked),
     /// more are copied together.
     async fn assemble(&self, key: &str, pieces: &[Piece]) -> Result<Staged, Failed> {
-        let dir = self.dir.join(key);
-        let piece_path = |p: &Piece| dir.join(format!("p-{:020}", p.offset));
+        let piece_path = |p: &Piece| self.piece_path(key, p.offset);
         match pieces {
             [] => staging::concat(&self.tmp, &[]).await,
             [only] => {
@@ -490,8 +510,9 @@ impl Sessions {
             }
         };
         let meta = commit_whole(whole, commit)?;
-        *guard = None;
-        self.remove(&key);
+        if let Some(live) = guard.take() {
+            self.remove(&key, &live.state);
+        }
         Ok(meta)
     }
 }

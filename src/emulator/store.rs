@@ -5,8 +5,7 @@
 //! staged outside the lock (see `staging`), so parallel uploads only serialize their commits.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
@@ -14,6 +13,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::journal::Journal;
 use super::paths::{self, DbxPath, Malformed, name_of};
 use super::staging::Staged;
 use crate::dropbox::types::{
@@ -46,12 +46,6 @@ pub struct FileInfo {
     pub content_hash: String,
     pub client_modified: String,
     pub server_modified: String,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Record {
-    k: String,
-    n: Node,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,14 +87,13 @@ pub struct Rejected {
 
 pub struct Store {
     files: PathBuf,
-    journal_path: PathBuf,
     inner: Mutex<Inner>,
 }
 
 struct Inner {
     nodes: BTreeMap<String, Node>,
     seq: u64,
-    journal: File,
+    journal: Journal,
 }
 
 pub fn now() -> String {
@@ -188,38 +181,11 @@ impl Store {
     pub fn open(root: &Path) -> Result<Store, StoreError> {
         let files = root.join("files");
         fs::create_dir_all(&files).map_err(io(format!("creating {}", files.display())))?;
-        let journal_path = root.join("journal.jsonl");
-        let mut nodes = BTreeMap::new();
-        if journal_path.exists() {
-            let f = File::open(&journal_path).map_err(io("opening the journal"))?;
-            for (n, line) in BufReader::new(f).lines().enumerate() {
-                let line = line.map_err(io("reading the journal"))?;
-                match serde_json::from_str::<Record>(&line) {
-                    Ok(r) => {
-                        nodes.insert(r.k, r.n);
-                    }
-                    // A torn last line from a crash; everything before it is intact.
-                    Err(e) => tracing::warn!("journal line {} ignored: {e}", n + 1),
-                }
-            }
-        }
+        let (journal, nodes) = Journal::open::<Node>(&root.join("journal.jsonl"), |_| true)
+            .map_err(io("replaying the journal"))?;
         let seq = nodes.values().map(|n| n.seq).max().unwrap_or(0);
-        let tmp = root.join("journal.jsonl.tmp");
-        {
-            let mut out = File::create(&tmp).map_err(io("writing the journal"))?;
-            for (k, n) in &nodes {
-                writeln!(out, "{}", record_line(k, n)).map_err(io("writing the journal"))?;
-            }
-            out.sync_all().map_err(io("writing the journal"))?;
-        }
-        fs::rename(&tmp, &journal_path).map_err(io("replacing the journal"))?;
-        let journal = OpenOptions::new()
-            .append(true)
-            .open(&journal_path)
-            .map_err(io("opening the journal"))?;
         Ok(Store {
             files,
-            journal_path,
             inner: Mutex::new(Inner {
                 nodes,
                 seq,
@@ -236,10 +202,9 @@ impl Store {
 
     /// Flushes the journal to disk (graceful shutdown).
     pub fn sync(&self) -> Result<(), StoreError> {
-        self.lock()
-            .journal
-            .sync_all()
-            .map_err(io(format!("syncing {}", self.journal_path.display())))
+        let inner = self.lock();
+        let path = inner.journal.path().display().to_string();
+        inner.journal.sync().map_err(io(format!("syncing {path}")))
     }
 
     fn disk_path(&self, display: &str) -> PathBuf {
@@ -437,14 +402,6 @@ impl Store {
     }
 }
 
-fn record_line(k: &str, n: &Node) -> String {
-    serde_json::to_string(&Record {
-        k: k.to_string(),
-        n: n.clone(),
-    })
-    .unwrap_or_default()
-}
-
 impl Inner {
     fn live(&self, lower: &str) -> Option<&Node> {
         self.nodes.get(lower).filter(|n| n.is_live())
@@ -591,9 +548,7 @@ impl Inner {
             seq: self.seq,
             kind,
         };
-        // One write per line, so a crash can only tear the last line.
-        let line = record_line(&lower, &node) + "\n";
-        if let Err(e) = self.journal.write_all(line.as_bytes()) {
+        if let Err(e) = self.journal.append(&lower, &node) {
             tracing::error!("appending to the journal: {e}");
         }
         self.nodes.insert(lower, node);
