@@ -154,7 +154,7 @@ fn post_args(study: &Path, endpoint: &str) -> PostArgs {
             password: Some(SecretString::from(DEMO_PASSWORD)),
             password_file: None,
         },
-        jobs: 8,
+        jobs: 16,
         mode: Mode::Overwrite,
         force: false,
         dry_run: false,

@@ -74,8 +74,9 @@ pub struct PostArgs {
     #[command(flatten)]
     pub password: PasswordArgs,
 
-    /// Files in flight at once.
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    /// Files in flight at once. Uploads only stage data (commits are batched), so many
+    /// small files gain from more; memory is bounded separately.
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub jobs: u16,
 
     /// What to do when a different file is already at the destination.
@@ -235,12 +236,13 @@ async fn post_job(
         JobKind::Folder => "folder",
     };
     let (job_kind, local) = (job.kind, job.path.clone());
-    let tree = tokio::task::spawn_blocking(move || match job_kind {
+    let walk = tokio::task::spawn_blocking(move || match job_kind {
         JobKind::File => walk::walk_file(&local),
         JobKind::Folder => walk::walk_folder(&local),
-    })
-    .await
-    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    });
+    // The local walk and the remote listing overlap: each costs about as much on a re-run.
+    let (tree, listed) = tokio::join!(walk, list_dest(&client, &job.dest));
+    let tree = tree.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
     let progress = Arc::new(Progress::new(
         &label,
         tree.files.len(),
@@ -248,7 +250,7 @@ async fn post_job(
         !args.json,
         verbose,
     ));
-    let result = match list_dest(&client, &job.dest).await {
+    let result = match listed {
         Ok(remote) => {
             let plan = plan::make_plan(tree, &job.dest, &remote, args.mode, args.force);
             engine::run(client.clone(), plan, settings.clone(), progress.clone()).await

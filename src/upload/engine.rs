@@ -58,7 +58,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            jobs: 8,
+            jobs: 16,
             chunk_size: 2 * BLOCK_SIZE,
             buffer_budget: 48 * 1024 * 1024,
             batch_max: MAX_BATCH,
