@@ -4,7 +4,8 @@ one `files_upload` per file, sequentially) and the ceiling (curl sending the sam
 the emulator's upload route), every workload on a fresh emulator root, all in one run.
 
 Run it through `bash bench/run.sh`, which builds the binary and the SDK venv first.
-Environment: BIN, PYTHON (the SDK venv's), SCALE (full | tiny), RUNS, OUT, WORK.
+Environment: BIN, PYTHON (the SDK venv's), SCALE (full | tiny), RUNS, OUT, WORK, ONLY (some of
+"w1 w2 w4"; W3 runs with W2).
 """
 
 import filecmp
@@ -269,6 +270,93 @@ HEADER = ("| contender | median wall s (runs) | MiB/s | peak RSS MiB | HTTP requ
           "emulator CPU s | speed-up vs |\n|---|---|---|---|---|---|---|")
 
 
+def w1(ctx, p, say, target):
+    say("## W1: one large file")
+    say()
+    say(HEADER)
+    rss = {}
+    for mib in p["w1_mib"]:
+        f = make_file(ctx["work"] / f"w1-{mib}MiB.bin", mib * MIB)
+        if f.stat().st_size > MAX_REQUEST:
+            ctx["pieces"][f] = split(f, ctx["work"])
+        res = measure(ctx, dropbox_post, f, 0)
+        res |= measure(ctx, curl, f, 0)
+        if mib * MIB <= MAX_REQUEST:
+            res |= measure(ctx, sdk, f, 0)
+        ceiling = "curl" if mib * MIB <= MAX_REQUEST else "curl, 128 MiB session pieces"
+        for name, r in res.items():
+            label = {"dropbox_post": "dropbox-post", "curl": ceiling, "sdk": "SDK files_upload"}[name]
+            ref = {k: v for k, v in [("SDK", res.get("sdk")), ("curl", res["curl"])]
+                   if name == "dropbox_post"}
+            say(row(f"{mib} MiB: {label}", r, f.stat().st_size, ref))
+        share = res["curl"]["wall"] / res["dropbox_post"]["wall"]
+        target(f"W1 {mib} MiB: ≥ 0.8 × the curl ceiling's throughput", f"{share:.2f} ×",
+               share >= 0.8)
+        rss[mib] = res["dropbox_post"]["rss"] / 1024
+        for piece in ctx["pieces"].pop(f, []):
+            piece.unlink()
+        f.unlink()
+    flat = ", ".join(f"{r:.0f} MiB at {m} MiB" for m, r in rss.items())
+    target("W1: peak RSS < 64 MiB, flat across sizes", flat,
+           max(rss.values()) < 64 and max(rss.values()) - min(rss.values()) < 8)
+
+
+def w2(ctx, p, say, target):
+    say()
+    say(f"## W2: {p['w2_files']} files of {p['w2_size'] // 1024} KiB in nested folders; "
+        "W3: the same again, nothing changed")
+    say()
+    say(HEADER)
+    tree = make_tree(ctx["work"] / "w2", [p["w2_size"]] * p["w2_files"], random.Random(2))
+    nbytes = p["w2_files"] * p["w2_size"]
+    for latency in p["latencies"]:
+        res = measure(ctx, dropbox_post, tree, latency, rerun=True)
+        res |= measure(ctx, sdk, tree, latency)
+        res |= measure(ctx, curl, tree, latency)
+        ours, rerun = res["dropbox_post"], res["dropbox_post re-run"]
+        say(row(f"{latency} ms: dropbox-post", ours, nbytes,
+                {"SDK": res["sdk"], "curl": res["curl"]}))
+        say(row(f"{latency} ms: SDK files_upload", res["sdk"], nbytes))
+        say(row(f"{latency} ms: curl, 8 parallel", res["curl"], nbytes))
+        say(row(f"{latency} ms: W3 dropbox-post re-run", rerun, 0, {"first run": ours}))
+        n = p["w2_files"]
+        speedup = res["sdk"]["wall"] / ours["wall"]
+        want = 15 if latency >= 30 else 3
+        target(f"W2 {latency} ms: ≥ {want}× the SDK", f"{speedup:.1f}×", speedup >= want)
+        sent = sum(ours["routes"].values())
+        commits = ours["routes"]["files/upload_session/finish_batch_v2"]
+        batches = -(-n // 1000)
+        target(f"W2 {latency} ms: ~1 request per file + 1 commit per batch",
+               f"{sent} requests for {n} files, {commits} commits",
+               sent <= n + batches + 2 and commits == batches)
+        per_k = sum(rerun["routes"].values()) * 1000 / n
+        target(f"W3 {latency} ms: ≤ 3 requests per 1,000 files", f"{per_k:.1f}", per_k <= 3)
+        share = rerun["wall"] / ours["wall"]
+        target(f"W3 {latency} ms: < 10 % of W2's first run", f"{share:.0%}", share < 0.10)
+
+
+def w4(ctx, p, say, target):
+    rng = random.Random(4)
+    say()
+    # Log-uniform sizes: mostly small files and a few big ones, like a study's output.
+    lo, hi = 1024, p["w4_max"]
+    sizes = [lo, hi] + [int(lo * (hi / lo) ** rng.random()) for _ in range(p["w4_files"] - 2)]
+    tree = make_tree(ctx["work"] / "w4", sizes, rng)
+    say(f"## W4: a mixed study tree, {len(sizes)} files from 1 KiB to {hi // MIB} MiB, "
+        f"{sum(sizes) / MIB:.0f} MiB in all")
+    say()
+    say(HEADER)
+    res = measure(ctx, dropbox_post, tree, 0)
+    res |= measure(ctx, sdk, tree, 0)
+    res |= measure(ctx, curl, tree, 0)
+    say(row("dropbox-post", res["dropbox_post"], sum(sizes),
+            {"SDK": res["sdk"], "curl": res["curl"]}))
+    say(row("SDK files_upload", res["sdk"], sum(sizes)))
+    say(row("curl, 8 parallel", res["curl"], sum(sizes)))
+    speedup = res["sdk"]["wall"] / res["dropbox_post"]["wall"]
+    target("W4: ≥ 5× the SDK", f"{speedup:.1f}×", speedup >= 5)
+
+
 def main():
     scale = os.environ.get("SCALE", "full")
     p = SCALES[scale]
@@ -276,7 +364,6 @@ def main():
     out = Path(os.environ.get("OUT", HERE.parent / "docs" / "benchmarks.md"))
     work = Path(tempfile.mkdtemp(prefix="dropbox-post-bench-", dir=os.environ.get("WORK")))
     ctx = dict(bin=os.environ["BIN"], python=os.environ["PYTHON"], work=work, runs=runs, pieces={})
-    rng = random.Random(6)
     try:
         # Argon2id at 8 MiB, 1 pass: the runs measure the transfer, not the key (see below).
         (work / "token").write_text(TOKEN + "\n")
@@ -291,86 +378,13 @@ def main():
         def target(what, measured, met):
             targets.append(f"| {what} | {measured} | {'met' if met else '**not met**'} |")
 
-        say("## W1: one large file")
-        say()
-        say(HEADER)
-        rss = {}
-        for mib in p["w1_mib"]:
-            f = make_file(work / f"w1-{mib}MiB.bin", mib * MIB)
-            if f.stat().st_size > MAX_REQUEST:
-                ctx["pieces"][f] = split(f, work)
-            res = measure(ctx, dropbox_post, f, 0)
-            res |= measure(ctx, curl, f, 0)
-            if mib * MIB <= MAX_REQUEST:
-                res |= measure(ctx, sdk, f, 0)
-            ceiling = "curl" if mib * MIB <= MAX_REQUEST else "curl, 128 MiB session pieces"
-            for name, r in res.items():
-                label = {"dropbox_post": "dropbox-post", "curl": ceiling, "sdk": "SDK files_upload"}[name]
-                ref = {k: v for k, v in [("SDK", res.get("sdk")), ("curl", res["curl"])]
-                       if name == "dropbox_post"}
-                say(row(f"{mib} MiB: {label}", r, f.stat().st_size, ref))
-            share = res["curl"]["wall"] / res["dropbox_post"]["wall"]
-            target(f"W1 {mib} MiB: ≥ 0.8 × the curl ceiling's throughput", f"{share:.2f} ×",
-                   share >= 0.8)
-            rss[mib] = res["dropbox_post"]["rss"] / 1024
-            for piece in ctx["pieces"].pop(f, []):
-                piece.unlink()
-            f.unlink()
-        flat = ", ".join(f"{r:.0f} MiB at {m} MiB" for m, r in rss.items())
-        target("W1: peak RSS < 64 MiB, flat across sizes", flat,
-               max(rss.values()) < 64 and max(rss.values()) - min(rss.values()) < 8)
-
-        say()
-        say(f"## W2: {p['w2_files']} files of {p['w2_size'] // 1024} KiB in nested folders; "
-            "W3: the same again, nothing changed")
-        say()
-        say(HEADER)
-        tree = make_tree(work / "w2", [p["w2_size"]] * p["w2_files"], rng)
-        nbytes = p["w2_files"] * p["w2_size"]
-        for latency in p["latencies"]:
-            res = measure(ctx, dropbox_post, tree, latency, rerun=True)
-            res |= measure(ctx, sdk, tree, latency)
-            res |= measure(ctx, curl, tree, latency)
-            ours, rerun = res["dropbox_post"], res["dropbox_post re-run"]
-            say(row(f"{latency} ms: dropbox-post", ours, nbytes,
-                    {"SDK": res["sdk"], "curl": res["curl"]}))
-            say(row(f"{latency} ms: SDK files_upload", res["sdk"], nbytes))
-            say(row(f"{latency} ms: curl, 8 parallel", res["curl"], nbytes))
-            say(row(f"{latency} ms: W3 dropbox-post re-run", rerun, 0, {"first run": ours}))
-            n = p["w2_files"]
-            speedup = res["sdk"]["wall"] / ours["wall"]
-            want = 15 if latency >= 30 else 3
-            target(f"W2 {latency} ms: ≥ {want}× the SDK", f"{speedup:.1f}×", speedup >= want)
-            sent = sum(ours["routes"].values())
-            commits = ours["routes"]["files/upload_session/finish_batch_v2"]
-            batches = -(-n // 1000)
-            target(f"W2 {latency} ms: ~1 request per file + 1 commit per batch",
-                   f"{sent} requests for {n} files, {commits} commits",
-                   sent <= n + batches + 2 and commits == batches)
-            per_k = sum(rerun["routes"].values()) * 1000 / n
-            target(f"W3 {latency} ms: ≤ 3 requests per 1,000 files", f"{per_k:.1f}", per_k <= 3)
-            share = rerun["wall"] / ours["wall"]
-            target(f"W3 {latency} ms: < 10 % of W2's first run", f"{share:.0%}", share < 0.10)
-
-        say()
-        # Log-uniform sizes: mostly small files and a few big ones, like a study's output.
-        lo, hi = 1024, p["w4_max"]
-        sizes = [lo, hi] + [int(lo * (hi / lo) ** rng.random()) for _ in range(p["w4_files"] - 2)]
-        tree = make_tree(work / "w4", sizes, rng)
-        say(f"## W4: a mixed study tree, {len(sizes)} files from 1 KiB to {hi // MIB} MiB, "
-            f"{sum(sizes) / MIB:.0f} MiB in all")
-        say()
-        say(HEADER)
-        res = measure(ctx, dropbox_post, tree, 0)
-        res |= measure(ctx, sdk, tree, 0)
-        res |= measure(ctx, curl, tree, 0)
-        say(row("dropbox-post", res["dropbox_post"], sum(sizes),
-                {"SDK": res["sdk"], "curl": res["curl"]}))
-        say(row("SDK files_upload", res["sdk"], sum(sizes)))
-        say(row("curl, 8 parallel", res["curl"], sum(sizes)))
-        speedup = res["sdk"]["wall"] / res["dropbox_post"]["wall"]
-        target("W4: ≥ 5× the SDK", f"{speedup:.1f}×", speedup >= 5)
-
+        only = os.environ.get("ONLY", "w1 w2 w4").split()
+        if "w1" in only:
+            w1(ctx, p, say, target)
+        if "w2" in only:
+            w2(ctx, p, say, target)
+        if "w4" in only:
+            w4(ctx, p, say, target)
         template = (HERE / "benchmarks.template.md").read_text()
         report = template.format(
             date=time.strftime("%Y-%m-%d"), scale=scale, runs=runs,

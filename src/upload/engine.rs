@@ -3,8 +3,8 @@
 //!
 //! - A file is read, hashed and sent in one pass, in chunks (multiples of 4 MiB). A file
 //!   of one chunk is a single `start(close=true)`; a larger one is `start` + `append_v2`s,
-//!   the last with `close=true`. Buffers are taken from a fixed byte budget, so memory stays
-//!   flat whatever the file sizes and `--jobs`.
+//!   the last with `close=true`. Buffers are taken from a fixed byte budget and recycled
+//!   (`buffers`), so memory stays flat whatever the file sizes and `--jobs`.
 //! - A file is checked against its walk-time size and mtime before reading and after the
 //!   last byte; if it changed, its last chunk is never sent and nothing is committed.
 //! - Retried commits never duplicate a file: `autorename` is off, and a commit that fails
@@ -13,7 +13,7 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -29,6 +29,7 @@ use crate::dropbox::types::{
     UploadSessionFinishBatchResultEntry,
 };
 
+use super::buffers::Budget;
 use super::plan::{Plan, PlannedFile};
 use super::report::{Entry, Outcome, Progress};
 use super::walk::LocalFile;
@@ -265,7 +266,7 @@ async fn send_file(ctx: &Arc<Ctx>, file: &PlannedFile) -> Result<Sent, FileError
     let mut session: Option<String> = None;
     let mut offset = 0u64;
     while let Some(piece) = chunks.recv().await {
-        let Piece { data, hash, permit } = piece?;
+        let Piece { data, hash } = piece?;
         if ctx.stopped() {
             return Err(FileError::Stopped);
         }
@@ -278,7 +279,6 @@ async fn send_file(ctx: &Arc<Ctx>, file: &PlannedFile) -> Result<Sent, FileError
             None => session = Some(ctx.client.start_session(data, last).await?),
             Some(id) => append_resuming(&ctx.client, id, offset, data, last).await?,
         }
-        drop(permit);
         offset += len;
         ctx.progress.advance(len);
         if let Some(hash) = hash {
@@ -350,9 +350,9 @@ fn client_modified(t: SystemTime) -> String {
 
 /// One chunk of a file; the last one carries the whole file's content hash.
 struct Piece {
+    /// Holds its share of the budget until the request that carries it is done.
     data: Bytes,
     hash: Option<String>,
-    permit: Reservation,
 }
 
 /// Read a file in chunks on a blocking thread, one chunk ahead of the sender.
@@ -361,8 +361,8 @@ fn read_chunks(ctx: &Ctx, file: LocalFile) -> mpsc::Receiver<Result<Piece, FileE
     let budget = ctx.budget.clone();
     let chunk = ctx.settings.chunk_size;
     tokio::task::spawn_blocking(move || {
-        let result = read_into(&file, chunk, &budget, |data, hash, permit| {
-            tx.blocking_send(Ok(Piece { data, hash, permit })).is_ok()
+        let result = read_into(&file, chunk, &budget, |data, hash| {
+            tx.blocking_send(Ok(Piece { data, hash })).is_ok()
         });
         if let Err(e) = result {
             let _ = tx.blocking_send(Err(e));
@@ -378,7 +378,7 @@ async fn hash_only(ctx: &Ctx, file: &LocalFile) -> Result<String, FileError> {
     let budget = ctx.budget.clone();
     let mut hash = None;
     tokio::task::spawn_blocking(move || {
-        read_into(&file, chunk, &budget, |_, h, _| {
+        read_into(&file, chunk, &budget, |_, h| {
             hash = h;
             true
         })
@@ -396,7 +396,7 @@ fn read_into(
     file: &LocalFile,
     chunk: usize,
     budget: &Arc<Budget>,
-    mut sink: impl FnMut(Bytes, Option<String>, Reservation) -> bool,
+    mut sink: impl FnMut(Bytes, Option<String>) -> bool,
 ) -> Result<(), FileError> {
     let mut handle = File::open(&file.path)?;
     unchanged(file, &handle.metadata()?)?;
@@ -404,14 +404,13 @@ fn read_into(
     let mut remaining = file.size;
     loop {
         let len = remaining.min(chunk as u64) as usize;
-        let reservation = budget.reserve(len);
+        let mut buf = budget.take(len);
         // Read into spare capacity: zeroing each chunk first cost ~10 % of a big upload's CPU.
-        let mut buf = Vec::with_capacity(len);
-        (&mut handle).take(len as u64).read_to_end(&mut buf)?;
-        if buf.len() < len {
+        (&mut handle).take(len as u64).read_to_end(buf.data())?;
+        if buf.data().len() < len {
             return Err(FileError::Changed("it got shorter".into()));
         }
-        hasher.update(&buf);
+        hasher.update(buf.data());
         remaining -= len as u64;
         let hash = if remaining == 0 {
             if handle.read(&mut [0u8; 1])? != 0 {
@@ -423,50 +422,9 @@ fn read_into(
             None
         };
         let last = hash.is_some();
-        if !sink(Bytes::from(buf), hash, reservation) || last {
+        if !sink(buf.freeze(), hash) || last {
             return Ok(());
         }
-    }
-}
-
-/// Bytes of file data allowed in memory at once. Readers (blocking threads) wait for room
-/// before reading; a chunk gives its room back when the request that carried it is done.
-struct Budget {
-    free: Mutex<usize>,
-    freed: Condvar,
-}
-
-struct Reservation {
-    budget: Arc<Budget>,
-    bytes: usize,
-}
-
-impl Budget {
-    fn new(bytes: usize) -> Arc<Self> {
-        Arc::new(Budget {
-            free: Mutex::new(bytes),
-            freed: Condvar::new(),
-        })
-    }
-
-    /// Blocks until `bytes` are free (callers never ask for more than the total).
-    fn reserve(self: &Arc<Self>, bytes: usize) -> Reservation {
-        let mut free = self.free.lock().expect("budget lock poisoned");
-        while *free < bytes {
-            free = self.freed.wait(free).expect("budget lock poisoned");
-        }
-        *free -= bytes;
-        Reservation {
-            budget: self.clone(),
-            bytes,
-        }
-    }
-}
-
-impl Drop for Reservation {
-    fn drop(&mut self) {
-        *self.budget.free.lock().expect("budget lock poisoned") += self.bytes;
-        self.budget.freed.notify_all();
     }
 }
 
@@ -639,7 +597,7 @@ mod tests {
     fn collect(file: &LocalFile, chunk: usize) -> Result<(Vec<usize>, String), FileError> {
         let mut sizes = Vec::new();
         let mut hash = None;
-        read_into(file, chunk, &Budget::new(chunk), |data, h, _| {
+        read_into(file, chunk, &Budget::new(chunk), |data, h| {
             sizes.push(data.len());
             hash = h;
             true
@@ -678,7 +636,7 @@ mod tests {
         std::fs::write(&path, vec![1u8; 2 * BLOCK_SIZE]).unwrap();
         let file = local(&path);
         let mut handed = 0;
-        let result = read_into(&file, BLOCK_SIZE, &Budget::new(BLOCK_SIZE), |_, _, _| {
+        let result = read_into(&file, BLOCK_SIZE, &Budget::new(BLOCK_SIZE), |_, _| {
             handed += 1;
             // A writer appends while the first chunk is on its way.
             let mut f = std::fs::OpenOptions::new()
@@ -712,22 +670,6 @@ mod tests {
             collect(&file, BLOCK_SIZE),
             Err(FileError::Changed(_))
         ));
-    }
-
-    #[test]
-    fn the_budget_bounds_buffers_until_requests_finish() {
-        let budget = Budget::new(10);
-        let a = budget.reserve(6);
-        let b = budget.reserve(4);
-        assert_eq!(*budget.free.lock().unwrap(), 0);
-        let waiter = {
-            let budget = budget.clone();
-            std::thread::spawn(move || budget.reserve(8).bytes)
-        };
-        drop(a);
-        drop(b);
-        assert_eq!(waiter.join().unwrap(), 8);
-        assert_eq!(*budget.free.lock().unwrap(), 10);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Posting a local file or folder to Dropbox: walk → plan → engine → report.
 
+mod buffers;
 pub mod engine;
 pub mod plan;
 pub mod report;
