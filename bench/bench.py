@@ -4,7 +4,8 @@ one `files_upload` per file, sequentially) and the ceiling (curl sending the sam
 the emulator's upload route), every workload on a fresh emulator root, all in one run.
 
 Run it through `bash bench/run.sh`, which builds the binary and the SDK venv first.
-Environment: BIN, PYTHON (the SDK venv's), SCALE (full | tiny), RUNS, OUT, WORK, ONLY (some of
+Environment: BIN, PYTHON (the SDK venv's), SCALE (full | tiny), RUNS, OUT, WORK, W1_MIB (W1 sizes,
+default "100 1024"), ONLY (some of
 "w1 w2 w4"; W3 runs with W2).
 """
 
@@ -34,7 +35,7 @@ MAX_REQUEST = 150 * MIB
 CURL_PIECE = 128 * MIB
 
 SCALES = {
-    "full": dict(w1_mib=[100, 1024], w2_files=2000, w2_size=16 * 1024, latencies=[0, 30],
+    "full": dict(w1_mib=[int(m) for m in os.environ.get("W1_MIB", "100 1024").split()], w2_files=2000, w2_size=16 * 1024, latencies=[0, 30],
                  w4_files=200, w4_max=64 * MIB, runs=3),
     "tiny": dict(w1_mib=[2], w2_files=24, w2_size=16 * 1024, latencies=[0, 5],
                  w4_files=12, w4_max=2 * MIB, runs=1),
