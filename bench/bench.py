@@ -4,9 +4,9 @@ one `files_upload` per file, sequentially) and the ceiling (curl sending the sam
 the emulator's upload route), every workload on a fresh emulator root, all in one run.
 
 Run it through `bash bench/run.sh`, which builds the binary and the SDK venv first.
-Environment: BIN, PYTHON (the SDK venv's), SCALE (full | tiny), RUNS, OUT, WORK, W1_MIB (W1 sizes,
-default "100 1024"), ONLY (some of
-"w1 w2 w4"; W3 runs with W2).
+Environment: BIN, PYTHON (the SDK venv's), SCALE (full | tiny), RUNS, OUT, WORK (where trees and
+emulator roots go), W1_MIB (W1's sizes, default "100 1024"), ONLY (some of "w1 w2 w4"; W3 runs
+with W2).
 """
 
 import filecmp
