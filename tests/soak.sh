@@ -3,7 +3,7 @@
 # and delays requests, and check after every round that Dropbox (the emulator's store on
 # disk) holds exactly the local tree. Run by hand, it takes a few minutes:
 #
-#   bash tests/soak.sh [ROUNDS]          (default 10; SOAK_SEED=N picks the first seed,
+#   bash tests/soak.sh [ROUNDS]          (default 20; SOAK_SEED=N picks the first seed,
 #                                         SOAK_BIN=path uses that binary instead of building)
 #
 # Each round restarts the emulator on the same root with seed SOAK_SEED+round (printed, so a
@@ -17,10 +17,10 @@
 # and at the end, after a restart without faults, `get` brings back the same tree.
 set -euo pipefail
 
-ROUNDS=${1:-10}
+ROUNDS=${1:-20}
 SEED0=${SOAK_SEED:-$(date +%s)}
 MAX_TRIES=${SOAK_MAX_TRIES:-6}
-FAULTS=(--error-rate 0.1 --rate-limit-rate 0.05 --cut-rate 0.1 --latency-ms 2)
+FAULTS=(--error-rate 0.15 --rate-limit-rate 0.05 --cut-rate 0.15 --latency-ms 2)
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 bin=${SOAK_BIN:-}
