@@ -59,13 +59,22 @@ cat >"$study/conf/config.xml" <<'XML'
 XML
 
 start_emulator() { # args: extra emulate flags
+    # A fresh file each time: reading last round's URL, or an empty one (which would mean
+    # real Dropbox), must not happen.
+    rm -f "$work/url"
     "$bin" emulate --root "$root" -v "$@" >"$work/url" 2>>"$work/emulator.log" &
     emu_pid=$!
-    for _ in $(seq 100); do
-        [[ -s "$work/url" ]] && break
+    DROPBOX_POST_ENDPOINT=""
+    for _ in $(seq 600); do
+        DROPBOX_POST_ENDPOINT=$(head -1 "$work/url" 2>/dev/null || true)
+        [[ $DROPBOX_POST_ENDPOINT == http://127.0.0.1:* ]] && break
+        kill -0 "$emu_pid" 2>/dev/null || break
         sleep 0.1
     done
-    DROPBOX_POST_ENDPOINT=$(head -1 "$work/url")
+    if [[ $DROPBOX_POST_ENDPOINT != http://127.0.0.1:* ]]; then
+        echo "soak: FAIL: the emulator did not start; see $work/emulator.log" >&2
+        exit 1
+    fi
     export DROPBOX_POST_ENDPOINT
 }
 
