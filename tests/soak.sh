@@ -4,7 +4,8 @@
 # disk) holds exactly the local tree. Run by hand, it takes a few minutes:
 #
 #   bash tests/soak.sh [ROUNDS]          (default 20; SOAK_SEED=N picks the first seed,
-#                                         SOAK_BIN=path uses that binary instead of building)
+#                                         SOAK_BIN=path uses that binary instead of building,
+#                                         SOAK_FAULTS="--error-rate F ..." other fault flags)
 #
 # Each round restarts the emulator on the same root with seed SOAK_SEED+round (printed, so a
 # failing round can be replayed), changes the tree (new files, edits, growth, shrinking, an
@@ -20,7 +21,7 @@ set -euo pipefail
 ROUNDS=${1:-20}
 SEED0=${SOAK_SEED:-$(date +%s)}
 MAX_TRIES=${SOAK_MAX_TRIES:-6}
-FAULTS=(--error-rate 0.15 --rate-limit-rate 0.05 --cut-rate 0.15 --latency-ms 2)
+read -ra FAULTS <<<"${SOAK_FAULTS:---error-rate 0.15 --rate-limit-rate 0.05 --cut-rate 0.15 --latency-ms 2}"
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 bin=${SOAK_BIN:-}
