@@ -77,7 +77,8 @@ def run(subcommand, args):
         print(f"{prog}: error: {e}", file=sys.stderr)
         return e.code
     env = dict(os.environ)
-    if password is not None:
+    # An empty `--password=` (librec-auto run without -k) must not hide an exported password.
+    if password:
         env[PASSWORD_ENV] = password
     try:
         code = subprocess.call([binary, subcommand, *rest], env=env)

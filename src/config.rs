@@ -26,6 +26,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use quick_xml::XmlVersion;
@@ -192,6 +193,9 @@ impl Problem {
     }
 }
 
+/// librec-auto configs are a few KiB; a bigger file is read no further than this.
+const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
 /// Reads `config` and validates every dropbox post script in it.
 ///
 /// `target` overrides the study directory (see the module doc for how it is found otherwise).
@@ -202,7 +206,19 @@ pub fn load(config: &Path, target: Option<&Path>) -> Result<StudyConfig, ConfigE
         file: file.clone(),
         source,
     };
-    let bytes = std::fs::read(config).map_err(read_error)?;
+    let mut bytes = Vec::new();
+    std::fs::File::open(config)
+        .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(read_error)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(read_error(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "larger than {} MiB; is it really the study config?",
+                MAX_CONFIG_BYTES >> 20
+            ),
+        )));
+    }
     let text = String::from_utf8(bytes).map_err(|e| {
         read_error(std::io::Error::new(
             std::io::ErrorKind::InvalidData,

@@ -10,6 +10,7 @@ pub mod dropbox;
 pub mod emulator;
 pub mod exit;
 pub mod password;
+pub mod process;
 pub mod seal;
 pub mod upload;
 

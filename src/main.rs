@@ -6,6 +6,7 @@ use clap::Parser;
 use dropbox_post::cli::Cli;
 
 fn main() -> ExitCode {
+    dropbox_post::process::no_core_dumps();
     let cli = Cli::parse();
     init_logging(cli.verbose);
     match dropbox_post::commands::run(cli.command) {

@@ -20,8 +20,9 @@ use zeroize::Zeroizing;
 use crate::exit::{ExitKind, Failure};
 
 pub const PASSWORD_ENV: &str = "DROPBOX_POST_PASSWORD";
-/// Scores below this (zxcvbn, 0–4) are refused for new passwords: 3 means about 10^10
-/// guesses, which an offline attacker against a public file must actually pay for.
+/// Scores below this (zxcvbn, 0–4) are refused for new passwords: 3 means zxcvbn estimates
+/// at least 10^8 guesses (4: at least 10^10), which an offline attacker against a public file
+/// must actually pay for (docs/security.md).
 pub const MIN_SCORE: u8 = 3;
 
 /// The password flags every command that opens a sealed file flattens into its arguments.

@@ -83,7 +83,11 @@ pub fn run(args: AuthArgs) -> CmdResult {
         .enable_all()
         .build()
         .exit_with(ExitKind::Internal)?;
-    let http = reqwest::Client::new();
+    // A redirected token request would resend the code and verifier (or secret) elsewhere.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .exit_with(ExitKind::Internal)?;
     let refresh_token = runtime
         .block_on(exchange_code(
             &http,

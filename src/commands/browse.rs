@@ -6,6 +6,7 @@ use clap::Args;
 use crate::commands::credential::{RemoteArgs, failure};
 use crate::dropbox::client::DropboxClient;
 use crate::dropbox::error::ApiError;
+use crate::dropbox::path::key;
 use crate::dropbox::types::{FullAccount, Metadata};
 use crate::exit::{CmdResult, ExitKind, ResultExt};
 
@@ -116,10 +117,16 @@ pub fn relative(base: &str, entry: &Metadata) -> Option<String> {
         Metadata::Folder(f) => (f.path_display.as_deref()?, f.path_lower.as_deref()?),
         Metadata::Deleted(_) => return None,
     };
-    let prefix = base.to_lowercase() + "/";
-    lower
-        .starts_with(&prefix)
-        .then(|| display[prefix.len()..].to_string())
+    // Folded lengths differ from display lengths (`K` is 3 bytes, its key `k` 1): cut the
+    // display path by counting names, not bytes.
+    if !key(lower).starts_with(&(key(base) + "/")) {
+        return None;
+    }
+    let depth = base.matches('/').count();
+    display
+        .splitn(depth + 2, '/')
+        .nth(depth + 1)
+        .map(str::to_string)
 }
 
 fn listing(base: &str, entries: Vec<Metadata>, long: bool) -> Vec<String> {
@@ -148,13 +155,14 @@ fn listing(base: &str, entries: Vec<Metadata>, long: bool) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn entry(kind: &str, display: &str) -> Metadata {
+    /// A listing entry as Dropbox would send it for `display`.
+    pub(crate) fn entry(kind: &str, display: &str) -> Metadata {
         serde_json::from_value(serde_json::json!({
             ".tag": kind, "name": display.rsplit('/').next().unwrap(), "id": "id:x",
-            "path_display": display, "path_lower": display.to_lowercase(),
+            "path_display": display, "path_lower": key(display),
             "client_modified": "2026-01-01T00:00:00Z", "server_modified": "2026-01-02T00:00:00Z",
             "rev": "0123456789", "size": 7, "content_hash": "ab".repeat(32),
         }))

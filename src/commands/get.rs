@@ -185,7 +185,9 @@ fn create_dir(dir: &Path) -> CmdResult {
 fn safe_relative(rel: &str) -> CmdResult<PathBuf> {
     let mut out = PathBuf::new();
     for part in rel.split('/') {
-        if part.is_empty() || part == "." || part == ".." || part.contains('\\') {
+        // `\` separates folders only on Windows; elsewhere it is an ordinary character.
+        if part.is_empty() || part == "." || part == ".." || (cfg!(windows) && part.contains('\\'))
+        {
             return Err(Failure::msg(
                 ExitKind::Transfer,
                 format!("Dropbox returned an unsafe path {rel:?}; refusing to write it"),
@@ -275,6 +277,7 @@ fn local_hash(path: &Path) -> std::io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn remote_paths_cannot_climb_out() {
@@ -282,8 +285,38 @@ mod tests {
             safe_relative("a/b.txt").unwrap(),
             Path::new("a").join("b.txt")
         );
-        for bad in ["../x", "a/../../x", "a//b", "a\\..\\b", ""] {
+        for bad in ["../x", "a/../../x", "a//b", ""] {
             assert!(safe_relative(bad).is_err(), "{bad}");
+        }
+        assert_eq!(safe_relative("a\\..\\b").is_err(), cfg!(windows));
+    }
+
+    /// A local file name: anything but `/`, NUL, `.` and `..`.
+    fn name() -> impl Strategy<Value = String> {
+        "[^/\\x00]{1,10}|[ %\"'\\\\😀é]{1,4}|e\u{301}"
+            .prop_filter("reserved", |n| n != "." && n != "..")
+    }
+
+    proptest! {
+        /// `post` puts `rel` at `remote_path(dest, rel)`; `get` of `dest` (typed in any case)
+        /// brings it back to `rel` below the local folder.
+        #[cfg(unix)]
+        #[test]
+        fn get_brings_back_what_post_sent(
+            names in proptest::collection::vec(name(), 1..5),
+            dest in prop_oneof![Just("/".to_string()), "/[A-Za-zÉéΣσK\u{212a}İ ]{1,6}"],
+            upper in any::<bool>(),
+        ) {
+            let rel = names.join("/");
+            let remote = crate::upload::plan::remote_path(&dest, &rel);
+            let meta = crate::commands::browse::tests::entry("file", &remote);
+            let typed = if upper { dest.to_uppercase() } else { dest.clone() };
+            let base = remote_path(&typed);
+            prop_assume!(crate::dropbox::path::key(&base) == crate::dropbox::path::key(dest.trim_end_matches('/')));
+            let back = relative(&base, &meta);
+            prop_assert_eq!(back.as_deref(), Some(rel.as_str()));
+            let local = safe_relative(&rel).unwrap();
+            prop_assert_eq!(local, names.iter().collect::<PathBuf>());
         }
     }
 

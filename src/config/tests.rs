@@ -538,3 +538,22 @@ fn example_study_config_loads() {
         ]
     );
 }
+
+#[test]
+fn entities_declared_in_a_dtd_are_not_expanded_and_huge_files_are_not_read() {
+    let dir = study_tree();
+    let laughs = r#"<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>
+<librec-auto><post><script><script-name>dropbox_post.py</script-name>
+<param name="dest">/r&lol2;</param></script></post></librec-auto>"#;
+    let err = load(&write_config(&dir, laughs), None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown entity &lol2;"), "{err}");
+
+    let huge = dir.path().join("conf/huge.xml");
+    let file = fs::File::create(&huge).unwrap();
+    file.set_len(MAX_CONFIG_BYTES + 1).unwrap();
+    let err = load(&huge, None).unwrap_err().to_string();
+    assert!(err.contains("larger than 16 MiB"), "{err}");
+}

@@ -26,6 +26,9 @@ use super::types::{
 };
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest answer read into memory (JSON, or an error body). A listing page of 2,000 entries
+/// is well under 2 MiB; anything bigger is not Dropbox, and is refused rather than held.
+const MAX_ANSWER: usize = 32 << 20;
 /// Per read, not per request: a 150 MiB body may take minutes to send, but Dropbox must
 /// answer within this once it has it (`finish_batch_v2` can be slow under load).
 const READ_TIMEOUT: Duration = Duration::from_secs(300);
@@ -52,6 +55,8 @@ impl DropboxClient {
             .connect_timeout(CONNECT_TIMEOUT)
             .read_timeout(READ_TIMEOUT)
             .pool_idle_timeout(Duration::from_secs(90))
+            // The API never redirects; following one would resend the request elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("dropbox-post/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ApiError::Network {
@@ -211,7 +216,7 @@ impl DropboxClient {
         if status.is_success() {
             return Ok(response);
         }
-        let body = response.text().await.map_err(network)?;
+        let body = answer_text(route, response).await?;
         Err(classify(route, status, retry_after, &body))
     }
 
@@ -353,15 +358,35 @@ async fn json_of<R: DeserializeOwned>(
     response: reqwest::Response,
 ) -> Result<R, ApiError> {
     let status = response.status().as_u16();
-    let body = response.text().await.map_err(|e| ApiError::Network {
-        route: route.to_string(),
-        message: chain(&e),
-    })?;
+    let body = answer_text(route, response).await?;
     serde_json::from_str(&body).map_err(|e| ApiError::Decode {
         route: route.to_string(),
         status,
         message: format!("{e} in {}", short(&body)),
     })
+}
+
+/// A whole answer's body as text, refused beyond [`MAX_ANSWER`] bytes.
+async fn answer_text(route: &str, mut response: reqwest::Response) -> Result<String, ApiError> {
+    let status = response.status().as_u16();
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| ApiError::Network {
+        route: route.to_string(),
+        message: chain(&e),
+    })? {
+        if body.len() + chunk.len() > MAX_ANSWER {
+            return Err(ApiError::Decode {
+                route: route.to_string(),
+                status,
+                message: format!(
+                    "the answer is larger than {} MiB; is the endpoint really Dropbox?",
+                    MAX_ANSWER >> 20
+                ),
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 /// Turn a non-2xx answer into an [`ApiError`].
@@ -508,5 +533,60 @@ mod tests {
             Some(Duration::from_secs(300))
         );
         assert_eq!(wait(classify("r", s, None, "slow down")), None);
+    }
+
+    /// A server that redirects, or answers without end, gets neither followed nor held.
+    #[tokio::test]
+    async fn redirects_are_not_followed_and_huge_answers_are_refused() {
+        use axum::routing::post;
+        use futures_util::StreamExt;
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let followed = Arc::new(AtomicUsize::new(0));
+        let hits = followed.clone();
+        let app = axum::Router::new()
+            .route(
+                "/2/files/get_metadata",
+                post(|| async {
+                    (
+                        StatusCode::TEMPORARY_REDIRECT,
+                        [("location", "/2/elsewhere")],
+                    )
+                }),
+            )
+            .route(
+                "/2/elsewhere",
+                post(move || async move {
+                    hits.fetch_add(1, Ordering::SeqCst);
+                    r#"{".tag":"folder","name":"x","id":"id:x"}"#
+                }),
+            )
+            .route(
+                "/2/files/list_folder",
+                post(|| async {
+                    let chunk = Bytes::from(vec![b' '; 1 << 20]);
+                    let endless = futures_util::stream::repeat(chunk).map(Ok::<_, std::io::Error>);
+                    axum::body::Body::from_stream(endless)
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = DropboxClient::new(
+            Endpoints::single(&base).unwrap(),
+            TokenSource::fixed("t".into()),
+        )
+        .unwrap();
+        let redirected = client.get_metadata("/x").await;
+        assert!(
+            matches!(redirected, Err(ApiError::Decode { status: 307, .. })),
+            "{redirected:?}"
+        );
+        assert_eq!(followed.load(Ordering::SeqCst), 0);
+        let huge = client.list_folder("", false).await;
+        assert!(
+            matches!(&huge, Err(ApiError::Decode { message, .. }) if message.contains("larger than")),
+            "{huge:?}"
+        );
     }
 }

@@ -7,5 +7,6 @@ pub mod content_hash;
 pub mod endpoint;
 pub mod error;
 pub mod pacer;
+pub mod path;
 pub mod sharing;
 pub mod types;

@@ -45,7 +45,7 @@ impl DropboxClient {
             ..Default::default()
         };
         let listed: ListSharedLinksResult = self.rpc(LIST, &arg).await?;
-        let lower = path.to_lowercase();
+        let lower = crate::dropbox::path::key(path);
         let mut links = listed.links.into_iter();
         let first = links.next();
         links

@@ -210,4 +210,22 @@ mod tests {
         assert!(check_timestamp("t", Some("2015-05-12 15:50:38")).is_err());
         assert!(check_hash(Some("00")).is_err());
     }
+
+    proptest::proptest! {
+        /// Any path, control characters and astral chars included, survives the trip
+        /// through the header and the emulator's reading of it.
+        #[test]
+        fn any_path_survives_the_header(path in "/\\PC{0,40}|/.{0,20}|[\\\\%\"' ]{0,8}") {
+            let json = crate::dropbox::arg::to_header_json(&serde_json::json!({"path": path, "mode": "overwrite"})).unwrap();
+            proptest::prop_assert!(crate::dropbox::arg::is_header_safe(&json), "{}", json);
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                ARG_HEADER,
+                HeaderValue::from_str(&json).unwrap(),
+            );
+            let arg: UploadArg =
+                content_arg(&headers, &Default::default()).unwrap();
+            proptest::prop_assert_eq!(arg.commit.path, path);
+        }
+    }
 }

@@ -26,10 +26,6 @@ const MAX_NAME_BYTES: usize = 255;
 /// Longest path we store, below Linux's PATH_MAX with room for `ROOT/files`.
 const MAX_PATH_BYTES: usize = 3072;
 
-pub fn lower(s: &str) -> String {
-    s.to_lowercase()
-}
-
 impl DbxPath {
     /// Parses `/a/b`. The root (`/`), empty components, `.`/`..`, a trailing slash and NUL
     /// are refused.
@@ -54,7 +50,7 @@ impl DbxPath {
         }
         Ok(DbxPath {
             display: path.to_string(),
-            lower: lower(path),
+            lower: crate::dropbox::path::key(path),
         })
     }
 
@@ -98,6 +94,7 @@ pub fn with_suffix(name: &str, suffix: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn parses_and_lowercases() {
@@ -127,5 +124,51 @@ mod tests {
             "doc (conflicted copy).txt"
         );
         assert_eq!(name_of("/a/b"), "b");
+    }
+
+    /// A valid name: never empty, `.` or `..`; no `/` or NUL; at most 255 bytes.
+    fn name() -> impl Strategy<Value = String> {
+        "[^/\\x00]{1,12}".prop_filter("reserved", |n| n != "." && n != "..")
+    }
+
+    proptest! {
+        #[test]
+        fn valid_paths_parse_and_fold_like_dropbox(names in proptest::collection::vec(name(), 1..6)) {
+            let path = format!("/{}", names.join("/"));
+            let p = DbxPath::parse(&path).unwrap();
+            prop_assert_eq!(&p.display, &path);
+            prop_assert_eq!(&p.lower, &crate::dropbox::path::key(&path));
+            prop_assert_eq!(p.name(), names.last().unwrap().as_str());
+            // Each ancestor key belongs to the display prefix with the same number of names.
+            let ancestors = p.ancestors_lower();
+            prop_assert_eq!(ancestors.len(), names.len() - 1);
+            for (i, a) in ancestors.iter().enumerate() {
+                let display = format!("/{}", names[..=i].join("/"));
+                prop_assert_eq!(&p.display_prefix(a), &display);
+                prop_assert_eq!(a, &crate::dropbox::path::key(&display));
+            }
+        }
+
+        #[test]
+        fn a_single_bad_component_is_refused(
+            names in proptest::collection::vec(name(), 1..5),
+            at in 0usize..5,
+            bad in prop_oneof![
+                Just(String::new()),
+                Just(".".to_string()),
+                Just("..".to_string()),
+                Just("a\0b".to_string()),
+                Just("x".repeat(256)),
+                Just("é".repeat(128)),
+            ],
+        ) {
+            let mut names = names;
+            let at = at.min(names.len());
+            names.insert(at, bad);
+            let path = format!("/{}", names.join("/"));
+            prop_assert!(DbxPath::parse(&path).is_err(), "{:?}", path);
+            let relative = names.join("/");
+            prop_assert!(relative.starts_with('/') || DbxPath::parse(&relative).is_err());
+        }
     }
 }

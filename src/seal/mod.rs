@@ -258,6 +258,7 @@ fn write_atomically(path: &Path, contents: &[u8], force: bool) -> Result<(), Sea
 mod tests {
     use super::*;
     use crate::seal::v1::TEST_PARAMS;
+    use proptest::prelude::*;
 
     fn pw(s: &str) -> SecretString {
         SecretString::from(s)
@@ -331,6 +332,55 @@ mod tests {
             assert_eq!(matches!(sealed.format(), Format::V1(_)), format_is_v1);
             let opened = sealed.open(&pw(password)).unwrap();
             assert_eq!(opened.fingerprint(), token.fingerprint(), "{file}");
+        }
+    }
+
+    /// What a credential field may hold: printable ASCII without spaces.
+    fn token() -> impl Strategy<Value = String> {
+        "[!-~]{1,60}"
+    }
+
+    fn credential() -> impl Strategy<Value = Credential> {
+        prop_oneof![
+            token().prop_map(|t| Credential::access_token(SecretString::from(t))),
+            (token(), proptest::option::of(token()), token()).prop_map(|(key, secret, refresh)| {
+                Credential::RefreshToken {
+                    app_key: key,
+                    app_secret: secret.map(SecretString::from),
+                    refresh_token: SecretString::from(refresh),
+                }
+            }),
+        ]
+    }
+
+    proptest! {
+        // Each case derives three Argon2id keys: keep the cases and the memory small.
+        #![proptest_config(ProptestConfig::with_cases(16))]
+
+        /// Any credential sealed with any password (and small KDF parameters) opens to the
+        /// same credential; another password, or any one flipped bit of the file, does not.
+        #[test]
+        fn any_credential_round_trips_and_any_bit_flip_fails(
+            cred in credential(),
+            password in "\\PC{0,40}",
+            (p, extra_kib, t) in (1u32..=2, 0u32..48, 1u32..=2),
+            at in any::<proptest::sample::Index>(),
+            bit in 0u8..8,
+        ) {
+            let params = KdfParams { m_kib: 8 * p + extra_kib, t, p };
+            let text = seal(&cred, &pw(&password), params).unwrap();
+            let sealed = SealedFile::parse(Path::new("x"), text.as_bytes()).unwrap();
+            prop_assert_eq!(sealed.format(), Format::V1(params));
+            let opened = sealed.open(&pw(&password)).unwrap();
+            prop_assert_eq!(&*opened.to_json(), &*cred.to_json());
+            let other = pw(&format!("{password}."));
+            let wrong = sealed.open(&other);
+            prop_assert!(matches!(wrong, Err(SealError::WrongPasswordOrChanged)));
+            let mut bytes = text.into_bytes();
+            let i = at.index(bytes.len());
+            bytes[i] ^= 1 << bit;
+            let changed = SealedFile::parse(Path::new("x"), &bytes).and_then(|s| s.open(&pw(&password)));
+            prop_assert!(changed.is_err());
         }
     }
 }

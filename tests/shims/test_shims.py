@@ -104,6 +104,12 @@ class ShimTest(unittest.TestCase):
         )
         self.assert_forwarded(result, ["post"] + self.LIBREC_ARGS, SECRET)
 
+    def test_empty_password_flag_keeps_the_exported_password(self):
+        result = self.run_shim(
+            "dropbox_post.py", *self.LIBREC_ARGS, "--password=", DROPBOX_POST_PASSWORD="from-env"
+        )
+        self.assert_forwarded(result, ["post"] + self.LIBREC_ARGS, "from-env")
+
     def test_exit_codes_pass_through(self):
         for code in (0, 1, 3, 4, 6):
             with self.subTest(code=code):

@@ -1,0 +1,46 @@
+//! Keep the secrets this process holds (password, tokens, derived keys) out of core dumps.
+//!
+//! Secrets live in `secrecy`/`zeroize` types and are wiped when dropped, but while a command
+//! runs they are in memory, and a crash would write that memory to a core file. On Unix the
+//! core size limit is set to 0; on Linux the process is also marked not dumpable, which in
+//! addition stops other processes of the same user from attaching a debugger or reading its
+//! memory and environment (`/proc/PID/mem`, `/proc/PID/environ`).
+
+/// Best effort: a refusal by the system is ignored (the command still works).
+pub fn no_core_dumps() {
+    #[cfg(unix)]
+    {
+        let zero = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: setrlimit reads the struct we pass and touches no other memory.
+        unsafe { libc::setrlimit(libc::RLIMIT_CORE, &zero) };
+    }
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_DUMPABLE takes an integer argument and touches no memory.
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0)
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_process_is_no_longer_dumpable() {
+        super::no_core_dumps();
+        let mut limit = libc::rlimit {
+            rlim_cur: 1,
+            rlim_max: 1,
+        };
+        // SAFETY: getrlimit writes only the struct we pass; prctl takes no pointer here.
+        let (rc, dumpable) = unsafe {
+            (
+                libc::getrlimit(libc::RLIMIT_CORE, &mut limit),
+                libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0),
+            )
+        };
+        assert_eq!((rc, limit.rlim_cur, limit.rlim_max, dumpable), (0, 0, 0, 0));
+    }
+}

@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# Fault soak: post a changing study tree through an emulator that fails, rate-limits, cuts
+# and delays requests, and check after every round that Dropbox (the emulator's store on
+# disk) holds exactly the local tree. Run by hand, it takes a few minutes:
+#
+#   bash tests/soak.sh [ROUNDS]          (default 20; SOAK_SEED=N picks the first seed,
+#                                         SOAK_BIN=path uses that binary instead of building,
+#                                         SOAK_FAULTS="--error-rate F ..." other fault flags)
+#
+# Each round restarts the emulator on the same root with seed SOAK_SEED+round (printed, so a
+# failing round can be replayed), changes the tree (new files, edits, growth, shrinking, an
+# empty file, a multi-chunk file, nested and Unicode names), then runs `post` as a user
+# would: again while it exits 6 (some files failed), at most MAX_TRIES times. Checks:
+#   - ROOT/files/soak equals the local tree byte for byte (`diff -r`): nothing missing,
+#     nothing extra, no `(1)`/conflicted copies;
+#   - ROOT/tmp (request bodies being received) is empty once the emulator has settled;
+#   - a further post uploads nothing;
+# and at the end, after a restart without faults, `get` brings back the same tree.
+set -euo pipefail
+
+ROUNDS=${1:-20}
+SEED0=${SOAK_SEED:-$(date +%s)}
+MAX_TRIES=${SOAK_MAX_TRIES:-6}
+read -ra FAULTS <<<"${SOAK_FAULTS:---error-rate 0.15 --rate-limit-rate 0.05 --cut-rate 0.15 --latency-ms 2}"
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+bin=${SOAK_BIN:-}
+if [[ -z "$bin" ]]; then
+    cargo build --release --quiet --manifest-path "$repo/Cargo.toml"
+    bin="${CARGO_TARGET_DIR:-$repo/target}/release/dropbox-post"
+fi
+
+work=$(mktemp -d)
+emu_pid=""
+stop_emulator() {
+    if [[ -n "$emu_pid" ]]; then
+        kill "$emu_pid" 2>/dev/null || true
+        wait "$emu_pid" 2>/dev/null || true
+        emu_pid=""
+    fi
+}
+trap 'stop_emulator; echo "soak: work files kept in $work"' EXIT
+
+root="$work/dropbox"
+study="$work/study"
+tree="$study/post"
+mkdir -p "$root" "$study/conf" "$study/keys" "$tree"
+export DROPBOX_POST_EMULATOR_TOKENS=soak-token DROPBOX_POST_PASSWORD=soak-password
+printf 'soak-token\n' | "$bin" encrypt --key - --encrypted "$study/keys/dropbox.enc" \
+    --kdf-memory-kib 8192 --kdf-passes 1 --allow-weak-password >/dev/null 2>&1
+cat >"$study/conf/config.xml" <<'XML'
+<librec-auto><post><script lang="python3" src="system">
+  <script-name>dropbox_post.py</script-name>
+  <param name="option">folder</param>
+  <param name="encrypted_key">keys/dropbox.enc</param>
+  <param name="path">post</param>
+  <param name="dest">/soak</param>
+  <param name="password"></param>
+</script></post></librec-auto>
+XML
+
+start_emulator() { # args: extra emulate flags
+    # A fresh file each time: reading last round's URL, or an empty one (which would mean
+    # real Dropbox), must not happen.
+    rm -f "$work/url"
+    "$bin" emulate --root "$root" -v "$@" >"$work/url" 2>>"$work/emulator.log" &
+    emu_pid=$!
+    DROPBOX_POST_ENDPOINT=""
+    for _ in $(seq 600); do
+        DROPBOX_POST_ENDPOINT=$(head -1 "$work/url" 2>/dev/null || true)
+        [[ $DROPBOX_POST_ENDPOINT == http://127.0.0.1:* ]] && break
+        kill -0 "$emu_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [[ $DROPBOX_POST_ENDPOINT != http://127.0.0.1:* ]]; then
+        echo "soak: FAIL: the emulator did not start; see $work/emulator.log" >&2
+        exit 1
+    fi
+    export DROPBOX_POST_ENDPOINT
+}
+
+rand() { echo $((RANDOM % $1)); }
+write_random() { head -c "$2" /dev/urandom >"$1"; }
+
+change_tree() { # args: round
+    local r=$1 f
+    mkdir -p "$tree/a/b/c" "$tree/résumé ✓" "$tree/日本語/データ" "$tree/emoji 😀" \
+        "$tree/odd %20 'q' \"dq\"" "$tree/empty folder"
+    for i in $(seq 8); do
+        write_random "$tree/a/b/c/r$r-$i.csv" "$(rand 200000)"
+    done
+    write_random "$tree/日本語/データ/結果 $r.txt" "$(rand 5000)"
+    write_random "$tree/emoji 😀/🎉 $r.bin" "$(rand 70000)"
+    write_random "$tree/odd %20 'q' \"dq\"/back\\slash $r.txt" "$(rand 3000)"
+    write_random "$tree/résumé ✓/Café $r.txt" "$(rand 3000)"
+    : >"$tree/empty.txt"
+    # Edit two files in place, grow one, shrink one.
+    mapfile -t files < <(find "$tree" -type f -size +0 | sort)
+    for _ in 1 2; do
+        f=${files[$(rand ${#files[@]})]}
+        printf 'edit %s\n' "$r" | dd of="$f" bs=1 seek=0 conv=notrunc status=none
+    done
+    f=${files[$(rand ${#files[@]})]}
+    head -c "$(rand 50000)" /dev/urandom >>"$f"
+    f=${files[$(rand ${#files[@]})]}
+    truncate -s "$(($(stat -c %s "$f") / 2))" "$f"
+    # More than two 4 MiB chunks; on later rounds change one chunk, grow or shrink it.
+    if [[ ! -f "$tree/big.bin" ]]; then
+        write_random "$tree/big.bin" $((9 * 1024 * 1024 + 12345))
+    else
+        case $(rand 3) in
+            0) head -c 4096 /dev/urandom | dd of="$tree/big.bin" bs=4096 \
+                seek=$((1024 + $(rand 1024))) conv=notrunc status=none ;;
+            1) head -c $((1024 * 1024 + $(rand 99999))) /dev/urandom >>"$tree/big.bin" ;;
+            2) truncate -s $((8 * 1024 * 1024 + $(rand 4000000))) "$tree/big.bin" ;;
+        esac
+    fi
+}
+
+post() { # args: log file; prints the exit code
+    local code=0
+    "$bin" post --config "$study/conf/config.xml" --chunk-size 4 --jobs 4 --json -vv \
+        >"$1.json" 2>"$1" || code=$?
+    echo "$code"
+}
+
+settle() { # waits until no request body is left half-received
+    for _ in $(seq 50); do
+        [[ -z "$(ls -A "$root/tmp" 2>/dev/null)" ]] && return 0
+        sleep 0.1
+    done
+    echo "soak: FAIL: $root/tmp still holds $(ls "$root/tmp" | wc -l) staged bodies" >&2
+    return 1
+}
+
+check_store() { # args: round
+    settle
+    if ! diff -r "$tree" "$root/files/soak" >"$work/diff" 2>&1; then
+        echo "soak: FAIL in round $1: the emulator's store differs from the local tree:" >&2
+        head -20 "$work/diff" >&2
+        exit 1
+    fi
+    if find "$root/files" -name '* ([0-9]*)*' -o -name '*conflicted copy*' | grep -q .; then
+        echo "soak: FAIL in round $1: duplicates in the store" >&2
+        exit 1
+    fi
+}
+
+started=$(date +%s)
+total_tries=0 total_retried_requests=0 total_cuts=0
+echo "soak: $ROUNDS rounds, seeds $SEED0..$((SEED0 + ROUNDS - 1)), faults: ${FAULTS[*]}"
+for r in $(seq 1 "$ROUNDS"); do
+    seed=$((SEED0 + r - 1))
+    start_emulator --seed "$seed" "${FAULTS[@]}"
+    change_tree "$r"
+    tries=0 code=6
+    while [[ $code == 6 && $tries -lt $MAX_TRIES ]]; do
+        tries=$((tries + 1))
+        code=$(post "$work/post-$r-$tries.log")
+    done
+    if [[ $code != 0 ]]; then
+        echo "soak: FAIL in round $r (seed $seed): post exited $code after $tries tries;" \
+            "see $work/post-$r-$tries.log" >&2
+        exit 1
+    fi
+    check_store "$r"
+    again=$(post "$work/again-$r.log")
+    uploaded=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["totals"]["uploaded"])' \
+        "$work/again-$r.log.json" 2>/dev/null || echo "?")
+    if [[ $again != 0 || $uploaded != 0 ]]; then
+        echo "soak: FAIL in round $r (seed $seed): a repeated post exited $again and uploaded $uploaded" >&2
+        exit 1
+    fi
+    retried=$(cat "$work"/post-"$r"-*.log "$work/again-$r.log" | grep -c 'retrying in' || true)
+    cuts=$(cat "$work"/post-"$r"-*.log "$work/again-$r.log" | grep 'retrying in' |
+        grep -ciE 'connection|network|sending|body' || true)
+    files=$(find "$tree" -type f | wc -l)
+    echo "round $r: seed $seed, $files files, $(du -sk "$tree" | cut -f1) KiB, post tries $tries," \
+        "requests retried $retried ($cuts after a dropped connection)"
+    total_tries=$((total_tries + tries))
+    total_retried_requests=$((total_retried_requests + retried))
+    total_cuts=$((total_cuts + cuts))
+    stop_emulator
+done
+
+# The journal replays to the same namespace, and the client reads back the same bytes.
+start_emulator
+rm -rf "$work/copy"
+"$bin" get /soak "$work/copy" --encrypted "$study/keys/dropbox.enc" 2>"$work/get.log"
+diff -r "$tree" "$work/copy" || { echo "soak: FAIL: get after restart differs" >&2; exit 1; }
+stop_emulator
+log="$work/emulator.log"
+echo "soak: OK in $(($(date +%s) - started)) s: $ROUNDS rounds, $(find "$tree" -type f | wc -l) files," \
+    "post runs $total_tries, client retries $total_retried_requests" \
+    "($total_cuts after a dropped connection); emulator answered" \
+    "$(grep -cE -- '-> 50[03] ' "$log") x 5xx, $(grep -c -- '-> 429 ' "$log") x 429," \
+    "$(grep -c -- '-> 409 ' "$log") x 409, of $(grep -c -- ' /2/' "$log") logged API requests"
+trap - EXIT
+stop_emulator
+rm -rf "$work"
