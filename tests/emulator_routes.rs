@@ -733,12 +733,11 @@ async fn sequential_sessions_across_restarts_and_refusals() {
         )
         .await;
     assert_eq!(e["error"][".tag"], "not_found");
-    assert_eq!(
-        std::fs::read_dir(dir.path().join("sessions"))
-            .unwrap()
-            .count(),
-        0
-    );
+    let sessions: Vec<_> = std::fs::read_dir(dir.path().join("sessions"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(sessions, ["journal.jsonl"]);
     assert_eq!(
         std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
         0
