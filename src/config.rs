@@ -209,9 +209,21 @@ pub fn load(config: &Path, target: Option<&Path>) -> Result<StudyConfig, ConfigE
             format!("not UTF-8 ({e})"),
         ))
     })?;
-    let scripts = parse(&text, &file)?;
     let study_dir = absolute(target.unwrap_or_else(|| default_study_dir(config)));
+    from_text(&text, file, study_dir, &mut |note| {
+        eprintln!("note: {note}")
+    })
+}
 
+/// [`load`] after reading: validates the config `text` (named `file` in messages) against
+/// `study_dir`, passing each note about a skipped script to `note`.
+pub(crate) fn from_text(
+    text: &str,
+    file: String,
+    study_dir: PathBuf,
+    note: &mut dyn FnMut(String),
+) -> Result<StudyConfig, ConfigError> {
+    let scripts = parse(text, &file)?;
     let mut jobs = Vec::new();
     let mut disabled = 0;
     for script in &scripts {
@@ -222,20 +234,20 @@ pub fn load(config: &Path, target: Option<&Path>) -> Result<StudyConfig, ConfigE
             } else {
                 format!("{name} is not a dropbox script")
             };
-            eprintln!(
-                "note: {file}:{}: post script {} {what}; left to librec-auto",
+            note(format!(
+                "{file}:{}: post script {} {what}; left to librec-auto",
                 script.line, script.index
-            );
+            ));
             continue;
         }
         match script_job(&study_dir, script) {
             Ok(Some(job)) => jobs.push(job),
             Ok(None) => {
                 disabled += 1;
-                eprintln!(
-                    "note: {file}:{}: post script {} ({name}) has option No; skipped",
+                note(format!(
+                    "{file}:{}: post script {} ({name}) has option No; skipped",
                     script.line, script.index
-                );
+                ));
             }
             Err(problem) => {
                 let line = problem
@@ -432,7 +444,7 @@ fn existing(
 }
 
 /// `/a//b/` → `/a/b`; `/` stays the root.
-fn normalize_dest(dest: &str) -> Result<String, Problem> {
+pub(crate) fn normalize_dest(dest: &str) -> Result<String, Problem> {
     if dest.is_empty() {
         return Err(Problem::Empty("dest"));
     }

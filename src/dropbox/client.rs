@@ -357,15 +357,24 @@ async fn json_of<R: DeserializeOwned>(
         route: route.to_string(),
         message: chain(&e),
     })?;
-    serde_json::from_str(&body).map_err(|e| ApiError::Decode {
+    decode_json(route, status, &body)
+}
+
+/// Decodes a 2xx answer's JSON body.
+pub(crate) fn decode_json<R: DeserializeOwned>(
+    route: &str,
+    status: u16,
+    body: &str,
+) -> Result<R, ApiError> {
+    serde_json::from_str(body).map_err(|e| ApiError::Decode {
         route: route.to_string(),
         status,
-        message: format!("{e} in {}", short(&body)),
+        message: format!("{e} in {}", short(body)),
     })
 }
 
 /// Turn a non-2xx answer into an [`ApiError`].
-fn classify(
+pub(crate) fn classify(
     route: &str,
     status: StatusCode,
     retry_after: Option<Duration>,

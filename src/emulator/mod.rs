@@ -14,14 +14,14 @@
 //! # Ok(()) }
 //! ```
 
-mod args;
+pub(crate) mod args;
 mod error;
 pub mod faults;
 mod links;
 mod list;
 mod oauth;
 mod paths;
-mod routes;
+pub(crate) mod routes;
 mod server;
 mod session;
 mod staging;
