@@ -90,7 +90,7 @@ pub enum ConfigError {
         file: String,
         source: std::io::Error,
     },
-    #[error("{file}:{line}:{column}: malformed XML: {message}; fix the config and run again")]
+    #[error("{file}:{line}:{column}: malformed XML: {}; fix the config and run again", clip(.message))]
     Xml {
         file: String,
         line: usize,
@@ -98,7 +98,8 @@ pub enum ConfigError {
         message: String,
     },
     #[error(
-        "{file}: the root element is <{found}>, not <librec-auto>; pass a librec-auto study config (STUDY/conf/config.xml)"
+        "{file}: the root element is <{}>, not <librec-auto>; pass a librec-auto study config (STUDY/conf/config.xml)",
+        clip(.found)
     )]
     NotLibrecAuto { file: String, found: String },
     #[error(
@@ -106,7 +107,7 @@ pub enum ConfigError {
         describe_skipped(*disabled)
     )]
     NoDropboxScripts { file: String, disabled: usize },
-    #[error("{file}:{line}: post script {script} ({name}): {problem}")]
+    #[error("{file}:{line}: post script {script} ({}): {problem}", clip(.name))]
     Script {
         file: String,
         line: usize,
@@ -137,31 +138,31 @@ impl From<ConfigError> for Failure {
 pub enum Problem {
     #[error("param {0:?} is missing")]
     Missing(&'static str),
-    #[error("unknown param {0:?}; expected option, encrypted_key, path, dest, password or share")]
+    #[error("unknown param {}; expected option, encrypted_key, path, dest, password or share", quoted(.0))]
     Unknown(String),
     #[error("a <param> has no name attribute")]
     Unnamed,
-    #[error("param {name:?} is given twice (first on line {first_line})")]
+    #[error("param {} is given twice (first on line {first_line})", quoted(.name))]
     Duplicate { name: String, first_line: usize },
     #[error("param {0:?} is empty")]
     Empty(&'static str),
-    #[error("option {0:?} is not file, folder or No")]
+    #[error("option {} is not file, folder or No", quoted(.0))]
     BadOption(String),
-    #[error("share {0:?} is not true or false")]
+    #[error("share {} is not true or false", quoted(.0))]
     BadShare(String),
-    #[error("dest {0:?} is not an absolute Dropbox path; start it with / (/ alone is the root)")]
+    #[error("dest {} is not an absolute Dropbox path; start it with / (/ alone is the root)", quoted(.0))]
     DestNotAbsolute(String),
-    #[error("dest {0:?} has a . or .. segment; write the folder path out in full")]
+    #[error("dest {} has a . or .. segment; write the folder path out in full", quoted(.0))]
     DestDotSegment(String),
-    #[error("dest {0:?} contains a control character")]
+    #[error("dest {} contains a control character", quoted(.0))]
     DestControl(String),
-    #[error("{param} {given:?} ({}) does not exist", .resolved.display())]
+    #[error("{param} {} ({}) does not exist", quoted(.given), clip_path(.resolved))]
     NotFound {
         param: &'static str,
         given: String,
         resolved: PathBuf,
     },
-    #[error("{param} {given:?} ({}) is not a {expected}", .resolved.display())]
+    #[error("{param} {} ({}) is not a {expected}", quoted(.given), clip_path(.resolved))]
     WrongKind {
         param: &'static str,
         given: String,
@@ -173,6 +174,30 @@ pub enum Problem {
          give it with -k, DROPBOX_POST_PASSWORD or --password-file instead"
     )]
     PasswordInConfig,
+}
+
+/// Config text in a message: one line (control characters escaped), at most 120 characters,
+/// enough to recognise it; messages stay one bounded line whatever the config holds.
+fn clip(text: &str) -> String {
+    clip_to(text, 120)
+}
+
+fn clip_to(text: &str, max_chars: usize) -> String {
+    let escaped = text.escape_debug().to_string();
+    match escaped.char_indices().nth(max_chars) {
+        Some((i, _)) => format!("{}…", &escaped[..i]),
+        None => escaped,
+    }
+}
+
+/// A config value in a message, in quotes.
+fn quoted(value: &str) -> String {
+    format!("\"{}\"", clip(value))
+}
+
+/// A resolved path: the study directory plus a value, so longer.
+fn clip_path(path: &Path) -> String {
+    clip_to(&path.to_string_lossy(), 300)
 }
 
 impl Problem {
@@ -225,9 +250,21 @@ pub fn load(config: &Path, target: Option<&Path>) -> Result<StudyConfig, ConfigE
             format!("not UTF-8 ({e})"),
         ))
     })?;
-    let scripts = parse(&text, &file)?;
     let study_dir = absolute(target.unwrap_or_else(|| default_study_dir(config)));
+    from_text(&text, file, study_dir, &mut |note| {
+        eprintln!("note: {note}")
+    })
+}
 
+/// [`load`] after reading: validates the config `text` (named `file` in messages) against
+/// `study_dir`, passing each note about a skipped script to `note`.
+pub(crate) fn from_text(
+    text: &str,
+    file: String,
+    study_dir: PathBuf,
+    note: &mut dyn FnMut(String),
+) -> Result<StudyConfig, ConfigError> {
+    let scripts = parse(text, &file)?;
     let mut jobs = Vec::new();
     let mut disabled = 0;
     for script in &scripts {
@@ -236,22 +273,22 @@ pub fn load(config: &Path, target: Option<&Path>) -> Result<StudyConfig, ConfigE
             let what = if name.is_empty() {
                 "has no <script-name>".to_string()
             } else {
-                format!("{name} is not a dropbox script")
+                format!("{} is not a dropbox script", clip(name))
             };
-            eprintln!(
-                "note: {file}:{}: post script {} {what}; left to librec-auto",
+            note(format!(
+                "{file}:{}: post script {} {what}; left to librec-auto",
                 script.line, script.index
-            );
+            ));
             continue;
         }
         match script_job(&study_dir, script) {
             Ok(Some(job)) => jobs.push(job),
             Ok(None) => {
                 disabled += 1;
-                eprintln!(
-                    "note: {file}:{}: post script {} ({name}) has option No; skipped",
+                note(format!(
+                    "{file}:{}: post script {} ({name}) has option No; skipped",
                     script.line, script.index
-                );
+                ));
             }
             Err(problem) => {
                 let line = problem
@@ -448,7 +485,7 @@ fn existing(
 }
 
 /// `/a//b/` → `/a/b`; `/` stays the root.
-fn normalize_dest(dest: &str) -> Result<String, Problem> {
+pub(crate) fn normalize_dest(dest: &str) -> Result<String, Problem> {
     if dest.is_empty() {
         return Err(Problem::Empty("dest"));
     }

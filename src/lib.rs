@@ -9,6 +9,8 @@ pub mod config;
 pub mod dropbox;
 pub mod emulator;
 pub mod exit;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod password;
 pub mod process;
 pub mod seal;

@@ -557,3 +557,51 @@ fn entities_declared_in_a_dtd_are_not_expanded_and_huge_files_are_not_read() {
     let err = load(&huge, None).unwrap_err().to_string();
     assert!(err.contains("larger than 16 MiB"), "{err}");
 }
+
+/// Found by `cargo fuzz run config`: values, paths and XML names were repeated whole, so a
+/// newline or a few KiB in the config made a multi-line, unbounded error.
+#[test]
+fn messages_are_one_bounded_line_whatever_the_config_holds() {
+    let one_bounded_line = |text: &str| {
+        assert!(!text.contains(['\n', '\r']), "{text}");
+        assert!(
+            text.chars().count() < 1024,
+            "{} chars",
+            text.chars().count()
+        );
+    };
+    let long = "v".repeat(4000);
+    for (name, value) in [
+        ("option", long.as_str()),
+        ("path", "a\nb.csv"),
+        ("path", &long),
+        ("encrypted_key", "k\r\n.enc"),
+        ("dest", &long),
+        ("share", &long),
+    ] {
+        let mut params = FILE_JOB.to_vec();
+        params.retain(|(k, _)| *k != name);
+        params.push((name, value));
+        let (_, _, text) = script_problem(dropbox(&params));
+        one_bounded_line(&text);
+    }
+    let mut params = FILE_JOB.to_vec();
+    params.push((&long, "x"));
+    one_bounded_line(&script_problem(dropbox(&params)).2);
+
+    for xml in [
+        format!("<{long}/>"),
+        format!("<librec-auto><post></{long}></post></librec-auto>"),
+        format!("<librec-auto><post>&{long};</post></librec-auto>"),
+    ] {
+        let result = from_text(&xml, "config.xml".into(), "/study".into(), &mut |_| {});
+        one_bounded_line(&result.unwrap_err().to_string());
+    }
+    let other = config_xml(&[script("a\nb.py", &[]), dropbox(&FILE_JOB)]);
+    let mut notes = Vec::new();
+    let _ = from_text(&other, "config.xml".into(), "/study".into(), &mut |n| {
+        notes.push(n)
+    });
+    assert_eq!(notes.len(), 1);
+    one_bounded_line(&notes[0]);
+}

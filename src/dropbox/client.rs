@@ -246,8 +246,13 @@ impl DropboxClient {
             let text = header
                 .to_str()
                 .map_err(|e| decode(format!("Dropbox-API-Result: {e}")))?;
-            let meta: FileMetadata = serde_json::from_str(text)
-                .map_err(|e| decode(format!("{e} in Dropbox-API-Result {}", short(text))))?;
+            let meta: FileMetadata = serde_json::from_str(text).map_err(|e| {
+                decode(format!(
+                    "{} in Dropbox-API-Result {}",
+                    short(&e.to_string()),
+                    short(text)
+                ))
+            })?;
             Ok((meta, response))
         })
         .await
@@ -359,10 +364,19 @@ async fn json_of<R: DeserializeOwned>(
 ) -> Result<R, ApiError> {
     let status = response.status().as_u16();
     let body = answer_text(route, response).await?;
-    serde_json::from_str(&body).map_err(|e| ApiError::Decode {
+    decode_json(route, status, &body)
+}
+
+/// Decodes a 2xx answer's JSON body.
+pub(crate) fn decode_json<R: DeserializeOwned>(
+    route: &str,
+    status: u16,
+    body: &str,
+) -> Result<R, ApiError> {
+    serde_json::from_str(body).map_err(|e| ApiError::Decode {
         route: route.to_string(),
         status,
-        message: format!("{e} in {}", short(&body)),
+        message: format!("{} in {}", short(&e.to_string()), short(body)),
     })
 }
 
@@ -390,7 +404,7 @@ async fn answer_text(route: &str, mut response: reqwest::Response) -> Result<Str
 }
 
 /// Turn a non-2xx answer into an [`ApiError`].
-fn classify(
+pub(crate) fn classify(
     route: &str,
     status: StatusCode,
     retry_after: Option<Duration>,
@@ -413,7 +427,7 @@ fn classify(
         409 => match serde_json::from_str::<ApiErrorBody>(body) {
             Ok(b) => ApiError::Endpoint {
                 route,
-                summary: b.error_summary,
+                summary: short(&b.error_summary),
                 error: b.error,
             },
             Err(_) => ApiError::Decode {
@@ -448,7 +462,7 @@ fn classify(
 
 fn summary_of(body: &str) -> String {
     serde_json::from_str::<ApiErrorBody>(body)
-        .map(|b| b.error_summary)
+        .map(|b| short(&b.error_summary))
         .unwrap_or_else(|_| short(body))
 }
 
@@ -514,6 +528,28 @@ mod tests {
             classify("r", s(418), None, "teapot"),
             ApiError::Decode { status: 418, .. }
         ));
+    }
+
+    /// Found by `cargo fuzz run response`: Dropbox's `error_summary`, a 401's tag and serde's
+    /// message (which quotes a mistyped string) went into errors whole.
+    #[test]
+    fn messages_are_one_bounded_line_whatever_dropbox_answers() {
+        let s = |n| StatusCode::from_u16(n).unwrap();
+        let long = "x\\n".repeat(3000);
+        let summary = format!(r#"{{"error_summary":"{long}","error":{{".tag":"{long}"}}}}"#);
+        let errors = [
+            classify("r", s(409), None, &summary),
+            classify("r", s(403), None, &summary),
+            classify("r", s(401), None, &summary),
+            decode_json::<ListFolderResult>("r", 200, &format!(r#"{{"cursor":"{long}"}}"#))
+                .unwrap_err(),
+            decode_json::<ListFolderResult>("r", 200, &format!(r#"{{"entries":"{long}"}}"#))
+                .unwrap_err(),
+        ];
+        for e in errors {
+            let text = e.to_string();
+            assert!(!text.contains('\n') && text.len() < 1024, "{text}");
+        }
     }
 
     #[test]

@@ -191,15 +191,14 @@ pub fn auth_error_of(body: &str) -> AuthError {
     match error.map(tag_chain).as_deref() {
         Some(["expired_access_token", ..]) => AuthError::ExpiredAccessToken,
         Some(["invalid_access_token", ..]) => AuthError::InvalidAccessToken,
-        Some(["missing_scope", ..]) => AuthError::MissingScope(
+        Some(["missing_scope", ..]) => AuthError::MissingScope(short(
             error
                 .and_then(|e| e.get("missing_scope"))
                 .and_then(|m| m.get("required_scope"))
                 .and_then(Value::as_str)
-                .unwrap_or("?")
-                .to_string(),
-        ),
-        Some([tag, ..]) => AuthError::Other(tag.to_string()),
+                .unwrap_or("?"),
+        )),
+        Some([tag, ..]) => AuthError::Other(short(tag)),
         _ => AuthError::Other(short(body)),
     }
 }

@@ -14,7 +14,7 @@
 //! # Ok(()) }
 //! ```
 
-mod args;
+pub(crate) mod args;
 mod error;
 pub mod faults;
 mod journal;
@@ -22,7 +22,7 @@ mod links;
 mod list;
 mod oauth;
 mod paths;
-mod routes;
+pub(crate) mod routes;
 mod server;
 mod session;
 mod staging;

@@ -373,7 +373,7 @@ fn cut_point(headers: &HeaderMap, share: f64) -> u64 {
 }
 
 /// Checks the Stone constraints serde cannot express.
-trait Validate {
+pub(crate) trait Validate {
     fn validate(&self) -> Result<(), String>;
 }
 

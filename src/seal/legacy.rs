@@ -35,14 +35,19 @@ impl Token {
     /// The raw plaintext (librec-auto stored the key file's bytes, newline included).
     /// No TTL: these files are years old by design.
     pub fn open(&self, password: &SecretString) -> Result<Zeroizing<Vec<u8>>, SealError> {
-        fernet_for(password)
+        self.open_with(&fernet_for(password))
+    }
+
+    /// Decrypts with an already derived key (PBKDF2 is the slow part).
+    pub(crate) fn open_with(&self, fernet: &Fernet) -> Result<Zeroizing<Vec<u8>>, SealError> {
+        fernet
             .decrypt(&self.0)
             .map(Zeroizing::new)
             .map_err(|_| SealError::WrongPasswordOrChanged)
     }
 }
 
-fn fernet_for(password: &SecretString) -> Fernet {
+pub(crate) fn fernet_for(password: &SecretString) -> Fernet {
     let mut raw = Zeroizing::new([0u8; 32]);
     pbkdf2::pbkdf2_hmac::<Sha256>(
         password.expose_secret().as_bytes(),

@@ -125,6 +125,15 @@ pub fn parse(file: &[u8]) -> Result<Parsed, SealError> {
 }
 
 impl Parsed {
+    /// The file's one valid spelling: parsing it gives back an equal `Parsed`.
+    pub fn to_text(&self) -> String {
+        format!(
+            "{}ciphertext: {}\n",
+            header(self.params, &self.salt, &self.nonce),
+            B64.encode(&self.ciphertext)
+        )
+    }
+
     /// Derives the key and decrypts. Any wrong byte or wrong password fails the tag check.
     pub fn open(&self, password: &SecretString) -> Result<Zeroizing<Vec<u8>>, SealError> {
         let key = derive(password, self.params, &self.salt)?;
@@ -163,21 +172,33 @@ pub fn seal_with(
     nonce: &[u8; NONCE_LEN],
 ) -> Result<String, SealError> {
     let params = params.checked()?;
-    let header = format!(
-        "{FIRST_LINE}\nkdf: {params}\nsalt: {}\nnonce: {}\n",
-        B64.encode(salt),
-        B64.encode(nonce)
-    );
+    let aad = header(params, salt, nonce).into_bytes();
     let key = derive(password, params, salt)?;
     let cipher = Aes256Gcm::new_from_slice(&key[..]).expect("key is 32 bytes");
     let payload = Payload {
         msg: plaintext,
-        aad: header.as_bytes(),
+        aad: &aad,
     };
     let ciphertext = cipher
         .encrypt(Nonce::from_slice(nonce), payload)
         .map_err(|_| SealError::Internal("AES-GCM refused to encrypt"))?;
-    Ok(format!("{header}ciphertext: {}\n", B64.encode(ciphertext)))
+    let sealed = Parsed {
+        params,
+        salt: *salt,
+        nonce: *nonce,
+        aad,
+        ciphertext,
+    };
+    Ok(sealed.to_text())
+}
+
+/// The first four lines: the GCM associated data.
+fn header(params: KdfParams, salt: &[u8; SALT_LEN], nonce: &[u8; NONCE_LEN]) -> String {
+    format!(
+        "{FIRST_LINE}\nkdf: {params}\nsalt: {}\nnonce: {}\n",
+        B64.encode(salt),
+        B64.encode(nonce)
+    )
 }
 
 fn derive(
