@@ -571,7 +571,7 @@ fn parse(text: &str, file: &str) -> Result<Vec<RawScript>, ConfigError> {
         let start = reader.buffer_position();
         let event = reader
             .read_event()
-            .map_err(|e| malformed(reader.error_position(), &e))?;
+            .map_err(|e| malformed(reader.error_position(), &xml_problem(&e)))?;
         let line = position(text, start as usize).0;
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
@@ -600,7 +600,8 @@ fn parse(text: &str, file: &str) -> Result<Vec<RawScript>, ConfigError> {
                     field = match name.as_str() {
                         "script-name" => Some(Field::ScriptName(String::new())),
                         "param" => Some(Field::Param(RawParam {
-                            name: param_name(e).map_err(|m| malformed(start, &m))?,
+                            name: param_name(e)
+                                .map_err(|()| malformed(start, &"a malformed name attribute"))?,
                             value: String::new(),
                             line,
                         })),
@@ -633,10 +634,10 @@ fn parse(text: &str, file: &str) -> Result<Vec<RawScript>, ConfigError> {
                     Ok(None) => match resolve_predefined_entity(r) {
                         Some(s) => s.into(),
                         None => {
-                            return Err(malformed(start, &format!("unknown entity &{};", &**r)));
+                            return Err(malformed(start, &"an unknown entity; write & as &amp;"));
                         }
                     },
-                    Err(e) => return Err(malformed(start, &e)),
+                    Err(_) => return Err(malformed(start, &"a malformed character reference")),
                 };
                 if let (4, Some(f)) = (stack.len(), field.as_mut()) {
                     f.text().push_str(&resolved);
@@ -644,7 +645,10 @@ fn parse(text: &str, file: &str) -> Result<Vec<RawScript>, ConfigError> {
             }
             Event::Eof => {
                 if let Some(open) = stack.last() {
-                    return Err(malformed(start, &format!("<{open}> is not closed")));
+                    return Err(malformed(
+                        start,
+                        &format!("{} is not closed", element(open)),
+                    ));
                 }
                 if !seen_root {
                     return Err(malformed(start, &"no root element"));
@@ -677,14 +681,50 @@ fn finish(
     }
 }
 
-fn param_name(e: &BytesStart) -> Result<String, String> {
+fn param_name(e: &BytesStart) -> Result<String, ()> {
     match e.try_get_attribute("name") {
         Ok(Some(a)) => a
             .normalized_value(XmlVersion::Implicit1_0)
             .map(|v| v.trim().to_string())
-            .map_err(|err| err.to_string()),
+            .map_err(|_| ()),
         Ok(None) => Ok(String::new()),
-        Err(err) => Err(err.to_string()),
+        Err(_) => Err(()),
+    }
+}
+
+/// What is wrong with the XML, without quoting the document: a broken tag swallows the text
+/// after it, a password included (found by `cargo fuzz run config`). The line and column
+/// point at the spot.
+fn xml_problem(e: &quick_xml::Error) -> String {
+    use quick_xml::Error as E;
+    use quick_xml::errors::IllFormedError as Ill;
+    match e {
+        E::Syntax(s) => s.to_string(),
+        E::IllFormed(Ill::MismatchedEndTag { expected, .. }) => {
+            format!("this end tag does not close {}", element(expected))
+        }
+        E::IllFormed(Ill::UnmatchedEndTag(_)) => "an end tag without a start tag".into(),
+        E::IllFormed(Ill::MissingEndTag(open)) => format!("{} is not closed", element(open)),
+        E::IllFormed(Ill::MissingDeclVersion(_)) => "the XML declaration has no version".into(),
+        E::IllFormed(Ill::UnknownVersion) => "the XML version is not 1.0 or 1.1".into(),
+        E::IllFormed(_) => "ill-formed XML".into(),
+        E::InvalidAttr(_) => "a malformed attribute".into(),
+        E::Escape(_) => "a malformed entity or character reference; write & as &amp;".into(),
+        E::Encoding(_) => "text that is not UTF-8".into(),
+        E::Io(_) | E::Namespace(_) => "unreadable XML".into(),
+    }
+}
+
+/// An element named in a message: only the names of librec-auto's own vocabulary are quoted,
+/// since any other "name" may be document text cut at a stray `<`.
+fn element(name: &str) -> &'static str {
+    match name {
+        "librec-auto" => "<librec-auto>",
+        "post" => "<post>",
+        "script" => "<script>",
+        "script-name" => "<script-name>",
+        "param" => "<param>",
+        _ => "an element",
     }
 }
 
