@@ -18,6 +18,7 @@ use crate::dropbox::types::Metadata;
 use crate::emulator::{self, EmulatorConfig};
 use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
 use crate::password::PasswordArgs;
+use crate::upload::engine::DEFAULT_JOBS;
 use crate::upload::plan::Mode;
 
 const AFTER_HELP: &str = "\
@@ -154,7 +155,7 @@ fn post_args(study: &Path, endpoint: &str) -> PostArgs {
             password: Some(SecretString::from(DEMO_PASSWORD)),
             password_file: None,
         },
-        jobs: 16,
+        jobs: DEFAULT_JOBS,
         mode: Mode::Overwrite,
         force: false,
         dry_run: false,

@@ -29,7 +29,7 @@ const AFTER_HELP: &str = "\
 Examples:
   dropbox-post post --config study/conf/config.xml -k \"$PASSWORD\"
   dropbox-post post --config conf/config.xml --dry-run --json
-  DROPBOX_POST_PASSWORD=... dropbox-post post --config conf/config.xml --jobs 16 --mode update
+  DROPBOX_POST_PASSWORD=... dropbox-post post --config conf/config.xml --jobs 32 --mode update
   # the form librec-auto's bin/dropbox_post.py forwards (paths relative to the study dir):
   dropbox-post post config.xml --option=file --encrypted_key=keys/x.enc --path=post/r.csv --dest=/results
 
@@ -76,7 +76,7 @@ pub struct PostArgs {
 
     /// Files in flight at once. Uploads only stage data (commits are batched), so many
     /// small files gain from more; memory is bounded separately.
-    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, value_name = "N", default_value_t = engine::DEFAULT_JOBS, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub jobs: u16,
 
     /// What to do when a different file is already at the destination.

@@ -539,7 +539,7 @@ impl Upload<'_> {
         let staged = staging::stage(&self.app.tmp, body, self.cut_after)
             .await
             .map_err(stage_failed)?;
-        check_hash(expected, (*staged.hasher).clone())?;
+        check_hash(expected, &staged.hasher)?;
         Ok(staged)
     }
 
@@ -547,7 +547,8 @@ impl Upload<'_> {
     /// request's `content_hash`; returns the session and the body's length.
     async fn receive(
         &self,
-        (mut session, file): (Direct, std::fs::File),
+        mut session: Direct,
+        file: std::fs::File,
         body: Body,
         expected: Option<&str>,
     ) -> Result<(Direct, u64), Fail> {
@@ -561,8 +562,8 @@ impl Upload<'_> {
         })
         .await
         .map_err(stage_failed)?;
-        if let Some(piece) = piece {
-            check_hash(expected, *piece)?;
+        if let Some(piece) = &piece {
+            check_hash(expected, piece)?;
         }
         session.hasher = running;
         Ok((session, size))
@@ -617,7 +618,7 @@ impl Upload<'_> {
         let sessions = &self.app.sessions;
         match sessions.begin(&arg.cursor, false).await? {
             Begin::Stream(session, file) => {
-                let (session, size) = self.receive((session, file), body, expected).await?;
+                let (session, size) = self.receive(session, file, body, expected).await?;
                 sessions.appended(session, size, arg.close)?;
             }
             Begin::Refuse(failed) => {
@@ -638,7 +639,7 @@ impl Upload<'_> {
         let commit = |whole| store.commit(&arg.commit, whole);
         let meta = match sessions.begin(&arg.cursor, true).await? {
             Begin::Stream(session, file) => {
-                let (session, size) = self.receive((session, file), body, expected).await?;
+                let (session, size) = self.receive(session, file, body, expected).await?;
                 self.uncontended()?;
                 sessions.finish_streamed(session, size, commit).await?
             }
@@ -669,9 +670,9 @@ fn stage_failed(e: StageError) -> Fail {
 }
 
 /// Checks a request's `content_hash` against the hash of the bytes it carried.
-fn check_hash(expected: Option<&str>, got: ContentHasher) -> Result<(), Fail> {
+fn check_hash(expected: Option<&str>, got: &ContentHasher) -> Result<(), Fail> {
     match expected {
-        Some(h) if !h.eq_ignore_ascii_case(&got.finish()) => {
+        Some(h) if !h.eq_ignore_ascii_case(&got.clone().finish()) => {
             Err(ApiError::tag("content_hash_mismatch").into())
         }
         _ => Ok(()),

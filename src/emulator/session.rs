@@ -234,21 +234,24 @@ impl Sessions {
 
     fn create(&self, kind: SessionType, close: bool, staged: Staged) -> Result<String, Failed> {
         let key = format!("{:032x}", rand::random::<u128>());
+        let Staged { temp, size, hasher } = staged;
         let state = State {
             kind,
             created: chrono::Utc::now().timestamp(),
             closed: close,
-            len: staged.size,
+            len: size,
             pieces: Vec::new(),
         };
-        // Concurrent sessions start empty (checked by `start`).
-        let hasher = (kind == SessionType::Sequential).then(|| staged.hasher.clone());
-        if kind == SessionType::Sequential {
-            staged
-                .temp
-                .persist(self.data_path(&key))
-                .map_err(|e| io_failed(&format!("storing the data of session {key}"), e.error))?;
-        }
+        // Concurrent sessions start empty (checked by `start`): their staged file just goes.
+        let hasher = match kind {
+            SessionType::Sequential => {
+                temp.persist(self.data_path(&key)).map_err(|e| {
+                    io_failed(&format!("storing the data of session {key}"), e.error)
+                })?;
+                Some(hasher)
+            }
+            SessionType::Concurrent => None,
+        };
         self.save(&key, &state)?;
         let live = Live { state, hasher };
         self.live

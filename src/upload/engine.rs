@@ -38,6 +38,9 @@ use super::walk::LocalFile;
 pub const MAX_REQUEST: usize = 150 * 1024 * 1024;
 /// `finish_batch_v2` takes at most this many entries.
 pub const MAX_BATCH: usize = 1000;
+/// Files in flight unless told otherwise: uploads only stage data and commits are batched,
+/// so many small files gain from more (rclone recommends 32–64 with batched commits).
+pub const DEFAULT_JOBS: u16 = 16;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -59,7 +62,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            jobs: 16,
+            jobs: usize::from(DEFAULT_JOBS),
             chunk_size: 2 * BLOCK_SIZE,
             buffer_budget: 48 * 1024 * 1024,
             batch_max: MAX_BATCH,
