@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use clap::Args;
 use secrecy::SecretString;
+use tokio::task::JoinHandle;
 
 use crate::commands::credential::{self, exit_kind};
 use crate::config::{self, JobKind, PostJob};
@@ -23,7 +24,7 @@ use crate::password::{PasswordArgs, Purpose};
 use crate::upload::engine::{self, Settings};
 use crate::upload::plan::{self, Mode};
 use crate::upload::report::{Outcome, Progress, RunSummary, ScriptSummary, describe};
-use crate::upload::walk;
+use crate::upload::walk::{self, LocalTree};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -161,7 +162,22 @@ fn jobs_of(args: &PostArgs) -> CmdResult<Vec<PostJob>> {
 }
 
 async fn post(args: &PostArgs, jobs: Vec<PostJob>, endpoints: Endpoints) -> CmdResult {
-    let clients = open_credentials(args, &jobs, &endpoints)?;
+    // Asked before the walks start, so that a slow answer at a prompt leaves no stale walk.
+    let what = jobs[0].encrypted_key.display().to_string();
+    let password = args.password.resolve(Purpose::Open, &what)?;
+    // Walking needs no credential: the trees are walked while the key is opened (the
+    // default KDF takes a few hundred milliseconds; a re-run's walk about as long).
+    let walks: Vec<_> = jobs
+        .iter()
+        .map(|job| {
+            let (kind, local) = (job.kind, job.path.clone());
+            tokio::task::spawn_blocking(move || match kind {
+                JobKind::File => walk::walk_file(&local),
+                JobKind::Folder => walk::walk_folder(&local),
+            })
+        })
+        .collect();
+    let clients = open_credentials(&jobs, &password, &endpoints)?;
     let settings = Settings {
         jobs: usize::from(args.jobs),
         chunk_size: args.chunk_size * 1024 * 1024,
@@ -172,9 +188,9 @@ async fn post(args: &PostArgs, jobs: Vec<PostJob>, endpoints: Endpoints) -> CmdR
     let started = Instant::now();
     let mut summaries = Vec::new();
     let mut stopped: Option<ApiError> = None;
-    for job in &jobs {
+    for (job, walk) in jobs.iter().zip(walks) {
         let client = clients[&job.encrypted_key].clone();
-        let (summary, fatal) = post_job(args, job, client, &settings, verbose).await;
+        let (summary, fatal) = post_job(args, job, walk, client, &settings, verbose).await;
         if !args.json {
             if args.dry_run {
                 for entry in summary.plan.iter().flatten() {
@@ -226,6 +242,7 @@ async fn post(args: &PostArgs, jobs: Vec<PostJob>, endpoints: Endpoints) -> CmdR
 async fn post_job(
     args: &PostArgs,
     job: &PostJob,
+    walk: JoinHandle<LocalTree>,
     client: Arc<DropboxClient>,
     settings: &Settings,
     verbose: bool,
@@ -235,11 +252,6 @@ async fn post_job(
         JobKind::File => "file",
         JobKind::Folder => "folder",
     };
-    let (job_kind, local) = (job.kind, job.path.clone());
-    let walk = tokio::task::spawn_blocking(move || match job_kind {
-        JobKind::File => walk::walk_file(&local),
-        JobKind::Folder => walk::walk_folder(&local),
-    });
     // The local walk and the remote listing overlap: each costs about as much on a re-run.
     let (tree, listed) = tokio::join!(walk, list_dest(&client, &job.dest));
     let tree = tree.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
@@ -333,23 +345,16 @@ async fn list_dest(
 
 /// Open each sealed credential once (one password for all), before anything is sent.
 fn open_credentials(
-    args: &PostArgs,
     jobs: &[PostJob],
+    password: &SecretString,
     endpoints: &Endpoints,
 ) -> CmdResult<HashMap<PathBuf, Arc<DropboxClient>>> {
-    let mut password: Option<SecretString> = None;
     let mut clients = HashMap::new();
     for job in jobs {
-        if clients.contains_key(&job.encrypted_key) {
-            continue;
+        if !clients.contains_key(&job.encrypted_key) {
+            let client = credential::client_for(&job.encrypted_key, password, endpoints.clone())?;
+            clients.insert(job.encrypted_key.clone(), Arc::new(client));
         }
-        let what = job.encrypted_key.display().to_string();
-        let password = match &password {
-            Some(p) => p,
-            None => password.insert(args.password.resolve(Purpose::Open, &what)?),
-        };
-        let client = credential::client_for(&job.encrypted_key, password, endpoints.clone())?;
-        clients.insert(job.encrypted_key.clone(), Arc::new(client));
     }
     Ok(clients)
 }

@@ -5,6 +5,8 @@
 //!   of one chunk is a single `start(close=true)`; a larger one is `start` + `append_v2`s,
 //!   the last with `close=true`. Buffers are taken from a fixed byte budget and recycled
 //!   (`buffers`), so memory stays flat whatever the file sizes and `--jobs`.
+//! - A file Dropbox may already hold (same size) is first proved unchanged by content hash
+//!   (`unchanged`); only what differs is read again and sent.
 //! - A file is checked against its walk-time size and mtime before reading and after the
 //!   last byte; if it changed, its last chunk is never sent and nothing is committed.
 //! - Retried commits never duplicate a file: `autorename` is off, and a commit that fails
@@ -32,6 +34,7 @@ use crate::dropbox::types::{
 use super::buffers::Budget;
 use super::plan::{Plan, PlannedFile};
 use super::report::{Entry, Outcome, Progress};
+use super::unchanged;
 use super::walk::LocalFile;
 
 /// Dropbox refuses more than this in one request.
@@ -55,6 +58,8 @@ pub struct Settings {
     pub batch_idle: Duration,
     /// ...or once the oldest waiting file has waited this long.
     pub batch_max_wait: Duration,
+    /// Threads proving files unchanged by hash.
+    pub checkers: usize,
     /// Read-only: list and hash, report what would happen, write nothing.
     pub dry_run: bool,
 }
@@ -68,6 +73,7 @@ impl Default for Settings {
             batch_max: MAX_BATCH,
             batch_idle: Duration::from_millis(200),
             batch_max_wait: Duration::from_secs(5),
+            checkers: unchanged::default_checkers(),
             dry_run: false,
         }
     }
@@ -81,6 +87,7 @@ impl Settings {
         self.chunk_size = (self.chunk_size / BLOCK_SIZE * BLOCK_SIZE).clamp(BLOCK_SIZE, max);
         self.buffer_budget = self.buffer_budget.max(self.chunk_size);
         self.jobs = self.jobs.max(1);
+        self.checkers = self.checkers.max(1);
         self.batch_max = self.batch_max.clamp(1, MAX_BATCH);
         self
     }
@@ -181,9 +188,23 @@ pub async fn run(
     }
     create_folders(&ctx, &plan.folders).await;
 
+    // Files new to Dropbox go first; those it may already hold are hashed meanwhile.
+    let (known, fresh): (Vec<_>, Vec<_>) =
+        (plan.files.into_iter()).partition(|f| f.unchanged_if.is_some());
+    let (stop, skip) = (ctx.clone(), ctx.clone());
+    let changed = unchanged::changed(
+        known,
+        ctx.settings.checkers,
+        move || stop.stopped(),
+        move |file| {
+            skip.progress.advance(file.local.size);
+            skip.record(&file, Outcome::Skipped);
+        },
+    );
     let (tx, rx) = mpsc::unbounded_channel();
     let batcher = tokio::spawn(batcher(ctx.clone(), rx));
-    futures_util::stream::iter(plan.files)
+    futures_util::stream::iter(fresh)
+        .chain(changed)
         .for_each_concurrent(ctx.settings.jobs, |file| {
             let ctx = ctx.clone();
             let tx = tx.clone();
@@ -252,18 +273,8 @@ async fn send_file(ctx: &Arc<Ctx>, file: &PlannedFile) -> Result<Sent, FileError
     if ctx.stopped() {
         return Err(FileError::Stopped);
     }
-    let chunk = ctx.settings.chunk_size;
-    let one_chunk = file.local.size <= chunk as u64;
-    // A multi-chunk file must be known to differ before its first chunk goes out.
-    if ctx.settings.dry_run || !one_chunk {
-        if let Some(remote_hash) = &file.unchanged_if
-            && hash_only(ctx, &file.local).await? == *remote_hash
-        {
-            return Ok(Sent::Done(Outcome::Skipped));
-        }
-        if ctx.settings.dry_run {
-            return Ok(Sent::Done(Outcome::WouldUpload));
-        }
+    if ctx.settings.dry_run {
+        return Ok(Sent::Done(Outcome::WouldUpload));
     }
     let mut chunks = read_chunks(ctx, file.local.clone());
     let mut session: Option<String> = None;
@@ -275,9 +286,6 @@ async fn send_file(ctx: &Arc<Ctx>, file: &PlannedFile) -> Result<Sent, FileError
         }
         let len = data.len() as u64;
         let last = hash.is_some();
-        if one_chunk && file.unchanged_if.is_some() && file.unchanged_if == hash {
-            return Ok(Sent::Done(Outcome::Skipped));
-        }
         match &session {
             None => session = Some(ctx.client.start_session(data, last).await?),
             Some(id) => append_resuming(&ctx.client, id, offset, data, last).await?,
@@ -372,23 +380,6 @@ fn read_chunks(ctx: &Ctx, file: LocalFile) -> mpsc::Receiver<Result<Piece, FileE
         }
     });
     rx
-}
-
-/// The content hash alone (to decide whether a file changed), with the same checks.
-async fn hash_only(ctx: &Ctx, file: &LocalFile) -> Result<String, FileError> {
-    let file = file.clone();
-    let chunk = ctx.settings.chunk_size;
-    let budget = ctx.budget.clone();
-    let mut hash = None;
-    tokio::task::spawn_blocking(move || {
-        read_into(&file, chunk, &budget, |_, h| {
-            hash = h;
-            true
-        })
-        .map(|()| hash.expect("the last chunk carries the hash"))
-    })
-    .await
-    .expect("hash task panicked")
 }
 
 /// The heart of the one-pass read: read `chunk` bytes at a time, feed the content hasher,

@@ -4,4 +4,5 @@ mod buffers;
 pub mod engine;
 pub mod plan;
 pub mod report;
+mod unchanged;
 pub mod walk;
