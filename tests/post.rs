@@ -69,6 +69,42 @@ fn a_folder_lands_recursively_with_many_small_files() {
 }
 
 #[test]
+fn remembered_hashes_skip_reading_but_never_hide_a_change() {
+    let emu = Emulator::start(&[]);
+    let study = Study::new();
+    study.write("out/keep.bin", &pattern(50_000, 1));
+    let edit = study.write("out/edit.bin", &pattern(50_000, 2));
+    study.config(&[("folder", "out", "/C")]);
+    // Only files changed over 2 s before a run are remembered (a later write in the same
+    // timestamp tick would not show).
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let json = study.post_json(&emu, &[]);
+    assert_eq!(json["totals"]["uploaded"], 2);
+    let saved: Vec<_> = std::fs::read_dir(study.cache.path().join("hashes"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(saved.len(), 1);
+    assert!(
+        saved[0].contains("keep.bin") && saved[0].contains("edit.bin"),
+        "{saved:?}"
+    );
+
+    // New bytes of the same size under the old mtime: only the ctime tells.
+    let mtime = std::fs::metadata(&edit).unwrap().modified().unwrap();
+    std::fs::write(&edit, pattern(50_000, 3)).unwrap();
+    let f = std::fs::File::options().write(true).open(&edit).unwrap();
+    f.set_modified(mtime).unwrap();
+    let json = study.post_json(&emu, &[]);
+    assert_eq!(json["totals"]["uploaded"], 1);
+    assert_eq!(json["totals"]["skipped"], 1);
+    assert_same_tree(&emu, &study.path("out"), "/C");
+
+    let json = study.post_json(&emu, &["--no-hash-cache"]);
+    assert_eq!(json["totals"]["skipped"], 2);
+}
+
+#[test]
 fn a_large_file_goes_through_chunked_sessions() {
     let emu = Emulator::start(&[]);
     let study = Study::new();

@@ -158,6 +158,8 @@ fn post_args(study: &Path, endpoint: &str) -> PostArgs {
         jobs: DEFAULT_JOBS,
         mode: Mode::Overwrite,
         force: false,
+        // The study is a temporary folder: nothing worth remembering.
+        no_hash_cache: true,
         dry_run: false,
         share: false,
         json: false,

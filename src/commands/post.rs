@@ -22,6 +22,7 @@ use crate::dropbox::error::{ApiError, Reason};
 use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
 use crate::password::{PasswordArgs, Purpose};
 use crate::upload::engine::{self, Settings};
+use crate::upload::hash_cache::{self, HashCache};
 use crate::upload::plan::{self, Mode};
 use crate::upload::report::{Outcome, Progress, RunSummary, ScriptSummary, describe};
 use crate::upload::walk::{self, LocalTree};
@@ -87,6 +88,13 @@ pub struct PostArgs {
     /// Upload every file, even those Dropbox already holds with the same content.
     #[arg(long)]
     pub force: bool,
+
+    /// Hash every local file again instead of trusting the hashes remembered for files
+    /// unchanged since the last post (same size, inode, mtime and ctime). The cache is
+    /// kept in $DROPBOX_POST_CACHE_DIR, else $XDG_CACHE_HOME/dropbox-post or
+    /// ~/.cache/dropbox-post; deleting it is always safe.
+    #[arg(long)]
+    pub no_hash_cache: bool,
 
     /// Show what would be uploaded and do nothing: opens the credential, lists DEST on
     /// Dropbox (read-only) and hashes local files to tell unchanged ones; writes nothing.
@@ -167,13 +175,19 @@ async fn post(args: &PostArgs, jobs: Vec<PostJob>, endpoints: Endpoints) -> CmdR
     let password = args.password.resolve(Purpose::Open, &what)?;
     // Walking needs no credential: the trees are walked while the key is opened (the
     // default KDF takes a few hundred milliseconds; a re-run's walk about as long).
+    let cache_dir = hash_cache::default_dir().filter(|_| !args.no_hash_cache);
     let walks: Vec<_> = jobs
         .iter()
         .map(|job| {
-            let (kind, local) = (job.kind, job.path.clone());
-            tokio::task::spawn_blocking(move || match kind {
-                JobKind::File => walk::walk_file(&local),
-                JobKind::Folder => walk::walk_folder(&local),
+            let (kind, local, cache_dir) = (job.kind, job.path.clone(), cache_dir.clone());
+            tokio::task::spawn_blocking(move || {
+                let tree = match kind {
+                    JobKind::File => walk::walk_file(&local),
+                    JobKind::Folder => walk::walk_folder(&local),
+                };
+                let cache =
+                    cache_dir.map_or_else(HashCache::disabled, |dir| HashCache::open(&dir, &local));
+                (tree, cache)
             })
         })
         .collect();
@@ -242,7 +256,7 @@ async fn post(args: &PostArgs, jobs: Vec<PostJob>, endpoints: Endpoints) -> CmdR
 async fn post_job(
     args: &PostArgs,
     job: &PostJob,
-    walk: JoinHandle<LocalTree>,
+    walk: JoinHandle<(LocalTree, HashCache)>,
     client: Arc<DropboxClient>,
     settings: &Settings,
     verbose: bool,
@@ -253,8 +267,9 @@ async fn post_job(
         JobKind::Folder => "folder",
     };
     // The local walk and the remote listing overlap: each costs about as much on a re-run.
-    let (tree, listed) = tokio::join!(walk, list_dest(&client, &job.dest));
-    let tree = tree.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    let (walked, listed) = tokio::join!(walk, list_dest(&client, &job.dest));
+    let (tree, cache) = walked.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    let cache = Arc::new(cache);
     let progress = Arc::new(Progress::new(
         &label,
         tree.files.len(),
@@ -264,8 +279,23 @@ async fn post_job(
     ));
     let result = match listed {
         Ok(remote) => {
+            let walked = tree.files.clone();
             let plan = plan::make_plan(tree, &job.dest, &remote, args.mode, args.force);
-            engine::run(client.clone(), plan, settings.clone(), progress.clone()).await
+            let sent = engine::run(
+                client.clone(),
+                plan,
+                settings.clone(),
+                progress.clone(),
+                cache.clone(),
+            )
+            .await;
+            // Only a run that writes remembers; a failure to save costs the next run time.
+            if !args.dry_run
+                && let Err(e) = cache.save(&walked)
+            {
+                tracing::debug!("could not save the hash cache: {e}");
+            }
+            sent
         }
         Err(e) => {
             progress.record(crate::upload::report::Entry {

@@ -400,7 +400,8 @@ async fn answer_text(route: &str, mut response: reqwest::Response) -> Result<Str
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(String::from_utf8_lossy(&body).into_owned())
+    Ok(String::from_utf8(body)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
 /// Turn a non-2xx answer into an [`ApiError`].

@@ -8,6 +8,10 @@ use icu_normalizer::ComposingNormalizerBorrowed;
 
 /// The case- and normalisation-folded key of a path or name.
 pub fn key(path: &str) -> String {
+    // ASCII is already NFC: the common case needs no per-char work.
+    if path.is_ascii() {
+        return path.to_ascii_lowercase();
+    }
     let lower: String = path.chars().flat_map(char::to_lowercase).collect();
     ComposingNormalizerBorrowed::new_nfc()
         .normalize(&lower)

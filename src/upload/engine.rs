@@ -32,6 +32,7 @@ use crate::dropbox::types::{
 };
 
 use super::buffers::Budget;
+use super::hash_cache::HashCache;
 use super::plan::{Plan, PlannedFile};
 use super::report::{Entry, Outcome, Progress};
 use super::unchanged;
@@ -116,6 +117,7 @@ struct Pending {
 
 struct Ctx {
     client: Arc<DropboxClient>,
+    cache: Arc<HashCache>,
     settings: Settings,
     progress: Arc<Progress>,
     budget: Arc<Budget>,
@@ -166,10 +168,12 @@ pub async fn run(
     plan: Plan,
     settings: Settings,
     progress: Arc<Progress>,
+    cache: Arc<HashCache>,
 ) -> Result<(), ApiError> {
     let settings = settings.normalized();
     let ctx = Arc::new(Ctx {
         client,
+        cache: cache.clone(),
         budget: Budget::new(settings.buffer_budget),
         settings,
         progress,
@@ -194,6 +198,7 @@ pub async fn run(
     let (stop, skip) = (ctx.clone(), ctx.clone());
     let changed = unchanged::changed(
         known,
+        cache,
         ctx.settings.checkers,
         move || stop.stopped(),
         move |file| {
@@ -293,6 +298,7 @@ async fn send_file(ctx: &Arc<Ctx>, file: &PlannedFile) -> Result<Sent, FileError
         offset += len;
         ctx.progress.advance(len);
         if let Some(hash) = hash {
+            ctx.cache.learn(&file.local, &hash);
             let session_id = session.expect("a session was started for the first chunk");
             return Ok(Sent::Pending { session_id, hash });
         }
@@ -579,13 +585,7 @@ mod tests {
     use std::io::Write;
 
     fn local(path: &std::path::Path) -> LocalFile {
-        let meta = std::fs::metadata(path).unwrap();
-        LocalFile {
-            path: path.to_path_buf(),
-            rel: "f".into(),
-            size: meta.len(),
-            modified: meta.modified().unwrap(),
-        }
+        LocalFile::new(path, "f".into(), &std::fs::metadata(path).unwrap())
     }
 
     fn collect(file: &LocalFile, chunk: usize) -> Result<(Vec<usize>, String), FileError> {
@@ -764,6 +764,7 @@ mod tests {
         let (_emu, client) = emulated(&dir.path().join("dbx")).await;
         let ctx = Ctx {
             client: Arc::new(client),
+            cache: Arc::new(HashCache::disabled()),
             settings: Settings::default(),
             progress: Arc::new(Progress::new("t", 1, 3, false, false)),
             budget: Budget::new(BLOCK_SIZE),

@@ -2,6 +2,7 @@
 
 mod buffers;
 pub mod engine;
+pub mod hash_cache;
 pub mod plan;
 pub mod report;
 mod unchanged;

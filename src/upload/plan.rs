@@ -176,6 +176,7 @@ mod tests {
             rel: rel.into(),
             size,
             modified: SystemTime::UNIX_EPOCH,
+            stamp: None,
         }
     }
 

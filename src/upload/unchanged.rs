@@ -8,13 +8,14 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use futures_util::Stream;
 use tokio::sync::mpsc;
 
 use crate::dropbox::content_hash::ContentHasher;
 
+use super::hash_cache::HashCache;
 use super::plan::PlannedFile;
 use super::walk::LocalFile;
 
@@ -27,11 +28,13 @@ pub fn default_checkers() -> usize {
     std::thread::available_parallelism().map_or(4, |n| n.get().clamp(2, 8))
 }
 
-/// Hash `files` (each with `unchanged_if`) on `checkers` threads. Those proved equal are
+/// Hash `files` (each with `unchanged_if`) on `checkers` threads, unless `cache` knows
+/// their hash already. Those proved equal are
 /// handed to `skip`; the others come out of the returned stream, in no particular order.
 /// Stops taking new files once `stop` says so.
 pub fn changed(
     files: Vec<PlannedFile>,
+    cache: Arc<HashCache>,
     checkers: usize,
     stop: impl Fn() -> bool + Send + Sync + 'static,
     skip: impl Fn(PlannedFile) + Send + Sync + 'static,
@@ -50,7 +53,13 @@ pub fn changed(
                     let Some(file) = queue.lock().expect("hash queue poisoned").next() else {
                         return;
                     };
-                    if hash_of(&file.local, &mut buf) == file.unchanged_if {
+                    let known = cache.known(&file.local).map(str::to_owned);
+                    let hash = known.or_else(|| {
+                        let hash = hash_of(&file.local, &mut buf)?;
+                        cache.learn(&file.local, &hash);
+                        Some(hash)
+                    });
+                    if hash == file.unchanged_if {
                         skip(file);
                     } else if tx.send(file).is_err() {
                         return;
@@ -103,7 +112,6 @@ mod tests {
     use crate::dropbox::content_hash::content_hash;
     use crate::dropbox::types::WriteMode;
     use futures_util::StreamExt;
-    use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn planned(
@@ -114,25 +122,24 @@ mod tests {
     ) -> PlannedFile {
         let path = dir.join(name);
         std::fs::write(&path, data).unwrap();
-        let meta = std::fs::metadata(&path).unwrap();
         PlannedFile {
-            local: LocalFile {
-                path,
-                rel: name.into(),
-                size: meta.len(),
-                modified: meta.modified().unwrap(),
-            },
+            local: LocalFile::new(&path, name.into(), &std::fs::metadata(&path).unwrap()),
             remote: format!("/d/{name}"),
             mode: WriteMode::Overwrite,
             unchanged_if: remote.map(content_hash),
         }
     }
 
-    async fn split(files: Vec<PlannedFile>, checkers: usize) -> (Vec<String>, Vec<String>) {
+    async fn split(
+        files: Vec<PlannedFile>,
+        cache: Arc<HashCache>,
+        checkers: usize,
+    ) -> (Vec<String>, Vec<String>) {
         let skipped = Arc::new(Mutex::new(Vec::new()));
         let s = skipped.clone();
         let changed = changed(
             files,
+            cache,
             checkers,
             || false,
             move |f| s.lock().unwrap().push(f.local.rel),
@@ -158,7 +165,8 @@ mod tests {
             planned(dir.path(), "big-differs", &big, Some(&other)),
         ];
         for checkers in [1, 3, 8] {
-            let (skipped, changed) = split(files.clone(), checkers).await;
+            let (skipped, changed) =
+                split(files.clone(), Arc::new(HashCache::disabled()), checkers).await;
             assert_eq!(skipped, ["big-same", "empty", "same"]);
             assert_eq!(changed, ["big-differs", "differs"]);
         }
@@ -173,9 +181,33 @@ mod tests {
         moved.local.modified -= std::time::Duration::from_secs(10);
         let mut gone = planned(dir.path(), "gone", b"abc", Some(b"abc"));
         gone.local.path = dir.path().join("missing");
-        let (skipped, changed) = split(vec![grown, moved, gone], 2).await;
+        let (skipped, changed) =
+            split(vec![grown, moved, gone], Arc::new(HashCache::disabled()), 2).await;
         assert!(skipped.is_empty());
         assert_eq!(changed, ["gone", "grown", "moved"]);
+    }
+
+    #[tokio::test]
+    async fn a_remembered_hash_is_trusted_and_a_computed_one_remembered() {
+        let (dir, cache_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        // "stale" holds other bytes than remembered: skipped all the same, so it was not read.
+        let stale = planned(dir.path(), "stale", b"new", Some(b"old"));
+        let fresh = planned(dir.path(), "fresh", b"abc", Some(b"abc"));
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+        let cache = HashCache::open_at(cache_dir.path(), dir.path(), later);
+        cache.learn(&stale.local, stale.unchanged_if.as_ref().unwrap());
+        let locals = [stale.local.clone(), fresh.local.clone()];
+        cache.save(&locals).unwrap();
+        let cache = Arc::new(HashCache::open_at(cache_dir.path(), dir.path(), later));
+        let (skipped, changed) = split(vec![stale, fresh], cache.clone(), 2).await;
+        assert_eq!(skipped, ["fresh", "stale"]);
+        assert!(changed.is_empty());
+        assert!(
+            cache.save(&locals).unwrap(),
+            "the hash of fresh was learned"
+        );
+        let cache = HashCache::open_at(cache_dir.path(), dir.path(), later);
+        assert_eq!(cache.known(&locals[1]), Some(content_hash(b"abc").as_str()));
     }
 
     #[tokio::test]
@@ -189,6 +221,7 @@ mod tests {
         let stop = skipped.clone();
         let changed = changed(
             files,
+            Arc::new(HashCache::disabled()),
             1,
             move || stop.load(Ordering::Relaxed) >= 10,
             move |_| {

@@ -18,6 +18,37 @@ pub struct LocalFile {
     pub rel: String,
     pub size: u64,
     pub modified: SystemTime,
+    /// Identifies this version of the bytes without reading them (`None` where the
+    /// platform cannot tell); see `hash_cache`.
+    pub stamp: Option<Stamp>,
+}
+
+/// Device, inode, and mtime and ctime to the nanosecond. Any write moves ctime, which
+/// users cannot set back, and a replaced file is a new inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Stamp {
+    pub dev: u64,
+    pub ino: u64,
+    pub mtime: (i64, i64),
+    pub ctime: (i64, i64),
+}
+
+impl Stamp {
+    #[cfg(unix)]
+    pub fn of(meta: &std::fs::Metadata) -> Option<Stamp> {
+        use std::os::unix::fs::MetadataExt;
+        Some(Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        })
+    }
+
+    #[cfg(not(unix))]
+    pub fn of(_: &std::fs::Metadata) -> Option<Stamp> {
+        None
+    }
 }
 
 /// A local entry that cannot be sent, with the reason.
@@ -45,7 +76,8 @@ pub fn walk_file(path: &Path) -> LocalTree {
         (_, None) => tree.problem(path, "has no file name".into()),
         (_, Some(None)) => tree.problem(path, NOT_UTF8.into()),
         (Ok(meta), Some(Some(name))) if meta.is_file() => {
-            tree.files.push(local_file(path, name.to_string(), &meta));
+            tree.files
+                .push(LocalFile::new(path, name.to_string(), &meta));
         }
         (Ok(_), _) => tree.problem(path, "is not a regular file".into()),
     }
@@ -96,7 +128,7 @@ pub fn walk_folder(root: &Path) -> LocalTree {
             dirs.push(rel);
         } else if file_type.is_file() {
             match entry.metadata() {
-                Ok(meta) => tree.files.push(local_file(entry.path(), rel, &meta)),
+                Ok(meta) => tree.files.push(LocalFile::new(entry.path(), rel, &meta)),
                 Err(e) => tree.problem(entry.path(), format!("cannot read: {e}")),
             }
         } else {
@@ -114,12 +146,15 @@ fn parent_of(rel: &str) -> &str {
     rel.rfind('/').map_or("", |i| &rel[..i])
 }
 
-fn local_file(path: &Path, rel: String, meta: &std::fs::Metadata) -> LocalFile {
-    LocalFile {
-        path: path.to_path_buf(),
-        rel,
-        size: meta.len(),
-        modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+impl LocalFile {
+    pub fn new(path: &Path, rel: String, meta: &std::fs::Metadata) -> LocalFile {
+        LocalFile {
+            path: path.to_path_buf(),
+            rel,
+            size: meta.len(),
+            modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            stamp: Stamp::of(meta),
+        }
     }
 }
 

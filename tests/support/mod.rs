@@ -69,6 +69,8 @@ impl Drop for Emulator {
 /// A librec-auto study folder with a sealed credential at `keys/dropbox.enc`.
 pub struct Study {
     pub dir: TempDir,
+    /// `DROPBOX_POST_CACHE_DIR` for `post`: the user's own cache stays untouched.
+    pub cache: TempDir,
 }
 
 impl Study {
@@ -96,7 +98,8 @@ impl Study {
             String::from_utf8_lossy(&out.stderr)
         );
         std::fs::remove_file(&clear).unwrap();
-        Study { dir }
+        let cache = tempfile::tempdir().unwrap();
+        Study { dir, cache }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -137,6 +140,7 @@ impl Study {
             .args(["--endpoint", &emulator.url])
             .args(extra)
             .env("DROPBOX_POST_PASSWORD", PASSWORD)
+            .env("DROPBOX_POST_CACHE_DIR", self.cache.path())
             .env_remove("DROPBOX_POST_ENDPOINT")
             .current_dir(self.dir.path());
         cmd

@@ -1,0 +1,323 @@
+//! Remembered content hashes, so that a re-run reads only the files that changed.
+//!
+//! As git's index and restic's parent snapshot do: a file whose size and `Stamp` (device,
+//! inode, mtime and ctime to the nanosecond) are exactly as when it was hashed still holds
+//! those bytes. One cache file per local root, in the user's cache folder; losing it costs
+//! only time. A hash is kept only for a file last changed well before it was read: a write
+//! within the same timestamp tick would not move its ctime ("racy" entries, in git's words).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::walk::{LocalFile, Stamp};
+
+/// Overrides where cache files go (default: `$XDG_CACHE_HOME/dropbox-post`, else
+/// `~/.cache/dropbox-post`).
+pub const CACHE_DIR_ENV: &str = "DROPBOX_POST_CACHE_DIR";
+const VERSION: u32 = 1;
+/// Coarser than the timestamps of any file system we may meet (FAT's are 2 s).
+const RACY: Duration = Duration::from_secs(2);
+
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    version: u32,
+    root: PathBuf,
+    files: HashMap<String, Known>,
+}
+
+#[derive(Serialize, Deserialize, Clone, PartialEq, Debug)]
+struct Known {
+    size: u64,
+    stamp: Stamp,
+    hash: String,
+}
+
+pub struct HashCache {
+    /// Where it is kept; `None` when disabled.
+    path: Option<PathBuf>,
+    root: PathBuf,
+    known: HashMap<String, Known>,
+    learned: Mutex<HashMap<String, Known>>,
+    /// Before any file was read.
+    started: SystemTime,
+}
+
+/// The cache folder from the environment, if there is one.
+pub fn default_dir() -> Option<PathBuf> {
+    let var = |name| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(dir) = var(CACHE_DIR_ENV) {
+        return Some(dir);
+    }
+    let base = var("XDG_CACHE_HOME")
+        .filter(|d| d.is_absolute())
+        .or_else(|| var("HOME").map(|h| h.join(".cache")))?;
+    Some(base.join("dropbox-post"))
+}
+
+impl HashCache {
+    /// Remembers nothing: every file is hashed.
+    pub fn disabled() -> HashCache {
+        HashCache {
+            path: None,
+            root: PathBuf::new(),
+            known: HashMap::new(),
+            learned: Mutex::new(HashMap::new()),
+            started: SystemTime::now(),
+        }
+    }
+
+    /// The hashes remembered for `root` (a folder, or a single file) in `dir`; an unreadable
+    /// or foreign cache file counts as empty.
+    pub fn open(dir: &Path, root: &Path) -> HashCache {
+        Self::open_at(dir, root, SystemTime::now())
+    }
+
+    pub(super) fn open_at(dir: &Path, root: &Path, started: SystemTime) -> HashCache {
+        let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+        let name = hex::encode(&Sha256::digest(root.to_string_lossy().as_bytes())[..16]);
+        let path = dir.join("hashes").join(format!("{name}.json"));
+        let known = match std::fs::read(&path) {
+            Ok(bytes) => match serde_json::from_slice::<Saved>(&bytes) {
+                Ok(saved) if saved.version == VERSION && saved.root == root => saved.files,
+                Ok(_) => HashMap::new(),
+                Err(e) => {
+                    tracing::debug!("ignoring the hash cache {}: {e}", path.display());
+                    HashMap::new()
+                }
+            },
+            Err(_) => HashMap::new(),
+        };
+        HashCache {
+            path: Some(path),
+            root,
+            known,
+            learned: Mutex::new(HashMap::new()),
+            started,
+        }
+    }
+
+    /// The content hash of `file` as walked, if it was hashed before and has not changed.
+    pub fn known(&self, file: &LocalFile) -> Option<&str> {
+        let stamp = file.stamp?;
+        let known = self.known.get(&file.rel)?;
+        (known.size == file.size && known.stamp == stamp).then_some(known.hash.as_str())
+    }
+
+    /// Remember `hash` for `file` as walked, unless it changed too recently to be sure.
+    pub fn learn(&self, file: &LocalFile, hash: &str) {
+        let Some(stamp) = file.stamp.filter(|_| self.path.is_some()) else {
+            return;
+        };
+        let changed = at(stamp.mtime.max(stamp.ctime));
+        if changed + RACY >= self.started {
+            return;
+        }
+        let known = Known {
+            size: file.size,
+            stamp,
+            hash: hash.to_owned(),
+        };
+        (self.learned.lock().expect("hash cache poisoned")).insert(file.rel.clone(), known);
+    }
+
+    /// Keep what is known of `files` (the tree just walked; others are forgotten). Writes
+    /// only when something changed; `Ok(true)` when it wrote.
+    pub fn save(&self, files: &[LocalFile]) -> std::io::Result<bool> {
+        let Some(path) = &self.path else {
+            return Ok(false);
+        };
+        let learned = std::mem::take(&mut *self.learned.lock().expect("hash cache poisoned"));
+        if learned.is_empty()
+            && files.len() == self.known.len()
+            && files.iter().all(|f| self.known(f).is_some())
+        {
+            return Ok(false);
+        }
+        let files: HashMap<String, Known> = files
+            .iter()
+            .filter_map(|f| {
+                let stamp = f.stamp?;
+                let known = learned.get(&f.rel).or_else(|| self.known.get(&f.rel))?;
+                (known.size == f.size && known.stamp == stamp)
+                    .then(|| (f.rel.clone(), known.clone()))
+            })
+            .collect();
+        if files == self.known {
+            return Ok(false);
+        }
+        let dir = path.parent().expect("the cache file is in a folder");
+        create_private_dir(dir)?;
+        let saved = Saved {
+            version: VERSION,
+            root: self.root.clone(),
+            files,
+        };
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        serde_json::to_writer(std::io::BufWriter::new(tmp.as_file_mut()), &saved)?;
+        tmp.as_file_mut().flush()?;
+        tmp.persist(path).map_err(|e| e.error)?;
+        Ok(true)
+    }
+}
+
+fn at((secs, nanos): (i64, i64)) -> SystemTime {
+    let secs = u64::try_from(secs).unwrap_or(0);
+    UNIX_EPOCH + Duration::new(secs, u32::try_from(nanos).unwrap_or(0))
+}
+
+/// The cache lists local file names: only the user may read it.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn walked(path: &Path) -> LocalFile {
+        let rel = path.file_name().unwrap().to_str().unwrap().to_owned();
+        LocalFile::new(path, rel, &std::fs::metadata(path).unwrap())
+    }
+
+    /// As if the run started a minute from now, so that files just written are not racy.
+    fn later(dir: &Path, root: &Path) -> HashCache {
+        HashCache::open_at(dir, root, SystemTime::now() + Duration::from_secs(60))
+    }
+
+    #[test]
+    fn a_hash_is_remembered_until_the_file_changes() {
+        let (cache_dir, tree) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (a, b) = (tree.path().join("a"), tree.path().join("b"));
+        std::fs::write(&a, b"one").unwrap();
+        std::fs::write(&b, b"two").unwrap();
+        let cache = later(cache_dir.path(), tree.path());
+        let files = [walked(&a), walked(&b)];
+        assert_eq!(cache.known(&files[0]), None);
+        cache.learn(&files[0], "hash-a");
+        cache.learn(&files[1], "hash-b");
+        assert!(cache.save(&files).unwrap());
+
+        let cache = later(cache_dir.path(), tree.path());
+        assert_eq!(cache.known(&walked(&a)), Some("hash-a"));
+        assert!(!cache.save(&files).unwrap(), "nothing new: no write");
+
+        // Same size, new bytes: ctime moves (past the file system's timestamp tick).
+        std::thread::sleep(Duration::from_millis(30));
+        std::fs::write(&a, b"ONE").unwrap();
+        assert_eq!(cache.known(&walked(&a)), None);
+        // Replaced by another file: a new inode.
+        let c = tree.path().join("c");
+        std::fs::write(&c, b"two").unwrap();
+        std::fs::rename(&c, &b).unwrap();
+        assert_eq!(cache.known(&walked(&b)), None);
+        // A touch with the old mtime still moves ctime.
+        let b_walked = walked(&b);
+        cache.learn(&b_walked, "hash-b2");
+        assert!(cache.save(&[walked(&a), b_walked.clone()]).unwrap());
+        let cache = later(cache_dir.path(), tree.path());
+        assert_eq!(cache.known(&b_walked), Some("hash-b2"));
+        std::thread::sleep(Duration::from_millis(30));
+        let f = std::fs::File::options().write(true).open(&b).unwrap();
+        f.set_modified(b_walked.modified).unwrap();
+        assert_eq!(walked(&b).modified, b_walked.modified);
+        assert_eq!(cache.known(&walked(&b)), None);
+    }
+
+    #[test]
+    fn files_changed_just_before_the_run_are_not_remembered() {
+        let (cache_dir, tree) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let a = tree.path().join("a");
+        std::fs::write(&a, b"one").unwrap();
+        let cache = HashCache::open(cache_dir.path(), tree.path());
+        cache.learn(&walked(&a), "hash-a");
+        assert!(!cache.save(&[walked(&a)]).unwrap());
+        assert_eq!(
+            HashCache::open(cache_dir.path(), tree.path()).known(&walked(&a)),
+            None
+        );
+    }
+
+    #[test]
+    fn files_gone_from_the_tree_are_forgotten() {
+        let (cache_dir, tree) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (a, b) = (tree.path().join("a"), tree.path().join("b"));
+        std::fs::write(&a, b"one").unwrap();
+        std::fs::write(&b, b"two").unwrap();
+        let cache = later(cache_dir.path(), tree.path());
+        cache.learn(&walked(&a), "hash-a");
+        cache.learn(&walked(&b), "hash-b");
+        cache.save(&[walked(&a), walked(&b)]).unwrap();
+        assert!(
+            later(cache_dir.path(), tree.path())
+                .save(&[walked(&b)])
+                .unwrap()
+        );
+        let cache = later(cache_dir.path(), tree.path());
+        assert_eq!(cache.known(&walked(&a)), None);
+        assert_eq!(cache.known(&walked(&b)), Some("hash-b"));
+    }
+
+    #[test]
+    fn each_root_has_its_own_cache_and_a_bad_file_is_ignored() {
+        let cache_dir = tempfile::tempdir().unwrap();
+        let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        std::fs::write(one.path().join("a"), b"x").unwrap();
+        std::fs::write(two.path().join("a"), b"x").unwrap();
+        let cache = later(cache_dir.path(), one.path());
+        let a = walked(&one.path().join("a"));
+        cache.learn(&a, "hash-a");
+        cache.save(std::slice::from_ref(&a)).unwrap();
+        let other = later(cache_dir.path(), two.path());
+        assert_eq!(other.known(&walked(&two.path().join("a"))), None);
+
+        for bad in ["", "{", "[1,2]", r#"{"version":99,"root":"/","files":{}}"#] {
+            let path = later(cache_dir.path(), one.path()).path.unwrap();
+            std::fs::write(&path, bad).unwrap();
+            let cache = later(cache_dir.path(), one.path());
+            assert_eq!(cache.known(&a), None, "{bad:?}");
+            cache.learn(&a, "hash-a");
+            assert!(cache.save(std::slice::from_ref(&a)).unwrap());
+        }
+    }
+
+    #[test]
+    fn a_disabled_cache_remembers_nothing() {
+        let tree = tempfile::tempdir().unwrap();
+        let a = tree.path().join("a");
+        std::fs::write(&a, b"one").unwrap();
+        let cache = HashCache::disabled();
+        cache.learn(&walked(&a), "hash-a");
+        assert!(!cache.save(&[walked(&a)]).unwrap());
+        assert_eq!(cache.known(&walked(&a)), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_cache_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let (cache_dir, tree) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let a = tree.path().join("a");
+        std::fs::write(&a, b"one").unwrap();
+        let cache = later(&cache_dir.path().join("new"), tree.path());
+        cache.learn(&walked(&a), "hash-a");
+        cache.save(&[walked(&a)]).unwrap();
+        let path = cache.path.unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+        assert_eq!(mode(&path), 0o600);
+    }
+}
