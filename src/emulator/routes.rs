@@ -552,16 +552,13 @@ impl Upload<'_> {
         body: Body,
         expected: Option<&str>,
     ) -> Result<(Direct, u64), Fail> {
-        let mut running = session.hasher.take();
-        let mut piece = expected.map(|_| Box::new(ContentHasher::new()));
-        let size = staging::write_body(file, body, self.cut_after, |bytes| {
-            running
-                .iter_mut()
-                .chain(piece.iter_mut())
-                .for_each(|h| h.update(bytes));
-        })
-        .await
-        .map_err(stage_failed)?;
+        let hashers = (
+            session.hasher.take(),
+            expected.map(|_| Box::new(ContentHasher::new())),
+        );
+        let (size, (running, piece)) = staging::write_body(file, body, self.cut_after, hashers)
+            .await
+            .map_err(stage_failed)?;
         if let Some(piece) = &piece {
             check_hash(expected, piece)?;
         }

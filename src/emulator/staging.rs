@@ -2,12 +2,15 @@
 //! Nothing is visible to the namespace until a commit renames the file into place, and a
 //! dropped request (cut connection, client gone) deletes it.
 
+use std::io::Write;
 use std::path::Path;
 
 use axum::body::Body;
+use bytes::Bytes;
 use futures_util::StreamExt;
 use tempfile::TempPath;
 use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::sync::mpsc;
 
 use crate::dropbox::content_hash::ContentHasher;
 
@@ -46,21 +49,82 @@ pub enum StageError {
 /// arrived (or at the end of a shorter body) and reports `Cut` instead of finishing.
 pub async fn stage(dir: &Path, body: Body, cut_after: Option<u64>) -> Result<Staged, StageError> {
     let (file, temp) = tempfile::NamedTempFile::new_in(dir)?.into_parts();
-    let mut hasher = Box::new(ContentHasher::new());
-    let size = write_body(file, body, cut_after, |b| hasher.update(b)).await?;
+    let hasher = Box::new(ContentHasher::new());
+    let (size, hasher) = write_body(file, body, cut_after, hasher).await?;
     Ok(Staged { temp, size, hasher })
 }
 
+/// What watches the bytes of a body as they are stored: content hashers.
+pub trait Seen: Send + 'static {
+    fn see(&mut self, bytes: &[u8]);
+}
+
+impl Seen for ContentHasher {
+    fn see(&mut self, bytes: &[u8]) {
+        self.update(bytes);
+    }
+}
+
+impl<T: Seen> Seen for Box<T> {
+    fn see(&mut self, bytes: &[u8]) {
+        (**self).see(bytes);
+    }
+}
+
+impl<T: Seen> Seen for Option<T> {
+    fn see(&mut self, bytes: &[u8]) {
+        if let Some(s) = self {
+            s.see(bytes);
+        }
+    }
+}
+
+impl<A: Seen, B: Seen> Seen for (A, B) {
+    fn see(&mut self, bytes: &[u8]) {
+        self.0.see(bytes);
+        self.1.see(bytes);
+    }
+}
+
+/// Chunks on their way to the writer thread.
+const QUEUE: usize = 16;
+
 /// Streams `body` into `file` from its current position, showing every stored byte to
-/// `seen`; returns the body's length. Bytes past `MAX_REQUEST_BYTES` or after a cut may be
-/// partly written: callers own only what they record as received.
-pub async fn write_body(
+/// `seen`; returns the body's length and `seen`. Bytes past `MAX_REQUEST_BYTES` or after a
+/// cut may be partly written: callers own only what they record as received.
+///
+/// Writing and hashing run on a blocking thread while the next chunks arrive, each chunk
+/// hashed and written while it is still in the CPU cache, as it came off the socket: a
+/// buffered async file copied every byte twice in user space (12 % of the emulator's CPU on a
+/// 1.4 GiB upload; batching chunks into one `writev` made the kernel's copy slower).
+pub async fn write_body<S: Seen>(
     file: std::fs::File,
     body: Body,
     cut_after: Option<u64>,
-    mut seen: impl FnMut(&[u8]),
+    seen: S,
+) -> Result<(u64, S), StageError> {
+    let (tx, mut rx) = mpsc::channel::<Bytes>(QUEUE);
+    let writer = tokio::task::spawn_blocking(move || {
+        let (mut file, mut seen) = (file, seen);
+        while let Some(chunk) = rx.blocking_recv() {
+            seen.see(&chunk);
+            file.write_all(&chunk)?;
+        }
+        Ok::<_, std::io::Error>(seen)
+    });
+    let received = receive(body, cut_after, &tx).await;
+    drop(tx);
+    let written = writer.await.expect("the body writer panicked");
+    let size = received?;
+    Ok((size, written?))
+}
+
+/// Hands `body`'s chunks to the writer; the length, or why the body is refused.
+async fn receive(
+    body: Body,
+    cut_after: Option<u64>,
+    writer: &mpsc::Sender<Bytes>,
 ) -> Result<u64, StageError> {
-    let mut out = BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(file));
     let mut size = 0u64;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
@@ -70,9 +134,9 @@ pub async fn write_body(
             return Err(StageError::Cut);
         }
         // Past the limit, keep reading (so the client gets an answer) but store nothing.
-        if size <= MAX_REQUEST_BYTES {
-            seen(&chunk);
-            out.write_all(&chunk).await?;
+        // A closed channel means the writer failed; its error is the one to report.
+        if size <= MAX_REQUEST_BYTES && writer.send(chunk).await.is_err() {
+            break;
         }
     }
     if cut_after.is_some() {
@@ -81,7 +145,6 @@ pub async fn write_body(
     if size > MAX_REQUEST_BYTES {
         return Err(StageError::TooLarge);
     }
-    out.flush().await?;
     Ok(size)
 }
 
