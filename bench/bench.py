@@ -241,7 +241,18 @@ def split(path, work):
     return pieces
 
 
-def machine(python):
+def filesystem(path):
+    """The type of the file system holding `path`, from /proc/mounts."""
+    path, best = str(Path(path).resolve()), ("", "?")
+    for line in open("/proc/mounts"):
+        mount, fstype = line.split()[1:3]
+        inside = path == mount or path.startswith(mount.rstrip("/") + "/")
+        if inside and len(mount) > len(best[0]):
+            best = (mount, fstype)
+    return best[1]
+
+
+def machine(python, work):
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
                 if l.startswith("model name")), platform.processor())
     mem = int(next(l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal")))
@@ -251,6 +262,7 @@ def machine(python):
         f"{version(['rustc', '--version'])}; {version(['curl', '--version'])[:40]}; "
         f"Python SDK {version([python, '-c', 'import dropbox; print(dropbox.__version__)'])}",
         f"commit {version(['git', '-C', str(HERE.parent), 'rev-parse', '--short', 'HEAD'])}",
+        f"trees and emulator roots (WORK) on {filesystem(work)}",
     ]
 
 
@@ -316,6 +328,9 @@ def w2(ctx, p, say, target):
     say()
     say(HEADER)
     tree = make_tree(ctx["work"] / "w2", [p["w2_size"]] * p["w2_files"], random.Random(2))
+    # A study's results exist before they are posted. Hashes of files changed in the last 2 s
+    # are never remembered (usage.md), which would make every W3 re-run read them all again.
+    time.sleep(2.5)
     nbytes = p["w2_files"] * p["w2_size"]
     for latency in p["latencies"]:
         res = measure(ctx, dropbox_post, tree, latency,
@@ -399,7 +414,7 @@ def main():
         template = (HERE / "benchmarks.template.md").read_text()
         report = template.format(
             date=time.strftime("%Y-%m-%d"), scale=scale, runs=runs,
-            machine="\n".join(f"- {m}" for m in machine(ctx["python"])), results="\n".join(lines),
+            machine="\n".join(f"- {m}" for m in machine(ctx["python"], work)), results="\n".join(lines),
             targets="\n".join(targets))
         out.write_text(report)
         print(f"bench: wrote {out}")

@@ -5,6 +5,8 @@
 #   bash bench/run.sh                       # the full workloads, ~25 min, ~4 GiB of disk
 #   RUNS=5 bash bench/run.sh                # more runs per median
 #   SCALE=tiny OUT=target/bench.md bash bench/run.sh   # seconds: checks the harness works
+#   WORK=/dev/shm bash bench/run.sh         # trees and roots in RAM: a VM's throttled disk
+#                                           # then cannot set the numbers (needs ~4 GiB)
 #
 # PROFILE=debug uses target/debug instead of building a release binary (CI's tiny run).
 set -euo pipefail
