@@ -92,7 +92,8 @@ class Emulator:
 
 
 def timed(cmd, env=None):
-    """Runs `cmd` under /usr/bin/time -v: (wall seconds, peak RSS KiB)."""
+    """Runs `cmd` under /usr/bin/time -v: (wall seconds, peak RSS KiB, user + system CPU
+    seconds of the process and its children)."""
     with tempfile.NamedTemporaryFile("r") as t:
         start = time.perf_counter()
         done = subprocess.run(["/usr/bin/time", "-v", "-o", t.name, *cmd], env=env,
@@ -100,8 +101,10 @@ def timed(cmd, env=None):
         wall = time.perf_counter() - start
         if done.returncode != 0:
             raise SystemExit(f"bench: {' '.join(map(str, cmd[:3]))} failed:\n{done.stderr}")
-        rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", t.read()).group(1))
-    return wall, rss
+        report = t.read()
+    field = lambda name: float(re.search(rf"{name}: ([\d.]+)", report).group(1))
+    return (wall, int(field(r"Maximum resident set size \(kbytes\)")),
+            field(r"User time \(seconds\)") + field(r"System time \(seconds\)"))
 
 
 def post_cmd(ctx, emu, local, dest):
@@ -174,7 +177,7 @@ def curl_session(ctx, emu, local, path):
         offset += piece.stat().st_size
     call("finish", {"cursor": {"session_id": session, "offset": offset},
                     "commit": {"path": path, "mode": "overwrite"}}, pieces[-1])
-    return time.perf_counter() - start, None
+    return time.perf_counter() - start, None, None
 
 
 def same_tree(local, remote):
@@ -197,11 +200,12 @@ def measure(ctx, contender, local, latency, reruns=()):
         try:
             for name, step in steps:
                 mark = emu.mark()
-                wall, rss = step(ctx, emu, local, "/bench")
+                wall, rss, client = step(ctx, emu, local, "/bench")
                 routes, cpu = emu.since(mark)
                 if not same_tree(local, emu.files("/bench")):
                     raise SystemExit(f"bench: {name} left a remote tree unlike {local}")
-                samples[name].append(dict(wall=wall, rss=rss, routes=routes, cpu=cpu))
+                samples[name].append(dict(wall=wall, rss=rss, client=client, routes=routes,
+                                          cpu=cpu))
         finally:
             emu.stop(keep_root=local.is_dir() and sum(1 for _ in local.rglob("*")) > 500)
     return {name: summarize(s) for name, s in samples.items()}
@@ -212,7 +216,7 @@ def summarize(samples):
     rss = [s["rss"] for s in samples if s["rss"] is not None]
     return dict(wall=statistics.median(s["wall"] for s in samples),
                 walls=[s["wall"] for s in samples], rss=max(rss) if rss else None,
-                routes=mid["routes"], cpu=mid["cpu"])
+                routes=mid["routes"], cpu=mid["cpu"], client=mid["client"])
 
 
 def make_tree(root, sizes, rng):
@@ -279,15 +283,16 @@ def fmt_routes(routes):
 def row(name, r, nbytes, ref=None):
     mib_s = f"{nbytes / MIB / r['wall']:.0f}" if nbytes else "–"
     rss = f"{r['rss'] / 1024:.0f}" if r["rss"] else "–"
+    client = f"{r['client']:.2f}" if r["client"] is not None else "–"
     ratio = " · ".join(f"{label} {ref_r['wall'] / r['wall']:.2f}×"
                        for label, ref_r in (ref or {}).items() if ref_r)
     runs = ", ".join(f"{w:.2f}" for w in r["walls"])
     return (f"| {name} | {r['wall']:.2f} ({runs}) | {mib_s} | {rss} | {fmt_routes(r['routes'])} "
-            f"| {r['cpu']:.2f} | {ratio or '–'} |")
+            f"| {client} | {r['cpu']:.2f} | {ratio or '–'} |")
 
 
 HEADER = ("| contender | median wall s (runs) | MiB/s | peak RSS MiB | HTTP requests | "
-          "emulator CPU s | speed-up vs |\n|---|---|---|---|---|---|---|")
+          "client CPU s | emulator CPU s | speed-up vs |\n|---|---|---|---|---|---|---|---|")
 
 
 def w1(ctx, p, say, target):
