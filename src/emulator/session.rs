@@ -178,6 +178,11 @@ impl Sessions {
         self.dir.join(format!("{key}.data"))
     }
 
+    /// A sequential session's `data`, for writing; created if the session has none yet.
+    fn open_data(&self, key: &str) -> std::io::Result<fs::File> {
+        (OpenOptions::new().write(true).create(true).truncate(false)).open(self.data_path(key))
+    }
+
     fn piece_path(&self, key: &str, offset: u64) -> PathBuf {
         self.dir.join(format!("{key}.p-{offset:020}"))
     }
@@ -289,11 +294,8 @@ impl Sessions {
             return Ok(Begin::Refuse(lookup("closed").into()));
         }
         let hasher = live.hasher.clone();
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(self.data_path(&key))
+        let file = self
+            .open_data(&key)
             .and_then(|mut f| f.seek(SeekFrom::Start(cursor.offset)).map(|_| f))
             .map_err(|e| io_failed(&format!("opening the data of session {key}"), e))?;
         Ok(Begin::Stream(Direct { key, guard, hasher }, file))
@@ -330,11 +332,7 @@ impl Sessions {
             return Err(finish_lookup(lookup("closed")).into());
         }
         let whole = self.link_data(&d.key, len + size, d.hasher.take()).await?;
-        let meta = commit_whole(whole, commit)?;
-        if let Some(live) = d.guard.take() {
-            self.remove(&d.key, &live.state);
-        }
-        Ok(meta)
+        self.commit_whole(&d.key, &mut d.guard, whole, commit)
     }
 
     /// `upload_session/append_v2` of a concurrent session (sequential ones go through
@@ -393,33 +391,32 @@ impl Sessions {
         len: u64,
         hasher: Option<Box<ContentHasher>>,
     ) -> Result<Staged, Failed> {
-        let data = self.data_path(key);
+        let staged = async {
+            // Bytes past `len` are leftovers of refused or cut requests.
+            self.open_data(key)?.set_len(len)?;
+            self.link_staged(&self.data_path(key), len, hasher).await
+        };
+        (staged.await).map_err(|e| io_failed(&format!("staging the data of session {key}"), e))
+    }
+
+    /// `path` (`size` bytes) as a staged file, hard-linked under `tmp`, not copied; hashed
+    /// unless its hash is known.
+    async fn link_staged(
+        &self,
+        path: &Path,
+        size: u64,
+        hasher: Option<Box<ContentHasher>>,
+    ) -> std::io::Result<Staged> {
         let link = self
             .tmp
             .join(format!("link-{:032x}", rand::random::<u128>()));
-        // Bytes past `len` are leftovers of refused or cut requests.
-        let temp = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&data)
-            .and_then(|f| f.set_len(len))
-            .and_then(|()| fs::hard_link(&data, &link))
-            .and_then(|()| tempfile::TempPath::try_from_path(&link))
-            .map_err(|e| io_failed(&format!("linking the data of session {key}"), e))?;
+        fs::hard_link(path, &link)?;
+        let temp = tempfile::TempPath::try_from_path(&link)?;
         let hasher = match hasher {
             Some(h) => h,
-            None => Box::new(
-                staging::hash_file(&temp)
-                    .await
-                    .map_err(|e| io_failed(&format!("hashing the data of session {key}"), e))?,
-            ),
+            None => Box::new(staging::hash_file(&temp).await?),
         };
-        Ok(Staged {
-            temp,
-            size: len,
-            hasher,
-        })
+        Ok(Staged { temp, size, hasher })
     }
 
     /// A concurrent session's pieces as one staged file: one piece is used as is (linked),
@@ -427,29 +424,17 @@ impl Sessions {
     async fn assemble(&self, key: &str, pieces: &[Piece]) -> Result<Staged, Failed> {
         let piece_path = |p: &Piece| self.piece_path(key, p.offset);
         match pieces {
-            [] => staging::concat(&self.tmp, &[]).await,
-            [only] => {
-                let link = self
-                    .tmp
-                    .join(format!("link-{:032x}", rand::random::<u128>()));
-                let temp = fs::hard_link(piece_path(only), &link)
-                    .and_then(|()| tempfile::TempPath::try_from_path(&link))
-                    .map_err(|e| io_failed("linking a session piece", e))?;
-                let hasher = staging::hash_file(&temp)
-                    .await
-                    .map_err(|e| io_failed("hashing a session piece", e))?;
-                return Ok(Staged {
-                    temp,
-                    size: only.len,
-                    hasher: Box::new(hasher),
-                });
-            }
+            [only] => self
+                .link_staged(&piece_path(only), only.len, None)
+                .await
+                .map_err(|e| io_failed("staging a session piece", e)),
             pieces => {
                 let parts: Vec<PathBuf> = pieces.iter().map(piece_path).collect();
-                staging::concat(&self.tmp, &parts).await
+                staging::concat(&self.tmp, &parts)
+                    .await
+                    .map_err(|e| io_failed("assembling a session", e))
             }
         }
-        .map_err(|e| io_failed("assembling a session", e))
     }
 
     /// `upload_session/finish` without data, or of a concurrent session (`data`: whether the
@@ -512,23 +497,27 @@ impl Sessions {
                 self.assemble(&key, &pieces).await?
             }
         };
-        let meta = commit_whole(whole, commit)?;
-        if let Some(live) = guard.take() {
-            self.remove(&key, &live.state);
+        self.commit_whole(&key, &mut guard, whole, commit)
+    }
+
+    /// Commits a session's data, then forgets the session (`slot`, locked by the caller). A
+    /// refused write is reported inside the finish error's `path`, and keeps the session.
+    fn commit_whole(
+        &self,
+        key: &str,
+        slot: &mut Option<Live>,
+        whole: Staged,
+        commit: impl FnOnce(Staged) -> Result<FileMetadata, Rejected>,
+    ) -> Result<FileMetadata, Failed> {
+        let meta = commit(whole).map_err(|r| match r.failed {
+            Failed::Api(write_error) => Failed::Api(json!({".tag": "path", "path": write_error})),
+            internal => internal,
+        })?;
+        if let Some(live) = slot.take() {
+            self.remove(key, &live.state);
         }
         Ok(meta)
     }
-}
-
-/// Commits a session's data; a refused write is reported inside the finish error's `path`.
-fn commit_whole(
-    whole: Staged,
-    commit: impl FnOnce(Staged) -> Result<FileMetadata, Rejected>,
-) -> Result<FileMetadata, Failed> {
-    commit(whole).map_err(|r| match r.failed {
-        Failed::Api(write_error) => Failed::Api(json!({".tag": "path", "path": write_error})),
-        internal => internal,
-    })
 }
 
 #[cfg(test)]

@@ -429,17 +429,8 @@ fn read_into(
 }
 
 fn unchanged(file: &LocalFile, now: &std::fs::Metadata) -> Result<(), FileError> {
-    if now.len() != file.size {
-        return Err(FileError::Changed(format!(
-            "size {} is now {}",
-            file.size,
-            now.len()
-        )));
-    }
-    if now.modified().ok() != Some(file.modified) {
-        return Err(FileError::Changed("its modification time moved".into()));
-    }
-    Ok(())
+    file.change_since_walk(now)
+        .map_or(Ok(()), |change| Err(FileError::Changed(change)))
 }
 
 /// The one owner of commits: gathers closed sessions and commits them together, so

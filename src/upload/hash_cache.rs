@@ -38,6 +38,13 @@ struct Known {
     hash: String,
 }
 
+impl Known {
+    /// Whether `file`, as walked, is the version this hash is of.
+    fn fits(&self, file: &LocalFile) -> bool {
+        file.size == self.size && file.stamp == Some(self.stamp)
+    }
+}
+
 pub struct HashCache {
     /// Where it is kept; `None` when disabled.
     path: Option<PathBuf>,
@@ -108,9 +115,8 @@ impl HashCache {
 
     /// The content hash of `file` as walked, if it was hashed before and has not changed.
     pub fn known(&self, file: &LocalFile) -> Option<&str> {
-        let stamp = file.stamp?;
         let known = self.known.get(&file.rel)?;
-        (known.size == file.size && known.stamp == stamp).then_some(known.hash.as_str())
+        known.fits(file).then_some(known.hash.as_str())
     }
 
     /// Remember `hash` for `file` as walked, unless it changed too recently to be sure.
@@ -146,10 +152,8 @@ impl HashCache {
         let files: HashMap<String, Known> = files
             .iter()
             .filter_map(|f| {
-                let stamp = f.stamp?;
                 let known = learned.get(&f.rel).or_else(|| self.known.get(&f.rel))?;
-                (known.size == f.size && known.stamp == stamp)
-                    .then(|| (f.rel.clone(), known.clone()))
+                known.fits(f).then(|| (f.rel.clone(), known.clone()))
             })
             .collect();
         if files == self.known {
@@ -188,6 +192,19 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    /// A cache folder, and a tree holding `files` (name, bytes) at the returned paths.
+    fn tree<const N: usize>(
+        files: [(&str, &[u8]); N],
+    ) -> (tempfile::TempDir, tempfile::TempDir, [PathBuf; N]) {
+        let (cache_dir, tree) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let paths = files.map(|(name, bytes)| {
+            let path = tree.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            path
+        });
+        (cache_dir, tree, paths)
+    }
+
     fn walked(path: &Path) -> LocalFile {
         let rel = path.file_name().unwrap().to_str().unwrap().to_owned();
         LocalFile::new(path, rel, &std::fs::metadata(path).unwrap())
@@ -200,10 +217,7 @@ mod tests {
 
     #[test]
     fn a_hash_is_remembered_until_the_file_changes() {
-        let (cache_dir, tree) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let (a, b) = (tree.path().join("a"), tree.path().join("b"));
-        std::fs::write(&a, b"one").unwrap();
-        std::fs::write(&b, b"two").unwrap();
+        let (cache_dir, tree, [a, b]) = tree([("a", b"one"), ("b", b"two")]);
         let cache = later(cache_dir.path(), tree.path());
         let files = [walked(&a), walked(&b)];
         assert_eq!(cache.known(&files[0]), None);
@@ -239,9 +253,7 @@ mod tests {
 
     #[test]
     fn files_changed_just_before_the_run_are_not_remembered() {
-        let (cache_dir, tree) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let a = tree.path().join("a");
-        std::fs::write(&a, b"one").unwrap();
+        let (cache_dir, tree, [a]) = tree([("a", b"one")]);
         let cache = HashCache::open(cache_dir.path(), tree.path());
         cache.learn(&walked(&a), "hash-a");
         assert!(!cache.save(&[walked(&a)]).unwrap());
@@ -253,10 +265,7 @@ mod tests {
 
     #[test]
     fn files_gone_from_the_tree_are_forgotten() {
-        let (cache_dir, tree) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let (a, b) = (tree.path().join("a"), tree.path().join("b"));
-        std::fs::write(&a, b"one").unwrap();
-        std::fs::write(&b, b"two").unwrap();
+        let (cache_dir, tree, [a, b]) = tree([("a", b"one"), ("b", b"two")]);
         let cache = later(cache_dir.path(), tree.path());
         cache.learn(&walked(&a), "hash-a");
         cache.learn(&walked(&b), "hash-b");
@@ -296,9 +305,7 @@ mod tests {
 
     #[test]
     fn a_disabled_cache_remembers_nothing() {
-        let tree = tempfile::tempdir().unwrap();
-        let a = tree.path().join("a");
-        std::fs::write(&a, b"one").unwrap();
+        let (_cache_dir, _tree, [a]) = tree([("a", b"one")]);
         let cache = HashCache::disabled();
         cache.learn(&walked(&a), "hash-a");
         assert!(!cache.save(&[walked(&a)]).unwrap());
@@ -309,9 +316,7 @@ mod tests {
     #[test]
     fn the_cache_is_private() {
         use std::os::unix::fs::PermissionsExt;
-        let (cache_dir, tree) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let a = tree.path().join("a");
-        std::fs::write(&a, b"one").unwrap();
+        let (cache_dir, tree, [a]) = tree([("a", b"one")]);
         let cache = later(&cache_dir.path().join("new"), tree.path());
         cache.learn(&walked(&a), "hash-a");
         cache.save(&[walked(&a)]).unwrap();

@@ -83,7 +83,7 @@ fn hash_of(file: &LocalFile, buf: &mut [u8]) -> Option<String> {
     let mut handle = File::open(&file.path).ok()?;
     let as_walked = |handle: &File| {
         let now = handle.metadata().ok()?;
-        (now.len() == file.size && now.modified().ok() == Some(file.modified)).then_some(())
+        file.change_since_walk(&now).is_none().then_some(())
     };
     as_walked(&handle)?;
     let mut hasher = ContentHasher::new();

@@ -156,6 +156,15 @@ impl LocalFile {
             stamp: Stamp::of(meta),
         }
     }
+
+    /// How the file differs from what the walk saw, going by `now`'s size and mtime.
+    pub fn change_since_walk(&self, now: &std::fs::Metadata) -> Option<String> {
+        if now.len() != self.size {
+            return Some(format!("size {} is now {}", self.size, now.len()));
+        }
+        (now.modified().ok() != Some(self.modified))
+            .then(|| "its modification time moved".to_string())
+    }
 }
 
 impl LocalTree {
