@@ -1,37 +1,25 @@
 //! Fault injection against a real emulator: reproducible with --seed, every shape of rate
 //! limit, and cut connections that leave nothing behind.
 
-mod emulator_support;
-
 use std::collections::HashSet;
 
-use emulator_support::{Emu, TOKEN};
+use crate::harness::{Emulator, TOKEN};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 /// (status, Retry-After, body) of `n` sequential calls.
 async fn sequence(seed: &str, n: usize) -> Vec<(u16, Option<String>, String)> {
-    let dir = tempfile::tempdir().unwrap();
-    let emu = Emu::start(
-        dir.path(),
-        &[
-            "--seed",
-            seed,
-            "--error-rate",
-            "0.25",
-            "--rate-limit-rate",
-            "0.25",
-        ],
-    );
+    let emu = Emulator::start(&[
+        "--seed",
+        seed,
+        "--error-rate",
+        "0.25",
+        "--rate-limit-rate",
+        "0.25",
+    ]);
     let mut out = Vec::new();
     for _ in 0..n {
-        let r = emu
-            .http
-            .post(emu.route("users/get_current_account"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap();
+        let r = emu.current_account(TOKEN).await;
         let retry = r
             .headers()
             .get("retry-after")
@@ -69,8 +57,7 @@ async fn same_seed_same_faults() {
 
 #[tokio::test]
 async fn write_contention_shapes() {
-    let dir = tempfile::tempdir().unwrap();
-    let emu = Emu::start(dir.path(), &[]);
+    let mut emu = Emulator::start(&[]);
     let mut sessions = Vec::new();
     for i in 0..4 {
         let (_, s) = emu
@@ -82,7 +69,7 @@ async fn write_contention_shapes() {
             .await;
         sessions.push(s["session_id"].clone());
     }
-    let emu = emu.restart(&["--seed", "1", "--rate-limit-rate", "1"]);
+    emu.restart(&["--seed", "1", "--rate-limit-rate", "1"]);
     let mut kinds = HashSet::new();
     for i in 0..40 {
         let (s, e) = emu.upload(&format!("/c/{i}.txt"), b"x").await;
@@ -141,8 +128,7 @@ async fn write_contention_shapes() {
 
 #[tokio::test]
 async fn cut_connections_commit_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let emu = Emu::start(dir.path(), &["--seed", "3", "--cut-rate", "1"]);
+    let mut emu = Emulator::start(&["--seed", "3", "--cut-rate", "1"]);
     let data = vec![7u8; 1 << 20];
     for route in ["files/upload", "files/upload_session/start"] {
         let r = emu
@@ -169,14 +155,14 @@ async fn cut_connections_commit_nothing() {
     // RPC routes are not cut.
     let (s, _) = emu.rpc("files/list_folder", &json!({"path": ""})).await;
     assert_eq!(s, StatusCode::OK);
-    let emu = emu.restart(&[]);
+    emu.restart(&[]);
     assert!(
         emu.list_all(&json!({"path": "", "recursive": true}))
             .await
             .is_empty()
     );
     let names = |sub: &str| -> Vec<_> {
-        std::fs::read_dir(dir.path().join(sub))
+        std::fs::read_dir(emu.root().join(sub))
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect()

@@ -1,18 +1,19 @@
 //! `dropbox-post post` against a real emulator process.
 
-mod support;
-
-use support::{Emulator, PASSWORD, Study, assert_same_tree, assert_success, json_of, pattern};
+use crate::harness::{
+    CmdExt, PASSWORD, TestEnv, assert_same_files, assert_success, files, json_of, pattern,
+};
 
 #[test]
 fn a_file_lands_under_dest_and_a_rerun_skips_it() {
-    let emu = Emulator::start(&[]);
-    let study = Study::new();
+    let env = TestEnv::new();
+    let study = env.study();
+    let emu = env.emulator();
     let data = pattern(100_000, 1);
     study.write("post/r.csv", &data);
     study.config(&[("file", "post/r.csv", "/results/run 1")]);
 
-    let json = study.post_json(&emu, &[]);
+    let json = study.post_json(&[]);
     assert_eq!(json["ok"], true);
     assert_eq!(json["dry_run"], false);
     assert_eq!(json["totals"]["uploaded"], 1);
@@ -29,7 +30,7 @@ fn a_file_lands_under_dest_and_a_rerun_skips_it() {
         data
     );
 
-    let json = study.post_json(&emu, &[]);
+    let json = study.post_json(&[]);
     assert_eq!(json["totals"]["uploaded"], 0);
     assert_eq!(json["totals"]["skipped"], 1);
     assert_eq!(json["totals"]["bytes"], 0);
@@ -37,32 +38,33 @@ fn a_file_lands_under_dest_and_a_rerun_skips_it() {
 
 #[test]
 fn a_folder_lands_recursively_with_many_small_files() {
-    let emu = Emulator::start(&[]);
-    let study = Study::new();
+    let env = TestEnv::new();
+    let study = env.study();
+    let emu = env.emulator();
     for i in 0..1000 {
         study.write(
             &format!("out/many/f{:04}.txt", i),
-            &pattern(10 + i * 7, i as u64),
+            pattern(10 + i * 7, i as u64),
         );
     }
-    study.write("out/a/b/c/deep.bin", &pattern(5 * 1024 * 1024 + 3, 99));
+    study.write("out/a/b/c/deep.bin", pattern(5 * 1024 * 1024 + 3, 99));
     study.write("out/.hidden", b"hidden");
     study.write("out/empty.txt", b"");
     study.write("out/ünïcødé 😀.txt", b"names");
     std::fs::create_dir_all(study.path("out/no files/here")).unwrap();
     study.config(&[("folder", "out", "/Study")]);
 
-    let out = study.post(&emu, &["--jobs", "16"]).output().unwrap();
+    let out = study.post(&["--jobs", "16"]).output().unwrap();
     assert_success(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("1004 uploaded, 0 unchanged, 0 failed, 1 folders"),
         "{stderr}"
     );
-    assert_same_tree(&emu, &study.path("out"), "/Study");
+    assert_same_files(&study.path("out"), &emu.file("/Study"));
     assert!(emu.file("/Study/no files/here").is_dir());
 
-    let json = study.post_json(&emu, &[]);
+    let json = study.post_json(&[]);
     assert_eq!(json["totals"]["uploaded"], 0);
     assert_eq!(json["totals"]["skipped"], 1004);
     assert_eq!(json["totals"]["folders_created"], 0);
@@ -70,17 +72,18 @@ fn a_folder_lands_recursively_with_many_small_files() {
 
 #[test]
 fn remembered_hashes_skip_reading_but_never_hide_a_change() {
-    let emu = Emulator::start(&[]);
-    let study = Study::new();
-    study.write("out/keep.bin", &pattern(50_000, 1));
-    let edit = study.write("out/edit.bin", &pattern(50_000, 2));
+    let env = TestEnv::new();
+    let study = env.study();
+    let emu = env.emulator();
+    study.write("out/keep.bin", pattern(50_000, 1));
+    let edit = study.write("out/edit.bin", pattern(50_000, 2));
     study.config(&[("folder", "out", "/C")]);
     // Only files changed over 2 s before a run are remembered (a later write in the same
     // timestamp tick would not show).
     std::thread::sleep(std::time::Duration::from_millis(2100));
-    let json = study.post_json(&emu, &[]);
+    let json = study.post_json(&[]);
     assert_eq!(json["totals"]["uploaded"], 2);
-    let saved: Vec<_> = std::fs::read_dir(study.cache.path().join("hashes"))
+    let saved: Vec<_> = std::fs::read_dir(env.cache().join("hashes"))
         .unwrap()
         .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
         .collect();
@@ -95,19 +98,20 @@ fn remembered_hashes_skip_reading_but_never_hide_a_change() {
     std::fs::write(&edit, pattern(50_000, 3)).unwrap();
     let f = std::fs::File::options().write(true).open(&edit).unwrap();
     f.set_modified(mtime).unwrap();
-    let json = study.post_json(&emu, &[]);
+    let json = study.post_json(&[]);
     assert_eq!(json["totals"]["uploaded"], 1);
     assert_eq!(json["totals"]["skipped"], 1);
-    assert_same_tree(&emu, &study.path("out"), "/C");
+    assert_same_files(&study.path("out"), &emu.file("/C"));
 
-    let json = study.post_json(&emu, &["--no-hash-cache"]);
+    let json = study.post_json(&["--no-hash-cache"]);
     assert_eq!(json["totals"]["skipped"], 2);
 }
 
 #[test]
 fn a_large_file_goes_through_chunked_sessions() {
-    let emu = Emulator::start(&[]);
-    let study = Study::new();
+    let env = TestEnv::new();
+    let study = env.study();
+    let emu = env.emulator();
     // 300 MiB: distinct 1 MiB blocks so a misplaced chunk changes the bytes.
     let block = pattern(1024 * 1024, 7);
     let path = study.path("big/model.bin");
@@ -121,7 +125,7 @@ fn a_large_file_goes_through_chunked_sessions() {
         }
     }
     study.config(&[("file", "big/model.bin", "/big")]);
-    let json = study.post_json(&emu, &[]);
+    let json = study.post_json(&[]);
     assert_eq!(json["totals"]["bytes"], 300 * 1024 * 1024);
     let landed = emu.file("/big/model.bin");
     assert_eq!(std::fs::metadata(&landed).unwrap().len(), 300 * 1024 * 1024);
@@ -130,7 +134,7 @@ fn a_large_file_goes_through_chunked_sessions() {
 
 #[test]
 fn faults_are_retried_and_every_file_lands_once() {
-    let emu = Emulator::start(&[
+    let env = TestEnv::with_emulator(&[
         "--seed",
         "11",
         "--latency-ms",
@@ -142,63 +146,65 @@ fn faults_are_retried_and_every_file_lands_once() {
         "--cut-rate",
         "0.02",
     ]);
-    let study = Study::new();
+    let study = env.study();
+    let emu = env.emulator();
     for i in 0..150 {
         study.write(
             &format!("out/d{}/f{i}.dat", i % 7),
-            &pattern(100 + i * 31, i as u64),
+            pattern(100 + i * 31, i as u64),
         );
     }
-    study.write("out/big.dat", &pattern(21 * 1024 * 1024 + 17, 5));
+    study.write("out/big.dat", pattern(21 * 1024 * 1024 + 17, 5));
     study.config(&[("folder", "out", "/faulty")]);
-    let json = study.post_json(&emu, &["--chunk-size", "4"]);
+    let json = study.post_json(&["--chunk-size", "4"]);
     assert_eq!(json["totals"]["uploaded"], 151);
     // Same names, same bytes, and nothing else (no "name (1).dat" copies).
-    assert_same_tree(&emu, &study.path("out"), "/faulty");
+    assert_same_files(&study.path("out"), &emu.file("/faulty"));
 
     // A forced re-run through the same faults overwrites in place.
-    study.post_json(&emu, &["--chunk-size", "4", "--force"]);
-    assert_same_tree(&emu, &study.path("out"), "/faulty");
+    study.post_json(&["--chunk-size", "4", "--force"]);
+    assert_same_files(&study.path("out"), &emu.file("/faulty"));
 
     // In add mode a retried commit must not leave "f (1).dat" copies either.
     study.config(&[("folder", "out", "/faulty-add")]);
     let add = study
-        .post(&emu, &["--chunk-size", "4", "--mode", "add"])
+        .post(&["--chunk-size", "4", "--mode", "add"])
         .output()
         .unwrap();
     assert_success(&add);
-    assert_same_tree(&emu, &study.path("out"), "/faulty-add");
+    assert_same_files(&study.path("out"), &emu.file("/faulty-add"));
 }
 
 #[test]
 fn update_mode_replaces_the_listed_revision() {
-    let emu = Emulator::start(&[]);
-    let study = Study::new();
+    let env = TestEnv::new();
+    let study = env.study();
+    let emu = env.emulator();
     study.write("out/a.txt", b"first");
     study.write("out/b.txt", b"stays");
     study.config(&[("folder", "out", "/u")]);
-    study.post(&emu, &["--mode", "update"]).assert().success();
+    study.post(&["--mode", "update"]).assert().success();
     study.write("out/a.txt", b"second version");
-    let json = study.post_json(&emu, &["--mode", "update"]);
+    let json = study.post_json(&["--mode", "update"]);
     assert_eq!(json["totals"]["uploaded"], 1);
     assert_eq!(json["totals"]["skipped"], 1);
     assert_eq!(
         std::fs::read(emu.file("/u/a.txt")).unwrap(),
         b"second version"
     );
-    assert_eq!(emu.files_under("/u"), vec!["a.txt", "b.txt"]);
+    assert_eq!(files(&emu.file("/u")), vec!["a.txt", "b.txt"]);
 }
 
 #[test]
 fn a_folder_in_the_way_of_a_file_is_a_listed_failure() {
-    let emu = Emulator::start(&[]);
-    let study = Study::new();
+    let env = TestEnv::new();
+    let study = env.study();
     study.write("x/r.csv/inner.txt", b"a folder named like the file");
     study.config(&[("folder", "x", "/w")]);
-    study.post(&emu, &[]).assert().success();
+    study.post(&[]).assert().success();
     study.write("r.csv", b"1,2");
     study.config(&[("file", "r.csv", "/w")]);
-    let out = study.post(&emu, &[]).output().unwrap();
+    let out = study.post(&[]).output().unwrap();
     assert_eq!(out.status.code(), Some(6));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -210,14 +216,15 @@ fn a_folder_in_the_way_of_a_file_is_a_listed_failure() {
 
 #[test]
 fn dry_run_writes_nothing_and_shows_the_plan() {
-    let emu = Emulator::start(&[]);
-    let study = Study::new();
+    let env = TestEnv::new();
+    let study = env.study();
+    let emu = env.emulator();
     study.write("out/a.txt", b"a");
     study.write("out/b.txt", b"b");
     std::fs::create_dir_all(study.path("out/empty")).unwrap();
     study.config(&[("folder", "out", "/dry")]);
 
-    let json = study.post_json(&emu, &["--dry-run"]);
+    let json = study.post_json(&["--dry-run"]);
     assert_eq!(json["dry_run"], true);
     assert_eq!(json["totals"]["uploaded"], 2);
     let plan = json["scripts"][0]["plan"].as_array().unwrap();
@@ -226,13 +233,13 @@ fn dry_run_writes_nothing_and_shows_the_plan() {
         plan.iter()
             .any(|e| e["action"] == "would_create_folder" && e["remote"] == "/dry/empty")
     );
-    assert!(emu.files_under("/").is_empty());
+    assert!(files(&emu.file("/")).is_empty());
     assert!(!emu.file("/dry").exists());
 
     // After a real post, a dry run sees exactly the one changed file.
-    study.post(&emu, &[]).assert().success();
+    study.post(&[]).assert().success();
     study.write("out/b.txt", b"changed");
-    let out = study.post(&emu, &["--dry-run"]).output().unwrap();
+    let out = study.post(&["--dry-run"]).output().unwrap();
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("would upload"), "{stdout}");
@@ -243,16 +250,17 @@ fn dry_run_writes_nothing_and_shows_the_plan() {
 
 #[test]
 fn partial_failures_list_each_file_and_exit_6() {
-    let emu = Emulator::start(&[]);
-    let study = Study::new();
+    let env = TestEnv::new();
+    let study = env.study();
+    let emu = env.emulator();
     study.write("out/ok.txt", b"fine");
     study.write("out/taken.txt", b"ours");
     study.config(&[("folder", "out", "/p")]);
     // Someone else's different file is already at /p/taken.txt.
-    let other = Study::new();
+    let other = env.study();
     other.write("x/taken.txt", b"theirs!");
     other.config(&[("folder", "x", "/p")]);
-    other.post(&emu, &[]).assert().success();
+    other.post(&[]).assert().success();
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::ffi::OsStrExt;
@@ -260,10 +268,7 @@ fn partial_failures_list_each_file_and_exit_6() {
         std::fs::write(study.path("out").join(bad), b"x").unwrap();
     }
 
-    let out = study
-        .post(&emu, &["--mode", "add", "--json"])
-        .output()
-        .unwrap();
+    let out = study.post(&["--mode", "add", "--json"]).output().unwrap();
     assert_eq!(
         out.status.code(),
         Some(6),
@@ -299,68 +304,43 @@ fn partial_failures_list_each_file_and_exit_6() {
     );
     assert_eq!(std::fs::read(emu.file("/p/taken.txt")).unwrap(), b"theirs!");
     assert_eq!(std::fs::read(emu.file("/p/ok.txt")).unwrap(), b"fine");
-    assert_eq!(emu.files_under("/p"), vec!["ok.txt", "taken.txt"]);
+    assert_eq!(files(&emu.file("/p")), vec!["ok.txt", "taken.txt"]);
 }
 
 #[test]
 fn the_librec_auto_argv_form_posts_one_script() {
-    let emu = Emulator::start(&[]);
-    let study = Study::new();
+    let env = TestEnv::new();
+    let study = env.study();
+    let emu = env.emulator();
     study.write("post/r.csv", b"1,2,3\n");
     study.config(&[("file", "post/r.csv", "/ignored")]);
-    let mut cmd = assert_cmd::Command::new(support::bin());
-    cmd.current_dir(study.dir.path())
-        .args([
-            "post",
-            "conf/config.xml",
-            "--option=file",
-            "--encrypted_key=keys/dropbox.enc",
-            "--path=post/r.csv",
-            "--dest=/argv",
-            "--endpoint",
-            &emu.url,
-        ])
-        .arg(format!("--password={PASSWORD}"))
-        .env_remove("DROPBOX_POST_PASSWORD");
-    cmd.assert().success();
+    // librec-auto's argv: the config positional, one script's params as flags.
+    let argv = |option: &str, rest: &[&str]| {
+        let mut cmd = study.cmd();
+        cmd.args(["post", "conf/config.xml", option])
+            .args(rest)
+            .endpoint(emu);
+        cmd
+    };
+    let script = ["--encrypted_key=keys/dropbox.enc", "--path=post/r.csv"];
+    argv("--option=file", &script)
+        .args(["--dest=/argv", &format!("--password={PASSWORD}")])
+        .assert()
+        .success();
     assert_eq!(std::fs::read(emu.file("/argv/r.csv")).unwrap(), b"1,2,3\n");
     assert!(!emu.file("/ignored").exists());
 
-    let mut no = assert_cmd::Command::new(support::bin());
-    no.current_dir(study.dir.path()).args([
-        "post",
-        "conf/config.xml",
-        "--option=no",
-        "--encrypted_key=keys/dropbox.enc",
-        "--path=post/r.csv",
-        "--dest=/never",
-        "--endpoint",
-        &emu.url,
-    ]);
-    no.assert().success();
+    argv("--option=no", &script)
+        .arg("--dest=/never")
+        .assert()
+        .success();
     assert!(!emu.file("/never").exists());
 
     // librec-auto drops params whose text is empty: `No` may come alone.
-    let mut bare = assert_cmd::Command::new(support::bin());
-    bare.current_dir(study.dir.path()).args([
-        "post",
-        "conf/config.xml",
-        "--option=No",
-        "--endpoint",
-        &emu.url,
-    ]);
-    bare.assert().success();
+    argv("--option=No", &[]).assert().success();
 
     // Without `No`, the missing params are a config error naming the param.
-    let mut missing = assert_cmd::Command::new(support::bin());
-    missing.current_dir(study.dir.path()).args([
-        "post",
-        "conf/config.xml",
-        "--option=file",
-        "--endpoint",
-        &emu.url,
-    ]);
-    missing
+    argv("--option=file", &[])
         .assert()
         .code(3)
         .stderr(predicates::str::contains("dest"));
@@ -369,11 +349,12 @@ fn the_librec_auto_argv_form_posts_one_script() {
 
 #[test]
 fn a_refused_token_exits_5_with_a_remedy() {
-    let emu = Emulator::start(&[]);
-    let study = Study::with_credential("not-a-token-the-emulator-knows");
+    let env = TestEnv::new();
+    let study = env.study_sealing("not-a-token-the-emulator-knows");
+    let emu = env.emulator();
     study.write("post/r.csv", b"x");
     study.config(&[("file", "post/r.csv", "/x")]);
-    let out = study.post(&emu, &[]).output().unwrap();
+    let out = study.post(&[]).output().unwrap();
     assert_eq!(out.status.code(), Some(5));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("dropbox-post encrypt"), "{stderr}");
@@ -381,42 +362,40 @@ fn a_refused_token_exits_5_with_a_remedy() {
         !stderr.contains("not-a-token-the-emulator-knows"),
         "{stderr}"
     );
-    assert!(emu.files_under("/").is_empty());
+    assert!(files(&emu.file("/")).is_empty());
 }
 
 #[test]
 fn a_wrong_password_exits_4_before_anything_is_sent() {
-    let emu = Emulator::start(&[]);
-    let study = Study::new();
+    let env = TestEnv::new();
+    let study = env.study();
+    let emu = env.emulator();
     study.write("post/r.csv", b"x");
     study.config(&[("file", "post/r.csv", "/x")]);
     study
-        .post(&emu, &[])
-        .env("DROPBOX_POST_PASSWORD", "wrong password entirely")
+        .post(&[])
+        .password("wrong password entirely")
         .assert()
         .code(4);
-    assert!(emu.files_under("/").is_empty());
+    assert!(files(&emu.file("/")).is_empty());
 }
 
 #[test]
 fn usage_and_config_errors() {
-    let study = Study::new();
-    let mut cmd = assert_cmd::Command::new(support::bin());
-    cmd.current_dir(study.dir.path()).args(["post"]);
-    cmd.assert().code(2);
+    let env = TestEnv::new();
+    let study = env.study();
+    study.cmd().arg("post").assert().code(2);
     study.config(&[("file", "post/missing.csv", "/x")]);
-    let mut cmd = assert_cmd::Command::new(support::bin());
-    cmd.current_dir(study.dir.path())
-        .args([
-            "post",
-            "--config",
-            "conf/config.xml",
-            "--endpoint",
-            "http://127.0.0.1:9",
-        ])
-        .env("DROPBOX_POST_PASSWORD", PASSWORD);
-    cmd.assert().code(3);
-    let mut cmd = assert_cmd::Command::new(support::bin());
-    cmd.args(["post", "--config", "c.xml", "--chunk-size", "6"]);
-    cmd.assert().code(2);
+    study
+        .cmd()
+        .args(["post", "--config", "conf/config.xml"])
+        .args(["--endpoint", "http://127.0.0.1:9"])
+        .password(PASSWORD)
+        .assert()
+        .code(3);
+    study
+        .cmd()
+        .args(["post", "--config", "c.xml", "--chunk-size", "6"])
+        .assert()
+        .code(2);
 }

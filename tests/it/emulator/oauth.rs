@@ -1,23 +1,21 @@
 //! OAuth2 against a real emulator: authorization code with PKCE or secret, refresh,
 //! expiry, and grants that survive a restart.
 
-mod emulator_support;
-
+use crate::harness::{Emulator, body};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use emulator_support::{Emu, body};
 use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-async fn authorize(emu: &Emu, params: &[(&str, &str)]) -> (StatusCode, String) {
+async fn authorize(emu: &Emulator, params: &[(&str, &str)]) -> (StatusCode, String) {
     let url =
         url::Url::parse_with_params(&format!("{}/oauth2/authorize", emu.url), params).unwrap();
     let r = emu.http.get(url).send().await.unwrap();
     (r.status(), r.text().await.unwrap())
 }
 
-async fn token(emu: &Emu, form: &[(&str, &str)]) -> (StatusCode, Value) {
+async fn token(emu: &Emulator, form: &[(&str, &str)]) -> (StatusCode, Value) {
     let r = emu
         .http
         .post(format!("{}/oauth2/token", emu.url))
@@ -30,7 +28,7 @@ async fn token(emu: &Emu, form: &[(&str, &str)]) -> (StatusCode, Value) {
 
 /// Authorizes with `params`, then exchanges the code for `client_id` with `extra` fields.
 async fn exchange(
-    emu: &Emu,
+    emu: &Emulator,
     params: &[(&str, &str)],
     client_id: &str,
     extra: &[(&str, &str)],
@@ -42,7 +40,7 @@ async fn exchange(
 
 /// Exchanges `code` for tokens.
 async fn redeem(
-    emu: &Emu,
+    emu: &Emulator,
     code: &str,
     client_id: &str,
     extra: &[(&str, &str)],
@@ -56,21 +54,13 @@ async fn redeem(
     token(emu, &form).await
 }
 
-async fn account_status(emu: &Emu, access: &str) -> (StatusCode, Value) {
-    let r = emu
-        .http
-        .post(emu.route("users/get_current_account"))
-        .bearer_auth(access)
-        .send()
-        .await
-        .unwrap();
-    body(r).await
+async fn account_status(emu: &Emulator, access: &str) -> (StatusCode, Value) {
+    body(emu.current_account(access).await).await
 }
 
 #[tokio::test]
 async fn pkce_code_flow_refresh_and_expiry() {
-    let dir = tempfile::tempdir().unwrap();
-    let emu = Emu::start(dir.path(), &["--app", "pkceapp", "--token-lifetime", "1"]);
+    let mut emu = Emulator::start(&["--app", "pkceapp", "--token-lifetime", "1"]);
     let verifier = "v".repeat(64);
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
     let params = [
@@ -108,7 +98,7 @@ async fn pkce_code_flow_refresh_and_expiry() {
     assert_eq!(e["error"][".tag"], "expired_access_token");
 
     // Refresh works after a restart: grants persist under --root.
-    let emu = emu.restart(&["--app", "pkceapp", "--token-lifetime", "60"]);
+    emu.restart(&["--app", "pkceapp", "--token-lifetime", "60"]);
     let (s, r) = token(
         &emu,
         &[
@@ -136,7 +126,7 @@ async fn pkce_code_flow_refresh_and_expiry() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(e["error"], "invalid_grant");
     assert!(e["error_description"].is_string());
-    let stored = std::fs::read_to_string(dir.path().join("oauth.json")).unwrap();
+    let stored = std::fs::read_to_string(emu.root().join("oauth.json")).unwrap();
     assert!(
         !stored.contains(&refresh) && !stored.contains(fresh),
         "only digests are stored"
@@ -145,8 +135,7 @@ async fn pkce_code_flow_refresh_and_expiry() {
 
 #[tokio::test]
 async fn secret_apps_basic_auth_and_bad_requests() {
-    let dir = tempfile::tempdir().unwrap();
-    let emu = Emu::start(dir.path(), &["--app", "key:sekrit"]);
+    let emu = Emulator::start(&["--app", "key:sekrit"]);
     let (s, _) = authorize(&emu, &[("client_id", "other"), ("response_type", "code")]).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     let offline = [

@@ -1,60 +1,115 @@
-//! Harness for the emulator tests: start a real `dropbox-post emulate` process on a random
-//! port, talk to it with reqwest, stop it gracefully (SIGTERM) to test restarts.
-#![allow(dead_code)]
+//! A real `dropbox-post emulate` process on 127.0.0.1 (random port), with its root in a temp
+//! dir, and the HTTP calls the emulator tests make to it.
 
-#[path = "../common/emulator_process.rs"]
-mod emulator_process;
-
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
 
 use reqwest::StatusCode;
 use serde_json::Value;
+use tempfile::TempDir;
 
-pub const TOKEN: &str = "test-token";
+use super::{TOKEN, bin, isolate_in, temp_dir};
 
-pub struct Emu {
-    child: Child,
+pub struct Emulator {
+    child: Option<Child>,
+    /// The base URL it printed.
     pub url: String,
-    pub root: PathBuf,
+    /// `root/dropbox` is its `--root`; `root/home` its HOME.
+    temp: TempDir,
     pub http: reqwest::Client,
 }
 
-impl Emu {
-    /// Starts an emulator on `root` with `--token TOKEN` and `extra` flags.
-    pub fn start(root: &Path, extra: &[&str]) -> Emu {
-        Self::start_with(root, extra, reqwest::Client::new())
+impl Emulator {
+    /// `emulate --listen 127.0.0.1:0 --token TOKEN --root ROOT FLAGS…`; killed on drop.
+    pub fn start(flags: &[&str]) -> Emulator {
+        let mut emulator = Emulator {
+            child: None,
+            url: String::new(),
+            temp: temp_dir("dropbox-post-emulator-", &["dropbox"]),
+            http: reqwest::Client::new(),
+        };
+        emulator.start_again(flags);
+        emulator
     }
 
-    pub fn start_with(root: &Path, extra: &[&str], http: reqwest::Client) -> Emu {
-        let (child, url) = emulator_process::spawn(root, TOKEN, extra);
-        Emu {
-            child,
-            url,
-            root: root.to_path_buf(),
-            http,
-        }
+    /// A new process on the same root (after [`Emulator::stop`]).
+    pub fn start_again(&mut self, flags: &[&str]) {
+        assert!(self.child.is_none(), "the emulator is still running");
+        let mut cmd = std::process::Command::new(bin());
+        isolate_in(&mut cmd, self.temp.path());
+        let mut child = cmd
+            .args([
+                "emulate",
+                "--listen",
+                "127.0.0.1:0",
+                "--token",
+                TOKEN,
+                "--root",
+            ])
+            .arg(self.root())
+            .args(flags)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the emulator");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read the base URL");
+        self.child = Some(child);
+        self.url = line.trim().to_string();
+        assert!(
+            self.url.starts_with("http"),
+            "first line is the URL: {line:?}"
+        );
     }
 
     /// SIGTERM, then wait: the emulator must exit cleanly.
-    pub fn stop(mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+    pub fn stop(&mut self) {
+        let mut child = self.child.take().expect("the emulator is running");
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
             .status()
             .expect("kill");
         assert!(status.success());
-        let exit = self.child.wait().expect("wait");
+        let exit = child.wait().expect("wait");
         assert!(exit.success(), "emulator exit status {exit:?}");
     }
 
-    pub fn restart(self, extra: &[&str]) -> Emu {
-        let (root, http) = (self.root.clone(), self.http.clone());
+    /// Stops it and starts it again on the same root with `flags`.
+    pub fn restart(&mut self, flags: &[&str]) {
         self.stop();
-        Emu::start_with(&root, extra, http)
+        self.start_again(flags);
+    }
+
+    /// Its `--root`: `files/`, `sessions/`, `tmp/`, `oauth.json`, `links.json`.
+    pub fn root(&self) -> PathBuf {
+        self.temp.path().join("dropbox")
+    }
+
+    /// Where it keeps the bytes of Dropbox path `path` ("/" is the whole Dropbox).
+    pub fn file(&self, path: &str) -> PathBuf {
+        self.root().join("files").join(path.trim_start_matches('/'))
     }
 
     pub fn route(&self, route: &str) -> String {
         format!("{}/2/{route}", self.url)
+    }
+
+    /// `route?arg=…`: the URL-parameter form of a content route's argument.
+    pub fn with_arg(&self, route: &str, arg: &str) -> url::Url {
+        url::Url::parse_with_params(&self.route(route), &[("arg", arg)]).unwrap()
+    }
+
+    /// `users/get_current_account` with `token`.
+    pub async fn current_account(&self, token: &str) -> reqwest::Response {
+        self.http
+            .post(self.route("users/get_current_account"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("send")
     }
 
     /// An RPC call with the test token: status and body (JSON when it parses, else text).
@@ -131,11 +186,6 @@ impl Emu {
         r.bytes().await.expect("body").to_vec()
     }
 
-    /// `route?arg=…`: the URL-parameter form of a content route's argument.
-    pub fn with_arg(&self, route: &str, arg: &str) -> url::Url {
-        url::Url::parse_with_params(&self.route(route), &[("arg", arg)]).unwrap()
-    }
-
     /// Every entry of a listing, following `has_more`.
     pub async fn list_all(&self, arg: &Value) -> Vec<Value> {
         let (s, mut page) = self.rpc("files/list_folder", arg).await;
@@ -158,13 +208,16 @@ impl Emu {
     }
 }
 
-impl Drop for Emu {
+impl Drop for Emulator {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
+/// Status and body: JSON when it parses, else the text.
 pub async fn body(r: reqwest::Response) -> (StatusCode, Value) {
     let status = r.status();
     let text = r.text().await.expect("body");
@@ -172,6 +225,7 @@ pub async fn body(r: reqwest::Response) -> (StatusCode, Value) {
     (status, value)
 }
 
+/// Dropbox's content hash of `data`.
 pub fn hash(data: &[u8]) -> String {
     dropbox_post::dropbox::content_hash::content_hash(data)
 }

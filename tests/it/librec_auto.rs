@@ -1,60 +1,60 @@
 //! librec-auto's way of running dropbox-post: the bin/ shims with the real binary, and the
 //! example study in examples/study.
 
-mod support;
-
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use support::*;
+use crate::harness::{
+    CmdExt, Emulator, PASSWORD, TOKEN, TestEnv, assert_same_files, bin, pattern, repo, stderr,
+};
 
 /// `python3 bin/SCRIPT ARGS…` from `study`, as librec-auto runs post scripts.
-fn shim(script: &str, study: &Path, emulator: Option<&Emulator>, args: &[&str]) -> Output {
-    let mut cmd = Command::new("python3");
-    cmd.arg(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("bin")
-            .join(script),
-    )
-    .args(args)
-    .current_dir(study)
-    .env("DROPBOX_POST_BIN", bin())
-    .env("PYTHONDONTWRITEBYTECODE", "1")
-    .env_remove("DROPBOX_POST_PASSWORD")
-    .env_remove("DROPBOX_POST_ENDPOINT");
+fn shim(
+    env: &TestEnv,
+    script: &str,
+    study: &Path,
+    emulator: Option<&Emulator>,
+    args: &[&str],
+) -> Output {
+    let mut cmd = std::process::Command::new("python3");
+    env.isolate(&mut cmd);
+    cmd.arg(repo().join("bin").join(script))
+        .args(args)
+        .current_dir(study)
+        .env("DROPBOX_POST_BIN", bin())
+        .env("PYTHONDONTWRITEBYTECODE", "1");
     if let Some(emulator) = emulator {
         cmd.env("DROPBOX_POST_ENDPOINT", &emulator.url);
     }
     cmd.output().expect("python3 runs the shims")
 }
 
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// A study sealed through bin/encrypt.py (librec-auto's encrypt.py flags).
-fn sealed_study() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("keys")).unwrap();
-    std::fs::write(dir.path().join("token.txt"), TOKEN).unwrap();
+/// A study sealed through bin/encrypt.py (librec-auto's encrypt.py flags), in `env`'s
+/// work dir.
+fn sealed_study(env: &TestEnv) -> std::path::PathBuf {
+    let dir = env.dir();
+    env.write("token.txt", TOKEN);
+    std::fs::create_dir(dir.join("keys")).unwrap();
     let args = ["--key", "token.txt", "--encrypted", "keys/dropbox.enc"];
+    let password = ["--password", PASSWORD];
     let out = shim(
+        env,
         "encrypt.py",
-        dir.path(),
+        &dir,
         None,
-        &[&args[..], &["--password", PASSWORD]].concat(),
+        &[&args[..], &password].concat(),
     );
     assert!(out.status.success(), "encrypt.py: {}", stderr(&out));
-    let sealed = std::fs::read(dir.path().join("keys/dropbox.enc")).unwrap();
+    let sealed = std::fs::read(dir.join("keys/dropbox.enc")).unwrap();
     assert!(!String::from_utf8_lossy(&sealed).contains(TOKEN));
     dir
 }
 
 #[test]
 fn shims_seal_and_post_with_the_real_binary() {
-    let emulator = Emulator::start(&[]);
-    let study = sealed_study();
-    let root = study.path();
+    let env = TestEnv::new();
+    let emulator = env.emulator();
+    let root = &sealed_study(&env);
     std::fs::create_dir_all(root.join("post")).unwrap();
     std::fs::write(root.join("post/summary.csv"), "ndcg,0.25\n").unwrap();
     std::fs::create_dir_all(root.join("exp00000/result")).unwrap();
@@ -70,7 +70,7 @@ fn shims_seal_and_post_with_the_real_binary() {
         "--dest=/results",
         &password,
     ];
-    let out = shim("dropbox_post.py", root, Some(&emulator), &file);
+    let out = shim(&env, "dropbox_post.py", root, Some(emulator), &file);
     assert!(out.status.success(), "file: {}", stderr(&out));
     assert_eq!(
         std::fs::read(emulator.file("/results/summary.csv")).unwrap(),
@@ -86,13 +86,13 @@ fn shims_seal_and_post_with_the_real_binary() {
         "--password",
         PASSWORD,
     ];
-    let out = shim("dropbox_post.py", root, Some(&emulator), &folder);
+    let out = shim(&env, "dropbox_post.py", root, Some(emulator), &folder);
     assert!(out.status.success(), "folder: {}", stderr(&out));
-    assert_same_tree(&emulator, &root.join("exp00000"), "/results/exp00000");
+    assert_same_files(&root.join("exp00000"), &emulator.file("/results/exp00000"));
 
     // The binary's exit codes come back through the shim: 4 = credential.
     let wrong = [&file[..5], &["-k", "not the password"]].concat();
-    let out = shim("dropbox_post.py", root, Some(&emulator), &wrong);
+    let out = shim(&env, "dropbox_post.py", root, Some(emulator), &wrong);
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(!stderr(&out).contains("not the password"));
     // 3 = config.
@@ -101,15 +101,15 @@ fn shims_seal_and_post_with_the_real_binary() {
         &["--path=post/none.csv", "--dest=/results", &password],
     ]
     .concat();
-    let out = shim("dropbox_post.py", root, Some(&emulator), &missing);
+    let out = shim(&env, "dropbox_post.py", root, Some(emulator), &missing);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
 }
 
 #[test]
 fn example_study_posts_as_its_config_says() {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/study");
-    let study = sealed_study();
-    let root = study.path();
+    let example = repo().join("examples/study");
+    let env = TestEnv::new();
+    let root = &sealed_study(&env);
     for entry in walkdir::WalkDir::new(&example) {
         let entry = entry.unwrap();
         let to = root.join(entry.path().strip_prefix(&example).unwrap());
@@ -126,18 +126,13 @@ fn example_study_posts_as_its_config_says() {
     )
     .unwrap();
 
-    let emulator = Emulator::start(&[]);
-    let out = Command::new(bin())
-        .args([
-            "post",
-            "--config",
-            "conf/config.xml",
-            "--endpoint",
-            &emulator.url,
-        ])
+    let emulator = env.emulator();
+    let out = env
+        .cmd()
+        .args(["post", "--config", "conf/config.xml"])
+        .endpoint(emulator)
+        .password(PASSWORD)
         .current_dir(root)
-        .env("DROPBOX_POST_PASSWORD", PASSWORD)
-        .env_remove("DROPBOX_POST_ENDPOINT")
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -150,9 +145,8 @@ fn example_study_posts_as_its_config_says() {
         std::fs::read(emulator.file("/dropbox-post-demo/summary.csv")).unwrap(),
         std::fs::read(root.join("post/summary.csv")).unwrap()
     );
-    assert_same_tree(
-        &emulator,
+    assert_same_files(
         &root.join("exp00000"),
-        "/dropbox-post-demo/exp00000",
+        &emulator.file("/dropbox-post-demo/exp00000"),
     );
 }

@@ -1,12 +1,10 @@
 //! 16 parallel writers × 1,000 files into one folder: every file present once with the
 //! right content after a restart.
 
-mod emulator_support;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use emulator_support::{Emu, hash};
+use crate::harness::{Emulator, hash};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -19,8 +17,7 @@ fn content(i: usize) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn parallel_writers_lose_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let emu = Arc::new(Emu::start(dir.path(), &[]));
+    let emu = Arc::new(Emulator::start(&[]));
     let mut tasks = Vec::new();
     for w in 0..WRITERS {
         let emu = emu.clone();
@@ -36,7 +33,8 @@ async fn parallel_writers_lose_nothing() {
     for t in tasks {
         t.await.unwrap();
     }
-    let emu = Arc::into_inner(emu).unwrap().restart(&[]);
+    let mut emu = Arc::into_inner(emu).unwrap();
+    emu.restart(&[]);
     let entries = emu
         .list_all(&json!({"path": "/shared", "limit": 150}))
         .await;

@@ -1,17 +1,16 @@
 //! `--tls`: reqwest and curl trusting the CA the emulator writes.
 
-mod emulator_support;
-
-use emulator_support::{Emu, TOKEN};
 use reqwest::StatusCode;
+
+use crate::harness::{Emulator, TOKEN, TestEnv};
 
 #[tokio::test]
 async fn https_with_the_written_ca() {
-    let dir = tempfile::tempdir().unwrap();
-    let ca = dir.path().join("certs").join("ca.pem");
+    let env = TestEnv::new();
+    let ca = env.path("certs").join("ca.pem");
     let ca_arg = ca.to_str().unwrap().to_string();
     // The emulator writes the CA before printing its URL, so a plain client starts it.
-    let emu = Emu::start(dir.path(), &["--tls", "--ca-cert-out", &ca_arg]);
+    let emu = Emulator::start(&["--tls", "--ca-cert-out", &ca_arg]);
     assert!(emu.url.starts_with("https://127.0.0.1:"), "{}", emu.url);
     let pem = std::fs::read(&ca).unwrap();
     let client = reqwest::Client::builder()
@@ -36,7 +35,9 @@ async fn https_with_the_written_ca() {
     let localhost = emu
         .route("files/list_folder")
         .replace("127.0.0.1", "localhost");
-    let out = std::process::Command::new("curl")
+    let mut curl = std::process::Command::new("curl");
+    env.isolate(&mut curl);
+    let out = curl
         .args(["-sS", "--fail", "--cacert", &ca_arg, "-X", "POST"])
         .args(["-H", &format!("Authorization: Bearer {TOKEN}")])
         .args([

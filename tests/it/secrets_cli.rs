@@ -1,12 +1,11 @@
 //! Every subcommand of the sealed-credential family, with every password source, succeeding and
 //! failing: the password, the new password and the token never appear in stdout or stderr.
 
-mod seal_support;
-
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use assert_cmd::Command;
-use seal_support::{dropbox_post, encrypt_cmd};
+
+use crate::harness::{CmdExt, TestEnv};
 
 const TOKEN: &str = "sl.CANARY-token-7f3a9c";
 const PASSWORD: &str = "CANARY pass marmalade oxbow";
@@ -22,33 +21,17 @@ enum Via {
     File,
 }
 
-struct Fixture {
-    dir: tempfile::TempDir,
-}
-
-impl Fixture {
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn write(&self, name: &str, contents: &str) -> PathBuf {
-        let path = self.path(name);
-        std::fs::write(&path, contents).unwrap();
-        path
-    }
-
-    fn with_password(&self, cmd: &mut Command, via: Via, password: &str) {
-        match via {
-            Via::Flag => {
-                cmd.args(["-k", password]);
-            }
-            Via::Env => {
-                cmd.env("DROPBOX_POST_PASSWORD", password);
-            }
-            Via::File => {
-                let file = self.write("password.txt", &format!("{password}\n"));
-                cmd.arg("--password-file").arg(file);
-            }
+fn with_password(env: &TestEnv, cmd: &mut Command, via: Via, password: &str) {
+    match via {
+        Via::Flag => {
+            cmd.args(["-k", password]);
+        }
+        Via::Env => {
+            cmd.password(password);
+        }
+        Via::File => {
+            let file = env.write("password.txt", format!("{password}\n"));
+            cmd.arg("--password-file").arg(file);
         }
     }
 }
@@ -69,55 +52,53 @@ fn run(mut cmd: Command, want_code: i32, what: &str) {
     }
 }
 
-fn key(sub: &str, sealed: &Path) -> Command {
-    let mut cmd = dropbox_post();
+fn key(env: &TestEnv, sub: &str, sealed: &Path) -> Command {
+    let mut cmd = env.cmd();
     cmd.args(["key", sub, "--encrypted"]).arg(sealed);
     cmd
 }
 
 #[test]
 fn no_subcommand_prints_a_secret() {
-    let f = Fixture {
-        dir: tempfile::tempdir().unwrap(),
-    };
-    let key_file = f.write("token.txt", &format!("{TOKEN}\n"));
+    let f = TestEnv::new();
+    let key_file = f.write("token.txt", format!("{TOKEN}\n"));
     for via in [Via::Flag, Via::Env, Via::File] {
         let sealed = f.path(&format!("{via:?}.enc"));
-        let mut cmd = encrypt_cmd(&key_file, &sealed);
-        f.with_password(&mut cmd, via, PASSWORD);
+        let mut cmd = f.encrypt(&key_file, &sealed);
+        with_password(&f, &mut cmd, via, PASSWORD);
         run(cmd, 0, &format!("encrypt via {via:?}"));
 
-        let mut cmd = encrypt_cmd(&key_file, &sealed);
-        f.with_password(&mut cmd, via, PASSWORD);
+        let mut cmd = f.encrypt(&key_file, &sealed);
+        with_password(&f, &mut cmd, via, PASSWORD);
         run(
             cmd,
             2,
             &format!("encrypt over an existing file via {via:?}"),
         );
 
-        let mut cmd = encrypt_cmd(&key_file, &f.path("weak.enc"));
-        f.with_password(&mut cmd, via, WEAK);
+        let mut cmd = f.encrypt(&key_file, &f.path("weak.enc"));
+        with_password(&f, &mut cmd, via, WEAK);
         run(cmd, 4, &format!("encrypt with a weak password via {via:?}"));
 
-        let mut cmd = key("check", &sealed);
-        f.with_password(&mut cmd, via, PASSWORD);
+        let mut cmd = key(&f, "check", &sealed);
+        with_password(&f, &mut cmd, via, PASSWORD);
         run(cmd, 0, &format!("key check via {via:?}"));
 
-        let mut cmd = key("check", &sealed);
-        f.with_password(&mut cmd, via, NEW_PASSWORD);
+        let mut cmd = key(&f, "check", &sealed);
+        with_password(&f, &mut cmd, via, NEW_PASSWORD);
         run(
             cmd,
             4,
             &format!("key check with a wrong password via {via:?}"),
         );
 
-        let mut cmd = key("rekey", &sealed);
-        f.with_password(&mut cmd, via, PASSWORD);
+        let mut cmd = key(&f, "rekey", &sealed);
+        with_password(&f, &mut cmd, via, PASSWORD);
         cmd.env("DROPBOX_POST_NEW_PASSWORD", NEW_PASSWORD);
         run(cmd, 0, &format!("key rekey via {via:?}"));
 
-        let mut cmd = key("rekey", &sealed);
-        f.with_password(&mut cmd, via, PASSWORD);
+        let mut cmd = key(&f, "rekey", &sealed);
+        with_password(&f, &mut cmd, via, PASSWORD);
         cmd.arg("--keep-password");
         run(
             cmd,
@@ -125,8 +106,8 @@ fn no_subcommand_prints_a_secret() {
             &format!("key rekey with the old password via {via:?}"),
         );
 
-        let mut cmd = key("rekey", &sealed);
-        f.with_password(&mut cmd, via, NEW_PASSWORD);
+        let mut cmd = key(&f, "rekey", &sealed);
+        with_password(&f, &mut cmd, via, NEW_PASSWORD);
         cmd.arg("--new-password-file")
             .arg(f.write("weak.txt", WEAK));
         run(cmd, 4, &format!("key rekey to a weak password via {via:?}"));
@@ -145,13 +126,13 @@ fn no_subcommand_prints_a_secret() {
             format!(r#"{{"type":"refresh_token","app_key":1,"refresh_token":"{TOKEN}"}}"#),
         ),
     ] {
-        let mut cmd = encrypt_cmd(&f.write(name, &contents), &f.path("bad.enc"));
+        let mut cmd = f.encrypt(&f.write(name, &contents), &f.path("bad.enc"));
         cmd.args(["-k", PASSWORD]);
         run(cmd, 2, &format!("encrypt of {name}"));
     }
 
     // A secret given twice is a clap error, which must not echo it either.
-    let mut cmd = key("check", &f.path("Flag.enc"));
+    let mut cmd = key(&f, "check", &f.path("Flag.enc"));
     cmd.args(["-k", PASSWORD, "-k", PASSWORD]);
     run(cmd, 2, "duplicate -k");
 }

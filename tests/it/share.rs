@@ -1,20 +1,11 @@
 //! `post --share` against a real emulator process, links served by the emulator, and
 //! several `post` processes writing into one Dropbox folder at once.
 
-mod support;
-
-use std::process::Command;
-
 use serde_json::{Value, json};
-use support::{Emulator, PASSWORD, Study, TOKEN, assert_success, bin, json_of, pattern};
 
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
+use crate::harness::{
+    CmdExt, Emulator, PASSWORD, TestEnv, assert_success, block_on, files, json_of, pattern,
+};
 
 /// `GET url` without auth: status and body.
 fn get(url: &str) -> (u16, Vec<u8>) {
@@ -26,16 +17,8 @@ fn get(url: &str) -> (u16, Vec<u8>) {
 
 /// An authenticated RPC call: status and JSON body.
 fn rpc(emu: &Emulator, route: &str, arg: &Value) -> (u16, Value) {
-    block_on(async {
-        let r = reqwest::Client::new()
-            .post(format!("{}/2/{route}", emu.url))
-            .bearer_auth(TOKEN)
-            .json(arg)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.json().await.unwrap())
-    })
+    let (status, body) = block_on(emu.rpc(route, arg));
+    (status.as_u16(), body)
 }
 
 fn link_of(json: &serde_json::Value) -> String {
@@ -47,13 +30,14 @@ fn link_of(json: &serde_json::Value) -> String {
 
 #[test]
 fn a_shared_file_link_serves_its_bytes_and_is_reused() {
-    let emu = Emulator::start(&[]);
-    let study = Study::new();
+    let env = TestEnv::new();
+    let study = env.study();
+    let emu = env.emulator();
     let data = pattern(70_000, 3);
     study.write("post/r.csv", &data);
     study.config(&[("file", "post/r.csv", "/results")]);
 
-    let out = study.post(&emu, &["--share"]).output().unwrap();
+    let out = study.post(&["--share"]).output().unwrap();
     assert_success(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let line = stderr
@@ -65,12 +49,12 @@ fn a_shared_file_link_serves_its_bytes_and_is_reused() {
     assert_eq!(get(line), (200, data.clone()));
 
     // Second run: nothing to upload, Dropbox says the link exists: the same link.
-    let json = study.post_json(&emu, &["--share"]);
+    let json = study.post_json(&["--share"]);
     assert_eq!(json["totals"]["skipped"], 1);
     assert_eq!(link_of(&json), line);
 
     // Without --share: no link.
-    let json = study.post_json(&emu, &[]);
+    let json = study.post_json(&[]);
     assert_eq!(json["scripts"][0]["link"], serde_json::Value::Null);
 
     // A made-up link is not found.
@@ -80,26 +64,27 @@ fn a_shared_file_link_serves_its_bytes_and_is_reused() {
 
 #[test]
 fn a_shared_folder_link_lists_the_destination() {
-    let emu = Emulator::start(&[]);
-    let study = Study::new();
+    let env = TestEnv::new();
+    let study = env.study();
     study.write("out/b.txt", b"b");
     study.write("out/A.txt", b"a");
     study.write("out/sub/deep.txt", b"deep");
     study.config(&[("folder", "out", "/Study/run")]);
-    let json = study.post_json(&emu, &["--share"]);
+    let json = study.post_json(&["--share"]);
     let link = link_of(&json);
     assert!(link.ends_with("/run"), "{link}");
     let (status, body) = get(&link);
     assert_eq!(status, 200);
     assert_eq!(String::from_utf8(body).unwrap(), "A.txt\nb.txt\nsub/\n");
     // The link survives an emulator restart-free rerun and stays the same.
-    assert_eq!(link_of(&study.post_json(&emu, &["--share"])), link);
+    assert_eq!(link_of(&study.post_json(&["--share"])), link);
 }
 
 #[test]
 fn the_config_share_param_shares_and_dry_run_does_not() {
-    let emu = Emulator::start(&[]);
-    let study = Study::new();
+    let env = TestEnv::new();
+    let study = env.study();
+    let emu = env.emulator();
     study.write("post/s.csv", b"1,2\n");
     let config = study.config(&[("file", "post/s.csv", "/cfg")]);
     let xml = std::fs::read_to_string(&config).unwrap().replace(
@@ -108,22 +93,22 @@ fn the_config_share_param_shares_and_dry_run_does_not() {
     );
     std::fs::write(&config, xml).unwrap();
 
-    let json = study.post_json(&emu, &["--dry-run", "--share"]);
+    let json = study.post_json(&["--dry-run", "--share"]);
     assert_eq!(json["scripts"][0]["link"], serde_json::Value::Null);
-    assert!(!emu.root.path().join("links.json").exists());
+    assert!(!emu.root().join("links.json").exists());
 
-    let json = study.post_json(&emu, &[]);
+    let json = study.post_json(&[]);
     let link = link_of(&json);
     assert_eq!(get(&link), (200, b"1,2\n".to_vec()));
 }
 
 #[test]
 fn sharing_the_dropbox_root_fails_the_script() {
-    let emu = Emulator::start(&[]);
-    let study = Study::new();
+    let env = TestEnv::new();
+    let study = env.study();
     study.write("out/x.txt", b"x");
     study.config(&[("folder", "out", "/")]);
-    let out = study.post(&emu, &["--share", "--json"]).output().unwrap();
+    let out = study.post(&["--share", "--json"]).output().unwrap();
     assert_eq!(out.status.code(), Some(6));
     let json = json_of(&out);
     assert_eq!(json["scripts"][0]["link"], serde_json::Value::Null);
@@ -138,15 +123,16 @@ fn sharing_the_dropbox_root_fails_the_script() {
 
 #[test]
 fn four_processes_post_into_one_folder_at_once() {
-    let emu = Emulator::start(&["--rate-limit-rate", "0.1", "--seed", "23"]);
+    let env = TestEnv::with_emulator(&["--rate-limit-rate", "0.1", "--seed", "23"]);
+    let emu = env.emulator();
     let common = pattern(3000, 777);
-    let studies: Vec<Study> = (0..4)
+    let studies: Vec<_> = (0..4)
         .map(|p| {
-            let study = Study::new();
+            let study = env.study();
             for i in 0..50 {
                 study.write(
                     &format!("out/p{p}/d{}/f{i}.dat", i % 5),
-                    &pattern(50 + i * 13, (p * 100 + i) as u64),
+                    pattern(50 + i * 13, (p * 100 + i) as u64),
                 );
             }
             study.write("out/common.dat", &common);
@@ -157,12 +143,12 @@ fn four_processes_post_into_one_folder_at_once() {
     let children: Vec<_> = studies
         .iter()
         .map(|s| {
-            Command::new(bin())
-                .args(["post", "--json", "--jobs", "8", "--endpoint", &emu.url])
+            env.command()
+                .args(["post", "--json", "--jobs", "8"])
+                .endpoint(emu)
                 .arg("--config")
                 .arg(s.path("conf/config.xml"))
-                .env("DROPBOX_POST_PASSWORD", PASSWORD)
-                .env_remove("DROPBOX_POST_ENDPOINT")
+                .password(PASSWORD)
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
@@ -182,7 +168,7 @@ fn four_processes_post_into_one_folder_at_once() {
     }
     expected.sort();
     // Exactly these names: no `common (1).dat`.
-    assert_eq!(emu.files_under("/shared"), expected);
+    assert_eq!(files(&emu.file("/shared")), expected);
     for (p, study) in studies.iter().enumerate() {
         let local = study.path("out");
         for rel in expected.iter().filter(|r| r.starts_with(&format!("p{p}/"))) {
@@ -198,21 +184,22 @@ fn four_processes_post_into_one_folder_at_once() {
         common
     );
     // Dropbox's own hashes agree with the bytes too: a rerun finds everything unchanged.
-    let json = studies[0].post_json(&emu, &[]);
+    let json = studies[0].post_json(&[]);
     assert_eq!(json["totals"]["uploaded"], 0);
     assert_eq!(json["totals"]["skipped"], 51);
 }
 
 #[test]
 fn the_sharing_routes_answer_like_dropbox() {
-    let emu = Emulator::start(&[]);
-    let study = Study::new();
+    let env = TestEnv::new();
+    let study = env.study();
+    let emu = env.emulator();
     study.write("out/Data/x.csv", b"x");
     study.config(&[("folder", "out", "/Pub")]);
-    study.post_json(&emu, &[]);
+    study.post_json(&[]);
 
     let create = "sharing/create_shared_link_with_settings";
-    let (status, link) = rpc(&emu, create, &json!({"path": "/pub/data/X.CSV"}));
+    let (status, link) = rpc(emu, create, &json!({"path": "/pub/data/X.CSV"}));
     assert_eq!(status, 200, "{link}");
     assert_eq!(link[".tag"], "file");
     assert_eq!(link["name"], "x.csv");
@@ -222,7 +209,7 @@ fn the_sharing_routes_answer_like_dropbox() {
     assert_eq!(get(link["url"].as_str().unwrap()), (200, b"x".to_vec()));
 
     // Again: 409 with the existing link inside; with settings, without it.
-    let (status, err) = rpc(&emu, create, &json!({"path": "/Pub/Data/x.csv"}));
+    let (status, err) = rpc(emu, create, &json!({"path": "/Pub/Data/x.csv"}));
     assert_eq!(status, 409);
     assert_eq!(err["error"][".tag"], "shared_link_already_exists");
     assert_eq!(
@@ -231,7 +218,7 @@ fn the_sharing_routes_answer_like_dropbox() {
     );
     let settings =
         json!({"path": "/Pub/Data/x.csv", "settings": {"requested_visibility": "public"}});
-    let (status, err) = rpc(&emu, create, &settings);
+    let (status, err) = rpc(emu, create, &settings);
     assert_eq!(status, 409);
     assert!(
         err["error"]["shared_link_already_exists"].is_null(),
@@ -239,12 +226,12 @@ fn the_sharing_routes_answer_like_dropbox() {
     );
 
     // list_shared_links: direct only, or with the links of parent folders.
-    let (_, folder) = rpc(&emu, create, &json!({"path": "/Pub"}));
+    let (_, folder) = rpc(emu, create, &json!({"path": "/Pub"}));
     assert_eq!(folder[".tag"], "folder");
     assert!(folder.get("size").is_none());
     let list = "sharing/list_shared_links";
     let (status, direct) = rpc(
-        &emu,
+        emu,
         list,
         &json!({"path": "/pub/data/x.csv", "direct_only": true}),
     );
@@ -252,13 +239,13 @@ fn the_sharing_routes_answer_like_dropbox() {
     assert_eq!(direct["has_more"], false);
     assert_eq!(direct["links"].as_array().unwrap().len(), 1);
     assert_eq!(direct["links"][0]["url"], link["url"]);
-    let (_, all) = rpc(&emu, list, &json!({"path": "/pub/data/x.csv"}));
+    let (_, all) = rpc(emu, list, &json!({"path": "/pub/data/x.csv"}));
     assert_eq!(all["links"].as_array().unwrap().len(), 2);
 
     // Bad input.
-    let (status, err) = rpc(&emu, create, &json!({"path": "/nothing/here"}));
+    let (status, err) = rpc(emu, create, &json!({"path": "/nothing/here"}));
     assert_eq!(status, 409);
     assert_eq!(err["error_summary"].as_str().unwrap(), "path/not_found/.");
-    let (status, _) = rpc(&emu, list, &json!({"path": "/missing"}));
+    let (status, _) = rpc(emu, list, &json!({"path": "/missing"}));
     assert_eq!(status, 409);
 }

@@ -1,8 +1,6 @@
 //! Refresh-token credentials against a real emulator: minting, one shared refresh when
 //! the access token expires, and a refused refresh token.
 
-mod support;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +10,8 @@ use dropbox_post::dropbox::client::DropboxClient;
 use dropbox_post::dropbox::endpoint::Endpoints;
 use dropbox_post::dropbox::error::ApiError;
 use secrecy::SecretString;
-use support::{Emulator, Study};
+
+use crate::harness::{Emulator, TestEnv, block_on};
 
 const APP_KEY: &str = "testappkey";
 const APP_SECRET: &str = "testappsecret";
@@ -97,36 +96,35 @@ async fn an_expired_token_is_refreshed_once_for_all_transfers() {
 
 #[test]
 fn post_with_a_refresh_token_credential() {
-    let emu = Emulator::start(&["--app", &app()]);
-    let refresh = tokio::runtime::Runtime::new()
-        .unwrap()
-        .block_on(refresh_token(&emu));
+    let env = TestEnv::with_emulator(&["--app", &app()]);
+    let emu = env.emulator();
+    let refresh = block_on(refresh_token(emu));
     let credential = serde_json::json!({
         "type": "refresh_token",
         "app_key": APP_KEY,
         "app_secret": APP_SECRET,
         "refresh_token": refresh,
     });
-    let study = Study::with_credential(&credential.to_string());
+    let study = env.study_sealing(&credential.to_string());
     study.write("out/a.txt", b"refreshed");
     study.config(&[("folder", "out", "/r")]);
-    study.post(&emu, &[]).assert().success();
+    study.post(&[]).assert().success();
     assert_eq!(std::fs::read(emu.file("/r/a.txt")).unwrap(), b"refreshed");
 }
 
 #[test]
 fn a_refused_refresh_token_exits_5() {
-    let emu = Emulator::start(&["--app", &app()]);
+    let env = TestEnv::with_emulator(&["--app", &app()]);
     let credential = serde_json::json!({
         "type": "refresh_token",
         "app_key": APP_KEY,
         "app_secret": APP_SECRET,
         "refresh_token": "revoked-refresh-token-value",
     });
-    let study = Study::with_credential(&credential.to_string());
+    let study = env.study_sealing(&credential.to_string());
     study.write("out/a.txt", b"x");
     study.config(&[("folder", "out", "/r")]);
-    let out = study.post(&emu, &[]).output().unwrap();
+    let out = study.post(&[]).output().unwrap();
     assert_eq!(out.status.code(), Some(5));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("invalid_grant"), "{stderr}");

@@ -1,15 +1,12 @@
 //! Limits: 150 MiB per request, 7-day sessions.
 
-mod emulator_support;
-
-use emulator_support::Emu;
+use crate::harness::Emulator;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn more_than_150_mib_in_one_request_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let emu = Emu::start(dir.path(), &[]);
+    let emu = Emulator::start(&[]);
     let mib = 1024 * 1024;
     let chunks = (0..151).map(move |i| vec![0u8; if i == 150 { 1 } else { mib }]);
     let (s, e) = emu.upload_chunks("/big.bin", chunks).await;
@@ -23,8 +20,7 @@ async fn more_than_150_mib_in_one_request_is_refused() {
 
 #[tokio::test]
 async fn sessions_expire_after_seven_days() {
-    let dir = tempfile::tempdir().unwrap();
-    let emu = Emu::start(dir.path(), &[]);
+    let mut emu = Emulator::start(&[]);
     let (_, old) = emu
         .upload_to("files/upload_session/start", json!({}), b"old".to_vec())
         .await;
@@ -40,7 +36,7 @@ async fn sessions_expire_after_seven_days() {
         .to_string();
     emu.stop();
     // Age the old session in its journal.
-    let journal = dir.path().join("sessions").join("journal.jsonl");
+    let journal = emu.root().join("sessions").join("journal.jsonl");
     let eight_days_ago = chrono::Utc::now().timestamp() - 8 * 24 * 3600;
     let aged: String = std::fs::read_to_string(&journal)
         .unwrap()
@@ -54,7 +50,7 @@ async fn sessions_expire_after_seven_days() {
         })
         .collect();
     std::fs::write(&journal, aged).unwrap();
-    let emu = Emu::start(dir.path(), &[]);
+    emu.start_again(&[]);
     for (session, status) in [(&old, StatusCode::CONFLICT), (&young, StatusCode::OK)] {
         let (s, r) = emu
             .upload_to(
@@ -68,7 +64,7 @@ async fn sessions_expire_after_seven_days() {
             assert_eq!(r["error"][".tag"], "not_found");
         }
     }
-    let data = |k: &str| dir.path().join("sessions").join(format!("{k}.data"));
+    let data = |k: &str| emu.root().join("sessions").join(format!("{k}.data"));
     assert!(!data(&key).exists());
     let young_key = young["session_id"]
         .as_str()

@@ -1,16 +1,16 @@
 //! The README's main job: `dropbox-post demo` posts the example study, re-posts it with
 //! everything skipped, and lists what landed.
 
-use assert_cmd::Command;
+use crate::harness::TestEnv;
 
 #[test]
 fn demo_runs_end_to_end() {
-    let work = tempfile::tempdir().unwrap();
-    let out = Command::cargo_bin("dropbox-post")
-        .unwrap()
+    let env = TestEnv::new();
+    let work = env.path("demo");
+    let out = env
+        .cmd()
         .args(["demo", "--workdir"])
-        .arg(work.path())
-        .timeout(std::time::Duration::from_secs(300))
+        .arg(&work)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -18,7 +18,7 @@ fn demo_runs_end_to_end() {
     assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
 
     // The remote tree lists every posted file with its Dropbox content hash.
-    let weights = std::fs::read(work.path().join("study/exp00000/model/weights.bin")).unwrap();
+    let weights = std::fs::read(work.join("study/exp00000/model/weights.bin")).unwrap();
     let hash = dropbox_post::dropbox::content_hash::content_hash(&weights);
     let line = stdout
         .lines()
@@ -35,7 +35,7 @@ fn demo_runs_end_to_end() {
     );
 
     // What landed on the emulator's disk is byte for byte what the study holds.
-    let landed = work.path().join("dropbox");
+    let landed = work.join("dropbox");
     let found = walkdir::WalkDir::new(&landed)
         .into_iter()
         .filter_map(Result::ok)

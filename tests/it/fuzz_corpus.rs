@@ -6,8 +6,10 @@ use std::path::Path;
 
 use dropbox_post::fuzzing;
 
+use crate::harness::repo;
+
 fn replay(target: &str, body: fn(&[u8])) {
-    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let fuzz = repo().join("fuzz");
     let corpus = fuzz.join("corpus").join(target);
     let mut inputs = files(&corpus);
     assert!(!inputs.is_empty(), "{} has no inputs", corpus.display());

@@ -1,9 +1,7 @@
 //! Every emulator route against a real `dropbox-post emulate` process: happy paths, the
 //! error shapes clients match on, argument encoding and restarts.
 
-mod emulator_support;
-
-use emulator_support::{Emu, TOKEN, body, hash};
+use crate::harness::{Emulator, TOKEN, body, hash};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -20,8 +18,7 @@ fn is_rev(v: &Value) -> bool {
 
 #[tokio::test]
 async fn upload_metadata_download_account() {
-    let dir = tempfile::tempdir().unwrap();
-    let emu = Emu::start(dir.path(), &[]);
+    let emu = Emulator::start(&[]);
     let (s, m) = emu.upload("/Results/Run 1.csv", b"a,b\n1,2\n").await;
     assert_eq!(s, StatusCode::OK, "{m}");
     assert_eq!(m["name"], "Run 1.csv");
@@ -101,8 +98,7 @@ async fn upload_metadata_download_account() {
 
 #[tokio::test]
 async fn auth_and_unknown_routes() {
-    let dir = tempfile::tempdir().unwrap();
-    let emu = Emu::start(dir.path(), &[]);
+    let emu = Emulator::start(&[]);
     let call = |token: Option<&'static str>, route: &'static str| {
         let mut r = emu
             .http
@@ -140,8 +136,7 @@ async fn auth_and_unknown_routes() {
 
 #[tokio::test]
 async fn argument_encodings() {
-    let dir = tempfile::tempdir().unwrap();
-    let emu = Emu::start(dir.path(), &[]);
+    let emu = Emulator::start(&[]);
     // Header-safe JSON: the astral char arrives as a surrogate pair.
     let r = emu
         .raw(
@@ -257,8 +252,7 @@ async fn argument_encodings() {
 
 #[tokio::test]
 async fn write_modes_and_conflicts() {
-    let dir = tempfile::tempdir().unwrap();
-    let emu = Emu::start(dir.path(), &[]);
+    let emu = Emulator::start(&[]);
     let up = |arg: Value, data: &'static [u8]| emu.upload_to("files/upload", arg, data.to_vec());
     let (_, first) = up(json!({"path": "/w/doc.txt"}), b"one").await;
     // Identical content in add mode: not a conflict, nothing written.
@@ -354,8 +348,7 @@ async fn write_modes_and_conflicts() {
 
 #[tokio::test]
 async fn upload_sessions() {
-    let dir = tempfile::tempdir().unwrap();
-    let emu = Emu::start(dir.path(), &[]);
+    let emu = Emulator::start(&[]);
     let call =
         |route: &'static str, arg: Value, data: &[u8]| emu.upload_to(route, arg, data.to_vec());
     let (s, start) = call("files/upload_session/start", json!({}), b"hello ").await;
@@ -527,8 +520,7 @@ async fn upload_sessions() {
 
 #[tokio::test]
 async fn folders_listing_and_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let emu = Emu::start(dir.path(), &[]);
+    let mut emu = Emulator::start(&[]);
     let (s, f) = emu
         .rpc("files/create_folder_v2", &json!({"path": "/Data"}))
         .await;
@@ -572,7 +564,7 @@ async fn folders_listing_and_restart() {
     assert_eq!(page["entries"].as_array().unwrap().len(), 10);
     assert_eq!(page["has_more"], true);
     // The cursor survives a restart.
-    let emu = emu.restart(&[]);
+    emu.restart(&[]);
     let mut names: Vec<String> = page["entries"]
         .as_array()
         .unwrap()
@@ -626,7 +618,7 @@ async fn folders_listing_and_restart() {
     assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
 
     // Recursive listing, and everything is still there after another restart.
-    let emu = emu.restart(&[]);
+    emu.restart(&[]);
     let all = emu
         .list_all(&json!({"path": "", "recursive": true, "limit": 7}))
         .await;
@@ -669,8 +661,7 @@ async fn folders_listing_and_restart() {
 /// whole after a refused commit so the finish can be retried.
 #[tokio::test]
 async fn sequential_sessions_across_restarts_and_refusals() {
-    let dir = tempfile::tempdir().unwrap();
-    let emu = Emu::start(dir.path(), &[]);
+    let mut emu = Emulator::start(&[]);
     // Crosses a 4 MiB block boundary, so the hash spans pieces.
     let first: Vec<u8> = (0..5 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
     let (s, start) = emu
@@ -690,7 +681,7 @@ async fn sequential_sessions_across_restarts_and_refusals() {
     assert_eq!(s, StatusCode::CONFLICT);
     assert_eq!(e["error"]["correct_offset"], first.len());
 
-    let emu = emu.restart(&[]);
+    emu.restart(&[]);
     let (s, r) = emu
         .upload_to(
             "files/upload_session/append_v2",
@@ -733,13 +724,13 @@ async fn sequential_sessions_across_restarts_and_refusals() {
         )
         .await;
     assert_eq!(e["error"][".tag"], "not_found");
-    let sessions: Vec<_> = std::fs::read_dir(dir.path().join("sessions"))
+    let sessions: Vec<_> = std::fs::read_dir(emu.root().join("sessions"))
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(sessions, ["journal.jsonl"]);
     assert_eq!(
-        std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+        std::fs::read_dir(emu.root().join("tmp")).unwrap().count(),
         0
     );
     emu.stop();

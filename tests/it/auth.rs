@@ -2,14 +2,15 @@
 //! stdin/stderr, then the sealed refresh token in use (across token expiries), and the
 //! ways the flow fails.
 
-mod support;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use secrecy::ExposeSecret;
-use support::{Emulator, PASSWORD, Study, assert_success, bin};
+
+use crate::harness::{
+    CmdExt, PASSWORD, TestEnv, assert_same_files, assert_success, block_on, pattern,
+};
 
 const APP_KEY: &str = "pkceappkey";
 
@@ -20,20 +21,14 @@ struct AuthRun {
 }
 
 /// Run `auth` into `out`; `answer` turns the printed authorize URL into the line to paste.
-fn run_auth(
-    emu: &Emulator,
-    out: &Path,
-    extra: &[&str],
-    answer: impl Fn(&str) -> String,
-) -> AuthRun {
-    let mut child = Command::new(bin())
+fn run_auth(env: &TestEnv, out: &Path, extra: &[&str], answer: impl Fn(&str) -> String) -> AuthRun {
+    let mut child = env
+        .command()
         .args(["auth", "--app-key", APP_KEY, "--encrypted"])
         .arg(out)
-        .args(["--endpoint", &emu.url])
+        .endpoint(env.emulator())
         .args(extra)
-        .env("DROPBOX_POST_PASSWORD", PASSWORD)
-        .env_remove("DROPBOX_POST_ENDPOINT")
-        .env_remove("DROPBOX_POST_APP_SECRET")
+        .password(PASSWORD)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -67,7 +62,7 @@ fn run_auth(
 
 /// What the user does in the browser: open the URL; the emulator approves at once.
 fn approve(url: &str) -> String {
-    let code = tokio::runtime::Runtime::new().unwrap().block_on(async {
+    let code = block_on(async {
         let r = reqwest::get(url).await.unwrap();
         assert!(r.status().is_success(), "authorize answered {}", r.status());
         r.text().await.unwrap()
@@ -75,11 +70,12 @@ fn approve(url: &str) -> String {
     format!("{}\n", code.trim())
 }
 
-fn key_check(path: &Path) -> String {
-    let out = Command::new(bin())
+fn key_check(env: &TestEnv, path: &Path) -> String {
+    let out = env
+        .cmd()
         .args(["key", "check", "--encrypted"])
         .arg(path)
-        .env("DROPBOX_POST_PASSWORD", PASSWORD)
+        .password(PASSWORD)
         .output()
         .unwrap();
     assert_success(&out);
@@ -98,18 +94,19 @@ fn refresh_token_in(path: &Path) -> String {
 
 #[test]
 fn auth_seals_a_refresh_token_that_posts_and_never_shows_it() {
-    let emu = Emulator::start(&["--app", APP_KEY]);
-    let study = Study::new();
+    let env = TestEnv::with_emulator(&["--app", APP_KEY]);
+    let study = env.study();
+    let emu = env.emulator();
     let key = study.path("keys/dropbox.enc");
     let before = std::fs::read(&key).unwrap();
 
     // An existing output is refused before the flow starts: no URL is printed.
-    let refused = run_auth(&emu, &key, &[], |_| panic!("no URL expected"));
+    let refused = run_auth(&env, &key, &[], |_| panic!("no URL expected"));
     assert_eq!(refused.output.status.code(), Some(2), "{}", refused.stderr);
     assert!(refused.stderr.contains("--force"), "{}", refused.stderr);
     assert_eq!(std::fs::read(&key).unwrap(), before);
 
-    let run = run_auth(&emu, &key, &["--force"], approve);
+    let run = run_auth(&env, &key, &["--force"], approve);
     assert_success(&run.output);
     let stdout = String::from_utf8_lossy(&run.output.stdout).into_owned();
     assert!(
@@ -127,7 +124,7 @@ fn auth_seals_a_refresh_token_that_posts_and_never_shows_it() {
         run.stderr
     );
 
-    let check = key_check(&key);
+    let check = key_check(&env, &key);
     assert!(check.contains("credential:  refresh_token"), "{check}");
     assert!(check.contains(APP_KEY), "{check}");
 
@@ -142,7 +139,7 @@ fn auth_seals_a_refresh_token_that_posts_and_never_shows_it() {
 
     study.write("out/a.txt", b"via auth");
     study.config(&[("folder", "out", "/r")]);
-    let post = study.post(&emu, &[]).output().unwrap();
+    let post = study.post(&[]).output().unwrap();
     assert_success(&post);
     assert_eq!(std::fs::read(emu.file("/r/a.txt")).unwrap(), b"via auth");
     for stream in [&post.stdout, &post.stderr] {
@@ -153,7 +150,7 @@ fn auth_seals_a_refresh_token_that_posts_and_never_shows_it() {
 
 #[test]
 fn a_post_spanning_several_token_expiries_sends_every_file() {
-    let emu = Emulator::start(&[
+    let env = TestEnv::with_emulator(&[
         "--app",
         APP_KEY,
         "--token-lifetime",
@@ -161,27 +158,24 @@ fn a_post_spanning_several_token_expiries_sends_every_file() {
         "--latency-ms",
         "100",
     ]);
-    let study = Study::new();
+    let study = env.study();
+    let emu = env.emulator();
     let key = study.path("keys/dropbox.enc");
-    assert_success(&run_auth(&emu, &key, &["--force"], approve).output);
+    assert_success(&run_auth(&env, &key, &["--force"], approve).output);
     for i in 0..60 {
-        study.write(
-            &format!("out/f{i:02}.bin"),
-            &support::pattern(1000 + i, i as u64),
-        );
+        study.write(&format!("out/f{i:02}.bin"), pattern(1000 + i, i as u64));
     }
     study.config(&[("folder", "out", "/many")]);
-    let post = study.post(&emu, &["--jobs", "2"]).output().unwrap();
+    let post = study.post(&["--jobs", "2"]).output().unwrap();
     assert_success(&post);
-    support::assert_same_tree(&emu, &study.path("out"), "/many");
+    assert_same_files(&study.path("out"), &emu.file("/many"));
 }
 
 #[test]
 fn empty_stdin_is_a_clear_usage_error() {
-    let emu = Emulator::start(&["--app", APP_KEY]);
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("k.enc");
-    let run = run_auth(&emu, &key, &[], |_| String::new());
+    let env = TestEnv::with_emulator(&["--app", APP_KEY]);
+    let key = env.path("k.enc");
+    let run = run_auth(&env, &key, &[], |_| String::new());
     assert_eq!(run.output.status.code(), Some(2), "{}", run.stderr);
     assert!(
         run.stderr.contains("no authorization code"),
@@ -193,10 +187,9 @@ fn empty_stdin_is_a_clear_usage_error() {
 
 #[test]
 fn a_wrong_code_exits_5_and_says_to_run_auth_again() {
-    let emu = Emulator::start(&["--app", APP_KEY]);
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("k.enc");
-    let run = run_auth(&emu, &key, &[], |_| "not-a-real-code\n".into());
+    let env = TestEnv::with_emulator(&["--app", APP_KEY]);
+    let key = env.path("k.enc");
+    let run = run_auth(&env, &key, &[], |_| "not-a-real-code\n".into());
     assert_eq!(run.output.status.code(), Some(5), "{}", run.stderr);
     assert!(run.stderr.contains("authorization code"), "{}", run.stderr);
     assert!(run.stderr.contains("dropbox-post auth"), "{}", run.stderr);
@@ -205,15 +198,14 @@ fn a_wrong_code_exits_5_and_says_to_run_auth_again() {
 
 #[test]
 fn a_weak_password_is_refused_before_the_flow() {
-    let emu = Emulator::start(&["--app", APP_KEY]);
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("k.enc");
-    let out = Command::new(bin())
+    let env = TestEnv::with_emulator(&["--app", APP_KEY]);
+    let key = env.path("k.enc");
+    let out = env
+        .cmd()
         .args(["auth", "--app-key", APP_KEY, "--encrypted"])
         .arg(&key)
-        .args(["--endpoint", &emu.url])
-        .env("DROPBOX_POST_PASSWORD", "password")
-        .stdin(Stdio::null())
+        .endpoint(env.emulator())
+        .password("password")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(4));
@@ -224,20 +216,14 @@ fn a_weak_password_is_refused_before_the_flow() {
 
 #[test]
 fn a_revoked_refresh_token_exits_5_and_says_to_run_auth() {
-    let emu = Emulator::start(&["--app", APP_KEY]);
+    let env = TestEnv::with_emulator(&["--app", APP_KEY]);
     let credential = serde_json::json!({
         "type": "refresh_token",
         "app_key": APP_KEY,
         "refresh_token": "revoked-refresh-token-value",
     });
-    let study = Study::with_credential(&credential.to_string());
-    let out = Command::new(bin())
-        .args(["whoami", "--encrypted"])
-        .arg(study.path("keys/dropbox.enc"))
-        .args(["--endpoint", &emu.url])
-        .env("DROPBOX_POST_PASSWORD", PASSWORD)
-        .output()
-        .unwrap();
+    let study = env.study_sealing(&credential.to_string());
+    let out = study.remote(&["whoami"]).output().unwrap();
     assert_eq!(out.status.code(), Some(5));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -1,0 +1,87 @@
+//! A librec-auto study folder in a [`TestEnv`]: a sealed key at `keys/dropbox.enc`, files,
+//! a `conf/config.xml` with dropbox scripts, and the commands a researcher runs in it.
+
+use std::path::PathBuf;
+
+use super::{CmdExt, PASSWORD, TestEnv, assert_success, json_of, write_file};
+
+pub struct Study<'e> {
+    env: &'e TestEnv,
+    dir: PathBuf,
+}
+
+impl<'e> Study<'e> {
+    /// `env.dir()/name`, its key sealing `credential` with [`PASSWORD`].
+    pub(super) fn new(env: &'e TestEnv, name: &str, credential: &str) -> Study<'e> {
+        env.seal(credential, &format!("{name}/keys/dropbox.enc"), PASSWORD);
+        Study {
+            env,
+            dir: env.path(name),
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
+    }
+
+    /// Writes `data` at `rel` in the study, creating folders; the path.
+    pub fn write(&self, rel: &str, data: impl AsRef<[u8]>) -> PathBuf {
+        write_file(&self.path(rel), data.as_ref())
+    }
+
+    /// `conf/config.xml` with one dropbox script per `(option, path, dest)`.
+    pub fn config(&self, scripts: &[(&str, &str, &str)]) -> PathBuf {
+        let mut xml = String::from("<librec-auto>\n  <post>\n");
+        for (option, path, dest) in scripts {
+            xml.push_str(&format!(
+                "    <script lang=\"python3\" src=\"system\">\n      \
+                 <script-name>dropbox_post.py</script-name>\n      \
+                 <param name=\"option\">{option}</param>\n      \
+                 <param name=\"encrypted_key\">keys/dropbox.enc</param>\n      \
+                 <param name=\"path\">{path}</param>\n      \
+                 <param name=\"dest\">{dest}</param>\n      \
+                 <param name=\"password\"></param>\n    </script>\n"
+            ));
+        }
+        xml.push_str("  </post>\n</librec-auto>\n");
+        self.write("conf/config.xml", xml)
+    }
+
+    /// The binary in the env, run from the study folder, no password.
+    pub fn cmd(&self) -> assert_cmd::Command {
+        let mut cmd = self.env.cmd();
+        cmd.current_dir(&self.dir);
+        cmd
+    }
+
+    /// `post --config conf/config.xml` on the env's emulator with `extra`, password by env.
+    pub fn post(&self, extra: &[&str]) -> assert_cmd::Command {
+        let mut cmd = self.cmd();
+        cmd.arg("post")
+            .arg("--config")
+            .arg(self.path("conf/config.xml"))
+            .endpoint(self.env.emulator())
+            .args(extra)
+            .password(PASSWORD);
+        cmd
+    }
+
+    /// `post` with `extra` and `--json`; it must succeed. The summary.
+    pub fn post_json(&self, extra: &[&str]) -> serde_json::Value {
+        let out = self.post(extra).arg("--json").output().unwrap();
+        assert_success(&out);
+        json_of(&out)
+    }
+
+    /// `ARGS --encrypted keys/dropbox.enc` on the env's emulator (`whoami`, `ls`, `get`),
+    /// password by env.
+    pub fn remote(&self, args: &[&str]) -> assert_cmd::Command {
+        let mut cmd = self.cmd();
+        cmd.args(args)
+            .arg("--encrypted")
+            .arg(self.path("keys/dropbox.enc"))
+            .endpoint(self.env.emulator())
+            .password(PASSWORD);
+        cmd
+    }
+}

@@ -1,0 +1,22 @@
+//! The integration tests: one binary (`cargo test --test it`), so the crate and its HTTP
+//! stack are linked once. Every test drives the real `dropbox-post` through [`harness`] (its
+//! API is documented at the top of `harness/mod.rs`), in a temp HOME with its own emulator.
+//!
+//! Run one module or test: `cargo test --test it post::` or `cargo test --test it dry_run`.
+
+mod harness;
+
+mod auth;
+mod browse;
+mod ci_example;
+mod demo;
+mod emulator;
+mod fuzz_corpus;
+mod isolation;
+mod librec_auto;
+mod post;
+mod post_auth;
+mod python;
+mod seal_cli;
+mod secrets_cli;
+mod share;
