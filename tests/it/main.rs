@@ -3,12 +3,14 @@
 //! API is documented at the top of `harness/mod.rs`), in a temp HOME with its own emulator.
 //!
 //! Run one module or test: `cargo test --test it post::` or `cargo test --test it dry_run`.
+//! Update the CLI-face snapshots after a deliberate change: see tests/README.md.
 
 mod harness;
 
 mod auth;
 mod browse;
 mod ci_example;
+mod cli_face;
 mod demo;
 mod emulator;
 mod fuzz_corpus;
