@@ -26,7 +26,6 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use quick_xml::XmlVersion;
@@ -35,6 +34,7 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::reader::Reader;
 
 use crate::exit::{ExitKind, Failure};
+use crate::files::{ReadError, read_bounded};
 
 /// Script names that mean "publish to Dropbox" (librec-auto renamed the script once).
 const DROPBOX_SCRIPTS: [&str; 2] = ["dropbox_post.py", "dropbox-post.py"];
@@ -85,11 +85,8 @@ impl JobKind {
 /// Why a config (or the command-line form of a script) cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config {file}: {source}")]
-    Read {
-        file: String,
-        source: std::io::Error,
-    },
+    #[error("cannot read config {file}: {error}")]
+    Read { file: String, error: ReadError },
     #[error("{file}:{line}:{column}: malformed XML: {}; fix the config and run again", clip(.message))]
     Xml {
         file: String,
@@ -227,28 +224,16 @@ const MAX_CONFIG_BYTES: u64 = 16 << 20;
 /// Prints one note on stderr for each post script left to librec-auto or disabled.
 pub fn load(config: &Path, target: Option<&Path>) -> Result<StudyConfig, ConfigError> {
     let file = config.display().to_string();
-    let read_error = |source| ConfigError::Read {
+    let read_error = |error| ConfigError::Read {
         file: file.clone(),
-        source,
+        error,
     };
-    let mut bytes = Vec::new();
-    std::fs::File::open(config)
-        .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(read_error)?;
-    if bytes.len() as u64 > MAX_CONFIG_BYTES {
-        return Err(read_error(std::io::Error::new(
+    let mut bytes = read_bounded(config, MAX_CONFIG_BYTES).map_err(read_error)?;
+    let text = String::from_utf8(std::mem::take(&mut *bytes)).map_err(|e| {
+        read_error(ReadError::Io(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            format!(
-                "larger than {} MiB; is it really the study config?",
-                MAX_CONFIG_BYTES >> 20
-            ),
-        )));
-    }
-    let text = String::from_utf8(bytes).map_err(|e| {
-        read_error(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("not UTF-8 ({e})"),
-        ))
+            format!("it is not UTF-8 text ({e})"),
+        )))
     })?;
     let study_dir = absolute(target.unwrap_or_else(|| default_study_dir(config)));
     from_text(&text, file, study_dir, &mut |note| {

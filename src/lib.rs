@@ -9,6 +9,7 @@ pub mod config;
 pub mod dropbox;
 pub mod emulator;
 pub mod exit;
+pub mod files;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod password;

@@ -261,8 +261,8 @@ async fn identical(path: &Path, size: u64, hash: &str) -> bool {
     .unwrap_or(false)
 }
 
-fn local_hash(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
+fn local_hash(path: &Path) -> Result<String, crate::files::ReadError> {
+    let mut file = crate::files::open_regular(path)?;
     let mut hasher = ContentHasher::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {

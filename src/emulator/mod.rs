@@ -116,6 +116,9 @@ pub enum EmulatorError {
     Tls(#[from] TlsError),
 }
 
+/// The largest state file (`oauth.json`, `links.json`) the emulator reads back.
+pub(crate) const MAX_STATE_FILE: u64 = 256 << 20;
+
 /// Replaces `path` with `value` as JSON, through `<path>.tmp` and a rename, so a crash
 /// leaves the old or the new state, never half of one. Callers hold the lock of that state.
 pub(crate) fn write_json_atomically<T: serde::Serialize>(

@@ -106,7 +106,7 @@ impl Auth {
         lifetime: Duration,
     ) -> std::io::Result<Auth> {
         let path = root.join("oauth.json");
-        let state = match std::fs::read(&path) {
+        let state = match crate::files::read_bounded(&path, super::MAX_STATE_FILE) {
             Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
                 tracing::warn!(
                     "{} unreadable, starting without grants: {e}",
@@ -115,7 +115,7 @@ impl Auth {
                 Persisted::default()
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Persisted::default(),
-            Err(e) => return Err(e),
+            Err(e) => return Err(std::io::Error::other(e)),
         };
         Ok(Auth {
             static_tokens: tokens.iter().map(|t| digest(t)).collect(),

@@ -13,7 +13,6 @@
 //!   because its session was already consumed or the path is taken counts as done when
 //!   Dropbox holds exactly our content.
 
-use std::fs::File;
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -101,6 +100,8 @@ enum FileError {
     Changed(String),
     #[error("cannot read: {0}")]
     Io(#[from] std::io::Error),
+    #[error("cannot read: {0}")]
+    Open(#[from] crate::files::ReadError),
     #[error("{0}")]
     Api(#[from] ApiError),
     #[error("not sent: the run stopped early")]
@@ -398,7 +399,7 @@ fn read_into(
     budget: &Arc<Budget>,
     mut sink: impl FnMut(Bytes, Option<String>) -> bool,
 ) -> Result<(), FileError> {
-    let mut handle = File::open(&file.path)?;
+    let mut handle = crate::files::open_regular(&file.path)?;
     unchanged(file, &handle.metadata()?)?;
     let mut hasher = ContentHasher::new();
     let mut remaining = file.size;
