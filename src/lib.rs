@@ -14,6 +14,7 @@ pub mod files;
 pub mod fuzzing;
 pub mod password;
 pub mod process;
+pub mod redact;
 pub mod seal;
 pub mod upload;
 

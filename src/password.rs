@@ -119,6 +119,12 @@ pub struct Sources<'a> {
 
 impl Sources<'_> {
     pub fn resolve(&self, purpose: Purpose, what: &str) -> Result<SecretString, PasswordError> {
+        let password = self.find(purpose, what)?;
+        crate::redact::register(password.expose_secret());
+        Ok(password)
+    }
+
+    fn find(&self, purpose: Purpose, what: &str) -> Result<SecretString, PasswordError> {
         if let Some(password) = self.flag {
             return non_empty(password.clone(), "the command line");
         }

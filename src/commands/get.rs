@@ -16,6 +16,7 @@ use crate::dropbox::content_hash::ContentHasher;
 use crate::dropbox::error::ApiError;
 use crate::dropbox::types::{FileMetadata, Metadata};
 use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
+use crate::redact::untrusted;
 
 /// Downloads in flight at once.
 const PARALLEL: usize = 4;
@@ -88,19 +89,20 @@ async fn get(client: &DropboxClient, path: &str, local: &Path) -> CmdResult {
     let (mut bytes, mut got, mut skipped, mut failed) = (0u64, 0usize, 0usize, 0usize);
     let mut fatal: Option<ApiError> = None;
     while let Some((remote, dest, outcome)) = results.next().await {
-        let shown = remote.path_display.as_deref().unwrap_or(&remote.name);
+        let shown = untrusted(remote.path_display.as_deref().unwrap_or(&remote.name));
+        let dest = untrusted(&dest.to_string_lossy());
         match outcome {
             Ok(Done::Downloaded(n)) => {
-                tracing::info!("{shown} -> {}: {n} bytes", dest.display());
+                tracing::info!("{shown} -> {dest}: {n} bytes");
                 bytes += n;
                 got += 1;
             }
             Ok(Done::Skipped) => {
-                tracing::info!("{shown}: {} is identical, skipped", dest.display());
+                tracing::info!("{shown}: {dest} is identical, skipped");
                 skipped += 1;
             }
             Err(e) => {
-                eprintln!("dropbox-post: failed: {shown} -> {}: {e}", dest.display());
+                eprintln!("dropbox-post: failed: {shown} -> {dest}: {e}");
                 failed += 1;
                 if let GetError::Api(api) = e
                     && exit_kind(&api) == ExitKind::Auth
@@ -238,7 +240,7 @@ async fn fetch(
         return Err(GetError::Mismatch(format!(
             "downloaded {written} bytes with content hash {got}, but Dropbox says {} bytes with {}; kept the old file",
             meta.size,
-            want.unwrap_or("no hash")
+            untrusted(want.unwrap_or("no hash"))
         )));
     }
     temp_path

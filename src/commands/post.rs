@@ -352,7 +352,7 @@ async fn share(client: &DropboxClient, target: &str) -> Result<String, (String, 
         ));
     }
     match client.share(target).await {
-        Ok(link) => Ok(link.url),
+        Ok(link) => Ok(crate::redact::untrusted(&link.url)),
         Err(e) => {
             let reason = format!("cannot create a shared link: {e}");
             Err((reason, e.is_fatal().then_some(e)))

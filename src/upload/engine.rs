@@ -508,7 +508,7 @@ async fn commit(ctx: &Ctx, mut pending: Vec<Pending>) -> Vec<Pending> {
             }
             UploadSessionFinishBatchResultEntry::Failure { failure } => failure,
         };
-        let summary = crate::dropbox::types::error_summary(&failure);
+        let summary = crate::dropbox::error::short(&crate::dropbox::types::error_summary(&failure));
         match reason_of(&failure) {
             Reason::TooManyWriteOperations if p.tries + 1 < ctx.client.pacer().max_attempts() => {
                 p.tries += 1;
@@ -546,8 +546,11 @@ fn verify(p: &Pending, meta: &FileMetadata) -> Outcome {
     match &meta.content_hash {
         Some(h) if *h == p.hash && meta.size == p.file.local.size => Outcome::Uploaded,
         Some(h) => Outcome::Failed(format!(
-            "Dropbox stored {} bytes with content hash {h}, but we sent {} bytes hashing to {}",
-            meta.size, p.file.local.size, p.hash
+            "Dropbox stored {} bytes with content hash {}, but we sent {} bytes hashing to {}",
+            meta.size,
+            crate::dropbox::error::short(h),
+            p.file.local.size,
+            p.hash
         )),
         None => Outcome::Failed("Dropbox did not report the content hash of the commit".into()),
     }
