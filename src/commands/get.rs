@@ -143,7 +143,7 @@ async fn plan(
     match root {
         Some(Metadata::File(file)) => {
             let dest = if local.is_dir() {
-                local.join(&file.name)
+                local.join(file_name(path, &file.name)?)
             } else {
                 local.to_path_buf()
             };
@@ -187,17 +187,45 @@ fn create_dir(dir: &Path) -> CmdResult {
 fn safe_relative(rel: &str) -> CmdResult<PathBuf> {
     let mut out = PathBuf::new();
     for part in rel.split('/') {
-        // `\` separates folders only on Windows; elsewhere it is an ordinary character.
-        if part.is_empty() || part == "." || part == ".." || (cfg!(windows) && part.contains('\\'))
-        {
-            return Err(Failure::msg(
-                ExitKind::Transfer,
-                format!("Dropbox returned an unsafe path {rel:?}; refusing to write it"),
-            ));
+        if !safe_component(part) {
+            return Err(unsafe_name("path", rel));
         }
         out.push(part);
     }
     Ok(out)
+}
+
+/// The local name of the single file `asked` (the path the user gave): the name Dropbox
+/// reports for it, which must be one safe component naming that same file (it may differ
+/// only in case and Unicode normalisation, which Dropbox folds).
+fn file_name<'a>(asked: &str, name: &'a str) -> CmdResult<&'a str> {
+    let last = asked.rsplit('/').next().unwrap_or_default();
+    if !safe_component(name) || crate::dropbox::path::key(name) != crate::dropbox::path::key(last)
+    {
+        return Err(unsafe_name("name", name));
+    }
+    Ok(name)
+}
+
+/// Is `part` one plain file name: not empty, not `.` or `..`, no separator, no NUL?
+fn safe_component(part: &str) -> bool {
+    // `\` separates folders only on Windows; elsewhere it is an ordinary character.
+    !(part.is_empty()
+        || part == "."
+        || part == ".."
+        || part.contains(['/', '\0'])
+        || (cfg!(windows) && part.contains(['\\', ':'])))
+}
+
+fn unsafe_name(what: &str, value: &str) -> Failure {
+    Failure::msg(
+        ExitKind::Transfer,
+        format!(
+            "Dropbox returned an unsafe {what} \"{}\"; refusing to write it (nothing was written); \
+             is the endpoint really Dropbox?",
+            crate::dropbox::error::short(value)
+        ),
+    )
 }
 
 async fn fetch(
@@ -213,6 +241,12 @@ async fn fetch(
     }
     let id = remote.path_lower.as_deref().unwrap_or(&remote.id);
     let (meta, mut response) = client.download(id).await.map_err(GetError::Api)?;
+    if meta.size != remote.size {
+        return Err(GetError::Mismatch(format!(
+            "Dropbox listed {} bytes but is sending {}; it changed meanwhile: run get again",
+            remote.size, meta.size
+        )));
+    }
     let dir = dest.parent().unwrap_or(Path::new("."));
     let temp = tempfile::Builder::new()
         .prefix(".dropbox-post-")
@@ -228,6 +262,13 @@ async fn fetch(
             message: e.to_string(),
         })
     })? {
+        // Never more than announced: a server that streams on cannot fill the disk.
+        if written + chunk.len() as u64 > meta.size {
+            return Err(GetError::Mismatch(format!(
+                "Dropbox sent more than the {} bytes it announced; stopped reading and kept the old file",
+                meta.size
+            )));
+        }
         hasher.update(&chunk);
         written += chunk.len() as u64;
         file.write_all(&chunk).await.map_err(GetError::Local)?;
@@ -287,7 +328,7 @@ mod tests {
             safe_relative("a/b.txt").unwrap(),
             Path::new("a").join("b.txt")
         );
-        for bad in ["../x", "a/../../x", "a//b", ""] {
+        for bad in ["../x", "a/../../x", "a//b", "", "a/\0b", "/x", "a/."] {
             assert!(safe_relative(bad).is_err(), "{bad}");
         }
         assert_eq!(safe_relative("a\\..\\b").is_err(), cfg!(windows));
@@ -299,7 +340,54 @@ mod tests {
             .prop_filter("reserved", |n| n != "." && n != "..")
     }
 
+    /// Server-supplied text: path pieces an attacker would try, mixed with ordinary names.
+    fn hostile() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![
+                Just("/".to_string()),
+                Just("..".to_string()),
+                Just(".".to_string()),
+                Just("\\".to_string()),
+                Just("\0".to_string()),
+                Just("C:".to_string()),
+                Just("~".to_string()),
+                "[a-zA-Z0-9 ._-]{1,4}",
+                any::<char>().prop_map(String::from),
+            ],
+            0..8,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
     proptest! {
+        /// Whatever Dropbox answers, a local path built from it stays below the target
+        /// folder: one plain component per name, never a root, `.`, `..` or NUL.
+        #[test]
+        fn server_names_never_leave_the_target(
+            rel in hostile(),
+            name in hostile(),
+            asked in hostile(),
+        ) {
+            use std::path::Component;
+            let target = Path::new("/target/folder");
+            if let Ok(local) = safe_relative(&rel) {
+                let parts: Vec<_> = local.components().collect();
+                prop_assert_eq!(parts.len(), rel.split('/').count());
+                prop_assert!(parts.iter().all(|c| matches!(c, Component::Normal(_))));
+                prop_assert!(!rel.contains('\0'));
+                prop_assert!(target.join(&local).starts_with(target));
+            }
+            if let Ok(local) = file_name(&asked, &name) {
+                let joined = target.join(local);
+                prop_assert_eq!(joined.parent(), Some(target));
+                prop_assert!(matches!(
+                    joined.components().next_back(),
+                    Some(Component::Normal(n)) if n == name.as_str()
+                ));
+                prop_assert!(!name.contains(['/', '\0']));
+            }
+        }
+
         /// `post` puts `rel` at `remote_path(dest, rel)`; `get` of `dest` (typed in any case)
         /// brings it back to `rel` below the local folder.
         #[cfg(unix)]
@@ -319,6 +407,24 @@ mod tests {
             prop_assert_eq!(back.as_deref(), Some(rel.as_str()));
             let local = safe_relative(&rel).unwrap();
             prop_assert_eq!(local, names.iter().collect::<PathBuf>());
+        }
+    }
+
+    #[test]
+    fn a_single_files_name_must_be_the_one_asked_for() {
+        assert_eq!(file_name("/res/Run.csv", "run.CSV").unwrap(), "run.CSV");
+        assert_eq!(file_name("/a/cafe\u{301}", "Café").unwrap(), "Café");
+        for (asked, name) in [
+            ("/res/run.csv", "/tmp/x/escaped.txt"),
+            ("/res/run.csv", "../escaped.txt"),
+            ("/res/..", ".."),
+            ("/res/run.csv", "other.csv"),
+            ("/res/a", "a/b"),
+            ("/res/a", "a\0"),
+            ("/res/x", ""),
+        ] {
+            let err = file_name(asked, name).unwrap_err().to_string();
+            assert!(err.contains("unsafe name"), "{name}: {err}");
         }
     }
 
