@@ -186,7 +186,9 @@ pub async fn run(
     for p in &plan.problems {
         ctx.progress.record(Entry {
             path: p.path.clone(),
-            remote: String::new(),
+            remote: (p.rel.as_deref()).map_or_else(String::new, |rel| {
+                super::plan::remote_path(&plan.dest, rel)
+            }),
             bytes: 0,
             outcome: Outcome::Failed(p.reason.clone()),
         });
