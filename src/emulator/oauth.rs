@@ -24,7 +24,7 @@ pub const UID: &str = "12345";
 const SCOPE: &str = "account_info.read files.content.read files.content.write files.metadata.read files.metadata.write";
 const CODE_LIFETIME: Duration = Duration::from_secs(600);
 
-fn digest(secret: &str) -> String {
+pub(crate) fn digest(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
