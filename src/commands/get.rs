@@ -200,8 +200,7 @@ fn safe_relative(rel: &str) -> CmdResult<PathBuf> {
 /// only in case and Unicode normalisation, which Dropbox folds).
 fn file_name<'a>(asked: &str, name: &'a str) -> CmdResult<&'a str> {
     let last = asked.rsplit('/').next().unwrap_or_default();
-    if !safe_component(name) || crate::dropbox::path::key(name) != crate::dropbox::path::key(last)
-    {
+    if !safe_component(name) || crate::dropbox::path::key(name) != crate::dropbox::path::key(last) {
         return Err(unsafe_name("name", name));
     }
     Ok(name)

@@ -347,7 +347,10 @@ fn bad_dests() {
         ("/a\u{202e}b", Problem::DestControl("/a\u{202e}b".into())),
         ("/a\\..\\b", Problem::DestDotSegment("/a\\..\\b".into())),
         ("/a/.\\b", Problem::DestDotSegment("/a/.\\b".into())),
-        (long_name.as_str(), Problem::DestNameTooLong(long_name.clone())),
+        (
+            long_name.as_str(),
+            Problem::DestNameTooLong(long_name.clone()),
+        ),
         (long_path.as_str(), Problem::DestTooLong(long_path.clone())),
     ] {
         let (problem, line, _) = script_problem(file_job_with("dest", Some(dest)));
@@ -707,6 +710,8 @@ fn paths_outside_the_study_are_marked() {
     };
     assert!(!outside("post/summary.csv"));
     assert!(!outside("post/../post/summary.csv"));
-    assert!(outside(elsewhere.path().join("secret.txt").to_str().unwrap()));
+    assert!(outside(
+        elsewhere.path().join("secret.txt").to_str().unwrap()
+    ));
     assert!(outside("link"), "a symlink is judged by where it leads");
 }

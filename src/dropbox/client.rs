@@ -402,7 +402,10 @@ pub(crate) fn decode_json<R: DeserializeOwned>(
 }
 
 /// A whole answer's body as text, refused beyond [`MAX_ANSWER`] bytes.
-pub(crate) async fn answer_text(route: &str, mut response: reqwest::Response) -> Result<String, ApiError> {
+pub(crate) async fn answer_text(
+    route: &str,
+    mut response: reqwest::Response,
+) -> Result<String, ApiError> {
     let status = response.status().as_u16();
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|e| ApiError::Network {

@@ -207,7 +207,10 @@ pub fn auth_error_of(body: &str) -> AuthError {
 /// cut out, whitespace runs as one space, control characters escaped, bounded length.
 pub fn short(body: &str) -> String {
     // Enough to show; a secret cut at this edge is still caught from 16 bytes on.
-    let head = body.char_indices().nth(4096).map_or(body, |(i, _)| &body[..i]);
+    let head = body
+        .char_indices()
+        .nth(4096)
+        .map_or(body, |(i, _)| &body[..i]);
     let line = crate::redact::scrub(head)
         .split_whitespace()
         .collect::<Vec<_>>()

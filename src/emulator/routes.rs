@@ -633,7 +633,11 @@ impl Upload<'_> {
     /// Refuses (after reading the body, so the client gets the answer) data that would take
     /// the token past its session limits.
     async fn admit(&self, body: Body, new_session: bool) -> Result<Body, Fail> {
-        match self.app.sessions.admit(&self.owner, self.incoming, new_session) {
+        match self
+            .app
+            .sessions
+            .admit(&self.owner, self.incoming, new_session)
+        {
             Ok(()) => Ok(body),
             Err(failed) => {
                 drain(body).await;
@@ -855,7 +859,10 @@ mod tests {
 
     #[test]
     fn bearer_tokens_are_parsed_strictly() {
-        assert_eq!(bearer_token("Bearer sl.abc-_~+/9=="), Some("sl.abc-_~+/9=="));
+        assert_eq!(
+            bearer_token("Bearer sl.abc-_~+/9=="),
+            Some("sl.abc-_~+/9==")
+        );
         for bad in [
             "Bearer  tok",
             "Bearer tok ",

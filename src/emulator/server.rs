@@ -166,7 +166,11 @@ impl Activity {
 
 /// Counts the request as being answered until its handler returns (a streamed answer
 /// then moves bytes, which counts as activity).
-async fn answering(Extension(activity): Extension<Arc<Activity>>, req: Request, next: Next) -> Response {
+async fn answering(
+    Extension(activity): Extension<Arc<Activity>>,
+    req: Request,
+    next: Next,
+) -> Response {
     struct Answering(Arc<Activity>);
     impl Drop for Answering {
         fn drop(&mut self) {

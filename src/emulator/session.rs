@@ -645,6 +645,48 @@ impl Sessions {
 mod tests {
     use super::*;
 
+    fn staged(dir: &Path, data: &[u8]) -> Staged {
+        let mut hasher = ContentHasher::new();
+        hasher.update(data);
+        let temp = tempfile::NamedTempFile::new_in(dir)
+            .unwrap()
+            .into_temp_path();
+        fs::write(&temp, data).unwrap();
+        Staged {
+            temp,
+            size: data.len() as u64,
+            hasher: Box::new(hasher),
+        }
+    }
+
+    /// Issue 17: abandoned sessions were kept for 7 days with no limit per token.
+    #[test]
+    fn a_token_is_held_to_its_limit_and_abandoned_sessions_are_swept() {
+        let root = tempfile::tempdir().unwrap();
+        let tmp = root.path().join("tmp");
+        fs::create_dir_all(&tmp).unwrap();
+        let sessions = Sessions::open(root.path(), &tmp, 10).unwrap();
+        let seq = SessionType::Sequential;
+        sessions
+            .start("a", seq, false, staged(&tmp, b"123456"))
+            .unwrap();
+        let refused = sessions.start("a", seq, false, staged(&tmp, b"12345"));
+        assert!(matches!(refused, Err(Failed::Api(v)) if v[".tag"] == "insufficient_space"));
+        // Another token has its own limit.
+        sessions
+            .start("b", seq, false, staged(&tmp, b"12345"))
+            .unwrap();
+        sessions.sweep(-1);
+        assert!(sessions.held.lock().unwrap().is_empty());
+        let files: Vec<_> = fs::read_dir(root.path().join("sessions"))
+            .unwrap()
+            .collect();
+        assert_eq!(files.len(), 1, "only the journal is left: {files:?}");
+        sessions
+            .start("a", seq, false, staged(&tmp, b"12345"))
+            .unwrap();
+    }
+
     #[test]
     fn only_our_ids_map_to_directories() {
         assert_eq!(key_of("pid_upload_session:abc123"), Some("abc123"));

@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-
 use super::{Credential, CredentialError, MAX_FILE_LEN};
 use crate::exit::{ExitKind, Failure};
 use crate::files::{ReadError, read_bounded, read_to_limit};

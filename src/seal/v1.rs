@@ -308,7 +308,13 @@ fn ciphertext_line_len(text: &str) -> usize {
 fn printable(text: &str, max_chars: usize) -> String {
     text.chars()
         .take(max_chars)
-        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
         .collect()
 }
 

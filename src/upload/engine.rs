@@ -186,9 +186,8 @@ pub async fn run(
     for p in &plan.problems {
         ctx.progress.record(Entry {
             path: p.path.clone(),
-            remote: (p.rel.as_deref()).map_or_else(String::new, |rel| {
-                super::plan::remote_path(&plan.dest, rel)
-            }),
+            remote: (p.rel.as_deref())
+                .map_or_else(String::new, |rel| super::plan::remote_path(&plan.dest, rel)),
             bytes: 0,
             outcome: Outcome::Failed(p.reason.clone()),
         });
@@ -594,6 +593,24 @@ mod tests {
             true
         })?;
         Ok((sizes, hash.unwrap()))
+    }
+
+    /// Issue 17: a file replaced by a FIFO after the walk hung `post` in open().
+    #[cfg(unix)]
+    #[test]
+    fn a_file_replaced_by_a_fifo_after_the_walk_fails_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"data").unwrap();
+        let walked = local(&path);
+        std::fs::remove_file(&path).unwrap();
+        let status = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let err = collect(&walked, BLOCK_SIZE).unwrap_err().to_string();
+        assert!(err.contains("FIFO"), "{err}");
     }
 
     #[test]

@@ -255,7 +255,10 @@ mod tests {
     #[test]
     fn an_empty_root_is_itself_empty() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(walk_folder(dir.path(), false).empty_dirs, vec![String::new()]);
+        assert_eq!(
+            walk_folder(dir.path(), false).empty_dirs,
+            vec![String::new()]
+        );
     }
 
     #[cfg(unix)]
@@ -281,9 +284,17 @@ mod tests {
         reasons.sort();
         assert_eq!(
             reasons,
-            [Some("f".into()), Some("out".into()), Some("sub/loop".into())]
+            [
+                Some("f".into()),
+                Some("out".into()),
+                Some("sub/loop".into())
+            ]
         );
-        assert!(tree.problems.iter().any(|p| p.reason.contains("outside the posted folder")));
+        assert!(
+            tree.problems
+                .iter()
+                .any(|p| p.reason.contains("outside the posted folder"))
+        );
         assert!(tree.empty_dirs.is_empty(), "{:?}", tree.empty_dirs);
     }
 
