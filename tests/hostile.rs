@@ -17,7 +17,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{MethodRouter, post};
 use futures_util::StreamExt;
 use hostile_server::{HostileServer, authorization, file_metadata};
 use serde_json::json;
@@ -74,6 +74,12 @@ fn output(study: &Study, args: &[&str]) -> Output {
     run(dropbox_post(study, args), Duration::from_secs(60))
 }
 
+/// `args` with the study's sealed key, against the server at `url`.
+fn against(study: &Study, url: &str, args: &[&str]) -> Output {
+    let key = ["--encrypted", "keys/dropbox.enc", "--endpoint", url];
+    output(study, &[args, &key].concat())
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -91,23 +97,25 @@ fn mkfifo(path: &Path) {
     assert!(status.success());
 }
 
-/// A server whose `get_metadata` calls the file `name` and whose download sends `body`.
-fn serving_file(name: &'static str, body: &'static [u8]) -> HostileServer {
-    let meta = file_metadata(name, "/res/run.csv", body.len() as u64);
-    let header = meta.to_string();
+/// A server whose `get_metadata` answers `meta` and whose download is `download`.
+fn serving(meta: serde_json::Value, download: MethodRouter) -> HostileServer {
     HostileServer::start(
         Router::new()
             .route(
                 "/2/files/get_metadata",
                 post(move || async move { axum::Json(meta) }),
             )
-            .route(
-                "/2/files/download",
-                post(
-                    move || async move { ([("dropbox-api-result", header)], body).into_response() },
-                ),
-            ),
+            .route("/2/files/download", download),
     )
+}
+
+/// A server whose `get_metadata` calls the file `name` and whose download sends `body`.
+fn serving_file(name: &str, body: &'static [u8]) -> HostileServer {
+    let meta = file_metadata(name, "/res/run.csv", body.len() as u64);
+    let header = meta.to_string();
+    let download =
+        post(move || async move { ([("dropbox-api-result", header)], body).into_response() });
+    serving(meta, download)
 }
 
 // ---- `get` of a single file writes where the server's name says -----------------------
@@ -117,23 +125,19 @@ fn get_refuses_file_names_that_leave_the_target() {
     let study = Study::new();
     let outside = tempfile::tempdir().unwrap();
     let escaped = outside.path().join("escaped.txt");
-    let absolute: &'static str = Box::leak(escaped.to_str().unwrap().to_string().into_boxed_str());
     let target = study.path("target/inner");
     std::fs::create_dir_all(&target).unwrap();
-    for name in [absolute, "../escaped.txt", "sub/escaped.txt", "..", ".", ""] {
+    let get = ["get", "/res/run.csv", target.to_str().unwrap()];
+    for name in [
+        escaped.to_str().unwrap(),
+        "../escaped.txt",
+        "sub/escaped.txt",
+        "..",
+        ".",
+        "",
+    ] {
         let server = serving_file(name, b"overwritten by the server");
-        let out = output(
-            &study,
-            &[
-                "get",
-                "/res/run.csv",
-                target.to_str().unwrap(),
-                "--encrypted",
-                "keys/dropbox.enc",
-                "--endpoint",
-                &server.url,
-            ],
-        );
+        let out = against(&study, &server.url, &get);
         assert_eq!(out.status.code(), Some(6), "{name:?}: {}", stderr(&out));
         assert!(stderr(&out).contains("unsafe name"), "{}", stderr(&out));
         assert!(!escaped.exists(), "{name:?} wrote {}", escaped.display());
@@ -142,19 +146,7 @@ fn get_refuses_file_names_that_leave_the_target() {
     }
     // The file asked for still lands, in the case Dropbox spells it.
     let server = serving_file("Run.csv", b"fine");
-    let out = output(
-        &study,
-        &[
-            "get",
-            "/res/run.csv",
-            target.to_str().unwrap(),
-            "--encrypted",
-            "keys/dropbox.enc",
-            "--endpoint",
-            &server.url,
-        ],
-    );
-    support::assert_success(&out);
+    support::assert_success(&against(&study, &server.url, &get));
     assert_eq!(std::fs::read(target.join("Run.csv")).unwrap(), b"fine");
 }
 
@@ -243,15 +235,13 @@ fn echo_server() -> HostileServer {
 fn a_server_echoing_the_token_never_gets_it_printed() {
     let study = Study::new();
     let server = echo_server();
-    let key = ["--encrypted", "keys/dropbox.enc", "--endpoint", &server.url];
     for args in [
-        vec!["whoami"],
-        vec!["ls", "/"],
-        vec!["-vv", "ls", "/res"],
-        vec!["-vv", "get", "/res/x", "out"],
+        &["whoami"][..],
+        &["ls", "/"],
+        &["-vv", "ls", "/res"],
+        &["-vv", "get", "/res/x", "out"],
     ] {
-        let args: Vec<&str> = args.iter().chain(key.iter()).copied().collect();
-        let out = output(&study, &args);
+        let out = against(&study, &server.url, args);
         let text = all_text(&out);
         assert!(!out.status.success(), "{args:?}");
         assert!(!text.contains(TOKEN), "{args:?} printed the token: {text}");
@@ -275,17 +265,7 @@ fn a_token_endpoint_echoing_the_refresh_token_and_app_secret_never_gets_them_pri
             (StatusCode::BAD_REQUEST, axum::Json(body))
         }),
     ));
-    let out = output(
-        &study,
-        &[
-            "-vv",
-            "whoami",
-            "--encrypted",
-            "keys/dropbox.enc",
-            "--endpoint",
-            &server.url,
-        ],
-    );
+    let out = against(&study, &server.url, &["-vv", "whoami"]);
     let text = all_text(&out);
     assert_eq!(out.status.code(), Some(5), "{text}");
     for leaked in [refresh, secret] {
@@ -376,56 +356,29 @@ fn hostile_configs_are_refused_fast_and_nothing_is_dropped() {
     let emulator = Emulator::start(&[]);
     let study = Study::new();
     study.write("post/r.csv", b"1");
+    let refused = |xml: &str, expected: &str| {
+        study.write("conf/config.xml", xml.as_bytes());
+        let args = [
+            "post",
+            "--config",
+            "conf/config.xml",
+            "--endpoint",
+            &emulator.url,
+        ];
+        let out = run(dropbox_post(&study, &args), Duration::from_secs(30));
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        assert!(stderr(&out).contains(expected), "{}", stderr(&out));
+    };
+    // 50,000-deep nesting inside a param: once silently dropped (dest became `/a`).
     let deep = "<x>".repeat(50_000) + "b" + &"</x>".repeat(50_000);
     let config = share_config("post/r.csv", &[]).replace("/pub", &format!("/a{deep}"));
-    study.write("conf/config.xml", config.as_bytes());
-    let out = run(
-        dropbox_post(
-            &study,
-            &[
-                "post",
-                "--config",
-                "conf/config.xml",
-                "--endpoint",
-                &emulator.url,
-            ],
-        ),
-        Duration::from_secs(30),
-    );
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("<param> holds an element"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(emulator.files_under("/").is_empty());
-
+    refused(&config, "<param> holds an element");
     let nested = format!(
         "<librec-auto><post>{}{}</post></librec-auto>",
         "<a>".repeat(100_000),
         "</a>".repeat(100_000)
     );
-    study.write("conf/config.xml", nested.as_bytes());
-    let out = run(
-        dropbox_post(
-            &study,
-            &[
-                "post",
-                "--config",
-                "conf/config.xml",
-                "--endpoint",
-                &emulator.url,
-            ],
-        ),
-        Duration::from_secs(30),
-    );
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("nested more than"),
-        "{}",
-        stderr(&out)
-    );
-
+    refused(&nested, "nested more than");
     // 5,000 scripts, one per line, the last one wrong: every one is read and checked, and
     // the mistake is placed on its own line.
     let one = share_config("post/r.csv", &[]);
@@ -435,26 +388,8 @@ fn hostile_configs_are_refused_fast_and_nothing_is_dropped() {
         "<librec-auto><post>\n{}{bad}\n</post></librec-auto>",
         format!("{script}\n").repeat(4_999)
     );
-    study.write("conf/config.xml", many.as_bytes());
-    let out = run(
-        dropbox_post(
-            &study,
-            &[
-                "post",
-                "--config",
-                "conf/config.xml",
-                "--endpoint",
-                &emulator.url,
-            ],
-        ),
-        Duration::from_secs(30),
-    );
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("config.xml:5001: post script 5000"),
-        "{}",
-        stderr(&out)
-    );
+    refused(&many, "config.xml:5001: post script 5000");
+    assert!(emulator.files_under("/").is_empty());
 }
 
 // ---- Finding 5: listings and downloads without end --------------------------------------
@@ -476,16 +411,7 @@ fn a_listing_that_never_ends_is_refused() {
             .route("/2/files/list_folder/continue", post(endless)),
     );
     let study = Study::new();
-    let out = output(
-        &study,
-        &[
-            "ls",
-            "--encrypted",
-            "keys/dropbox.enc",
-            "--endpoint",
-            &server.url,
-        ],
-    );
+    let out = against(&study, &server.url, &["ls"]);
     assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
     assert!(stderr(&out).contains("goes on past"), "{}", stderr(&out));
     assert!(pages.load(Ordering::Relaxed) <= 5_000);
@@ -497,49 +423,31 @@ fn a_download_longer_than_announced_stops_at_the_announced_size() {
     let counter = sent.clone();
     let meta = file_metadata("run.csv", "/res/run.csv", 24);
     let header = meta.to_string();
-    let server = HostileServer::start(
-        Router::new()
-            .route(
-                "/2/files/get_metadata",
-                post(move || async move { axum::Json(meta) }),
-            )
-            .route(
-                "/2/files/download",
-                post(move || {
-                    let counter = counter.clone();
-                    let header = header.clone();
-                    async move {
-                        // 1 GiB, made as it is read: what the server produced is what the
-                        // client took (plus socket buffers).
-                        let chunk = bytes::Bytes::from(vec![b'x'; 1 << 20]);
-                        let stream = futures_util::stream::iter(0..1024).map(move |_| {
-                            counter.fetch_add(1 << 20, Ordering::Relaxed);
-                            Ok::<_, std::io::Error>(chunk.clone())
-                        });
-                        let body = Body::from_stream(stream);
-                        Response::builder()
-                            .header("dropbox-api-result", header)
-                            .body(body)
-                            .unwrap()
-                    }
-                }),
-            ),
+    let server = serving(
+        meta,
+        post(move || {
+            let counter = counter.clone();
+            let header = header.clone();
+            async move {
+                // 1 GiB, made as it is read: what the server produced is what the
+                // client took (plus socket buffers).
+                let chunk = bytes::Bytes::from(vec![b'x'; 1 << 20]);
+                let stream = futures_util::stream::iter(0..1024).map(move |_| {
+                    counter.fetch_add(1 << 20, Ordering::Relaxed);
+                    Ok::<_, std::io::Error>(chunk.clone())
+                });
+                let body = Body::from_stream(stream);
+                Response::builder()
+                    .header("dropbox-api-result", header)
+                    .body(body)
+                    .unwrap()
+            }
+        }),
     );
     let study = Study::new();
     let target = study.path("got");
     std::fs::create_dir_all(&target).unwrap();
-    let out = output(
-        &study,
-        &[
-            "get",
-            "/res/run.csv",
-            "got",
-            "--encrypted",
-            "keys/dropbox.enc",
-            "--endpoint",
-            &server.url,
-        ],
-    );
+    let out = against(&study, &server.url, &["get", "/res/run.csv", "got"]);
     assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("more than the 24 bytes"),
@@ -622,17 +530,7 @@ fn server_names_cannot_drive_the_terminal() {
         post(move || async move { axum::Json(listing) }),
     ));
     let study = Study::new();
-    let out = output(
-        &study,
-        &[
-            "ls",
-            "--long",
-            "--encrypted",
-            "keys/dropbox.enc",
-            "--endpoint",
-            &server.url,
-        ],
-    );
+    let out = against(&study, &server.url, &["ls", "--long"]);
     support::assert_success(&out);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(

@@ -129,7 +129,10 @@ async fn account_of(credential: &Credential, endpoints: Endpoints) -> Option<Str
         .rpc::<_, FullAccount>("users/get_current_account", &())
         .await
     {
-        Ok(a) => Some(format!("{} <{}>", a.name.display_name, a.email)),
+        Ok(a) => Some(crate::redact::untrusted(&format!(
+            "{} <{}>",
+            a.name.display_name, a.email
+        ))),
         Err(e) => {
             tracing::warn!("sealed, but could not read the account: {e}");
             None
