@@ -92,6 +92,7 @@ fn all_text(out: &Output) -> String {
     )
 }
 
+#[cfg(unix)]
 fn mkfifo(path: &Path) {
     let status = Command::new("mkfifo").arg(path).status().unwrap();
     assert!(status.success());
@@ -152,6 +153,7 @@ fn get_refuses_file_names_that_leave_the_target() {
 
 // ---- Finding 1 and 6: files that never end or never open -------------------------------
 
+#[cfg(unix)]
 #[test]
 fn password_files_that_are_devices_or_fifos_fail_at_once() {
     let study = Study::new();
@@ -180,6 +182,7 @@ fn password_files_that_are_devices_or_fifos_fail_at_once() {
     }
 }
 
+#[cfg(unix)]
 #[test]
 fn sealed_files_and_configs_that_are_fifos_fail_at_once() {
     let study = Study::new();

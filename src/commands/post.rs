@@ -153,9 +153,12 @@ pub fn run(args: PostArgs) -> CmdResult {
 fn jobs_of(args: &PostArgs) -> CmdResult<Vec<PostJob>> {
     let jobs = configured_jobs(args)?;
     if let Some(job) = jobs.iter().find(|job| job.outside && !may_leave(args, job)) {
-        let script = match job.line {
-            0 => "--path".to_string(),
-            line => format!("post script {} (line {line})", job.script),
+        let config = args.config.as_ref().or(args.config_arg.as_ref());
+        let script = match (job.line, config) {
+            (0, _) | (_, None) => "--path".to_string(),
+            (line, Some(config)) => {
+                format!("{}:{line}: post script {}", config.display(), job.script)
+            }
         };
         let share = if job.share || args.share {
             "; it shares, so only --allow-outside allows it"
