@@ -14,6 +14,9 @@
 //! - `password`: must be empty. librec-auto passes the password it was given when this param
 //!   is present; a password written in the config would be committed in clear.
 //! - `share` (optional): `true` or `false` (default).
+//! - `allow_outside` (optional): `true` lets `path` lie outside the study directory and the
+//!   posted folder hold symlinks that lead out of it. Not enough when the script shares:
+//!   then only `post --allow-outside` opens that door (see [`PostJob::outside`]).
 //!
 //! **Relative paths** (`encrypted_key`, `path`) resolve against the study directory: the
 //! `target` given to [`load`] (`--target`), else the parent of the `conf/` folder holding the
@@ -26,7 +29,6 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use quick_xml::XmlVersion;
@@ -34,7 +36,9 @@ use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::reader::Reader;
 
+use crate::dropbox::path::{MAX_NAME_CHARS, MAX_PATH_BYTES};
 use crate::exit::{ExitKind, Failure};
+use crate::files::{ReadError, read_bounded};
 
 /// Script names that mean "publish to Dropbox" (librec-auto renamed the script once).
 const DROPBOX_SCRIPTS: [&str; 2] = ["dropbox_post.py", "dropbox-post.py"];
@@ -65,6 +69,11 @@ pub struct PostJob {
     pub dest: String,
     /// Create a shared link after uploading.
     pub share: bool,
+    /// `path` (symlinks resolved) lies outside the study directory. A config may come from
+    /// someone else, so `post` refuses such a job without an opt-in.
+    pub outside: bool,
+    /// The script's `allow_outside` param: its author's opt-in.
+    pub allow_outside: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,11 +94,8 @@ impl JobKind {
 /// Why a config (or the command-line form of a script) cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config {file}: {source}")]
-    Read {
-        file: String,
-        source: std::io::Error,
-    },
+    #[error("cannot read config {file}: {error}")]
+    Read { file: String, error: ReadError },
     #[error("{file}:{line}:{column}: malformed XML: {}; fix the config and run again", clip(.message))]
     Xml {
         file: String,
@@ -138,7 +144,7 @@ impl From<ConfigError> for Failure {
 pub enum Problem {
     #[error("param {0:?} is missing")]
     Missing(&'static str),
-    #[error("unknown param {}; expected option, encrypted_key, path, dest, password or share", quoted(.0))]
+    #[error("unknown param {}; expected option, encrypted_key, path, dest, password, share or allow_outside", quoted(.0))]
     Unknown(String),
     #[error("a <param> has no name attribute")]
     Unnamed,
@@ -148,14 +154,21 @@ pub enum Problem {
     Empty(&'static str),
     #[error("option {} is not file, folder or No", quoted(.0))]
     BadOption(String),
-    #[error("share {} is not true or false", quoted(.0))]
-    BadShare(String),
+    #[error("{param} {} is not true or false", quoted(.value))]
+    BadFlag { param: &'static str, value: String },
     #[error("dest {} is not an absolute Dropbox path; start it with / (/ alone is the root)", quoted(.0))]
     DestNotAbsolute(String),
-    #[error("dest {} has a . or .. segment; write the folder path out in full", quoted(.0))]
+    #[error("dest {} has a . or .. segment (between / or \\); write the folder path out in full", quoted(.0))]
     DestDotSegment(String),
-    #[error("dest {} contains a control character", quoted(.0))]
+    #[error(
+        "dest {} contains a control or bidirectional formatting character",
+        quoted(.0)
+    )]
     DestControl(String),
+    #[error("dest {} has a name longer than {MAX_NAME_CHARS} characters, which Dropbox refuses", quoted(.0))]
+    DestNameTooLong(String),
+    #[error("dest {} is longer than {MAX_PATH_BYTES} bytes, which Dropbox refuses", quoted(.0))]
+    DestTooLong(String),
     #[error("{param} {} ({}) does not exist", quoted(.given), clip_path(.resolved))]
     NotFound {
         param: &'static str,
@@ -209,10 +222,12 @@ impl Problem {
             Problem::Empty(p) | Problem::NotFound { param: p, .. } => Some(p),
             Problem::WrongKind { param, .. } => Some(param),
             Problem::BadOption(_) => Some("option"),
-            Problem::BadShare(_) => Some("share"),
-            Problem::DestNotAbsolute(_) | Problem::DestDotSegment(_) | Problem::DestControl(_) => {
-                Some("dest")
-            }
+            Problem::BadFlag { param, .. } => Some(param),
+            Problem::DestNotAbsolute(_)
+            | Problem::DestDotSegment(_)
+            | Problem::DestControl(_)
+            | Problem::DestNameTooLong(_)
+            | Problem::DestTooLong(_) => Some("dest"),
             Problem::PasswordInConfig => Some("password"),
         }
     }
@@ -227,28 +242,16 @@ const MAX_CONFIG_BYTES: u64 = 16 << 20;
 /// Prints one note on stderr for each post script left to librec-auto or disabled.
 pub fn load(config: &Path, target: Option<&Path>) -> Result<StudyConfig, ConfigError> {
     let file = config.display().to_string();
-    let read_error = |source| ConfigError::Read {
+    let read_error = |error| ConfigError::Read {
         file: file.clone(),
-        source,
+        error,
     };
-    let mut bytes = Vec::new();
-    std::fs::File::open(config)
-        .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(read_error)?;
-    if bytes.len() as u64 > MAX_CONFIG_BYTES {
-        return Err(read_error(std::io::Error::new(
+    let mut bytes = read_bounded(config, MAX_CONFIG_BYTES).map_err(read_error)?;
+    let text = String::from_utf8(std::mem::take(&mut *bytes)).map_err(|e| {
+        read_error(ReadError::Io(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            format!(
-                "larger than {} MiB; is it really the study config?",
-                MAX_CONFIG_BYTES >> 20
-            ),
-        )));
-    }
-    let text = String::from_utf8(bytes).map_err(|e| {
-        read_error(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("not UTF-8 ({e})"),
-        ))
+            format!("it is not UTF-8 text ({e})"),
+        )))
     })?;
     let study_dir = absolute(target.unwrap_or_else(|| default_study_dir(config)));
     from_text(&text, file, study_dir, &mut |note| {
@@ -327,6 +330,7 @@ pub fn job_from_args(
         path: path.trim(),
         dest: dest.trim(),
         share: false,
+        allow_outside: false,
     };
     validate(&study_dir, &params)
         .map(|job| {
@@ -367,15 +371,17 @@ struct Params<'a> {
     path: &'a str,
     dest: &'a str,
     share: bool,
+    allow_outside: bool,
 }
 
-const KNOWN_PARAMS: [&str; 6] = [
+const KNOWN_PARAMS: [&str; 7] = [
     "option",
     "encrypted_key",
     "path",
     "dest",
     "password",
     "share",
+    "allow_outside",
 ];
 
 fn script_job(study_dir: &Path, script: &RawScript) -> Result<Option<PostJob>, Problem> {
@@ -400,18 +406,22 @@ fn script_job(study_dir: &Path, script: &RawScript) -> Result<Option<PostJob>, P
     if get("password").is_some_and(|p| !p.is_empty()) {
         return Err(Problem::PasswordInConfig);
     }
-    let share = match get("share") {
-        None => false,
-        Some(s) if s.eq_ignore_ascii_case("true") => true,
-        Some(s) if s.eq_ignore_ascii_case("false") => false,
-        Some(s) => return Err(Problem::BadShare(s.to_string())),
+    let flag = |name| match get(name) {
+        None => Ok(false),
+        Some(s) if s.eq_ignore_ascii_case("true") => Ok(true),
+        Some(s) if s.eq_ignore_ascii_case("false") => Ok(false),
+        Some(s) => Err(Problem::BadFlag {
+            param: name,
+            value: s.to_string(),
+        }),
     };
     let params = Params {
         option: required("option")?,
         encrypted_key: required("encrypted_key")?,
         path: required("path")?,
         dest: required("dest")?,
-        share,
+        share: flag("share")?,
+        allow_outside: flag("allow_outside")?,
     };
     Ok(validate(study_dir, &params)?.map(|job| PostJob {
         script: script.index,
@@ -442,10 +452,21 @@ fn validate(study_dir: &Path, params: &Params) -> Result<Option<PostJob>, Proble
         line: 0,
         kind,
         encrypted_key,
+        outside: !inside(study_dir, &path),
         path,
         dest,
         share: params.share,
+        allow_outside: params.allow_outside,
     }))
+}
+
+/// Does `path` lie in `dir` once every symlink on the way is resolved? (`false` when
+/// either cannot be resolved.)
+pub fn inside(dir: &Path, path: &Path) -> bool {
+    match (std::fs::canonicalize(dir), std::fs::canonicalize(path)) {
+        (Ok(dir), Ok(path)) => path.starts_with(dir),
+        _ => false,
+    }
 }
 
 /// Resolves `given` against the study directory and checks it exists as a `kind`.
@@ -484,22 +505,33 @@ fn existing(
     Ok(resolved)
 }
 
-/// `/a//b/` → `/a/b`; `/` stays the root.
+/// `/a//b/` → `/a/b`; `/` stays the root. Everything Dropbox would refuse for every file
+/// is refused here, before anything is sent.
 pub(crate) fn normalize_dest(dest: &str) -> Result<String, Problem> {
+    let refuse = |problem: fn(String) -> Problem| Err(problem(dest.to_string()));
     if dest.is_empty() {
         return Err(Problem::Empty("dest"));
     }
-    if dest.chars().any(char::is_control) {
-        return Err(Problem::DestControl(dest.to_string()));
+    if dest.chars().any(crate::redact::needs_escape) {
+        return refuse(Problem::DestControl);
     }
     if !dest.starts_with('/') {
-        return Err(Problem::DestNotAbsolute(dest.to_string()));
+        return refuse(Problem::DestNotAbsolute);
     }
     let segments: Vec<&str> = dest.split('/').filter(|s| !s.is_empty()).collect();
-    if segments.iter().any(|s| *s == "." || *s == "..") {
-        return Err(Problem::DestDotSegment(dest.to_string()));
+    // `\` is an ordinary character to Dropbox, but a server or tool that takes it for a
+    // separator would climb out at `/a\..\b`.
+    if dest.split(['/', '\\']).any(|s| s == "." || s == "..") {
+        return refuse(Problem::DestDotSegment);
     }
-    Ok(format!("/{}", segments.join("/")))
+    if segments.iter().any(|s| s.chars().count() > MAX_NAME_CHARS) {
+        return refuse(Problem::DestNameTooLong);
+    }
+    let normal = format!("/{}", segments.join("/"));
+    if normal.len() > MAX_PATH_BYTES {
+        return refuse(Problem::DestTooLong);
+    }
+    Ok(normal)
 }
 
 /// A `<script>` under `/librec-auto/post`, before validation.
@@ -534,9 +566,39 @@ impl Field {
     }
 }
 
+/// Elements nest no deeper than this; a librec-auto config needs about six levels.
+const MAX_DEPTH: usize = 256;
+
+/// Line numbers of increasing offsets, counted once over the text (a search from the start
+/// for every element made big configs quadratic).
+struct Lines<'a> {
+    text: &'a [u8],
+    offset: usize,
+    line: usize,
+}
+
+impl Lines<'_> {
+    fn at(&mut self, offset: usize) -> usize {
+        let offset = offset.min(self.text.len());
+        if offset < self.offset {
+            return position_bytes(self.text, offset).0;
+        }
+        self.line += self.text[self.offset..offset]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        self.offset = offset;
+        self.line
+    }
+}
+
 /// 1-based line and column of a byte offset.
 fn position(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text.as_bytes()[..offset.min(text.len())];
+    position_bytes(text.as_bytes(), offset)
+}
+
+fn position_bytes(text: &[u8], offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
     let line_start = before
         .iter()
@@ -567,15 +629,33 @@ fn parse(text: &str, file: &str) -> Result<Vec<RawScript>, ConfigError> {
     let mut script: Option<RawScript> = None;
     let mut field: Option<Field> = None;
     let mut seen_root = false;
+    let mut lines = Lines {
+        text: text.as_bytes(),
+        offset: 0,
+        line: 1,
+    };
     loop {
         let start = reader.buffer_position();
         let event = reader
             .read_event()
             .map_err(|e| malformed(reader.error_position(), &xml_problem(&e)))?;
-        let line = position(text, start as usize).0;
+        let line = lines.at(start as usize);
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let name = e.local_name().as_ref().to_string();
+                if let Some(f) = &field {
+                    // Text is all a param holds; an element in it would be dropped silently.
+                    let holder = match f {
+                        Field::ScriptName(_) => "<script-name>",
+                        Field::Param(_) => "<param>",
+                    };
+                    let message = format!("{holder} holds an element; it may hold text only");
+                    return Err(malformed(start, &message));
+                }
+                if stack.len() >= MAX_DEPTH {
+                    let message = format!("elements nested more than {MAX_DEPTH} deep");
+                    return Err(malformed(start, &message));
+                }
                 if stack.is_empty() {
                     if seen_root {
                         return Err(malformed(start, &"a second root element"));

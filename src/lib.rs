@@ -9,10 +9,12 @@ pub mod config;
 pub mod dropbox;
 pub mod emulator;
 pub mod exit;
+pub mod files;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod password;
 pub mod process;
+pub mod redact;
 pub mod seal;
 pub mod upload;
 

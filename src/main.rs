@@ -12,7 +12,10 @@ fn main() -> ExitCode {
     match dropbox_post::commands::run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("dropbox-post: error: {failure}");
+            // Secrets never reach a message, and server text is cleaned where it enters one;
+            // this last pass keeps the one line whole whatever slipped through.
+            let line = dropbox_post::redact::untrusted(&failure.to_string());
+            eprintln!("dropbox-post: error: {line}");
             ExitCode::from(failure.kind.code())
         }
     }

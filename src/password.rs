@@ -18,6 +18,7 @@ use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
 use crate::exit::{ExitKind, Failure};
+use crate::files::{ReadError, read_bounded};
 
 pub const PASSWORD_ENV: &str = "DROPBOX_POST_PASSWORD";
 /// Scores below this (zxcvbn, 0–4) are refused for new passwords: 3 means zxcvbn estimates
@@ -73,11 +74,8 @@ pub enum PasswordError {
     Empty(String),
     #[error("the password given by {0} is not valid UTF-8")]
     NotUtf8(String),
-    #[error("cannot read the password file {}: {source}", path.display())]
-    File {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("cannot read the password file {}: {error}", path.display())]
+    File { path: PathBuf, error: ReadError },
     #[error("cannot read the password from the terminal: {0}")]
     Prompt(std::io::Error),
     #[error("the two passwords differ; nothing was written")]
@@ -121,6 +119,12 @@ pub struct Sources<'a> {
 
 impl Sources<'_> {
     pub fn resolve(&self, purpose: Purpose, what: &str) -> Result<SecretString, PasswordError> {
+        let password = self.find(purpose, what)?;
+        crate::redact::register(password.expose_secret());
+        Ok(password)
+    }
+
+    fn find(&self, purpose: Purpose, what: &str) -> Result<SecretString, PasswordError> {
         if let Some(password) = self.flag {
             return non_empty(password.clone(), "the command line");
         }
@@ -152,11 +156,14 @@ fn non_empty(password: SecretString, source: &str) -> Result<SecretString, Passw
     Ok(password)
 }
 
+/// A password file holds one line; anything longer is not one.
+const MAX_PASSWORD_FILE: u64 = 64 * 1024;
+
 fn read_password_file(path: &Path) -> Result<SecretString, PasswordError> {
-    let bytes = Zeroizing::new(std::fs::read(path).map_err(|source| PasswordError::File {
+    let bytes = read_bounded(path, MAX_PASSWORD_FILE).map_err(|error| PasswordError::File {
         path: path.to_owned(),
-        source,
-    })?);
+        error,
+    })?;
     let source = || format!("--password-file {}", path.display());
     let text = std::str::from_utf8(&bytes).map_err(|_| PasswordError::NotUtf8(source()))?;
     let first_line = text.split('\n').next().unwrap_or("");

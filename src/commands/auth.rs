@@ -21,6 +21,7 @@ use crate::dropbox::client::DropboxClient;
 use crate::dropbox::endpoint::{ENDPOINT_ENV, Endpoints};
 use crate::dropbox::types::FullAccount;
 use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
+use crate::files::read_bounded;
 use crate::seal::{self, Credential, KdfParams};
 
 /// The app secret, for apps that use one; never taken from argv.
@@ -128,7 +129,10 @@ async fn account_of(credential: &Credential, endpoints: Endpoints) -> Option<Str
         .rpc::<_, FullAccount>("users/get_current_account", &())
         .await
     {
-        Ok(a) => Some(format!("{} <{}>", a.name.display_name, a.email)),
+        Ok(a) => Some(crate::redact::untrusted(&format!(
+            "{} <{}>",
+            a.name.display_name, a.email
+        ))),
         Err(e) => {
             tracing::warn!("sealed, but could not read the account: {e}");
             None
@@ -136,14 +140,25 @@ async fn account_of(credential: &Credential, endpoints: Endpoints) -> Option<Str
     }
 }
 
+/// An app secret is a few dozen characters.
+const MAX_APP_SECRET_FILE: u64 = 64 * 1024;
+
 fn app_secret(file: Option<&PathBuf>) -> CmdResult<Option<SecretString>> {
     let text = match file {
-        Some(path) => Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-            Failure::msg(
-                ExitKind::Usage,
-                format!("cannot read the app secret file {}: {e}", path.display()),
+        Some(path) => {
+            let fail = |e: &dyn std::fmt::Display| {
+                Failure::msg(
+                    ExitKind::Usage,
+                    format!("cannot read the app secret file {}: {e}", path.display()),
+                )
+            };
+            let bytes = read_bounded(path, MAX_APP_SECRET_FILE).map_err(|e| fail(&e))?;
+            Zeroizing::new(
+                std::str::from_utf8(&bytes)
+                    .map_err(|_| fail(&"it is not UTF-8 text"))?
+                    .to_owned(),
             )
-        })?),
+        }
         None => match std::env::var(APP_SECRET_ENV) {
             Ok(value) => Zeroizing::new(value),
             Err(_) => return Ok(None),

@@ -9,6 +9,7 @@ use crate::dropbox::error::ApiError;
 use crate::dropbox::path::key;
 use crate::dropbox::types::{FullAccount, Metadata};
 use crate::exit::{CmdResult, ExitKind, ResultExt};
+use crate::redact::untrusted;
 
 const WHOAMI_HELP: &str = "\
 Examples:
@@ -63,10 +64,10 @@ pub fn whoami(args: WhoamiArgs) -> CmdResult {
     let account: FullAccount = runtime()?
         .block_on(client.rpc("users/get_current_account", &()))
         .map_err(failure)?;
-    println!("name:    {}", account.name.display_name);
-    println!("email:   {}", account.email);
-    println!("account: {}", account.account_type.tag);
-    println!("id:      {}", account.account_id);
+    println!("name:    {}", untrusted(&account.name.display_name));
+    println!("email:   {}", untrusted(&account.email));
+    println!("account: {}", untrusted(&account.account_type.tag));
+    println!("id:      {}", untrusted(&account.account_id));
     Ok(())
 }
 
@@ -135,16 +136,17 @@ fn listing(base: &str, entries: Vec<Metadata>, long: bool) -> Vec<String> {
         .iter()
         .filter_map(|entry| {
             let name = relative(base, entry)?;
+            let shown = untrusted(&name);
             let line = match (entry, long) {
-                (Metadata::File(_), false) => name.clone(),
-                (_, false) => format!("{name}/"),
+                (Metadata::File(_), false) => shown,
+                (_, false) => format!("{shown}/"),
                 (Metadata::File(f), true) => format!(
-                    "{:>12}  {:20}  {:64}  {name}",
+                    "{:>12}  {:20}  {:64}  {shown}",
                     f.size,
-                    f.server_modified,
-                    f.content_hash.as_deref().unwrap_or("-")
+                    untrusted(&f.server_modified),
+                    untrusted(f.content_hash.as_deref().unwrap_or("-"))
                 ),
-                (_, true) => format!("{:>12}  {:20}  {:64}  {name}/", "-", "-", "-"),
+                (_, true) => format!("{:>12}  {:20}  {:64}  {shown}/", "-", "-", "-"),
             };
             let key = name.to_lowercase().split('/').map(str::to_string).collect();
             Some((key, line))

@@ -162,6 +162,7 @@ fn post_args(study: &Path, endpoint: &str) -> PostArgs {
         no_hash_cache: true,
         dry_run: false,
         share: false,
+        allow_outside: false,
         json: false,
         endpoint: Some(endpoint.to_string()),
         chunk_size: 8,

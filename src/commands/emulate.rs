@@ -77,6 +77,17 @@ pub struct EmulateArgs {
     #[arg(long)]
     pub tls: bool,
 
+    /// Close a connection that moves no byte for this many seconds while none of its
+    /// requests is being answered, or takes longer than this to send a request's headers.
+    #[arg(long, value_name = "SECS", default_value_t = emulator::DEFAULT_IDLE_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
+
+    /// MiB of uncommitted upload-session data one token may hold; beyond it uploads are
+    /// refused (insufficient_space) until sessions are committed or abandoned ones expire.
+    #[arg(long, value_name = "MiB", default_value_t = emulator::DEFAULT_MAX_STAGED_BYTES >> 20)]
+    pub max_staged_mib: u64,
+
     /// Where to write the CA certificate with --tls [default: ROOT/ca.pem].
     #[arg(long, value_name = "FILE", requires = "tls")]
     pub ca_cert_out: Option<PathBuf>,
@@ -107,6 +118,8 @@ impl EmulateArgs {
             tls: self.tls.then_some(TlsOptions {
                 ca_cert_out: self.ca_cert_out,
             }),
+            idle_timeout: Duration::from_secs(self.idle_timeout),
+            max_staged_bytes: self.max_staged_mib.saturating_mul(1 << 20),
         }
     }
 }

@@ -16,6 +16,7 @@ use crate::dropbox::content_hash::ContentHasher;
 use crate::dropbox::error::ApiError;
 use crate::dropbox::types::{FileMetadata, Metadata};
 use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
+use crate::redact::untrusted;
 
 /// Downloads in flight at once.
 const PARALLEL: usize = 4;
@@ -88,19 +89,20 @@ async fn get(client: &DropboxClient, path: &str, local: &Path) -> CmdResult {
     let (mut bytes, mut got, mut skipped, mut failed) = (0u64, 0usize, 0usize, 0usize);
     let mut fatal: Option<ApiError> = None;
     while let Some((remote, dest, outcome)) = results.next().await {
-        let shown = remote.path_display.as_deref().unwrap_or(&remote.name);
+        let shown = untrusted(remote.path_display.as_deref().unwrap_or(&remote.name));
+        let dest = untrusted(&dest.to_string_lossy());
         match outcome {
             Ok(Done::Downloaded(n)) => {
-                tracing::info!("{shown} -> {}: {n} bytes", dest.display());
+                tracing::info!("{shown} -> {dest}: {n} bytes");
                 bytes += n;
                 got += 1;
             }
             Ok(Done::Skipped) => {
-                tracing::info!("{shown}: {} is identical, skipped", dest.display());
+                tracing::info!("{shown}: {dest} is identical, skipped");
                 skipped += 1;
             }
             Err(e) => {
-                eprintln!("dropbox-post: failed: {shown} -> {}: {e}", dest.display());
+                eprintln!("dropbox-post: failed: {shown} -> {dest}: {e}");
                 failed += 1;
                 if let GetError::Api(api) = e
                     && exit_kind(&api) == ExitKind::Auth
@@ -141,7 +143,7 @@ async fn plan(
     match root {
         Some(Metadata::File(file)) => {
             let dest = if local.is_dir() {
-                local.join(&file.name)
+                local.join(file_name(path, &file.name)?)
             } else {
                 local.to_path_buf()
             };
@@ -185,17 +187,44 @@ fn create_dir(dir: &Path) -> CmdResult {
 fn safe_relative(rel: &str) -> CmdResult<PathBuf> {
     let mut out = PathBuf::new();
     for part in rel.split('/') {
-        // `\` separates folders only on Windows; elsewhere it is an ordinary character.
-        if part.is_empty() || part == "." || part == ".." || (cfg!(windows) && part.contains('\\'))
-        {
-            return Err(Failure::msg(
-                ExitKind::Transfer,
-                format!("Dropbox returned an unsafe path {rel:?}; refusing to write it"),
-            ));
+        if !safe_component(part) {
+            return Err(unsafe_name("path", rel));
         }
         out.push(part);
     }
     Ok(out)
+}
+
+/// The local name of the single file `asked` (the path the user gave): the name Dropbox
+/// reports for it, which must be one safe component naming that same file (it may differ
+/// only in case and Unicode normalisation, which Dropbox folds).
+fn file_name<'a>(asked: &str, name: &'a str) -> CmdResult<&'a str> {
+    let last = asked.rsplit('/').next().unwrap_or_default();
+    if !safe_component(name) || crate::dropbox::path::key(name) != crate::dropbox::path::key(last) {
+        return Err(unsafe_name("name", name));
+    }
+    Ok(name)
+}
+
+/// Is `part` one plain file name: not empty, not `.` or `..`, no separator, no NUL?
+fn safe_component(part: &str) -> bool {
+    // `\` separates folders only on Windows; elsewhere it is an ordinary character.
+    !(part.is_empty()
+        || part == "."
+        || part == ".."
+        || part.contains(['/', '\0'])
+        || (cfg!(windows) && part.contains(['\\', ':'])))
+}
+
+fn unsafe_name(what: &str, value: &str) -> Failure {
+    Failure::msg(
+        ExitKind::Transfer,
+        format!(
+            "Dropbox returned an unsafe {what} \"{}\"; refusing to write it (nothing was written); \
+             is the endpoint really Dropbox?",
+            crate::dropbox::error::short(value)
+        ),
+    )
 }
 
 async fn fetch(
@@ -211,6 +240,12 @@ async fn fetch(
     }
     let id = remote.path_lower.as_deref().unwrap_or(&remote.id);
     let (meta, mut response) = client.download(id).await.map_err(GetError::Api)?;
+    if meta.size != remote.size {
+        return Err(GetError::Mismatch(format!(
+            "Dropbox listed {} bytes but is sending {}; it changed meanwhile: run get again",
+            remote.size, meta.size
+        )));
+    }
     let dir = dest.parent().unwrap_or(Path::new("."));
     let temp = tempfile::Builder::new()
         .prefix(".dropbox-post-")
@@ -226,6 +261,13 @@ async fn fetch(
             message: e.to_string(),
         })
     })? {
+        // Never more than announced: a server that streams on cannot fill the disk.
+        if written + chunk.len() as u64 > meta.size {
+            return Err(GetError::Mismatch(format!(
+                "Dropbox sent more than the {} bytes it announced; stopped reading and kept the old file",
+                meta.size
+            )));
+        }
         hasher.update(&chunk);
         written += chunk.len() as u64;
         file.write_all(&chunk).await.map_err(GetError::Local)?;
@@ -238,7 +280,7 @@ async fn fetch(
         return Err(GetError::Mismatch(format!(
             "downloaded {written} bytes with content hash {got}, but Dropbox says {} bytes with {}; kept the old file",
             meta.size,
-            want.unwrap_or("no hash")
+            untrusted(want.unwrap_or("no hash"))
         )));
     }
     temp_path
@@ -261,8 +303,8 @@ async fn identical(path: &Path, size: u64, hash: &str) -> bool {
     .unwrap_or(false)
 }
 
-fn local_hash(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
+fn local_hash(path: &Path) -> Result<String, crate::files::ReadError> {
+    let mut file = crate::files::open_regular(path)?;
     let mut hasher = ContentHasher::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -285,7 +327,7 @@ mod tests {
             safe_relative("a/b.txt").unwrap(),
             Path::new("a").join("b.txt")
         );
-        for bad in ["../x", "a/../../x", "a//b", ""] {
+        for bad in ["../x", "a/../../x", "a//b", "", "a/\0b", "/x", "a/."] {
             assert!(safe_relative(bad).is_err(), "{bad}");
         }
         assert_eq!(safe_relative("a\\..\\b").is_err(), cfg!(windows));
@@ -297,7 +339,59 @@ mod tests {
             .prop_filter("reserved", |n| n != "." && n != "..")
     }
 
+    /// Server-supplied text: path pieces an attacker would try, mixed with ordinary names.
+    fn hostile() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![
+                Just("/".to_string()),
+                Just("..".to_string()),
+                Just(".".to_string()),
+                Just("\\".to_string()),
+                Just("\0".to_string()),
+                Just("C:".to_string()),
+                Just("~".to_string()),
+                "[a-zA-Z0-9 ._-]{1,4}",
+                any::<char>().prop_map(String::from),
+            ],
+            0..8,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
     proptest! {
+        /// Whatever Dropbox answers, a local path built from it stays below the target
+        /// folder: one plain component per name, never a root, `.`, `..` or NUL.
+        #[test]
+        fn server_names_never_leave_the_target(
+            rel in hostile(),
+            name in hostile(),
+            asked in hostile(),
+        ) {
+            use std::path::Component;
+            let target = Path::new("/target/folder");
+            if let Ok(local) = safe_relative(&rel) {
+                let parts: Vec<_> = local.components().collect();
+                prop_assert_eq!(parts.len(), rel.split('/').count());
+                prop_assert!(parts.iter().all(|c| matches!(c, Component::Normal(_))));
+                prop_assert!(!rel.contains('\0'));
+                prop_assert!(target.join(&local).starts_with(target));
+            }
+            // Asked for by that very name (the common case), or by anything else.
+            let named = format!("/res/{name}");
+            for asked in [asked.as_str(), named.as_str()] {
+                let Ok(local) = file_name(asked, &name) else {
+                    continue;
+                };
+                let joined = target.join(local);
+                prop_assert_eq!(joined.parent(), Some(target));
+                prop_assert!(matches!(
+                    joined.components().next_back(),
+                    Some(Component::Normal(n)) if n == name.as_str()
+                ));
+                prop_assert!(!name.contains(['/', '\0']));
+            }
+        }
+
         /// `post` puts `rel` at `remote_path(dest, rel)`; `get` of `dest` (typed in any case)
         /// brings it back to `rel` below the local folder.
         #[cfg(unix)]
@@ -317,6 +411,24 @@ mod tests {
             prop_assert_eq!(back.as_deref(), Some(rel.as_str()));
             let local = safe_relative(&rel).unwrap();
             prop_assert_eq!(local, names.iter().collect::<PathBuf>());
+        }
+    }
+
+    #[test]
+    fn a_single_files_name_must_be_the_one_asked_for() {
+        assert_eq!(file_name("/res/Run.csv", "run.CSV").unwrap(), "run.CSV");
+        assert_eq!(file_name("/a/cafe\u{301}", "Café").unwrap(), "Café");
+        for (asked, name) in [
+            ("/res/run.csv", "/tmp/x/escaped.txt"),
+            ("/res/run.csv", "../escaped.txt"),
+            ("/res/..", ".."),
+            ("/res/run.csv", "other.csv"),
+            ("/res/a", "a/b"),
+            ("/res/a", "a\0"),
+            ("/res/x", ""),
+        ] {
+            let err = file_name(asked, name).unwrap_err().to_string();
+            assert!(err.contains("unsafe name"), "{name}: {err}");
         }
     }
 

@@ -107,6 +107,13 @@ pub struct PostArgs {
     #[arg(long)]
     pub share: bool,
 
+    /// Post a path outside the study directory, and follow symlinks that lead out of a
+    /// posted folder. Without it such a script is refused and such links are reported, not
+    /// followed: a config may come from someone else. A script's
+    /// `<param name="allow_outside">true</param>` does the same, except when it shares.
+    #[arg(long)]
+    pub allow_outside: bool,
+
     /// Print a machine-readable summary on stdout (per script and totals, with failures).
     #[arg(long)]
     pub json: bool,
@@ -142,8 +149,43 @@ pub fn run(args: PostArgs) -> CmdResult {
     runtime.block_on(post(&args, jobs, endpoints))
 }
 
-/// The validated jobs: from the config, or the one script of the librec-auto form.
+/// The validated jobs, each allowed to read what it names (see [`may_leave`]).
 fn jobs_of(args: &PostArgs) -> CmdResult<Vec<PostJob>> {
+    let jobs = configured_jobs(args)?;
+    if let Some(job) = jobs.iter().find(|job| job.outside && !may_leave(args, job)) {
+        let config = args.config.as_ref().or(args.config_arg.as_ref());
+        let script = match (job.line, config) {
+            (0, _) | (_, None) => "--path".to_string(),
+            (line, Some(config)) => {
+                format!("{}:{line}: post script {}", config.display(), job.script)
+            }
+        };
+        let share = if job.share || args.share {
+            "; it shares, so only --allow-outside allows it"
+        } else {
+            ", or <param name=\"allow_outside\">true</param> in the script"
+        };
+        return Err(Failure::msg(
+            ExitKind::Config,
+            format!(
+                "{script}: {} is outside the study directory; a config can name any file you \
+                 can read, so posting it needs --allow-outside{share}",
+                job.path.display()
+            ),
+        ));
+    }
+    Ok(jobs)
+}
+
+/// May `job` read outside its study directory (its `path`, symlinks out of its folder)?
+/// The user's flag, or the script's own param when it does not share: a config alone can
+/// never publish a link to a file from elsewhere.
+fn may_leave(args: &PostArgs, job: &PostJob) -> bool {
+    args.allow_outside || (job.allow_outside && !(job.share || args.share))
+}
+
+/// The jobs as the config (or the librec-auto form) gives them.
+fn configured_jobs(args: &PostArgs) -> CmdResult<Vec<PostJob>> {
     let config = args.config.as_ref().or(args.config_arg.as_ref());
     if let Some(option) = &args.option {
         let study_dir = match &args.target {
@@ -180,10 +222,11 @@ async fn post(args: &PostArgs, jobs: Vec<PostJob>, endpoints: Endpoints) -> CmdR
         .iter()
         .map(|job| {
             let (kind, local, cache_dir) = (job.kind, job.path.clone(), cache_dir.clone());
+            let leave = may_leave(args, job);
             tokio::task::spawn_blocking(move || {
                 let tree = match kind {
                     JobKind::File => walk::walk_file(&local),
-                    JobKind::Folder => walk::walk_folder(&local),
+                    JobKind::Folder => walk::walk_folder(&local, leave),
                 };
                 let cache =
                     cache_dir.map_or_else(HashCache::disabled, |dir| HashCache::open(&dir, &local));
@@ -352,7 +395,7 @@ async fn share(client: &DropboxClient, target: &str) -> Result<String, (String, 
         ));
     }
     match client.share(target).await {
-        Ok(link) => Ok(link.url),
+        Ok(link) => Ok(crate::redact::untrusted(&link.url)),
         Err(e) => {
             let reason = format!("cannot create a shared link: {e}");
             Err((reason, e.is_fatal().then_some(e)))

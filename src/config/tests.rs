@@ -137,6 +137,8 @@ fn happy_path_file_folder_and_foreign_script() {
                 path: root.join("post/summary.csv"),
                 dest: "/study-results".into(),
                 share: false,
+                outside: false,
+                allow_outside: false,
             },
             PostJob {
                 script: 3,
@@ -146,6 +148,8 @@ fn happy_path_file_folder_and_foreign_script() {
                 path: root.join("exp00000"),
                 dest: "/study-results/exp00000".into(),
                 share: true,
+                outside: false,
+                allow_outside: false,
             },
         ]
     );
@@ -310,7 +314,13 @@ fn bad_option_and_share() {
     let mut params = FILE_JOB.to_vec();
     params.push(("share", "yes"));
     let (problem, line, _) = script_problem(dropbox(&params));
-    assert_eq!(problem, Problem::BadShare("yes".into()));
+    assert_eq!(
+        problem,
+        Problem::BadFlag {
+            param: "share",
+            value: "yes".into()
+        }
+    );
     assert_eq!(line, param_line(5));
 }
 
@@ -325,6 +335,8 @@ fn password_in_config_is_refused() {
 
 #[test]
 fn bad_dests() {
+    let long_name = format!("/{}", "n".repeat(256));
+    let long_path = "/abcd".repeat(1000);
     for (dest, expected) in [
         ("study", Problem::DestNotAbsolute("study".into())),
         ("", Problem::Empty("dest")),
@@ -332,6 +344,14 @@ fn bad_dests() {
         ("/a/./b", Problem::DestDotSegment("/a/./b".into())),
         ("/a\tb", Problem::DestControl("/a\tb".into())),
         ("/a&#127;", Problem::DestControl("/a\u{7f}".into())),
+        ("/a\u{202e}b", Problem::DestControl("/a\u{202e}b".into())),
+        ("/a\\..\\b", Problem::DestDotSegment("/a\\..\\b".into())),
+        ("/a/.\\b", Problem::DestDotSegment("/a/.\\b".into())),
+        (
+            long_name.as_str(),
+            Problem::DestNameTooLong(long_name.clone()),
+        ),
+        (long_path.as_str(), Problem::DestTooLong(long_path.clone())),
     ] {
         let (problem, line, _) = script_problem(file_job_with("dest", Some(dest)));
         assert_eq!(problem, expected, "{dest:?}");
@@ -492,6 +512,8 @@ fn job_from_args_forms() {
             path: root.join("exp00000"),
             dest: "/x".into(),
             share: false,
+            outside: false,
+            allow_outside: false,
         }
     );
     assert_eq!(job_from_args(dir.path(), "No", "", "", "").unwrap(), None);
@@ -633,4 +655,63 @@ fn xml_errors_never_quote_the_document() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("does not close <script>"), "{err}");
+}
+
+/// Issue 17: deep nesting was parsed in quadratic time and an element inside a param cut
+/// its text short (dest `/a<x>b</x>` became `/a`). Both are refused now, with a place.
+#[test]
+fn deep_nesting_and_elements_in_params_are_refused() {
+    let deep = format!(
+        "<librec-auto><post>{}{}</post></librec-auto>",
+        "<a>".repeat(100_000),
+        "</a>".repeat(100_000)
+    );
+    let (_dir, result) = load_xml(&deep);
+    let err = result.unwrap_err().to_string();
+    assert!(err.contains("nested more than 256 deep"), "{err}");
+
+    let (_dir, result) = load_xml(&config_xml(&[file_job_with(
+        "dest",
+        Some("/a<x><x>b</x></x>"),
+    )]));
+    let err = result.unwrap_err().to_string();
+    assert!(err.contains("<param> holds an element"), "{err}");
+    assert!(err.contains("config.xml:"), "{err}");
+    let (_dir, result) = load_xml(&config_xml(&[script("dropbox_post.py<b/>", &FILE_JOB)]));
+    let err = result.unwrap_err().to_string();
+    assert!(err.contains("<script-name> holds an element"), "{err}");
+}
+
+/// Line numbers are counted once over the text, so thousands of scripts keep their own.
+#[test]
+fn many_scripts_keep_their_lines() {
+    let scripts = vec![dropbox(&FILE_JOB); 5_000];
+    let (_dir, result) = load_xml(&config_xml(&scripts));
+    let jobs = result.unwrap().jobs;
+    assert_eq!(jobs.len(), 5_000);
+    let lines_per_script = FILE_JOB.len() + 3;
+    assert_eq!(jobs[4_999].line, 4 + 4_999 * lines_per_script);
+    assert_eq!(jobs[4_999].script, 5_000);
+}
+
+#[cfg(unix)]
+#[test]
+fn paths_outside_the_study_are_marked() {
+    let dir = study_tree();
+    let elsewhere = tempfile::tempdir().unwrap();
+    fs::write(elsewhere.path().join("secret.txt"), "s").unwrap();
+    std::os::unix::fs::symlink(elsewhere.path().join("secret.txt"), dir.path().join("link"))
+        .unwrap();
+    let outside = |path: &str| {
+        job_from_args(dir.path(), "file", "keys/dropbox.enc", path, "/x")
+            .unwrap()
+            .unwrap()
+            .outside
+    };
+    assert!(!outside("post/summary.csv"));
+    assert!(!outside("post/../post/summary.csv"));
+    assert!(outside(
+        elsewhere.path().join("secret.txt").to_str().unwrap()
+    ));
+    assert!(outside("link"), "a symlink is judged by where it leads");
 }

@@ -10,6 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
+use super::client::answer_text;
 use super::error::{ApiError, short};
 use super::types::TokenResponse;
 
@@ -46,6 +47,7 @@ impl std::fmt::Debug for TokenSource {
 impl TokenSource {
     /// A fixed access token; an expired one cannot be renewed.
     pub fn fixed(access_token: SecretString) -> Self {
+        crate::redact::register(access_token.expose_secret());
         TokenSource {
             grant: None,
             current: RwLock::new(Some(Token {
@@ -58,6 +60,10 @@ impl TokenSource {
 
     /// Access tokens minted from a refresh token on first use.
     pub fn refreshing(grant: RefreshGrant) -> Self {
+        crate::redact::register(grant.refresh_token.expose_secret());
+        if let Some(secret) = &grant.app_secret {
+            crate::redact::register(secret.expose_secret());
+        }
         TokenSource {
             grant: Some(grant),
             current: RwLock::new(None),
@@ -140,6 +146,7 @@ async fn exchange(
     let parsed = token_request(http, token_url, &form)
         .await
         .map_err(|e| e.explain(REFRESH_REFUSED))?;
+    crate::redact::register(&parsed.access_token);
     Ok(SecretString::from(parsed.access_token))
 }
 
@@ -153,6 +160,11 @@ pub async fn exchange_code(
     code: &str,
     verifier: &SecretString,
 ) -> Result<SecretString, ApiError> {
+    crate::redact::register(code);
+    crate::redact::register(verifier.expose_secret());
+    if let Some(secret) = app_secret {
+        crate::redact::register(secret.expose_secret());
+    }
     let mut form = vec![
         ("grant_type", "authorization_code"),
         ("code", code),
@@ -203,15 +215,17 @@ async fn token_request(
         .await
         .map_err(|e| TokenFailure::Other(format!("cannot reach {token_url}: {e}")))?;
     let status = response.status();
-    let body = response
-        .text()
+    let body = answer_text("oauth2/token", response)
         .await
-        .map_err(|e| TokenFailure::Other(format!("reading the answer of {token_url}: {e}")))?;
+        .map_err(|e| TokenFailure::Other(e.to_string()))?;
     if !status.is_success() {
         return Err(TokenFailure::Refused(status.as_u16(), body));
     }
     serde_json::from_str(&body).map_err(|e| {
-        TokenFailure::Other(format!("{token_url} answered with an unexpected body: {e}"))
+        TokenFailure::Other(format!(
+            "{token_url} answered with an unexpected body: {}",
+            short(&e.to_string())
+        ))
     })
 }
 
@@ -227,7 +241,7 @@ fn refusal(what: &str, status: u16, body: &str) -> String {
         Ok(e) => format!(
             "{what} ({status} {}{}); it was revoked or has expired: run `dropbox-post auth` \
              again to seal a new one",
-            e.error,
+            short(&e.error),
             e.error_description
                 .map(|d| format!(": {}", short(&d)))
                 .unwrap_or_default()

@@ -32,6 +32,12 @@ const MAX_ANSWER: usize = 32 << 20;
 /// Per read, not per request: a 150 MiB body may take minutes to send, but Dropbox must
 /// answer within this once it has it (`finish_batch_v2` can be slow under load).
 const READ_TIMEOUT: Duration = Duration::from_secs(300);
+/// A listing longer than this is refused, not held: a million entries is far beyond what a
+/// study posts, and a server answering `has_more` forever must not loop or fill memory.
+pub const MAX_LIST_ENTRIES: usize = 1_000_000;
+/// Pages of one listing; Dropbox fills pages (up to 2,000 entries), so this only ends a
+/// server that sends empty or tiny pages without end.
+pub const MAX_LIST_PAGES: usize = 5_000;
 
 pub struct DropboxClient {
     http: reqwest::Client,
@@ -273,12 +279,27 @@ impl DropboxClient {
         arg.limit = Some(2000);
         let mut page: ListFolderResult = self.rpc("files/list_folder", &arg).await?;
         let mut entries = std::mem::take(&mut page.entries);
+        let mut pages = 1;
         while page.has_more {
+            if pages >= MAX_LIST_PAGES || entries.len() > MAX_LIST_ENTRIES {
+                return Err(ApiError::Decode {
+                    route: "files/list_folder/continue".into(),
+                    status: 200,
+                    message: format!(
+                        "the listing of {} goes on past {pages} pages and {} entries \
+                         (the limits are {MAX_LIST_PAGES} pages and {MAX_LIST_ENTRIES} entries); \
+                         list or get a smaller folder, and check that the endpoint is Dropbox",
+                        if path.is_empty() { "/" } else { path },
+                        entries.len()
+                    ),
+                });
+            }
             let next = ListFolderContinueArg {
                 cursor: page.cursor.clone(),
             };
             page = self.rpc("files/list_folder/continue", &next).await?;
             entries.append(&mut page.entries);
+            pages += 1;
         }
         Ok(entries)
     }
@@ -381,7 +402,10 @@ pub(crate) fn decode_json<R: DeserializeOwned>(
 }
 
 /// A whole answer's body as text, refused beyond [`MAX_ANSWER`] bytes.
-async fn answer_text(route: &str, mut response: reqwest::Response) -> Result<String, ApiError> {
+pub(crate) async fn answer_text(
+    route: &str,
+    mut response: reqwest::Response,
+) -> Result<String, ApiError> {
     let status = response.status().as_u16();
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|e| ApiError::Network {

@@ -203,9 +203,19 @@ pub fn auth_error_of(body: &str) -> AuthError {
     }
 }
 
-/// A response body trimmed for an error line (no newlines, bounded length).
+/// A response body (or any text from the server) trimmed for an error line: known secrets
+/// cut out, whitespace runs as one space, control characters escaped, bounded length.
 pub fn short(body: &str) -> String {
-    let line = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    // Enough to show; a secret cut at this edge is still caught from 16 bytes on.
+    let head = body
+        .char_indices()
+        .nth(4096)
+        .map_or(body, |(i, _)| &body[..i]);
+    let line = crate::redact::scrub(head)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let line = crate::redact::escape_controls(&line).into_owned();
     match line.char_indices().nth(300) {
         Some((i, _)) => format!("{}…", &line[..i]),
         None => line,

@@ -30,7 +30,11 @@ impl Journal {
     ) -> std::io::Result<(Journal, BTreeMap<String, V>)> {
         let mut records = BTreeMap::new();
         if path.exists() {
-            for (n, line) in BufReader::new(File::open(path)?).lines().enumerate() {
+            for (n, line) in
+                BufReader::new(crate::files::open_regular(path).map_err(std::io::Error::other)?)
+                    .lines()
+                    .enumerate()
+            {
                 match serde_json::from_str::<Record<String, V>>(&line?) {
                     Ok(r) => {
                         records.insert(r.k, r.n);

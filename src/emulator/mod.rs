@@ -44,6 +44,11 @@ pub use tls::{TlsError, TlsOptions};
 
 /// Lifetime of tokens issued by `oauth2/token`, as on Dropbox (4 h).
 pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(14_400);
+/// Connections quiet this long are closed (Dropbox's front ends close idle ones too).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Uncommitted session data one token may hold: 16 GiB, room for `post --jobs 100` with
+/// 148 MiB chunks, far below what fills a disk by accident.
+pub const DEFAULT_MAX_STAGED_BYTES: u64 = 16 << 30;
 
 #[derive(Clone)]
 pub struct EmulatorConfig {
@@ -58,6 +63,10 @@ pub struct EmulatorConfig {
     pub token_lifetime: Duration,
     pub faults: Faults,
     pub tls: Option<TlsOptions>,
+    /// A connection quiet this long (or this slow to send a request's headers) is closed.
+    pub idle_timeout: Duration,
+    /// Bytes one token may keep in upload sessions not yet committed.
+    pub max_staged_bytes: u64,
 }
 
 impl EmulatorConfig {
@@ -80,6 +89,8 @@ impl Default for EmulatorConfig {
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
             faults: Faults::default(),
             tls: None,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_staged_bytes: DEFAULT_MAX_STAGED_BYTES,
         }
     }
 }
@@ -98,6 +109,8 @@ impl fmt::Debug for EmulatorConfig {
             .field("token_lifetime", &self.token_lifetime)
             .field("faults", &self.faults)
             .field("tls", &self.tls)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_staged_bytes", &self.max_staged_bytes)
             .finish()
     }
 }
@@ -116,6 +129,9 @@ pub enum EmulatorError {
     Tls(#[from] TlsError),
 }
 
+/// The largest state file (`oauth.json`, `links.json`) the emulator reads back.
+pub(crate) const MAX_STATE_FILE: u64 = 256 << 20;
+
 /// Replaces `path` with `value` as JSON, through `<path>.tmp` and a rename, so a crash
 /// leaves the old or the new state, never half of one. Callers hold the lock of that state.
 pub(crate) fn write_json_atomically<T: serde::Serialize>(
@@ -126,6 +142,17 @@ pub(crate) fn write_json_atomically<T: serde::Serialize>(
     tmp.push(".tmp");
     std::fs::write(&tmp, serde_json::to_vec(value)?)?;
     std::fs::rename(&tmp, path)
+}
+
+/// Deletes abandoned upload sessions every minute until shutdown.
+async fn sweep_sessions(app: Arc<routes::App>, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = every.tick() => app.sessions.sweep(session::ABANDONED_SECS),
+        }
+    }
 }
 
 fn io(what: String) -> impl FnOnce(std::io::Error) -> EmulatorError {
@@ -188,7 +215,7 @@ pub async fn spawn(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorEr
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(io(format!("creating {}", tmp.display())))?;
     let store = store::Store::open(root)?;
-    let sessions = session::Sessions::open(root, &tmp)
+    let sessions = session::Sessions::open(root, &tmp, config.max_staged_bytes)
         .map_err(io(format!("loading sessions under {}", root.display())))?;
     let auth = oauth::Auth::new(root, &config.tokens, &config.apps, config.token_lifetime)
         .map_err(io(format!("loading {}", root.join("oauth.json").display())))?;
@@ -224,10 +251,12 @@ pub async fn spawn(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorEr
         links,
     });
     let shutdown = CancellationToken::new();
+    tokio::spawn(sweep_sessions(app.clone(), shutdown.clone()));
     let task = tokio::spawn(server::serve(
         listener,
         routes::router(app.clone()),
         tls,
+        config.idle_timeout,
         shutdown.clone(),
     ));
     Ok(RunningEmulator {

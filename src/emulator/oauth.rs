@@ -24,7 +24,7 @@ pub const UID: &str = "12345";
 const SCOPE: &str = "account_info.read files.content.read files.content.write files.metadata.read files.metadata.write";
 const CODE_LIFETIME: Duration = Duration::from_secs(600);
 
-fn digest(secret: &str) -> String {
+pub(crate) fn digest(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
@@ -106,7 +106,7 @@ impl Auth {
         lifetime: Duration,
     ) -> std::io::Result<Auth> {
         let path = root.join("oauth.json");
-        let state = match std::fs::read(&path) {
+        let state = match crate::files::read_bounded(&path, super::MAX_STATE_FILE) {
             Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
                 tracing::warn!(
                     "{} unreadable, starting without grants: {e}",
@@ -115,7 +115,7 @@ impl Auth {
                 Persisted::default()
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Persisted::default(),
-            Err(e) => return Err(e),
+            Err(e) => return Err(std::io::Error::other(e)),
         };
         Ok(Auth {
             static_tokens: tokens.iter().map(|t| digest(t)).collect(),

@@ -23,8 +23,7 @@ impl fmt::Display for Malformed {
 
 /// Longest name component we store: the limit of common filesystems under `ROOT/files`.
 const MAX_NAME_BYTES: usize = 255;
-/// Longest path we store, below Linux's PATH_MAX with room for `ROOT/files`.
-const MAX_PATH_BYTES: usize = 3072;
+use crate::dropbox::path::MAX_PATH_BYTES;
 
 impl DbxPath {
     /// Parses `/a/b`. The root (`/`), empty components, `.`/`..`, a trailing slash and NUL

@@ -224,7 +224,13 @@ async fn drain(body: Body) {
     while let Some(Ok(_)) = stream.next().await {}
 }
 
-fn check_auth(app: &App, headers: &HeaderMap, query: &HashMap<String, String>) -> Result<(), Fail> {
+/// Checks the request's token; `Ok` is its digest, which names whose limits a session counts
+/// against.
+fn check_auth(
+    app: &App,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+) -> Result<String, Fail> {
     let value = match headers.get(header::AUTHORIZATION) {
         Some(v) => v.to_str().map_err(|_| {
             Fail::Bad("Invalid authorization value in HTTP header \"Authorization\".".into())
@@ -239,15 +245,25 @@ fn check_auth(app: &App, headers: &HeaderMap, query: &HashMap<String, String>) -
             )
             })?,
     };
-    let token = value.strip_prefix("Bearer ").ok_or_else(|| {
+    let token = bearer_token(value).ok_or_else(|| {
         Fail::Bad(
             "Invalid authorization value in HTTP header \"Authorization\": expecting \"Bearer <oauth2-access-token>\"."
                 .into(),
         )
     })?;
     app.auth
-        .check(token.trim())
-        .map_err(|tag| Fail::Api(ApiError::Auth(tag)))
+        .check(token)
+        .map_err(|tag| Fail::Api(ApiError::Auth(tag)))?;
+    Ok(oauth::digest(token))
+}
+
+/// The token of `Bearer <token>` exactly (RFC 6750 §2.1): one space, then a `b64token`, with
+/// nothing around it. A lenient parser would let requests that Dropbox refuses pass here.
+fn bearer_token(value: &str) -> Option<&str> {
+    let token = value.strip_prefix("Bearer ")?;
+    let body = token.trim_end_matches('=');
+    let b64 = |b: u8| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b);
+    (!body.is_empty() && body.bytes().all(b64)).then_some(token)
 }
 
 async fn call(
@@ -258,23 +274,26 @@ async fn call(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, Fail> {
-    let early = match fault {
-        Fault::ServerError(code) => Some(Fail::Api(ApiError::Server(
+    let owner = match fault {
+        Fault::ServerError(code) => Err(Fail::Api(ApiError::Server(
             StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         ))),
         Fault::RateLimited {
             reason,
             retry_after,
-        } => Some(Fail::Api(ApiError::RateLimited {
+        } => Err(Fail::Api(ApiError::RateLimited {
             reason,
             retry_after,
         })),
-        _ => check_auth(app, headers, query).err(),
+        _ => check_auth(app, headers, query),
     };
-    if let Some(fail) = early {
-        drain(body).await;
-        return Err(fail);
-    }
+    let owner = match owner {
+        Ok(owner) => owner,
+        Err(fail) => {
+            drain(body).await;
+            return Err(fail);
+        }
+    };
     let contended = fault == Fault::WriteContention;
     let cut_after = match fault {
         Fault::Cut(share) => Some(cut_point(headers, share)),
@@ -285,6 +304,8 @@ async fn call(
             app,
             cut_after,
             contended,
+            owner,
+            incoming: announced_length(headers).unwrap_or(staging::MAX_REQUEST_BYTES),
         };
         return match route {
             Route::Upload => up.upload(content(headers, query, body).await?).await,
@@ -361,14 +382,18 @@ async fn call(
     }
 }
 
-/// Where a cut fault drops the connection: a share of the announced length, or of 1 MiB
-/// for a chunked body (at its end if it is shorter).
-fn cut_point(headers: &HeaderMap, share: f64) -> u64 {
-    let len = headers
+/// The body's `Content-Length`, if it has one.
+fn announced_length(headers: &HeaderMap) -> Option<u64> {
+    headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(1 << 20);
+}
+
+/// Where a cut fault drops the connection: a share of the announced length, or of 1 MiB
+/// for a chunked body (at its end if it is shorter).
+fn cut_point(headers: &HeaderMap, share: f64) -> u64 {
+    let len = announced_length(headers).unwrap_or(1 << 20);
     ((len as f64 * share) as u64).max(1)
 }
 
@@ -531,6 +556,10 @@ struct Upload<'a> {
     app: &'a App,
     cut_after: Option<u64>,
     contended: bool,
+    /// The token's digest: whose session limits the data counts against.
+    owner: String,
+    /// What the body may add to a session (its length, else the most a request may carry).
+    incoming: u64,
 }
 
 impl Upload<'_> {
@@ -591,7 +620,7 @@ impl Upload<'_> {
                 staged,
             }) => {
                 // Dropbox keeps the data in a session so the commit can be retried.
-                let id = self.app.sessions.create_closed(staged)?;
+                let id = self.app.sessions.create_closed(&self.owner, staged)?;
                 Err(ApiError::Endpoint(
                     json!({".tag": "path", "reason": reason, "upload_session_id": id}),
                 )
@@ -601,16 +630,36 @@ impl Upload<'_> {
         }
     }
 
+    /// Refuses (after reading the body, so the client gets the answer) data that would take
+    /// the token past its session limits.
+    async fn admit(&self, body: Body, new_session: bool) -> Result<Body, Fail> {
+        match self
+            .app
+            .sessions
+            .admit(&self.owner, self.incoming, new_session)
+        {
+            Ok(()) => Ok(body),
+            Err(failed) => {
+                drain(body).await;
+                Err(failed.into())
+            }
+        }
+    }
+
     async fn start(&self, (arg, body): (UploadSessionStartArg, Body)) -> Result<Response, Fail> {
+        let body = self.admit(body, true).await?;
         let staged = self.stage(body, arg.content_hash.as_deref()).await?;
-        let session_id =
-            self.app
-                .sessions
-                .start(arg.session_type.unwrap_or_default(), arg.close, staged)?;
+        let session_id = self.app.sessions.start(
+            &self.owner,
+            arg.session_type.unwrap_or_default(),
+            arg.close,
+            staged,
+        )?;
         Ok(ok_json(&UploadSessionStartResult { session_id }))
     }
 
     async fn append(&self, (arg, body): (UploadSessionAppendArg, Body)) -> Result<Response, Fail> {
+        let body = self.admit(body, false).await?;
         let expected = arg.content_hash.as_deref();
         let sessions = &self.app.sessions;
         match sessions.begin(&arg.cursor, false).await? {
@@ -801,5 +850,31 @@ fn account() -> FullAccount {
             "home_namespace_id": "3235641",
         }),
         country: Some("US".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn bearer_tokens_are_parsed_strictly() {
+        assert_eq!(
+            bearer_token("Bearer sl.abc-_~+/9=="),
+            Some("sl.abc-_~+/9==")
+        );
+        for bad in [
+            "Bearer  tok",
+            "Bearer tok ",
+            "bearer tok",
+            "Bearer",
+            "Bearer ",
+            "Bearer ==",
+            "Bearer a=b",
+            "Bearer tok\t",
+            "Basic dG9rOg==",
+        ] {
+            assert_eq!(bearer_token(bad), None, "{bad:?}");
+        }
     }
 }

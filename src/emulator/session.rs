@@ -7,6 +7,11 @@
 //! session's pieces arrive in any order and in parallel, so each is staged on its own
 //! (`<id>.p-<offset>`) and joined at finish. A small file thus costs one inode, the one its
 //! bytes end up in.
+//!
+//! Each token may hold `max_bytes` of uncommitted data in at most [`MAX_SESSIONS`] sessions;
+//! beyond that a start or append is refused (`insufficient_space`). A session untouched for
+//! [`ABANDONED_SECS`] is abandoned: a sweep (every minute, and at once when a token is over
+//! its limit) deletes it and its data.
 
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
@@ -26,6 +31,10 @@ use crate::dropbox::types::{FileMetadata, SessionType, UploadSessionCursor};
 
 const PREFIX: &str = "pid_upload_session:";
 const LIFETIME_SECS: i64 = 7 * 24 * 3600;
+/// A session no request touched for this long is deleted: clients append every few seconds.
+pub const ABANDONED_SECS: i64 = 3600;
+/// Open sessions one token may hold (`post` keeps `--jobs` plus a batch of 1,000 open).
+pub const MAX_SESSIONS: u64 = 10_000;
 /// The largest file a session may build: 2^41 − 2^22 bytes.
 const MAX_SESSION_BYTES: u64 = (1 << 41) - (1 << 22);
 
@@ -41,6 +50,12 @@ struct State {
     /// Concurrent: the pieces received.
     #[serde(default)]
     pieces: Vec<Piece>,
+    /// Digest of the token that started it, whose limits its bytes count against.
+    #[serde(default)]
+    owner: String,
+    /// Unix seconds of the last request that changed it (0: `created`).
+    #[serde(default)]
+    touched: i64,
 }
 
 /// One piece of a concurrent session, stored as `<id>.p-<offset>`.
@@ -65,8 +80,23 @@ impl State {
     }
 
     fn expired(&self) -> bool {
-        chrono::Utc::now().timestamp() - self.created > LIFETIME_SECS
+        now() - self.created > LIFETIME_SECS
     }
+
+    fn idle_secs(&self) -> i64 {
+        now() - self.touched.max(self.created)
+    }
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// What one token holds in open sessions.
+#[derive(Default, Clone, Copy)]
+struct Held {
+    bytes: u64,
+    sessions: u64,
 }
 
 struct Live {
@@ -83,6 +113,9 @@ pub struct Sessions {
     live: Mutex<HashMap<String, Slot>>,
     /// A session's state after each change; `None` once it is gone.
     journal: Mutex<Journal>,
+    /// By owner: what their open sessions hold.
+    held: Mutex<HashMap<String, Held>>,
+    max_bytes: u64,
 }
 
 /// What to do with the body of an `append_v2` or `finish` (see [`Sessions::begin`]).
@@ -136,8 +169,9 @@ fn key_of(session_id: &str) -> Option<&str> {
 }
 
 impl Sessions {
-    /// Loads the sessions under `root/sessions`, dropping expired ones and stray files.
-    pub fn open(root: &Path, tmp: &Path) -> std::io::Result<Sessions> {
+    /// Loads the sessions under `root/sessions`, dropping expired and abandoned ones and
+    /// stray files. Each token may hold `max_bytes` in open sessions.
+    pub fn open(root: &Path, tmp: &Path, max_bytes: u64) -> std::io::Result<Sessions> {
         let dir = root.join("sessions");
         fs::create_dir_all(&dir)?;
         let keep = |s: &Option<State>| s.as_ref().is_some_and(|s| !s.expired());
@@ -150,22 +184,86 @@ impl Sessions {
                 let _ = fs::remove_file(&path).or_else(|_| fs::remove_dir_all(&path));
             }
         }
+        let mut held: HashMap<String, Held> = HashMap::new();
         let live = states
             .into_iter()
             .filter_map(|(key, state)| {
+                let state = state?;
+                let h = held.entry(state.owner.clone()).or_default();
+                h.bytes += state.length();
+                h.sessions += 1;
                 let live = Live {
-                    state: state?,
+                    state,
                     hasher: None,
                 };
                 Some((key, Arc::new(tokio::sync::Mutex::new(Some(live)))))
             })
             .collect();
-        Ok(Sessions {
+        let sessions = Sessions {
             dir,
             tmp: tmp.to_path_buf(),
             live: Mutex::new(live),
             journal: Mutex::new(journal),
-        })
+            held: Mutex::new(held),
+            max_bytes,
+        };
+        sessions.sweep(ABANDONED_SECS);
+        Ok(sessions)
+    }
+
+    /// Refuses a request that would take `owner` past its limits with `incoming` more
+    /// bytes (and a new session when `new_session`), after sweeping abandoned sessions.
+    pub fn admit(&self, owner: &str, incoming: u64, new_session: bool) -> Result<(), Failed> {
+        let fits = || {
+            let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+            let h = held.get(owner).copied().unwrap_or_default();
+            h.bytes.saturating_add(incoming) <= self.max_bytes
+                && (!new_session || h.sessions < MAX_SESSIONS)
+        };
+        if fits() {
+            return Ok(());
+        }
+        self.sweep(ABANDONED_SECS);
+        if fits() {
+            return Ok(());
+        }
+        tracing::warn!(
+            "a token holds more than {} MiB or {MAX_SESSIONS} sessions of uncommitted uploads; refusing more",
+            self.max_bytes >> 20
+        );
+        Err(lookup("insufficient_space").into())
+    }
+
+    /// Deletes every session no request touched for `idle_secs` (or expired), except those
+    /// in use right now.
+    pub fn sweep(&self, idle_secs: i64) {
+        let slots: Vec<(String, Slot)> = {
+            let map = self.live.lock().unwrap_or_else(|p| p.into_inner());
+            map.iter().map(|(k, s)| (k.clone(), s.clone())).collect()
+        };
+        for (key, slot) in slots {
+            let Ok(mut guard) = slot.try_lock() else {
+                continue;
+            };
+            let gone = guard
+                .as_ref()
+                .is_some_and(|l| l.state.expired() || l.state.idle_secs() > idle_secs);
+            if gone && let Some(live) = guard.take() {
+                tracing::info!("deleting abandoned upload session {key}");
+                self.remove(&key, &live.state);
+            }
+        }
+    }
+
+    /// Adds `bytes` and `sessions` (either may be negative) to what `owner` holds.
+    fn charge(&self, owner: &str, bytes: i128, sessions: i64) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let h = held.entry(owner.to_string()).or_default();
+        h.bytes = (i128::from(h.bytes) + bytes).clamp(0, i128::from(u64::MAX)) as u64;
+        h.sessions = h.sessions.saturating_add_signed(sessions);
+        if h.bytes == 0 && h.sessions == 0 {
+            held.remove(owner);
+        }
     }
 
     fn slot(&self, session_id: &str) -> Option<(String, Slot)> {
@@ -216,10 +314,18 @@ impl Sessions {
             let _ = fs::remove_file(self.piece_path(key, p.offset));
         }
         let _ = self.record(key, None);
+        self.charge(&state.owner, -i128::from(state.length()), -1);
     }
 
-    /// `upload_session/start`. `Err` is an `UploadSessionStartError`.
-    pub fn start(&self, kind: SessionType, close: bool, staged: Staged) -> Result<String, Failed> {
+    /// `upload_session/start` for `owner` (a token's digest). `Err` is an
+    /// `UploadSessionStartError`.
+    pub fn start(
+        &self,
+        owner: &str,
+        kind: SessionType,
+        close: bool,
+        staged: Staged,
+    ) -> Result<String, Failed> {
         if kind == SessionType::Concurrent {
             if staged.size > 0 {
                 return Err(lookup("concurrent_session_data_not_allowed").into());
@@ -228,24 +334,33 @@ impl Sessions {
                 return Err(lookup("concurrent_session_close_not_allowed").into());
             }
         }
-        self.create(kind, close, staged)
+        self.create(owner, kind, close, staged)
     }
 
     /// A closed session holding `staged`: what a failed `files/upload` hands back so the
     /// client can retry the commit with `upload_session/finish`.
-    pub fn create_closed(&self, staged: Staged) -> Result<String, Failed> {
-        self.create(SessionType::Sequential, true, staged)
+    pub fn create_closed(&self, owner: &str, staged: Staged) -> Result<String, Failed> {
+        self.create(owner, SessionType::Sequential, true, staged)
     }
 
-    fn create(&self, kind: SessionType, close: bool, staged: Staged) -> Result<String, Failed> {
+    fn create(
+        &self,
+        owner: &str,
+        kind: SessionType,
+        close: bool,
+        staged: Staged,
+    ) -> Result<String, Failed> {
+        self.admit(owner, staged.size, true)?;
         let key = format!("{:032x}", rand::random::<u128>());
         let Staged { temp, size, hasher } = staged;
         let state = State {
             kind,
-            created: chrono::Utc::now().timestamp(),
+            created: now(),
             closed: close,
             len: size,
             pieces: Vec::new(),
+            owner: owner.to_string(),
+            touched: now(),
         };
         // Concurrent sessions start empty (checked by `start`): their staged file just goes.
         let hasher = match kind {
@@ -258,6 +373,7 @@ impl Sessions {
             SessionType::Concurrent => None,
         };
         self.save(&key, &state)?;
+        self.charge(owner, i128::from(size), 1);
         let live = Live { state, hasher };
         self.live
             .lock()
@@ -311,7 +427,9 @@ impl Sessions {
         let mut next = live.state.clone();
         next.len = end;
         next.closed |= close;
+        next.touched = now();
         self.save(&d.key, &next)?;
+        self.charge(&next.owner, i128::from(size), 0);
         let hasher = d.hasher.take();
         let live = d.live();
         live.state = next;
@@ -370,6 +488,7 @@ impl Sessions {
         }
         let mut next = state.clone();
         next.closed |= close;
+        next.touched = now();
         next.pieces.retain(|p| p.offset != cursor.offset);
         if staged.size > 0 {
             next.pieces.push(Piece {
@@ -379,6 +498,8 @@ impl Sessions {
             self.store_piece(&key, cursor.offset, staged)?;
         }
         self.save(&key, &next)?;
+        let grown = i128::from(next.length()) - i128::from(state.length());
+        self.charge(&next.owner, grown, 0);
         *state = next;
         Ok(())
     }
@@ -523,6 +644,48 @@ impl Sessions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn staged(dir: &Path, data: &[u8]) -> Staged {
+        let mut hasher = ContentHasher::new();
+        hasher.update(data);
+        let temp = tempfile::NamedTempFile::new_in(dir)
+            .unwrap()
+            .into_temp_path();
+        fs::write(&temp, data).unwrap();
+        Staged {
+            temp,
+            size: data.len() as u64,
+            hasher: Box::new(hasher),
+        }
+    }
+
+    /// Issue 17: abandoned sessions were kept for 7 days with no limit per token.
+    #[test]
+    fn a_token_is_held_to_its_limit_and_abandoned_sessions_are_swept() {
+        let root = tempfile::tempdir().unwrap();
+        let tmp = root.path().join("tmp");
+        fs::create_dir_all(&tmp).unwrap();
+        let sessions = Sessions::open(root.path(), &tmp, 10).unwrap();
+        let seq = SessionType::Sequential;
+        sessions
+            .start("a", seq, false, staged(&tmp, b"123456"))
+            .unwrap();
+        let refused = sessions.start("a", seq, false, staged(&tmp, b"12345"));
+        assert!(matches!(refused, Err(Failed::Api(v)) if v[".tag"] == "insufficient_space"));
+        // Another token has its own limit.
+        sessions
+            .start("b", seq, false, staged(&tmp, b"12345"))
+            .unwrap();
+        sessions.sweep(-1);
+        assert!(sessions.held.lock().unwrap().is_empty());
+        let files: Vec<_> = fs::read_dir(root.path().join("sessions"))
+            .unwrap()
+            .collect();
+        assert_eq!(files.len(), 1, "only the journal is left: {files:?}");
+        sessions
+            .start("a", seq, false, staged(&tmp, b"12345"))
+            .unwrap();
+    }
 
     #[test]
     fn only_our_ids_map_to_directories() {

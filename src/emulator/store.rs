@@ -374,7 +374,7 @@ impl Store {
         let Metadata::File(meta) = node.metadata(&lower) else {
             return Err(json!({".tag": "not_file"}));
         };
-        let file = File::open(self.disk_path(&node.display)).map_err(|e| {
+        let file = crate::files::open_regular(&self.disk_path(&node.display)).map_err(|e| {
             tracing::error!("opening {}: {e}", node.display);
             not_found()
         })?;

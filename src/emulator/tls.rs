@@ -18,11 +18,19 @@ pub struct TlsOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("generating the TLS certificate: {0}")]
-    Generate(#[from] rcgen::Error),
+    Generate(rcgen::Error),
     #[error("writing the CA certificate to {0}: {1}")]
     Write(PathBuf, std::io::Error),
     #[error("loading the TLS certificate: {0}")]
     Load(std::io::Error),
+}
+
+/// Not `#[from]`, which would also make it the `source()`: a context chain would print the
+/// same text twice.
+impl From<rcgen::Error> for TlsError {
+    fn from(e: rcgen::Error) -> Self {
+        TlsError::Generate(e)
+    }
 }
 
 /// Generates the CA and leaf, writes the CA to `ca_out`, and returns the server config.

@@ -1,27 +1,22 @@
 //! The cleartext key file `encrypt` reads, and the check that it is not about to be committed.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use zeroize::Zeroizing;
-
 use super::{Credential, CredentialError, MAX_FILE_LEN};
 use crate::exit::{ExitKind, Failure};
+use crate::files::{ReadError, read_bounded, read_to_limit};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CleartextError {
-    #[error("cannot read the cleartext key file {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("cannot read the cleartext key file {}: {error}", path.display())]
+    Read { path: PathBuf, error: ReadError },
     #[error("the cleartext key file {} is over 64 KiB; it should hold one token", path.display())]
     TooLarge { path: PathBuf },
-    #[error("the cleartext key file {}: {source}", path.display())]
+    #[error("the cleartext key file {}: {error}", path.display())]
     Invalid {
         path: PathBuf,
-        source: CredentialError,
+        error: CredentialError,
     },
 }
 
@@ -34,26 +29,25 @@ impl From<CleartextError> for Failure {
 
 /// Reads a cleartext credential from `path` (`-` for stdin) into a buffer wiped after use.
 pub fn read_credential(path: &Path) -> Result<Credential, CleartextError> {
-    let read_error = |source| CleartextError::Read {
+    let too_large = || CleartextError::TooLarge {
         path: path.to_owned(),
-        source,
     };
-    let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_FILE_LEN as usize + 1));
-    let limit = MAX_FILE_LEN + 1;
-    if path == Path::new("-") {
-        std::io::stdin().take(limit).read_to_end(&mut bytes)
-    } else {
-        std::fs::File::open(path).and_then(|f| f.take(limit).read_to_end(&mut bytes))
-    }
-    .map_err(read_error)?;
-    if bytes.len() as u64 > MAX_FILE_LEN {
-        return Err(CleartextError::TooLarge {
-            path: path.to_owned(),
-        });
-    }
-    Credential::from_cleartext(&bytes).map_err(|source| CleartextError::Invalid {
+    let read_error = |error| CleartextError::Read {
         path: path.to_owned(),
-        source,
+        error,
+    };
+    let bytes = if path == Path::new("-") {
+        read_to_limit(std::io::stdin(), MAX_FILE_LEN, MAX_FILE_LEN)
+    } else {
+        read_bounded(path, MAX_FILE_LEN)
+    }
+    .map_err(|error| match error {
+        ReadError::TooLarge(_) => too_large(),
+        error => read_error(error),
+    })?;
+    Credential::from_cleartext(&bytes).map_err(|error| CleartextError::Invalid {
+        path: path.to_owned(),
+        error,
     })
 }
 

@@ -12,7 +12,7 @@ pub mod credential;
 pub mod legacy;
 pub mod v1;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
@@ -21,6 +21,7 @@ pub use credential::{Credential, CredentialError};
 pub use v1::KdfParams;
 
 use crate::exit::{ExitKind, Failure};
+use crate::files::{ReadError, read_bounded};
 
 /// Sealed files are a few hundred bytes; anything much larger is not one.
 pub const MAX_FILE_LEN: u64 = 64 * 1024;
@@ -29,11 +30,20 @@ pub const MAX_FILE_LEN: u64 = 64 * 1024;
 /// No variant carries secret material.
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("cannot read {}: {error}", path.display())]
+    Read { path: PathBuf, error: ReadError },
+    #[error(
+        "{} is larger than 64 KiB, so it is not a sealed credential (those are a few hundred \
+         bytes); check the path, or seal the credential again with `dropbox-post encrypt`",
+        path.display()
+    )]
+    TooLarge { path: PathBuf },
+    #[error(
+        "the sealed file's line endings were changed to CRLF (git's autocrlf does this on \
+         Windows); add `*.enc -text` to .gitattributes, then check the file out again \
+         (`git rm --cached FILE` and `git checkout -- FILE`)"
+    )]
+    LineEndings,
     #[error(
         "not a sealed credential: expected a first line `dropbox-post-sealed v1` or a \
          librec-auto encrypted key; make one with `dropbox-post encrypt`"
@@ -51,7 +61,7 @@ pub enum SealError {
          t ≤ {max_t}, p ≤ {max_p}); it was changed or not made by dropbox-post",
         max_m = KdfParams::MAX_M_KIB, max_t = KdfParams::MAX_T, max_p = KdfParams::MAX_P
     )]
-    ParamsTooLarge(KdfParams),
+    ParamsTooLarge(String),
     #[error("KDF parameters `{0}` are below Argon2's minimums (t ≥ 1, p ≥ 1, m ≥ 8·p KiB)")]
     ParamsTooSmall(KdfParams),
     /// The one message for a wrong password and for a changed ciphertext or header:
@@ -62,10 +72,10 @@ pub enum SealError {
     BadPlaintext(CredentialError),
     #[error("{} already exists; pass --force to replace it", path.display())]
     Exists { path: PathBuf },
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}: {error}", path.display())]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{0}")]
     Internal(&'static str),
@@ -120,17 +130,15 @@ pub struct SealedFile {
 impl SealedFile {
     /// Reads and checks a sealed file. Errors here never need the password.
     pub fn read(path: &Path) -> Result<Self, SealError> {
-        let read_error = |source| SealError::Read {
-            path: path.to_owned(),
-            source,
-        };
-        let mut bytes = Vec::new();
-        std::fs::File::open(path)
-            .and_then(|f| f.take(MAX_FILE_LEN + 1).read_to_end(&mut bytes))
-            .map_err(read_error)?;
-        if bytes.len() as u64 > MAX_FILE_LEN {
-            return Err(SealError::NotSealed);
-        }
+        let bytes = read_bounded(path, MAX_FILE_LEN).map_err(|error| match error {
+            ReadError::TooLarge(_) => SealError::TooLarge {
+                path: path.to_owned(),
+            },
+            error => SealError::Read {
+                path: path.to_owned(),
+                error,
+            },
+        })?;
         Self::parse(path, &bytes)
     }
 
@@ -225,9 +233,9 @@ pub fn refuse_existing(path: &Path, force: bool) -> Result<(), SealError> {
 }
 
 fn write_atomically(path: &Path, contents: &[u8], force: bool) -> Result<(), SealError> {
-    let write_error = |source| SealError::Write {
+    let write_error = |error| SealError::Write {
         path: path.to_owned(),
-        source,
+        error,
     };
     let dir = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,

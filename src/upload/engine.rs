@@ -13,7 +13,6 @@
 //!   because its session was already consumed or the path is taken counts as done when
 //!   Dropbox holds exactly our content.
 
-use std::fs::File;
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -101,6 +100,8 @@ enum FileError {
     Changed(String),
     #[error("cannot read: {0}")]
     Io(#[from] std::io::Error),
+    #[error("cannot read: {0}")]
+    Open(#[from] crate::files::ReadError),
     #[error("{0}")]
     Api(#[from] ApiError),
     #[error("not sent: the run stopped early")]
@@ -185,7 +186,8 @@ pub async fn run(
     for p in &plan.problems {
         ctx.progress.record(Entry {
             path: p.path.clone(),
-            remote: String::new(),
+            remote: (p.rel.as_deref())
+                .map_or_else(String::new, |rel| super::plan::remote_path(&plan.dest, rel)),
             bytes: 0,
             outcome: Outcome::Failed(p.reason.clone()),
         });
@@ -398,7 +400,7 @@ fn read_into(
     budget: &Arc<Budget>,
     mut sink: impl FnMut(Bytes, Option<String>) -> bool,
 ) -> Result<(), FileError> {
-    let mut handle = File::open(&file.path)?;
+    let mut handle = crate::files::open_regular(&file.path)?;
     unchanged(file, &handle.metadata()?)?;
     let mut hasher = ContentHasher::new();
     let mut remaining = file.size;
@@ -507,7 +509,7 @@ async fn commit(ctx: &Ctx, mut pending: Vec<Pending>) -> Vec<Pending> {
             }
             UploadSessionFinishBatchResultEntry::Failure { failure } => failure,
         };
-        let summary = crate::dropbox::types::error_summary(&failure);
+        let summary = crate::dropbox::error::short(&crate::dropbox::types::error_summary(&failure));
         match reason_of(&failure) {
             Reason::TooManyWriteOperations if p.tries + 1 < ctx.client.pacer().max_attempts() => {
                 p.tries += 1;
@@ -545,8 +547,11 @@ fn verify(p: &Pending, meta: &FileMetadata) -> Outcome {
     match &meta.content_hash {
         Some(h) if *h == p.hash && meta.size == p.file.local.size => Outcome::Uploaded,
         Some(h) => Outcome::Failed(format!(
-            "Dropbox stored {} bytes with content hash {h}, but we sent {} bytes hashing to {}",
-            meta.size, p.file.local.size, p.hash
+            "Dropbox stored {} bytes with content hash {}, but we sent {} bytes hashing to {}",
+            meta.size,
+            crate::dropbox::error::short(h),
+            p.file.local.size,
+            p.hash
         )),
         None => Outcome::Failed("Dropbox did not report the content hash of the commit".into()),
     }
@@ -588,6 +593,24 @@ mod tests {
             true
         })?;
         Ok((sizes, hash.unwrap()))
+    }
+
+    /// Issue 17: a file replaced by a FIFO after the walk hung `post` in open().
+    #[cfg(unix)]
+    #[test]
+    fn a_file_replaced_by_a_fifo_after_the_walk_fails_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"data").unwrap();
+        let walked = local(&path);
+        std::fs::remove_file(&path).unwrap();
+        let status = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let err = collect(&walked, BLOCK_SIZE).unwrap_err().to_string();
+        assert!(err.contains("FIFO"), "{err}");
     }
 
     #[test]

@@ -17,6 +17,9 @@ use sha2::{Digest, Sha256};
 
 use super::walk::{LocalFile, Stamp};
 
+/// A cache file bigger than this (some million files) is ignored, not read.
+const MAX_CACHE_FILE: u64 = 512 << 20;
+
 /// Overrides where cache files go (default: `$XDG_CACHE_HOME/dropbox-post`, else
 /// `~/.cache/dropbox-post`).
 pub const CACHE_DIR_ENV: &str = "DROPBOX_POST_CACHE_DIR";
@@ -93,7 +96,7 @@ impl HashCache {
         let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
         let name = hex::encode(&Sha256::digest(root.to_string_lossy().as_bytes())[..16]);
         let path = dir.join("hashes").join(format!("{name}.json"));
-        let known = match std::fs::read(&path) {
+        let known = match crate::files::read_bounded(&path, MAX_CACHE_FILE) {
             Ok(bytes) => match serde_json::from_slice::<Saved>(&bytes) {
                 Ok(saved) if saved.version == VERSION && saved.root == root => saved.files,
                 Ok(_) => HashMap::new(),

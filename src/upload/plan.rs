@@ -37,6 +37,8 @@ pub struct Plan {
     pub folders: Vec<String>,
     pub problems: Vec<Problem>,
     pub warnings: Vec<String>,
+    /// The Dropbox folder the plan sends to.
+    pub dest: String,
 }
 
 /// `dest` + `rel` as a Dropbox path (`dest` is absolute; `"/"` is the root).
@@ -76,6 +78,7 @@ pub fn make_plan(
         let reason = clashes[&file.rel].clone();
         tree.problems.push(Problem {
             path: file.path,
+            rel: Some(file.rel),
             reason,
         });
     }
@@ -110,6 +113,7 @@ pub fn make_plan(
         folders,
         problems: tree.problems,
         warnings: tree.warnings,
+        dest: dest.to_string(),
     }
 }
 

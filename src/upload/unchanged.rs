@@ -80,7 +80,7 @@ pub fn changed(
 /// The content hash, if the file is still exactly as the walk saw it; `None` otherwise,
 /// or on any read error (the sender meets it again and says what went wrong).
 fn hash_of(file: &LocalFile, buf: &mut [u8]) -> Option<String> {
-    let mut handle = File::open(&file.path).ok()?;
+    let mut handle = crate::files::open_regular(&file.path).ok()?;
     let as_walked = |handle: &File| {
         let now = handle.metadata().ok()?;
         file.change_since_walk(&now).is_none().then_some(())

@@ -1,8 +1,10 @@
 //! The local side: which files and empty folders a post job sends.
 //!
-//! Hidden files are included; symlinks are followed (a loop is reported, not followed);
-//! fifos, sockets and devices are skipped with a warning; a name that is not UTF-8 cannot
-//! become a Dropbox path, so it is reported as a failure by its path and the rest proceeds.
+//! Hidden files are included; symlinks are followed while they stay inside the posted folder
+//! (one leading out of it is reported and not followed, unless the job may leave it; a loop
+//! or a dangling link is reported); fifos, sockets and devices are skipped with a warning; a
+//! name that is not UTF-8 cannot become a Dropbox path, so it is reported as a failure by its
+//! path and the rest proceeds. A folder that cannot be read is reported, never sent as empty.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -55,6 +57,8 @@ impl Stamp {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub path: PathBuf,
+    /// Where it would have gone, relative to the job's root (`None` if not known).
+    pub rel: Option<String>,
     pub reason: String,
 }
 
@@ -71,55 +75,95 @@ pub struct LocalTree {
 pub fn walk_file(path: &Path) -> LocalTree {
     let mut tree = LocalTree::default();
     let name = path.file_name().map(|n| n.to_str());
+    let rel = name.flatten().map(str::to_string);
     match (std::fs::metadata(path), name) {
-        (Err(e), _) => tree.problem(path, format!("cannot read: {e}")),
-        (_, None) => tree.problem(path, "has no file name".into()),
-        (_, Some(None)) => tree.problem(path, NOT_UTF8.into()),
+        (Err(e), _) => tree.problem(path, rel, unreadable(path, &e)),
+        (_, None) => tree.problem(path, rel, "has no file name".into()),
+        (_, Some(None)) => tree.problem(path, rel, NOT_UTF8.into()),
         (Ok(meta), Some(Some(name))) if meta.is_file() => {
             tree.files
                 .push(LocalFile::new(path, name.to_string(), &meta));
         }
-        (Ok(_), _) => tree.problem(path, "is not a regular file".into()),
+        (Ok(_), _) => tree.problem(path, rel, "is not a regular file".into()),
     }
     tree
 }
 
+/// Why `path` cannot be read; a dangling symlink names where it points.
+fn unreadable(path: &Path, error: &dyn std::fmt::Display) -> String {
+    match std::fs::read_link(path) {
+        Ok(target) if std::fs::metadata(path).is_err() => format!(
+            "dangling symlink: it points to {}, which does not exist",
+            target.display()
+        ),
+        _ => format!("cannot read: {error}"),
+    }
+}
+
 const NOT_UTF8: &str = "name is not valid UTF-8, so it cannot be a Dropbox path; rename it";
 
-/// A folder's contents, recursively; they land under `dest/`.
-pub fn walk_folder(root: &Path) -> LocalTree {
+/// A folder's contents, recursively; they land under `dest/`. Symlinks that lead out of
+/// `root` are followed only with `may_leave`.
+pub fn walk_folder(root: &Path, may_leave: bool) -> LocalTree {
     let mut tree = LocalTree::default();
     let mut dirs: Vec<String> = Vec::new();
     let mut parents: HashSet<String> = HashSet::new();
+    // Folders whose listing failed: reported, so not sent as empty.
+    let mut unread: HashSet<String> = HashSet::new();
+    let real_root = std::fs::canonicalize(root).ok();
+    let rel_of = |path: &Path| {
+        let rel = path.strip_prefix(root).unwrap_or(path);
+        rel.to_str()
+            .map(|s| s.replace(std::path::MAIN_SEPARATOR, "/"))
+    };
     let mut entries = WalkDir::new(root).follow_links(true).into_iter();
     while let Some(entry) = entries.next() {
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
                 let path = e.path().unwrap_or(root).to_path_buf();
+                let rel = rel_of(&path);
                 let reason = if e.loop_ancestor().is_some() {
                     "symlink loop: points back to one of its own parent folders; skipped".into()
                 } else {
-                    format!(
-                        "cannot read: {}",
-                        e.io_error().map_or(e.to_string(), |io| io.to_string())
-                    )
+                    let io = e.io_error().map_or(e.to_string(), |io| io.to_string());
+                    unreadable(&path, &io)
                 };
-                tree.problem(&path, reason);
+                // Neither it nor its folder is sent as empty: something in it failed.
+                if let Some(rel) = rel.as_deref().filter(|r| !r.is_empty()) {
+                    parents.insert(parent_of(rel).to_string());
+                }
+                unread.extend(rel.clone());
+                tree.problem(&path, rel, reason);
                 continue;
             }
         };
-        let rel_path = entry.path().strip_prefix(root).unwrap_or(entry.path());
-        let Some(rel) = rel_path
-            .to_str()
-            .map(|s| s.replace(std::path::MAIN_SEPARATOR, "/"))
-        else {
-            tree.problem(entry.path(), NOT_UTF8.into());
+        let Some(rel) = rel_of(entry.path()) else {
+            tree.problem(entry.path(), None, NOT_UTF8.into());
             if entry.file_type().is_dir() {
                 entries.skip_current_dir();
             }
             continue;
         };
+        if entry.path_is_symlink() && !may_leave {
+            let target = std::fs::canonicalize(entry.path());
+            let inside = matches!((&target, &real_root), (Ok(t), Some(r)) if t.starts_with(r));
+            if !inside {
+                let shown = target.map_or_else(|_| "?".into(), |t| t.display().to_string());
+                let reason = format!(
+                    "symlink to {shown}, outside the posted folder; not followed \
+                     (post --allow-outside follows it)"
+                );
+                if entry.file_type().is_dir() {
+                    entries.skip_current_dir();
+                }
+                if entry.depth() > 0 {
+                    parents.insert(parent_of(&rel).to_string());
+                }
+                tree.problem(entry.path(), Some(rel), reason);
+                continue;
+            }
+        }
         if entry.depth() > 0 {
             parents.insert(parent_of(&rel).to_string());
         }
@@ -129,7 +173,7 @@ pub fn walk_folder(root: &Path) -> LocalTree {
         } else if file_type.is_file() {
             match entry.metadata() {
                 Ok(meta) => tree.files.push(LocalFile::new(entry.path(), rel, &meta)),
-                Err(e) => tree.problem(entry.path(), format!("cannot read: {e}")),
+                Err(e) => tree.problem(entry.path(), Some(rel), format!("cannot read: {e}")),
             }
         } else {
             tree.warnings.push(format!(
@@ -138,7 +182,10 @@ pub fn walk_folder(root: &Path) -> LocalTree {
             ));
         }
     }
-    tree.empty_dirs = dirs.into_iter().filter(|d| !parents.contains(d)).collect();
+    tree.empty_dirs = dirs
+        .into_iter()
+        .filter(|d| !parents.contains(d) && !unread.contains(d))
+        .collect();
     tree
 }
 
@@ -168,9 +215,10 @@ impl LocalFile {
 }
 
 impl LocalTree {
-    fn problem(&mut self, path: &Path, reason: String) {
+    fn problem(&mut self, path: &Path, rel: Option<String>, reason: String) {
         self.problems.push(Problem {
             path: path.to_path_buf(),
+            rel,
             reason,
         });
     }
@@ -196,7 +244,7 @@ mod tests {
         fs::write(root.join("a/b/c/deep.txt"), "deep").unwrap();
         fs::write(root.join(".hidden"), "h").unwrap();
         fs::write(root.join("zero"), "").unwrap();
-        let tree = walk_folder(root);
+        let tree = walk_folder(root, false);
         assert_eq!(rels(&tree), vec![".hidden", "a/b/c/deep.txt", "zero"]);
         assert_eq!(tree.empty_dirs, vec!["empty/inner".to_string()]);
         assert!(tree.problems.is_empty() && tree.warnings.is_empty());
@@ -207,7 +255,10 @@ mod tests {
     #[test]
     fn an_empty_root_is_itself_empty() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(walk_folder(dir.path()).empty_dirs, vec![String::new()]);
+        assert_eq!(
+            walk_folder(dir.path(), false).empty_dirs,
+            vec![String::new()]
+        );
     }
 
     #[cfg(unix)]
@@ -222,10 +273,29 @@ mod tests {
         std::os::unix::fs::symlink(&outside, root.join("out")).unwrap();
         std::os::unix::fs::symlink(&root, root.join("sub/loop")).unwrap();
         std::os::unix::fs::symlink(outside.join("linked.txt"), root.join("f")).unwrap();
-        let tree = walk_folder(&root);
+        let tree = walk_folder(&root, true);
         assert_eq!(rels(&tree), vec!["f", "out/linked.txt"]);
         assert_eq!(tree.problems.len(), 1, "{:?}", tree.problems);
         assert!(tree.problems[0].reason.contains("loop"));
+        // Without the opt-in, links out of the posted folder are reported, not followed.
+        let tree = walk_folder(&root, false);
+        assert_eq!(rels(&tree), Vec::<&str>::new());
+        let mut reasons: Vec<_> = tree.problems.iter().map(|p| p.rel.clone()).collect();
+        reasons.sort();
+        assert_eq!(
+            reasons,
+            [
+                Some("f".into()),
+                Some("out".into()),
+                Some("sub/loop".into())
+            ]
+        );
+        assert!(
+            tree.problems
+                .iter()
+                .any(|p| p.reason.contains("outside the posted folder"))
+        );
+        assert!(tree.empty_dirs.is_empty(), "{:?}", tree.empty_dirs);
     }
 
     #[cfg(unix)]
@@ -239,7 +309,7 @@ mod tests {
             .unwrap();
         assert!(status.success());
         fs::write(dir.path().join("ok.txt"), "ok").unwrap();
-        let tree = walk_folder(dir.path());
+        let tree = walk_folder(dir.path(), false);
         assert_eq!(rels(&tree), vec!["ok.txt"]);
         assert_eq!(tree.warnings.len(), 1);
         assert!(tree.warnings[0].contains("pipe"));
@@ -254,7 +324,7 @@ mod tests {
         fs::create_dir(dir.path().join(bad)).unwrap();
         fs::write(dir.path().join(bad).join("inside.txt"), "x").unwrap();
         fs::write(dir.path().join("good.txt"), "g").unwrap();
-        let tree = walk_folder(dir.path());
+        let tree = walk_folder(dir.path(), false);
         assert_eq!(rels(&tree), vec!["good.txt"]);
         assert_eq!(tree.problems.len(), 1);
         assert!(tree.problems[0].reason.contains("UTF-8"));

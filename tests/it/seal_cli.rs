@@ -382,6 +382,6 @@ fn kdf_cost_flags_are_stored_and_checked() {
         .args(["-k", STRONG, "--kdf-memory-kib", "2097152"])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("1048576"));
+        .stderr(predicate::str::contains("262144"));
     assert!(!refused.exists());
 }
