@@ -14,6 +14,9 @@
 //! - `password`: must be empty. librec-auto passes the password it was given when this param
 //!   is present; a password written in the config would be committed in clear.
 //! - `share` (optional): `true` or `false` (default).
+//! - `root` (optional): `home` or `team` (any case): which space `dest` is in, the
+//!   account's own or a Dropbox team's shared space. Without it, `post --root` decides
+//!   (default home).
 //!
 //! **Relative paths** (`encrypted_key`, `path`) resolve against the study directory: the
 //! `target` given to [`load`] (`--target`), else the parent of the `conf/` folder holding the
@@ -34,6 +37,7 @@ use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::reader::Reader;
 
+use crate::dropbox::space::Space;
 use crate::exit::{ExitKind, Failure};
 
 /// Script names that mean "publish to Dropbox" (librec-auto renamed the script once).
@@ -65,6 +69,8 @@ pub struct PostJob {
     pub dest: String,
     /// Create a shared link after uploading.
     pub share: bool,
+    /// The space `dest` is in, when the script names one.
+    pub root: Option<Space>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,7 +144,7 @@ impl From<ConfigError> for Failure {
 pub enum Problem {
     #[error("param {0:?} is missing")]
     Missing(&'static str),
-    #[error("unknown param {}; expected option, encrypted_key, path, dest, password or share", quoted(.0))]
+    #[error("unknown param {}; expected option, encrypted_key, path, dest, password, share or root", quoted(.0))]
     Unknown(String),
     #[error("a <param> has no name attribute")]
     Unnamed,
@@ -150,6 +156,8 @@ pub enum Problem {
     BadOption(String),
     #[error("share {} is not true or false", quoted(.0))]
     BadShare(String),
+    #[error("root {} is not home or team", quoted(.0))]
+    BadRoot(String),
     #[error("dest {} is not an absolute Dropbox path; start it with / (/ alone is the root)", quoted(.0))]
     DestNotAbsolute(String),
     #[error("dest {} has a . or .. segment; write the folder path out in full", quoted(.0))]
@@ -210,6 +218,7 @@ impl Problem {
             Problem::WrongKind { param, .. } => Some(param),
             Problem::BadOption(_) => Some("option"),
             Problem::BadShare(_) => Some("share"),
+            Problem::BadRoot(_) => Some("root"),
             Problem::DestNotAbsolute(_) | Problem::DestDotSegment(_) | Problem::DestControl(_) => {
                 Some("dest")
             }
@@ -369,13 +378,14 @@ struct Params<'a> {
     share: bool,
 }
 
-const KNOWN_PARAMS: [&str; 6] = [
+const KNOWN_PARAMS: [&str; 7] = [
     "option",
     "encrypted_key",
     "path",
     "dest",
     "password",
     "share",
+    "root",
 ];
 
 fn script_job(study_dir: &Path, script: &RawScript) -> Result<Option<PostJob>, Problem> {
@@ -406,6 +416,9 @@ fn script_job(study_dir: &Path, script: &RawScript) -> Result<Option<PostJob>, P
         Some(s) if s.eq_ignore_ascii_case("false") => false,
         Some(s) => return Err(Problem::BadShare(s.to_string())),
     };
+    let root = get("root")
+        .map(|r| r.parse().map_err(|_| Problem::BadRoot(r.to_string())))
+        .transpose()?;
     let params = Params {
         option: required("option")?,
         encrypted_key: required("encrypted_key")?,
@@ -416,6 +429,7 @@ fn script_job(study_dir: &Path, script: &RawScript) -> Result<Option<PostJob>, P
     Ok(validate(study_dir, &params)?.map(|job| PostJob {
         script: script.index,
         line: script.line,
+        root,
         ..job
     }))
 }
@@ -445,6 +459,7 @@ fn validate(study_dir: &Path, params: &Params) -> Result<Option<PostJob>, Proble
         path,
         dest,
         share: params.share,
+        root: None,
     }))
 }
 

@@ -164,6 +164,7 @@ fn post_args(study: &Path, endpoint: &str) -> PostArgs {
         share: false,
         json: false,
         endpoint: Some(endpoint.to_string()),
+        root: None,
         chunk_size: 8,
     }
 }

@@ -119,6 +119,7 @@ fn happy_path_file_folder_and_foreign_script() {
                 ("dest", "//study-results//exp00000/"),
                 ("password", ""),
                 ("share", "true"),
+                ("root", " Team "),
             ],
         ),
     ]);
@@ -137,6 +138,7 @@ fn happy_path_file_folder_and_foreign_script() {
                 path: root.join("post/summary.csv"),
                 dest: "/study-results".into(),
                 share: false,
+                root: None,
             },
             PostJob {
                 script: 3,
@@ -146,6 +148,7 @@ fn happy_path_file_folder_and_foreign_script() {
                 path: root.join("exp00000"),
                 dest: "/study-results/exp00000".into(),
                 share: true,
+                root: Some(Space::Team),
             },
         ]
     );
@@ -312,6 +315,16 @@ fn bad_option_and_share() {
     let (problem, line, _) = script_problem(dropbox(&params));
     assert_eq!(problem, Problem::BadShare("yes".into()));
     assert_eq!(line, param_line(5));
+
+    let mut params = FILE_JOB.to_vec();
+    params.push(("root", "shared"));
+    let (problem, line, text) = script_problem(dropbox(&params));
+    assert_eq!(problem, Problem::BadRoot("shared".into()));
+    assert_eq!(line, param_line(5));
+    assert!(
+        text.contains("root \"shared\" is not home or team"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -492,6 +505,7 @@ fn job_from_args_forms() {
             path: root.join("exp00000"),
             dest: "/x".into(),
             share: false,
+            root: None,
         }
     );
     assert_eq!(job_from_args(dir.path(), "No", "", "", "").unwrap(), None);
@@ -582,6 +596,7 @@ fn messages_are_one_bounded_line_whatever_the_config_holds() {
         ("encrypted_key", "k\r\n.enc"),
         ("dest", &long),
         ("share", &long),
+        ("root", &long),
     ] {
         let mut params = FILE_JOB.to_vec();
         params.retain(|(k, _)| *k != name);
