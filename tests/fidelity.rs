@@ -4,16 +4,14 @@
 //! dropbox-post's side end to end: every failure a user can cause from the App Console is
 //! one line with the remedy, and `post`/`ls`/`get`/`whoami` work in a team space.
 
-mod emulator_support;
 mod support;
 
 use std::collections::HashMap;
 use std::process::Output;
 
-use emulator_support::{Emu, body};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{Emulator, PASSWORD, Study, assert_success, bin};
+use support::{Emulator, PASSWORD, Study, TOKEN, assert_success, bin};
 
 const ROOT_NS: &str = "1920468532";
 const HOME_NS: &str = "3235641";
@@ -22,17 +20,59 @@ fn root_header(ns: &str) -> String {
     json!({".tag": "root", "root": ns}).to_string()
 }
 
+fn route(emu: &Emulator, route: &str) -> String {
+    format!("{}/2/{route}", emu.url)
+}
+
+/// Status and body (JSON when it parses, else text).
+async fn body(r: reqwest::Response) -> (StatusCode, Value) {
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+async fn download(emu: &Emulator, path: &str) -> Vec<u8> {
+    let r = reqwest::Client::new()
+        .post(route(emu, "files/download"))
+        .bearer_auth(TOKEN)
+        .header("Dropbox-API-Arg", json!({ "path": path }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "download {path}");
+    r.bytes().await.unwrap().to_vec()
+}
+
+/// An RPC call with the test token, in the home namespace.
+async fn rpc(emu: &Emulator, name: &str, arg: Value) -> (StatusCode, Value) {
+    call(emu, TOKEN, name, arg, None).await
+}
+
+/// `list_folder` of `""` in the namespace `root` names.
+async fn listing(emu: &Emulator, root: &str) -> (StatusCode, Value) {
+    call(
+        emu,
+        TOKEN,
+        "files/list_folder",
+        json!({"path": ""}),
+        Some(root),
+    )
+    .await
+}
+
 /// An RPC call with `token` and an optional `Dropbox-API-Path-Root`.
 async fn call(
-    emu: &Emu,
+    emu: &Emulator,
     token: &str,
-    route: &str,
+    name: &str,
     arg: Value,
     root: Option<&str>,
 ) -> (StatusCode, Value) {
-    let mut r = emu
-        .http
-        .post(emu.route(route))
+    let mut r = reqwest::Client::new()
+        .post(route(emu, name))
         .bearer_auth(token)
         .header("Content-Type", "application/json")
         .body(arg.to_string());
@@ -44,15 +84,14 @@ async fn call(
 
 /// A `files/upload` with an optional `Dropbox-API-Path-Root`.
 async fn upload(
-    emu: &Emu,
+    emu: &Emulator,
     path: &str,
     data: &'static [u8],
     root: Option<&str>,
 ) -> (StatusCode, Value) {
-    let mut r = emu
-        .http
-        .post(emu.route("files/upload"))
-        .bearer_auth(emulator_support::TOKEN)
+    let mut r = reqwest::Client::new()
+        .post(route(emu, "files/upload"))
+        .bearer_auth(TOKEN)
         .header("Dropbox-API-Arg", json!({ "path": path }).to_string())
         .header("Content-Type", "application/octet-stream")
         .body(data);
@@ -105,7 +144,7 @@ async fn authorize(
     body(r).await
 }
 
-async fn refresh(emu: &Emu, refresh_token: &str, scope: Option<&str>) -> (StatusCode, Value) {
+async fn refresh(emu: &Emulator, refresh_token: &str, scope: Option<&str>) -> (StatusCode, Value) {
     let mut form = vec![
         ("grant_type", "refresh_token"),
         ("refresh_token", refresh_token),
@@ -113,8 +152,7 @@ async fn refresh(emu: &Emu, refresh_token: &str, scope: Option<&str>) -> (Status
         ("client_secret", "secret"),
     ];
     form.extend(scope.map(|s| ("scope", s)));
-    let r = emu
-        .http
+    let r = reqwest::Client::new()
         .post(format!("{}/oauth2/token", emu.url))
         .form(&form)
         .send()
@@ -125,8 +163,7 @@ async fn refresh(emu: &Emu, refresh_token: &str, scope: Option<&str>) -> (Status
 
 #[tokio::test]
 async fn every_route_checks_its_scope() {
-    let dir = tempfile::tempdir().unwrap();
-    let emu = Emu::start(dir.path(), &["--token", "bare="]);
+    let emu = Emulator::start(&["--token", "bare="]);
     let table = [
         ("files/upload", "files.content.write"),
         ("files/upload_session/start", "files.content.write"),
@@ -155,14 +192,7 @@ async fn every_route_checks_its_scope() {
         assert_missing_scope(call(&emu, "bare", route, Value::Null, None).await, scope);
     }
     // The default token has every scope a files+sharing+account app has.
-    let (s, _) = call(
-        &emu,
-        emulator_support::TOKEN,
-        "check/user",
-        json!({"query": "x"}),
-        None,
-    )
-    .await;
+    let (s, _) = rpc(&emu, "check/user", json!({"query": "x"})).await;
     assert_eq!(s, StatusCode::OK);
 }
 
@@ -190,12 +220,8 @@ fn an_unknown_scope_is_a_usage_error_that_never_shows_the_token() {
 
 #[tokio::test]
 async fn a_refresh_narrows_the_token_and_routes_outside_it_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let emu = Emu::start(
-        dir.path(),
-        &["--app", "key:secret=files.metadata.read files.content.read"],
-    );
-    let (s, t) = authorize(&emu.http, &emu.url, "key", "secret", &[]).await;
+    let emu = Emulator::start(&["--app", "key:secret=files.metadata.read files.content.read"]);
+    let (s, t) = authorize(&reqwest::Client::new(), &emu.url, "key", "secret", &[]).await;
     assert_eq!(s, StatusCode::OK, "{t}");
     // The app's scopes, account_info.read always among them.
     assert_eq!(
@@ -206,8 +232,8 @@ async fn a_refresh_narrows_the_token_and_routes_outside_it_are_refused() {
     let access = t["access_token"].as_str().unwrap();
     assert_missing_scope(
         body(
-            emu.http
-                .post(emu.route("files/upload"))
+            reqwest::Client::new()
+                .post(route(&emu, "files/upload"))
                 .bearer_auth(access)
                 .header("Dropbox-API-Arg", r#"{"path":"/a"}"#)
                 .header("Content-Type", "application/octet-stream")
@@ -248,7 +274,7 @@ async fn a_refresh_narrows_the_token_and_routes_outside_it_are_refused() {
 
     // An authorization may ask for a subset, and add what was granted before.
     let (_, t) = authorize(
-        &emu.http,
+        &reqwest::Client::new(),
         &emu.url,
         "key",
         "secret",
@@ -257,7 +283,7 @@ async fn a_refresh_narrows_the_token_and_routes_outside_it_are_refused() {
     .await;
     assert_eq!(t["scope"], "files.content.read");
     let (_, t) = authorize(
-        &emu.http,
+        &reqwest::Client::new(),
         &emu.url,
         "key",
         "secret",
@@ -275,32 +301,17 @@ async fn a_refresh_narrows_the_token_and_routes_outside_it_are_refused() {
 
 #[tokio::test]
 async fn check_user_and_check_app() {
-    let dir = tempfile::tempdir().unwrap();
-    let emu = Emu::start(dir.path(), &["--app", "key:secret", "--app", "pkce-only"]);
-    let (s, r) = call(
-        &emu,
-        emulator_support::TOKEN,
-        "check/user",
-        json!({"query": "ping"}),
-        None,
-    )
-    .await;
+    let emu = Emulator::start(&["--app", "key:secret", "--app", "pkce-only"]);
+    let (s, r) = rpc(&emu, "check/user", json!({"query": "ping"})).await;
     assert_eq!((s, r), (StatusCode::OK, json!({"result": "ping"})));
     let (s, _) = call(&emu, "nope", "check/user", json!({}), None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
-    let (s, e) = call(
-        &emu,
-        emulator_support::TOKEN,
-        "check/user",
-        json!({"query": "q".repeat(501)}),
-        None,
-    )
-    .await;
+    let (s, e) = rpc(&emu, "check/user", json!({"query": "q".repeat(501)})).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
 
     let app = |user: &str, pass: Option<&str>| {
-        emu.http
-            .post(emu.route("check/app"))
+        reqwest::Client::new()
+            .post(route(&emu, "check/app"))
             .basic_auth(user, pass)
             .header("Content-Type", "application/json")
             .body(r#"{"query":"hello"}"#)
@@ -319,49 +330,38 @@ async fn check_user_and_check_app() {
         assert_eq!(e["error"][".tag"], "invalid_access_token");
     }
     // A user token is not app authentication.
-    let (s, e) = call(&emu, emulator_support::TOKEN, "check/app", json!({}), None).await;
+    let (s, e) = rpc(&emu, "check/app", json!({})).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(e.as_str().unwrap().contains("Basic"), "{e}");
 }
 
 #[tokio::test]
 async fn delete_v1_copy_and_move() {
-    let dir = tempfile::tempdir().unwrap();
-    let emu = Emu::start(dir.path(), &[]);
-    let t = emulator_support::TOKEN;
+    let emu = Emulator::start(&[]);
     for (path, data) in [
         ("/src/a.txt", &b"alpha"[..]),
         ("/src/sub/b.txt", b"beta"),
         ("/gone.txt", b"x"),
     ] {
-        assert_eq!(emu.upload(path, data).await.0, StatusCode::OK);
+        assert_eq!(upload(&emu, path, data, None).await.0, StatusCode::OK);
     }
     // files/delete answers the bare metadata, not a DeleteResult.
-    let (s, m) = call(&emu, t, "files/delete", json!({"path": "/gone.txt"}), None).await;
+    let (s, m) = rpc(&emu, "files/delete", json!({"path": "/gone.txt"})).await;
     assert_eq!(
         (s, m[".tag"].as_str(), m["path_display"].as_str()),
         (StatusCode::OK, Some("file"), Some("/gone.txt"))
     );
-    let (s, e) = call(&emu, t, "files/delete", json!({"path": "/gone.txt"}), None).await;
+    let (s, e) = rpc(&emu, "files/delete", json!({"path": "/gone.txt"})).await;
     assert_eq!(
         (s, e["error_summary"].as_str()),
         (StatusCode::CONFLICT, Some("path_lookup/not_found/."))
     );
 
-    let (_, a) = call(
+    let (_, a) = rpc(&emu, "files/get_metadata", json!({"path": "/src/a.txt"})).await;
+    let (s, c) = rpc(
         &emu,
-        t,
-        "files/get_metadata",
-        json!({"path": "/src/a.txt"}),
-        None,
-    )
-    .await;
-    let (s, c) = call(
-        &emu,
-        t,
         "files/copy_v2",
         json!({"from_path": "/src/a.txt", "to_path": "/Copies/A.txt"}),
-        None,
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{c}");
@@ -372,64 +372,47 @@ async fn delete_v1_copy_and_move() {
     );
     assert_eq!(c["content_hash"], a["content_hash"]);
     assert_ne!(c["id"], a["id"]);
-    assert_eq!(emu.download("/Copies/A.txt").await, b"alpha");
-    assert_eq!(emu.download("/src/a.txt").await, b"alpha");
+    assert_eq!(download(&emu, "/Copies/A.txt").await, b"alpha");
+    assert_eq!(download(&emu, "/src/a.txt").await, b"alpha");
     // A folder is copied with everything below it.
-    let (s, _) = call(
+    let (s, _) = rpc(
         &emu,
-        t,
         "files/copy_v2",
         json!({"from_path": "/src", "to_path": "/src2"}),
-        None,
     )
     .await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(emu.download("/src2/sub/b.txt").await, b"beta");
+    assert_eq!(download(&emu, "/src2/sub/b.txt").await, b"beta");
 
-    let (_, cursor) = call(
+    let (_, cursor) = rpc(
         &emu,
-        t,
         "files/list_folder",
         json!({"path": "", "recursive": true}),
-        None,
     )
     .await;
-    let (s, m) = call(
+    let (s, m) = rpc(
         &emu,
-        t,
         "files/move_v2",
         json!({"from_path": "/src", "to_path": "/moved/src"}),
-        None,
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{m}");
     assert_eq!(m["metadata"][".tag"], "folder");
-    let (_, b) = call(
+    let (_, b) = rpc(
         &emu,
-        t,
         "files/get_metadata",
         json!({"path": "/moved/src/a.txt"}),
-        None,
     )
     .await;
     assert_eq!(b["id"], a["id"], "a move keeps ids");
-    assert_eq!(emu.download("/moved/src/sub/b.txt").await, b"beta");
-    let (s, _) = call(
-        &emu,
-        t,
-        "files/get_metadata",
-        json!({"path": "/src/a.txt"}),
-        None,
-    )
-    .await;
+    assert_eq!(download(&emu, "/moved/src/sub/b.txt").await, b"beta");
+    let (s, _) = rpc(&emu, "files/get_metadata", json!({"path": "/src/a.txt"})).await;
     assert_eq!(s, StatusCode::CONFLICT);
     // The changes since: deletions at the old paths, entries at the new ones.
-    let (_, changes) = call(
+    let (_, changes) = rpc(
         &emu,
-        t,
         "files/list_folder/continue",
         json!({"cursor": cursor["cursor"]}),
-        None,
     )
     .await;
     let seen: HashMap<String, String> = changes["entries"]
@@ -470,43 +453,37 @@ async fn delete_v1_copy_and_move() {
         ),
     ];
     for (arg, summary) in refused {
-        let (s, e) = call(&emu, t, "files/move_v2", arg.clone(), None).await;
+        let (s, e) = rpc(&emu, "files/move_v2", arg.clone()).await;
         assert_eq!(
             (s, e["error_summary"].as_str()),
             (StatusCode::CONFLICT, Some(summary)),
             "{arg}"
         );
     }
-    let (s, e) = call(
+    let (s, e) = rpc(
         &emu,
-        t,
         "files/copy_v2",
         json!({"from_path": "/src2", "to_path": "/src2/in"}),
-        None,
     )
     .await;
     assert_eq!(
         (s, e["error_summary"].as_str()),
         (StatusCode::CONFLICT, Some("duplicated_or_nested_paths/.."))
     );
-    let (s, r) = call(
+    let (s, r) = rpc(
         &emu,
-        t,
         "files/copy_v2",
         json!({"from_path": "/src2/a.txt", "to_path": "/Copies/A.txt", "autorename": true}),
-        None,
     )
     .await;
     assert_eq!(
         (s, r["metadata"]["name"].as_str()),
         (StatusCode::OK, Some("A (1).txt"))
     );
-    let (s, e) = call(
+    let (s, e) = rpc(
         &emu,
-        t,
         "files/copy_v2",
         json!({"from_path": "src2", "to_path": "/x"}),
-        None,
     )
     .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
@@ -514,10 +491,8 @@ async fn delete_v1_copy_and_move() {
 
 #[tokio::test]
 async fn a_team_account_has_a_root_and_a_home() {
-    let dir = tempfile::tempdir().unwrap();
-    let emu = Emu::start(dir.path(), &["--team"]);
-    let t = emulator_support::TOKEN;
-    let (_, account) = call(&emu, t, "users/get_current_account", Value::Null, None).await;
+    let emu = Emulator::start(&["--team"]);
+    let (_, account) = rpc(&emu, "users/get_current_account", Value::Null).await;
     assert_eq!(
         account["root_info"],
         json!({".tag": "team", "root_namespace_id": ROOT_NS, "home_namespace_id": HOME_NS, "home_path": "/Emma Ulator"})
@@ -532,7 +507,7 @@ async fn a_team_account_has_a_root_and_a_home() {
         (StatusCode::OK, Some("/Mine/a.txt"))
     );
     assert_eq!(
-        std::fs::read(dir.path().join("files/Emma Ulator/Mine/a.txt")).unwrap(),
+        std::fs::read(emu.file("/Emma Ulator/Mine/a.txt")).unwrap(),
         b"home"
     );
     let root = root_header(ROOT_NS);
@@ -542,7 +517,7 @@ async fn a_team_account_has_a_root_and_a_home() {
         (StatusCode::OK, Some("/Lab Results/b.txt"))
     );
     assert_eq!(
-        std::fs::read(dir.path().join("files/Lab Results/b.txt")).unwrap(),
+        std::fs::read(emu.file("/Lab Results/b.txt")).unwrap(),
         b"team"
     );
     // `ns:` paths reach a namespace whatever the header.
@@ -558,7 +533,7 @@ async fn a_team_account_has_a_root_and_a_home() {
         (StatusCode::OK, None),
         "outside home: no path"
     );
-    assert!(dir.path().join("files/Lab Results/c.txt").is_file());
+    assert!(emu.file("/Lab Results/c.txt").is_file());
 
     let names = |page: &Value| -> Vec<String> {
         let mut n: Vec<String> = page["entries"]
@@ -570,37 +545,28 @@ async fn a_team_account_has_a_root_and_a_home() {
         n.sort();
         n
     };
-    let (_, home) = call(
+    let (_, home) = rpc(
         &emu,
-        t,
         "files/list_folder",
         json!({"path": "", "recursive": true}),
-        None,
     )
     .await;
     assert_eq!(names(&home), ["/Mine", "/Mine/a.txt"]);
     let by_id = json!({".tag": "namespace_id", "namespace_id": HOME_NS}).to_string();
     let (_, same) = call(
         &emu,
-        t,
+        TOKEN,
         "files/list_folder",
         json!({"path": "", "recursive": true}),
         Some(&by_id),
     )
     .await;
     assert_eq!(names(&same), names(&home));
-    let (_, top) = call(
-        &emu,
-        t,
-        "files/list_folder",
-        json!({"path": ""}),
-        Some(&root),
-    )
-    .await;
+    let (_, top) = listing(&emu, &root).await;
     assert_eq!(names(&top), ["/Emma Ulator", "/Lab Results"]);
     let (s, m) = call(
         &emu,
-        t,
+        TOKEN,
         "files/get_metadata",
         json!({"path": "/Emma Ulator/Mine/a.txt"}),
         Some(&root),
@@ -613,26 +579,12 @@ async fn a_team_account_has_a_root_and_a_home() {
 
     // A stale root answers 422 invalid_root with the account's root info; a namespace
     // the account cannot see, no_permission; a header that is no PathRoot, 400.
-    let (s, e) = call(
-        &emu,
-        t,
-        "files/list_folder",
-        json!({"path": ""}),
-        Some(&root_header(HOME_NS)),
-    )
-    .await;
+    let (s, e) = listing(&emu, &root_header(HOME_NS)).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(e["error"][".tag"], "invalid_root");
     assert_eq!(e["error"]["invalid_root"], account["root_info"]);
     let other = json!({".tag": "namespace_id", "namespace_id": "777"}).to_string();
-    let (s, e) = call(
-        &emu,
-        t,
-        "files/list_folder",
-        json!({"path": ""}),
-        Some(&other),
-    )
-    .await;
+    let (s, e) = listing(&emu, &other).await;
     assert_eq!(
         (s, &e["error"]),
         (
@@ -640,20 +592,13 @@ async fn a_team_account_has_a_root_and_a_home() {
             &json!({".tag": "no_permission"})
         )
     );
-    let (s, e) = call(
-        &emu,
-        t,
-        "files/list_folder",
-        json!({"path": ""}),
-        Some("{\"root\":1}"),
-    )
-    .await;
+    let (s, e) = listing(&emu, "{\"root\":1}").await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
     assert!(e.as_str().unwrap().contains("Dropbox-API-Path-Root"), "{e}");
     // Routes without paths ignore the header, so root_info can always be read.
     let (s, _) = call(
         &emu,
-        t,
+        TOKEN,
         "users/get_current_account",
         Value::Null,
         Some(&root_header("1")),
@@ -664,32 +609,16 @@ async fn a_team_account_has_a_root_and_a_home() {
 
 #[tokio::test]
 async fn a_personal_account_is_its_own_root() {
-    let dir = tempfile::tempdir().unwrap();
-    let emu = Emu::start(dir.path(), &[]);
-    let t = emulator_support::TOKEN;
-    let (_, account) = call(&emu, t, "users/get_current_account", Value::Null, None).await;
+    let emu = Emulator::start(&[]);
+    let (_, account) = rpc(&emu, "users/get_current_account", Value::Null).await;
     assert_eq!(
         account["root_info"],
         json!({".tag": "user", "root_namespace_id": HOME_NS, "home_namespace_id": HOME_NS})
     );
     assert!(account.get("team").is_none());
-    let (s, _) = call(
-        &emu,
-        t,
-        "files/list_folder",
-        json!({"path": ""}),
-        Some(&root_header(HOME_NS)),
-    )
-    .await;
+    let (s, _) = listing(&emu, &root_header(HOME_NS)).await;
     assert_eq!(s, StatusCode::OK);
-    let (s, e) = call(
-        &emu,
-        t,
-        "files/list_folder",
-        json!({"path": ""}),
-        Some(&root_header(ROOT_NS)),
-    )
-    .await;
+    let (s, e) = listing(&emu, &root_header(ROOT_NS)).await;
     assert_eq!(
         (s, &e["error"]["invalid_root"][".tag"]),
         (StatusCode::UNPROCESSABLE_ENTITY, &json!("user"))

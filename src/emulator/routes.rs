@@ -155,17 +155,10 @@ impl Route {
 
     fn exposure(self) -> Exposure {
         Exposure {
-            writes: matches!(
-                self,
-                Route::Upload
-                    | Route::Finish
-                    | Route::FinishBatch
-                    | Route::CreateFolder
-                    | Route::Delete
-                    | Route::DeleteV1
-                    | Route::Copy
-                    | Route::Move
-            ),
+            // Whatever needs the write scope changes the namespace, but for session starts
+            // and appends, which only stage data.
+            writes: self.scope() == Some("files.content.write")
+                && !matches!(self, Route::Start | Route::Append),
             has_body: self.uploads(),
         }
     }
