@@ -24,12 +24,13 @@ pub enum ApiError {
     Access { route: String, summary: String },
     #[error("{}", path_root_message(.route, .error))]
     PathRoot { route: String, error: Value },
-    #[error(
-        "{account} is a personal Dropbox account, which has no team space: run `dropbox-post auth` \
-         signed in to the team (work) account, or post to the personal space (drop --root team \
-         and <param name=\"root\">team</param>)"
-    )]
-    NoTeamSpace { account: String },
+    /// `--root team` asked of an account without a shared team root: a personal account,
+    /// or a member of a team whose folders live in each member's own space.
+    #[error("{}", no_team_space_message(.account, .team.as_deref()))]
+    NoTeamSpace {
+        account: String,
+        team: Option<String>,
+    },
     #[error("{route}: {summary}")]
     Endpoint {
         route: String,
@@ -93,6 +94,21 @@ fn auth_message(route: &str, auth: &AuthError) -> String {
         AuthError::Other(tag) => format!("the credential was refused ({tag}); {SEAL_AGAIN}"),
     };
     format!("Dropbox refused {route}: {what}")
+}
+
+fn no_team_space_message(account: &str, team: Option<&str>) -> String {
+    const DROP: &str = "drop --root team and <param name=\"root\">team</param>";
+    match team {
+        None => format!(
+            "{account} is a personal Dropbox account, which has no team space: run \
+             `dropbox-post auth` signed in to the team (work) account, or post to the personal \
+             space ({DROP})"
+        ),
+        Some(team) => format!(
+            "the team {team} of {account} has no shared team space (its team folders are in \
+             each member's own space, where paths start anyway): {DROP}"
+        ),
+    }
 }
 
 fn path_root_message(route: &str, error: &Value) -> String {
@@ -380,13 +396,23 @@ mod tests {
         assert!(root.is_fatal());
         let personal = ApiError::NoTeamSpace {
             account: "Emma <e@x>".into(),
+            team: None,
         };
         assert!(
             personal
                 .to_string()
                 .starts_with("Emma <e@x> is a personal Dropbox account")
         );
-        for e in [root, personal] {
+        let distinct = ApiError::NoTeamSpace {
+            account: "Emma <e@x>".into(),
+            team: Some("Lab".into()),
+        };
+        let text = distinct.to_string();
+        assert!(
+            text.starts_with("the team Lab of Emma <e@x> has no shared team space"),
+            "{text}"
+        );
+        for e in [root, personal, distinct] {
             assert!(!e.to_string().contains('\n'));
         }
     }

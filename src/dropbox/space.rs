@@ -59,6 +59,7 @@ pub fn team_root(account: &FullAccount) -> Result<PathRoot, ApiError> {
     } else {
         Err(ApiError::NoTeamSpace {
             account: format!("{} <{}>", account.name.display_name, account.email),
+            team: account.team.as_ref().map(|t| t.name.clone()),
         })
     }
 }
@@ -98,8 +99,12 @@ pub fn describe(account: &FullAccount, space: Space) -> Vec<String> {
             Space::Team => "paths:   start at the team space (--root team)".into(),
         });
     } else {
+        let kind = match account.team {
+            Some(_) => "the team has no shared space",
+            None => "a personal space",
+        };
         lines.push(format!(
-            "root:    namespace {} (a personal space: the root is home)",
+            "root:    namespace {} ({kind}: the root is home)",
             info.root_namespace_id
         ));
         lines.push(format!("home:    namespace {}", info.home_namespace_id));
@@ -168,5 +173,17 @@ mod tests {
                 .join("\n")
                 .contains("personal space")
         );
+        // A team without a shared root: each member's space is their own.
+        let distinct = account(
+            serde_json::json!({".tag": "user", "root_namespace_id": "1", "home_namespace_id": "1"}),
+            true,
+        );
+        let e = team_root(&distinct).unwrap_err();
+        assert!(
+            e.to_string().starts_with("the team Lab of Emma Ulator"),
+            "{e}"
+        );
+        let lines = describe(&distinct, Space::Home).join("\n");
+        assert!(lines.contains("the team has no shared space"), "{lines}");
     }
 }
