@@ -17,6 +17,9 @@
 //! - `allow_outside` (optional): `true` lets `path` lie outside the study directory and the
 //!   posted folder hold symlinks that lead out of it. Not enough when the script shares:
 //!   then only `post --allow-outside` opens that door (see [`PostJob::outside`]).
+//! - `root` (optional): `home` or `team` (any case): which space `dest` is in, the
+//!   account's own or a Dropbox team's shared space. Without it, `post --root` decides
+//!   (default home).
 //!
 //! **Relative paths** (`encrypted_key`, `path`) resolve against the study directory: the
 //! `target` given to [`load`] (`--target`), else the parent of the `conf/` folder holding the
@@ -37,6 +40,7 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::reader::Reader;
 
 use crate::dropbox::path::{MAX_NAME_CHARS, MAX_PATH_BYTES};
+use crate::dropbox::space::Space;
 use crate::exit::{ExitKind, Failure};
 use crate::files::{ReadError, read_bounded};
 
@@ -74,6 +78,8 @@ pub struct PostJob {
     pub outside: bool,
     /// The script's `allow_outside` param: its author's opt-in.
     pub allow_outside: bool,
+    /// The space `dest` is in, when the script names one.
+    pub root: Option<Space>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,7 +150,7 @@ impl From<ConfigError> for Failure {
 pub enum Problem {
     #[error("param {0:?} is missing")]
     Missing(&'static str),
-    #[error("unknown param {}; expected option, encrypted_key, path, dest, password, share or allow_outside", quoted(.0))]
+    #[error("unknown param {}; expected option, encrypted_key, path, dest, password, share, allow_outside or root", quoted(.0))]
     Unknown(String),
     #[error("a <param> has no name attribute")]
     Unnamed,
@@ -156,6 +162,8 @@ pub enum Problem {
     BadOption(String),
     #[error("{param} {} is not true or false", quoted(.value))]
     BadFlag { param: &'static str, value: String },
+    #[error("root {} is not home or team", quoted(.0))]
+    BadRoot(String),
     #[error("dest {} is not an absolute Dropbox path; start it with / (/ alone is the root)", quoted(.0))]
     DestNotAbsolute(String),
     #[error("dest {} has a . or .. segment (between / or \\); write the folder path out in full", quoted(.0))]
@@ -223,6 +231,7 @@ impl Problem {
             Problem::WrongKind { param, .. } => Some(param),
             Problem::BadOption(_) => Some("option"),
             Problem::BadFlag { param, .. } => Some(param),
+            Problem::BadRoot(_) => Some("root"),
             Problem::DestNotAbsolute(_)
             | Problem::DestDotSegment(_)
             | Problem::DestControl(_)
@@ -374,7 +383,7 @@ struct Params<'a> {
     allow_outside: bool,
 }
 
-const KNOWN_PARAMS: [&str; 7] = [
+const KNOWN_PARAMS: [&str; 8] = [
     "option",
     "encrypted_key",
     "path",
@@ -382,6 +391,7 @@ const KNOWN_PARAMS: [&str; 7] = [
     "password",
     "share",
     "allow_outside",
+    "root",
 ];
 
 fn script_job(study_dir: &Path, script: &RawScript) -> Result<Option<PostJob>, Problem> {
@@ -415,6 +425,9 @@ fn script_job(study_dir: &Path, script: &RawScript) -> Result<Option<PostJob>, P
             value: s.to_string(),
         }),
     };
+    let root = get("root")
+        .map(|r| r.parse().map_err(|_| Problem::BadRoot(r.to_string())))
+        .transpose()?;
     let params = Params {
         option: required("option")?,
         encrypted_key: required("encrypted_key")?,
@@ -426,6 +439,7 @@ fn script_job(study_dir: &Path, script: &RawScript) -> Result<Option<PostJob>, P
     Ok(validate(study_dir, &params)?.map(|job| PostJob {
         script: script.index,
         line: script.line,
+        root,
         ..job
     }))
 }
@@ -457,6 +471,7 @@ fn validate(study_dir: &Path, params: &Params) -> Result<Option<PostJob>, Proble
         dest,
         share: params.share,
         allow_outside: params.allow_outside,
+        root: None,
     }))
 }
 

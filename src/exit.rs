@@ -18,7 +18,8 @@ pub enum ExitKind {
     /// The sealed credential cannot be opened: wrong password, tampered or unreadable file,
     /// no password available.
     Credential,
-    /// Dropbox refused the credential (invalid or revoked token, rejected refresh token).
+    /// Dropbox refused the credential (invalid or revoked token, rejected refresh token, app
+    /// key or secret), a permission the app lacks, or a space the account does not have.
     Auth,
     /// Talking to Dropbox failed, or some files could not be transferred.
     Transfer,

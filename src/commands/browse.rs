@@ -7,13 +7,18 @@ use crate::commands::credential::{RemoteArgs, failure};
 use crate::dropbox::client::DropboxClient;
 use crate::dropbox::error::ApiError;
 use crate::dropbox::path::key;
-use crate::dropbox::types::{FullAccount, Metadata};
+use crate::dropbox::space::{self, Space};
+use crate::dropbox::types::Metadata;
 use crate::exit::{CmdResult, ExitKind, ResultExt};
 use crate::redact::untrusted;
 
 const WHOAMI_HELP: &str = "\
+Shows the account, its team if any, its root and home namespaces and where paths start
+(with --root team, a personal account is refused: it has no team space).
+
 Examples:
   dropbox-post whoami --encrypted keys/dropbox.enc
+  dropbox-post whoami --root team --encrypted keys/dropbox.enc
   DROPBOX_POST_PASSWORD=\"$PW\" dropbox-post whoami --config study/conf/config.xml";
 
 /// Show the Dropbox account a sealed credential opens.
@@ -30,7 +35,8 @@ SIZE  SERVER_MODIFIED  CONTENT_HASH  NAME (`-` where a folder has none).
 
 Examples:
   dropbox-post ls --encrypted keys/dropbox.enc
-  dropbox-post ls /results -r --long --config study/conf/config.xml";
+  dropbox-post ls /results -r --long --config study/conf/config.xml
+  dropbox-post ls --root team --encrypted keys/dropbox.enc     # the team space";
 
 /// List a Dropbox folder.
 #[derive(Args, Debug)]
@@ -61,13 +67,19 @@ fn runtime() -> CmdResult<tokio::runtime::Runtime> {
 
 pub fn whoami(args: WhoamiArgs) -> CmdResult {
     let client = args.remote.client()?;
-    let account: FullAccount = runtime()?
-        .block_on(client.rpc("users/get_current_account", &()))
+    let account = runtime()?
+        .block_on(space::current_account(&client))
         .map_err(failure)?;
+    if args.remote.root == Space::Team {
+        space::team_root(&account).map_err(failure)?;
+    }
     println!("name:    {}", untrusted(&account.name.display_name));
     println!("email:   {}", untrusted(&account.email));
     println!("account: {}", untrusted(&account.account_type.tag));
     println!("id:      {}", untrusted(&account.account_id));
+    for line in space::describe(&account, args.remote.root) {
+        println!("{}", untrusted(&line));
+    }
     Ok(())
 }
 
@@ -75,7 +87,10 @@ pub fn ls(args: LsArgs) -> CmdResult {
     let path = remote_path(&args.path);
     let client = args.remote.client()?;
     let (base, entries) = runtime()?
-        .block_on(entries_at(&client, &path, args.recursive))
+        .block_on(async {
+            let client = space::enter(client, args.remote.root).await?;
+            entries_at(&client, &path, args.recursive).await
+        })
         .map_err(failure)?;
     for line in listing(&base, entries, args.long) {
         println!("{line}");

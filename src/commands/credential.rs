@@ -11,6 +11,7 @@ use crate::dropbox::auth::{RefreshGrant, TokenSource};
 use crate::dropbox::client::DropboxClient;
 use crate::dropbox::endpoint::{ENDPOINT_ENV, Endpoints};
 use crate::dropbox::error::ApiError;
+use crate::dropbox::space::Space;
 use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
 use crate::password::{PasswordArgs, Purpose};
 use crate::seal::{self, Credential};
@@ -62,6 +63,11 @@ pub struct RemoteArgs {
     /// Dropbox API base URL for every host (e.g. the emulator's http://127.0.0.1:PORT).
     #[arg(long, env = ENDPOINT_ENV, value_name = "URL")]
     pub endpoint: Option<String>,
+
+    /// Where paths start: `home` (your own space) or `team` (a Dropbox team's shared
+    /// space, with the team folders and the member folders).
+    #[arg(long, value_name = "home|team", default_value_t = Space::Home)]
+    pub root: Space,
 }
 
 impl RemoteArgs {
@@ -105,7 +111,11 @@ pub fn client_for(
     password: &SecretString,
     endpoints: Endpoints,
 ) -> CmdResult<DropboxClient> {
-    let credential = seal::open_file(sealed, password)?;
+    client_of(seal::open_file(sealed, password)?, endpoints)
+}
+
+/// The client for an opened credential.
+pub fn client_of(credential: Credential, endpoints: Endpoints) -> CmdResult<DropboxClient> {
     DropboxClient::new(endpoints, token_source(credential)).exit_with(ExitKind::Internal)
 }
 
@@ -124,10 +134,15 @@ pub fn token_source(credential: Credential) -> TokenSource {
     }
 }
 
-/// The exit code an API error means: credentials Dropbox refuses are 5, the rest 6.
+/// The exit code an API error means: credentials (or spaces) Dropbox refuses are 5, the
+/// rest 6.
 pub fn exit_kind(error: &ApiError) -> ExitKind {
     match error {
-        ApiError::Auth { .. } | ApiError::Refresh(_) | ApiError::Access { .. } => ExitKind::Auth,
+        ApiError::Auth { .. }
+        | ApiError::Refresh(_)
+        | ApiError::Access { .. }
+        | ApiError::PathRoot { .. }
+        | ApiError::NoTeamSpace { .. } => ExitKind::Auth,
         ApiError::Exhausted { last, .. } => exit_kind(last),
         _ => ExitKind::Transfer,
     }

@@ -92,7 +92,7 @@ pub fn run(args: DemoArgs) -> CmdResult {
         .build()
         .exit_with(ExitKind::Internal)?;
     let mut config = EmulatorConfig::new(workdir.join("dropbox"));
-    config.tokens = vec![DEMO_TOKEN.to_string()];
+    config.tokens = vec![DEMO_TOKEN.into()];
     let emulator = runtime
         .block_on(emulator::spawn(config))
         .exit_with(ExitKind::Internal)?;
@@ -165,6 +165,7 @@ fn post_args(study: &Path, endpoint: &str) -> PostArgs {
         allow_outside: false,
         json: false,
         endpoint: Some(endpoint.to_string()),
+        root: None,
         chunk_size: 8,
     }
 }

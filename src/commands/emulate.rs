@@ -7,15 +7,25 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::emulator::{self, EmulatorConfig, Faults, TlsOptions};
-use crate::exit::{CmdResult, ExitKind, ResultExt};
+use crate::emulator::{
+    self, AppSpec, EmulatorConfig, Faults, StaticToken, TlsOptions, UnknownScope,
+};
+use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
 
 const AFTER_HELP: &str = "\
 The first line on stdout is the base URL (e.g. http://127.0.0.1:41234); point clients at it
 with --endpoint URL or DROPBOX_POST_ENDPOINT=URL. State lives under --root and survives restarts.
 
+Scopes: a --token or --app without `=SCOPES` has those of an app with file, sharing and
+account permissions (account_info.read files.content.read files.content.write
+files.metadata.read files.metadata.write sharing.read sharing.write). With `=SCOPES`
+(space-separated), a token has exactly those and an app those plus account_info.read;
+a route whose scope a token lacks answers 401 missing_scope.
+
 Examples:
   dropbox-post emulate --root /tmp/dbx --token test-token
+  dropbox-post emulate --root /tmp/dbx --token \"read-only=files.metadata.read files.content.read\"
+  dropbox-post emulate --root /tmp/dbx --team --token t     # a team member, shared team root
   dropbox-post emulate --root /tmp/dbx --listen 127.0.0.1:8080 --app mykey:mysecret -v
   dropbox-post emulate --root /tmp/dbx --token t --seed 7 \\
       --error-rate 0.05 --rate-limit-rate 0.05 --cut-rate 0.02
@@ -34,20 +44,27 @@ pub struct EmulateArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
 
-    /// A static access token accepted forever (repeatable; also comma-separated in the
-    /// environment variable). Without any, only tokens issued by oauth2/token work.
+    /// A static access token accepted forever, `T` or `T=SCOPES` (repeatable; also
+    /// comma-separated in the environment variable). Without any, only tokens issued by
+    /// oauth2/token work.
     #[arg(
         long = "token",
-        value_name = "T",
+        value_name = "T[=SCOPES]",
         env = "DROPBOX_POST_EMULATOR_TOKENS",
         value_delimiter = ',',
         hide_env_values = true
     )]
     pub tokens: Vec<String>,
 
-    /// A registered OAuth app, `KEY` (PKCE only) or `KEY:SECRET` (repeatable).
-    #[arg(long = "app", value_name = "KEY[:SECRET]")]
+    /// A registered OAuth app, `KEY` (PKCE only) or `KEY:SECRET`, and optionally
+    /// `=SCOPES`, the permissions ticked for it (repeatable).
+    #[arg(long = "app", value_name = "KEY[:SECRET][=SCOPES]")]
     pub apps: Vec<String>,
+
+    /// Emulate a member of a Dropbox team: `/` of --root is the team's shared root, the
+    /// member's home is its folder "Emma Ulator"; Dropbox-API-Path-Root selects which.
+    #[arg(long)]
+    pub team: bool,
 
     /// Lifetime in seconds of access tokens issued by oauth2/token.
     #[arg(long, value_name = "SECS", default_value_t = 14_400)]
@@ -94,19 +111,24 @@ pub struct EmulateArgs {
 }
 
 impl EmulateArgs {
-    fn config(self) -> EmulatorConfig {
-        EmulatorConfig {
+    fn config(self) -> CmdResult<EmulatorConfig> {
+        let tokens = self
+            .tokens
+            .iter()
+            .filter(|t| !t.is_empty())
+            .map(|t| t.parse::<StaticToken>().map_err(|e| usage("--token", e)))
+            .collect::<CmdResult<_>>()?;
+        let apps = self
+            .apps
+            .iter()
+            .map(|a| a.parse::<AppSpec>().map_err(|e| usage("--app", e)))
+            .collect::<CmdResult<_>>()?;
+        Ok(EmulatorConfig {
             root: self.root,
             listen: self.listen,
-            tokens: self.tokens.into_iter().filter(|t| !t.is_empty()).collect(),
-            apps: self
-                .apps
-                .iter()
-                .map(|a| match a.split_once(':') {
-                    Some((k, s)) => (k.to_string(), Some(s.to_string())),
-                    None => (a.clone(), None),
-                })
-                .collect(),
+            tokens,
+            apps,
+            team: self.team,
             token_lifetime: Duration::from_secs(self.token_lifetime),
             faults: Faults {
                 seed: self.seed,
@@ -120,12 +142,17 @@ impl EmulateArgs {
             }),
             idle_timeout: Duration::from_secs(self.idle_timeout),
             max_staged_bytes: self.max_staged_mib.saturating_mul(1 << 20),
-        }
+        })
     }
 }
 
+/// A bad scope list; the message names the flag, never the token or secret.
+fn usage(flag: &str, e: UnknownScope) -> Failure {
+    Failure::msg(ExitKind::Usage, format!("{flag}: {e}"))
+}
+
 pub fn run(args: EmulateArgs) -> CmdResult {
-    let config = args.config();
+    let config = args.config()?;
     if config.tokens.is_empty() {
         eprintln!(
             "dropbox-post: warning: no --token given; only tokens issued through oauth2/token (--app) are accepted"
@@ -135,9 +162,9 @@ pub fn run(args: EmulateArgs) -> CmdResult {
     runtime.block_on(async {
         let running = emulator::spawn(config).await.map_err(|e| match e {
             emulator::EmulatorError::Faults(_) | emulator::EmulatorError::NoRoot => {
-                crate::exit::Failure::new(ExitKind::Usage, e)
+                Failure::new(ExitKind::Usage, e)
             }
-            other => crate::exit::Failure::new(ExitKind::Internal, other),
+            other => Failure::new(ExitKind::Internal, other),
         })?;
         let mut out = std::io::stdout();
         writeln!(out, "{}", running.base_url()).exit_with(ExitKind::Internal)?;

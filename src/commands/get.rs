@@ -14,6 +14,7 @@ use crate::commands::credential::{RemoteArgs, exit_kind, failure};
 use crate::dropbox::client::DropboxClient;
 use crate::dropbox::content_hash::ContentHasher;
 use crate::dropbox::error::ApiError;
+use crate::dropbox::space;
 use crate::dropbox::types::{FileMetadata, Metadata};
 use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
 use crate::redact::untrusted;
@@ -27,7 +28,8 @@ land under LOCAL (created if needed). Exit 6 if any file failed (each is listed)
 
 Examples:
   dropbox-post get /results/summary.csv . --encrypted keys/dropbox.enc
-  dropbox-post get /results results-copy --config study/conf/config.xml";
+  dropbox-post get /results results-copy --config study/conf/config.xml
+  dropbox-post get \"/Lab Results/run-7\" run-7 --root team --encrypted keys/dropbox.enc";
 
 /// Download a Dropbox file or folder.
 #[derive(Args, Debug)]
@@ -74,7 +76,12 @@ pub fn run(args: GetArgs) -> CmdResult {
         .enable_all()
         .build()
         .exit_with(ExitKind::Internal)?;
-    runtime.block_on(get(&client, &path, &args.local))
+    runtime.block_on(async {
+        let client = space::enter(client, args.remote.root)
+            .await
+            .map_err(failure)?;
+        get(&client, &path, &args.local).await
+    })
 }
 
 async fn get(client: &DropboxClient, path: &str, local: &Path) -> CmdResult {

@@ -19,8 +19,10 @@ use crate::config::{self, JobKind, PostJob};
 use crate::dropbox::client::DropboxClient;
 use crate::dropbox::endpoint::{ENDPOINT_ENV, Endpoints};
 use crate::dropbox::error::{ApiError, Reason};
+use crate::dropbox::space::{self, Space};
 use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
 use crate::password::{PasswordArgs, Purpose};
+use crate::seal::{self, Credential};
 use crate::upload::engine::{self, Settings};
 use crate::upload::hash_cache::{self, HashCache};
 use crate::upload::plan::{self, Mode};
@@ -34,6 +36,8 @@ Examples:
   DROPBOX_POST_PASSWORD=... dropbox-post post --config conf/config.xml --jobs 32 --mode update
   # the form librec-auto's bin/dropbox_post.py forwards (paths relative to the study dir):
   dropbox-post post config.xml --option=file --encrypted_key=keys/x.enc --path=post/r.csv --dest=/results
+  # into a Dropbox team's shared space (a team folder), not the member's own folder:
+  dropbox-post post --config conf/config.xml --root team
 
 A file lands as DEST/<its name>; a folder's contents land under DEST/. Files whose size and
 Dropbox content hash already match are skipped. Every committed file is checked against the
@@ -121,6 +125,12 @@ pub struct PostArgs {
     /// Dropbox API base URL for every host (e.g. the emulator's http://127.0.0.1:PORT).
     #[arg(long, env = ENDPOINT_ENV, value_name = "URL")]
     pub endpoint: Option<String>,
+
+    /// Where each dest is: `home` (the account's own space) or `team` (a Dropbox team's
+    /// shared space, e.g. dest /Lab Results for a team folder). For the scripts without a
+    /// `<param name="root">`; default home.
+    #[arg(long, value_name = "home|team")]
+    pub root: Option<Space>,
 
     /// MiB per upload request for large files; a multiple of 4, at most 148. Memory use is
     /// about three times this, whatever the file sizes.
@@ -234,7 +244,7 @@ async fn post(args: &PostArgs, jobs: Vec<PostJob>, endpoints: Endpoints) -> CmdR
             })
         })
         .collect();
-    let clients = open_credentials(&jobs, &password, &endpoints)?;
+    let clients = open_clients(&jobs, args.root, &password, &endpoints).await?;
     let settings = Settings {
         jobs: usize::from(args.jobs),
         chunk_size: args.chunk_size * 1024 * 1024,
@@ -246,7 +256,7 @@ async fn post(args: &PostArgs, jobs: Vec<PostJob>, endpoints: Endpoints) -> CmdR
     let mut summaries = Vec::new();
     let mut stopped: Option<ApiError> = None;
     for (job, walk) in jobs.iter().zip(walks) {
-        let client = clients[&job.encrypted_key].clone();
+        let client = clients[&client_key(job, args.root)].clone();
         let (summary, fatal) = post_job(args, job, walk, client, &settings, verbose).await;
         if !args.json {
             if args.dry_run {
@@ -416,18 +426,40 @@ async fn list_dest(
     }
 }
 
-/// Open each sealed credential once (one password for all), before anything is sent.
-fn open_credentials(
+/// A job's credential and the space its dest is in (its own `root`, else `--root`).
+fn client_key(job: &PostJob, default: Option<Space>) -> (PathBuf, Space) {
+    let space = job.root.or(default).unwrap_or_default();
+    (job.encrypted_key.clone(), space)
+}
+
+/// One client per credential and space, before anything is sent: each sealed credential
+/// is opened once (one password for all), each team space's root read once.
+async fn open_clients(
     jobs: &[PostJob],
+    default: Option<Space>,
     password: &SecretString,
     endpoints: &Endpoints,
-) -> CmdResult<HashMap<PathBuf, Arc<DropboxClient>>> {
+) -> CmdResult<HashMap<(PathBuf, Space), Arc<DropboxClient>>> {
+    let mut opened: HashMap<PathBuf, Credential> = HashMap::new();
     let mut clients = HashMap::new();
     for job in jobs {
-        if !clients.contains_key(&job.encrypted_key) {
-            let client = credential::client_for(&job.encrypted_key, password, endpoints.clone())?;
-            clients.insert(job.encrypted_key.clone(), Arc::new(client));
+        let key = client_key(job, default);
+        if clients.contains_key(&key) {
+            continue;
         }
+        let credential = match opened.get(&key.0) {
+            Some(c) => c.clone(),
+            None => {
+                let c = seal::open_file(&key.0, password)?;
+                opened.insert(key.0.clone(), c.clone());
+                c
+            }
+        };
+        let client = credential::client_of(credential, endpoints.clone())?;
+        let client = space::enter(client, key.1)
+            .await
+            .map_err(credential::failure)?;
+        clients.insert(key, Arc::new(client));
     }
     Ok(clients)
 }

@@ -119,6 +119,7 @@ fn happy_path_file_folder_and_foreign_script() {
                 ("dest", "//study-results//exp00000/"),
                 ("password", ""),
                 ("share", "true"),
+                ("root", " Team "),
             ],
         ),
     ]);
@@ -139,6 +140,7 @@ fn happy_path_file_folder_and_foreign_script() {
                 share: false,
                 outside: false,
                 allow_outside: false,
+                root: None,
             },
             PostJob {
                 script: 3,
@@ -150,6 +152,7 @@ fn happy_path_file_folder_and_foreign_script() {
                 share: true,
                 outside: false,
                 allow_outside: false,
+                root: Some(Space::Team),
             },
         ]
     );
@@ -322,6 +325,16 @@ fn bad_option_and_share() {
         }
     );
     assert_eq!(line, param_line(5));
+
+    let mut params = FILE_JOB.to_vec();
+    params.push(("root", "shared"));
+    let (problem, line, text) = script_problem(dropbox(&params));
+    assert_eq!(problem, Problem::BadRoot("shared".into()));
+    assert_eq!(line, param_line(5));
+    assert!(
+        text.contains("root \"shared\" is not home or team"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -514,6 +527,7 @@ fn job_from_args_forms() {
             share: false,
             outside: false,
             allow_outside: false,
+            root: None,
         }
     );
     assert_eq!(job_from_args(dir.path(), "No", "", "", "").unwrap(), None);
@@ -604,6 +618,7 @@ fn messages_are_one_bounded_line_whatever_the_config_holds() {
         ("encrypted_key", "k\r\n.enc"),
         ("dest", &long),
         ("share", &long),
+        ("root", &long),
     ] {
         let mut params = FILE_JOB.to_vec();
         params.retain(|(k, _)| *k != name);

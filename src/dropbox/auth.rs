@@ -237,16 +237,27 @@ fn refusal(what: &str, status: u16, body: &str) -> String {
         #[serde(default)]
         error_description: Option<String>,
     }
-    match serde_json::from_str::<OAuthError>(body) {
-        Ok(e) => format!(
-            "{what} ({status} {}{}); it was revoked or has expired: run `dropbox-post auth` \
-             again to seal a new one",
-            short(&e.error),
-            e.error_description
-                .map(|d| format!(": {}", short(&d)))
-                .unwrap_or_default()
+    let Ok(e) = serde_json::from_str::<OAuthError>(body) else {
+        return format!("token endpoint answered {status}: {}", short(body));
+    };
+    let detail = format!(
+        "{status} {}{}",
+        short(&e.error),
+        e.error_description
+            .map(|d| format!(": {}", short(&d)))
+            .unwrap_or_default()
+    );
+    match e.error.as_str() {
+        // A wrong (or superfluous) secret, or an app key that no longer exists.
+        "invalid_client" => format!(
+            "Dropbox refused the app key or app secret ({detail}); copy both from the app's \
+             Settings tab in the App Console and run `dropbox-post auth` again \
+             (`--app-secret-file` for the secret; none at all for a PKCE app)"
         ),
-        Err(_) => format!("token endpoint answered {status}: {}", short(body)),
+        _ => format!(
+            "{what} ({detail}); it was revoked or has expired: run `dropbox-post auth` again \
+             to seal a new one"
+        ),
     }
 }
 
@@ -280,6 +291,19 @@ mod tests {
             "{m}"
         );
         assert!(m.contains("dropbox-post auth"));
+        let m = refusal(
+            REFRESH_REFUSED,
+            400,
+            r#"{"error":"invalid_client","error_description":"Invalid client_id or client_secret"}"#,
+        );
+        assert!(
+            m.starts_with("Dropbox refused the app key or app secret (400 invalid_client"),
+            "{m}"
+        );
+        assert!(
+            m.contains("Settings tab") && m.contains("dropbox-post auth"),
+            "{m}"
+        );
         assert_eq!(
             refusal(CODE_REFUSED, 502, "<html>\nbad gateway</html>"),
             "token endpoint answered 502: <html> bad gateway</html>"

@@ -20,9 +20,10 @@ use super::error::{ApiError, AuthError, Reason, auth_error_of, short};
 use super::pacer::{Decision, Pacer};
 use super::types::{
     ApiErrorBody, CreateFolderArg, CreateFolderResult, DownloadArg, FileMetadata, ListFolderArg,
-    ListFolderContinueArg, ListFolderResult, Metadata, UploadSessionAppendArg, UploadSessionCursor,
-    UploadSessionFinishBatchArg, UploadSessionFinishBatchResult,
-    UploadSessionFinishBatchResultEntry, UploadSessionStartArg, UploadSessionStartResult,
+    ListFolderContinueArg, ListFolderResult, Metadata, PATH_ROOT_HEADER, PathRoot,
+    UploadSessionAppendArg, UploadSessionCursor, UploadSessionFinishBatchArg,
+    UploadSessionFinishBatchResult, UploadSessionFinishBatchResultEntry, UploadSessionStartArg,
+    UploadSessionStartResult,
 };
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -44,6 +45,8 @@ pub struct DropboxClient {
     endpoints: Endpoints,
     auth: TokenSource,
     pacer: Pacer,
+    /// `Dropbox-API-Path-Root` for every call; `None` works in the home namespace.
+    path_root: Option<HeaderValue>,
 }
 
 /// What a request carries: JSON in the body (RPC), or JSON in `Dropbox-API-Arg` and the
@@ -74,7 +77,17 @@ impl DropboxClient {
             endpoints,
             auth,
             pacer: Pacer::default(),
+            path_root: None,
         })
+    }
+
+    /// Paths of every later call are relative to `root` (a team space's root, say).
+    pub fn with_path_root(mut self, root: &PathRoot) -> Self {
+        // Serialized ASCII JSON of a tag and digits: always a valid header value.
+        self.path_root = serde_json::to_string(root)
+            .ok()
+            .and_then(|json| HeaderValue::from_str(&json).ok());
+        self
     }
 
     pub fn with_pacer(mut self, pacer: Pacer) -> Self {
@@ -205,6 +218,10 @@ impl DropboxClient {
         let network = |e: reqwest::Error| ApiError::Network {
             route: route.to_string(),
             message: chain(&e),
+        };
+        let request = match &self.path_root {
+            Some(root) => request.header(PATH_ROOT_HEADER, root.clone()),
+            None => request,
         };
         let response = request
             .bearer_auth(token.expose_secret())
@@ -449,6 +466,17 @@ pub(crate) fn classify(
             route,
             summary: summary_of(body),
         },
+        422 => match serde_json::from_str::<ApiErrorBody>(body) {
+            Ok(b) => ApiError::PathRoot {
+                route,
+                error: b.error,
+            },
+            Err(_) => ApiError::Decode {
+                route,
+                status: 422,
+                message: short(body),
+            },
+        },
         409 => match serde_json::from_str::<ApiErrorBody>(body) {
             Ok(b) => ApiError::Endpoint {
                 route,
@@ -553,6 +581,16 @@ mod tests {
             classify("r", s(418), None, "teapot"),
             ApiError::Decode { status: 418, .. }
         ));
+        let root = classify(
+            "r",
+            s(422),
+            None,
+            r#"{"error_summary":"no_permission/..","error":{".tag":"no_permission"}}"#,
+        );
+        assert!(
+            matches!(&root, ApiError::PathRoot { error, .. } if error[".tag"] == "no_permission"),
+            "{root:?}"
+        );
     }
 
     /// Found by `cargo fuzz run response`: Dropbox's `error_summary`, a 401's tag and serde's

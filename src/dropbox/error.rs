@@ -2,8 +2,12 @@
 //!
 //! Dropbox answers by status: 400 plain text (a bug on our side: never retried), 401 JSON
 //! `AuthError`, 403 JSON `AccessError`, 409 JSON route error (`error_summary` + `error`),
-//! 429 rate limit (JSON or plain text; `Retry-After` is the source of truth), 5xx server
-//! trouble. [`ApiError::reason`] reduces a 409 union to the few cases the engine acts on.
+//! 422 JSON `PathRootError` (a refused `Dropbox-API-Path-Root`), 429 rate limit (JSON or
+//! plain text; `Retry-After` is the source of truth), 5xx server trouble.
+//! [`ApiError::reason`] reduces a 409 union to the few cases the engine acts on.
+//!
+//! A failure the user can fix in the App Console or with `auth` reads as one sentence that
+//! says what to do there.
 
 use std::time::Duration;
 
@@ -18,6 +22,15 @@ pub enum ApiError {
     Auth { route: String, auth: AuthError },
     #[error("Dropbox denied access on {route} (403): {summary}")]
     Access { route: String, summary: String },
+    #[error("{}", path_root_message(.route, .error))]
+    PathRoot { route: String, error: Value },
+    /// `--root team` asked of an account without a shared team root: a personal account,
+    /// or a member of a team whose folders live in each member's own space.
+    #[error("{}", no_team_space_message(.account, .team.as_deref()))]
+    NoTeamSpace {
+        account: String,
+        team: Option<String>,
+    },
     #[error("{route}: {summary}")]
     Endpoint {
         route: String,
@@ -62,17 +75,62 @@ pub enum AuthError {
     Other(String),
 }
 
+const SEAL_AGAIN: &str = "seal a fresh credential (`dropbox-post auth` for a refresh token, \
+     or `dropbox-post encrypt` a newly generated access token) and try again";
+
 fn auth_message(route: &str, auth: &AuthError) -> String {
     let what = match auth {
-        AuthError::ExpiredAccessToken => "the access token has expired".to_string(),
-        AuthError::InvalidAccessToken => "the access token is invalid or revoked".to_string(),
-        AuthError::MissingScope(scope) => format!("the app lacks the permission {scope:?}"),
-        AuthError::Other(tag) => format!("the credential was refused ({tag})"),
+        AuthError::ExpiredAccessToken => format!(
+            "the access token has expired (those generated in the App Console last about 4 hours); {SEAL_AGAIN}"
+        ),
+        AuthError::InvalidAccessToken => format!(
+            "the access token is invalid or was revoked (in the App Console, or under Connected apps in the account's settings); {SEAL_AGAIN}"
+        ),
+        AuthError::MissingScope(scope) => format!(
+            "the app lacks the permission {scope}: tick {scope} on the app's Permissions tab in \
+             the App Console (https://www.dropbox.com/developers/apps), click Submit, then run \
+             `dropbox-post auth` again, since permissions apply only to tokens issued after the change"
+        ),
+        AuthError::Other(tag) => format!("the credential was refused ({tag}); {SEAL_AGAIN}"),
     };
-    format!(
-        "Dropbox refused {route}: {what}; seal a fresh credential \
-         (`dropbox-post auth` for a refresh token, or `dropbox-post encrypt`) and try again"
-    )
+    format!("Dropbox refused {route}: {what}")
+}
+
+fn no_team_space_message(account: &str, team: Option<&str>) -> String {
+    const DROP: &str = "drop --root team and <param name=\"root\">team</param>";
+    match team {
+        None => format!(
+            "{account} is a personal Dropbox account, which has no team space: run \
+             `dropbox-post auth` signed in to the team (work) account, or post to the personal \
+             space ({DROP})"
+        ),
+        Some(team) => format!(
+            "the team {team} of {account} has no shared team space (its team folders are in \
+             each member's own space, where paths start anyway): {DROP}"
+        ),
+    }
+}
+
+fn path_root_message(route: &str, error: &Value) -> String {
+    let tags = tag_chain(error);
+    match tags.first().copied() {
+        Some("invalid_root") => format!(
+            "Dropbox refused {route}: the account's team space changed while this ran \
+             (invalid_root; its root is now namespace {}); run the command again",
+            error
+                .pointer("/invalid_root/root_namespace_id")
+                .and_then(Value::as_str)
+                .map_or_else(|| "?".into(), short)
+        ),
+        Some("no_permission") => format!(
+            "Dropbox refused {route}: the account may not use that namespace (no_permission); \
+             check that the credential belongs to a member of the team"
+        ),
+        _ => format!(
+            "Dropbox refused {route} (422): {}",
+            short(&error.to_string())
+        ),
+    }
 }
 
 fn retry_note(retry_after: &Option<Duration>) -> String {
@@ -120,7 +178,11 @@ impl ApiError {
     /// A failure that would repeat for every file (bad credential, no space): stop the run.
     pub fn is_fatal(&self) -> bool {
         match self {
-            ApiError::Auth { .. } | ApiError::Refresh(_) | ApiError::Access { .. } => true,
+            ApiError::Auth { .. }
+            | ApiError::Refresh(_)
+            | ApiError::Access { .. }
+            | ApiError::PathRoot { .. }
+            | ApiError::NoTeamSpace { .. } => true,
             ApiError::Exhausted { last, .. } => last.is_fatal(),
             _ => self.reason() == Some(Reason::InsufficientSpace),
         }
@@ -191,10 +253,10 @@ pub fn auth_error_of(body: &str) -> AuthError {
     match error.map(tag_chain).as_deref() {
         Some(["expired_access_token", ..]) => AuthError::ExpiredAccessToken,
         Some(["invalid_access_token", ..]) => AuthError::InvalidAccessToken,
+        // `TokenScopeError` is a struct: Stone puts its field beside the tag.
         Some(["missing_scope", ..]) => AuthError::MissingScope(short(
             error
-                .and_then(|e| e.get("missing_scope"))
-                .and_then(|m| m.get("required_scope"))
+                .and_then(|e| e.get("required_scope"))
                 .and_then(Value::as_str)
                 .unwrap_or("?"),
         )),
@@ -284,7 +346,7 @@ mod tests {
         );
         assert_eq!(
             auth_error_of(
-                r#"{"error":{".tag":"missing_scope","missing_scope":{"required_scope":"files.content.write"}}}"#
+                r#"{"error_summary":"missing_scope/..","error":{".tag":"missing_scope","required_scope":"files.content.write"}}"#
             ),
             AuthError::MissingScope("files.content.write".into())
         );
@@ -301,7 +363,7 @@ mod tests {
             auth: AuthError::InvalidAccessToken,
         };
         let text = e.to_string();
-        assert!(text.contains("invalid or revoked"), "{text}");
+        assert!(text.contains("invalid or was revoked"), "{text}");
         assert!(text.contains("dropbox-post encrypt"), "{text}");
         assert!(!text.contains('\n'));
         assert!(e.is_fatal());
@@ -314,6 +376,55 @@ mod tests {
             "Dropbox rate-limited r (429), retry after 3 s"
         );
         assert_eq!(short(&"x".repeat(400)).chars().count(), 301);
+    }
+
+    #[test]
+    fn app_console_failures_say_what_to_do_there() {
+        let auth = |auth| ApiError::Auth {
+            route: "files/upload".into(),
+            auth,
+        };
+        let text = auth(AuthError::MissingScope("files.content.write".into())).to_string();
+        for part in [
+            "files.content.write",
+            "Permissions tab",
+            "Submit",
+            "`dropbox-post auth`",
+        ] {
+            assert!(text.contains(part), "{text}");
+        }
+        let text = auth(AuthError::ExpiredAccessToken).to_string();
+        assert!(
+            text.contains("4 hours") && text.contains("dropbox-post auth"),
+            "{text}"
+        );
+        let root = ApiError::PathRoot {
+            route: "files/list_folder".into(),
+            error: json!({".tag": "invalid_root", "invalid_root": {".tag": "team", "root_namespace_id": "77", "home_namespace_id": "1", "home_path": "/Me"}}),
+        };
+        assert!(root.to_string().contains("namespace 77"), "{root}");
+        assert!(root.is_fatal());
+        let personal = ApiError::NoTeamSpace {
+            account: "Emma <e@x>".into(),
+            team: None,
+        };
+        assert!(
+            personal
+                .to_string()
+                .starts_with("Emma <e@x> is a personal Dropbox account")
+        );
+        let distinct = ApiError::NoTeamSpace {
+            account: "Emma <e@x>".into(),
+            team: Some("Lab".into()),
+        };
+        let text = distinct.to_string();
+        assert!(
+            text.starts_with("the team Lab of Emma <e@x> has no shared team space"),
+            "{text}"
+        );
+        for e in [root, personal, distinct] {
+            assert!(!e.to_string().contains('\n'));
+        }
     }
 
     #[test]

@@ -9,4 +9,5 @@ pub mod error;
 pub mod pacer;
 pub mod path;
 pub mod sharing;
+pub mod space;
 pub mod types;

@@ -389,9 +389,114 @@ pub struct FullAccount {
     pub referral_link: String,
     pub is_paired: bool,
     pub account_type: Tag,
-    pub root_info: serde_json::Value,
+    pub root_info: RootInfo,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
+    /// Present for a member of a team.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<FullTeam>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team_member_id: Option<String>,
+}
+
+/// `FullTeam`. The policies are required by the spec but of no use to the client, so they
+/// stay JSON.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct FullTeam {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub sharing_policies: serde_json::Value,
+    #[serde(default)]
+    pub office_addin_policy: serde_json::Value,
+    #[serde(default)]
+    pub top_level_content_policy: serde_json::Value,
+}
+
+/// `RootInfo` (`common.stone`): which namespace `/` is. A struct with subtypes, so `.tag`
+/// is `user` (`UserRootInfo`: root and home are one namespace) or `team` (`TeamRootInfo`:
+/// a shared team root, with the member's own folder at `home_path` under it). Kept as one
+/// struct so a subtype Dropbox adds later still decodes.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct RootInfo {
+    #[serde(rename = ".tag")]
+    pub tag: String,
+    pub root_namespace_id: String,
+    pub home_namespace_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home_path: Option<String>,
+}
+
+impl RootInfo {
+    /// A team space whose root is not the member's home.
+    pub fn is_team(&self) -> bool {
+        self.tag == "team" && self.root_namespace_id != self.home_namespace_id
+    }
+}
+
+/// The header that selects the namespace paths are relative to.
+pub const PATH_ROOT_HEADER: &str = "Dropbox-API-Path-Root";
+
+/// `PathRoot` (`common.stone`), sent as JSON in `Dropbox-API-Path-Root`: `{".tag":"home"}`
+/// (the default), `{".tag":"root","root":NS}` (the account's root namespace, which must
+/// still be `NS`) or `{".tag":"namespace_id","namespace_id":NS}`.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+#[serde(tag = ".tag", rename_all = "snake_case")]
+pub enum PathRoot {
+    Home,
+    Root { root: String },
+    NamespaceId { namespace_id: String },
+}
+
+impl<'de> Deserialize<'de> for PathRoot {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(tag = ".tag", rename_all = "snake_case", deny_unknown_fields)]
+        enum Tagged {
+            // A struct variant, so that fields beside the tag are refused too.
+            Home {},
+            Root { root: String },
+            NamespaceId { namespace_id: String },
+        }
+        Ok(match with_shorthand(d)? {
+            Tagged::Home {} => PathRoot::Home,
+            Tagged::Root { root } => PathRoot::Root { root },
+            Tagged::NamespaceId { namespace_id } => PathRoot::NamespaceId { namespace_id },
+        })
+    }
+}
+
+/// `check/user` and `check/app` argument.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EchoArg {
+    #[serde(default)]
+    pub query: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct EchoResult {
+    pub result: String,
+}
+
+/// `files/copy_v2` and `files/move_v2` argument.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RelocationArg {
+    pub from_path: String,
+    pub to_path: String,
+    /// Deprecated; no effect.
+    #[serde(default)]
+    pub allow_shared_folder: bool,
+    #[serde(default)]
+    pub autorename: bool,
+    #[serde(default)]
+    pub allow_ownership_transfer: bool,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct RelocationResult {
+    pub metadata: Metadata,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]

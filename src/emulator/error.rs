@@ -13,6 +13,10 @@ pub enum ApiError {
     BadRequest(String),
     /// 401 with an `AuthError` tag (`invalid_access_token`, `expired_access_token`).
     Auth(&'static str),
+    /// 401 `AuthError.missing_scope`: the token lacks the route's scope.
+    MissingScope(&'static str),
+    /// 422 with a `PathRootError` (a refused `Dropbox-API-Path-Root`).
+    PathRoot(Value),
     /// 409 with the route's error union.
     Endpoint(Value),
     /// 429; `reason` is `None` for the plain-text form.
@@ -22,7 +26,8 @@ pub enum ApiError {
     },
     /// 500 or 503 injected by a fault, or 500 for a local failure (already logged).
     Server(StatusCode),
-    /// 404 for a route that does not exist.
+    /// A route that does not exist: 400 plain text, as Dropbox answers (an SDK reports it
+    /// as a bad-input error, not as a route error it cannot decode).
     UnknownRoute(String),
 }
 
@@ -66,6 +71,13 @@ impl IntoResponse for ApiError {
                 StatusCode::UNAUTHORIZED,
                 &ApiErrorBody::new(json!({ ".tag": tag })),
             ),
+            ApiError::MissingScope(scope) => json_body(
+                StatusCode::UNAUTHORIZED,
+                &ApiErrorBody::new(json!({".tag": "missing_scope", "required_scope": scope})),
+            ),
+            ApiError::PathRoot(error) => {
+                json_body(StatusCode::UNPROCESSABLE_ENTITY, &ApiErrorBody::new(error))
+            }
             ApiError::Endpoint(error) => json_body(StatusCode::CONFLICT, &ApiErrorBody::new(error)),
             ApiError::RateLimited {
                 reason,
@@ -87,8 +99,10 @@ impl IntoResponse for ApiError {
             }
             ApiError::Server(status) => plain(status, String::new()),
             ApiError::UnknownRoute(route) => plain(
-                StatusCode::NOT_FOUND,
-                format!("Unknown API function: \"{route}\""),
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "Error in call to API function \"{route}\": Unknown API function: /2/{route}"
+                ),
             ),
         }
     }
@@ -107,6 +121,22 @@ mod tests {
         .into_response();
         assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(r.headers()[header::RETRY_AFTER], "2");
+    }
+
+    /// `TokenScopeError` is a struct member of `AuthError`: Stone puts its fields beside
+    /// the tag.
+    #[tokio::test]
+    async fn missing_scope_inlines_the_scope() {
+        let r = ApiError::MissingScope("files.content.write").into_response();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let body = axum::body::to_bytes(r.into_body(), 1 << 10).await.unwrap();
+        assert_eq!(
+            serde_json::from_slice::<Value>(&body).unwrap(),
+            json!({"error_summary": "missing_scope/..",
+                   "error": {".tag": "missing_scope", "required_scope": "files.content.write"}})
+        );
+        let r = ApiError::UnknownRoute("files/nope".into()).into_response();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
+use super::space::outward;
 use super::store::Node;
 use crate::dropbox::types::{ListFolderResult, Metadata};
 
@@ -29,11 +30,17 @@ pub struct Cursor {
     s: u64,
     /// In the changes phase.
     c: bool,
+    /// Lower store path of the namespace the listing is relative to (`""`: the top).
+    #[serde(default)]
+    n: String,
 }
 
 impl Cursor {
+    /// A listing of store folder `folder` (lower; `""` is the top), its entries shown
+    /// relative to the namespace starting at `namespace`.
     pub fn start(
         folder: String,
+        namespace: &str,
         recursive: bool,
         include_deleted: bool,
         limit: u32,
@@ -47,6 +54,7 @@ impl Cursor {
             a: None,
             s: seq,
             c: false,
+            n: namespace.to_string(),
         }
     }
 
@@ -72,8 +80,9 @@ impl Cursor {
         };
         match rest {
             Some(rest) => self.r || !rest.contains('/'),
-            // A recursive listing reports the folder itself, as Dropbox does.
-            None => self.r && !self.p.is_empty() && key == self.p,
+            // A recursive listing reports the folder itself, as Dropbox does, unless it is
+            // the namespace's root.
+            None => self.r && self.p != self.n && key == self.p,
         }
     }
 
@@ -95,7 +104,7 @@ impl Cursor {
             entries = Vec::new();
             let mut last = None;
             for (k, n) in hits.by_ref().take(limit) {
-                entries.push(n.metadata(k));
+                entries.push(self.shown(n, k));
                 last = Some(k.clone());
             }
             has_more = hits.next().is_some();
@@ -114,13 +123,19 @@ impl Cursor {
             has_more = changed.len() > limit;
             changed.truncate(limit);
             next.s = changed.last().map_or(self.s, |(_, n)| n.seq);
-            entries = changed.iter().map(|(k, n)| n.metadata(k)).collect();
+            entries = changed.iter().map(|(k, n)| self.shown(n, k)).collect();
         }
         ListFolderResult {
             entries,
             cursor: next.encode(),
             has_more,
         }
+    }
+
+    fn shown(&self, node: &Node, key: &str) -> Metadata {
+        let mut meta = node.metadata(key);
+        outward(&self.n, &mut meta);
+        meta
     }
 }
 
@@ -145,7 +160,7 @@ mod tests {
         for (i, name) in ["/a", "/a/x", "/b", "/c"].iter().enumerate() {
             nodes.insert(name.to_string(), folder(name, i as u64 + 1));
         }
-        let c = Cursor::start(String::new(), false, false, 2, 4);
+        let c = Cursor::start(String::new(), "", false, false, 2, 4);
         let p1 = c.page(&nodes);
         assert_eq!(p1.entries.len(), 2);
         assert!(p1.has_more);
@@ -168,13 +183,21 @@ mod tests {
         nodes.insert("/a".to_string(), folder("/A", 1));
         nodes.insert("/a/b".to_string(), folder("/A/b", 2));
         nodes.insert("/ab".to_string(), folder("/ab", 3));
-        let page = Cursor::start("/a".into(), true, false, 10, 3).page(&nodes);
+        let page = Cursor::start("/a".into(), "", true, false, 10, 3).page(&nodes);
         let paths: Vec<_> = page
             .entries
             .iter()
             .map(|m| m.path_lower().unwrap())
             .collect();
         assert_eq!(paths, vec!["/a", "/a/b"]);
+        // The same folder as a namespace's root: not itself, and paths relative to it.
+        let page = Cursor::start("/a".into(), "/a", true, false, 10, 3).page(&nodes);
+        let paths: Vec<_> = page
+            .entries
+            .iter()
+            .map(|m| m.path_display().unwrap())
+            .collect();
+        assert_eq!(paths, vec!["/b"]);
     }
 
     #[test]

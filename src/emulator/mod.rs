@@ -1,7 +1,8 @@
 //! A local Dropbox API v2 emulator (`dropbox-post emulate`): the routes dropbox-post and the
 //! official SDKs use for uploading, listing and downloading, with Dropbox's JSON shapes,
-//! errors and write semantics, state kept on disk under a root directory, OAuth2, faults on
-//! demand and optional TLS. See `docs/emulator.md`.
+//! errors and write semantics, state kept on disk under a root directory, OAuth2 with
+//! scopes, a personal or team account (`Dropbox-API-Path-Root`), faults on demand and
+//! optional TLS. See `docs/emulator.md`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), dropbox_post::emulator::EmulatorError> {
@@ -23,8 +24,10 @@ mod list;
 mod oauth;
 mod paths;
 pub(crate) mod routes;
+pub mod scopes;
 mod server;
 mod session;
+mod space;
 mod staging;
 mod store;
 pub mod tls;
@@ -40,6 +43,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use faults::{Faults, FaultsError};
 pub use oauth::ACCOUNT_ID;
+pub use scopes::{AppSpec, Scopes, StaticToken, UnknownScope};
 pub use tls::{TlsError, TlsOptions};
 
 /// Lifetime of tokens issued by `oauth2/token`, as on Dropbox (4 h).
@@ -56,10 +60,13 @@ pub struct EmulatorConfig {
     pub root: PathBuf,
     /// `127.0.0.1:0` picks a free port.
     pub listen: SocketAddr,
-    /// Static access tokens accepted forever.
-    pub tokens: Vec<String>,
-    /// Registered OAuth apps: key and optional secret.
-    pub apps: Vec<(String, Option<String>)>,
+    /// Static access tokens accepted forever, with their scopes.
+    pub tokens: Vec<StaticToken>,
+    /// Registered OAuth apps: key, optional secret, scopes.
+    pub apps: Vec<AppSpec>,
+    /// The account is a team member: `/` is the team's root namespace, the member's home a
+    /// folder under it (see `space`).
+    pub team: bool,
     pub token_lifetime: Duration,
     pub faults: Faults,
     pub tls: Option<TlsOptions>,
@@ -86,6 +93,7 @@ impl Default for EmulatorConfig {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             tokens: Vec::new(),
             apps: Vec::new(),
+            team: false,
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
             faults: Faults::default(),
             tls: None,
@@ -102,10 +110,8 @@ impl fmt::Debug for EmulatorConfig {
             .field("root", &self.root)
             .field("listen", &self.listen)
             .field("tokens", &format_args!("[{} redacted]", self.tokens.len()))
-            .field(
-                "apps",
-                &self.apps.iter().map(|(k, _)| k).collect::<Vec<_>>(),
-            )
+            .field("apps", &self.apps)
+            .field("team", &self.team)
             .field("token_lifetime", &self.token_lifetime)
             .field("faults", &self.faults)
             .field("tls", &self.tls)
@@ -215,6 +221,12 @@ pub async fn spawn(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorEr
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(io(format!("creating {}", tmp.display())))?;
     let store = store::Store::open(root)?;
+    let account = space::Account { team: config.team };
+    if let Some(home) = account.member_folder() {
+        // Already there after a restart (a conflict); an I/O failure is logged, and the
+        // first write under it reports it again.
+        let _ = store.create_folder(home, false);
+    }
     let sessions = session::Sessions::open(root, &tmp, config.max_staged_bytes)
         .map_err(io(format!("loading sessions under {}", root.display())))?;
     let auth = oauth::Auth::new(root, &config.tokens, &config.apps, config.token_lifetime)
@@ -243,6 +255,7 @@ pub async fn spawn(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorEr
     let links = links::Links::open(root, &base_url)
         .map_err(io(format!("loading {}", root.join("links.json").display())))?;
     let app = Arc::new(routes::App {
+        account,
         store,
         sessions,
         auth,

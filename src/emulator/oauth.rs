@@ -1,8 +1,11 @@
 //! Who may call the API: static `--token`s, and tokens issued through the OAuth2
 //! authorization-code flow (PKCE or app secret) and refresh grant of registered `--app`s.
-//! Only SHA-256 digests of tokens are kept; issued grants persist in `ROOT/oauth.json`.
+//! Every token carries the scopes it was granted: the app's (or a subset the authorization
+//! asked for, plus earlier grants with `include_granted_scopes=user`), narrowed further by
+//! a refresh with `scope=`. Only SHA-256 digests of tokens are kept; issued grants persist
+//! in `ROOT/oauth.json`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -16,12 +19,12 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::scopes::{AppSpec, Scopes, StaticToken};
 use crate::dropbox::types::TokenResponse;
 
 /// The one account every token belongs to (a Stone `AccountId` is exactly 40 chars).
 pub const ACCOUNT_ID: &str = "dbid:AAH4f99T0taONIb-OurWxbNQ6ywGRopQngc";
 pub const UID: &str = "12345";
-const SCOPE: &str = "account_info.read files.content.read files.content.write files.metadata.read files.metadata.write";
 const CODE_LIFETIME: Duration = Duration::from_secs(600);
 
 pub(crate) fn digest(secret: &str) -> String {
@@ -39,14 +42,25 @@ struct RefreshGrant {
     client_id: String,
     /// Granted through PKCE: refreshing needs no secret.
     pkce: bool,
+    scope: Scopes,
+}
+
+#[derive(Serialize, Deserialize, Clone)]
+struct Issued {
+    /// Unix seconds.
+    expires: i64,
+    scope: Scopes,
 }
 
 #[derive(Serialize, Deserialize, Default)]
 struct Persisted {
     /// digest(refresh token) → grant.
     refresh: HashMap<String, RefreshGrant>,
-    /// digest(access token) → expiry, Unix seconds.
-    access: HashMap<String, i64>,
+    /// digest(access token) → its expiry and scopes.
+    access: HashMap<String, Issued>,
+    /// App key → every scope the user has granted it (for `include_granted_scopes`).
+    #[serde(default)]
+    granted: HashMap<String, Scopes>,
 }
 
 struct PendingCode {
@@ -54,12 +68,20 @@ struct PendingCode {
     challenge: Option<String>,
     redirect_uri: Option<String>,
     offline: bool,
+    scope: Scopes,
     issued: Instant,
 }
 
+struct App {
+    secret: Option<SecretString>,
+    /// Ticked on its Permissions tab: the most its tokens can get.
+    scopes: Scopes,
+}
+
 pub struct Auth {
-    static_tokens: HashSet<String>,
-    apps: HashMap<String, Option<SecretString>>,
+    /// digest(token) → scopes.
+    static_tokens: HashMap<String, Scopes>,
+    apps: HashMap<String, App>,
     lifetime: Duration,
     path: PathBuf,
     state: Mutex<Persisted>,
@@ -98,11 +120,24 @@ fn invalid_request(why: String) -> OAuthError {
     OAuthError(StatusCode::BAD_REQUEST, "invalid_request", why)
 }
 
+fn invalid_scope(why: String) -> OAuthError {
+    OAuthError(StatusCode::BAD_REQUEST, "invalid_scope", why)
+}
+
+/// A `scope` parameter: known scope names, all among `allowed` (`what` names the bound).
+fn requested_scope(text: &str, allowed: &Scopes, what: &str) -> Result<Scopes, OAuthError> {
+    let scope: Scopes = text.parse().map_err(|e| invalid_scope(format!("{e}")))?;
+    match scope.beyond(allowed).as_slice() {
+        [] => Ok(scope),
+        beyond => Err(invalid_scope(format!("{} not {what}", beyond.join(" ")))),
+    }
+}
+
 impl Auth {
     pub fn new(
         root: &std::path::Path,
-        tokens: &[String],
-        apps: &[(String, Option<String>)],
+        tokens: &[StaticToken],
+        apps: &[AppSpec],
         lifetime: Duration,
     ) -> std::io::Result<Auth> {
         let path = root.join("oauth.json");
@@ -118,10 +153,19 @@ impl Auth {
             Err(e) => return Err(std::io::Error::other(e)),
         };
         Ok(Auth {
-            static_tokens: tokens.iter().map(|t| digest(t)).collect(),
+            static_tokens: tokens
+                .iter()
+                .map(|t| (digest(&t.token), t.scopes.clone()))
+                .collect(),
             apps: apps
                 .iter()
-                .map(|(k, s)| (k.clone(), s.clone().map(SecretString::from)))
+                .map(|a| {
+                    let app = App {
+                        secret: a.secret.clone().map(SecretString::from),
+                        scopes: a.scopes.clone(),
+                    };
+                    (a.key.clone(), app)
+                })
                 .collect(),
             lifetime,
             path,
@@ -130,18 +174,25 @@ impl Auth {
         })
     }
 
-    /// Checks a bearer token; `Err` is the 401 `AuthError` tag.
-    pub fn check(&self, token: &str) -> Result<(), &'static str> {
+    /// Checks a bearer token: the scopes it carries, or the 401 `AuthError` tag.
+    pub fn check(&self, token: &str) -> Result<Scopes, &'static str> {
         let d = digest(token);
-        if self.static_tokens.contains(&d) {
-            return Ok(());
+        if let Some(scopes) = self.static_tokens.get(&d) {
+            return Ok(scopes.clone());
         }
         let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         match state.access.get(&d) {
-            Some(exp) if *exp > chrono::Utc::now().timestamp() => Ok(()),
+            Some(t) if t.expires > chrono::Utc::now().timestamp() => Ok(t.scope.clone()),
             Some(_) => Err("expired_access_token"),
             None => Err("invalid_access_token"),
         }
+    }
+
+    /// App authentication (HTTP Basic `key:secret`): a registered app, with its secret.
+    pub fn check_app(&self, key: &str, secret: &str) -> bool {
+        self.apps
+            .get(key)
+            .is_some_and(|app| same_secret(app, Some(secret)))
     }
 
     fn save(&self, state: &Persisted) {
@@ -168,6 +219,10 @@ impl Auth {
             )
                 .into_response();
         }
+        let scope = match self.authorized_scope(client_id, q) {
+            Ok(scope) => scope,
+            Err(why) => return (StatusCode::BAD_REQUEST, why).into_response(),
+        };
         let code = random_secret("");
         let redirect_uri = q.get("redirect_uri").cloned();
         self.codes.lock().unwrap_or_else(|p| p.into_inner()).insert(
@@ -177,6 +232,7 @@ impl Auth {
                 challenge,
                 redirect_uri: redirect_uri.clone(),
                 offline: q.get("token_access_type").map(String::as_str) == Some("offline"),
+                scope,
                 issued: Instant::now(),
             },
         );
@@ -223,13 +279,10 @@ impl Auth {
                 .ok_or_else(|| invalid_request(format!("No \"{name}\" given.")))
         };
         let client_id = field("client_id")?;
-        let Some(app_secret) = self.apps.get(client_id) else {
+        let Some(app) = self.apps.get(client_id) else {
             return Err(invalid_client());
         };
-        let secret_ok = |given: Option<&String>| match (app_secret, given) {
-            (Some(s), Some(g)) => digest(s.expose_secret()) == digest(g),
-            _ => false,
-        };
+        let secret_ok = |given: Option<&String>| same_secret(app, given.map(String::as_str));
         if form.contains_key("client_secret") && !secret_ok(form.get("client_secret")) {
             return Err(invalid_client());
         }
@@ -258,21 +311,26 @@ impl Auth {
                     None if secret_ok(form.get("client_secret")) => false,
                     None => return Err(invalid_client()),
                 };
-                let refresh = pending.offline.then(|| {
-                    let token = random_secret("");
+                let refresh = {
                     let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-                    state.refresh.insert(
-                        digest(&token),
-                        RefreshGrant {
+                    let granted = state.granted.remove(client_id).unwrap_or_else(Scopes::none);
+                    state
+                        .granted
+                        .insert(client_id.to_string(), granted.union(&pending.scope));
+                    pending.offline.then(|| {
+                        let token = random_secret("");
+                        let grant = RefreshGrant {
                             client_id: client_id.to_string(),
                             pkce,
-                        },
-                    );
-                    token
-                });
-                let mut t = self.issue();
+                            scope: pending.scope.clone(),
+                        };
+                        state.refresh.insert(digest(&token), grant);
+                        token
+                    })
+                };
+                let mut t = self.issue(pending.scope.clone());
                 t.refresh_token = refresh;
-                t.scope = Some(SCOPE.into());
+                t.scope = Some(pending.scope.to_string());
                 t.uid = Some(UID.into());
                 t.account_id = Some(ACCOUNT_ID.into());
                 Ok(t)
@@ -289,7 +347,16 @@ impl Auth {
                 if !grant.pkce && !secret_ok(form.get("client_secret")) {
                     return Err(invalid_client());
                 }
-                Ok(self.issue())
+                // `scope=` narrows this access token; the refresh token keeps its grant.
+                let narrowed = form
+                    .get("scope")
+                    .map(|text| {
+                        requested_scope(text, &grant.scope, "granted to this refresh token")
+                    })
+                    .transpose()?;
+                let mut t = self.issue(narrowed.clone().unwrap_or(grant.scope));
+                t.scope = narrowed.map(|s| s.to_string());
+                Ok(t)
             }
             other => Err(OAuthError(
                 StatusCode::BAD_REQUEST,
@@ -299,13 +366,52 @@ impl Auth {
         }
     }
 
+    /// What an authorization grants: the app's scopes, or the subset `scope` asks for plus,
+    /// with `include_granted_scopes=user`, every scope the user granted the app before.
+    /// `Err` is the plain-text reason of a 400.
+    fn authorized_scope(
+        &self,
+        client_id: &str,
+        q: &HashMap<String, String>,
+    ) -> Result<Scopes, String> {
+        let app = &self.apps[client_id];
+        let include = q.get("include_granted_scopes").map(String::as_str);
+        let Some(text) = q.get("scope") else {
+            return match include {
+                None => Ok(app.scopes.clone()),
+                Some(_) => Err("include_granted_scopes needs a scope parameter.".into()),
+            };
+        };
+        let scope = requested_scope(text, &app.scopes, "enabled on the app's Permissions tab")
+            .map_err(|e| format!("Invalid scope: {}.", e.2))?;
+        match include {
+            None => Ok(scope),
+            Some("user") => {
+                let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                Ok(match state.granted.get(client_id) {
+                    Some(before) => scope.union(before),
+                    None => scope,
+                })
+            }
+            Some("team") => Err(
+                "include_granted_scopes=team needs a team admin; the emulated account is none."
+                    .into(),
+            ),
+            Some(other) => Err(format!(
+                "include_granted_scopes must be \"user\" or \"team\", not {other:?}."
+            )),
+        }
+    }
+
     /// A new short-lived access token, recorded (and every grant saved) before it is handed out.
-    fn issue(&self) -> TokenResponse {
+    fn issue(&self, scope: Scopes) -> TokenResponse {
         let token = random_secret("sl.");
         let expires_in = self.lifetime.as_secs();
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let expiry = chrono::Utc::now().timestamp() + expires_in as i64;
-        state.access.insert(digest(&token), expiry);
+        let expires = chrono::Utc::now().timestamp() + expires_in as i64;
+        state
+            .access
+            .insert(digest(&token), Issued { expires, scope });
         self.save(&state);
         TokenResponse {
             access_token: token,
@@ -319,7 +425,15 @@ impl Auth {
     }
 }
 
-fn basic_auth(headers: &HeaderMap) -> Option<(String, String)> {
+fn same_secret(app: &App, given: Option<&str>) -> bool {
+    match (&app.secret, given) {
+        (Some(s), Some(g)) => digest(s.expose_secret()) == digest(g),
+        _ => false,
+    }
+}
+
+/// HTTP Basic credentials: `(user, password)`.
+pub fn basic_auth(headers: &HeaderMap) -> Option<(String, String)> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let encoded = value.strip_prefix("Basic ")?;
     let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
@@ -334,8 +448,13 @@ mod tests {
     fn auth(dir: &std::path::Path) -> Auth {
         Auth::new(
             dir,
-            &["static".to_string()],
-            &[("key".to_string(), Some("secret".to_string()))],
+            &[
+                "static".into(),
+                "narrow=files.metadata.read".parse().unwrap(),
+            ],
+            &["key:secret=files.metadata.read files.content.write"
+                .parse()
+                .unwrap()],
             Duration::from_secs(60),
         )
         .unwrap()
@@ -345,8 +464,14 @@ mod tests {
     fn static_and_unknown_tokens() {
         let dir = tempfile::tempdir().unwrap();
         let a = auth(dir.path());
-        assert_eq!(a.check("static"), Ok(()));
+        assert_eq!(a.check("static"), Ok(Scopes::default_set()));
+        assert_eq!(
+            a.check("narrow").unwrap().to_string(),
+            "files.metadata.read"
+        );
         assert_eq!(a.check("other"), Err("invalid_access_token"));
+        assert!(a.check_app("key", "secret"));
+        assert!(!a.check_app("key", "wrong") && !a.check_app("nokey", "secret"));
     }
 
     #[test]
@@ -372,16 +497,89 @@ mod tests {
         let body =
             format!("grant_type=authorization_code&code={code}&client_id=key&client_secret=secret");
         let t = a.grant(&h, body.as_bytes()).unwrap();
-        assert_eq!(a.check(&t.access_token), Ok(()));
+        let app_scopes = "account_info.read files.content.write files.metadata.read";
+        assert_eq!(t.scope.as_deref(), Some(app_scopes));
+        assert_eq!(a.check(&t.access_token).unwrap().to_string(), app_scopes);
         let refresh = t.refresh_token.unwrap();
         let body = format!("grant_type=refresh_token&refresh_token={refresh}&client_id=key");
         assert!(a.grant(&h, body.as_bytes()).is_err(), "secret required");
         let body = format!("{body}&client_secret=secret");
-        assert!(a.grant(&h, body.as_bytes()).is_ok());
+        let full = a.grant(&h, body.as_bytes()).unwrap();
+        assert_eq!(
+            (full.scope, a.check(&full.access_token).unwrap().to_string()),
+            (None, app_scopes.into())
+        );
+        // A refresh narrows with `scope=`, never widens.
+        let narrow = a
+            .grant(&h, format!("{body}&scope=files.metadata.read").as_bytes())
+            .unwrap();
+        assert_eq!(narrow.scope.as_deref(), Some("files.metadata.read"));
+        assert_eq!(
+            a.check(&narrow.access_token).unwrap().to_string(),
+            "files.metadata.read"
+        );
+        let wide = a
+            .grant(&h, format!("{body}&scope=sharing.read").as_bytes())
+            .unwrap_err();
+        assert_eq!(wide.1, "invalid_scope");
         // Grants survive a restart; the persisted file holds no raw token.
         let again = auth(dir.path());
-        assert_eq!(again.check(&t.access_token), Ok(()));
+        assert_eq!(
+            again.check(&t.access_token).unwrap().to_string(),
+            app_scopes
+        );
         let saved = std::fs::read_to_string(dir.path().join("oauth.json")).unwrap();
         assert!(!saved.contains(&refresh) && !saved.contains(&t.access_token));
+    }
+
+    #[test]
+    fn authorizations_ask_for_a_subset_and_may_add_earlier_grants() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = auth(dir.path());
+        let grant = |extra: &[(&str, &str)]| {
+            let q: HashMap<String, String> = [("client_id", "key"), ("response_type", "code")]
+                .iter()
+                .chain(extra)
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let r = a.authorize(&q);
+            if r.status() != StatusCode::OK {
+                return Err(r.status());
+            }
+            let code = a.codes.lock().unwrap().keys().next().unwrap().clone();
+            let body = format!(
+                "grant_type=authorization_code&code={code}&client_id=key&client_secret=secret"
+            );
+            Ok(a.grant(&HeaderMap::new(), body.as_bytes())
+                .unwrap()
+                .scope
+                .unwrap())
+        };
+        assert_eq!(
+            grant(&[("scope", "files.metadata.read")]),
+            Ok("files.metadata.read".into())
+        );
+        assert_eq!(
+            grant(&[
+                ("scope", "files.content.write"),
+                ("include_granted_scopes", "user")
+            ]),
+            Ok("files.content.write files.metadata.read".into())
+        );
+        assert_eq!(
+            grant(&[("scope", "files.content.write")]),
+            Ok("files.content.write".into())
+        );
+        for bad in [
+            &[("scope", "sharing.read")][..],
+            &[("scope", "no.such.scope")],
+            &[("include_granted_scopes", "user")],
+            &[
+                ("scope", "files.content.write"),
+                ("include_granted_scopes", "team"),
+            ],
+        ] {
+            assert_eq!(grant(bad), Err(StatusCode::BAD_REQUEST), "{bad:?}");
+        }
     }
 }

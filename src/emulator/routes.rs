@@ -1,6 +1,7 @@
 //! The HTTP surface: `/2/<route>` for the API, `/oauth2/*` for OAuth. One dispatcher applies
-//! what every API call shares (latency, faults, auth, argument parsing) in Dropbox's order,
-//! then hands a typed argument to the route's handler.
+//! what every API call shares (latency, faults, auth, scope, path root, argument parsing)
+//! in Dropbox's order, then hands a typed argument to the route's handler, which takes
+//! paths in and gives metadata back relative to the request's namespace (`space`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -26,21 +27,26 @@ use super::faults::{Exposure, Fault, FaultPlan};
 use super::links::{Links, Target};
 use super::list::{Cursor, DEFAULT_LIMIT};
 use super::oauth::{self, Auth};
+use super::scopes::Scopes;
 use super::session::{Begin, Direct, Sessions};
+use super::space::{Account, Ns, Refusal};
 use super::staging::{self, StageError, Staged};
 use super::store::{Failed, Rejected, Store};
 use crate::dropbox::arg::to_header_json;
 use crate::dropbox::content_hash::ContentHasher;
 use crate::dropbox::types::{
     AccountName, CommitInfo, CreateFolderArg, CreateFolderResult, CreateSharedLinkArg, DeleteArg,
-    DeleteResult, DownloadArg, FullAccount, GetMetadataArg, ListFolderArg, ListFolderContinueArg,
-    ListSharedLinksArg, ListSharedLinksResult, Tag, UploadArg, UploadSessionAppendArg,
-    UploadSessionFinishArg, UploadSessionFinishBatchArg, UploadSessionFinishBatchResult,
-    UploadSessionFinishBatchResultEntry, UploadSessionStartArg, UploadSessionStartResult,
+    DeleteResult, DownloadArg, EchoArg, EchoResult, FileMetadata, FullAccount, FullTeam,
+    GetMetadataArg, ListFolderArg, ListFolderContinueArg, ListSharedLinksArg,
+    ListSharedLinksResult, PATH_ROOT_HEADER, RelocationArg, RelocationResult, Tag, UploadArg,
+    UploadSessionAppendArg, UploadSessionFinishArg, UploadSessionFinishBatchArg,
+    UploadSessionFinishBatchResult, UploadSessionFinishBatchResultEntry, UploadSessionStartArg,
+    UploadSessionStartResult,
 };
 
 /// Everything a request may touch.
 pub struct App {
+    pub account: Account,
     pub store: Store,
     pub sessions: Sessions,
     pub auth: Auth,
@@ -69,7 +75,13 @@ enum Route {
     GetMetadata,
     CreateFolder,
     Delete,
+    /// `files/delete`, deprecated but still called: the metadata without a wrapper.
+    DeleteV1,
+    Copy,
+    Move,
     CurrentAccount,
+    CheckUser,
+    CheckApp,
     CreateSharedLink,
     ListSharedLinks,
 }
@@ -88,11 +100,49 @@ impl Route {
             "files/get_metadata" => Route::GetMetadata,
             "files/create_folder_v2" => Route::CreateFolder,
             "files/delete_v2" => Route::Delete,
+            "files/delete" => Route::DeleteV1,
+            "files/copy_v2" => Route::Copy,
+            "files/move_v2" => Route::Move,
             "users/get_current_account" => Route::CurrentAccount,
+            "check/user" => Route::CheckUser,
+            "check/app" => Route::CheckApp,
             "sharing/create_shared_link_with_settings" => Route::CreateSharedLink,
             "sharing/list_shared_links" => Route::ListSharedLinks,
             _ => return None,
         })
+    }
+
+    /// The scope a token needs (`scope` in the route's Stone attributes); `None` for app
+    /// authentication. `files/delete_batch` and `delete_batch/check` need
+    /// `files.content.write` too.
+    fn scope(self) -> Option<&'static str> {
+        Some(match self {
+            Route::Upload
+            | Route::Start
+            | Route::Append
+            | Route::Finish
+            | Route::FinishBatch
+            | Route::CreateFolder
+            | Route::Delete
+            | Route::DeleteV1
+            | Route::Copy
+            | Route::Move => "files.content.write",
+            Route::Download => "files.content.read",
+            Route::ListFolder | Route::ListContinue | Route::GetMetadata => "files.metadata.read",
+            Route::CurrentAccount | Route::CheckUser => "account_info.read",
+            Route::CreateSharedLink => "sharing.write",
+            Route::ListSharedLinks => "sharing.read",
+            Route::CheckApp => return None,
+        })
+    }
+
+    /// Routes whose paths `Dropbox-API-Path-Root` moves; the others ignore it, so a client
+    /// can always read its `root_info`.
+    fn takes_paths(self) -> bool {
+        !matches!(
+            self,
+            Route::CurrentAccount | Route::CheckUser | Route::CheckApp
+        )
     }
 
     /// Content-upload routes: argument in a header, data in the body.
@@ -105,14 +155,10 @@ impl Route {
 
     fn exposure(self) -> Exposure {
         Exposure {
-            writes: matches!(
-                self,
-                Route::Upload
-                    | Route::Finish
-                    | Route::FinishBatch
-                    | Route::CreateFolder
-                    | Route::Delete
-            ),
+            // Whatever needs the write scope changes the namespace, but for session starts
+            // and appends, which only stage data.
+            writes: self.scope() == Some("files.content.write")
+                && !matches!(self, Route::Start | Route::Append),
             has_body: self.uploads(),
         }
     }
@@ -224,13 +270,63 @@ async fn drain(body: Body) {
     while let Some(Ok(_)) = stream.next().await {}
 }
 
-/// Checks the request's token; `Ok` is its digest, which names whose limits a session counts
-/// against.
+/// Who may call, and where: the caller authenticates as the route requires, holds its
+/// scope, and may use the namespace its `Dropbox-API-Path-Root` names. Also the token's
+/// digest, which names whose limits a session counts against (empty for app auth).
+fn admit(
+    app: &App,
+    route: Route,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+) -> Result<(Ns, String), Fail> {
+    let owner = if route == Route::CheckApp {
+        check_app_auth(app, headers)?;
+        String::new()
+    } else {
+        let (owner, scopes) = check_auth(app, headers, query)?;
+        check_scope(route, &scopes)?;
+        owner
+    };
+    let header = headers
+        .get(PATH_ROOT_HEADER)
+        .filter(|_| route.takes_paths());
+    let ns = app.account.select(header).map_err(|refusal| match refusal {
+        Refusal::Malformed(why) => Fail::Bad(why),
+        Refusal::PathRoot(error) => Fail::Api(ApiError::PathRoot(error)),
+    })?;
+    Ok((ns, owner))
+}
+
+/// Runs after the token is identified: 401 `missing_scope` naming the route's scope.
+fn check_scope(route: Route, scopes: &Scopes) -> Result<(), Fail> {
+    match route.scope() {
+        Some(needed) if !scopes.contains(needed) => Err(ApiError::MissingScope(needed).into()),
+        _ => Ok(()),
+    }
+}
+
+/// App authentication (`check/app`): HTTP Basic with the app key and secret.
+fn check_app_auth(app: &App, headers: &HeaderMap) -> Result<(), Fail> {
+    if !headers.contains_key(header::AUTHORIZATION) {
+        return Err(Fail::Bad(
+            "Must provide HTTP header \"Authorization\" (Basic app_key:app_secret).".into(),
+        ));
+    }
+    match oauth::basic_auth(headers) {
+        Some((key, secret)) if app.auth.check_app(&key, &secret) => Ok(()),
+        Some(_) => Err(ApiError::Auth("invalid_access_token").into()),
+        None => Err(Fail::Bad(
+            "Invalid authorization value in HTTP header \"Authorization\": expecting \"Basic <base64(app_key:app_secret)>\"."
+                .into(),
+        )),
+    }
+}
+
 fn check_auth(
     app: &App,
     headers: &HeaderMap,
     query: &HashMap<String, String>,
-) -> Result<String, Fail> {
+) -> Result<(String, Scopes), Fail> {
     let value = match headers.get(header::AUTHORIZATION) {
         Some(v) => v.to_str().map_err(|_| {
             Fail::Bad("Invalid authorization value in HTTP header \"Authorization\".".into())
@@ -251,10 +347,11 @@ fn check_auth(
                 .into(),
         )
     })?;
-    app.auth
+    let scopes = app
+        .auth
         .check(token)
         .map_err(|tag| Fail::Api(ApiError::Auth(tag)))?;
-    Ok(oauth::digest(token))
+    Ok((oauth::digest(token), scopes))
 }
 
 /// The token of `Bearer <token>` exactly (RFC 6750 §2.1): one space, then a `b64token`, with
@@ -274,21 +371,25 @@ async fn call(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, Fail> {
-    let owner = match fault {
-        Fault::ServerError(code) => Err(Fail::Api(ApiError::Server(
+    let early = match fault {
+        Fault::ServerError(code) => Some(Fail::Api(ApiError::Server(
             StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         ))),
         Fault::RateLimited {
             reason,
             retry_after,
-        } => Err(Fail::Api(ApiError::RateLimited {
+        } => Some(Fail::Api(ApiError::RateLimited {
             reason,
             retry_after,
         })),
-        _ => check_auth(app, headers, query),
+        _ => None,
     };
-    let owner = match owner {
-        Ok(owner) => owner,
+    let admitted = match early {
+        Some(fail) => Err(fail),
+        None => admit(app, route, headers, query),
+    };
+    let (ns, owner) = match admitted {
+        Ok(admitted) => admitted,
         Err(fail) => {
             drain(body).await;
             return Err(fail);
@@ -302,6 +403,7 @@ async fn call(
     if route.uploads() {
         let up = Upload {
             app,
+            ns,
             cut_after,
             contended,
             owner,
@@ -315,21 +417,22 @@ async fn call(
         };
     }
     if route == Route::Download {
-        return download(app, parse(args::content_arg(headers, query))?);
+        return download(app, ns, parse(args::content_arg(headers, query))?);
     }
     let bytes = axum::body::to_bytes(body, MAX_RPC_BODY)
         .await
         .map_err(|e| Fail::Bad(format!("request body: {e}")))?;
     match route {
-        Route::FinishBatch => finish_batch(app, rpc(headers, &bytes, false)?, contended).await,
-        Route::ListFolder => list_folder(app, rpc(headers, &bytes, false)?),
+        Route::FinishBatch => finish_batch(app, ns, rpc(headers, &bytes, false)?, contended).await,
+        Route::ListFolder => list_folder(app, ns, rpc(headers, &bytes, false)?),
         Route::ListContinue => list_continue(app, rpc(headers, &bytes, false)?),
         Route::GetMetadata => {
             let arg: GetMetadataArg = rpc(headers, &bytes, false)?;
-            let meta = app
+            let mut meta = app
                 .store
-                .get(&arg.path, arg.include_deleted)
+                .get(&ns.inward(&arg.path), arg.include_deleted)
                 .map_err(wrap("path"))?;
+            ns.outward(&mut meta);
             Ok(ok_json(&meta))
         }
         Route::CreateFolder => {
@@ -337,47 +440,78 @@ async fn call(
             if contended {
                 return Err(wrap("path")(json!({".tag": "too_many_write_operations"})));
             }
-            match app.store.create_folder(&arg.path, arg.autorename) {
-                Ok(metadata) => Ok(ok_json(&CreateFolderResult { metadata })),
+            match app
+                .store
+                .create_folder(&ns.inward(&arg.path), arg.autorename)
+            {
+                Ok(mut metadata) => {
+                    ns.relative(&mut metadata.path_lower, &mut metadata.path_display);
+                    Ok(ok_json(&CreateFolderResult { metadata }))
+                }
                 Err(Failed::Api(v)) => Err(wrap("path")(v)),
                 Err(f) => Err(f.into()),
             }
         }
-        Route::Delete => {
+        Route::Delete | Route::DeleteV1 => {
             let arg: DeleteArg = rpc(headers, &bytes, false)?;
             if contended {
                 return Err(ApiError::tag("too_many_write_operations").into());
             }
-            let metadata = app.store.delete(&arg.path)?;
-            Ok(ok_json(&DeleteResult { metadata }))
+            let mut metadata = app.store.delete(&ns.inward(&arg.path))?;
+            ns.outward(&mut metadata);
+            Ok(match route {
+                Route::DeleteV1 => ok_json(&metadata),
+                _ => ok_json(&DeleteResult { metadata }),
+            })
+        }
+        Route::Copy | Route::Move => {
+            let arg: RelocationArg = rpc(headers, &bytes, false)?;
+            if contended {
+                return Err(wrap("to")(json!({".tag": "too_many_write_operations"})));
+            }
+            let (from, to) = (ns.inward(&arg.from_path), ns.inward(&arg.to_path));
+            let mut metadata =
+                app.store
+                    .relocate(&from, &to, arg.autorename, route == Route::Copy)?;
+            ns.outward(&mut metadata);
+            Ok(ok_json(&RelocationResult { metadata }))
         }
         Route::CreateSharedLink => {
             let arg: CreateSharedLinkArg = rpc(headers, &bytes, false)?;
-            let link = app
+            let mut link = app
                 .links
-                .create(&app.store, &arg.path, arg.settings.is_some())
+                .create(&app.store, &ns.inward(&arg.path), arg.settings.is_some())
                 .map_err(|e| Fail::Api(ApiError::Endpoint(e)))?;
+            ns.relative(&mut link.path_lower, &mut None);
             Ok(ok_json(&link))
         }
         Route::ListSharedLinks => {
             let arg: ListSharedLinksArg = rpc(headers, &bytes, false)?;
-            let links = app
+            let path = arg.path.filter(|p| !p.is_empty()).map(|p| ns.inward(&p));
+            let mut links = app
                 .links
                 .list(
                     &app.store,
-                    arg.path.as_deref(),
+                    path.as_deref(),
                     arg.direct_only.unwrap_or(false),
                 )
                 .map_err(wrap("path"))?;
+            for link in &mut links {
+                ns.relative(&mut link.path_lower, &mut None);
+            }
             Ok(ok_json(&ListSharedLinksResult {
                 links,
                 has_more: false,
                 cursor: None,
             }))
         }
+        Route::CheckUser | Route::CheckApp => {
+            let arg: EchoArg = rpc(headers, &bytes, false)?;
+            Ok(ok_json(&EchoResult { result: arg.query }))
+        }
         _ => {
             let () = rpc(headers, &bytes, true)?;
-            Ok(ok_json(&account()))
+            Ok(ok_json(&account(app.account)))
         }
     }
 }
@@ -490,6 +624,20 @@ impl Validate for DeleteArg {
         args::check_path("path", &self.path, PathKind::WriteOrId)
     }
 }
+impl Validate for RelocationArg {
+    fn validate(&self) -> Result<(), String> {
+        args::check_path("from_path", &self.from_path, PathKind::WriteOrId)?;
+        args::check_path("to_path", &self.to_path, PathKind::WriteOrId)
+    }
+}
+impl Validate for EchoArg {
+    fn validate(&self) -> Result<(), String> {
+        match self.query.chars().count() {
+            n if n > 500 => Err(format!("query: length {n} is more than 500")),
+            _ => Ok(()),
+        }
+    }
+}
 impl Validate for CreateSharedLinkArg {
     fn validate(&self) -> Result<(), String> {
         args::check_path("path", &self.path, PathKind::Read)?;
@@ -554,6 +702,7 @@ fn ok_json(value: &impl Serialize) -> Response {
 /// The content-upload routes, which share staging, hash checks and the fault state.
 struct Upload<'a> {
     app: &'a App,
+    ns: Ns,
     cut_after: Option<u64>,
     contended: bool,
     /// The token's digest: whose session limits the data counts against.
@@ -603,7 +752,8 @@ impl Upload<'_> {
         Ok(())
     }
 
-    async fn upload(&self, (arg, body): (UploadArg, Body)) -> Result<Response, Fail> {
+    async fn upload(&self, (mut arg, body): (UploadArg, Body)) -> Result<Response, Fail> {
+        arg.commit.path = self.ns.inward(&arg.commit.path);
         let staged = self.stage(body, arg.content_hash.as_deref()).await?;
         let result = if self.contended {
             Err(Rejected {
@@ -614,7 +764,7 @@ impl Upload<'_> {
             self.app.store.commit(&arg.commit, staged)
         };
         match result {
-            Ok(meta) => Ok(ok_json(&meta)),
+            Ok(meta) => Ok(self.file(meta)),
             Err(Rejected {
                 failed: Failed::Api(reason),
                 staged,
@@ -679,7 +829,11 @@ impl Upload<'_> {
         Ok(ok_json(&()))
     }
 
-    async fn finish(&self, (arg, body): (UploadSessionFinishArg, Body)) -> Result<Response, Fail> {
+    async fn finish(
+        &self,
+        (mut arg, body): (UploadSessionFinishArg, Body),
+    ) -> Result<Response, Fail> {
+        arg.commit.path = self.ns.inward(&arg.commit.path);
         let expected = arg.content_hash.as_deref();
         let (sessions, store) = (&self.app.sessions, &self.app.store);
         let commit = |whole| store.commit(&arg.commit, whole);
@@ -702,7 +856,14 @@ impl Upload<'_> {
                     .await?
             }
         };
-        Ok(ok_json(&meta))
+        Ok(self.file(meta))
+    }
+
+    /// A committed file's metadata, relative to the request's namespace.
+    fn file(&self, mut meta: FileMetadata) -> Response {
+        self.ns
+            .relative(&mut meta.path_lower, &mut meta.path_display);
+        ok_json(&meta)
     }
 }
 
@@ -727,11 +888,13 @@ fn check_hash(expected: Option<&str>, got: &ContentHasher) -> Result<(), Fail> {
 
 async fn finish_batch(
     app: &App,
-    arg: UploadSessionFinishBatchArg,
+    ns: Ns,
+    mut arg: UploadSessionFinishBatchArg,
     contended: bool,
 ) -> Result<Response, Fail> {
     let mut entries = Vec::with_capacity(arg.entries.len());
-    for (i, e) in arg.entries.iter().enumerate() {
+    for (i, e) in arg.entries.iter_mut().enumerate() {
+        e.commit.path = ns.inward(&e.commit.path);
         let result = if contended && i % 2 == 0 {
             Err(Failed::Api(json!({".tag": "too_many_write_operations"})))
         } else {
@@ -742,7 +905,10 @@ async fn finish_batch(
                 .await
         };
         entries.push(match result {
-            Ok(meta) => UploadSessionFinishBatchResultEntry::Success(meta),
+            Ok(mut meta) => {
+                ns.relative(&mut meta.path_lower, &mut meta.path_display);
+                UploadSessionFinishBatchResultEntry::Success(meta)
+            }
             Err(Failed::Api(failure)) => UploadSessionFinishBatchResultEntry::Failure { failure },
             Err(Failed::Internal) => return Err(Failed::Internal.into()),
         });
@@ -750,11 +916,15 @@ async fn finish_batch(
     Ok(ok_json(&UploadSessionFinishBatchResult { entries }))
 }
 
-fn download(app: &App, arg: DownloadArg) -> Result<Response, Fail> {
-    let (meta, file) = app.store.open_file(&arg.path).map_err(wrap("path"))?;
+fn download(app: &App, ns: Ns, arg: DownloadArg) -> Result<Response, Fail> {
+    let (mut meta, file) = app
+        .store
+        .open_file(&ns.inward(&arg.path))
+        .map_err(wrap("path"))?;
     if arg.rev.as_ref().is_some_and(|r| *r != meta.rev) {
         return Err(wrap("path")(json!({".tag": "not_found"})));
     }
+    ns.relative(&mut meta.path_lower, &mut meta.path_display);
     let result = to_header_json(&meta).map_err(|e| ApiError::internal("encoding metadata", e))?;
     let result =
         HeaderValue::from_str(&result).map_err(|e| ApiError::internal("encoding metadata", e))?;
@@ -798,11 +968,15 @@ async fn shared_link(
     }
 }
 
-fn list_folder(app: &App, arg: ListFolderArg) -> Result<Response, Fail> {
-    let folder = app.store.folder_key(&arg.path).map_err(wrap("path"))?;
+fn list_folder(app: &App, ns: Ns, arg: ListFolderArg) -> Result<Response, Fail> {
+    let folder = app
+        .store
+        .folder_key(&ns.inward(&arg.path))
+        .map_err(wrap("path"))?;
     let page = app.store.read(|nodes, seq| {
         Cursor::start(
             folder,
+            ns.lower(),
             arg.recursive,
             arg.include_deleted,
             arg.limit.unwrap_or(DEFAULT_LIMIT),
@@ -825,7 +999,24 @@ fn list_continue(app: &App, arg: ListFolderContinueArg) -> Result<Response, Fail
     Ok(ok_json(&page))
 }
 
-fn account() -> FullAccount {
+/// The one account: Emma, on her own or as a member of a team with a shared root.
+fn account(account: Account) -> FullAccount {
+    let team = account.team.then(|| FullTeam {
+        id: "dbtid:AAFdgehTzw7WlXhZJsbGCLePe8RvQGYDr-I".into(),
+        name: "Ulator Lab".into(),
+        sharing_policies: json!({
+            "shared_folder_member_policy": {".tag": "team"},
+            "shared_folder_join_policy": {".tag": "from_anyone"},
+            "shared_link_create_policy": {".tag": "team_only"},
+            "group_creation_policy": {".tag": "admins_only"},
+            "shared_folder_link_restriction_policy": {".tag": "anyone"},
+            "enforce_link_password_policy": {".tag": "optional"},
+            "default_link_expiration_days_policy": {".tag": "none"},
+            "shared_link_default_permissions_policy": {".tag": "default"},
+        }),
+        office_addin_policy: json!({".tag": "disabled"}),
+        top_level_content_policy: json!({".tag": "admin_only"}),
+    });
     FullAccount {
         account_id: oauth::ACCOUNT_ID.into(),
         name: AccountName {
@@ -842,14 +1033,14 @@ fn account() -> FullAccount {
         referral_link: "https://db.tt/emulator".into(),
         is_paired: false,
         account_type: Tag {
-            tag: "basic".into(),
+            tag: if team.is_some() { "business" } else { "basic" }.into(),
         },
-        root_info: json!({
-            ".tag": "user",
-            "root_namespace_id": "3235641",
-            "home_namespace_id": "3235641",
-        }),
+        root_info: account.root_info(),
         country: Some("US".into()),
+        team_member_id: team
+            .as_ref()
+            .map(|_| "dbmid:AAHhy7WsR0x-u4ZCqiDl5Fz5zvuL3kmspwU".into()),
+        team,
     }
 }
 

@@ -256,11 +256,10 @@ impl Store {
                 staged: Staged { temp, size, hasher },
             });
         }
-        let seq = inner.seq + 1;
         let server_modified = now();
         let file = FileInfo {
             id: reuse_id.unwrap_or_else(new_id),
-            rev: format!("{seq:x}{:08x}", rand::random::<u32>()),
+            rev: inner.next_rev(),
             size,
             content_hash,
             client_modified: info
@@ -355,6 +354,100 @@ impl Store {
         Ok(node.metadata(&lower))
     }
 
+    /// `copy_v2` (`copy`) or `move_v2`: what is at `from` (a path or `id:`), with
+    /// everything below a folder, to the path `to`, creating its parents. A copy gets new
+    /// ids and revs; a move keeps them and leaves deletions at the old paths (which
+    /// `list_folder/continue` reports). Returns the new metadata; `Err` is a
+    /// `RelocationError`.
+    pub fn relocate(
+        &self,
+        from: &str,
+        to: &str,
+        autorename: bool,
+        copy: bool,
+    ) -> Result<Metadata, Failed> {
+        let at = |tag: &str, error: Value| json!({".tag": tag, tag: error});
+        let mut inner = self.lock();
+        let from_lower = inner.resolve(from).map_err(|e| at("from_lookup", e))?;
+        let source = inner
+            .live(&from_lower)
+            .cloned()
+            .ok_or_else(|| at("from_lookup", not_found()))?;
+        let mut target = DbxPath::parse(to).map_err(|m| at("to", malformed(m)))?;
+        let is_folder = matches!(source.kind, Kind::Folder { .. });
+        if target.lower == from_lower {
+            return Err(json!({".tag": "duplicated_or_nested_paths"}).into());
+        }
+        if is_folder && target.lower.starts_with(&format!("{from_lower}/")) {
+            let tag = if copy {
+                "duplicated_or_nested_paths"
+            } else {
+                "cant_move_folder_into_itself"
+            };
+            return Err(json!({ ".tag": tag }).into());
+        }
+        if inner.file_ancestor(&target) {
+            return Err(at("to", conflict("file_ancestor")).into());
+        }
+        if let Some(existing) = inner.live(&target.lower) {
+            let what = match existing.kind {
+                Kind::File(_) => "file",
+                _ => "folder",
+            };
+            target = match inner.free_name(&target, "", &|_| None) {
+                Some(Ok(free)) if autorename => free,
+                _ => return Err(at("to", conflict(what)).into()),
+            };
+        }
+        let parent = inner.make_parents(&target);
+        let display = format!("{parent}/{}", target.name());
+        let (src, dst) = (self.disk_path(&source.display), self.disk_path(&display));
+        let placed = dst
+            .parent()
+            .map_or(Ok(()), fs::create_dir_all)
+            .and_then(|()| match (copy, is_folder) {
+                (false, _) => fs::rename(&src, &dst),
+                (true, false) => fs::copy(&src, &dst).map(drop),
+                (true, true) => copy_tree(&src, &dst),
+            });
+        placed.map_err(|e| internal(&format!("placing {}", dst.display()), e))?;
+        let below = format!("{from_lower}/");
+        let nodes: Vec<(String, Node)> = std::iter::once((from_lower.clone(), source.clone()))
+            .chain(
+                inner
+                    .nodes
+                    .range(below.clone()..)
+                    .take_while(|(k, _)| k.starts_with(&below))
+                    .filter(|(_, n)| n.is_live())
+                    .map(|(k, n)| (k.clone(), n.clone())),
+            )
+            .collect();
+        for (key, node) in nodes {
+            // Children's display paths start with their folder's, as `make_parents` keeps
+            // an existing folder's casing.
+            let new_key = format!("{}{}", target.lower, &key[from_lower.len()..]);
+            let new_display = format!("{display}{}", &node.display[source.display.len()..]);
+            let kind = match node.kind {
+                Kind::File(f) if copy => {
+                    let server_modified = now();
+                    Kind::File(FileInfo {
+                        id: new_id(),
+                        rev: inner.next_rev(),
+                        server_modified,
+                        ..f
+                    })
+                }
+                Kind::Folder { .. } if copy => Kind::Folder { id: new_id() },
+                kind => kind,
+            };
+            inner.put(new_key, new_display, kind);
+            if !copy {
+                inner.put(key, node.display, Kind::Deleted);
+            }
+        }
+        Ok(inner.nodes[&target.lower].metadata(&target.lower))
+    }
+
     /// `get_metadata`. `Err` is a `LookupError`.
     pub fn get(&self, path: &str, include_deleted: bool) -> Result<Metadata, Value> {
         let inner = self.lock();
@@ -431,6 +524,11 @@ impl Inner {
             return Err(not_found());
         }
         Ok(DbxPath::parse(path).map_err(malformed)?.lower)
+    }
+
+    /// A rev for the next change: its change number in hex, then random digits.
+    fn next_rev(&self) -> String {
+        format!("{:x}{:08x}", self.seq + 1, rand::random::<u32>())
     }
 
     fn file_ancestor(&self, path: &DbxPath) -> bool {
@@ -558,4 +656,19 @@ impl Inner {
 fn sibling(path: &DbxPath, name: &str) -> Option<DbxPath> {
     let parent = &path.display[..path.display.len() - path.name().len()];
     DbxPath::parse(&format!("{parent}{name}")).ok()
+}
+
+/// Copies folder `src` to a new folder `dst`, everything below it included.
+fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
+    fs::create_dir(dst)?;
+    for entry in fs::read_dir(src)? {
+        let entry = entry?;
+        let to = dst.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &to)?;
+        } else {
+            fs::copy(entry.path(), &to)?;
+        }
+    }
+    Ok(())
 }

@@ -630,5 +630,203 @@ class Sharing(SdkTestCase):
         self.assertEqual([l.url for l in listed.links], [link.url])
         self.assertFalse(listed.has_more)
 
+class Relocations(SdkTestCase):
+    """files/delete (v1), copy_v2 and move_v2, results and errors in the SDK's types."""
+
+    def test_delete_v1_answers_the_metadata(self):
+        self.upload("old.txt", b"x")
+        with self.assertWarns(DeprecationWarning):
+            deleted = self.dbx.files_delete(self.path("old.txt"))
+        self.assertIsInstance(deleted, dropbox.files.FileMetadata)
+        self.assertEqual(deleted.path_display, self.path("old.txt"))
+        with self.assertWarns(DeprecationWarning):
+            error = self.api_error(self.dbx.files_delete, self.path("old.txt"))
+        self.assertTrue(error.is_path_lookup() and error.get_path_lookup().is_not_found(), error)
+
+    def test_copy_and_move(self):
+        original = self.upload("tree/a.csv", b"a,b\n")
+        self.upload("tree/sub/b.csv", b"b")
+        copied = self.dbx.files_copy_v2(self.path("tree/a.csv"), self.path("copy/a.csv"))
+        self.assertIsInstance(copied, dropbox.files.RelocationResult)
+        self.assert_file(copied.metadata, self.path("copy/a.csv"), b"a,b\n")
+        self.assertNotEqual(copied.metadata.id, original.id)
+        moved = self.dbx.files_move_v2(self.path("tree"), self.path("moved"))
+        self.assertIsInstance(moved.metadata, dropbox.files.FolderMetadata)
+        self.assertEqual(moved.metadata.path_display, self.path("moved"))
+        after = self.dbx.files_get_metadata(self.path("moved/a.csv"))
+        self.assertEqual(after.id, original.id)
+        self.assertEqual(self.download(self.path("moved/sub/b.csv"))[1], b"b")
+        renamed = self.dbx.files_copy_v2(self.path("moved/a.csv"), self.path("copy/a.csv"), autorename=True)
+        self.assertEqual(renamed.metadata.name, "a (1).csv")
+
+    def test_relocation_errors_are_typed(self):
+        self.upload("d/a.txt", b"a")
+        self.upload("e/a.txt", b"a")
+        error = self.api_error(self.dbx.files_move_v2, self.path("nope"), self.path("x"))
+        self.assertTrue(error.is_from_lookup() and error.get_from_lookup().is_not_found(), error)
+        error = self.api_error(self.dbx.files_copy_v2, self.path("d/a.txt"), self.path("e/a.txt"))
+        self.assertTrue(error.is_to() and error.get_to().is_conflict(), error)
+        self.assertTrue(error.get_to().get_conflict().is_file(), error)
+        error = self.api_error(self.dbx.files_move_v2, self.path("d"), self.path("d/inner"))
+        self.assertTrue(error.is_cant_move_folder_into_itself(), error)
+        error = self.api_error(self.dbx.files_move_v2, self.path("d"), self.path("D"))
+        self.assertTrue(error.is_duplicated_or_nested_paths(), error)
+
+
+READER = "reader-" + secrets.token_hex(8)
+SECRET_APP, APP_SECRET = "conformance-secret-app", "s3cret-" + secrets.token_hex(4)
+
+
+class Scopes(unittest.TestCase):
+    """Scope refusals decode as AuthError.missing_scope; an authorization may ask for fewer
+    scopes, and a refresh may narrow them; check/user and check/app echo."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.emulator = Emulator(
+            "--token", f"{READER}=files.metadata.read account_info.read",
+            "--app", f"{SECRET_APP}:{APP_SECRET}",
+        )
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.emulator.stop()
+
+    def client(self, **kwargs):
+        return dropbox.Dropbox(session=emulator_session(self.emulator), max_retries_on_error=0, **kwargs)
+
+    def assert_missing_scope(self, scope, call, *args):
+        with self.assertRaises(dropbox.exceptions.AuthError) as raised:
+            call(*args)
+        error = raised.exception.error
+        self.assertIsInstance(error, dropbox.auth.AuthError)
+        self.assertTrue(error.is_missing_scope(), error)
+        self.assertIsInstance(error.get_missing_scope(), dropbox.auth.TokenScopeError)
+        self.assertEqual(error.get_missing_scope().required_scope, scope)
+
+    def flow(self, **kwargs):
+        """The PKCE offline flow of the secret-less conformance app on this emulator."""
+        flow = dropbox.DropboxOAuth2FlowNoRedirect(APP_KEY, use_pkce=True, token_access_type="offline", **kwargs)
+        flow.requests_session = emulator_session(self.emulator)
+        response = flow.requests_session.get(flow.start())
+        self.assertEqual(response.status_code, 200, response.text)
+        return flow.finish(response.text.strip())
+
+    def test_a_token_without_the_scope_is_refused(self):
+        dbx = self.client(oauth2_access_token=READER)
+        self.assertEqual(dbx.files_list_folder("").entries, [])
+        self.assert_missing_scope("files.content.write", dbx.files_upload, b"x", "/x.txt")
+        self.assert_missing_scope("files.content.read", dbx.files_download, "/x.txt")
+        self.assert_missing_scope("sharing.write", dbx.sharing_create_shared_link_with_settings, "/x")
+        self.assertEqual(dbx.check_user("still me").result, "still me")
+
+    def test_authorizations_and_refreshes_narrow_scopes(self):
+        first = self.flow(scope=["files.metadata.read"])
+        self.assertEqual(first.scope, "files.metadata.read")
+        both = self.flow(scope=["files.content.read"], include_granted_scopes="user")
+        self.assertEqual(set(both.scope.split()), {"files.metadata.read", "files.content.read"})
+        full = self.flow()
+        self.assertIn("files.content.write", full.scope.split())
+        narrow = self.client(oauth2_refresh_token=full.refresh_token, app_key=APP_KEY, scope=["files.metadata.read"])
+        self.assertIsInstance(narrow.files_list_folder(""), dropbox.files.ListFolderResult)
+        self.assert_missing_scope("files.content.write", narrow.files_upload, b"x", "/narrow.txt")
+        wide = self.client(oauth2_refresh_token=full.refresh_token, app_key=APP_KEY)
+        self.assertEqual(wide.files_upload(b"x", "/wide.txt").size, 1)
+
+    def test_check_user_and_check_app(self):
+        user = self.client(oauth2_access_token=TOKEN)
+        self.assertIsInstance(user.check_user("ping"), dropbox.check.EchoResult)
+        self.assertEqual(user.check_user("ping").result, "ping")
+        app = self.client(app_key=SECRET_APP, app_secret=APP_SECRET)
+        self.assertEqual(app.check_app("pong").result, "pong")
+        wrong = self.client(app_key=SECRET_APP, app_secret="not-the-secret")
+        with self.assertRaises(dropbox.exceptions.AuthError) as raised:
+            wrong.check_app("pong")
+        self.assertTrue(raised.exception.error.is_invalid_access_token())
+
+
+class PathRoots(unittest.TestCase):
+    """root_info and Dropbox-API-Path-Root, personal and team (`emulate --team`), each
+    answer decoded by the SDK: RootInfo subtypes, PathRoot modes, PathRootError."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.team = Emulator("--team")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.team.stop()
+
+    def client(self, emulator):
+        return dropbox.Dropbox(TOKEN, session=emulator_session(emulator), max_retries_on_error=0)
+
+    def names(self, dbx, path=""):
+        return sorted(e.name for e in dbx.files_list_folder(path).entries)
+
+    def test_team_root_home_and_namespace_ids(self):
+        dbx = self.client(self.team)
+        account = dbx.users_get_current_account()
+        info = account.root_info
+        self.assertIsInstance(info, dropbox.common.TeamRootInfo)
+        self.assertEqual(info.home_path, "/Emma Ulator")
+        self.assertNotEqual(info.root_namespace_id, info.home_namespace_id)
+        self.assertIsInstance(account.team, dropbox.users.FullTeam)
+        self.assertTrue(account.account_type.is_business())
+        PathRoot = dropbox.common.PathRoot
+        root = dbx.with_path_root(PathRoot.root(info.root_namespace_id))
+        home = dbx.with_path_root(PathRoot.home)
+        by_id = dbx.with_path_root(PathRoot.namespace_id(info.home_namespace_id))
+        placed = root.files_upload(b"team", "/Lab Results/run.csv")
+        self.assertEqual(placed.path_display, "/Lab Results/run.csv")
+        dbx.files_upload(b"mine", "/mine.csv")
+        self.assertEqual(self.names(root), ["Emma Ulator", "Lab Results"])
+        self.assertEqual(self.names(home), ["mine.csv"])
+        self.assertEqual(self.names(by_id), ["mine.csv"])
+        self.assertEqual(root.files_download("/Emma Ulator/mine.csv")[1].content, b"mine")
+        error = self.api_error_of(home.files_get_metadata, "/Lab Results/run.csv")
+        self.assertTrue(error.is_path() and error.get_path().is_not_found(), error)
+
+    def api_error_of(self, call, *args):
+        with self.assertRaises(dropbox.exceptions.ApiError) as raised:
+            call(*args)
+        return raised.exception.error
+
+    def path_root_error(self, dbx, path_root):
+        with self.assertRaises(dropbox.exceptions.PathRootError) as raised:
+            dbx.with_path_root(path_root).files_list_folder("")
+        error = raised.exception.error
+        self.assertIsInstance(error, dropbox.common.PathRootError)
+        return error
+
+    def test_refused_roots_are_path_root_errors(self):
+        dbx = self.client(self.team)
+        info = dbx.users_get_current_account().root_info
+        error = self.path_root_error(dbx, dropbox.common.PathRoot.root(info.home_namespace_id))
+        self.assertTrue(error.is_invalid_root(), error)
+        latest = error.get_invalid_root()
+        self.assertIsInstance(latest, dropbox.common.TeamRootInfo)
+        self.assertEqual(latest.root_namespace_id, info.root_namespace_id)
+        error = self.path_root_error(dbx, dropbox.common.PathRoot.namespace_id("777"))
+        self.assertTrue(error.is_no_permission(), error)
+
+    def test_a_personal_account_is_its_own_root(self):
+        dbx = self.client(MAIN)
+        info = dbx.users_get_current_account().root_info
+        self.assertIsInstance(info, dropbox.common.UserRootInfo)
+        self.assertEqual(info.root_namespace_id, info.home_namespace_id)
+        same = dbx.with_path_root(dropbox.common.PathRoot.root(info.root_namespace_id))
+        self.assertIsInstance(same.files_list_folder(""), dropbox.files.ListFolderResult)
+        error = self.path_root_error(dbx, dropbox.common.PathRoot.root("1"))
+        self.assertIsInstance(error.get_invalid_root(), dropbox.common.UserRootInfo)
+
+
+class UnknownRoutes(unittest.TestCase):
+    def test_an_unknown_route_is_bad_input(self):
+        dbx = client()
+        with self.assertRaises(dropbox.exceptions.BadInputError) as raised:
+            dbx.request_json_object("api", "files/no_such_route", "rpc", None, "user", None)
+        self.assertIn("Unknown API function", raised.exception.message)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -123,8 +123,11 @@ async fn auth_and_unknown_routes() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(e.as_str().unwrap().contains("Authorization"), "{e}");
     let (s, e) = call(Some(TOKEN), "files/no_such_route").await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
-    assert!(e.is_string());
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        e,
+        "Error in call to API function \"files/no_such_route\": Unknown API function: /2/files/no_such_route"
+    );
     // The demo token is not special.
     let (s, _) = call(
         Some("sl.EXAMPLE-demo-token-for-the-emulator"),
