@@ -17,6 +17,7 @@
 pub(crate) mod args;
 mod error;
 pub mod faults;
+mod jobs;
 mod journal;
 mod links;
 mod list;
@@ -38,12 +39,14 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use faults::{Faults, FaultsError};
+pub use faults::{Faults, FaultsError, Stall};
 pub use oauth::ACCOUNT_ID;
 pub use tls::{TlsError, TlsOptions};
 
 /// Lifetime of tokens issued by `oauth2/token`, as on Dropbox (4 h).
 pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(14_400);
+/// Lifetime of upload sessions, as on Dropbox (7 days).
+pub const DEFAULT_SESSION_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 
 #[derive(Clone)]
 pub struct EmulatorConfig {
@@ -56,6 +59,8 @@ pub struct EmulatorConfig {
     /// Registered OAuth apps: key and optional secret.
     pub apps: Vec<(String, Option<String>)>,
     pub token_lifetime: Duration,
+    /// Upload sessions answer `not_found` this long after they start.
+    pub session_lifetime: Duration,
     pub faults: Faults,
     pub tls: Option<TlsOptions>,
 }
@@ -78,6 +83,7 @@ impl Default for EmulatorConfig {
             tokens: Vec::new(),
             apps: Vec::new(),
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
+            session_lifetime: DEFAULT_SESSION_LIFETIME,
             faults: Faults::default(),
             tls: None,
         }
@@ -96,6 +102,7 @@ impl fmt::Debug for EmulatorConfig {
                 &self.apps.iter().map(|(k, _)| k).collect::<Vec<_>>(),
             )
             .field("token_lifetime", &self.token_lifetime)
+            .field("session_lifetime", &self.session_lifetime)
             .field("faults", &self.faults)
             .field("tls", &self.tls)
             .finish()
@@ -160,6 +167,7 @@ impl RunningEmulator {
     /// Stops accepting, lets requests in flight finish, flushes state.
     pub async fn shutdown(mut self) {
         self.shutdown.cancel();
+        self.app.faults.release();
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
@@ -172,6 +180,7 @@ impl RunningEmulator {
 impl Drop for RunningEmulator {
     fn drop(&mut self) {
         self.shutdown.cancel();
+        self.app.faults.release();
     }
 }
 
@@ -188,7 +197,7 @@ pub async fn spawn(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorEr
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(io(format!("creating {}", tmp.display())))?;
     let store = store::Store::open(root)?;
-    let sessions = session::Sessions::open(root, &tmp)
+    let sessions = session::Sessions::open(root, &tmp, config.session_lifetime)
         .map_err(io(format!("loading sessions under {}", root.display())))?;
     let auth = oauth::Auth::new(root, &config.tokens, &config.apps, config.token_lifetime)
         .map_err(io(format!("loading {}", root.join("oauth.json").display())))?;
@@ -218,6 +227,7 @@ pub async fn spawn(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorEr
     let app = Arc::new(routes::App {
         store,
         sessions,
+        jobs: jobs::Jobs::default(),
         auth,
         faults,
         tmp,

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
 use axum::body::Body;
@@ -23,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use super::args::{self, PathKind};
 use super::error::ApiError;
 use super::faults::{Exposure, Fault, FaultPlan};
+use super::jobs::Jobs;
 use super::links::{Links, Target};
 use super::list::{Cursor, DEFAULT_LIMIT};
 use super::oauth::{self, Auth};
@@ -33,8 +35,9 @@ use crate::dropbox::arg::to_header_json;
 use crate::dropbox::content_hash::ContentHasher;
 use crate::dropbox::types::{
     AccountName, CommitInfo, CreateFolderArg, CreateFolderResult, CreateSharedLinkArg, DeleteArg,
-    DeleteResult, DownloadArg, FullAccount, GetMetadataArg, ListFolderArg, ListFolderContinueArg,
-    ListSharedLinksArg, ListSharedLinksResult, Tag, UploadArg, UploadSessionAppendArg,
+    DeleteBatchArg, DeleteBatchJobStatus, DeleteBatchLaunch, DeleteBatchResultEntry, DeleteResult,
+    DownloadArg, FullAccount, GetMetadataArg, ListFolderArg, ListFolderContinueArg,
+    ListSharedLinksArg, ListSharedLinksResult, PollArg, Tag, UploadArg, UploadSessionAppendArg,
     UploadSessionFinishArg, UploadSessionFinishBatchArg, UploadSessionFinishBatchResult,
     UploadSessionFinishBatchResultEntry, UploadSessionStartArg, UploadSessionStartResult,
 };
@@ -43,6 +46,7 @@ use crate::dropbox::types::{
 pub struct App {
     pub store: Store,
     pub sessions: Sessions,
+    pub jobs: Jobs,
     pub auth: Auth,
     pub faults: FaultPlan,
     pub tmp: PathBuf,
@@ -69,9 +73,16 @@ enum Route {
     GetMetadata,
     CreateFolder,
     Delete,
+    DeleteBatch,
+    DeleteBatchCheck,
     CurrentAccount,
     CreateSharedLink,
     ListSharedLinks,
+}
+
+/// Whether the emulator serves `/2/<name>`.
+pub fn is_route(name: &str) -> bool {
+    Route::from_name(name).is_some()
 }
 
 impl Route {
@@ -88,6 +99,8 @@ impl Route {
             "files/get_metadata" => Route::GetMetadata,
             "files/create_folder_v2" => Route::CreateFolder,
             "files/delete_v2" => Route::Delete,
+            "files/delete_batch" => Route::DeleteBatch,
+            "files/delete_batch/check" => Route::DeleteBatchCheck,
             "users/get_current_account" => Route::CurrentAccount,
             "sharing/create_shared_link_with_settings" => Route::CreateSharedLink,
             "sharing/list_shared_links" => Route::ListSharedLinks,
@@ -112,6 +125,7 @@ impl Route {
                     | Route::FinishBatch
                     | Route::CreateFolder
                     | Route::Delete
+                    | Route::DeleteBatch
             ),
             has_body: self.uploads(),
         }
@@ -157,15 +171,29 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(middleware::from_fn(log_request))
 }
 
-/// `-v`: one line per request. Only the path is logged: a query may hold a token.
+/// `-v`: one line per request, with the body bytes that arrived (what a benchmark counts as
+/// sent). Only the path is logged: a query may hold a token.
 async fn log_request(req: Request, next: Next) -> Response {
+    if !tracing::enabled!(tracing::Level::INFO) {
+        return next.run(req).await;
+    }
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
     let started = std::time::Instant::now();
+    let received = Arc::new(AtomicU64::new(0));
+    let counter = received.clone();
+    let req = req.map(|body| {
+        Body::from_stream(body.into_data_stream().inspect(move |chunk| {
+            if let Ok(bytes) = chunk {
+                counter.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            }
+        }))
+    });
     let response = next.run(req).await;
     tracing::info!(
-        "{method} {path} -> {} ({} ms)",
+        "{method} {path} -> {} ({} ms, {} bytes in)",
         response.status().as_u16(),
-        started.elapsed().as_millis()
+        started.elapsed().as_millis(),
+        received.load(Ordering::Relaxed)
     );
     response
 }
@@ -201,6 +229,13 @@ async fn api(
     let Some(route) = Route::from_name(&name) else {
         return ApiError::UnknownRoute(name).into_response();
     };
+    if app.faults.stalls(&name) {
+        drain(body).await;
+        tracing::info!("stalling this {name} request (--stall) until the emulator stops");
+        app.faults.released().await;
+        cut.0.cancel();
+        return std::future::pending::<Response>().await;
+    }
     latency(&app).await;
     let fault = app.faults.draw(route.exposure());
     match call(&app, route, fault, &query, &headers, body).await {
@@ -251,7 +286,7 @@ fn check_auth(app: &App, headers: &HeaderMap, query: &HashMap<String, String>) -
 }
 
 async fn call(
-    app: &App,
+    app: &Arc<App>,
     route: Route,
     fault: Fault,
     query: &HashMap<String, String>,
@@ -329,6 +364,15 @@ async fn call(
             }
             let metadata = app.store.delete(&arg.path)?;
             Ok(ok_json(&DeleteResult { metadata }))
+        }
+        Route::DeleteBatch => delete_batch(app, rpc(headers, &bytes, false)?, contended),
+        Route::DeleteBatchCheck => {
+            let arg: PollArg = rpc(headers, &bytes, false)?;
+            let status = app
+                .jobs
+                .check(&arg.async_job_id)
+                .map_err(ApiError::Endpoint)?;
+            Ok(ok_json(&status))
         }
         Route::CreateSharedLink => {
             let arg: CreateSharedLinkArg = rpc(headers, &bytes, false)?;
@@ -463,6 +507,22 @@ impl Validate for CreateFolderArg {
 impl Validate for DeleteArg {
     fn validate(&self) -> Result<(), String> {
         args::check_path("path", &self.path, PathKind::WriteOrId)
+    }
+}
+impl Validate for DeleteBatchArg {
+    fn validate(&self) -> Result<(), String> {
+        if self.entries.len() > MAX_BATCH {
+            return Err(format!("entries: list has more than {MAX_BATCH} items"));
+        }
+        self.entries.iter().try_for_each(Validate::validate)
+    }
+}
+impl Validate for PollArg {
+    fn validate(&self) -> Result<(), String> {
+        if self.async_job_id.is_empty() {
+            return Err("async_job_id: must be at least 1 character".into());
+        }
+        Ok(())
     }
 }
 impl Validate for CreateSharedLinkArg {
@@ -699,6 +759,33 @@ async fn finish_batch(
         });
     }
     Ok(ok_json(&UploadSessionFinishBatchResult { entries }))
+}
+
+/// `files/delete_batch`: always asynchronous, as Dropbox documents it. The job deletes the
+/// entries in order (an entry under one deleted before it is then `not_found`), each taking
+/// `--latency-ms`; under the write-contention fault every other entry fails with
+/// `too_many_write_operations`.
+fn delete_batch(app: &Arc<App>, arg: DeleteBatchArg, contended: bool) -> Result<Response, Fail> {
+    let job = app.clone();
+    let async_job_id = app.jobs.launch(async move {
+        let mut entries = Vec::with_capacity(arg.entries.len());
+        for (i, e) in arg.entries.iter().enumerate() {
+            latency(&job).await;
+            let result = if contended && i % 2 == 0 {
+                Err(Failed::Api(json!({".tag": "too_many_write_operations"})))
+            } else {
+                job.store.delete(&e.path)
+            };
+            entries.push(match result {
+                Ok(metadata) => DeleteBatchResultEntry::Success { metadata },
+                Err(Failed::Api(failure)) => DeleteBatchResultEntry::Failure { failure },
+                Err(Failed::Internal) => return Err(()),
+            });
+        }
+        serde_json::to_value(DeleteBatchJobStatus::Complete { entries })
+            .map_err(|e| tracing::error!("encoding a delete batch result: {e}"))
+    });
+    Ok(ok_json(&DeleteBatchLaunch::AsyncJobId { async_job_id }))
 }
 
 fn download(app: &App, arg: DownloadArg) -> Result<Response, Fail> {

@@ -1,5 +1,5 @@
 //! Upload sessions, kept under `ROOT/sessions/` (their states in `journal.jsonl`), so a
-//! restart keeps them. Sessions expire 7 days after they start.
+//! restart keeps them. Sessions expire 7 days after they start (`--session-lifetime`).
 //!
 //! A sequential session's bytes are streamed straight into one `data` file at their offset
 //! (`<id>.data`) while the session is locked, and its content hash runs along, so finishing
@@ -13,6 +13,7 @@ use std::fs::{self, OpenOptions};
 use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -25,7 +26,6 @@ use crate::dropbox::content_hash::{BLOCK_SIZE, ContentHasher};
 use crate::dropbox::types::{FileMetadata, SessionType, UploadSessionCursor};
 
 const PREFIX: &str = "pid_upload_session:";
-const LIFETIME_SECS: i64 = 7 * 24 * 3600;
 /// The largest file a session may build: 2^41 − 2^22 bytes.
 const MAX_SESSION_BYTES: u64 = (1 << 41) - (1 << 22);
 
@@ -64,8 +64,8 @@ impl State {
         }
     }
 
-    fn expired(&self) -> bool {
-        chrono::Utc::now().timestamp() - self.created > LIFETIME_SECS
+    fn expired(&self, lifetime: i64) -> bool {
+        chrono::Utc::now().timestamp() - self.created > lifetime
     }
 }
 
@@ -80,6 +80,8 @@ type Slot = Arc<tokio::sync::Mutex<Option<Live>>>;
 pub struct Sessions {
     dir: PathBuf,
     tmp: PathBuf,
+    /// Seconds a session lives after it starts; then it is `not_found`, as on Dropbox.
+    lifetime: i64,
     live: Mutex<HashMap<String, Slot>>,
     /// A session's state after each change; `None` once it is gone.
     journal: Mutex<Journal>,
@@ -137,10 +139,11 @@ fn key_of(session_id: &str) -> Option<&str> {
 
 impl Sessions {
     /// Loads the sessions under `root/sessions`, dropping expired ones and stray files.
-    pub fn open(root: &Path, tmp: &Path) -> std::io::Result<Sessions> {
+    pub fn open(root: &Path, tmp: &Path, lifetime: Duration) -> std::io::Result<Sessions> {
         let dir = root.join("sessions");
         fs::create_dir_all(&dir)?;
-        let keep = |s: &Option<State>| s.as_ref().is_some_and(|s| !s.expired());
+        let lifetime = i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX);
+        let keep = |s: &Option<State>| s.as_ref().is_some_and(|s| !s.expired(lifetime));
         let (journal, states) = Journal::open(&dir.join("journal.jsonl"), keep)?;
         for entry in fs::read_dir(&dir)? {
             let path = entry?.path();
@@ -163,6 +166,7 @@ impl Sessions {
         Ok(Sessions {
             dir,
             tmp: tmp.to_path_buf(),
+            lifetime,
             live: Mutex::new(live),
             journal: Mutex::new(journal),
         })
@@ -279,7 +283,7 @@ impl Sessions {
         let guard = slot.lock_owned().await;
         let Some(live) = guard
             .as_ref()
-            .filter(|l| !l.state.expired() && l.state.kind == SessionType::Sequential)
+            .filter(|l| !l.state.expired(self.lifetime) && l.state.kind == SessionType::Sequential)
         else {
             return Ok(Begin::Staged);
         };
@@ -348,7 +352,9 @@ impl Sessions {
             .ok_or_else(|| lookup("not_found"))?;
         let mut guard = slot.lock().await;
         let state = match guard.as_mut() {
-            Some(l) if !l.state.expired() && l.state.kind == SessionType::Concurrent => {
+            Some(l)
+                if !l.state.expired(self.lifetime) && l.state.kind == SessionType::Concurrent =>
+            {
                 &mut l.state
             }
             _ => return Err(lookup("not_found").into()),
@@ -453,7 +459,7 @@ impl Sessions {
             .ok_or_else(|| finish_lookup(lookup("not_found")))?;
         let mut guard = slot.lock().await;
         let live = match guard.as_mut() {
-            Some(l) if !l.state.expired() => l,
+            Some(l) if !l.state.expired(self.lifetime) => l,
             _ => return Err(finish_lookup(lookup("not_found")).into()),
         };
         let state = &live.state;
