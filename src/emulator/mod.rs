@@ -18,7 +18,6 @@ pub(crate) mod args;
 mod error;
 pub mod faults;
 mod jobs;
-mod journal;
 mod links;
 mod list;
 mod oauth;

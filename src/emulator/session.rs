@@ -19,11 +19,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::OwnedMutexGuard;
 
-use super::journal::Journal;
 use super::staging::{self, Staged};
 use super::store::{Failed, Rejected};
 use crate::dropbox::content_hash::{BLOCK_SIZE, ContentHasher};
 use crate::dropbox::types::{FileMetadata, SessionType, UploadSessionCursor};
+use crate::journal::Journal;
 
 const PREFIX: &str = "pid_upload_session:";
 /// The largest file a session may build: 2^41 − 2^22 bytes.

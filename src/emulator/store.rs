@@ -13,12 +13,12 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::journal::Journal;
 use super::paths::{self, DbxPath, Malformed, name_of};
 use super::staging::Staged;
 use crate::dropbox::types::{
     CommitInfo, DeletedMetadata, FileMetadata, FolderMetadata, Metadata, WriteMode,
 };
+use crate::journal::Journal;
 
 /// What the namespace holds at a lower-cased path. Deleted entries stay as tombstones so
 /// `list_folder/continue` can report them.
