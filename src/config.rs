@@ -14,6 +14,13 @@
 //! - `password`: must be empty. librec-auto passes the password it was given when this param
 //!   is present; a password written in the config would be committed in clear.
 //! - `share` (optional): `true` or `false` (default).
+//! - `exclude`, `include` (optional, repeatable, one pattern each): what to leave out, or
+//!   to post only, in gitignore syntax (`upload::filter`).
+//! - `delete` (optional): `true` or `false` (default): mirror, i.e. delete what is under
+//!   `dest` with no local counterpart once everything was sent.
+//!
+//! librec-auto passes every param with text to the script as `--NAME=VALUE`; each one above
+//! is also a `post` flag of that spelling, so the same config works both ways.
 //!
 //! **Relative paths** (`encrypted_key`, `path`) resolve against the study directory: the
 //! `target` given to [`load`] (`--target`), else the parent of the `conf/` folder holding the
@@ -65,6 +72,18 @@ pub struct PostJob {
     pub dest: String,
     /// Create a shared link after uploading.
     pub share: bool,
+    /// The script's `exclude` and `include` params, in document order.
+    pub excludes: Vec<ConfigGlob>,
+    pub includes: Vec<ConfigGlob>,
+    /// Delete what `dest` holds beyond the local tree (`delete` param).
+    pub delete: bool,
+}
+
+/// A pattern param and the line it is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigGlob {
+    pub glob: String,
+    pub line: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,7 +157,10 @@ impl From<ConfigError> for Failure {
 pub enum Problem {
     #[error("param {0:?} is missing")]
     Missing(&'static str),
-    #[error("unknown param {}; expected option, encrypted_key, path, dest, password or share", quoted(.0))]
+    #[error(
+        "unknown param {}; expected option, encrypted_key, path, dest, password, share, exclude, include or delete",
+        quoted(.0)
+    )]
     Unknown(String),
     #[error("a <param> has no name attribute")]
     Unnamed,
@@ -148,8 +170,14 @@ pub enum Problem {
     Empty(&'static str),
     #[error("option {} is not file, folder or No", quoted(.0))]
     BadOption(String),
-    #[error("share {} is not true or false", quoted(.0))]
-    BadShare(String),
+    #[error("{param} {} is not true or false", quoted(.value))]
+    BadBool { param: &'static str, value: String },
+    #[error("{param}: {}", clip(.message))]
+    BadPattern {
+        param: &'static str,
+        message: String,
+        line: usize,
+    },
     #[error("dest {} is not an absolute Dropbox path; start it with / (/ alone is the root)", quoted(.0))]
     DestNotAbsolute(String),
     #[error("dest {} has a . or .. segment; write the folder path out in full", quoted(.0))]
@@ -209,7 +237,7 @@ impl Problem {
             Problem::Empty(p) | Problem::NotFound { param: p, .. } => Some(p),
             Problem::WrongKind { param, .. } => Some(param),
             Problem::BadOption(_) => Some("option"),
-            Problem::BadShare(_) => Some("share"),
+            Problem::BadBool { param, .. } | Problem::BadPattern { param, .. } => Some(param),
             Problem::DestNotAbsolute(_) | Problem::DestDotSegment(_) | Problem::DestControl(_) => {
                 Some("dest")
             }
@@ -291,10 +319,13 @@ pub(crate) fn from_text(
                 ));
             }
             Err(problem) => {
-                let line = problem
-                    .param()
-                    .and_then(|p| script.params.iter().rev().find(|r| r.name == p))
-                    .map_or(script.line, |r| r.line);
+                let line = match &problem {
+                    Problem::BadPattern { line, .. } => *line,
+                    _ => problem
+                        .param()
+                        .and_then(|p| script.params.iter().rev().find(|r| r.name == p))
+                        .map_or(script.line, |r| r.line),
+                };
                 return Err(ConfigError::Script {
                     file,
                     line,
@@ -327,6 +358,7 @@ pub fn job_from_args(
         path: path.trim(),
         dest: dest.trim(),
         share: false,
+        delete: false,
     };
     validate(&study_dir, &params)
         .map(|job| {
@@ -367,16 +399,23 @@ struct Params<'a> {
     path: &'a str,
     dest: &'a str,
     share: bool,
+    delete: bool,
 }
 
-const KNOWN_PARAMS: [&str; 6] = [
+const KNOWN_PARAMS: [&str; 9] = [
     "option",
     "encrypted_key",
     "path",
     "dest",
     "password",
     "share",
+    "exclude",
+    "include",
+    "delete",
 ];
+
+/// Params that may be given more than once: each is one more pattern.
+const REPEATABLE: [&str; 2] = ["exclude", "include"];
 
 fn script_job(study_dir: &Path, script: &RawScript) -> Result<Option<PostJob>, Problem> {
     let mut seen: Vec<&RawParam> = Vec::new();
@@ -387,7 +426,9 @@ fn script_job(study_dir: &Path, script: &RawScript) -> Result<Option<PostJob>, P
         if !KNOWN_PARAMS.contains(&param.name.as_str()) {
             return Err(Problem::Unknown(param.name.clone()));
         }
-        if let Some(first) = seen.iter().find(|p| p.name == param.name) {
+        if let Some(first) =
+            (seen.iter()).find(|p| p.name == param.name && !REPEATABLE.contains(&p.name.as_str()))
+        {
             return Err(Problem::Duplicate {
                 name: param.name.clone(),
                 first_line: first.line,
@@ -400,22 +441,47 @@ fn script_job(study_dir: &Path, script: &RawScript) -> Result<Option<PostJob>, P
     if get("password").is_some_and(|p| !p.is_empty()) {
         return Err(Problem::PasswordInConfig);
     }
-    let share = match get("share") {
-        None => false,
-        Some(s) if s.eq_ignore_ascii_case("true") => true,
-        Some(s) if s.eq_ignore_ascii_case("false") => false,
-        Some(s) => return Err(Problem::BadShare(s.to_string())),
+    let boolean = |param: &'static str| match get(param) {
+        None => Ok(false),
+        Some(s) if s.eq_ignore_ascii_case("true") => Ok(true),
+        Some(s) if s.eq_ignore_ascii_case("false") => Ok(false),
+        Some(s) => Err(Problem::BadBool {
+            param,
+            value: s.to_string(),
+        }),
     };
     let params = Params {
         option: required("option")?,
         encrypted_key: required("encrypted_key")?,
         path: required("path")?,
         dest: required("dest")?,
-        share,
+        share: boolean("share")?,
+        delete: boolean("delete")?,
     };
+    let globs = |param: &'static str| -> Result<Vec<ConfigGlob>, Problem> {
+        let given = seen.iter().filter(|p| p.name == param);
+        // librec-auto drops a param without text; so do we.
+        let given = given.filter(|p| !p.value.trim().is_empty());
+        given
+            .map(|p| {
+                let glob = p.value.trim().to_string();
+                crate::upload::filter::check_glob(&glob).map_err(|message| {
+                    Problem::BadPattern {
+                        param,
+                        message,
+                        line: p.line,
+                    }
+                })?;
+                Ok(ConfigGlob { glob, line: p.line })
+            })
+            .collect()
+    };
+    let (excludes, includes) = (globs("exclude")?, globs("include")?);
     Ok(validate(study_dir, &params)?.map(|job| PostJob {
         script: script.index,
         line: script.line,
+        excludes,
+        includes,
         ..job
     }))
 }
@@ -445,6 +511,9 @@ fn validate(study_dir: &Path, params: &Params) -> Result<Option<PostJob>, Proble
         path,
         dest,
         share: params.share,
+        excludes: Vec::new(),
+        includes: Vec::new(),
+        delete: params.delete,
     }))
 }
 

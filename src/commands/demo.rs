@@ -160,8 +160,13 @@ fn post_args(study: &Path, endpoint: &str) -> PostArgs {
         force: false,
         // The study is a temporary folder: nothing worth remembering.
         no_hash_cache: true,
+        no_resume: true,
         dry_run: false,
         share: false,
+        exclude: Vec::new(),
+        include: Vec::new(),
+        delete: false,
+        bwlimit: None,
         json: false,
         endpoint: Some(endpoint.to_string()),
         chunk_size: 8,

@@ -137,6 +137,9 @@ fn happy_path_file_folder_and_foreign_script() {
                 path: root.join("post/summary.csv"),
                 dest: "/study-results".into(),
                 share: false,
+                excludes: vec![],
+                includes: vec![],
+                delete: false,
             },
             PostJob {
                 script: 3,
@@ -146,6 +149,9 @@ fn happy_path_file_folder_and_foreign_script() {
                 path: root.join("exp00000"),
                 dest: "/study-results/exp00000".into(),
                 share: true,
+                excludes: vec![],
+                includes: vec![],
+                delete: false,
             },
         ]
     );
@@ -310,8 +316,62 @@ fn bad_option_and_share() {
     let mut params = FILE_JOB.to_vec();
     params.push(("share", "yes"));
     let (problem, line, _) = script_problem(dropbox(&params));
-    assert_eq!(problem, Problem::BadShare("yes".into()));
+    assert_eq!(
+        problem,
+        Problem::BadBool {
+            param: "share",
+            value: "yes".into()
+        }
+    );
     assert_eq!(line, param_line(5));
+}
+
+#[test]
+fn filters_and_delete_params() {
+    let mut params = FILE_JOB.to_vec();
+    params.extend([
+        ("exclude", "*.ckpt"),
+        ("include", "*.csv"),
+        ("exclude", " data/ "),
+        ("exclude", ""),
+        ("delete", "TRUE"),
+    ]);
+    let (_dir, result) = load_xml(&config_xml(&[dropbox(&params)]));
+    let job = result.unwrap().jobs.remove(0);
+    let glob = |glob: &str, index| ConfigGlob {
+        glob: glob.into(),
+        line: param_line(index),
+    };
+    assert_eq!(job.excludes, vec![glob("*.ckpt", 5), glob("data/", 7)]);
+    assert_eq!(job.includes, vec![glob("*.csv", 6)]);
+    assert!(job.delete);
+
+    let mut params = FILE_JOB.to_vec();
+    params.extend([("exclude", "*.ckpt"), ("exclude", "!keep")]);
+    let (problem, line, text) = script_problem(dropbox(&params));
+    assert!(
+        matches!(
+            problem,
+            Problem::BadPattern {
+                param: "exclude",
+                ..
+            }
+        ),
+        "{problem:?}"
+    );
+    assert_eq!(line, param_line(6));
+    assert!(text.contains("--include"), "{text}");
+
+    let mut params = FILE_JOB.to_vec();
+    params.push(("delete", "sometimes"));
+    let (problem, _, _) = script_problem(dropbox(&params));
+    assert_eq!(
+        problem,
+        Problem::BadBool {
+            param: "delete",
+            value: "sometimes".into()
+        }
+    );
 }
 
 #[test]
@@ -492,6 +552,9 @@ fn job_from_args_forms() {
             path: root.join("exp00000"),
             dest: "/x".into(),
             share: false,
+            excludes: vec![],
+            includes: vec![],
+            delete: false,
         }
     );
     assert_eq!(job_from_args(dir.path(), "No", "", "", "").unwrap(), None);

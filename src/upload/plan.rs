@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use crate::dropbox::path::key;
 use crate::dropbox::types::{FileMetadata, Metadata, WriteMode};
 
-use super::walk::{LocalFile, LocalTree, Problem};
+use super::walk::{Excluded, LocalFile, LocalTree, Problem};
 
 /// The write mode asked for on the command line (`update` takes each file's rev).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -32,11 +32,15 @@ pub struct PlannedFile {
 
 #[derive(Debug, Default)]
 pub struct Plan {
+    /// The Dropbox folder everything lands under.
+    pub dest: String,
     pub files: Vec<PlannedFile>,
     /// Absolute Dropbox paths of empty local folders missing remotely.
     pub folders: Vec<String>,
     pub problems: Vec<Problem>,
     pub warnings: Vec<String>,
+    /// What the filter left out, for the report.
+    pub excluded: Vec<Excluded>,
 }
 
 /// `dest` + `rel` as a Dropbox path (`dest` is absolute; `"/"` is the root).
@@ -106,10 +110,12 @@ pub fn make_plan(
         .filter(|p| seen.insert(key(p)))
         .collect();
     Plan {
+        dest: dest.to_string(),
         files,
         folders,
         problems: tree.problems,
         warnings: tree.warnings,
+        excluded: tree.excluded,
     }
 }
 

@@ -3,12 +3,16 @@
 //! Hidden files are included; symlinks are followed (a loop is reported, not followed);
 //! fifos, sockets and devices are skipped with a warning; a name that is not UTF-8 cannot
 //! become a Dropbox path, so it is reported as a failure by its path and the rest proceeds.
+//! What the job's [`Filter`] leaves out is decided by name, before anything about it is
+//! read, and is listed as excluded (a folder once, not entered).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use walkdir::WalkDir;
+
+use super::filter::Filter;
 
 /// A regular file to send, as it was when the tree was walked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,19 +62,37 @@ pub struct Problem {
     pub reason: String,
 }
 
+/// A file or folder the filter left out, with the rule that did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Excluded {
+    pub path: PathBuf,
+    /// Relative to the job's root, `/`-separated (lossy for a name that is not UTF-8).
+    pub rel: String,
+    pub is_dir: bool,
+    pub rule: String,
+}
+
 #[derive(Debug, Default)]
 pub struct LocalTree {
     pub files: Vec<LocalFile>,
-    /// Folders (relative, `""` = the root itself) with nothing inside to send.
+    /// Folders (relative, `""` = the root itself) with nothing inside, not even what the
+    /// filter left out.
     pub empty_dirs: Vec<String>,
     pub problems: Vec<Problem>,
     pub warnings: Vec<String>,
+    pub excluded: Vec<Excluded>,
 }
 
 /// A single file; it lands as `dest/<basename>`.
-pub fn walk_file(path: &Path) -> LocalTree {
+pub fn walk_file(path: &Path, filter: &Filter) -> LocalTree {
     let mut tree = LocalTree::default();
     let name = path.file_name().map(|n| n.to_str());
+    if let Some(name) = path.file_name() {
+        let rel = name.to_string_lossy();
+        if tree.exclude(filter, path, &rel, false) {
+            return tree;
+        }
+    }
     match (std::fs::metadata(path), name) {
         (Err(e), _) => tree.problem(path, format!("cannot read: {e}")),
         (_, None) => tree.problem(path, "has no file name".into()),
@@ -87,7 +109,7 @@ pub fn walk_file(path: &Path) -> LocalTree {
 const NOT_UTF8: &str = "name is not valid UTF-8, so it cannot be a Dropbox path; rename it";
 
 /// A folder's contents, recursively; they land under `dest/`.
-pub fn walk_folder(root: &Path) -> LocalTree {
+pub fn walk_folder(root: &Path, filter: &Filter) -> LocalTree {
     let mut tree = LocalTree::default();
     let mut dirs: Vec<String> = Vec::new();
     let mut parents: HashSet<String> = HashSet::new();
@@ -97,6 +119,12 @@ pub fn walk_folder(root: &Path) -> LocalTree {
             Ok(e) => e,
             Err(e) => {
                 let path = e.path().unwrap_or(root).to_path_buf();
+                // Whatever went wrong there was meant to be left out anyway.
+                let rel = relative(root, &path);
+                if !rel.is_empty() && tree.exclude(filter, &path, &rel, e.loop_ancestor().is_some())
+                {
+                    continue;
+                }
                 let reason = if e.loop_ancestor().is_some() {
                     "symlink loop: points back to one of its own parent folders; skipped".into()
                 } else {
@@ -109,6 +137,18 @@ pub fn walk_folder(root: &Path) -> LocalTree {
                 continue;
             }
         };
+        let file_type = entry.file_type();
+        if entry.depth() > 0 {
+            let rel = relative(root, entry.path());
+            if tree.exclude(filter, entry.path(), &rel, file_type.is_dir()) {
+                // Not empty: it holds something, only not to post.
+                parents.insert(parent_of(&rel).to_string());
+                if file_type.is_dir() {
+                    entries.skip_current_dir();
+                }
+                continue;
+            }
+        }
         let rel_path = entry.path().strip_prefix(root).unwrap_or(entry.path());
         let Some(rel) = rel_path
             .to_str()
@@ -123,7 +163,6 @@ pub fn walk_folder(root: &Path) -> LocalTree {
         if entry.depth() > 0 {
             parents.insert(parent_of(&rel).to_string());
         }
-        let file_type = entry.file_type();
         if file_type.is_dir() {
             dirs.push(rel);
         } else if file_type.is_file() {
@@ -138,12 +177,40 @@ pub fn walk_folder(root: &Path) -> LocalTree {
             ));
         }
     }
-    tree.empty_dirs = dirs.into_iter().filter(|d| !parents.contains(d)).collect();
+    let empty = dirs.into_iter().filter(|d| !parents.contains(d));
+    tree.empty_dirs = empty
+        .filter(|d| {
+            let rule = filter.excluded_empty_dir(d).filter(|_| !d.is_empty());
+            rule.map(|rule| {
+                tree.excluded
+                    .push(Excluded::new(&root.join(d), d, true, rule))
+            })
+            .is_none()
+        })
+        .collect();
     tree
 }
 
 fn parent_of(rel: &str) -> &str {
     rel.rfind('/').map_or("", |i| &rel[..i])
+}
+
+/// `path` relative to `root`, `/`-separated; lossy where a name is not UTF-8, which is
+/// enough to match patterns against.
+fn relative(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path).to_string_lossy();
+    rel.replace(std::path::MAIN_SEPARATOR, "/")
+}
+
+impl Excluded {
+    fn new(path: &Path, rel: &str, is_dir: bool, rule: String) -> Excluded {
+        Excluded {
+            path: path.to_path_buf(),
+            rel: rel.to_string(),
+            is_dir,
+            rule,
+        }
+    }
 }
 
 impl LocalFile {
@@ -168,6 +235,16 @@ impl LocalFile {
 }
 
 impl LocalTree {
+    /// Whether `filter` leaves `rel` out; if so it is listed as excluded.
+    fn exclude(&mut self, filter: &Filter, path: &Path, rel: &str, is_dir: bool) -> bool {
+        let rule = filter.excluded(rel, is_dir);
+        let left_out = rule.is_some();
+        if let Some(rule) = rule {
+            self.excluded.push(Excluded::new(path, rel, is_dir, rule));
+        }
+        left_out
+    }
+
     fn problem(&mut self, path: &Path, reason: String) {
         self.problems.push(Problem {
             path: path.to_path_buf(),
@@ -196,7 +273,7 @@ mod tests {
         fs::write(root.join("a/b/c/deep.txt"), "deep").unwrap();
         fs::write(root.join(".hidden"), "h").unwrap();
         fs::write(root.join("zero"), "").unwrap();
-        let tree = walk_folder(root);
+        let tree = walk_folder(root, &Filter::none());
         assert_eq!(rels(&tree), vec![".hidden", "a/b/c/deep.txt", "zero"]);
         assert_eq!(tree.empty_dirs, vec!["empty/inner".to_string()]);
         assert!(tree.problems.is_empty() && tree.warnings.is_empty());
@@ -207,7 +284,10 @@ mod tests {
     #[test]
     fn an_empty_root_is_itself_empty() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(walk_folder(dir.path()).empty_dirs, vec![String::new()]);
+        assert_eq!(
+            walk_folder(dir.path(), &Filter::none()).empty_dirs,
+            vec![String::new()]
+        );
     }
 
     #[cfg(unix)]
@@ -222,7 +302,7 @@ mod tests {
         std::os::unix::fs::symlink(&outside, root.join("out")).unwrap();
         std::os::unix::fs::symlink(&root, root.join("sub/loop")).unwrap();
         std::os::unix::fs::symlink(outside.join("linked.txt"), root.join("f")).unwrap();
-        let tree = walk_folder(&root);
+        let tree = walk_folder(&root, &Filter::none());
         assert_eq!(rels(&tree), vec!["f", "out/linked.txt"]);
         assert_eq!(tree.problems.len(), 1, "{:?}", tree.problems);
         assert!(tree.problems[0].reason.contains("loop"));
@@ -239,7 +319,7 @@ mod tests {
             .unwrap();
         assert!(status.success());
         fs::write(dir.path().join("ok.txt"), "ok").unwrap();
-        let tree = walk_folder(dir.path());
+        let tree = walk_folder(dir.path(), &Filter::none());
         assert_eq!(rels(&tree), vec!["ok.txt"]);
         assert_eq!(tree.warnings.len(), 1);
         assert!(tree.warnings[0].contains("pipe"));
@@ -254,7 +334,7 @@ mod tests {
         fs::create_dir(dir.path().join(bad)).unwrap();
         fs::write(dir.path().join(bad).join("inside.txt"), "x").unwrap();
         fs::write(dir.path().join("good.txt"), "g").unwrap();
-        let tree = walk_folder(dir.path());
+        let tree = walk_folder(dir.path(), &Filter::none());
         assert_eq!(rels(&tree), vec!["good.txt"]);
         assert_eq!(tree.problems.len(), 1);
         assert!(tree.problems[0].reason.contains("UTF-8"));
@@ -266,13 +346,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("r.csv");
         fs::write(&f, "1,2").unwrap();
-        let tree = walk_file(&f);
+        let tree = walk_file(&f, &Filter::none());
         assert_eq!(rels(&tree), vec!["r.csv"]);
         assert_eq!(tree.files[0].size, 3);
-        let missing = walk_file(&dir.path().join("nope"));
+        let missing = walk_file(&dir.path().join("nope"), &Filter::none());
         assert!(missing.files.is_empty());
         assert!(missing.problems[0].reason.starts_with("cannot read"));
-        let folder = walk_file(dir.path());
+        let folder = walk_file(dir.path(), &Filter::none());
         assert_eq!(folder.problems[0].reason, "is not a regular file");
     }
 }
