@@ -7,6 +7,11 @@ use std::process::{Child, Command, Stdio};
 /// Starts `dropbox-post emulate --root ROOT --listen 127.0.0.1:0 --token TOKEN EXTRA…` and
 /// returns the child with the base URL it printed as its first line.
 pub fn spawn(root: &Path, token: &str, extra: &[&str]) -> (Child, String) {
+    spawn_logging(root, token, extra, Stdio::null())
+}
+
+/// [`spawn`], with the emulator's log (stderr) going to `log`.
+pub fn spawn_logging(root: &Path, token: &str, extra: &[&str], log: Stdio) -> (Child, String) {
     let mut child = Command::new(assert_cmd::cargo::cargo_bin!("dropbox-post"))
         .args([
             "emulate",
@@ -19,7 +24,7 @@ pub fn spawn(root: &Path, token: &str, extra: &[&str]) -> (Child, String) {
         .arg(root)
         .args(extra)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("start the emulator");
     let mut line = String::new();

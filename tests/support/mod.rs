@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 #[path = "../common/emulator_process.rs"]
-mod emulator_process;
+pub mod emulator_process;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
