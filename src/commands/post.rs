@@ -6,7 +6,7 @@
 //! listing of its `dest`, and sent by the engine; last, if asked and nothing failed, each
 //! folder script's `dest` is mirrored (`--delete`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,13 +22,12 @@ use crate::dropbox::bwlimit::{self, Bandwidth};
 use crate::dropbox::client::DropboxClient;
 use crate::dropbox::endpoint::{ENDPOINT_ENV, Endpoints};
 use crate::dropbox::error::{ApiError, Reason};
-use crate::dropbox::types::Metadata;
 use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
 use crate::password::{PasswordArgs, Purpose};
 use crate::upload::engine::{self, Settings};
 use crate::upload::filter::{self, Filter, Pattern};
 use crate::upload::hash_cache::{self, HashCache};
-use crate::upload::mirror;
+use crate::upload::mirror::{self, Posted};
 use crate::upload::plan::{self, Mode};
 use crate::upload::report::{Mirror, Outcome, Progress, RunSummary, ScriptSummary, describe};
 use crate::upload::resume::Resume;
@@ -284,7 +283,7 @@ async fn post(args: &PostArgs, jobs: Vec<PostJob>, endpoints: Endpoints) -> CmdR
             &jobs,
             &filters,
             &clients,
-            posted,
+            &posted,
             &mut summaries,
             verbose,
         )
@@ -349,14 +348,6 @@ fn filters(args: &PostArgs, jobs: &[PostJob]) -> CmdResult<Vec<Arc<Filter>>> {
         .collect()
 }
 
-/// What one script put under its `dest`, kept for the mirror at the end of the run.
-struct Posted {
-    /// Keys of the files and folders it posts (the local tree as Dropbox paths).
-    keys: HashSet<String>,
-    /// `dest` as listed before the upload; `None` if it could not be listed.
-    listing: Option<HashMap<String, Metadata>>,
-}
-
 /// `--delete` (or a script's `delete` param): mirror each such folder script's `dest`,
 /// unless anything in the run failed. The error is one that stopped the run.
 async fn mirror_all(
@@ -364,76 +355,31 @@ async fn mirror_all(
     jobs: &[PostJob],
     filters: &[Arc<Filter>],
     clients: &HashMap<PathBuf, Arc<DropboxClient>>,
-    posted: Vec<Posted>,
+    posted: &[Posted],
     summaries: &mut [ScriptSummary],
     verbose: bool,
 ) -> Option<ApiError> {
-    let wanted = |job: &PostJob| (args.delete || job.delete) && job.kind == JobKind::Folder;
     let failed: usize = summaries.iter().map(|s| s.counts.failed).sum();
+    let refused = (failed > 0).then(|| {
+        format!("{failed} file(s) of this run failed; mirroring waits for a run where all are sent")
+    });
+    let wanted = |job: &PostJob| (args.delete || job.delete) && job.kind == JobKind::Folder;
     for (i, job) in jobs.iter().enumerate().filter(|(_, job)| wanted(job)) {
-        let refused = (failed > 0).then(|| {
-            format!(
-                "{failed} file(s) of this run failed; mirroring waits for a run where all are sent"
-            )
-        });
-        let deletions = match (&refused, &posted[i].listing) {
-            (None, Some(listing)) => {
-                let mut kept = posted[i].keys.clone();
-                let mut nested = Vec::new();
-                for (j, other) in jobs.iter().enumerate().filter(|&(j, _)| j != i) {
-                    kept.extend(posted[j].keys.iter().cloned());
-                    if other.kind == JobKind::Folder && other.dest.len() > job.dest.len() {
-                        nested.push(other.dest.clone());
-                    }
-                }
-                mirror::plan(&job.dest, listing, &kept, &nested, &filters[i])
-            }
-            _ => mirror::Deletions::default(),
+        let deletions = match refused {
+            None => mirror::deletions(i, posted, &filters[i]),
+            Some(_) => mirror::Deletions::default(),
         };
         let client = &clients[&job.encrypted_key];
         let (deleted, failures) =
             match mirror::run(client, &job.dest, deletions, args.dry_run).await {
                 Ok(done) => done,
-                Err(e) => {
-                    let summary = &mut summaries[i];
-                    summary.add_failure(job.path.clone(), &job.dest, format!("mirror: {e}"));
-                    if e.is_fatal() {
-                        return Some(e);
-                    }
-                    (Vec::new(), Vec::new())
-                }
+                Err(e) if e.is_fatal() => return Some(e),
+                Err(e) => (Vec::new(), vec![(job.dest.clone(), format!("mirror: {e}"))]),
             };
-        let summary = &mut summaries[i];
-        for (remote, reason) in failures {
-            summary.add_failure(job.path.clone(), &remote, reason);
-        }
-        summary.counts.deleted = deleted.len();
-        summary.mirror = Some(Mirror { refused, deleted });
+        let refused = refused.clone();
+        summaries[i].set_mirror(Mirror { refused, deleted }, failures);
         if !args.json {
-            let mirror = summary.mirror.as_ref().expect("just set");
-            if args.dry_run || verbose {
-                let verb = if args.dry_run {
-                    "would delete"
-                } else {
-                    "deleted"
-                };
-                for d in &mirror.deleted {
-                    let line = format!("  {verb} {}{}", d.remote, if d.folder { "/" } else { "" });
-                    if args.dry_run {
-                        println!("{line}")
-                    } else {
-                        eprintln!("{line}")
-                    }
-                }
-            }
-            for f in summary
-                .failures
-                .iter()
-                .filter(|f| f.reason.starts_with("cannot delete"))
-            {
-                eprintln!("  FAILED delete {}: {}", f.remote, f.reason);
-            }
-            eprintln!("{}", summary.mirror_line().expect("mirror is set"));
+            summaries[i].print_mirror(verbose);
         }
     }
     None
@@ -466,6 +412,8 @@ async fn post_job(
         args.bwlimit.filter(|&r| r > 0),
     ));
     let mut posted = Posted {
+        dest: job.dest.clone(),
+        folder: job.kind == JobKind::Folder,
         keys: mirror::posted_keys(&job.dest, &tree),
         listing: None,
     };

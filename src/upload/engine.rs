@@ -393,12 +393,14 @@ async fn upload(
         None => (None, 0, String::new()),
     };
     let mut session = saved.as_ref().map(|s| s.session_id.clone());
-    ctx.progress.advance(resumed);
+    // Counted once the reader has proved those bytes the file's own.
+    let mut already_there = resumed;
     while let Some(piece) = chunks.recv().await {
         let Piece { data, hash, last } = piece?;
         if ctx.stopped() {
             return Err(FileError::Stopped);
         }
+        ctx.progress.advance(std::mem::take(&mut already_there));
         let len = data.len() as u64;
         let end = offset + len;
         match &session {

@@ -18,8 +18,37 @@ use crate::dropbox::types::{DeleteBatchResultEntry, Metadata, error_summary};
 use super::engine::MAX_BATCH;
 use super::filter::Filter;
 use super::plan::remote_path;
-use super::report::Deletion;
+use super::report::{CANNOT_DELETE, Deletion};
 use super::walk::LocalTree;
+
+/// What one script of the run put under its `dest`, kept for the mirror at the end.
+pub struct Posted {
+    pub dest: String,
+    /// A folder script (only those mirror; the others' paths are kept).
+    pub folder: bool,
+    /// Keys of what it posts: the local tree as Dropbox paths ([`posted_keys`]).
+    pub keys: HashSet<String>,
+    /// `dest` as listed before the upload; `None` if it could not be listed.
+    pub listing: Option<HashMap<String, Metadata>>,
+}
+
+/// The deletions that mirror script `i` of the run, given what every script posted.
+pub fn deletions(i: usize, posted: &[Posted], filter: &Filter) -> Deletions {
+    let this = &posted[i];
+    let Some(listing) = &this.listing else {
+        return Deletions::default();
+    };
+    let mut kept = this.keys.clone();
+    let mut nested = Vec::new();
+    for (_, other) in posted.iter().enumerate().filter(|&(j, _)| j != i) {
+        kept.extend(other.keys.iter().cloned());
+        // A folder script into the same `dest` keeps only its own files (above).
+        if other.folder && under(&key(&this.dest), &key(&other.dest)) {
+            nested.push(other.dest.clone());
+        }
+    }
+    plan(&this.dest, listing, &kept, &nested, filter)
+}
 
 /// The Dropbox keys (see `dropbox::path::key`) of everything a script posts under `dest`:
 /// its files and the folders on their way, and its empty folders.
@@ -146,7 +175,10 @@ pub async fn run(
                     Reason::TooManyWriteOperations if tries < client.pacer().max_attempts() => {
                         again.push(path);
                     }
-                    _ => failed.push((path, format!("cannot delete: {}", error_summary(&failure)))),
+                    _ => {
+                        let why = format!("{CANNOT_DELETE}: {}", error_summary(&failure));
+                        failed.push((path, why));
+                    }
                 }
             }
             if !again.is_empty() {
@@ -282,6 +314,36 @@ mod tests {
         let nested = vec!["/s/other".to_string(), "/s/on-the-way/new".to_string()];
         let d = plan("/s", &remote, &kept, &nested, &filter);
         assert_eq!(removed(&d), ["/s/stale.csv"]);
+    }
+
+    #[test]
+    fn other_scripts_keep_their_files_and_nested_folders() {
+        let remote = listing(&[
+            file("/s/mine-gone.csv"),
+            file("/s/theirs.csv"),
+            folder("/s/sub"),
+            file("/s/sub/extra.csv"),
+        ]);
+        let script = |dest: &str, folder: bool, keys: &[&str], listing| Posted {
+            dest: dest.into(),
+            folder,
+            keys: self::keys(keys),
+            listing,
+        };
+        let posted = [
+            script("/s", true, &[], Some(remote.clone())),
+            // Another folder script into the same dest: its files stay, the rest goes.
+            script("/s", true, &["/s/theirs.csv"], Some(remote.clone())),
+            // One into a folder inside: that folder is its own to mirror.
+            script("/s/sub", true, &[], Some(HashMap::new())),
+        ];
+        let d = deletions(0, &posted, &Filter::none());
+        assert_eq!(removed(&d), ["/s/mine-gone.csv"]);
+        let unlisted = [script("/s", true, &[], None)];
+        assert_eq!(
+            deletions(0, &unlisted, &Filter::none()),
+            Deletions::default()
+        );
     }
 
     #[test]

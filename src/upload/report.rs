@@ -226,6 +226,9 @@ impl Counts {
     }
 }
 
+/// How a failed deletion's reason starts.
+pub const CANNOT_DELETE: &str = "cannot delete";
+
 /// A file or folder a filter left out.
 #[derive(Debug, Clone, Serialize)]
 pub struct Left {
@@ -338,8 +341,44 @@ impl ScriptSummary {
         }
     }
 
+    /// What `--delete` did: `mirror` (its deletions and the reason it was refused) and the
+    /// paths it could not delete, with the reason.
+    pub fn set_mirror(&mut self, mirror: Mirror, failures: Vec<(String, String)>) {
+        for (remote, reason) in failures {
+            self.add_failure(self.path.clone(), &remote, reason);
+        }
+        self.counts.deleted = mirror.deleted.len();
+        self.mirror = Some(mirror);
+    }
+
+    /// The mirror's lines for a human: each deletion (`--dry-run` on stdout, `-v` on stderr),
+    /// each failed one, and a summary line.
+    pub fn print_mirror(&self, verbose: bool) {
+        let Some(mirror) = &self.mirror else {
+            return;
+        };
+        let dry_run = self.plan.is_some();
+        if dry_run || verbose {
+            let verb = if dry_run { "would delete" } else { "deleted" };
+            for d in &mirror.deleted {
+                let line = format!("  {verb} {}{}", d.remote, if d.folder { "/" } else { "" });
+                if dry_run {
+                    println!("{line}");
+                } else {
+                    eprintln!("{line}");
+                }
+            }
+        }
+        for f in (self.failures.iter()).filter(|f| f.reason.starts_with(CANNOT_DELETE)) {
+            eprintln!("  FAILED delete {}: {}", f.remote, f.reason);
+        }
+        if let Some(line) = self.mirror_line() {
+            eprintln!("{line}");
+        }
+    }
+
     /// `script 1 (folder post -> /study): mirror: 3 deleted`, once `--delete` ran.
-    pub fn mirror_line(&self) -> Option<String> {
+    fn mirror_line(&self) -> Option<String> {
         let mirror = self.mirror.as_ref()?;
         let what = match &mirror.refused {
             Some(reason) => format!("nothing deleted: {reason}"),
