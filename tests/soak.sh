@@ -12,8 +12,9 @@
 # empty file, a multi-chunk file, nested and Unicode names, files the filters leave out),
 # then runs `post` as a user would: again while it exits 6 (some files failed), at most
 # MAX_TRIES times. Every third round is a kill-and-resume round: a 24 MiB file is rewritten,
-# `post` is killed with SIGKILL at a random moment, the file is sometimes changed again, and
-# the posts that follow continue (or, for a changed file, restart) its upload. Checks:
+# `post` (paced at 12 MiB/s) is killed with SIGKILL at a random moment, the file is sometimes
+# changed again, and the posts that follow continue (or, for a changed file, restart) its
+# upload. Checks:
 #   - ROOT/files/soak equals the local tree byte for byte (`diff -r`) but for what the
 #     filters leave out (the script's exclude param `*.ckpt`, `.dropboxignore`'s `scratch/`),
 #     none of which is there: nothing missing, nothing extra, no `(1)`/conflicted copies;
@@ -138,11 +139,12 @@ post() { # args: log file; prints the exit code
     echo "$code"
 }
 
-kill_post() { # args: log file; starts a post and SIGKILLs it after a random 0.1-0.9 s
-    "$bin" post --config "$study/conf/config.xml" --chunk-size 4 --jobs 4 -vv \
+kill_post() { # args: log file; starts a post and SIGKILLs it after a random 0.1-1.9 s
+    # Paced, so that the kill mostly lands while the big file is on its way.
+    "$bin" post --config "$study/conf/config.xml" --chunk-size 4 --jobs 4 --bwlimit 12M -vv \
         >/dev/null 2>"$1" &
     local pid=$!
-    sleep "0.$((1 + $(rand 9)))"
+    sleep "$(rand 2).$((1 + $(rand 9)))"
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
 }
