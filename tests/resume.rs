@@ -193,101 +193,105 @@ fn totals(json: &Value) -> (u64, u64, u64) {
     (n("uploaded"), n("resumed"), n("resumed_bytes"))
 }
 
-/// Posts `data` as `post/big.bin`, killed where `kill_at` says, then again to the end:
-/// the second summary. The file must land whole and alone.
-fn interrupted(
-    data: &[u8],
-    stall: &str,
-    kill_at: impl Fn(&Run, &Dropbox) -> bool,
-    between: impl FnOnce(&Run, &mut Dropbox),
-) -> Value {
-    let mut dropbox = Dropbox::start(&["--stall", stall]);
-    let run = Run::new();
-    run.study.write("post/big.bin", data);
-    run.kill_when(&dropbox, "post/big.bin", || kill_at(&run, &dropbox));
-    assert!(
-        !dropbox.file("/dest/big.bin").exists(),
-        "nothing committed yet"
-    );
-    between(&run, &mut dropbox);
-    let (json, out) = run.json(&dropbox, "file", "post/big.bin", &[]);
-    assert_success(&out);
-    let landed = std::fs::read(dropbox.file("/dest/big.bin")).unwrap();
-    assert!(landed == std::fs::read(run.study.path("post/big.bin")).unwrap());
-    assert_eq!(dropbox.tree("/dest"), ["big.bin"]);
-    assert_eq!(
-        run.journalled("post/big.bin"),
-        None,
-        "a committed upload is forgotten"
-    );
-    json
+/// A post of `post/big.bin` killed with SIGKILL while the emulator holds the request
+/// `stall` names, once the client's journal shows `acked` bytes acknowledged (`None`: only
+/// the stall), then run again to the end with `rerun` flags.
+struct Interrupted<'a> {
+    data: Vec<u8>,
+    emulator: Vec<&'a str>,
+    acked: Option<usize>,
+    rerun: &'a [&'a str],
+}
+
+/// The stalls used below, and what the client's journal shows when each holds.
+const FIRST_APPEND: &str = "files/upload_session/append_v2:1";
+const SECOND_APPEND: &str = "files/upload_session/append_v2:2";
+const COMMIT: &str = "files/upload_session/finish_batch_v2:1";
+
+impl<'a> Interrupted<'a> {
+    fn new(data: Vec<u8>, stall: &'a str, acked: Option<usize>) -> Self {
+        Interrupted {
+            data,
+            emulator: vec!["--stall", stall],
+            acked,
+            rerun: &[],
+        }
+    }
+
+    /// Kills, calls `between`, posts again: the summary of the second post, and the run.
+    /// The file must land whole and alone.
+    fn run(self, between: impl FnOnce(&Run, &mut Dropbox)) -> (Value, Run) {
+        let mut dropbox = Dropbox::start(&self.emulator);
+        let run = Run::new();
+        run.study.write("post/big.bin", &self.data);
+        run.kill_when(&dropbox, "post/big.bin", || {
+            dropbox.stalled()
+                && self
+                    .acked
+                    .is_none_or(|a| run.sending_after("post/big.bin", a))
+        });
+        assert!(
+            !dropbox.file("/dest/big.bin").exists(),
+            "nothing committed yet"
+        );
+        between(&run, &mut dropbox);
+        let (json, out) = run.json(&dropbox, "file", "post/big.bin", self.rerun);
+        assert_success(&out);
+        let landed = std::fs::read(dropbox.file("/dest/big.bin")).unwrap();
+        assert!(landed == std::fs::read(run.study.path("post/big.bin")).unwrap());
+        assert_eq!(dropbox.tree("/dest"), ["big.bin"]);
+        (json, run)
+    }
+
+    /// [`Interrupted::run`], checking that the committed upload left the journal.
+    fn resumed(self, between: impl FnOnce(&Run, &mut Dropbox)) -> Value {
+        let (json, run) = self.run(between);
+        let left = run.journalled("post/big.bin");
+        assert_eq!(left, None, "a committed upload is forgotten");
+        json
+    }
 }
 
 #[test]
 fn killed_before_the_first_append_resumes_after_the_first_chunk() {
     let data = pattern(10 * MIB + 5, 1);
-    let json = interrupted(
-        &data,
-        "files/upload_session/append_v2:1",
-        |run, dropbox| dropbox.stalled() && run.sending_after("post/big.bin", 4 * MIB),
-        |_, _| {},
-    );
+    let json = Interrupted::new(data.clone(), FIRST_APPEND, Some(4 * MIB)).resumed(|_, _| {});
     assert_eq!(totals(&json), (1, 1, 4 * MIB as u64));
     assert_eq!(json["totals"]["bytes"], data.len() - 4 * MIB);
 }
 
 #[test]
 fn killed_mid_file_resumes_where_dropbox_is() {
-    let data = pattern(21 * MIB, 2);
-    let json = interrupted(
-        &data,
-        "files/upload_session/append_v2:3",
-        |run, dropbox| dropbox.stalled() && run.sending_after("post/big.bin", 12 * MIB),
-        |_, _| {},
-    );
+    let stall = "files/upload_session/append_v2:3";
+    let json = Interrupted::new(pattern(21 * MIB, 2), stall, Some(12 * MIB)).resumed(|_, _| {});
     assert_eq!(totals(&json), (1, 1, 12 * MIB as u64));
     assert_eq!(json["totals"]["bytes"], 9 * MIB);
-    let entry = &json["scripts"][0];
-    assert_eq!(entry["resumed_bytes"], 12 * MIB);
+    assert_eq!(json["scripts"][0]["resumed_bytes"], 12 * MIB);
 }
 
 #[test]
 fn killed_after_the_last_append_commits_without_sending_again() {
     let data = pattern(10 * MIB + 7, 3);
-    let json = interrupted(
-        &data,
-        "files/upload_session/finish_batch_v2:1",
-        |_, dropbox| dropbox.stalled(),
-        |_, _| {},
-    );
+    let json = Interrupted::new(data.clone(), COMMIT, None).resumed(|_, _| {});
     assert_eq!(totals(&json), (1, 1, data.len() as u64));
     assert_eq!(json["totals"]["bytes"], 0);
 }
 
 #[test]
 fn a_resumed_session_survives_an_emulator_restart() {
-    let data = pattern(17 * MIB + 3, 4);
-    let json = interrupted(
-        &data,
-        "files/upload_session/append_v2:2",
-        |run, dropbox| dropbox.stalled() && run.sending_after("post/big.bin", 8 * MIB),
-        |_, dropbox| dropbox.restart(&[]),
-    );
+    let interrupted = Interrupted::new(pattern(17 * MIB + 3, 4), SECOND_APPEND, Some(8 * MIB));
+    let json = interrupted.resumed(|_, dropbox| dropbox.restart(&[]));
     assert_eq!(totals(&json), (1, 1, 8 * MIB as u64));
 }
 
 #[test]
 fn a_changed_file_starts_a_fresh_session() {
-    let json = interrupted(
-        &pattern(13 * MIB, 5),
-        "files/upload_session/append_v2:2",
-        |run, dropbox| dropbox.stalled() && run.sending_after("post/big.bin", 8 * MIB),
-        // Same size, other bytes: another version of the file.
-        |run, _| {
-            std::thread::sleep(Duration::from_millis(20));
-            run.study.write("post/big.bin", &pattern(13 * MIB, 6));
-        },
-    );
+    let interrupted = Interrupted::new(pattern(13 * MIB, 5), SECOND_APPEND, Some(8 * MIB));
+    // Same size, other bytes: another version of the file.
+    let json = interrupted.resumed(|run, _| {
+        std::thread::sleep(Duration::from_millis(20));
+        run.study.write("post/big.bin", &pattern(13 * MIB, 6));
+    });
     assert_eq!(totals(&json), (1, 0, 0));
     assert_eq!(json["totals"]["bytes"], 13 * MIB);
 }
@@ -296,55 +300,31 @@ fn a_changed_file_starts_a_fresh_session() {
 fn bytes_that_are_not_the_files_own_start_a_fresh_session() {
     // The journal says the file is the same version, but its prefix hashes otherwise (as
     // after a write the file system's timestamps could not show): never continued.
-    let json = interrupted(
-        &pattern(13 * MIB, 7),
-        "files/upload_session/append_v2:2",
-        |run, dropbox| dropbox.stalled() && run.sending_after("post/big.bin", 8 * MIB),
-        |run, _| {
-            let journal = run.journal("post/big.bin");
-            let text = std::fs::read_to_string(&journal).unwrap();
-            let hash = run.journalled("post/big.bin").unwrap()["acked_hash"]
-                .as_str()
-                .unwrap()
-                .to_string();
-            std::fs::write(&journal, text.replace(&hash, &"0".repeat(64))).unwrap();
-        },
-    );
+    let interrupted = Interrupted::new(pattern(13 * MIB, 7), SECOND_APPEND, Some(8 * MIB));
+    let json = interrupted.resumed(|run, _| {
+        let journal = run.journal("post/big.bin");
+        let text = std::fs::read_to_string(&journal).unwrap();
+        let saved = run.journalled("post/big.bin").unwrap();
+        let hash = saved["acked_hash"].as_str().unwrap();
+        std::fs::write(&journal, text.replace(hash, &"0".repeat(64))).unwrap();
+    });
     assert_eq!(totals(&json), (1, 0, 0));
 }
 
 #[test]
 fn an_expired_session_starts_a_fresh_one() {
-    let data = pattern(13 * MIB, 8);
-    let mut dropbox = Dropbox::start(&[
-        "--stall",
-        "files/upload_session/append_v2:2",
-        "--session-lifetime",
-        "2",
-    ]);
-    let run = Run::new();
-    run.study.write("post/big.bin", &data);
-    run.kill_when(&dropbox, "post/big.bin", || dropbox.stalled());
-    assert_eq!(run.journalled("post/big.bin").unwrap()["acked"], 8 * MIB);
-    std::thread::sleep(Duration::from_millis(3200));
-    let (json, out) = run.json(&dropbox, "file", "post/big.bin", &[]);
-    assert_success(&out);
+    let mut interrupted = Interrupted::new(pattern(13 * MIB, 8), SECOND_APPEND, Some(8 * MIB));
+    interrupted.emulator.extend(["--session-lifetime", "2"]);
+    let json = interrupted.resumed(|_, _| std::thread::sleep(Duration::from_millis(3200)));
     assert_eq!(totals(&json), (1, 0, 0));
-    assert!(std::fs::read(dropbox.file("/dest/big.bin")).unwrap() == data);
-    dropbox.stop();
 }
 
 #[test]
 fn no_resume_starts_afresh_and_journals_nothing() {
-    let data = pattern(9 * MIB, 9);
-    let dropbox = Dropbox::start(&["--stall", "files/upload_session/append_v2:1"]);
-    let run = Run::new();
-    run.study.write("post/big.bin", &data);
-    run.kill_when(&dropbox, "post/big.bin", || dropbox.stalled());
-    let (json, out) = run.json(&dropbox, "file", "post/big.bin", &["--no-resume"]);
-    assert_success(&out);
+    let mut interrupted = Interrupted::new(pattern(9 * MIB, 9), FIRST_APPEND, Some(4 * MIB));
+    interrupted.rerun = &["--no-resume"];
+    let (json, run) = interrupted.run(|_, _| {});
     assert_eq!(totals(&json), (1, 0, 0));
-    assert!(std::fs::read(dropbox.file("/dest/big.bin")).unwrap() == data);
     // The earlier run's entry is left for a run that resumes; --no-resume added nothing.
     assert_eq!(run.journalled("post/big.bin").unwrap()["acked"], 4 * MIB);
 }
@@ -386,17 +366,27 @@ fn excluded(json: &Value, root: &Path) -> Vec<(String, String)> {
     out
 }
 
+/// A run whose study holds `files` (path, bytes).
+fn run_with(files: &[(&str, &[u8])]) -> Run {
+    let run = Run::new();
+    for (path, bytes) in files {
+        run.study.write(path, bytes);
+    }
+    run
+}
+
 /// A study tree with something for each filter source.
 fn filtered_study() -> Run {
-    let run = Run::new();
+    let run = run_with(&[
+        ("post/results.csv", b"r"),
+        ("post/notes.txt", b"n"),
+        ("post/secret.csv", b"s"),
+        ("post/run/model.ckpt", b"c"),
+        ("post/run/metrics.csv", b"m"),
+        ("post/scratch/big.bin", &pattern(1000, 1)),
+        ("post/logs/x.tmp", b"t"),
+    ]);
     let s = &run.study;
-    s.write("post/results.csv", b"r");
-    s.write("post/notes.txt", b"n");
-    s.write("post/secret.csv", b"s");
-    s.write("post/run/model.ckpt", b"c");
-    s.write("post/run/metrics.csv", b"m");
-    s.write("post/scratch/big.bin", &pattern(1000, 1));
-    s.write("post/logs/x.tmp", b"t");
     s.write(
         "post/.dropboxignore",
         b"# leave these out\nscratch/\n*.TMP\n",
@@ -522,19 +512,28 @@ fn bad_patterns_are_refused_before_anything_is_sent() {
     assert!(dropbox.tree("/").is_empty());
 }
 
+/// `/dest` once [`with_extras`]'s run has mirrored it (with `*.ckpt` left out).
+const MIRRORED: [&str; 5] = [
+    "added.csv",
+    "keep.csv",
+    "mixed/",
+    "mixed/new.txt",
+    "model.ckpt",
+];
+
 /// Puts extra files under /dest (and next to it) as an earlier post would have.
 fn with_extras(dropbox: &Dropbox) -> Run {
-    let earlier = Run::new();
-    let s = &earlier.study;
-    s.write("post/keep.csv", b"old keep");
-    s.write("post/stale.csv", b"stale");
-    s.write("post/Gone/deep/x.txt", b"x");
-    s.write("post/mixed/stale.txt", b"y");
-    s.write("post/model.ckpt", b"checkpoint");
-    std::fs::create_dir_all(s.path("post/empty-remote")).unwrap();
+    let earlier = run_with(&[
+        ("post/keep.csv", b"old keep"),
+        ("post/stale.csv", b"stale"),
+        ("post/Gone/deep/x.txt", b"x"),
+        ("post/mixed/stale.txt", b"y"),
+        ("post/model.ckpt", b"checkpoint"),
+    ]);
+    std::fs::create_dir_all(earlier.study.path("post/empty-remote")).unwrap();
     let (_, out) = earlier.json(dropbox, "folder", "post", &[]);
     assert_success(&out);
-    // Outside /dest: a sibling whose name starts the same, and the root.
+    // Outside /dest: a sibling whose name starts the same.
     let other = [
         "--option=file",
         "--encrypted_key=keys/dropbox.enc",
@@ -542,12 +541,11 @@ fn with_extras(dropbox: &Dropbox) -> Run {
         "--dest=/dest-other",
     ];
     assert_success(&earlier.command(dropbox, &other).output().unwrap());
-    let run = Run::new();
-    let s = &run.study;
-    s.write("post/keep.csv", b"new keep");
-    s.write("post/mixed/new.txt", b"z");
-    s.write("post/added.csv", b"a");
-    run
+    run_with(&[
+        ("post/keep.csv", b"new keep"),
+        ("post/mixed/new.txt", b"z"),
+        ("post/added.csv", b"a"),
+    ])
 }
 
 #[test]
@@ -591,16 +589,7 @@ fn delete_mirrors_dest_and_nothing_else() {
     assert_success(&out);
     assert_eq!(json["totals"]["deleted"], 6);
     assert_eq!(json["scripts"][0]["mirror"]["refused"], Value::Null);
-    assert_eq!(
-        dropbox.tree("/dest"),
-        [
-            "added.csv",
-            "keep.csv",
-            "mixed/",
-            "mixed/new.txt",
-            "model.ckpt"
-        ]
-    );
+    assert_eq!(dropbox.tree("/dest"), MIRRORED);
     assert_eq!(
         std::fs::read(dropbox.file("/dest/keep.csv")).unwrap(),
         b"new keep"
@@ -677,16 +666,7 @@ fn the_librec_auto_form_takes_filter_and_mirror_params_as_flags() {
         .output()
         .unwrap();
     assert_success(&out);
-    assert_eq!(
-        dropbox.tree("/dest"),
-        [
-            "added.csv",
-            "keep.csv",
-            "mixed/",
-            "mixed/new.txt",
-            "model.ckpt"
-        ]
-    );
+    assert_eq!(dropbox.tree("/dest"), MIRRORED);
     assert_eq!(
         std::fs::read(dropbox.file("/dest/model.ckpt")).unwrap(),
         b"checkpoint"

@@ -76,6 +76,11 @@ fn load_xml(xml: &str) -> (TempDir, Result<StudyConfig, ConfigError>) {
 }
 
 /// The error of a config holding one dropbox script; returns (problem, line, display).
+/// The problem of the file job with `extra` params after its own.
+fn file_job_problem(extra: &[(&str, &str)]) -> (Problem, usize, String) {
+    script_problem(dropbox(&[&FILE_JOB[..], extra].concat()))
+}
+
 fn script_problem(script_xml: String) -> (Problem, usize, String) {
     let (_dir, result) = load_xml(&config_xml(&[script_xml]));
     match result {
@@ -313,17 +318,17 @@ fn bad_option_and_share() {
     let (problem, _, _) = script_problem(file_job_with("option", Some("")));
     assert_eq!(problem, Problem::Empty("option"));
 
-    let mut params = FILE_JOB.to_vec();
-    params.push(("share", "yes"));
-    let (problem, line, _) = script_problem(dropbox(&params));
-    assert_eq!(
-        problem,
-        Problem::BadBool {
-            param: "share",
-            value: "yes".into()
-        }
-    );
+    let (problem, line, _) = file_job_problem(&[("share", "yes")]);
+    let bad = |param, value: &str| Problem::BadBool {
+        param,
+        value: value.into(),
+    };
+    assert_eq!(problem, bad("share", "yes"));
     assert_eq!(line, param_line(5));
+    assert_eq!(
+        file_job_problem(&[("delete", "often")]).0,
+        bad("delete", "often")
+    );
 }
 
 #[test]
@@ -346,9 +351,7 @@ fn filters_and_delete_params() {
     assert_eq!(job.includes, vec![glob("*.csv", 6)]);
     assert!(job.delete);
 
-    let mut params = FILE_JOB.to_vec();
-    params.extend([("exclude", "*.ckpt"), ("exclude", "!keep")]);
-    let (problem, line, text) = script_problem(dropbox(&params));
+    let (problem, line, text) = file_job_problem(&[("exclude", "*.ckpt"), ("exclude", "!keep")]);
     assert!(
         matches!(
             problem,
@@ -361,17 +364,6 @@ fn filters_and_delete_params() {
     );
     assert_eq!(line, param_line(6));
     assert!(text.contains("--include"), "{text}");
-
-    let mut params = FILE_JOB.to_vec();
-    params.push(("delete", "sometimes"));
-    let (problem, _, _) = script_problem(dropbox(&params));
-    assert_eq!(
-        problem,
-        Problem::BadBool {
-            param: "delete",
-            value: "sometimes".into()
-        }
-    );
 }
 
 #[test]

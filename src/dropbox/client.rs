@@ -650,6 +650,18 @@ mod tests {
         assert_eq!(wait(classify("r", s, None, "slow down")), None);
     }
 
+    /// `app` on a local port, and a client of it.
+    async fn serve(app: axum::Router) -> DropboxClient {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        DropboxClient::new(
+            Endpoints::single(&base).unwrap(),
+            TokenSource::fixed("t".into()),
+        )
+        .unwrap()
+    }
+
     /// A throttled body still announces its length (Dropbox's upload routes want one) and
     /// arrives whole.
     #[tokio::test]
@@ -669,15 +681,9 @@ mod tests {
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        let client = DropboxClient::new(
-            Endpoints::single(&base).unwrap(),
-            TokenSource::fixed("t".into()),
-        )
-        .unwrap()
-        .with_bandwidth(Some(Bandwidth::new(64 << 20)));
+        let client = serve(app)
+            .await
+            .with_bandwidth(Some(Bandwidth::new(64 << 20)));
         let data: Bytes = (0..300_000).map(|i| (i % 251) as u8).collect();
         let cursor = UploadSessionCursor {
             session_id: "s".into(),
@@ -720,14 +726,7 @@ mod tests {
                     axum::body::Body::from_stream(endless)
                 }),
             );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        let client = DropboxClient::new(
-            Endpoints::single(&base).unwrap(),
-            TokenSource::fixed("t".into()),
-        )
-        .unwrap();
+        let client = serve(app).await;
         let redirected = client.get_metadata("/x").await;
         assert!(
             matches!(redirected, Err(ApiError::Decode { status: 307, .. })),

@@ -200,22 +200,11 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dropbox::types::{FileMetadata, FolderMetadata};
+    use crate::dropbox::types::FolderMetadata;
     use crate::upload::filter::Pattern;
 
     fn file(path: &str) -> Metadata {
-        Metadata::File(FileMetadata {
-            name: path.rsplit('/').next().unwrap().into(),
-            id: "id:1".into(),
-            client_modified: "2026-01-01T00:00:00Z".into(),
-            server_modified: "2026-01-01T00:00:00Z".into(),
-            rev: "0123456789abc".into(),
-            size: 1,
-            path_lower: Some(key(path)),
-            path_display: Some(path.into()),
-            is_downloadable: true,
-            content_hash: None,
-        })
+        crate::upload::plan::tests::remote_file(path, 1, "h")
     }
 
     fn folder(path: &str) -> Metadata {

@@ -169,7 +169,7 @@ fn write_mode(mode: Mode, existing: Option<&FileMetadata>) -> WriteMode {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::dropbox::types::FolderMetadata;
     use proptest::prelude::*;
@@ -186,7 +186,7 @@ mod tests {
         }
     }
 
-    fn remote_file(path: &str, size: u64, hash: &str) -> Metadata {
+    pub(crate) fn remote_file(path: &str, size: u64, hash: &str) -> Metadata {
         Metadata::File(FileMetadata {
             name: path.rsplit('/').next().unwrap().into(),
             id: "id:1".into(),

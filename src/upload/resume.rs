@@ -188,14 +188,20 @@ mod tests {
         Saved::started(file, "pid_upload_session:abc", acked, "h").unwrap()
     }
 
-    #[cfg(unix)]
-    #[test]
-    fn an_upload_is_found_again_only_for_the_same_file_and_destination() {
+    /// A cache folder, a tree holding `big.bin`, the file's path there and a journal of it.
+    fn fixture() -> (tempfile::TempDir, tempfile::TempDir, PathBuf, Resume) {
         let (cache, tree) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let path = tree.path().join("big.bin");
         std::fs::write(&path, b"0123456789").unwrap();
-        let file = planned(&path, "/Dest/big.bin");
         let resume = Resume::open(cache.path(), tree.path());
+        (cache, tree, path, resume)
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_upload_is_found_again_only_for_the_same_file_and_destination() {
+        let (cache, tree, path, resume) = fixture();
+        let file = planned(&path, "/Dest/big.bin");
         assert_eq!(resume.find(&file), None);
         resume.record(&file, &saved(&file, 4));
         let mut later = saved(&file, 4);
@@ -226,11 +232,8 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn sessions_near_dropboxs_seven_days_are_dropped() {
-        let (cache, tree) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let path = tree.path().join("big.bin");
-        std::fs::write(&path, b"0123456789").unwrap();
+        let (cache, tree, path, resume) = fixture();
         let file = planned(&path, "/d/big.bin");
-        let resume = Resume::open(cache.path(), tree.path());
         let mut old = saved(&file, 4);
         old.created -= KEEP_SECS;
         resume.record(&file, &old);
