@@ -55,7 +55,12 @@ pub struct Resume {
 }
 
 struct Inner {
-    journal: Journal,
+    path: PathBuf,
+    /// Opened (and created) at the first record, so that a run of small files, which
+    /// journals nothing, writes nothing either.
+    journal: Option<Journal>,
+    /// It could not be opened: this run journals nothing (said once, in the debug log).
+    unusable: bool,
     /// The live entries, by [`entry_key`].
     saved: HashMap<String, Saved>,
 }
@@ -75,7 +80,8 @@ impl Resume {
     }
 
     /// The uploads journalled for `root` under `dir`; an unusable journal (unreadable,
-    /// another user's) disables resuming for this run, with a note in the debug log.
+    /// another user's) disables resuming for this run, with a note in the debug log. The
+    /// journal is created only when there is something to journal.
     pub fn open(dir: &Path, root: &Path) -> Resume {
         let (_, path) = cache_file(dir, "uploads", root, "jsonl");
         match Self::load(&path) {
@@ -90,14 +96,16 @@ impl Resume {
     }
 
     fn load(path: &Path) -> std::io::Result<Inner> {
-        create_private_dir(path.parent().unwrap_or(Path::new(".")))?;
-        let fresh = |s: &Option<Saved>| s.as_ref().is_some_and(|s| now() - s.created < KEEP_SECS);
-        let (journal, saved) = Journal::open(path, fresh)?;
-        let saved = saved
-            .into_iter()
-            .filter_map(|(k, s)| Some((k, s?)))
-            .collect();
-        Ok(Inner { journal, saved })
+        let mut inner = Inner {
+            path: path.to_path_buf(),
+            journal: None,
+            unusable: false,
+            saved: HashMap::new(),
+        };
+        if path.exists() {
+            inner.open()?;
+        }
+        Ok(inner)
     }
 
     pub fn enabled(&self) -> bool {
@@ -136,10 +144,28 @@ impl Resume {
 }
 
 impl Inner {
+    /// Replays (and compacts) the journal, creating it if need be.
+    fn open(&mut self) -> std::io::Result<&mut Journal> {
+        if self.journal.is_none() {
+            create_private_dir(self.path.parent().unwrap_or(Path::new(".")))?;
+            let fresh =
+                |s: &Option<Saved>| s.as_ref().is_some_and(|s| now() - s.created < KEEP_SECS);
+            let (journal, saved) = Journal::open(&self.path, fresh)?;
+            self.saved = (saved.into_iter())
+                .filter_map(|(k, s)| Some((k, s?)))
+                .collect();
+            self.journal = Some(journal);
+        }
+        Ok(self.journal.as_mut().expect("opened above"))
+    }
+
     fn write(&mut self, key: String, saved: Option<Saved>) {
         // Losing a record costs only the resumption; the upload itself goes on.
-        if let Err(e) = self.journal.append(&key, &saved) {
-            tracing::debug!("journalling an upload: {e}");
+        if !self.unusable
+            && let Err(e) = self.open().and_then(|j| j.append(&key, &saved))
+        {
+            tracing::debug!("journalling uploads in {}: {e}", self.path.display());
+            self.unusable = self.journal.is_none();
         }
         match saved {
             Some(saved) => self.saved.insert(key, saved),
@@ -241,5 +267,13 @@ mod tests {
         assert_eq!(Resume::open(cache.path(), tree.path()).find(&file), None);
         assert!(!Resume::disabled().enabled());
         Resume::disabled().record(&file, &old);
+    }
+
+    #[test]
+    fn nothing_is_written_until_something_is_journalled() {
+        let (cache, _tree, path, resume) = fixture();
+        resume.forget(&planned(&path, "/d/big.bin"));
+        assert!(resume.enabled());
+        assert!(!cache.path().join("uploads").exists());
     }
 }
