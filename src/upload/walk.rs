@@ -177,17 +177,12 @@ pub fn walk_folder(root: &Path, filter: &Filter) -> LocalTree {
             ));
         }
     }
-    let empty = dirs.into_iter().filter(|d| !parents.contains(d));
-    tree.empty_dirs = empty
-        .filter(|d| {
-            let rule = filter.excluded_empty_dir(d).filter(|_| !d.is_empty());
-            rule.map(|rule| {
-                tree.excluded
-                    .push(Excluded::new(&root.join(d), d, true, rule))
-            })
-            .is_none()
-        })
-        .collect();
+    for dir in dirs.into_iter().filter(|d| !parents.contains(d)) {
+        match filter.excluded_empty_dir(&dir).filter(|_| !dir.is_empty()) {
+            Some(rule) => (tree.excluded).push(Excluded::new(&root.join(&dir), &dir, true, rule)),
+            None => tree.empty_dirs.push(dir),
+        }
+    }
     tree
 }
 
@@ -339,6 +334,64 @@ mod tests {
         assert_eq!(tree.problems.len(), 1);
         assert!(tree.problems[0].reason.contains("UTF-8"));
         assert!(tree.empty_dirs.is_empty());
+    }
+
+    #[test]
+    fn what_the_filter_leaves_out_is_listed_and_not_entered() {
+        use crate::upload::filter::Pattern;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for (path, bytes) in [
+            ("keep.csv", "k"),
+            ("skip.ckpt", "s"),
+            ("data/big.bin", "b"),
+            ("only-left-out/x.ckpt", "x"),
+        ] {
+            fs::create_dir_all(root.join(path).parent().unwrap()).unwrap();
+            fs::write(root.join(path), bytes).unwrap();
+        }
+        fs::create_dir_all(root.join("empty")).unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(root.join("nowhere"), root.join("dangling.ckpt")).unwrap();
+        let pattern = |glob: &str| Pattern {
+            glob: glob.into(),
+            origin: "--exclude".into(),
+        };
+        let filter = Filter::new(&[pattern("*.ckpt"), pattern("data/")], &[], None).unwrap();
+        let tree = walk_folder(root, &filter);
+        assert_eq!(rels(&tree), vec!["keep.csv"]);
+        assert!(tree.problems.is_empty(), "{:?}", tree.problems);
+        // A folder holding only what is left out is not "empty": it is not created.
+        assert_eq!(tree.empty_dirs, vec!["empty".to_string()]);
+        let mut excluded: Vec<(&str, bool)> = tree
+            .excluded
+            .iter()
+            .map(|x| (x.rel.as_str(), x.is_dir))
+            .collect();
+        excluded.sort();
+        let mut want = vec![
+            ("data", true),
+            ("only-left-out/x.ckpt", false),
+            ("skip.ckpt", false),
+        ];
+        if cfg!(unix) {
+            want.insert(0, ("dangling.ckpt", false));
+        }
+        assert_eq!(excluded, want);
+
+        // With includes, an empty folder none of them matches is left out too.
+        let include = Pattern {
+            glob: "*.csv".into(),
+            origin: "--include".into(),
+        };
+        let tree = walk_folder(root, &Filter::new(&[], &[include], None).unwrap());
+        assert_eq!(rels(&tree), vec!["keep.csv"]);
+        assert!(tree.empty_dirs.is_empty());
+        assert!(tree.excluded.iter().any(|x| x.rel == "empty" && x.is_dir));
+        // A single file is filtered by its name.
+        let single = walk_file(&root.join("skip.ckpt"), &filter);
+        assert!(single.files.is_empty() && single.problems.is_empty());
+        assert_eq!(single.excluded.len(), 1);
     }
 
     #[test]
