@@ -3,10 +3,15 @@
 one `files_upload` per file, sequentially) and the ceiling (curl sending the same bytes to
 the emulator's upload route), every workload on a fresh emulator root, all in one run.
 
+Also W5, resume: a post killed with SIGKILL once ~60 % of a big file is acknowledged, then run
+again (the emulator counts what each run sends), with and without an emulator restart in
+between; and W6, `--bwlimit`: the rate a limited post achieves.
+
 Run it through `bash bench/run.sh`, which builds the binary and the SDK venv first.
 Environment: BIN, PYTHON (the SDK venv's), SCALE (full | tiny), RUNS, OUT, WORK (where trees and
-emulator roots go), W1_MIB (W1's sizes, default "100 1024"), ONLY (some of "w1 w2 w4"; W3 runs
-with W2).
+emulator roots go), W1_MIB (W1's sizes, default "100 1024"), ONLY (some of "w1 w2 w4 w5 w6"; W3
+runs with W2). With ONLY, the workloads run replace their sections and target rows in an
+existing OUT, each stamped with its own run, and the rest of OUT is kept.
 """
 
 import filecmp
@@ -36,10 +41,14 @@ CURL_PIECE = 128 * MIB
 
 SCALES = {
     "full": dict(w1_mib=[int(m) for m in os.environ.get("W1_MIB", "100 1024").split()], w2_files=2000, w2_size=16 * 1024, latencies=[0, 30],
-                 w4_files=200, w4_max=64 * MIB, runs=3),
+                 w4_files=200, w4_max=64 * MIB, runs=3, w5_mib=1024, w5_pace="256M",
+                 w6_mib=64, w6_rate="10M"),
     "tiny": dict(w1_mib=[2], w2_files=24, w2_size=16 * 1024, latencies=[0, 5],
-                 w4_files=12, w4_max=2 * MIB, runs=1),
+                 w4_files=12, w4_max=2 * MIB, runs=1, w5_mib=32, w5_pace="32M",
+                 w6_mib=4, w6_rate="8M"),
 }
+# Workload → the target rows it writes (W3 is measured with W2).
+TARGET_PREFIXES = {"w1": ["W1"], "w2": ["W2", "W3"], "w4": ["W4"], "w5": ["W5"], "w6": ["W6"]}
 
 
 class Emulator:
@@ -47,19 +56,39 @@ class Emulator:
     requests are counted."""
 
     LINE = re.compile(r"POST /2/(\S+) -> (\d+)")
+    RECEIVED = re.compile(r"POST /2/files/upload\S* -> (\d+) \(\d+ ms, (\d+) bytes in\)")
 
     def __init__(self, binary, work, latency_ms):
         self.root = Path(tempfile.mkdtemp(prefix="root-", dir=work))
         self.log_path = self.root.with_suffix(".log")
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            [binary, "-v", "emulate", "--root", str(self.root), "--token", TOKEN,
-             "--latency-ms", str(latency_ms)],
-            stdout=subprocess.PIPE, stderr=self.log, text=True,
-            env={**os.environ, "NO_COLOR": "1"})
+        self.args = [binary, "-v", "emulate", "--root", str(self.root), "--token", TOKEN,
+                     "--latency-ms", str(latency_ms)]
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.log,
+                                     text=True, env={**os.environ, "NO_COLOR": "1"})
         self.base = self.proc.stdout.readline().strip()
         if not self.base.startswith("http"):
             raise SystemExit(f"bench: the emulator did not start (log: {self.log_path})")
+
+    def restart(self):
+        """Stops the emulator (SIGTERM) and starts it again on the same root (and a new
+        port)."""
+        self.proc.terminate()
+        self.proc.wait()
+        self.start()
+
+    def received(self, mark, acknowledged=False):
+        """Upload body bytes that reached the emulator since `mark` (only those of requests
+        it answered 200, with `acknowledged`)."""
+        offset, _ = mark
+        self.log.flush()
+        with open(self.log_path, errors="replace") as f:
+            f.seek(offset)
+            return sum(int(n) for status, n in self.RECEIVED.findall(f.read())
+                       if not acknowledged or status == "200")
 
     def files(self, dest):
         return self.root / "files" / dest.strip("/")
@@ -113,11 +142,14 @@ def post_cmd(ctx, emu, local, dest):
             f"--encrypted_key={ctx['key']}", f"--path={local}", f"--dest={dest}"]
 
 
+def post_env(ctx, cache="hash-cache"):
+    # The bench's own cache folder: it starts empty, and the user's is left alone.
+    return {**os.environ, "DROPBOX_POST_PASSWORD": PASSWORD,
+            "DROPBOX_POST_CACHE_DIR": str(ctx["work"] / cache)}
+
+
 def dropbox_post(ctx, emu, local, dest, *extra):
-    # The bench's own hash cache: it starts empty, and the user's is left alone.
-    env = {**os.environ, "DROPBOX_POST_PASSWORD": PASSWORD,
-           "DROPBOX_POST_CACHE_DIR": str(ctx["work"] / "hash-cache")}
-    return timed(post_cmd(ctx, emu, local, dest) + list(extra), env)
+    return timed(post_cmd(ctx, emu, local, dest) + list(extra), post_env(ctx))
 
 
 def dropbox_post_rehash(ctx, emu, local, dest):
@@ -327,7 +359,6 @@ def w1(ctx, p, say, target):
 
 
 def w2(ctx, p, say, target):
-    say()
     say(f"## W2: {p['w2_files']} files of {p['w2_size'] // 1024} KiB in nested folders; "
         "W3: the same again, nothing changed")
     say()
@@ -368,7 +399,6 @@ def w2(ctx, p, say, target):
 
 def w4(ctx, p, say, target):
     rng = random.Random(4)
-    say()
     # Log-uniform sizes: mostly small files and a few big ones, like a study's output.
     lo, hi = 1024, p["w4_max"]
     sizes = [lo, hi] + [int(lo * (hi / lo) ** rng.random()) for _ in range(p["w4_files"] - 2)]
@@ -388,6 +418,108 @@ def w4(ctx, p, say, target):
     target("W4: ≥ 5× the SDK", f"{speedup:.1f}×", speedup >= 5)
 
 
+def w5(ctx, p, say, target):
+    size = p["w5_mib"] * MIB
+    f = make_file(ctx["work"] / f"w5-{p['w5_mib']}MiB.bin", size)
+    say(f"## W5: resume, one {p['w5_mib']} MiB file killed with SIGKILL at ~60 %")
+    say()
+    say("`post` of the file (default settings) is killed with SIGKILL as soon as the emulator "
+        "has acknowledged 60 % of it, then run again with the same cache folder. The "
+        f"interrupted run is paced (`--bwlimit {p['w5_pace']}`) so that the kill lands near "
+        "60 %; the re-run is not. Bytes are counted by the emulator (the request bodies its "
+        "`-v` log records), the re-run's including its probe of the session. With a restart, "
+        "the emulator is stopped and started again on its root between the two runs. The file "
+        "on the emulator's disk is then compared byte for byte with the local one. One run "
+        "per case; the re-run's wall time includes reading the part already sent again to "
+        "hash it.")
+    say()
+    say("| case | acknowledged at the kill | re-run sent | share of the file | re-run wall s "
+        "| landed byte for byte |")
+    say("|---|---|---|---|---|---|")
+    for restart in (False, True):
+        emu = Emulator(ctx["bin"], ctx["work"], 0)
+        cache = f"w5-cache-{restart}"
+        try:
+            mark = emu.mark()
+            cmd = post_cmd(ctx, emu, f, "/bench")
+            proc = subprocess.Popen(cmd + ["--bwlimit", p["w5_pace"]], env=post_env(ctx, cache),
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            while proc.poll() is None and emu.received(mark, acknowledged=True) < 0.6 * size:
+                time.sleep(0.005)
+            if proc.poll() is not None:
+                raise SystemExit("bench: W5's interrupted post ended before it was killed")
+            proc.kill()
+            proc.wait()
+            time.sleep(0.1)
+            acked = emu.received(mark, acknowledged=True)
+            if restart:
+                emu.restart()
+            mark = emu.mark()
+            wall, _, _ = timed(post_cmd(ctx, emu, f, "/bench"), post_env(ctx, cache))
+            sent = emu.received(mark)
+            same = same_tree(f, emu.files("/bench"))
+        finally:
+            emu.stop(keep_root=False)
+        label = "emulator restarted" if restart else "same emulator"
+        say(f"| {label} | {acked / MIB:.0f} MiB ({acked / size:.0%}) | {sent / MIB:.0f} MiB "
+            f"| {sent / size:.0%} | {wall:.2f} | {'yes' if same else '**no**'} |")
+        target(f"W5 {label}: the re-run sends ≤ 45 % of the file, which lands intact",
+               f"{sent / size:.0%} after a kill at {acked / size:.0%}", sent <= 0.45 * size and same)
+    f.unlink()
+
+
+def w6(ctx, p, say, target):
+    size, rate = p["w6_mib"] * MIB, p["w6_rate"]
+    asked = float(rate.rstrip("M"))  # MiB/s
+    say(f"## W6: `--bwlimit {rate}`, {p['w6_mib']} MiB")
+    say()
+    say("The rate is the bytes posted over the wall time of the whole `post` (start to exit, "
+        "listing and commit included), as one file and as 16 files sent 16 at a time, all "
+        "drawing from the one limit.")
+    say()
+    say("| upload | wall s | achieved MiB/s | of the limit |")
+    say("|---|---|---|---|")
+    one = make_file(ctx["work"] / "w6.bin", size)
+    tree = make_tree(ctx["work"] / "w6", [size // 16] * 16, random.Random(6))
+    def limited(ctx, emu, local, dest):
+        return dropbox_post(ctx, emu, local, dest, "--bwlimit", rate)
+
+    for label, local in (("one file", one), ("16 files", tree)):
+        wall = measure(ctx, limited, local, 0)["limited"]["wall"]
+        achieved = size / MIB / wall
+        say(f"| {label} | {wall:.2f} | {achieved:.2f} | {achieved / asked:.0%} |")
+        target(f"W6 {label}: within ±15 % of --bwlimit {rate}", f"{achieved:.2f} MiB/s "
+               f"({achieved / asked - 1:+.1%})", abs(achieved / asked - 1) <= 0.15)
+    one.unlink()
+    shutil.rmtree(tree)
+
+
+def merge(existing, sections, targets, stamp):
+    """`existing` with the sections and target rows of the workloads just run replaced (or
+    added before the profile), each section stamped with this run."""
+    lines = existing.split("\n")
+    for name, text in sections.items():
+        head = f"## {name.upper()}"
+        body = text.split("\n")
+        body = body[:1] + ["", stamp] + body[1:]
+        start = next((i for i, l in enumerate(lines) if l.startswith(head)), None)
+        if start is None:
+            at = next(i for i, l in enumerate(lines) if l.startswith("## Profile"))
+            lines[at:at] = body + [""]
+            continue
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
+                   len(lines))
+        lines[start:end] = body + [""]
+    prefixes = tuple(f"| {w} " for name in sections for w in TARGET_PREFIXES[name])
+    rows = [i for i, l in enumerate(lines) if l.startswith(prefixes)]
+    table = next(i for i, l in enumerate(lines) if l.startswith("| target |"))
+    at = rows[0] if rows else next(i for i in range(table + 2, len(lines)) if not lines[i].startswith("|"))
+    kept = [l for i, l in enumerate(lines) if i not in rows]
+    at -= sum(1 for i in rows if i < at)
+    kept[at:at] = targets
+    return "\n".join(kept)
+
+
 def main():
     scale = os.environ.get("SCALE", "full")
     p = SCALES[scale]
@@ -403,24 +535,30 @@ def main():
                         "--kdf-memory-kib", "8192", "--kdf-passes", "1"], check=True,
                        env={**os.environ, "DROPBOX_POST_PASSWORD": PASSWORD},
                        stdout=subprocess.DEVNULL)
-        lines, targets = [], []
-        say = lambda s="": (lines.append(s), print(s, flush=True))
+        sections, targets = {}, []
 
         def target(what, measured, met):
             targets.append(f"| {what} | {measured} | {'met' if met else '**not met**'} |")
 
-        only = os.environ.get("ONLY", "w1 w2 w4").split()
-        if "w1" in only:
-            w1(ctx, p, say, target)
-        if "w2" in only:
-            w2(ctx, p, say, target)
-        if "w4" in only:
-            w4(ctx, p, say, target)
-        template = (HERE / "benchmarks.template.md").read_text()
-        report = template.format(
-            date=time.strftime("%Y-%m-%d"), scale=scale, runs=runs,
-            machine="\n".join(f"- {m}" for m in machine(ctx["python"], work)), results="\n".join(lines),
-            targets="\n".join(targets))
+        only = os.environ.get("ONLY")
+        for name, workload in (("w1", w1), ("w2", w2), ("w4", w4), ("w5", w5), ("w6", w6)):
+            if only and name not in only.split():
+                continue
+            lines = sections.setdefault(name, [])
+            workload(ctx, p, lambda s="", lines=lines: (lines.append(s), print(s, flush=True)),
+                     target)
+        sections = {name: "\n".join(lines) for name, lines in sections.items()}
+        about = machine(ctx["python"], work)
+        if only and out.exists():
+            stamp = (f"_Run on {time.strftime('%Y-%m-%d')} (`ONLY={only}`, scale `{scale}`, "
+                     f"{runs} run(s) per cell) at {about[2]}, {about[3]}; {about[0]}._")
+            report = merge(out.read_text(), sections, targets, stamp)
+        else:
+            template = (HERE / "benchmarks.template.md").read_text()
+            report = template.format(
+                date=time.strftime("%Y-%m-%d"), scale=scale, runs=runs,
+                machine="\n".join(f"- {m}" for m in about),
+                results="\n\n".join(sections.values()), targets="\n".join(targets))
         out.write_text(report)
         print(f"bench: wrote {out}")
     finally:

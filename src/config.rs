@@ -20,6 +20,13 @@
 //! - `root` (optional): `home` or `team` (any case): which space `dest` is in, the
 //!   account's own or a Dropbox team's shared space. Without it, `post --root` decides
 //!   (default home).
+//! - `exclude`, `include` (optional, repeatable, one pattern each): what to leave out, or
+//!   to post only, in gitignore syntax (`upload::filter`).
+//! - `delete` (optional): `true` or `false` (default): mirror, i.e. delete what is under
+//!   `dest` with no local counterpart once everything was sent.
+//!
+//! librec-auto passes every param with text to the script as `--NAME=VALUE`; each one above
+//! is also a `post` flag of that spelling, so the same config works both ways.
 //!
 //! **Relative paths** (`encrypted_key`, `path`) resolve against the study directory: the
 //! `target` given to [`load`] (`--target`), else the parent of the `conf/` folder holding the
@@ -80,6 +87,18 @@ pub struct PostJob {
     pub allow_outside: bool,
     /// The space `dest` is in, when the script names one.
     pub root: Option<Space>,
+    /// The script's `exclude` and `include` params, in document order.
+    pub excludes: Vec<ConfigGlob>,
+    pub includes: Vec<ConfigGlob>,
+    /// Delete what `dest` holds beyond the local tree (`delete` param).
+    pub delete: bool,
+}
+
+/// A pattern param and the line it is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigGlob {
+    pub glob: String,
+    pub line: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,7 +169,10 @@ impl From<ConfigError> for Failure {
 pub enum Problem {
     #[error("param {0:?} is missing")]
     Missing(&'static str),
-    #[error("unknown param {}; expected option, encrypted_key, path, dest, password, share, allow_outside or root", quoted(.0))]
+    #[error(
+        "unknown param {}; expected option, encrypted_key, path, dest, password, share, allow_outside, root, exclude, include or delete",
+        quoted(.0)
+    )]
     Unknown(String),
     #[error("a <param> has no name attribute")]
     Unnamed,
@@ -164,6 +186,12 @@ pub enum Problem {
     BadFlag { param: &'static str, value: String },
     #[error("root {} is not home or team", quoted(.0))]
     BadRoot(String),
+    #[error("{param}: {}", clip(.message))]
+    BadPattern {
+        param: &'static str,
+        message: String,
+        line: usize,
+    },
     #[error("dest {} is not an absolute Dropbox path; start it with / (/ alone is the root)", quoted(.0))]
     DestNotAbsolute(String),
     #[error("dest {} has a . or .. segment (between / or \\); write the folder path out in full", quoted(.0))]
@@ -230,7 +258,7 @@ impl Problem {
             Problem::Empty(p) | Problem::NotFound { param: p, .. } => Some(p),
             Problem::WrongKind { param, .. } => Some(param),
             Problem::BadOption(_) => Some("option"),
-            Problem::BadFlag { param, .. } => Some(param),
+            Problem::BadFlag { param, .. } | Problem::BadPattern { param, .. } => Some(param),
             Problem::BadRoot(_) => Some("root"),
             Problem::DestNotAbsolute(_)
             | Problem::DestDotSegment(_)
@@ -303,10 +331,13 @@ pub(crate) fn from_text(
                 ));
             }
             Err(problem) => {
-                let line = problem
-                    .param()
-                    .and_then(|p| script.params.iter().rev().find(|r| r.name == p))
-                    .map_or(script.line, |r| r.line);
+                let line = match &problem {
+                    Problem::BadPattern { line, .. } => *line,
+                    _ => problem
+                        .param()
+                        .and_then(|p| script.params.iter().rev().find(|r| r.name == p))
+                        .map_or(script.line, |r| r.line),
+                };
                 return Err(ConfigError::Script {
                     file,
                     line,
@@ -340,6 +371,7 @@ pub fn job_from_args(
         dest: dest.trim(),
         share: false,
         allow_outside: false,
+        delete: false,
     };
     validate(&study_dir, &params)
         .map(|job| {
@@ -381,9 +413,10 @@ struct Params<'a> {
     dest: &'a str,
     share: bool,
     allow_outside: bool,
+    delete: bool,
 }
 
-const KNOWN_PARAMS: [&str; 8] = [
+const KNOWN_PARAMS: [&str; 11] = [
     "option",
     "encrypted_key",
     "path",
@@ -392,7 +425,13 @@ const KNOWN_PARAMS: [&str; 8] = [
     "share",
     "allow_outside",
     "root",
+    "exclude",
+    "include",
+    "delete",
 ];
+
+/// Params that may be given more than once: each is one more pattern.
+const REPEATABLE: [&str; 2] = ["exclude", "include"];
 
 fn script_job(study_dir: &Path, script: &RawScript) -> Result<Option<PostJob>, Problem> {
     let mut seen: Vec<&RawParam> = Vec::new();
@@ -403,7 +442,9 @@ fn script_job(study_dir: &Path, script: &RawScript) -> Result<Option<PostJob>, P
         if !KNOWN_PARAMS.contains(&param.name.as_str()) {
             return Err(Problem::Unknown(param.name.clone()));
         }
-        if let Some(first) = seen.iter().find(|p| p.name == param.name) {
+        if let Some(first) =
+            (seen.iter()).find(|p| p.name == param.name && !REPEATABLE.contains(&p.name.as_str()))
+        {
             return Err(Problem::Duplicate {
                 name: param.name.clone(),
                 first_line: first.line,
@@ -416,12 +457,12 @@ fn script_job(study_dir: &Path, script: &RawScript) -> Result<Option<PostJob>, P
     if get("password").is_some_and(|p| !p.is_empty()) {
         return Err(Problem::PasswordInConfig);
     }
-    let flag = |name| match get(name) {
+    let flag = |param: &'static str| match get(param) {
         None => Ok(false),
         Some(s) if s.eq_ignore_ascii_case("true") => Ok(true),
         Some(s) if s.eq_ignore_ascii_case("false") => Ok(false),
         Some(s) => Err(Problem::BadFlag {
-            param: name,
+            param,
             value: s.to_string(),
         }),
     };
@@ -435,11 +476,33 @@ fn script_job(study_dir: &Path, script: &RawScript) -> Result<Option<PostJob>, P
         dest: required("dest")?,
         share: flag("share")?,
         allow_outside: flag("allow_outside")?,
+        delete: flag("delete")?,
     };
+    let globs = |param: &'static str| -> Result<Vec<ConfigGlob>, Problem> {
+        let given = seen.iter().filter(|p| p.name == param);
+        // librec-auto drops a param without text; so do we.
+        let given = given.filter(|p| !p.value.trim().is_empty());
+        given
+            .map(|p| {
+                let glob = p.value.trim().to_string();
+                crate::upload::filter::check_glob(&glob).map_err(|message| {
+                    Problem::BadPattern {
+                        param,
+                        message,
+                        line: p.line,
+                    }
+                })?;
+                Ok(ConfigGlob { glob, line: p.line })
+            })
+            .collect()
+    };
+    let (excludes, includes) = (globs("exclude")?, globs("include")?);
     Ok(validate(study_dir, &params)?.map(|job| PostJob {
         script: script.index,
         line: script.line,
         root,
+        excludes,
+        includes,
         ..job
     }))
 }
@@ -472,6 +535,9 @@ fn validate(study_dir: &Path, params: &Params) -> Result<Option<PostJob>, Proble
         share: params.share,
         allow_outside: params.allow_outside,
         root: None,
+        excludes: Vec::new(),
+        includes: Vec::new(),
+        delete: params.delete,
     }))
 }
 

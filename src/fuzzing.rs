@@ -20,12 +20,12 @@ use crate::config::{self, StudyConfig};
 use crate::dropbox::arg::{is_header_safe, to_header_json};
 use crate::dropbox::client::{classify, decode_json};
 use crate::dropbox::types::{
-    CreateFolderArg, CreateFolderResult, CreateSharedLinkArg, DeleteArg, DeleteResult, DownloadArg,
-    FileMetadata, FullAccount, GetMetadataArg, ListFolderArg, ListFolderContinueArg,
-    ListFolderResult, ListSharedLinksArg, ListSharedLinksResult, Metadata, SharedLinkMetadata,
-    TokenResponse, UploadArg, UploadSessionAppendArg, UploadSessionFinishArg,
-    UploadSessionFinishBatchArg, UploadSessionFinishBatchResult, UploadSessionStartArg,
-    UploadSessionStartResult,
+    CreateFolderArg, CreateFolderResult, CreateSharedLinkArg, DeleteArg, DeleteBatchJobStatus,
+    DeleteBatchLaunch, DeleteResult, DownloadArg, FileMetadata, FullAccount, GetMetadataArg,
+    ListFolderArg, ListFolderContinueArg, ListFolderResult, ListSharedLinksArg,
+    ListSharedLinksResult, Metadata, SharedLinkMetadata, TokenResponse, UploadArg,
+    UploadSessionAppendArg, UploadSessionFinishArg, UploadSessionFinishBatchArg,
+    UploadSessionFinishBatchResult, UploadSessionStartArg, UploadSessionStartResult,
 };
 use crate::emulator::args::{ARG_HEADER, content_arg, rpc_arg};
 use crate::emulator::routes::Validate;
@@ -294,6 +294,8 @@ pub fn response(data: &[u8]) {
     result::<FileMetadata>(&body);
     result::<CreateFolderResult>(&body);
     result::<DeleteResult>(&body);
+    result::<DeleteBatchLaunch>(&body);
+    result::<DeleteBatchJobStatus>(&body);
     result::<FullAccount>(&body);
     result::<TokenResponse>(&body);
     result::<SharedLinkMetadata>(&body);

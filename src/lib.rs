@@ -12,6 +12,7 @@ pub mod exit;
 pub mod files;
 #[doc(hidden)]
 pub mod fuzzing;
+pub(crate) mod journal;
 pub mod password;
 pub mod process;
 pub mod redact;

@@ -70,6 +70,11 @@ pub struct EmulateArgs {
     #[arg(long, value_name = "SECS", default_value_t = 14_400)]
     pub token_lifetime: u64,
 
+    /// Lifetime in seconds of upload sessions; after it they answer not_found, as Dropbox's
+    /// do after 7 days. A short one tests what a client does with an expired session.
+    #[arg(long, value_name = "SECS", default_value_t = 7 * 24 * 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub session_lifetime: u64,
+
     /// Seed of the fault generator: the same seed and request order give the same faults.
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
@@ -89,6 +94,12 @@ pub struct EmulateArgs {
     /// Share of upload requests whose connection is dropped in the middle of the body.
     #[arg(long, value_name = "F", default_value_t = 0.0)]
     pub cut_rate: f64,
+
+    /// Hold the Nth request (from 1) to ROUTE unanswered until the emulator stops, e.g.
+    /// files/upload_session/append_v2:3, so a test can kill its client at that point
+    /// (repeatable).
+    #[arg(long = "stall", value_name = "ROUTE:N")]
+    pub stalls: Vec<crate::emulator::Stall>,
 
     /// Serve HTTPS with a certificate from a CA generated at start.
     #[arg(long)]
@@ -130,12 +141,14 @@ impl EmulateArgs {
             apps,
             team: self.team,
             token_lifetime: Duration::from_secs(self.token_lifetime),
+            session_lifetime: Duration::from_secs(self.session_lifetime),
             faults: Faults {
                 seed: self.seed,
                 latency: Duration::from_millis(self.latency_ms),
                 error_rate: self.error_rate,
                 rate_limit_rate: self.rate_limit_rate,
                 cut_rate: self.cut_rate,
+                stalls: self.stalls,
             },
             tls: self.tls.then_some(TlsOptions {
                 ca_cert_out: self.ca_cert_out,

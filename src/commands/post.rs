@@ -1,9 +1,10 @@
 //! `dropbox-post post`: publish a study's results as its config's dropbox post scripts say,
 //! or one script given on the command line the way librec-auto passes it.
 //!
-//! Order of work: every script is validated (config) and every sealed credential opened
-//! before the first byte goes out; then each script is walked, compared with a listing of
-//! its `dest`, and sent by the engine.
+//! Order of work: every script is validated (config, filters) and every sealed credential
+//! opened before the first byte goes out; then each script is walked, compared with a
+//! listing of its `dest`, and sent by the engine; last, if asked and nothing failed, each
+//! folder script's `dest` is mirrored (`--delete`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -11,11 +12,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Args;
+use clap::builder::BoolishValueParser;
 use secrecy::SecretString;
 use tokio::task::JoinHandle;
 
 use crate::commands::credential::{self, exit_kind};
 use crate::config::{self, JobKind, PostJob};
+use crate::dropbox::bwlimit::{self, Bandwidth};
 use crate::dropbox::client::DropboxClient;
 use crate::dropbox::endpoint::{ENDPOINT_ENV, Endpoints};
 use crate::dropbox::error::{ApiError, Reason};
@@ -24,9 +27,12 @@ use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
 use crate::password::{PasswordArgs, Purpose};
 use crate::seal::{self, Credential};
 use crate::upload::engine::{self, Settings};
+use crate::upload::filter::{self, Filter, Pattern};
 use crate::upload::hash_cache::{self, HashCache};
+use crate::upload::mirror::{self, Posted};
 use crate::upload::plan::{self, Mode};
-use crate::upload::report::{Outcome, Progress, RunSummary, ScriptSummary, describe};
+use crate::upload::report::{Mirror, Outcome, Progress, RunSummary, ScriptSummary, describe};
+use crate::upload::resume::Resume;
 use crate::upload::walk::{self, LocalTree};
 
 const AFTER_HELP: &str = "\
@@ -39,9 +45,15 @@ Examples:
   # into a Dropbox team's shared space (a team folder), not the member's own folder:
   dropbox-post post --config conf/config.xml --root team
 
+  # leave out checkpoints and data/, cap the upload at 10 MiB/s, mirror (delete extras):
+  dropbox-post post --config conf/config.xml --exclude '*.ckpt' --exclude data/ --bwlimit 10M --delete
+
 A file lands as DEST/<its name>; a folder's contents land under DEST/. Files whose size and
 Dropbox content hash already match are skipped. Every committed file is checked against the
-hash of what was read. Exit 6 if any file failed (each is listed with the reason).";
+hash of what was read. A big file cut off by a killed run continues where Dropbox's copy
+ends on the next post. Filters: --exclude, --include, the script's exclude/include params
+and FOLDER/.dropboxignore (gitignore syntax); a file is posted only if none leaves it out.
+Exit 6 if any file failed (each is listed with the reason).";
 
 /// Upload a study's results to Dropbox as its config's post scripts say.
 #[derive(Args, Debug)]
@@ -108,7 +120,7 @@ pub struct PostArgs {
     /// After each script, create (or reuse) a Dropbox shared link to what it posted: the
     /// file, or for a folder the destination folder. Printed as `link: URL` (stderr) and in
     /// the --json summary. A script's `<param name="share">true</param>` does the same.
-    #[arg(long)]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = BoolishValueParser::new())]
     pub share: bool,
 
     /// Post a path outside the study directory, and follow symlinks that lead out of a
@@ -117,6 +129,35 @@ pub struct PostArgs {
     /// `<param name="allow_outside">true</param>` does the same, except when it shares.
     #[arg(long)]
     pub allow_outside: bool,
+    /// Leave out files and folders matching GLOB, in gitignore syntax, case ignored
+    /// (`*.ckpt`, `data/`, `/scratch`); a folder left out is not entered. Repeatable; adds to
+    /// the script's `exclude` params and FOLDER/.dropboxignore.
+    #[arg(long, value_name = "GLOB", value_parser = glob)]
+    pub exclude: Vec<String>,
+
+    /// Post only files matching GLOB or inside a folder matching it (`*.csv`, `results`).
+    /// Repeatable; adds to the script's `include` params. Excludes win over includes.
+    #[arg(long, value_name = "GLOB", value_parser = glob)]
+    pub include: Vec<String>,
+
+    /// Mirror: once every file of the run is sent and none failed, delete the files and
+    /// empty folders under each folder script's DEST that have no local counterpart and are
+    /// not excluded (never anything outside DEST). Refused when anything failed. With
+    /// --dry-run, lists what would go. A script's `<param name="delete">true</param>` does
+    /// the same for that script.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = BoolishValueParser::new())]
+    pub delete: bool,
+
+    /// Start every upload afresh. By default a big file whose upload an interrupted run
+    /// left unfinished continues where Dropbox's copy ends (journalled beside the hash
+    /// cache, for up to 7 days).
+    #[arg(long)]
+    pub no_resume: bool,
+
+    /// Cap the upload rate, for all transfers together: e.g. 10M (MiB/s), 512K (KiB/s), 1G;
+    /// a bare number is KiB/s; 0 or off for none.
+    #[arg(long, value_name = "RATE", value_parser = rate)]
+    pub bwlimit: Option<u64>,
 
     /// Print a machine-readable summary on stdout (per script and totals, with failures).
     #[arg(long)]
@@ -136,6 +177,15 @@ pub struct PostArgs {
     /// about three times this, whatever the file sizes.
     #[arg(long, value_name = "MiB", default_value_t = 8, value_parser = chunk_mib)]
     pub chunk_size: usize,
+}
+
+fn glob(s: &str) -> Result<String, String> {
+    filter::check_glob(s).map(|()| s.to_string())
+}
+
+/// Bytes per second, 0 for no limit.
+fn rate(s: &str) -> Result<u64, String> {
+    bwlimit::parse_rate(s).map(Option::unwrap_or_default)
 }
 
 fn chunk_mib(s: &str) -> Result<usize, String> {
@@ -222,21 +272,22 @@ fn configured_jobs(args: &PostArgs) -> CmdResult<Vec<PostJob>> {
 }
 
 async fn post(args: &PostArgs, jobs: Vec<PostJob>, endpoints: Endpoints) -> CmdResult {
+    let filters = filters(args, &jobs)?;
     // Asked before the walks start, so that a slow answer at a prompt leaves no stale walk.
     let what = jobs[0].encrypted_key.display().to_string();
     let password = args.password.resolve(Purpose::Open, &what)?;
     // Walking needs no credential: the trees are walked while the key is opened (the
     // default KDF takes a few hundred milliseconds; a re-run's walk about as long).
     let cache_dir = hash_cache::default_dir().filter(|_| !args.no_hash_cache);
-    let walks: Vec<_> = jobs
-        .iter()
-        .map(|job| {
+    let walks: Vec<_> = (jobs.iter().zip(&filters))
+        .map(|(job, filter)| {
             let (kind, local, cache_dir) = (job.kind, job.path.clone(), cache_dir.clone());
             let leave = may_leave(args, job);
+            let filter = filter.clone();
             tokio::task::spawn_blocking(move || {
                 let tree = match kind {
-                    JobKind::File => walk::walk_file(&local),
-                    JobKind::Folder => walk::walk_folder(&local, leave),
+                    JobKind::File => walk::walk_file(&local, &filter),
+                    JobKind::Folder => walk::walk_folder(&local, &filter, leave),
                 };
                 let cache =
                     cache_dir.map_or_else(HashCache::disabled, |dir| HashCache::open(&dir, &local));
@@ -244,7 +295,8 @@ async fn post(args: &PostArgs, jobs: Vec<PostJob>, endpoints: Endpoints) -> CmdR
             })
         })
         .collect();
-    let clients = open_clients(&jobs, args.root, &password, &endpoints).await?;
+    let bandwidth = args.bwlimit.filter(|&r| r > 0).map(Bandwidth::new);
+    let clients = open_clients(&jobs, args.root, &password, &endpoints, &bandwidth).await?;
     let settings = Settings {
         jobs: usize::from(args.jobs),
         chunk_size: args.chunk_size * 1024 * 1024,
@@ -254,10 +306,11 @@ async fn post(args: &PostArgs, jobs: Vec<PostJob>, endpoints: Endpoints) -> CmdR
     let verbose = tracing::enabled!(tracing::Level::INFO);
     let started = Instant::now();
     let mut summaries = Vec::new();
+    let mut posted = Vec::new();
     let mut stopped: Option<ApiError> = None;
     for (job, walk) in jobs.iter().zip(walks) {
         let client = clients[&client_key(job, args.root)].clone();
-        let (summary, fatal) = post_job(args, job, walk, client, &settings, verbose).await;
+        let (summary, fatal, keys) = post_job(args, job, walk, client, &settings, verbose).await;
         if !args.json {
             if args.dry_run {
                 for entry in summary.plan.iter().flatten() {
@@ -270,10 +323,23 @@ async fn post(args: &PostArgs, jobs: Vec<PostJob>, endpoints: Endpoints) -> CmdR
             }
         }
         summaries.push(summary);
+        posted.push(keys);
         if fatal.is_some() {
             stopped = fatal;
             break;
         }
+    }
+    if stopped.is_none() {
+        stopped = mirror_all(
+            args,
+            &jobs,
+            &filters,
+            &clients,
+            &posted,
+            &mut summaries,
+            verbose,
+        )
+        .await;
     }
     let run = RunSummary::new(
         summaries,
@@ -305,6 +371,72 @@ async fn post(args: &PostArgs, jobs: Vec<PostJob>, endpoints: Endpoints) -> CmdR
     Ok(())
 }
 
+/// Each script's filter: its own params, then the command line's patterns, and a folder's
+/// `.dropboxignore`. A mistake in any is a config error before anything is sent.
+fn filters(args: &PostArgs, jobs: &[PostJob]) -> CmdResult<Vec<Arc<Filter>>> {
+    let config = (args.config.as_ref().or(args.config_arg.as_ref()))
+        .map_or("config".into(), |c| c.display().to_string());
+    let patterns = |script: &[config::ConfigGlob], flags: &[String], flag: &str| {
+        let from_config = script.iter().map(|g| Pattern {
+            glob: g.glob.clone(),
+            origin: format!("{config} line {}", g.line),
+        });
+        let from_flags = flags.iter().map(|g| Pattern {
+            glob: g.clone(),
+            origin: flag.to_string(),
+        });
+        from_config.chain(from_flags).collect::<Vec<_>>()
+    };
+    jobs.iter()
+        .map(|job| {
+            let excludes = patterns(&job.excludes, &args.exclude, "--exclude");
+            let includes = patterns(&job.includes, &args.include, "--include");
+            let root = (job.kind == JobKind::Folder).then_some(job.path.as_path());
+            let filter = Filter::new(&excludes, &includes, root).map_err(|e| {
+                Failure::msg(ExitKind::Config, format!("post script {}: {e}", job.script))
+            })?;
+            Ok(Arc::new(filter))
+        })
+        .collect()
+}
+
+/// `--delete` (or a script's `delete` param): mirror each such folder script's `dest`,
+/// unless anything in the run failed. The error is one that stopped the run.
+async fn mirror_all(
+    args: &PostArgs,
+    jobs: &[PostJob],
+    filters: &[Arc<Filter>],
+    clients: &HashMap<(PathBuf, Space), Arc<DropboxClient>>,
+    posted: &[Posted],
+    summaries: &mut [ScriptSummary],
+    verbose: bool,
+) -> Option<ApiError> {
+    let failed: usize = summaries.iter().map(|s| s.counts.failed).sum();
+    let refused = (failed > 0).then(|| {
+        format!("{failed} file(s) of this run failed; mirroring waits for a run where all are sent")
+    });
+    let wanted = |job: &PostJob| (args.delete || job.delete) && job.kind == JobKind::Folder;
+    for (i, job) in jobs.iter().enumerate().filter(|(_, job)| wanted(job)) {
+        let deletions = match refused {
+            None => mirror::deletions(i, posted, &filters[i]),
+            Some(_) => mirror::Deletions::default(),
+        };
+        let client = &clients[&client_key(job, args.root)];
+        let (deleted, failures) =
+            match mirror::run(client, &job.dest, deletions, args.dry_run).await {
+                Ok(done) => done,
+                Err(e) if e.is_fatal() => return Some(e),
+                Err(e) => (Vec::new(), vec![(job.dest.clone(), format!("mirror: {e}"))]),
+            };
+        let refused = refused.clone();
+        summaries[i].set_mirror(Mirror { refused, deleted }, failures);
+        if !args.json {
+            summaries[i].print_mirror(verbose);
+        }
+    }
+    None
+}
+
 /// One script: walk, list, plan, send. The error is one that stopped the run.
 async fn post_job(
     args: &PostArgs,
@@ -313,7 +445,7 @@ async fn post_job(
     client: Arc<DropboxClient>,
     settings: &Settings,
     verbose: bool,
-) -> (ScriptSummary, Option<ApiError>) {
+) -> (ScriptSummary, Option<ApiError>, Posted) {
     let label = format!("script {}", job.script);
     let kind = match job.kind {
         JobKind::File => "file",
@@ -329,17 +461,29 @@ async fn post_job(
         tree.files.iter().map(|f| f.size).sum(),
         !args.json,
         verbose,
+        args.bwlimit.filter(|&r| r > 0),
     ));
+    let mut posted = Posted {
+        dest: job.dest.clone(),
+        folder: job.kind == JobKind::Folder,
+        keys: mirror::posted_keys(&job.dest, &tree),
+        listing: None,
+    };
     let result = match listed {
         Ok(remote) => {
             let walked = tree.files.clone();
             let plan = plan::make_plan(tree, &job.dest, &remote, args.mode, args.force);
+            let resume = match hash_cache::default_dir() {
+                Some(dir) if !args.no_resume && !args.dry_run => Resume::open(&dir, &job.path),
+                _ => Resume::disabled(),
+            };
             let sent = engine::run(
                 client.clone(),
                 plan,
                 settings.clone(),
                 progress.clone(),
                 cache.clone(),
+                Arc::new(resume),
             )
             .await;
             // Only a run that writes remembers; a failure to save costs the next run time.
@@ -348,6 +492,7 @@ async fn post_job(
             {
                 tracing::debug!("could not save the hash cache: {e}");
             }
+            posted.listing = Some(remote);
             sent
         }
         Err(e) => {
@@ -355,6 +500,7 @@ async fn post_job(
                 path: job.path.clone(),
                 remote: job.dest.clone(),
                 bytes: 0,
+                resumed: 0,
                 outcome: Outcome::Failed(format!("cannot list the destination: {e}")),
             });
             if e.is_fatal() { Err(e) } else { Ok(()) }
@@ -381,7 +527,7 @@ async fn post_job(
             }
         }
     }
-    (summary, fatal)
+    (summary, fatal, posted)
 }
 
 /// What a script's link points to: the posted file, or the destination folder.
@@ -439,6 +585,7 @@ async fn open_clients(
     default: Option<Space>,
     password: &SecretString,
     endpoints: &Endpoints,
+    bandwidth: &Option<Arc<Bandwidth>>,
 ) -> CmdResult<HashMap<(PathBuf, Space), Arc<DropboxClient>>> {
     let mut opened: HashMap<PathBuf, Credential> = HashMap::new();
     let mut clients = HashMap::new();
@@ -455,7 +602,8 @@ async fn open_clients(
                 c
             }
         };
-        let client = credential::client_of(credential, endpoints.clone())?;
+        let client =
+            credential::client_of(credential, endpoints.clone())?.with_bandwidth(bandwidth.clone());
         let client = space::enter(client, key.1)
             .await
             .map_err(credential::failure)?;

@@ -76,6 +76,11 @@ fn load_xml(xml: &str) -> (TempDir, Result<StudyConfig, ConfigError>) {
 }
 
 /// The error of a config holding one dropbox script; returns (problem, line, display).
+/// The problem of the file job with `extra` params after its own.
+fn file_job_problem(extra: &[(&str, &str)]) -> (Problem, usize, String) {
+    script_problem(dropbox(&[&FILE_JOB[..], extra].concat()))
+}
+
 fn script_problem(script_xml: String) -> (Problem, usize, String) {
     let (_dir, result) = load_xml(&config_xml(&[script_xml]));
     match result {
@@ -141,6 +146,9 @@ fn happy_path_file_folder_and_foreign_script() {
                 outside: false,
                 allow_outside: false,
                 root: None,
+                excludes: vec![],
+                includes: vec![],
+                delete: false,
             },
             PostJob {
                 script: 3,
@@ -153,6 +161,9 @@ fn happy_path_file_folder_and_foreign_script() {
                 outside: false,
                 allow_outside: false,
                 root: Some(Space::Team),
+                excludes: vec![],
+                includes: vec![],
+                delete: false,
             },
         ]
     );
@@ -314,27 +325,60 @@ fn bad_option_and_share() {
     let (problem, _, _) = script_problem(file_job_with("option", Some("")));
     assert_eq!(problem, Problem::Empty("option"));
 
-    let mut params = FILE_JOB.to_vec();
-    params.push(("share", "yes"));
-    let (problem, line, _) = script_problem(dropbox(&params));
-    assert_eq!(
-        problem,
-        Problem::BadFlag {
-            param: "share",
-            value: "yes".into()
-        }
-    );
+    let (problem, line, _) = file_job_problem(&[("share", "yes")]);
+    let bad = |param, value: &str| Problem::BadFlag {
+        param,
+        value: value.into(),
+    };
+    assert_eq!(problem, bad("share", "yes"));
     assert_eq!(line, param_line(5));
+    assert_eq!(
+        file_job_problem(&[("delete", "often")]).0,
+        bad("delete", "often")
+    );
 
-    let mut params = FILE_JOB.to_vec();
-    params.push(("root", "shared"));
-    let (problem, line, text) = script_problem(dropbox(&params));
+    let (problem, line, text) = file_job_problem(&[("root", "shared")]);
     assert_eq!(problem, Problem::BadRoot("shared".into()));
     assert_eq!(line, param_line(5));
     assert!(
         text.contains("root \"shared\" is not home or team"),
         "{text}"
     );
+}
+
+#[test]
+fn filters_and_delete_params() {
+    let mut params = FILE_JOB.to_vec();
+    params.extend([
+        ("exclude", "*.ckpt"),
+        ("include", "*.csv"),
+        ("exclude", " data/ "),
+        ("exclude", ""),
+        ("delete", "TRUE"),
+    ]);
+    let (_dir, result) = load_xml(&config_xml(&[dropbox(&params)]));
+    let job = result.unwrap().jobs.remove(0);
+    let glob = |glob: &str, index| ConfigGlob {
+        glob: glob.into(),
+        line: param_line(index),
+    };
+    assert_eq!(job.excludes, vec![glob("*.ckpt", 5), glob("data/", 7)]);
+    assert_eq!(job.includes, vec![glob("*.csv", 6)]);
+    assert!(job.delete);
+
+    let (problem, line, text) = file_job_problem(&[("exclude", "*.ckpt"), ("exclude", "!keep")]);
+    assert!(
+        matches!(
+            problem,
+            Problem::BadPattern {
+                param: "exclude",
+                ..
+            }
+        ),
+        "{problem:?}"
+    );
+    assert_eq!(line, param_line(6));
+    assert!(text.contains("--include"), "{text}");
 }
 
 #[test]
@@ -528,6 +572,9 @@ fn job_from_args_forms() {
             outside: false,
             allow_outside: false,
             root: None,
+            excludes: vec![],
+            includes: vec![],
+            delete: false,
         }
     );
     assert_eq!(job_from_args(dir.path(), "No", "", "", "").unwrap(), None);

@@ -4,24 +4,27 @@
 //! bearer token, send, classify the answer ([`ApiError`]), and ask the pacer whether to try
 //! again. A 401 `expired_access_token` refreshes the token once and repeats the call.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::arg::to_header_json;
 use super::auth::TokenSource;
+use super::bwlimit::Bandwidth;
 use super::endpoint::Endpoints;
 use super::error::{ApiError, AuthError, Reason, auth_error_of, short};
 use super::pacer::{Decision, Pacer};
 use super::types::{
-    ApiErrorBody, CreateFolderArg, CreateFolderResult, DownloadArg, FileMetadata, ListFolderArg,
-    ListFolderContinueArg, ListFolderResult, Metadata, PATH_ROOT_HEADER, PathRoot,
-    UploadSessionAppendArg, UploadSessionCursor, UploadSessionFinishBatchArg,
+    ApiErrorBody, CreateFolderArg, CreateFolderResult, DeleteArg, DeleteBatchArg,
+    DeleteBatchJobStatus, DeleteBatchLaunch, DeleteBatchResultEntry, DownloadArg, FileMetadata,
+    ListFolderArg, ListFolderContinueArg, ListFolderResult, Metadata, PATH_ROOT_HEADER, PathRoot,
+    PollArg, UploadSessionAppendArg, UploadSessionCursor, UploadSessionFinishBatchArg,
     UploadSessionFinishBatchResult, UploadSessionFinishBatchResultEntry, UploadSessionStartArg,
     UploadSessionStartResult,
 };
@@ -47,6 +50,8 @@ pub struct DropboxClient {
     pacer: Pacer,
     /// `Dropbox-API-Path-Root` for every call; `None` works in the home namespace.
     path_root: Option<HeaderValue>,
+    /// Upload bodies draw from this bucket (`--bwlimit`).
+    bandwidth: Option<Arc<Bandwidth>>,
 }
 
 /// What a request carries: JSON in the body (RPC), or JSON in `Dropbox-API-Arg` and the
@@ -78,6 +83,7 @@ impl DropboxClient {
             auth,
             pacer: Pacer::default(),
             path_root: None,
+            bandwidth: None,
         })
     }
 
@@ -92,6 +98,12 @@ impl DropboxClient {
 
     pub fn with_pacer(mut self, pacer: Pacer) -> Self {
         self.pacer = pacer;
+        self
+    }
+
+    /// Every upload body goes through `limit`, which may be shared with other clients.
+    pub fn with_bandwidth(mut self, limit: Option<Arc<Bandwidth>>) -> Self {
+        self.bandwidth = limit;
         self
     }
 
@@ -209,7 +221,12 @@ impl DropboxClient {
                 .post(self.endpoints.content_route(route))
                 .header("Dropbox-API-Arg", arg.clone())
                 .header(CONTENT_TYPE, "application/octet-stream")
-                .body(data.clone()),
+                // A throttled body is a stream: its length is announced all the same.
+                .header(CONTENT_LENGTH, data.len())
+                .body(match &self.bandwidth {
+                    Some(limit) => reqwest::Body::wrap_stream(limit.throttle(data.clone())),
+                    None => data.clone().into(),
+                }),
             Payload::Download { arg } => self
                 .http
                 .post(self.endpoints.content_route(route))
@@ -392,6 +409,66 @@ impl DropboxClient {
             });
         }
         Ok(r.entries)
+    }
+
+    /// Delete `paths` (at most 1,000) with one `files/delete_batch` job, polling it until
+    /// it is done; a result per path, in order.
+    pub async fn delete_batch(
+        &self,
+        paths: &[String],
+    ) -> Result<Vec<DeleteBatchResultEntry>, ApiError> {
+        const CHECK: &str = "files/delete_batch/check";
+        let arg = DeleteBatchArg {
+            entries: (paths.iter())
+                .map(|path| DeleteArg {
+                    path: path.clone(),
+                    parent_rev: None,
+                })
+                .collect(),
+        };
+        let launch: DeleteBatchLaunch = self.rpc("files/delete_batch", &arg).await?;
+        let mut wait = Duration::from_millis(50);
+        let entries = match launch {
+            DeleteBatchLaunch::Complete { entries } => entries,
+            DeleteBatchLaunch::AsyncJobId { async_job_id } => loop {
+                tokio::time::sleep(wait).await;
+                let poll = PollArg {
+                    async_job_id: async_job_id.clone(),
+                };
+                match self.rpc(CHECK, &poll).await? {
+                    DeleteBatchJobStatus::InProgress => wait = (wait * 2).min(MAX_POLL),
+                    DeleteBatchJobStatus::Complete { entries } => break entries,
+                    DeleteBatchJobStatus::Failed { failed } => {
+                        return Err(ApiError::Endpoint {
+                            route: CHECK.into(),
+                            summary: super::types::error_summary(&failed),
+                            error: failed,
+                        });
+                    }
+                    DeleteBatchJobStatus::Other => return Err(unknown_tag(CHECK)),
+                }
+            },
+            DeleteBatchLaunch::Other => return Err(unknown_tag("files/delete_batch")),
+        };
+        if entries.len() != paths.len() {
+            return Err(ApiError::Decode {
+                route: CHECK.into(),
+                status: 200,
+                message: format!("{} results for {} entries", entries.len(), paths.len()),
+            });
+        }
+        Ok(entries)
+    }
+}
+
+/// The longest wait between two polls of an asynchronous job.
+const MAX_POLL: Duration = Duration::from_secs(2);
+
+fn unknown_tag(route: &str) -> ApiError {
+    ApiError::Decode {
+        route: route.into(),
+        status: 200,
+        message: "an answer this client does not know".into(),
     }
 }
 
@@ -634,6 +711,48 @@ mod tests {
         assert_eq!(wait(classify("r", s, None, "slow down")), None);
     }
 
+    /// `app` on a local port, and a client of it.
+    async fn serve(app: axum::Router) -> DropboxClient {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        DropboxClient::new(
+            Endpoints::single(&base).unwrap(),
+            TokenSource::fixed("t".into()),
+        )
+        .unwrap()
+    }
+
+    /// A throttled body still announces its length (Dropbox's upload routes want one) and
+    /// arrives whole.
+    #[tokio::test]
+    async fn throttled_bodies_keep_their_length_and_bytes() {
+        use axum::http::HeaderMap;
+        use axum::routing::post;
+        let app = axum::Router::new().route(
+            "/2/files/upload_session/append_v2",
+            post(|headers: HeaderMap, body: Bytes| async move {
+                let announced = headers.get("content-length").and_then(|v| v.to_str().ok());
+                let chunked = headers.contains_key("transfer-encoding");
+                let whole = body.iter().enumerate().all(|(i, b)| *b == (i % 251) as u8);
+                if announced == Some(body.len().to_string().as_str()) && !chunked && whole {
+                    (StatusCode::OK, "null")
+                } else {
+                    (StatusCode::BAD_REQUEST, "length or bytes differ")
+                }
+            }),
+        );
+        let client = serve(app)
+            .await
+            .with_bandwidth(Some(Bandwidth::new(64 << 20)));
+        let data: Bytes = (0..300_000).map(|i| (i % 251) as u8).collect();
+        let cursor = UploadSessionCursor {
+            session_id: "s".into(),
+            offset: 0,
+        };
+        client.append(cursor, data, false).await.unwrap();
+    }
+
     /// A server that redirects, or answers without end, gets neither followed nor held.
     #[tokio::test]
     async fn redirects_are_not_followed_and_huge_answers_are_refused() {
@@ -668,14 +787,7 @@ mod tests {
                     axum::body::Body::from_stream(endless)
                 }),
             );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        let client = DropboxClient::new(
-            Endpoints::single(&base).unwrap(),
-            TokenSource::fixed("t".into()),
-        )
-        .unwrap();
+        let client = serve(app).await;
         let redirected = client.get_metadata("/x").await;
         assert!(
             matches!(redirected, Err(ApiError::Decode { status: 307, .. })),

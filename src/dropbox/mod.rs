@@ -2,6 +2,7 @@
 
 pub mod arg;
 pub mod auth;
+pub mod bwlimit;
 pub mod client;
 pub mod content_hash;
 pub mod endpoint;

@@ -368,6 +368,60 @@ pub struct DeleteResult {
     pub metadata: Metadata,
 }
 
+/// `files/delete_batch` argument: at most 1,000 entries.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteBatchArg {
+    pub entries: Vec<DeleteArg>,
+}
+
+/// One result of a delete batch, in the order of the request's entries. `failure` is a
+/// `DeleteError` union, kept as JSON (see `dropbox::error`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(tag = ".tag", rename_all = "snake_case")]
+pub enum DeleteBatchResultEntry {
+    Success { metadata: Metadata },
+    Failure { failure: serde_json::Value },
+}
+
+/// `files/delete_batch` result (`DeleteBatchLaunch`): a job to poll, or already done.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(tag = ".tag", rename_all = "snake_case")]
+pub enum DeleteBatchLaunch {
+    AsyncJobId {
+        async_job_id: String,
+    },
+    Complete {
+        entries: Vec<DeleteBatchResultEntry>,
+    },
+    /// A tag added to this open union after this client was written.
+    #[serde(other)]
+    Other,
+}
+
+/// `files/delete_batch/check` argument (`async.PollArg`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PollArg {
+    pub async_job_id: String,
+}
+
+/// `files/delete_batch/check` result (`DeleteBatchJobStatus`). `failed` is a
+/// `DeleteBatchError` union.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(tag = ".tag", rename_all = "snake_case")]
+pub enum DeleteBatchJobStatus {
+    InProgress,
+    Complete {
+        entries: Vec<DeleteBatchResultEntry>,
+    },
+    Failed {
+        failed: serde_json::Value,
+    },
+    #[serde(other)]
+    Other,
+}
+
 /// `files/download` argument.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]

@@ -1,11 +1,15 @@
 //! Faults on demand: latency, server errors, rate limits and cut connections, drawn from
-//! one seeded generator so a run can be replayed (`--seed`).
+//! one seeded generator so a run can be replayed (`--seed`); and stalls, requests that are
+//! never answered, at a chosen point, so a test can kill its client there.
 
+use std::collections::HashMap;
+use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use tokio_util::sync::CancellationToken;
 
 /// What to inject. Rates are shares of requests in `0.0..=1.0`; their sum must be ≤ 1.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -21,6 +25,33 @@ pub struct Faults {
     pub rate_limit_rate: f64,
     /// Upload requests whose connection is dropped in the middle of the body.
     pub cut_rate: f64,
+    /// Requests that get no answer.
+    pub stalls: Vec<Stall>,
+}
+
+/// The `nth` request (from 1) to `route` (e.g. `files/upload_session/append_v2`) is read to
+/// the end and then held unanswered until the emulator stops. Spelled `ROUTE:N`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stall {
+    pub route: String,
+    pub nth: u64,
+}
+
+impl FromStr for Stall {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Stall, String> {
+        let bad = || format!("{s:?}: expected ROUTE:N, e.g. files/upload_session/append_v2:3");
+        let (route, nth) = s.rsplit_once(':').ok_or_else(bad)?;
+        let nth = nth.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(bad)?;
+        if !super::routes::is_route(route) {
+            return Err(format!("{route:?} is not a route the emulator serves"));
+        }
+        Ok(Stall {
+            route: route.to_string(),
+            nth,
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -78,6 +109,10 @@ pub struct FaultPlan {
     faults: Faults,
     pub seed: u64,
     rng: Mutex<StdRng>,
+    /// Requests seen so far per stalled route.
+    calls: Mutex<HashMap<String, u64>>,
+    /// Cancelled when the emulator stops: stalled requests then end.
+    released: CancellationToken,
 }
 
 impl FaultPlan {
@@ -87,7 +122,32 @@ impl FaultPlan {
             faults,
             seed,
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
+            calls: Mutex::new(HashMap::new()),
+            released: CancellationToken::new(),
         }
+    }
+
+    /// Whether this request to `route` is one to hold unanswered.
+    pub fn stalls(&self, route: &str) -> bool {
+        if !self.faults.stalls.iter().any(|s| s.route == route) {
+            return false;
+        }
+        let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        let n = calls.entry(route.to_string()).or_default();
+        *n += 1;
+        self.faults
+            .stalls
+            .iter()
+            .any(|s| s.route == route && s.nth == *n)
+    }
+
+    /// Resolves once the emulator stops.
+    pub async fn released(&self) {
+        self.released.cancelled().await;
+    }
+
+    pub fn release(&self) {
+        self.released.cancel();
     }
 
     pub fn latency(&self) -> Duration {
@@ -158,6 +218,27 @@ mod tests {
         assert_eq!(b, (0..200).map(|_| again.draw(e)).collect::<Vec<_>>());
         assert!(b.contains(&Fault::None));
         assert!(b.iter().any(|f| matches!(f, Fault::Cut(_))));
+    }
+
+    #[test]
+    fn stalls_hit_only_the_nth_request_to_their_route() {
+        let stall: Stall = "files/upload_session/append_v2:2".parse().unwrap();
+        let p = FaultPlan::new(Faults {
+            stalls: vec![stall],
+            ..Faults::default()
+        });
+        let route = "files/upload_session/append_v2";
+        let seen: Vec<bool> = (0..4).map(|_| p.stalls(route)).collect();
+        assert_eq!(seen, [false, true, false, false]);
+        assert!(!p.stalls("files/upload_session/start"));
+        for bad in [
+            "files/upload_session/append_v2",
+            "x:1",
+            "files/upload:0",
+            "files/upload:a",
+        ] {
+            assert!(bad.parse::<Stall>().is_err(), "{bad}");
+        }
     }
 
     #[test]

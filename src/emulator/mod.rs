@@ -18,7 +18,7 @@
 pub(crate) mod args;
 mod error;
 pub mod faults;
-mod journal;
+mod jobs;
 mod links;
 mod list;
 mod oauth;
@@ -41,7 +41,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use faults::{Faults, FaultsError};
+pub use faults::{Faults, FaultsError, Stall};
 pub use oauth::ACCOUNT_ID;
 pub use scopes::{AppSpec, Scopes, StaticToken, UnknownScope};
 pub use tls::{TlsError, TlsOptions};
@@ -53,6 +53,8 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Uncommitted session data one token may hold: 16 GiB, room for `post --jobs 100` with
 /// 148 MiB chunks, far below what fills a disk by accident.
 pub const DEFAULT_MAX_STAGED_BYTES: u64 = 16 << 30;
+/// Lifetime of upload sessions, as on Dropbox (7 days).
+pub const DEFAULT_SESSION_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 
 #[derive(Clone)]
 pub struct EmulatorConfig {
@@ -68,6 +70,8 @@ pub struct EmulatorConfig {
     /// folder under it (see `space`).
     pub team: bool,
     pub token_lifetime: Duration,
+    /// Upload sessions answer `not_found` this long after they start.
+    pub session_lifetime: Duration,
     pub faults: Faults,
     pub tls: Option<TlsOptions>,
     /// A connection quiet this long (or this slow to send a request's headers) is closed.
@@ -95,6 +99,7 @@ impl Default for EmulatorConfig {
             apps: Vec::new(),
             team: false,
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
+            session_lifetime: DEFAULT_SESSION_LIFETIME,
             faults: Faults::default(),
             tls: None,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
@@ -113,6 +118,7 @@ impl fmt::Debug for EmulatorConfig {
             .field("apps", &self.apps)
             .field("team", &self.team)
             .field("token_lifetime", &self.token_lifetime)
+            .field("session_lifetime", &self.session_lifetime)
             .field("faults", &self.faults)
             .field("tls", &self.tls)
             .field("idle_timeout", &self.idle_timeout)
@@ -150,13 +156,13 @@ pub(crate) fn write_json_atomically<T: serde::Serialize>(
     std::fs::rename(&tmp, path)
 }
 
-/// Deletes abandoned upload sessions every minute until shutdown.
+/// Deletes expired upload sessions every minute until shutdown.
 async fn sweep_sessions(app: Arc<routes::App>, shutdown: CancellationToken) {
     let mut every = tokio::time::interval(Duration::from_secs(60));
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = every.tick() => app.sessions.sweep(session::ABANDONED_SECS),
+            _ = every.tick() => app.sessions.sweep(i64::MAX),
         }
     }
 }
@@ -193,6 +199,7 @@ impl RunningEmulator {
     /// Stops accepting, lets requests in flight finish, flushes state.
     pub async fn shutdown(mut self) {
         self.shutdown.cancel();
+        self.app.faults.release();
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
@@ -205,6 +212,7 @@ impl RunningEmulator {
 impl Drop for RunningEmulator {
     fn drop(&mut self) {
         self.shutdown.cancel();
+        self.app.faults.release();
     }
 }
 
@@ -227,8 +235,9 @@ pub async fn spawn(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorEr
         // first write under it reports it again.
         let _ = store.create_folder(home, false);
     }
-    let sessions = session::Sessions::open(root, &tmp, config.max_staged_bytes)
-        .map_err(io(format!("loading sessions under {}", root.display())))?;
+    let sessions =
+        session::Sessions::open(root, &tmp, config.session_lifetime, config.max_staged_bytes)
+            .map_err(io(format!("loading sessions under {}", root.display())))?;
     let auth = oauth::Auth::new(root, &config.tokens, &config.apps, config.token_lifetime)
         .map_err(io(format!("loading {}", root.join("oauth.json").display())))?;
     let faults = faults::FaultPlan::new(config.faults.clone());
@@ -258,6 +267,7 @@ pub async fn spawn(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorEr
         account,
         store,
         sessions,
+        jobs: jobs::Jobs::default(),
         auth,
         faults,
         tmp,

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
 use axum::body::Body;
@@ -24,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use super::args::{self, PathKind};
 use super::error::ApiError;
 use super::faults::{Exposure, Fault, FaultPlan};
+use super::jobs::Jobs;
 use super::links::{Links, Target};
 use super::list::{Cursor, DEFAULT_LIMIT};
 use super::oauth::{self, Auth};
@@ -36,9 +38,10 @@ use crate::dropbox::arg::to_header_json;
 use crate::dropbox::content_hash::ContentHasher;
 use crate::dropbox::types::{
     AccountName, CommitInfo, CreateFolderArg, CreateFolderResult, CreateSharedLinkArg, DeleteArg,
-    DeleteResult, DownloadArg, EchoArg, EchoResult, FileMetadata, FullAccount, FullTeam,
-    GetMetadataArg, ListFolderArg, ListFolderContinueArg, ListSharedLinksArg,
-    ListSharedLinksResult, PATH_ROOT_HEADER, RelocationArg, RelocationResult, Tag, UploadArg,
+    DeleteBatchArg, DeleteBatchJobStatus, DeleteBatchLaunch, DeleteBatchResultEntry, DeleteResult,
+    DownloadArg, EchoArg, EchoResult, FileMetadata, FullAccount, FullTeam, GetMetadataArg,
+    ListFolderArg, ListFolderContinueArg, ListSharedLinksArg, ListSharedLinksResult,
+    PATH_ROOT_HEADER, PollArg, RelocationArg, RelocationResult, Tag, UploadArg,
     UploadSessionAppendArg, UploadSessionFinishArg, UploadSessionFinishBatchArg,
     UploadSessionFinishBatchResult, UploadSessionFinishBatchResultEntry, UploadSessionStartArg,
     UploadSessionStartResult,
@@ -49,6 +52,7 @@ pub struct App {
     pub account: Account,
     pub store: Store,
     pub sessions: Sessions,
+    pub jobs: Jobs,
     pub auth: Auth,
     pub faults: FaultPlan,
     pub tmp: PathBuf,
@@ -79,11 +83,18 @@ enum Route {
     DeleteV1,
     Copy,
     Move,
+    DeleteBatch,
+    DeleteBatchCheck,
     CurrentAccount,
     CheckUser,
     CheckApp,
     CreateSharedLink,
     ListSharedLinks,
+}
+
+/// Whether the emulator serves `/2/<name>`.
+pub fn is_route(name: &str) -> bool {
+    Route::from_name(name).is_some()
 }
 
 impl Route {
@@ -103,6 +114,8 @@ impl Route {
             "files/delete" => Route::DeleteV1,
             "files/copy_v2" => Route::Copy,
             "files/move_v2" => Route::Move,
+            "files/delete_batch" => Route::DeleteBatch,
+            "files/delete_batch/check" => Route::DeleteBatchCheck,
             "users/get_current_account" => Route::CurrentAccount,
             "check/user" => Route::CheckUser,
             "check/app" => Route::CheckApp,
@@ -126,7 +139,9 @@ impl Route {
             | Route::Delete
             | Route::DeleteV1
             | Route::Copy
-            | Route::Move => "files.content.write",
+            | Route::Move
+            | Route::DeleteBatch
+            | Route::DeleteBatchCheck => "files.content.write",
             Route::Download => "files.content.read",
             Route::ListFolder | Route::ListContinue | Route::GetMetadata => "files.metadata.read",
             Route::CurrentAccount | Route::CheckUser => "account_info.read",
@@ -156,9 +171,9 @@ impl Route {
     fn exposure(self) -> Exposure {
         Exposure {
             // Whatever needs the write scope changes the namespace, but for session starts
-            // and appends, which only stage data.
+            // and appends, which only stage data, and polls of a delete batch.
             writes: self.scope() == Some("files.content.write")
-                && !matches!(self, Route::Start | Route::Append),
+                && !matches!(self, Route::Start | Route::Append | Route::DeleteBatchCheck),
             has_body: self.uploads(),
         }
     }
@@ -203,15 +218,29 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(middleware::from_fn(log_request))
 }
 
-/// `-v`: one line per request. Only the path is logged: a query may hold a token.
+/// `-v`: one line per request, with the body bytes that arrived (what a benchmark counts as
+/// sent). Only the path is logged: a query may hold a token.
 async fn log_request(req: Request, next: Next) -> Response {
+    if !tracing::enabled!(tracing::Level::INFO) {
+        return next.run(req).await;
+    }
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
     let started = std::time::Instant::now();
+    let received = Arc::new(AtomicU64::new(0));
+    let counter = received.clone();
+    let req = req.map(|body| {
+        Body::from_stream(body.into_data_stream().inspect(move |chunk| {
+            if let Ok(bytes) = chunk {
+                counter.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            }
+        }))
+    });
     let response = next.run(req).await;
     tracing::info!(
-        "{method} {path} -> {} ({} ms)",
+        "{method} {path} -> {} ({} ms, {} bytes in)",
         response.status().as_u16(),
-        started.elapsed().as_millis()
+        started.elapsed().as_millis(),
+        received.load(Ordering::Relaxed)
     );
     response
 }
@@ -247,6 +276,13 @@ async fn api(
     let Some(route) = Route::from_name(&name) else {
         return ApiError::UnknownRoute(name).into_response();
     };
+    if app.faults.stalls(&name) {
+        drain(body).await;
+        tracing::info!("stalling this {name} request (--stall) until the emulator stops");
+        app.faults.released().await;
+        cut.0.cancel();
+        return std::future::pending::<Response>().await;
+    }
     latency(&app).await;
     let fault = app.faults.draw(route.exposure());
     match call(&app, route, fault, &query, &headers, body).await {
@@ -290,10 +326,13 @@ fn admit(
     let header = headers
         .get(PATH_ROOT_HEADER)
         .filter(|_| route.takes_paths());
-    let ns = app.account.select(header).map_err(|refusal| match refusal {
-        Refusal::Malformed(why) => Fail::Bad(why),
-        Refusal::PathRoot(error) => Fail::Api(ApiError::PathRoot(error)),
-    })?;
+    let ns = app
+        .account
+        .select(header)
+        .map_err(|refusal| match refusal {
+            Refusal::Malformed(why) => Fail::Bad(why),
+            Refusal::PathRoot(error) => Fail::Api(ApiError::PathRoot(error)),
+        })?;
     Ok((ns, owner))
 }
 
@@ -364,7 +403,7 @@ fn bearer_token(value: &str) -> Option<&str> {
 }
 
 async fn call(
-    app: &App,
+    app: &Arc<App>,
     route: Route,
     fault: Fault,
     query: &HashMap<String, String>,
@@ -475,6 +514,15 @@ async fn call(
                     .relocate(&from, &to, arg.autorename, route == Route::Copy)?;
             ns.outward(&mut metadata);
             Ok(ok_json(&RelocationResult { metadata }))
+        }
+        Route::DeleteBatch => delete_batch(app, ns, rpc(headers, &bytes, false)?, contended),
+        Route::DeleteBatchCheck => {
+            let arg: PollArg = rpc(headers, &bytes, false)?;
+            let status = app
+                .jobs
+                .check(&arg.async_job_id)
+                .map_err(ApiError::Endpoint)?;
+            Ok(ok_json(&status))
         }
         Route::CreateSharedLink => {
             let arg: CreateSharedLinkArg = rpc(headers, &bytes, false)?;
@@ -636,6 +684,22 @@ impl Validate for EchoArg {
             n if n > 500 => Err(format!("query: length {n} is more than 500")),
             _ => Ok(()),
         }
+    }
+}
+impl Validate for DeleteBatchArg {
+    fn validate(&self) -> Result<(), String> {
+        if self.entries.len() > MAX_BATCH {
+            return Err(format!("entries: list has more than {MAX_BATCH} items"));
+        }
+        self.entries.iter().try_for_each(Validate::validate)
+    }
+}
+impl Validate for PollArg {
+    fn validate(&self) -> Result<(), String> {
+        if self.async_job_id.is_empty() {
+            return Err("async_job_id: must be at least 1 character".into());
+        }
+        Ok(())
     }
 }
 impl Validate for CreateSharedLinkArg {
@@ -914,6 +978,41 @@ async fn finish_batch(
         });
     }
     Ok(ok_json(&UploadSessionFinishBatchResult { entries }))
+}
+
+/// `files/delete_batch`: always asynchronous, as Dropbox documents it. The job deletes the
+/// entries in order (an entry under one deleted before it is then `not_found`), each taking
+/// `--latency-ms`; under the write-contention fault every other entry fails with
+/// `too_many_write_operations`.
+fn delete_batch(
+    app: &Arc<App>,
+    ns: Ns,
+    arg: DeleteBatchArg,
+    contended: bool,
+) -> Result<Response, Fail> {
+    let job = app.clone();
+    let async_job_id = app.jobs.launch(async move {
+        let mut entries = Vec::with_capacity(arg.entries.len());
+        for (i, e) in arg.entries.iter().enumerate() {
+            latency(&job).await;
+            let result = if contended && i % 2 == 0 {
+                Err(Failed::Api(json!({".tag": "too_many_write_operations"})))
+            } else {
+                job.store.delete(&ns.inward(&e.path))
+            };
+            entries.push(match result {
+                Ok(mut metadata) => {
+                    ns.outward(&mut metadata);
+                    DeleteBatchResultEntry::Success { metadata }
+                }
+                Err(Failed::Api(failure)) => DeleteBatchResultEntry::Failure { failure },
+                Err(Failed::Internal) => return Err(()),
+            });
+        }
+        serde_json::to_value(DeleteBatchJobStatus::Complete { entries })
+            .map_err(|e| tracing::error!("encoding a delete batch result: {e}"))
+    });
+    Ok(ok_json(&DeleteBatchLaunch::AsyncJobId { async_job_id }))
 }
 
 fn download(app: &App, ns: Ns, arg: DownloadArg) -> Result<Response, Fail> {

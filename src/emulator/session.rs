@@ -1,5 +1,5 @@
 //! Upload sessions, kept under `ROOT/sessions/` (their states in `journal.jsonl`), so a
-//! restart keeps them. Sessions expire 7 days after they start.
+//! restart keeps them. Sessions expire 7 days after they start (`--session-lifetime`).
 //!
 //! A sequential session's bytes are streamed straight into one `data` file at their offset
 //! (`<id>.data`) while the session is locked, and its content hash runs along, so finishing
@@ -18,20 +18,22 @@ use std::fs::{self, OpenOptions};
 use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::OwnedMutexGuard;
 
-use super::journal::Journal;
 use super::staging::{self, Staged};
 use super::store::{Failed, Rejected};
 use crate::dropbox::content_hash::{BLOCK_SIZE, ContentHasher};
 use crate::dropbox::types::{FileMetadata, SessionType, UploadSessionCursor};
+use crate::journal::Journal;
 
 const PREFIX: &str = "pid_upload_session:";
-const LIFETIME_SECS: i64 = 7 * 24 * 3600;
-/// A session no request touched for this long is deleted: clients append every few seconds.
+/// When a token reaches its limits, sessions no request touched for this long are deleted
+/// first: clients append every few seconds. (Unlimited, they live their whole lifetime, so
+/// an interrupted post can resume as on Dropbox.)
 pub const ABANDONED_SECS: i64 = 3600;
 /// Open sessions one token may hold (`post` keeps `--jobs` plus a batch of 1,000 open).
 pub const MAX_SESSIONS: u64 = 10_000;
@@ -79,8 +81,8 @@ impl State {
         }
     }
 
-    fn expired(&self) -> bool {
-        now() - self.created > LIFETIME_SECS
+    fn expired(&self, lifetime: i64) -> bool {
+        now() - self.created > lifetime
     }
 
     fn idle_secs(&self) -> i64 {
@@ -110,6 +112,8 @@ type Slot = Arc<tokio::sync::Mutex<Option<Live>>>;
 pub struct Sessions {
     dir: PathBuf,
     tmp: PathBuf,
+    /// Seconds a session lives after it starts; then it is `not_found`, as on Dropbox.
+    lifetime: i64,
     live: Mutex<HashMap<String, Slot>>,
     /// A session's state after each change; `None` once it is gone.
     journal: Mutex<Journal>,
@@ -169,12 +173,18 @@ fn key_of(session_id: &str) -> Option<&str> {
 }
 
 impl Sessions {
-    /// Loads the sessions under `root/sessions`, dropping expired and abandoned ones and
-    /// stray files. Each token may hold `max_bytes` in open sessions.
-    pub fn open(root: &Path, tmp: &Path, max_bytes: u64) -> std::io::Result<Sessions> {
+    /// Loads the sessions under `root/sessions`, dropping expired ones and stray files.
+    /// Each token may hold `max_bytes` in open sessions.
+    pub fn open(
+        root: &Path,
+        tmp: &Path,
+        lifetime: Duration,
+        max_bytes: u64,
+    ) -> std::io::Result<Sessions> {
         let dir = root.join("sessions");
         fs::create_dir_all(&dir)?;
-        let keep = |s: &Option<State>| s.as_ref().is_some_and(|s| !s.expired());
+        let lifetime = i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX);
+        let keep = |s: &Option<State>| s.as_ref().is_some_and(|s| !s.expired(lifetime));
         let (journal, states) = Journal::open(&dir.join("journal.jsonl"), keep)?;
         for entry in fs::read_dir(&dir)? {
             let path = entry?.path();
@@ -202,12 +212,12 @@ impl Sessions {
         let sessions = Sessions {
             dir,
             tmp: tmp.to_path_buf(),
+            lifetime,
             live: Mutex::new(live),
             journal: Mutex::new(journal),
             held: Mutex::new(held),
             max_bytes,
         };
-        sessions.sweep(ABANDONED_SECS);
         Ok(sessions)
     }
 
@@ -234,8 +244,8 @@ impl Sessions {
         Err(lookup("insufficient_space").into())
     }
 
-    /// Deletes every session no request touched for `idle_secs` (or expired), except those
-    /// in use right now.
+    /// Deletes every session no request touched for `idle_secs`, and every expired one,
+    /// except those in use right now.
     pub fn sweep(&self, idle_secs: i64) {
         let slots: Vec<(String, Slot)> = {
             let map = self.live.lock().unwrap_or_else(|p| p.into_inner());
@@ -247,7 +257,7 @@ impl Sessions {
             };
             let gone = guard
                 .as_ref()
-                .is_some_and(|l| l.state.expired() || l.state.idle_secs() > idle_secs);
+                .is_some_and(|l| l.state.expired(self.lifetime) || l.state.idle_secs() > idle_secs);
             if gone && let Some(live) = guard.take() {
                 tracing::info!("deleting abandoned upload session {key}");
                 self.remove(&key, &live.state);
@@ -395,7 +405,7 @@ impl Sessions {
         let guard = slot.lock_owned().await;
         let Some(live) = guard
             .as_ref()
-            .filter(|l| !l.state.expired() && l.state.kind == SessionType::Sequential)
+            .filter(|l| !l.state.expired(self.lifetime) && l.state.kind == SessionType::Sequential)
         else {
             return Ok(Begin::Staged);
         };
@@ -466,7 +476,9 @@ impl Sessions {
             .ok_or_else(|| lookup("not_found"))?;
         let mut guard = slot.lock().await;
         let state = match guard.as_mut() {
-            Some(l) if !l.state.expired() && l.state.kind == SessionType::Concurrent => {
+            Some(l)
+                if !l.state.expired(self.lifetime) && l.state.kind == SessionType::Concurrent =>
+            {
                 &mut l.state
             }
             _ => return Err(lookup("not_found").into()),
@@ -574,7 +586,7 @@ impl Sessions {
             .ok_or_else(|| finish_lookup(lookup("not_found")))?;
         let mut guard = slot.lock().await;
         let live = match guard.as_mut() {
-            Some(l) if !l.state.expired() => l,
+            Some(l) if !l.state.expired(self.lifetime) => l,
             _ => return Err(finish_lookup(lookup("not_found")).into()),
         };
         let state = &live.state;
@@ -665,7 +677,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let tmp = root.path().join("tmp");
         fs::create_dir_all(&tmp).unwrap();
-        let sessions = Sessions::open(root.path(), &tmp, 10).unwrap();
+        let sessions = Sessions::open(root.path(), &tmp, Duration::from_secs(3600), 10).unwrap();
         let seq = SessionType::Sequential;
         sessions
             .start("a", seq, false, staged(&tmp, b"123456"))

@@ -13,12 +13,12 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::journal::Journal;
 use super::paths::{self, DbxPath, Malformed, name_of};
 use super::staging::Staged;
 use crate::dropbox::types::{
     CommitInfo, DeletedMetadata, FileMetadata, FolderMetadata, Metadata, WriteMode,
 };
+use crate::journal::Journal;
 
 /// What the namespace holds at a lower-cased path. Deleted entries stay as tombstones so
 /// `list_folder/continue` can report them.
@@ -100,7 +100,7 @@ pub fn now() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-fn random_token(len: usize) -> String {
+pub(super) fn random_token(len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
     let mut rng = rand::thread_rng();
     (0..len)

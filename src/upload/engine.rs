@@ -9,10 +9,14 @@
 //!   (`unchanged`); only what differs is read again and sent.
 //! - A file is checked against its walk-time size and mtime before reading and after the
 //!   last byte; if it changed, its last chunk is never sent and nothing is committed.
+//! - A file of more than one chunk is journalled as it goes (`resume`); a later run
+//!   continues its session where Dropbox's bytes end, once they are proved to be the
+//!   file's own, and reads the part already sent only to hash it.
 //! - Retried commits never duplicate a file: `autorename` is off, and a commit that fails
 //!   because its session was already consumed or the path is taken counts as done when
 //!   Dropbox holds exactly our content.
 
+use std::fs::File;
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -34,6 +38,7 @@ use super::buffers::Budget;
 use super::hash_cache::HashCache;
 use super::plan::{Plan, PlannedFile};
 use super::report::{Entry, Outcome, Progress};
+use super::resume::{Resume, Saved};
 use super::unchanged;
 use super::walk::LocalFile;
 
@@ -106,12 +111,17 @@ enum FileError {
     Api(#[from] ApiError),
     #[error("not sent: the run stopped early")]
     Stopped,
+    /// The file's prefix does not hash as journalled: its session cannot be continued.
+    #[error("the part already on Dropbox is not this file's")]
+    NotResumable,
 }
 
 /// A file whose bytes Dropbox holds in a closed session, waiting to be committed.
 struct Pending {
     file: PlannedFile,
     hash: String,
+    /// Bytes an earlier run had sent.
+    resumed: u64,
     arg: UploadSessionFinishArg,
     tries: u32,
 }
@@ -119,6 +129,7 @@ struct Pending {
 struct Ctx {
     client: Arc<DropboxClient>,
     cache: Arc<HashCache>,
+    resume: Arc<Resume>,
     settings: Settings,
     progress: Arc<Progress>,
     budget: Arc<Budget>,
@@ -139,10 +150,19 @@ impl Ctx {
     }
 
     fn record(&self, file: &PlannedFile, outcome: Outcome) {
+        self.record_resumed(file, outcome, 0);
+    }
+
+    /// `resumed`: bytes of the file an earlier run had sent.
+    fn record_resumed(&self, file: &PlannedFile, outcome: Outcome, resumed: u64) {
+        if matches!(outcome, Outcome::Uploaded | Outcome::Skipped) {
+            self.resume.forget(file);
+        }
         self.progress.record(Entry {
             path: file.local.path.clone(),
             remote: file.remote.clone(),
             bytes: file.local.size,
+            resumed,
             outcome,
         });
     }
@@ -170,11 +190,13 @@ pub async fn run(
     settings: Settings,
     progress: Arc<Progress>,
     cache: Arc<HashCache>,
+    resume: Arc<Resume>,
 ) -> Result<(), ApiError> {
     let settings = settings.normalized();
     let ctx = Arc::new(Ctx {
         client,
         cache: cache.clone(),
+        resume,
         budget: Budget::new(settings.buffer_budget),
         settings,
         progress,
@@ -189,7 +211,17 @@ pub async fn run(
             remote: (p.rel.as_deref())
                 .map_or_else(String::new, |rel| super::plan::remote_path(&plan.dest, rel)),
             bytes: 0,
+            resumed: 0,
             outcome: Outcome::Failed(p.reason.clone()),
+        });
+    }
+    for x in &plan.excluded {
+        ctx.progress.record(Entry {
+            path: x.path.clone(),
+            remote: super::plan::remote_path(&plan.dest, &x.rel),
+            bytes: 0,
+            resumed: 0,
+            outcome: Outcome::Excluded(x.rule.clone()),
         });
     }
     create_folders(&ctx, &plan.folders).await;
@@ -221,12 +253,17 @@ pub async fn run(
                         ctx.progress.advance(file.local.size);
                         ctx.record(&file, outcome);
                     }
-                    Ok(Sent::Pending { session_id, hash }) => {
+                    Ok(Sent::Pending {
+                        session_id,
+                        hash,
+                        resumed,
+                    }) => {
                         let arg = finish_arg(&file, session_id);
                         // The batcher outlives every sender; a send cannot fail.
                         let _ = tx.send(Pending {
                             file,
                             hash,
+                            resumed,
                             arg,
                             tries: 0,
                         });
@@ -250,6 +287,7 @@ async fn create_folders(ctx: &Ctx, folders: &[String]) {
             path: folder.trim_start_matches('/').into(),
             remote: folder.clone(),
             bytes: 0,
+            resumed: 0,
             outcome,
         };
         if ctx.settings.dry_run {
@@ -273,7 +311,20 @@ enum Sent {
     /// Nothing more to do: unchanged, or (dry run) would be sent.
     Done(Outcome),
     /// Bytes are in a closed session; the batcher commits it.
-    Pending { session_id: String, hash: String },
+    Pending {
+        session_id: String,
+        hash: String,
+        /// Bytes an earlier run had sent.
+        resumed: u64,
+    },
+}
+
+/// Where an upload continues: the session journalled by an earlier run, the offset Dropbox
+/// holds, and the content hash the file's first `offset` bytes must have.
+struct Start {
+    saved: Saved,
+    offset: u64,
+    hash: String,
 }
 
 async fn send_file(ctx: &Arc<Ctx>, file: &PlannedFile) -> Result<Sent, FileError> {
@@ -283,26 +334,108 @@ async fn send_file(ctx: &Arc<Ctx>, file: &PlannedFile) -> Result<Sent, FileError
     if ctx.settings.dry_run {
         return Ok(Sent::Done(Outcome::WouldUpload));
     }
-    let mut chunks = read_chunks(ctx, file.local.clone());
-    let mut session: Option<String> = None;
-    let mut offset = 0u64;
+    if let Some(saved) = ctx.resume.find(file)
+        && let Some(start) = resume_point(&ctx.client, saved).await?
+    {
+        match upload(ctx, file, Some(start)).await {
+            Err(FileError::NotResumable) => {
+                tracing::debug!("{}: changed since its upload began", file.local.rel);
+            }
+            sent => return sent,
+        }
+    }
+    upload(ctx, file, None).await
+}
+
+/// Where Dropbox's copy of a journalled session ends, if it is one we can prove; `None`
+/// when the session must be started afresh (expired, unknown, or holding other bytes).
+/// Asked with an empty append at the acknowledged offset: Dropbox answers it, or names the
+/// offset it holds.
+async fn resume_point(client: &DropboxClient, saved: Saved) -> Result<Option<Start>, ApiError> {
+    let cursor = UploadSessionCursor {
+        session_id: saved.session_id.clone(),
+        offset: saved.acked,
+    };
+    let held = match client.append(cursor, Bytes::new(), false).await {
+        Ok(()) => Some((saved.acked, saved.acked_hash.clone())),
+        Err(e) => match e.reason() {
+            // The append in flight when the last run ended did arrive.
+            Some(Reason::IncorrectOffset(at)) => {
+                saved.sending.clone().filter(|(end, _)| *end == at)
+            }
+            // ...and it was the closing one.
+            Some(Reason::Closed) => saved.sending.clone().filter(|(end, _)| *end == saved.size),
+            Some(_) => None,
+            None if matches!(e, ApiError::BadInput { .. } | ApiError::Decode { .. }) => None,
+            None => return Err(e),
+        },
+    };
+    if held.is_none() {
+        tracing::debug!("starting {} afresh", saved.session_id);
+    }
+    Ok(held.map(|(offset, hash)| Start {
+        saved,
+        offset,
+        hash,
+    }))
+}
+
+/// Send `file` through a new upload session, or from `start` on in a journalled one.
+async fn upload(
+    ctx: &Arc<Ctx>,
+    file: &PlannedFile,
+    start: Option<Start>,
+) -> Result<Sent, FileError> {
+    let resumed = start.as_ref().map_or(0, |s| s.offset);
+    let from = start.as_ref().map(|s| (s.offset, s.hash.clone()));
+    let mut chunks = read_chunks(ctx, file.local.clone(), from);
+    // Only a file of several requests is worth journalling.
+    let journalled = ctx.resume.enabled() && file.local.size > ctx.settings.chunk_size as u64;
+    let (mut saved, mut offset, mut acked_hash) = match start {
+        Some(s) => (Some(s.saved), s.offset, s.hash),
+        None => (None, 0, String::new()),
+    };
+    let mut session = saved.as_ref().map(|s| s.session_id.clone());
+    // Counted once the reader has proved those bytes the file's own.
+    let mut already_there = resumed;
     while let Some(piece) = chunks.recv().await {
-        let Piece { data, hash } = piece?;
+        let Piece { data, hash, last } = piece?;
         if ctx.stopped() {
             return Err(FileError::Stopped);
         }
+        ctx.progress.advance(std::mem::take(&mut already_there));
         let len = data.len() as u64;
-        let last = hash.is_some();
+        let end = offset + len;
         match &session {
-            None => session = Some(ctx.client.start_session(data, last).await?),
-            Some(id) => append_resuming(&ctx.client, id, offset, data, last).await?,
+            None => {
+                let id = ctx.client.start_session(data, last).await?;
+                saved = Saved::started(file, &id, end, &hash).filter(|_| journalled);
+                if let Some(s) = &saved {
+                    ctx.resume.record(file, s);
+                }
+                session = Some(id);
+            }
+            Some(id) => {
+                if let Some(s) = &mut saved {
+                    s.acked = offset;
+                    s.acked_hash = acked_hash;
+                    s.sending = Some((end, hash.clone()));
+                    ctx.resume.record(file, s);
+                }
+                append_resuming(&ctx.client, id, offset, data, last).await?;
+            }
         }
-        offset += len;
+        offset = end;
         ctx.progress.advance(len);
-        if let Some(hash) = hash {
-            ctx.cache.learn(&file.local, &hash);
+        acked_hash = hash;
+        if last {
+            ctx.cache.learn(&file.local, &acked_hash);
             let session_id = session.expect("a session was started for the first chunk");
-            return Ok(Sent::Pending { session_id, hash });
+            return Ok(Sent::Pending {
+                session_id,
+                hash: acked_hash,
+                resumed,
+            });
         }
     }
     Err(FileError::Io(std::io::Error::other(
@@ -367,21 +500,28 @@ fn client_modified(t: SystemTime) -> String {
         .to_string()
 }
 
-/// One chunk of a file; the last one carries the whole file's content hash.
+/// One chunk of a file, with the content hash of the file up to its end (for the last
+/// chunk, the whole file's).
 struct Piece {
     /// Holds its share of the budget until the request that carries it is done.
     data: Bytes,
-    hash: Option<String>,
+    hash: String,
+    last: bool,
 }
 
-/// Read a file in chunks on a blocking thread, one chunk ahead of the sender.
-fn read_chunks(ctx: &Ctx, file: LocalFile) -> mpsc::Receiver<Result<Piece, FileError>> {
+/// Read a file in chunks on a blocking thread, one chunk ahead of the sender; from
+/// `from` = (offset, content hash of the bytes before it) when continuing an upload.
+fn read_chunks(
+    ctx: &Ctx,
+    file: LocalFile,
+    from: Option<(u64, String)>,
+) -> mpsc::Receiver<Result<Piece, FileError>> {
     let (tx, rx) = mpsc::channel(1);
     let budget = ctx.budget.clone();
     let chunk = ctx.settings.chunk_size;
     tokio::task::spawn_blocking(move || {
-        let result = read_into(&file, chunk, &budget, |data, hash| {
-            tx.blocking_send(Ok(Piece { data, hash })).is_ok()
+        let result = read_into(&file, chunk, &budget, from.as_ref(), |data, hash, last| {
+            tx.blocking_send(Ok(Piece { data, hash, last })).is_ok()
         });
         if let Err(e) = result {
             let _ = tx.blocking_send(Err(e));
@@ -391,21 +531,34 @@ fn read_chunks(ctx: &Ctx, file: LocalFile) -> mpsc::Receiver<Result<Piece, FileE
 }
 
 /// The heart of the one-pass read: read `chunk` bytes at a time, feed the content hasher,
-/// hand each chunk to `sink` (which returns false to stop). Before the last chunk is
-/// handed over, the file must still be exactly as the walk saw it; an empty file yields
-/// one empty chunk so that it, too, is uploaded.
+/// hand each chunk to `sink` with the hash so far (`sink` returns false to stop). Before
+/// the last chunk is handed over, the file must still be exactly as the walk saw it; an
+/// empty file yields one empty chunk so that it, too, is uploaded. With `from`, the bytes
+/// before its offset are only hashed, and must hash as it says; chunks then end on the
+/// same boundaries as if the file had been read from the start.
 fn read_into(
     file: &LocalFile,
     chunk: usize,
     budget: &Arc<Budget>,
-    mut sink: impl FnMut(Bytes, Option<String>) -> bool,
+    from: Option<&(u64, String)>,
+    mut sink: impl FnMut(Bytes, String, bool) -> bool,
 ) -> Result<(), FileError> {
     let mut handle = crate::files::open_regular(&file.path)?;
     unchanged(file, &handle.metadata()?)?;
     let mut hasher = ContentHasher::new();
-    let mut remaining = file.size;
+    let mut offset = 0;
+    if let Some((start, expected)) = from {
+        hash_prefix(&mut handle, &mut hasher, *start)?;
+        if hasher.clone().finish() != *expected {
+            return Err(FileError::NotResumable);
+        }
+        offset = *start;
+    }
+    let mut remaining = file.size - offset;
+    let mut next = chunk - (offset % chunk as u64) as usize;
     loop {
-        let len = remaining.min(chunk as u64) as usize;
+        let len = remaining.min(next as u64) as usize;
+        next = chunk;
         let mut buf = budget.take(len);
         // Read into spare capacity: zeroing each chunk first cost ~10 % of a big upload's CPU.
         (&mut handle).take(len as u64).read_to_end(buf.data())?;
@@ -414,20 +567,35 @@ fn read_into(
         }
         hasher.update(buf.data());
         remaining -= len as u64;
-        let hash = if remaining == 0 {
+        let last = remaining == 0;
+        let hash = if last {
             if handle.read(&mut [0u8; 1])? != 0 {
                 return Err(FileError::Changed("it grew".into()));
             }
             unchanged(file, &handle.metadata()?)?;
-            Some(std::mem::take(&mut hasher).finish())
+            std::mem::take(&mut hasher).finish()
         } else {
-            None
+            hasher.clone().finish()
         };
-        let last = hash.is_some();
-        if !sink(buf.freeze(), hash) || last {
+        if !sink(buf.freeze(), hash, last) || last {
             return Ok(());
         }
     }
+}
+
+/// Feeds the first `len` bytes of `handle` to `hasher`.
+fn hash_prefix(handle: &mut File, hasher: &mut ContentHasher, len: u64) -> Result<(), FileError> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = len;
+    while left > 0 {
+        let n = handle.read(&mut buf[..left.min(1 << 20) as usize])?;
+        if n == 0 {
+            return Err(FileError::Changed("it got shorter".into()));
+        }
+        hasher.update(&buf[..n]);
+        left -= n as u64;
+    }
+    Ok(())
 }
 
 fn unchanged(file: &LocalFile, now: &std::fs::Metadata) -> Result<(), FileError> {
@@ -504,7 +672,7 @@ async fn commit(ctx: &Ctx, mut pending: Vec<Pending>) -> Vec<Pending> {
     for (mut p, result) in pending.into_iter().zip(results) {
         let failure = match result {
             UploadSessionFinishBatchResultEntry::Success(meta) => {
-                ctx.record(&p.file, verify(&p, &meta));
+                ctx.record_resumed(&p.file, verify(&p, &meta), p.resumed);
                 continue;
             }
             UploadSessionFinishBatchResultEntry::Failure { failure } => failure,
@@ -518,7 +686,7 @@ async fn commit(ctx: &Ctx, mut pending: Vec<Pending>) -> Vec<Pending> {
             }
             Reason::NotFound | Reason::Closed | Reason::Conflict(_) => {
                 let outcome = already_there(ctx, &p, &summary).await;
-                ctx.record(&p.file, outcome);
+                ctx.record_resumed(&p.file, outcome, p.resumed);
             }
             Reason::InsufficientSpace => {
                 let e = ApiError::Endpoint {
@@ -587,9 +755,9 @@ mod tests {
     fn collect(file: &LocalFile, chunk: usize) -> Result<(Vec<usize>, String), FileError> {
         let mut sizes = Vec::new();
         let mut hash = None;
-        read_into(file, chunk, &Budget::new(chunk), |data, h| {
+        read_into(file, chunk, &Budget::new(chunk), None, |data, h, last| {
             sizes.push(data.len());
-            hash = h;
+            hash = Some(h).filter(|_| last);
             true
         })?;
         Ok((sizes, hash.unwrap()))
@@ -644,16 +812,22 @@ mod tests {
         std::fs::write(&path, vec![1u8; 2 * BLOCK_SIZE]).unwrap();
         let file = local(&path);
         let mut handed = 0;
-        let result = read_into(&file, BLOCK_SIZE, &Budget::new(BLOCK_SIZE), |_, _| {
-            handed += 1;
-            // A writer appends while the first chunk is on its way.
-            let mut f = std::fs::OpenOptions::new()
-                .append(true)
-                .open(&path)
-                .unwrap();
-            f.write_all(b"more").unwrap();
-            true
-        });
+        let result = read_into(
+            &file,
+            BLOCK_SIZE,
+            &Budget::new(BLOCK_SIZE),
+            None,
+            |_, _, _| {
+                handed += 1;
+                // A writer appends while the first chunk is on its way.
+                let mut f = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&path)
+                    .unwrap();
+                f.write_all(b"more").unwrap();
+                true
+            },
+        );
         assert!(matches!(result, Err(FileError::Changed(_))), "{result:?}");
         assert_eq!(handed, 1, "the last chunk must not be handed over");
     }
@@ -779,8 +953,9 @@ mod tests {
         let ctx = Ctx {
             client: Arc::new(client),
             cache: Arc::new(HashCache::disabled()),
+            resume: Arc::new(Resume::disabled()),
             settings: Settings::default(),
-            progress: Arc::new(Progress::new("t", 1, 3, false, false)),
+            progress: Arc::new(Progress::new("t", 1, 3, false, false, None)),
             budget: Budget::new(BLOCK_SIZE),
             fatal: Mutex::new(None),
         };
@@ -802,6 +977,7 @@ mod tests {
                 arg: finish_arg(&file, id.clone()),
                 file: file.clone(),
                 hash: crate::dropbox::content_hash::content_hash(b"abc"),
+                resumed: 0,
                 tries: 0,
             };
             // The second commit stands for a retry after the first one's answer was lost.

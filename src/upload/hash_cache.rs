@@ -93,9 +93,7 @@ impl HashCache {
     }
 
     pub(super) fn open_at(dir: &Path, root: &Path, started: SystemTime) -> HashCache {
-        let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
-        let name = hex::encode(&Sha256::digest(root.to_string_lossy().as_bytes())[..16]);
-        let path = dir.join("hashes").join(format!("{name}.json"));
+        let (root, path) = cache_file(dir, "hashes", root, "json");
         let known = match crate::files::read_bounded(&path, MAX_CACHE_FILE) {
             Ok(bytes) => match serde_json::from_slice::<Saved>(&bytes) {
                 Ok(saved) if saved.version == VERSION && saved.root == root => saved.files,
@@ -177,13 +175,21 @@ impl HashCache {
     }
 }
 
+/// The canonical `root`, and the file in `dir/kind/` that keeps what is known of it.
+pub(super) fn cache_file(dir: &Path, kind: &str, root: &Path, ext: &str) -> (PathBuf, PathBuf) {
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let name = hex::encode(&Sha256::digest(root.to_string_lossy().as_bytes())[..16]);
+    let path = dir.join(kind).join(format!("{name}.{ext}"));
+    (root, path)
+}
+
 fn at((secs, nanos): (i64, i64)) -> SystemTime {
     let secs = u64::try_from(secs).unwrap_or(0);
     UNIX_EPOCH + Duration::new(secs, u32::try_from(nanos).unwrap_or(0))
 }
 
 /// The cache lists local file names: only the user may read it.
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+pub(super) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]

@@ -2,8 +2,11 @@
 
 mod buffers;
 pub mod engine;
+pub mod filter;
 pub mod hash_cache;
+pub mod mirror;
 pub mod plan;
 pub mod report;
+pub mod resume;
 mod unchanged;
 pub mod walk;

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use crate::dropbox::path::key;
 use crate::dropbox::types::{FileMetadata, Metadata, WriteMode};
 
-use super::walk::{LocalFile, LocalTree, Problem};
+use super::walk::{Excluded, LocalFile, LocalTree, Problem};
 
 /// The write mode asked for on the command line (`update` takes each file's rev).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -32,13 +32,15 @@ pub struct PlannedFile {
 
 #[derive(Debug, Default)]
 pub struct Plan {
+    /// The Dropbox folder everything lands under.
+    pub dest: String,
     pub files: Vec<PlannedFile>,
     /// Absolute Dropbox paths of empty local folders missing remotely.
     pub folders: Vec<String>,
     pub problems: Vec<Problem>,
     pub warnings: Vec<String>,
-    /// The Dropbox folder the plan sends to.
-    pub dest: String,
+    /// What the filter left out, for the report.
+    pub excluded: Vec<Excluded>,
 }
 
 /// `dest` + `rel` as a Dropbox path (`dest` is absolute; `"/"` is the root).
@@ -109,11 +111,12 @@ pub fn make_plan(
         .filter(|p| seen.insert(key(p)))
         .collect();
     Plan {
+        dest: dest.to_string(),
         files,
         folders,
         problems: tree.problems,
         warnings: tree.warnings,
-        dest: dest.to_string(),
+        excluded: tree.excluded,
     }
 }
 
@@ -167,7 +170,7 @@ fn write_mode(mode: Mode, existing: Option<&FileMetadata>) -> WriteMode {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::dropbox::types::FolderMetadata;
     use proptest::prelude::*;
@@ -184,7 +187,7 @@ mod tests {
         }
     }
 
-    fn remote_file(path: &str, size: u64, hash: &str) -> Metadata {
+    pub(crate) fn remote_file(path: &str, size: u64, hash: &str) -> Metadata {
         Metadata::File(FileMetadata {
             name: path.rsplit('/').next().unwrap().into(),
             id: "id:1".into(),

@@ -22,6 +22,8 @@ pub enum Outcome {
     WouldUpload,
     FolderCreated,
     WouldCreateFolder,
+    /// Left out by a filter; the reason is the rule that did.
+    Excluded(String),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -30,8 +32,15 @@ pub struct Entry {
     pub path: PathBuf,
     pub remote: String,
     pub bytes: u64,
+    /// Bytes of the file an earlier, interrupted run had sent: this one sent the rest.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub resumed: u64,
     #[serde(flatten)]
     pub outcome: Outcome,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Live state of one job: the bar and the per-file results.
@@ -45,13 +54,15 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// The bar is drawn only when stderr is a terminal and `show` (not `--json`) is set.
+    /// The bar is drawn only when stderr is a terminal and `show` (not `--json`) is set;
+    /// it shows `limit` (`--bwlimit`, bytes per second) beside the rate.
     pub fn new(
         label: &str,
         total_files: usize,
         total_bytes: u64,
         show: bool,
         verbose: bool,
+        limit: Option<u64>,
     ) -> Self {
         let bar = if show && std::io::stderr().is_terminal() {
             let bar = ProgressBar::with_draw_target(
@@ -59,11 +70,9 @@ impl Progress {
                 ProgressDrawTarget::stderr_with_hz(4),
             );
             bar.set_style(
-                ProgressStyle::with_template(
-                    "{prefix} [{bar:30}] {bytes}/{total_bytes} {msg} {bytes_per_sec} ETA {eta}",
-                )
-                .expect("static template")
-                .progress_chars("=> "),
+                ProgressStyle::with_template(&bar_template(limit))
+                    .expect("static template")
+                    .progress_chars("=> "),
             );
             bar.set_prefix(label.to_string());
             bar.set_message(format!("0/{total_files} files"));
@@ -102,7 +111,7 @@ impl Progress {
         }
         if !matches!(
             entry.outcome,
-            Outcome::FolderCreated | Outcome::WouldCreateFolder
+            Outcome::FolderCreated | Outcome::WouldCreateFolder | Outcome::Excluded(_)
         ) {
             let done = self.files_done.fetch_add(1, Ordering::Relaxed) + 1;
             self.bar
@@ -122,6 +131,13 @@ impl Progress {
     }
 }
 
+fn bar_template(limit: Option<u64>) -> String {
+    let limit = limit.map_or(String::new(), |l| format!(" (limit {}/s)", human_bytes(l)));
+    format!(
+        "{{prefix}} [{{bar:30}}] {{bytes}}/{{total_bytes}} {{msg}} {{bytes_per_sec}}{limit} ETA {{eta}}"
+    )
+}
+
 /// One line per file for `-v`, `--dry-run` and failures.
 pub fn describe(e: &Entry) -> String {
     let what = match &e.outcome {
@@ -131,11 +147,20 @@ pub fn describe(e: &Entry) -> String {
         Outcome::WouldUpload => "would upload",
         Outcome::FolderCreated => "created folder",
         Outcome::WouldCreateFolder => "would create folder",
+        Outcome::Excluded(_) => "excluded",
     };
     match &e.outcome {
         Outcome::Failed(reason) => {
             format!("  {what} {} -> {}: {reason}", e.path.display(), e.remote)
         }
+        Outcome::Excluded(rule) => format!("  {what} {} ({rule})", e.path.display()),
+        Outcome::Uploaded if e.resumed > 0 => format!(
+            "  {what} {} -> {} ({} bytes, {} of them sent by an earlier run)",
+            e.path.display(),
+            e.remote,
+            e.bytes,
+            e.resumed
+        ),
         _ => format!(
             "  {what} {} -> {} ({} bytes)",
             e.path.display(),
@@ -158,6 +183,14 @@ pub struct Counts {
     pub folders_created: usize,
     /// Bytes sent (or, with `--dry-run`, that would be sent).
     pub bytes: u64,
+    /// Files and folders a filter left out.
+    pub excluded: usize,
+    /// Uploads that continued a session an interrupted run had begun, and the bytes that
+    /// run had sent (not in `bytes`).
+    pub resumed: usize,
+    pub resumed_bytes: u64,
+    /// Files and folders deleted by `--delete` (with `--dry-run`: that would be).
+    pub deleted: usize,
 }
 
 impl Counts {
@@ -167,7 +200,56 @@ impl Counts {
         self.failed += other.failed;
         self.folders_created += other.folders_created;
         self.bytes += other.bytes;
+        self.excluded += other.excluded;
+        self.resumed += other.resumed;
+        self.resumed_bytes += other.resumed_bytes;
+        self.deleted += other.deleted;
     }
+
+    /// `, 3 excluded, 1 resumed (600.0 MiB sent before)`: what is not always there.
+    fn extras(&self) -> String {
+        let mut out = String::new();
+        if self.excluded > 0 {
+            out += &format!(", {} excluded", self.excluded);
+        }
+        if self.resumed > 0 {
+            out += &format!(
+                ", {} resumed ({} sent before)",
+                self.resumed,
+                human_bytes(self.resumed_bytes)
+            );
+        }
+        if self.deleted > 0 {
+            out += &format!(", {} deleted", self.deleted);
+        }
+        out
+    }
+}
+
+/// How a failed deletion's reason starts.
+pub const CANNOT_DELETE: &str = "cannot delete";
+
+/// A file or folder a filter left out.
+#[derive(Debug, Clone, Serialize)]
+pub struct Left {
+    #[serde(serialize_with = "lossy")]
+    pub path: PathBuf,
+    pub rule: String,
+}
+
+/// What `--delete` did for a script.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Mirror {
+    /// Why nothing was deleted, when something failed.
+    pub refused: Option<String>,
+    /// Deleted (with `--dry-run`: to delete), parents before their contents.
+    pub deleted: Vec<Deletion>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Deletion {
+    pub remote: String,
+    pub folder: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -190,8 +272,13 @@ pub struct ScriptSummary {
     pub counts: Counts,
     pub seconds: f64,
     pub failures: Vec<Failed>,
+    /// What the filters left out, with the rule that did.
+    pub excluded: Vec<Left>,
     /// The shared link of what was posted (`--share`), else null.
     pub link: Option<String>,
+    /// `--delete` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<Mirror>,
     /// `--dry-run` only: every file and folder with what would happen to it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<Vec<Entry>>,
@@ -209,11 +296,23 @@ impl ScriptSummary {
     ) -> Self {
         let mut counts = Counts::default();
         let mut failures = Vec::new();
+        let mut excluded = Vec::new();
         for e in &entries {
             match &e.outcome {
                 Outcome::Uploaded | Outcome::WouldUpload => {
                     counts.uploaded += 1;
-                    counts.bytes += e.bytes;
+                    counts.bytes += e.bytes - e.resumed;
+                    if e.resumed > 0 {
+                        counts.resumed += 1;
+                        counts.resumed_bytes += e.resumed;
+                    }
+                }
+                Outcome::Excluded(rule) => {
+                    counts.excluded += 1;
+                    excluded.push(Left {
+                        path: e.path.clone(),
+                        rule: rule.clone(),
+                    });
                 }
                 Outcome::Skipped => counts.skipped += 1,
                 Outcome::FolderCreated | Outcome::WouldCreateFolder => counts.folders_created += 1,
@@ -235,9 +334,64 @@ impl ScriptSummary {
             counts,
             seconds: elapsed.as_secs_f64(),
             failures,
+            excluded,
             link: None,
+            mirror: None,
             plan: dry_run.then_some(entries),
         }
+    }
+
+    /// What `--delete` did: `mirror` (its deletions and the reason it was refused) and the
+    /// paths it could not delete, with the reason.
+    pub fn set_mirror(&mut self, mirror: Mirror, failures: Vec<(String, String)>) {
+        for (remote, reason) in failures {
+            self.add_failure(self.path.clone(), &remote, reason);
+        }
+        self.counts.deleted = mirror.deleted.len();
+        self.mirror = Some(mirror);
+    }
+
+    /// The mirror's lines for a human: each deletion (`--dry-run` on stdout, `-v` on stderr),
+    /// each failed one, and a summary line.
+    pub fn print_mirror(&self, verbose: bool) {
+        let Some(mirror) = &self.mirror else {
+            return;
+        };
+        let dry_run = self.plan.is_some();
+        if dry_run || verbose {
+            let verb = if dry_run { "would delete" } else { "deleted" };
+            for d in &mirror.deleted {
+                let line = format!("  {verb} {}{}", d.remote, if d.folder { "/" } else { "" });
+                if dry_run {
+                    println!("{line}");
+                } else {
+                    eprintln!("{line}");
+                }
+            }
+        }
+        for f in (self.failures.iter()).filter(|f| f.reason.starts_with(CANNOT_DELETE)) {
+            eprintln!("  FAILED delete {}: {}", f.remote, f.reason);
+        }
+        if let Some(line) = self.mirror_line() {
+            eprintln!("{line}");
+        }
+    }
+
+    /// `script 1 (folder post -> /study): mirror: 3 deleted`, once `--delete` ran.
+    fn mirror_line(&self) -> Option<String> {
+        let mirror = self.mirror.as_ref()?;
+        let what = match &mirror.refused {
+            Some(reason) => format!("nothing deleted: {reason}"),
+            None if self.plan.is_some() => format!("{} to delete", mirror.deleted.len()),
+            None => format!("{} deleted", self.counts.deleted),
+        };
+        Some(format!(
+            "script {} ({} {} -> {}): mirror: {what}",
+            self.script,
+            self.kind,
+            self.path.display(),
+            self.dest
+        ))
     }
 
     /// A failure after the files were sent (e.g. the shared link could not be made).
@@ -258,7 +412,7 @@ impl ScriptSummary {
             "uploaded"
         };
         format!(
-            "script {} ({} {} -> {}): {} {verb}, {} unchanged, {} failed, {} folders, {} in {:.1} s",
+            "script {} ({} {} -> {}): {} {verb}, {} unchanged, {} failed, {} folders{}, {} in {:.1} s",
             self.script,
             self.kind,
             self.path.display(),
@@ -267,6 +421,7 @@ impl ScriptSummary {
             self.counts.skipped,
             self.counts.failed,
             self.counts.folders_created,
+            self.counts.extras(),
             human_bytes(self.counts.bytes),
             self.seconds
         )
@@ -309,7 +464,7 @@ impl RunSummary {
 
     pub fn line(&self) -> String {
         format!(
-            "total: {} {}, {} unchanged, {} failed, {} in {:.1} s",
+            "total: {} {}, {} unchanged, {} failed{}, {} in {:.1} s",
             self.totals.uploaded,
             if self.dry_run {
                 "to upload"
@@ -318,6 +473,7 @@ impl RunSummary {
             },
             self.totals.skipped,
             self.totals.failed,
+            self.totals.extras(),
             human_bytes(self.totals.bytes),
             self.seconds
         )
@@ -348,6 +504,7 @@ mod tests {
             path: PathBuf::from(name),
             remote: format!("/d/{name}"),
             bytes,
+            resumed: 0,
             outcome,
         }
     }
@@ -376,7 +533,8 @@ mod tests {
                 skipped: 1,
                 failed: 1,
                 folders_created: 1,
-                bytes: 10
+                bytes: 10,
+                ..Counts::default()
             }
         );
         assert_eq!(
@@ -395,6 +553,41 @@ mod tests {
         assert!(json["scripts"][0].get("plan").is_none());
         assert_eq!(json["scripts"][0]["link"], serde_json::Value::Null);
         assert!(json.get("error").is_none());
+    }
+
+    #[test]
+    fn resumed_and_excluded_files_are_counted_apart() {
+        let mut resumed = entry("big", 100, Outcome::Uploaded);
+        resumed.resumed = 60;
+        let entries = vec![
+            resumed,
+            entry("small", 5, Outcome::Uploaded),
+            entry("x.ckpt", 0, Outcome::Excluded("exclude \"*.ckpt\"".into())),
+        ];
+        let s = ScriptSummary::new(
+            1,
+            "folder",
+            "out".into(),
+            "/d",
+            entries,
+            Duration::ZERO,
+            false,
+        );
+        assert_eq!(
+            (s.counts.bytes, s.counts.resumed, s.counts.resumed_bytes),
+            (45, 1, 60)
+        );
+        assert_eq!(s.counts.excluded, 1);
+        assert!(
+            s.line()
+                .contains("0 folders, 1 excluded, 1 resumed (60 B sent before), 45 B in"),
+            "{}",
+            s.line()
+        );
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["excluded"][0]["path"], "x.ckpt");
+        assert_eq!(json["excluded"][0]["rule"], "exclude \"*.ckpt\"");
+        assert!(json.get("mirror").is_none());
     }
 
     #[test]
@@ -425,6 +618,17 @@ mod tests {
     }
 
     #[test]
+    fn the_bar_shows_the_bandwidth_limit() {
+        assert!(!bar_template(None).contains("limit"));
+        let with = bar_template(Some(10 << 20));
+        assert!(
+            with.contains("{bytes_per_sec} (limit 10.0 MiB/s) ETA"),
+            "{with}"
+        );
+        ProgressStyle::with_template(&with).unwrap();
+    }
+
+    #[test]
     fn lines_and_units() {
         assert_eq!(human_bytes(0), "0 B");
         assert_eq!(human_bytes(1536), "1.5 KiB");
@@ -435,5 +639,13 @@ mod tests {
             describe(&entry("y", 2, Outcome::Uploaded)),
             "  uploaded y -> /d/y (2 bytes)"
         );
+        let mut resumed = entry("z", 9, Outcome::Uploaded);
+        resumed.resumed = 4;
+        assert_eq!(
+            describe(&resumed),
+            "  uploaded z -> /d/z (9 bytes, 4 of them sent by an earlier run)"
+        );
+        let excluded = entry("w", 0, Outcome::Excluded("a rule".into()));
+        assert_eq!(describe(&excluded), "  excluded w (a rule)");
     }
 }

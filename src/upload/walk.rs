@@ -5,12 +5,16 @@
 //! or a dangling link is reported); fifos, sockets and devices are skipped with a warning; a
 //! name that is not UTF-8 cannot become a Dropbox path, so it is reported as a failure by its
 //! path and the rest proceeds. A folder that cannot be read is reported, never sent as empty.
+//! What the job's [`Filter`] leaves out is decided by name, before anything about it is
+//! read, and is listed as excluded (a folder once, not entered).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use walkdir::WalkDir;
+
+use super::filter::Filter;
 
 /// A regular file to send, as it was when the tree was walked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,18 +66,36 @@ pub struct Problem {
     pub reason: String,
 }
 
+/// A file or folder the filter left out, with the rule that did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Excluded {
+    pub path: PathBuf,
+    /// Relative to the job's root, `/`-separated (lossy for a name that is not UTF-8).
+    pub rel: String,
+    pub is_dir: bool,
+    pub rule: String,
+}
+
 #[derive(Debug, Default)]
 pub struct LocalTree {
     pub files: Vec<LocalFile>,
-    /// Folders (relative, `""` = the root itself) with nothing inside to send.
+    /// Folders (relative, `""` = the root itself) with nothing inside, not even what the
+    /// filter left out.
     pub empty_dirs: Vec<String>,
     pub problems: Vec<Problem>,
     pub warnings: Vec<String>,
+    pub excluded: Vec<Excluded>,
 }
 
 /// A single file; it lands as `dest/<basename>`.
-pub fn walk_file(path: &Path) -> LocalTree {
+pub fn walk_file(path: &Path, filter: &Filter) -> LocalTree {
     let mut tree = LocalTree::default();
+    if let Some(name) = path.file_name() {
+        let rel = name.to_string_lossy();
+        if tree.exclude(filter, path, &rel, false) {
+            return tree;
+        }
+    }
     let name = path.file_name().map(|n| n.to_str());
     let rel = name.flatten().map(str::to_string);
     match (std::fs::metadata(path), name) {
@@ -104,7 +126,7 @@ const NOT_UTF8: &str = "name is not valid UTF-8, so it cannot be a Dropbox path;
 
 /// A folder's contents, recursively; they land under `dest/`. Symlinks that lead out of
 /// `root` are followed only with `may_leave`.
-pub fn walk_folder(root: &Path, may_leave: bool) -> LocalTree {
+pub fn walk_folder(root: &Path, filter: &Filter, may_leave: bool) -> LocalTree {
     let mut tree = LocalTree::default();
     let mut dirs: Vec<String> = Vec::new();
     let mut parents: HashSet<String> = HashSet::new();
@@ -122,6 +144,12 @@ pub fn walk_folder(root: &Path, may_leave: bool) -> LocalTree {
             Ok(e) => e,
             Err(e) => {
                 let path = e.path().unwrap_or(root).to_path_buf();
+                // Whatever went wrong there was meant to be left out anyway.
+                let lossy = relative(root, &path);
+                let is_dir = e.loop_ancestor().is_some();
+                if !lossy.is_empty() && tree.exclude(filter, &path, &lossy, is_dir) {
+                    continue;
+                }
                 let rel = rel_of(&path);
                 let reason = if e.loop_ancestor().is_some() {
                     "symlink loop: points back to one of its own parent folders; skipped".into()
@@ -138,6 +166,18 @@ pub fn walk_folder(root: &Path, may_leave: bool) -> LocalTree {
                 continue;
             }
         };
+        let file_type = entry.file_type();
+        if entry.depth() > 0 {
+            let lossy = relative(root, entry.path());
+            if tree.exclude(filter, entry.path(), &lossy, file_type.is_dir()) {
+                // Not empty: it holds something, only not to post.
+                parents.insert(parent_of(&lossy).to_string());
+                if file_type.is_dir() {
+                    entries.skip_current_dir();
+                }
+                continue;
+            }
+        }
         let Some(rel) = rel_of(entry.path()) else {
             tree.problem(entry.path(), None, NOT_UTF8.into());
             if entry.file_type().is_dir() {
@@ -167,7 +207,6 @@ pub fn walk_folder(root: &Path, may_leave: bool) -> LocalTree {
         if entry.depth() > 0 {
             parents.insert(parent_of(&rel).to_string());
         }
-        let file_type = entry.file_type();
         if file_type.is_dir() {
             dirs.push(rel);
         } else if file_type.is_file() {
@@ -182,15 +221,38 @@ pub fn walk_folder(root: &Path, may_leave: bool) -> LocalTree {
             ));
         }
     }
-    tree.empty_dirs = dirs
+    for dir in dirs
         .into_iter()
         .filter(|d| !parents.contains(d) && !unread.contains(d))
-        .collect();
+    {
+        match filter.excluded_empty_dir(&dir).filter(|_| !dir.is_empty()) {
+            Some(rule) => (tree.excluded).push(Excluded::new(&root.join(&dir), &dir, true, rule)),
+            None => tree.empty_dirs.push(dir),
+        }
+    }
     tree
 }
 
 fn parent_of(rel: &str) -> &str {
     rel.rfind('/').map_or("", |i| &rel[..i])
+}
+
+/// `path` relative to `root`, `/`-separated; lossy where a name is not UTF-8, which is
+/// enough to match patterns against.
+fn relative(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path).to_string_lossy();
+    rel.replace(std::path::MAIN_SEPARATOR, "/")
+}
+
+impl Excluded {
+    fn new(path: &Path, rel: &str, is_dir: bool, rule: String) -> Excluded {
+        Excluded {
+            path: path.to_path_buf(),
+            rel: rel.to_string(),
+            is_dir,
+            rule,
+        }
+    }
 }
 
 impl LocalFile {
@@ -215,6 +277,16 @@ impl LocalFile {
 }
 
 impl LocalTree {
+    /// Whether `filter` leaves `rel` out; if so it is listed as excluded.
+    fn exclude(&mut self, filter: &Filter, path: &Path, rel: &str, is_dir: bool) -> bool {
+        let rule = filter.excluded(rel, is_dir);
+        let left_out = rule.is_some();
+        if let Some(rule) = rule {
+            self.excluded.push(Excluded::new(path, rel, is_dir, rule));
+        }
+        left_out
+    }
+
     fn problem(&mut self, path: &Path, rel: Option<String>, reason: String) {
         self.problems.push(Problem {
             path: path.to_path_buf(),
@@ -244,7 +316,7 @@ mod tests {
         fs::write(root.join("a/b/c/deep.txt"), "deep").unwrap();
         fs::write(root.join(".hidden"), "h").unwrap();
         fs::write(root.join("zero"), "").unwrap();
-        let tree = walk_folder(root, false);
+        let tree = walk_folder(root, &Filter::none(), false);
         assert_eq!(rels(&tree), vec![".hidden", "a/b/c/deep.txt", "zero"]);
         assert_eq!(tree.empty_dirs, vec!["empty/inner".to_string()]);
         assert!(tree.problems.is_empty() && tree.warnings.is_empty());
@@ -256,7 +328,7 @@ mod tests {
     fn an_empty_root_is_itself_empty() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(
-            walk_folder(dir.path(), false).empty_dirs,
+            walk_folder(dir.path(), &Filter::none(), false).empty_dirs,
             vec![String::new()]
         );
     }
@@ -273,12 +345,12 @@ mod tests {
         std::os::unix::fs::symlink(&outside, root.join("out")).unwrap();
         std::os::unix::fs::symlink(&root, root.join("sub/loop")).unwrap();
         std::os::unix::fs::symlink(outside.join("linked.txt"), root.join("f")).unwrap();
-        let tree = walk_folder(&root, true);
+        let tree = walk_folder(&root, &Filter::none(), true);
         assert_eq!(rels(&tree), vec!["f", "out/linked.txt"]);
         assert_eq!(tree.problems.len(), 1, "{:?}", tree.problems);
         assert!(tree.problems[0].reason.contains("loop"));
         // Without the opt-in, links out of the posted folder are reported, not followed.
-        let tree = walk_folder(&root, false);
+        let tree = walk_folder(&root, &Filter::none(), false);
         assert_eq!(rels(&tree), Vec::<&str>::new());
         let mut reasons: Vec<_> = tree.problems.iter().map(|p| p.rel.clone()).collect();
         reasons.sort();
@@ -309,7 +381,7 @@ mod tests {
             .unwrap();
         assert!(status.success());
         fs::write(dir.path().join("ok.txt"), "ok").unwrap();
-        let tree = walk_folder(dir.path(), false);
+        let tree = walk_folder(dir.path(), &Filter::none(), false);
         assert_eq!(rels(&tree), vec!["ok.txt"]);
         assert_eq!(tree.warnings.len(), 1);
         assert!(tree.warnings[0].contains("pipe"));
@@ -324,7 +396,7 @@ mod tests {
         fs::create_dir(dir.path().join(bad)).unwrap();
         fs::write(dir.path().join(bad).join("inside.txt"), "x").unwrap();
         fs::write(dir.path().join("good.txt"), "g").unwrap();
-        let tree = walk_folder(dir.path(), false);
+        let tree = walk_folder(dir.path(), &Filter::none(), false);
         assert_eq!(rels(&tree), vec!["good.txt"]);
         assert_eq!(tree.problems.len(), 1);
         assert!(tree.problems[0].reason.contains("UTF-8"));
@@ -332,17 +404,75 @@ mod tests {
     }
 
     #[test]
+    fn what_the_filter_leaves_out_is_listed_and_not_entered() {
+        use crate::upload::filter::Pattern;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for (path, bytes) in [
+            ("keep.csv", "k"),
+            ("skip.ckpt", "s"),
+            ("data/big.bin", "b"),
+            ("only-left-out/x.ckpt", "x"),
+        ] {
+            fs::create_dir_all(root.join(path).parent().unwrap()).unwrap();
+            fs::write(root.join(path), bytes).unwrap();
+        }
+        fs::create_dir_all(root.join("empty")).unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(root.join("nowhere"), root.join("dangling.ckpt")).unwrap();
+        let pattern = |glob: &str| Pattern {
+            glob: glob.into(),
+            origin: "--exclude".into(),
+        };
+        let filter = Filter::new(&[pattern("*.ckpt"), pattern("data/")], &[], None).unwrap();
+        let tree = walk_folder(root, &filter, false);
+        assert_eq!(rels(&tree), vec!["keep.csv"]);
+        assert!(tree.problems.is_empty(), "{:?}", tree.problems);
+        // A folder holding only what is left out is not "empty": it is not created.
+        assert_eq!(tree.empty_dirs, vec!["empty".to_string()]);
+        let mut excluded: Vec<(&str, bool)> = tree
+            .excluded
+            .iter()
+            .map(|x| (x.rel.as_str(), x.is_dir))
+            .collect();
+        excluded.sort();
+        let mut want = vec![
+            ("data", true),
+            ("only-left-out/x.ckpt", false),
+            ("skip.ckpt", false),
+        ];
+        if cfg!(unix) {
+            want.insert(0, ("dangling.ckpt", false));
+        }
+        assert_eq!(excluded, want);
+
+        // With includes, an empty folder none of them matches is left out too.
+        let include = Pattern {
+            glob: "*.csv".into(),
+            origin: "--include".into(),
+        };
+        let tree = walk_folder(root, &Filter::new(&[], &[include], None).unwrap(), false);
+        assert_eq!(rels(&tree), vec!["keep.csv"]);
+        assert!(tree.empty_dirs.is_empty());
+        assert!(tree.excluded.iter().any(|x| x.rel == "empty" && x.is_dir));
+        // A single file is filtered by its name.
+        let single = walk_file(&root.join("skip.ckpt"), &filter);
+        assert!(single.files.is_empty() && single.problems.is_empty());
+        assert_eq!(single.excluded.len(), 1);
+    }
+
+    #[test]
     fn single_files() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("r.csv");
         fs::write(&f, "1,2").unwrap();
-        let tree = walk_file(&f);
+        let tree = walk_file(&f, &Filter::none());
         assert_eq!(rels(&tree), vec!["r.csv"]);
         assert_eq!(tree.files[0].size, 3);
-        let missing = walk_file(&dir.path().join("nope"));
+        let missing = walk_file(&dir.path().join("nope"), &Filter::none());
         assert!(missing.files.is_empty());
         assert!(missing.problems[0].reason.starts_with("cannot read"));
-        let folder = walk_file(dir.path());
+        let folder = walk_file(dir.path(), &Filter::none());
         assert_eq!(folder.problems[0].reason, "is not a regular file");
     }
 }

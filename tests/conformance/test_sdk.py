@@ -457,6 +457,101 @@ class Deletes(SdkTestCase):
         self.assertTrue(error.is_path() and error.get_path().is_not_found(), error)
 
 
+class DeleteBatch(SdkTestCase):
+    def finished(self, launch, emulator_dbx=None):
+        """Polls a launched delete batch until it is done; the entries and the number of
+        `in_progress` answers seen."""
+        dbx = emulator_dbx or self.dbx
+        self.assertIsInstance(launch, dropbox.files.DeleteBatchLaunch)
+        self.assertTrue(launch.is_async_job_id(), launch)
+        waits = 0
+        for _ in range(200):
+            status = dbx.files_delete_batch_check(launch.get_async_job_id())
+            self.assertIsInstance(status, dropbox.files.DeleteBatchJobStatus)
+            if not status.is_in_progress():
+                break
+            waits += 1
+            time.sleep(0.05)
+        self.assertTrue(status.is_complete(), status)
+        return status.get_complete().entries, waits
+
+    def test_each_entry_has_its_result_in_order(self):
+        self.upload("tree/a.txt", b"a")
+        self.upload("tree/sub/b.txt", b"b")
+        self.upload("keep.txt", b"k")
+        paths = ["tree/a.txt", "tree/sub", "missing.txt", "tree/sub/b.txt", "Tree"]
+        launch = self.dbx.files_delete_batch(
+            [dropbox.files.DeleteArg(self.path(p)) for p in paths]
+        )
+        entries, _ = self.finished(launch)
+        self.assertEqual(len(entries), len(paths))
+        file, folder, missing, gone, parent = entries
+        self.assertTrue(file.is_success(), file)
+        self.assertIsInstance(file.get_success().metadata, dropbox.files.FileMetadata)
+        self.assertEqual(file.get_success().metadata.path_display, self.path("tree/a.txt"))
+        self.assertIsInstance(folder.get_success().metadata, dropbox.files.FolderMetadata)
+        for failed in (missing, gone):
+            self.assertTrue(failed.is_failure(), failed)
+            error = failed.get_failure()
+            self.assertTrue(error.is_path_lookup() and error.get_path_lookup().is_not_found(), error)
+        # Case-insensitive, like every path.
+        self.assertEqual(parent.get_success().metadata.path_lower, self.path("tree").lower())
+        error = self.api_error(self.dbx.files_get_metadata, self.path("tree"))
+        self.assertTrue(error.get_path().is_not_found(), error)
+        self.assertEqual(self.download(self.path("keep.txt"))[1], b"k")
+
+    def test_a_malformed_path_fails_alone_and_an_unknown_job_is_typed(self):
+        self.upload("x.txt", b"x")
+        launch = self.dbx.files_delete_batch(
+            [dropbox.files.DeleteArg(self.path("a//b")), dropbox.files.DeleteArg(self.path("x.txt"))]
+        )
+        (malformed, deleted), _ = self.finished(launch)
+        error = malformed.get_failure()
+        self.assertTrue(error.is_path_lookup() and error.get_path_lookup().is_malformed_path(), error)
+        self.assertTrue(deleted.is_success(), deleted)
+        error = self.api_error(self.dbx.files_delete_batch_check, "dbjid:not-a-job")
+        self.assertTrue(error.is_invalid_async_job_id(), error)
+
+    def test_a_slow_job_is_in_progress_first(self):
+        slow = Emulator("--latency-ms", "100")
+        try:
+            dbx = dropbox.Dropbox(TOKEN, session=emulator_session(slow))
+            for name in "abcde":
+                dbx.files_upload(name.encode(), f"/slow/{name}.txt")
+            launch = dbx.files_delete_batch(
+                [dropbox.files.DeleteArg(f"/slow/{name}.txt") for name in "abcde"]
+            )
+            entries, waits = self.finished(launch, dbx)
+            self.assertGreater(waits, 0)
+            self.assertTrue(all(e.is_success() for e in entries), entries)
+        finally:
+            slow.stop()
+
+
+class ExpiredSessions(unittest.TestCase):
+    """Dropbox keeps an upload session 7 days; `--session-lifetime` makes that seconds."""
+
+    def test_an_expired_session_is_not_found(self):
+        short = Emulator("--session-lifetime", "1")
+        try:
+            dbx = dropbox.Dropbox(TOKEN, session=emulator_session(short))
+            start = dbx.files_upload_session_start(b"abc")
+            cursor = dropbox.files.UploadSessionCursor(start.session_id, 3)
+            dbx.files_upload_session_append_v2(b"def", cursor)
+            cursor.offset = 6
+            time.sleep(2.2)
+            with self.assertRaises(dropbox.exceptions.ApiError) as raised:
+                dbx.files_upload_session_append_v2(b"ghi", cursor)
+            self.assertTrue(raised.exception.error.is_not_found(), raised.exception.error)
+            commit = dropbox.files.CommitInfo("/expired.txt")
+            with self.assertRaises(dropbox.exceptions.ApiError) as raised:
+                dbx.files_upload_session_finish(b"", cursor, commit)
+            error = raised.exception.error
+            self.assertTrue(error.is_lookup_failed() and error.get_lookup_failed().is_not_found(), error)
+        finally:
+            short.stop()
+
+
 class RefreshTokens(unittest.TestCase):
     def refresh_token(self):
         """Offline PKCE flow: authorize (the emulator answers the code) and exchange."""

@@ -1,6 +1,7 @@
 //! Append-only JSON-lines journals: one `{"k": key, "n": value}` record per line, the last
 //! record of a key wins. Opening replays and compacts the file, so state survives restarts
-//! without a file (and an inode) per change.
+//! (and a killed process) without a file, or an inode, per change. The emulator keeps its
+//! namespace and sessions this way, `post` its resumable uploads. Files are private (0600).
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -48,7 +49,7 @@ impl Journal {
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(".tmp");
         {
-            let mut out = std::io::BufWriter::new(File::create(&tmp)?);
+            let mut out = std::io::BufWriter::new(private(Path::new(&tmp))?);
             for (k, n) in &records {
                 writeln!(out, "{}", line(k, n))?;
             }
@@ -73,6 +74,15 @@ impl Journal {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Creates (or truncates) `path`, readable by its owner only.
+fn private(path: &Path) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
 }
 
 fn line<V: Serialize>(k: &str, n: &V) -> String {
