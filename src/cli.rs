@@ -48,4 +48,6 @@ pub enum Command {
     Ls(commands::browse::LsArgs),
     /// Download a Dropbox file or folder, verified by content hash.
     Get(commands::get::GetArgs),
+    /// Print the folder holding this install's librec-auto scripts (a config script's src).
+    LibrecAutoDir,
 }

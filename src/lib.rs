@@ -11,6 +11,7 @@ pub mod emulator;
 pub mod exit;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod install;
 pub mod password;
 pub mod process;
 pub mod seal;

@@ -8,6 +8,7 @@ pub mod emulate;
 pub mod encrypt;
 pub mod get;
 pub mod key;
+pub mod librec_auto_dir;
 pub mod post;
 
 use crate::cli::Command;
@@ -24,5 +25,6 @@ pub fn run(command: Command) -> CmdResult {
         Command::Whoami(args) => browse::whoami(args),
         Command::Ls(args) => browse::ls(args),
         Command::Get(args) => get::run(args),
+        Command::LibrecAutoDir => librec_auto_dir::run(),
     }
 }
