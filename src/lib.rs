@@ -15,6 +15,7 @@ pub mod install;
 pub mod password;
 pub mod process;
 pub mod seal;
+pub mod study;
 pub mod upload;
 
 pub use exit::{CmdResult, ExitKind, Failure, ResultExt};

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod emulate;
 pub mod encrypt;
 pub mod get;
+pub mod init;
 pub mod key;
 pub mod librec_auto_dir;
 pub mod post;
@@ -25,6 +26,7 @@ pub fn run(command: Command) -> CmdResult {
         Command::Whoami(args) => browse::whoami(args),
         Command::Ls(args) => browse::ls(args),
         Command::Get(args) => get::run(args),
+        Command::Init(args) => init::run(args),
         Command::LibrecAutoDir => librec_auto_dir::run(),
     }
 }
