@@ -54,4 +54,8 @@ pub enum Command {
     Init(commands::init::InitArgs),
     /// Print the folder holding this install's librec-auto scripts (a config script's src).
     LibrecAutoDir,
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(commands::completions::CompletionsArgs),
+    /// Write the man pages into a folder.
+    Man(commands::man::ManArgs),
 }

@@ -1,5 +1,5 @@
 //! The install-facing commands run as a user would: `init` on study folders, `librec-auto-dir`
-//! in the layouts a wheel and `cargo install` leave.
+//! in the layouts a wheel and `cargo install` leave, `completions` and `man`.
 
 mod support;
 
@@ -8,6 +8,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use clap::CommandFactory;
+use dropbox_post::cli::Cli;
 use support::{Emulator, PASSWORD, TOKEN, assert_success, bin};
 use tempfile::TempDir;
 
@@ -478,4 +480,85 @@ fn librec_auto_dir_in_a_wheel_layout_and_without_scripts() {
     let out = env.run_program(&exe, &study, &["init"]);
     assert_fails(&out, 2, "init --src DIR");
     assert_eq!(snapshot(&study), before);
+}
+
+/// Every subcommand's name, nested ones too (`key check`).
+fn subcommand_paths() -> Vec<Vec<String>> {
+    fn walk(cmd: &clap::Command, prefix: &[String], out: &mut Vec<Vec<String>>) {
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            let mut path = prefix.to_vec();
+            path.push(sub.get_name().to_string());
+            walk(sub, &path, out);
+            out.push(path);
+        }
+    }
+    let mut out = Vec::new();
+    walk(&Cli::command(), &[], &mut out);
+    out
+}
+
+#[test]
+fn completions_name_every_subcommand() {
+    let env = Env::new();
+    let paths = subcommand_paths();
+    assert!(paths.contains(&vec!["key".to_string(), "check".to_string()]));
+    assert!(paths.contains(&vec!["librec-auto-dir".to_string()]));
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let out = env.run(env.home.path(), &["completions", shell]);
+        assert_success(&out);
+        let script = stdout(&out);
+        for path in &paths {
+            let name = path.last().unwrap();
+            assert!(script.contains(name.as_str()), "{shell}: no {name}");
+        }
+    }
+    let out = env.run(env.home.path(), &["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn man_pages_one_per_subcommand_render_cleanly() {
+    let env = Env::new();
+    let dir = env.home.path().join("man/man1");
+    let out = env.run(env.home.path(), &["man", dir.to_str().unwrap()]);
+    assert_success(&out);
+    let mut expected = vec![dir.join("dropbox-post.1")];
+    expected.extend(
+        subcommand_paths()
+            .iter()
+            .map(|p| dir.join(format!("dropbox-post-{}.1", p.join("-")))),
+    );
+    let mut listed: Vec<PathBuf> = stdout(&out).lines().map(PathBuf::from).collect();
+    let mut on_disk: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    expected.sort();
+    listed.sort();
+    on_disk.sort();
+    assert_eq!(listed, expected);
+    assert_eq!(on_disk, expected);
+    let init = fs::read_to_string(dir.join("dropbox-post-init.1")).unwrap();
+    assert!(init.contains(".TH dropbox-post-init 1"), "{init}");
+    assert!(init.contains("\\-\\-dry\\-run"), "{init}");
+
+    // groff renders them with every warning on; .ci/run installs it, and CI's wheel check
+    // renders the installed binary's pages the same way.
+    if Command::new("groff").arg("--version").output().is_err() {
+        eprintln!("groff not installed: rendering checked by .ci/wheel-check.sh only");
+        return;
+    }
+    for page in &expected {
+        let out = Command::new("groff")
+            .args(["-k", "-man", "-Tutf8", "-ww", "-z"])
+            .arg(page)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{}: {}",
+            page.display(),
+            stderr(&out)
+        );
+    }
 }

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod browse;
+pub mod completions;
 pub mod credential;
 pub mod demo;
 pub mod emulate;
@@ -10,6 +11,7 @@ pub mod get;
 pub mod init;
 pub mod key;
 pub mod librec_auto_dir;
+pub mod man;
 pub mod post;
 
 use crate::cli::Command;
@@ -28,5 +30,7 @@ pub fn run(command: Command) -> CmdResult {
         Command::Get(args) => get::run(args),
         Command::Init(args) => init::run(args),
         Command::LibrecAutoDir => librec_auto_dir::run(),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
     }
 }
