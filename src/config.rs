@@ -74,7 +74,8 @@ pub enum JobKind {
 }
 
 impl JobKind {
-    fn noun(self) -> &'static str {
+    /// As written in a config's `option` param.
+    pub(crate) fn noun(self) -> &'static str {
         match self {
             JobKind::File => "file",
             JobKind::Folder => "folder",

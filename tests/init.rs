@@ -2,8 +2,9 @@
 //! in the layouts a wheel and `cargo install` leave, `completions` and `man`.
 
 mod support;
+#[path = "common/tree.rs"]
+mod tree;
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -12,6 +13,7 @@ use clap::CommandFactory;
 use dropbox_post::cli::Cli;
 use support::{Emulator, PASSWORD, TOKEN, assert_success, bin};
 use tempfile::TempDir;
+use tree::snapshot;
 
 const SRC: &str = "/opt/dropbox-post/share/dropbox-post/librec-auto";
 
@@ -82,18 +84,6 @@ fn study_with(config: &[u8]) -> (TempDir, PathBuf) {
     fs::create_dir_all(study.join("conf")).unwrap();
     fs::write(study.join("conf/config.xml"), config).unwrap();
     (dir, study)
-}
-
-/// Every file and folder under `root` with the bytes of the files.
-fn snapshot(root: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
-    walkdir::WalkDir::new(root)
-        .into_iter()
-        .map(|e| e.unwrap())
-        .map(|e| {
-            let bytes = e.file_type().is_file().then(|| fs::read(e.path()).unwrap());
-            (e.path().strip_prefix(root).unwrap().to_path_buf(), bytes)
-        })
-        .collect()
 }
 
 /// The script element `init` writes, lines joined by `nl`, at `indent`, children one `unit`

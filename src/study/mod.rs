@@ -101,13 +101,6 @@ impl Script {
         })
     }
 
-    fn option(&self) -> &'static str {
-        match self.kind {
-            JobKind::File => "file",
-            JobKind::Folder => "folder",
-        }
-    }
-
     /// A script posting the same path to the same folder: adding ours would upload twice.
     fn same_as(&self, written: &config::RawScript) -> bool {
         let path = written.param("path").map(Path::new);
@@ -118,7 +111,7 @@ impl Script {
 
 impl fmt::Display for Script {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} → {}", self.option(), self.path, self.dest)
+        write!(f, "{} {} → {}", self.kind.noun(), self.path, self.dest)
     }
 }
 
@@ -253,7 +246,7 @@ fn config_change(study: &Path, script: &Script) -> Result<Change, StudyError> {
         &text,
         &splice::NewScript {
             src: &script.src,
-            option: script.option(),
+            option: script.kind.noun(),
             encrypted_key: KEY,
             path: &script.path,
             dest: &script.dest,

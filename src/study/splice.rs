@@ -281,12 +281,6 @@ mod tests {
         .join(nl)
     }
 
-    /// `old` with `anchor` (which must occur once) replaced by `with`.
-    fn replaced(old: &str, anchor: &str, with: &str) -> String {
-        assert_eq!(old.matches(anchor).count(), 1, "{anchor:?} in {old:?}");
-        old.replacen(anchor, with, 1)
-    }
-
     /// Splices the script in; the result must parse with it as the last dropbox script.
     fn add(old: &str) -> String {
         let new = add_script(old, &SCRIPT).unwrap();
@@ -305,85 +299,86 @@ mod tests {
     }
 
     #[test]
-    fn after_the_other_scripts_with_their_indentation() {
-        let old = include_str!("../../examples/study/conf/config.xml");
-        let anchor = "    </script>\n  </post>";
-        let with = format!("    </script>\n{}\n  </post>", block("\n", "    ", "  "));
-        assert_eq!(add(old), replaced(old, anchor, &with));
-    }
-
-    #[test]
-    fn crlf_and_tabs_are_kept() {
-        let old = "<?xml version=\"1.0\"?>\r\n<librec-auto>\r\n\t<post>\r\n\t\t<!-- none yet -->\r\n\t</post>\r\n</librec-auto>\r\n";
-        let anchor = "<!-- none yet -->";
-        let with = format!("{anchor}\r\n{}", block("\r\n", "\t\t", "\t"));
-        assert_eq!(add(old), replaced(old, anchor, &with));
-    }
-
-    #[test]
-    fn a_missing_post_is_created_at_the_end_of_the_root() {
-        let old = "<librec-auto>\n    <data>\n        <data-dir>data</data-dir>\n    </data>\n    <!-- the end -->\n</librec-auto>";
-        let anchor = "<!-- the end -->";
-        let with = format!(
-            "{anchor}\n    <post>\n{}\n    </post>",
-            block("\n", "        ", "    ")
+    fn in_the_files_own_layout_and_nothing_else_changed() {
+        let two = block("\n", "    ", "  ");
+        // (what, config, a part of it that occurs once, what that part becomes)
+        let cases: [(&str, &str, &str, String); 10] = [
+            (
+                "after the other scripts, the comment before them kept",
+                include_str!("../../examples/study/conf/config.xml"),
+                "    </script>\n  </post>",
+                format!("    </script>\n{two}\n  </post>"),
+            ),
+            (
+                "CRLF and tabs",
+                "<?xml version=\"1.0\"?>\r\n<librec-auto>\r\n\t<post>\r\n\t\t<!-- none yet -->\r\n\t</post>\r\n</librec-auto>\r\n",
+                "<!-- none yet -->",
+                format!("<!-- none yet -->\r\n{}", block("\r\n", "\t\t", "\t")),
+            ),
+            (
+                "no <post>: one at the end of the root, after its last comment",
+                "<librec-auto>\n    <data>\n        <data-dir>data</data-dir>\n    </data>\n    <!-- the end -->\n</librec-auto>",
+                "<!-- the end -->",
+                format!(
+                    "<!-- the end -->\n    <post>\n{}\n    </post>",
+                    block("\n", "        ", "    ")
+                ),
+            ),
+            (
+                "<post/>: the one element whose own bytes change, into an open/close pair",
+                "<librec-auto>\n  <post  a='1' />\n</librec-auto>\n",
+                "<post  a='1' />",
+                format!("<post  a='1'>\n{two}\n  </post>"),
+            ),
+            (
+                "<post></post>",
+                "<librec-auto>\n  <post></post>\n</librec-auto>\n",
+                "<post></post>",
+                format!("<post>\n{two}\n  </post>"),
+            ),
+            (
+                "a blank <post>",
+                "<librec-auto>\n  <post>\n  </post>\n</librec-auto>\n",
+                "<post>\n  </post>",
+                format!("<post>\n{two}\n  </post>"),
+            ),
+            (
+                "the first <post> under the root only",
+                "<librec-auto>\n  <alg><post/></alg>\n  <post>\n    <script><script-name>a.py</script-name></script>\n  </post>\n  <post/>\n</librec-auto>\n",
+                "</script>\n  </post>",
+                format!("</script>\n{two}\n  </post>"),
+            ),
+            (
+                "a script on the line of its <post>",
+                "<librec-auto>\n  <post><script><script-name>a.py</script-name></script></post>\n</librec-auto>\n",
+                "</script></post>",
+                format!("</script>\n{two}\n  </post>"),
+            ),
+            (
+                "root children flush left, scripts indented by 3",
+                "<librec-auto>\n<post>\n   <script>\n      <script-name>x.py</script-name>\n   </script>\n</post>\n</librec-auto>\n",
+                "   </script>\n</post>",
+                format!("   </script>\n{}\n</post>", block("\n", "   ", "   ")),
+            ),
+            (
+                "a config on one line stays on one line",
+                "<librec-auto><post/></librec-auto>\n",
+                "<post/>",
+                format!("<post>{}</post>", block("", "", "")),
+            ),
+        ];
+        for (what, old, part, becomes) in cases {
+            assert_eq!(old.matches(part).count(), 1, "{what}");
+            assert_eq!(add(old), old.replacen(part, &becomes, 1), "{what}");
+        }
+        // A byte order mark, and an empty root.
+        assert_eq!(
+            add("\u{feff}<librec-auto/>"),
+            format!(
+                "\u{feff}<librec-auto><post>{}</post></librec-auto>",
+                block("", "", "")
+            )
         );
-        assert_eq!(add(old), replaced(old, anchor, &with));
-    }
-
-    #[test]
-    fn empty_posts() {
-        // <post/>: the one element whose own bytes change, into an open/close pair.
-        let old = "<librec-auto>\n  <post  a='1' />\n</librec-auto>\n";
-        let with = format!("<post  a='1'>\n{}\n  </post>", block("\n", "    ", "  "));
-        assert_eq!(add(old), replaced(old, "<post  a='1' />", &with));
-
-        let old = "<librec-auto>\n  <post></post>\n</librec-auto>\n";
-        let with = format!("<post>\n{}\n  </post>", block("\n", "    ", "  "));
-        assert_eq!(add(old), replaced(old, "<post></post>", &with));
-
-        let old = "<librec-auto>\n  <post>\n  </post>\n</librec-auto>\n";
-        let with = format!("<post>\n{}\n  </post>", block("\n", "    ", "  "));
-        assert_eq!(add(old), replaced(old, "<post>\n  </post>", &with));
-    }
-
-    #[test]
-    fn the_first_post_and_only_the_post_under_the_root() {
-        let old = "<librec-auto>\n  <alg><post/></alg>\n  <post>\n    <script><script-name>a.py</script-name></script>\n  </post>\n  <post/>\n</librec-auto>\n";
-        let anchor = "</script>\n  </post>";
-        let with = format!("</script>\n{}\n  </post>", block("\n", "    ", "  "));
-        assert_eq!(add(old), replaced(old, anchor, &with));
-    }
-
-    #[test]
-    fn a_script_written_on_one_line_with_its_post() {
-        let old = "<librec-auto>\n  <post><script><script-name>a.py</script-name></script></post>\n</librec-auto>\n";
-        let anchor = "</script></post>";
-        let with = format!("</script>\n{}\n  </post>", block("\n", "    ", "  "));
-        assert_eq!(add(old), replaced(old, anchor, &with));
-    }
-
-    #[test]
-    fn one_line_configs_stay_on_one_line() {
-        let old = "<librec-auto><post/></librec-auto>\n";
-        let with = format!("<post>{}</post>", block("", "", ""));
-        assert_eq!(add(old), replaced(old, "<post/>", &with));
-
-        let old = "\u{feff}<librec-auto/>";
-        let expected = format!(
-            "\u{feff}<librec-auto><post>{}</post></librec-auto>",
-            block("", "", "")
-        );
-        assert_eq!(add(old), expected);
-    }
-
-    #[test]
-    fn unit_comes_from_the_first_nesting() {
-        // Root children flush left; scripts indented by 3.
-        let old = "<librec-auto>\n<post>\n   <script>\n      <script-name>x.py</script-name>\n   </script>\n</post>\n</librec-auto>\n";
-        let anchor = "   </script>\n</post>";
-        let with = format!("   </script>\n{}\n</post>", block("\n", "   ", "   "));
-        assert_eq!(add(old), replaced(old, anchor, &with));
     }
 
     #[test]

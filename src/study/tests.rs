@@ -1,8 +1,10 @@
-use std::collections::BTreeMap;
-
 use tempfile::TempDir;
 
 use super::*;
+
+#[path = "../../tests/common/tree.rs"]
+mod tree;
+use tree::snapshot;
 
 const EXAMPLE_CONFIG: &str = include_str!("../../examples/study/conf/config.xml");
 
@@ -22,18 +24,6 @@ fn study(config: &str) -> TempDir {
     fs::create_dir(dir.path().join("conf")).unwrap();
     fs::write(dir.path().join(CONFIG), config).unwrap();
     dir
-}
-
-/// Every file and folder under `root` with the bytes of the files.
-fn snapshot(root: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
-    walkdir::WalkDir::new(root)
-        .into_iter()
-        .map(|e| e.unwrap())
-        .map(|e| {
-            let bytes = e.file_type().is_file().then(|| fs::read(e.path()).unwrap());
-            (e.path().strip_prefix(root).unwrap().to_path_buf(), bytes)
-        })
-        .collect()
 }
 
 fn read(dir: &TempDir, rel: &str) -> String {
