@@ -86,11 +86,9 @@ impl JobKind {
 /// Why a config (or the command-line form of a script) cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config {file}: {source}")]
-    Read {
-        file: String,
-        source: std::io::Error,
-    },
+    /// Not `source`: the message already says it, and a source would say it twice.
+    #[error("cannot read config {file}: {error}")]
+    Read { file: String, error: std::io::Error },
     #[error("{file}:{line}:{column}: malformed XML: {}; fix the config and run again", clip(.message))]
     Xml {
         file: String,
@@ -239,9 +237,9 @@ pub fn load(config: &Path, target: Option<&Path>) -> Result<StudyConfig, ConfigE
 
 /// The text of a config file: UTF-8, at most [`MAX_CONFIG_BYTES`].
 pub(crate) fn read_text(config: &Path) -> Result<String, ConfigError> {
-    let read_error = |source| ConfigError::Read {
+    let read_error = |error| ConfigError::Read {
         file: config.display().to_string(),
-        source,
+        error,
     };
     let mut bytes = Vec::new();
     std::fs::File::open(config)
