@@ -308,14 +308,14 @@ fn init_refuses_bad_studies_and_leaves_them_alone() {
             b"<librec-auto/>",
             |s| fs::remove_dir_all(s.join("conf")).unwrap(),
             3,
-            "no conf/ folder",
+            "error: the current folder: no conf/ folder",
         ),
         (
             "keys a file",
             b"<librec-auto/>",
             |s| fs::write(s.join("keys"), "").unwrap(),
             3,
-            "keys: exists but is not a folder",
+            "error: keys: exists but is not a folder",
         ),
         (
             "bad dest",

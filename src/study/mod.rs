@@ -44,14 +44,14 @@ pub struct Script {
 /// [`StudyError::Write`].
 #[derive(Debug, thiserror::Error)]
 pub enum StudyError {
-    #[error("{}: {problem}", .study.display())]
-    Study { study: PathBuf, problem: String },
+    #[error("{study}: {problem}")]
+    Study { study: String, problem: String },
     #[error("cannot name a Dropbox folder after {}; pass --dest /FOLDER", .study.display())]
     NoDefaultDest { study: PathBuf },
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("{}: {problem}", .path.display())]
-    Conflict { path: PathBuf, problem: String },
+    #[error("{path}: {problem}")]
+    Conflict { path: String, problem: String },
     #[error("cannot write in {} ({source}); is the study read-only? Nothing was changed", .dir.display())]
     NotWritable {
         dir: PathBuf,
@@ -128,7 +128,7 @@ pub fn default_dest(study: &Path) -> Result<String, StudyError> {
 
 fn cannot_open(study: &Path, e: std::io::Error) -> StudyError {
     StudyError::Study {
-        study: study.to_path_buf(),
+        study: study_name(study),
         problem: format!("cannot open the study folder: {e}"),
     }
 }
@@ -168,7 +168,7 @@ pub struct Plan {
 /// Checks the study at `study` and works out what adding `script` changes.
 pub fn plan(study: &Path, script: &Script) -> Result<Plan, StudyError> {
     let problem = |problem: &str| StudyError::Study {
-        study: study.to_path_buf(),
+        study: study_name(study),
         problem: problem.to_string(),
     };
     match fs::metadata(study) {
@@ -192,7 +192,7 @@ pub fn plan(study: &Path, script: &Script) -> Result<Plan, StudyError> {
         Ok(m) if m.is_dir() => {}
         Ok(_) => {
             return Err(StudyError::Conflict {
-                path: keys,
+                path: shown(study, KEYS_DIR),
                 problem: "exists but is not a folder; move it away, init puts sealed keys there"
                     .into(),
             });
@@ -225,7 +225,7 @@ pub fn plan(study: &Path, script: &Script) -> Result<Plan, StudyError> {
 
 fn config_change(study: &Path, script: &Script) -> Result<Change, StudyError> {
     let path = study.join(CONFIG);
-    let file = path.display().to_string();
+    let file = shown(study, CONFIG);
     let text = config::read_text(&path)?;
     let scripts = config::parse(&text, &file)?;
     if let Some(existing) = scripts.iter().find(|s| s.is_dropbox() && script.same_as(s)) {
@@ -287,17 +287,15 @@ fn lines_change(
     present: fn(&str, &str) -> bool,
 ) -> Result<Change, StudyError> {
     let path = study.join(rel);
+    let conflict = |problem: String| StudyError::Conflict {
+        path: shown(study, rel),
+        problem,
+    };
     let old = match fs::metadata(&path) {
-        Ok(m) if m.is_file() => Some(fs::read(&path).map_err(|e| StudyError::Conflict {
-            path: path.clone(),
-            problem: format!("cannot read it: {e}"),
-        })?),
-        Ok(_) => {
-            return Err(StudyError::Conflict {
-                path,
-                problem: "exists but is not a file; move it away".into(),
-            });
+        Ok(m) if m.is_file() => {
+            Some(fs::read(&path).map_err(|e| conflict(format!("cannot read it: {e}")))?)
         }
+        Ok(_) => return Err(conflict("exists but is not a file; move it away".into())),
         Err(_) => None,
     };
     let text = String::from_utf8_lossy(old.as_deref().unwrap_or_default()).into_owned();
@@ -477,6 +475,15 @@ fn stage(path: &Path, write: &FileWrite) -> Result<Staged, StudyError> {
         target,
         replace,
     })
+}
+
+/// The study folder in a message.
+fn study_name(study: &Path) -> String {
+    if study == Path::new(".") {
+        "the current folder".to_string()
+    } else {
+        study.display().to_string()
+    }
 }
 
 /// `rel` as the user would type it from where they ran `init`.
