@@ -410,6 +410,12 @@ fn a_read_only_study_is_left_untouched() {
             "{}",
             stderr(&out)
         );
+        assert_eq!(
+            stderr(&out).matches("(os error").count(),
+            1,
+            "{}",
+            stderr(&out)
+        );
     }
     assert_eq!(snapshot(&study), before);
 }

@@ -52,15 +52,13 @@ pub enum StudyError {
     Config(#[from] ConfigError),
     #[error("{path}: {problem}")]
     Conflict { path: String, problem: String },
-    #[error("cannot write in {} ({source}); is the study read-only? Nothing was changed", .dir.display())]
-    NotWritable {
-        dir: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("cannot write {}: {source}", .path.display())]
+    // io::Error fields are not `source`s: the message says them, a source would repeat them.
+    #[error("cannot write in {} ({error}); is the study read-only? Nothing was changed", .dir.display())]
+    NotWritable { dir: PathBuf, error: std::io::Error },
+    #[error("cannot write {}: {error}", .path.display())]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The splice produced a config that does not hold the script: a bug.
     #[error("adding the script to {} went wrong ({problem}); nothing was changed, please report it", .path.display())]
@@ -411,7 +409,7 @@ impl Plan {
             };
             result.map_err(|e| StudyError::Write {
                 path: s.target.clone(),
-                source: e.error,
+                error: e.error,
             })?;
         }
         Ok(())
@@ -423,9 +421,9 @@ impl Plan {
             let path = self.study.join(change.rel);
             match (&change.what, &change.write) {
                 (What::CreateDir, _) => {
-                    fs::create_dir(&path).map_err(|source| StudyError::NotWritable {
+                    fs::create_dir(&path).map_err(|error| StudyError::NotWritable {
                         dir: self.study.clone(),
-                        source,
+                        error,
                     })?;
                     *created_dir = Some(path);
                 }
@@ -456,13 +454,13 @@ fn stage(path: &Path, write: &FileWrite) -> Result<Staged, StudyError> {
     }
     let mut file = builder
         .tempfile_in(dir)
-        .map_err(|source| StudyError::NotWritable {
+        .map_err(|error| StudyError::NotWritable {
             dir: dir.to_path_buf(),
-            source,
+            error,
         })?;
-    let write_error = |source| StudyError::Write {
+    let write_error = |error| StudyError::Write {
         path: target.clone(),
-        source,
+        error,
     };
     file.write_all(&write.new).map_err(write_error)?;
     if replace {

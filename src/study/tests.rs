@@ -232,7 +232,9 @@ fn a_failure_while_writing_leaves_the_study_as_it_was() {
     let before = snapshot(dir.path());
     let error = plan.apply().unwrap_err();
     assert!(matches!(error, StudyError::NotWritable { .. }), "{error}");
-    assert!(error.to_string().contains("Nothing was changed"), "{error}");
+    let shown = Failure::from(error).to_string();
+    assert!(shown.contains("Nothing was changed"), "{shown}");
+    assert_eq!(shown.matches("(os error").count(), 1, "{shown}");
     assert_eq!(snapshot(dir.path()), before);
 
     // Planned with keys/, which then goes: keys/.gitattributes cannot be staged.
