@@ -48,6 +48,12 @@ pub enum StudyError {
     Study { study: String, problem: String },
     #[error("cannot name a Dropbox folder after {}; pass --dest /FOLDER", .study.display())]
     NoDefaultDest { study: PathBuf },
+    #[error("{path} is a {is}, not a {wanted}; pass --option {is}, or a --path that is a {wanted}")]
+    WrongKind {
+        path: String,
+        is: &'static str,
+        wanted: &'static str,
+    },
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("{path}: {problem}")]
@@ -69,7 +75,7 @@ impl From<StudyError> for Failure {
     fn from(error: StudyError) -> Self {
         let kind = match &error {
             StudyError::Write { .. } | StudyError::Splice { .. } => ExitKind::Internal,
-            StudyError::NoDefaultDest { .. } => ExitKind::Usage,
+            StudyError::NoDefaultDest { .. } | StudyError::WrongKind { .. } => ExitKind::Usage,
             _ => ExitKind::Config,
         };
         Failure::new(kind, error)
@@ -182,6 +188,22 @@ pub fn plan(study: &Path, script: &Script) -> Result<Plan, StudyError> {
         return Err(problem(
             "no conf/ folder, so not a librec-auto study; pass the study folder (the one holding conf/config.xml)",
         ));
+    }
+    // The path may not exist yet (librec-auto writes post/ when it runs), but if it does, it
+    // must be what the script will post.
+    if let Ok(m) = fs::metadata(study.join(&script.path)) {
+        let is = if m.is_dir() {
+            JobKind::Folder
+        } else {
+            JobKind::File
+        };
+        if is != script.kind {
+            return Err(StudyError::WrongKind {
+                path: shown(study, &script.path),
+                is: is.noun(),
+                wanted: script.kind.noun(),
+            });
+        }
     }
     let mut changes = vec![config_change(study, script)?];
 

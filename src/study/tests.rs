@@ -223,6 +223,30 @@ fn bad_studies_are_refused_and_left_alone() {
 }
 
 #[test]
+fn an_existing_path_must_be_of_the_option_s_kind() {
+    let dir = study(EXAMPLE_CONFIG);
+    fs::create_dir(dir.path().join("post")).unwrap();
+    let file = Script::new(JobKind::File, "post", "/study", "s").unwrap();
+    let error = plan(dir.path(), &file).unwrap_err();
+    assert!(
+        error.to_string().ends_with(
+            "post is a folder, not a file; pass --option folder, or a --path that is a file"
+        ),
+        "{error}"
+    );
+    assert_eq!(Failure::from(error).kind, ExitKind::Usage);
+    fs::write(dir.path().join("post/r.csv"), "x").unwrap();
+    let folder = Script::new(JobKind::Folder, "post/r.csv", "/study", "s").unwrap();
+    assert!(
+        plan(dir.path(), &folder)
+            .unwrap_err()
+            .to_string()
+            .contains("is a file, not a folder")
+    );
+    assert!(plan(dir.path(), &script()).is_ok());
+}
+
+#[test]
 fn a_failure_while_writing_leaves_the_study_as_it_was() {
     // Planned with no keys/, which then appears as a file: the config and .gitignore were
     // already staged and must not land, nor their temporary files stay.
