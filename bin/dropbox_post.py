@@ -6,7 +6,8 @@ librec-auto runs it from the study directory as
         --path=post/r.csv --dest=/folder [--password=PW]
 and this forwards the arguments to `dropbox-post post`, passing the password through the
 environment (DROPBOX_POST_PASSWORD) instead of the child's argv. The binary is
-$DROPBOX_POST_BIN, else `dropbox-post` on PATH, else ../target/release/dropbox-post.
+$DROPBOX_POST_BIN, else the one installed with this script (pip), else `dropbox-post` on
+PATH, else ../target/release/dropbox-post.
 """
 
 import sys

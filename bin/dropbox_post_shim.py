@@ -21,26 +21,48 @@ class ShimError(Exception):
         self.code = code
 
 
+def is_executable(path):
+    return os.access(path, os.X_OK) and os.path.isfile(path)
+
+
+def own_install():
+    """The binary installed together with these scripts, or None. A wheel puts the scripts in
+    PREFIX/share/dropbox-post/librec-auto and the binary in PREFIX/bin (PREFIX\\Scripts on
+    Windows, USERBASE\\Python3XY\\Scripts for a Windows `pip install --user`)."""
+    here = Path(__file__).resolve().parent
+    if here.parts[-3:] != ("share", "dropbox-post", "librec-auto"):
+        return None
+    prefix = here.parents[2]
+    candidates = [
+        prefix / "bin" / "dropbox-post",
+        prefix / "Scripts" / "dropbox-post.exe",
+        *sorted(prefix.glob("Python*/Scripts/dropbox-post.exe")),
+    ]
+    return next((str(c) for c in candidates if is_executable(c)), None)
+
+
 def find_binary():
-    """$DROPBOX_POST_BIN, then PATH, then this checkout's target/release build."""
+    """$DROPBOX_POST_BIN, then the binary of this install, then PATH, then this checkout's
+    target/release build."""
     configured = os.environ.get(BIN_ENV)
     if configured:
-        if os.access(configured, os.X_OK) and os.path.isfile(configured):
+        if is_executable(configured):
             return configured
         raise ShimError(
             f"{BIN_ENV}={configured} is not an executable file; "
             "point it at the dropbox-post binary or unset it",
             1,
         )
-    on_path = shutil.which("dropbox-post")
-    if on_path:
-        return on_path
+    found = own_install() or shutil.which("dropbox-post")
+    if found:
+        return found
     built = Path(__file__).resolve().parent.parent / "target" / "release" / "dropbox-post"
-    if os.access(built, os.X_OK) and built.is_file():
+    if is_executable(built):
         return str(built)
     raise ShimError(
         f"dropbox-post binary not found (looked at ${BIN_ENV}, PATH and {built}); "
-        f"install it (cargo install --path .), build it (cargo build --release) or set {BIN_ENV}",
+        f"install it (pip install dropbox-post, or cargo install --path .), "
+        f"build it (cargo build --release) or set {BIN_ENV}",
         1,
     )
 

@@ -8,6 +8,7 @@ use crate::commands;
 const AFTER_HELP: &str = "\
 Examples:
   dropbox-post encrypt --key token.txt --encrypted keys/dropbox.enc
+  dropbox-post init study          # set a librec-auto study up for posting
   dropbox-post post --config study/conf/config.xml -k \"$PASSWORD\"
   dropbox-post emulate --root /tmp/dropbox
   dropbox-post demo
@@ -48,4 +49,13 @@ pub enum Command {
     Ls(commands::browse::LsArgs),
     /// Download a Dropbox file or folder, verified by content hash.
     Get(commands::get::GetArgs),
+    /// Set a librec-auto study up for posting: a dropbox_post.py script in its config, keys/,
+    /// git rules.
+    Init(commands::init::InitArgs),
+    /// Print the folder holding this install's librec-auto scripts (a config script's src).
+    LibrecAutoDir,
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(commands::completions::CompletionsArgs),
+    /// Write the man pages into a folder.
+    Man(commands::man::ManArgs),
 }

@@ -101,14 +101,15 @@ pub struct ConfigGlob {
     pub line: usize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum JobKind {
     File,
     Folder,
 }
 
 impl JobKind {
-    fn noun(self) -> &'static str {
+    /// As written in a config's `option` param.
+    pub(crate) fn noun(self) -> &'static str {
         match self {
             JobKind::File => "file",
             JobKind::Folder => "folder",
@@ -278,21 +279,28 @@ const MAX_CONFIG_BYTES: u64 = 16 << 20;
 /// `target` overrides the study directory (see the module doc for how it is found otherwise).
 /// Prints one note on stderr for each post script left to librec-auto or disabled.
 pub fn load(config: &Path, target: Option<&Path>) -> Result<StudyConfig, ConfigError> {
-    let file = config.display().to_string();
+    let text = read_text(config)?;
+    let study_dir = absolute(target.unwrap_or_else(|| default_study_dir(config)));
+    from_text(
+        &text,
+        config.display().to_string(),
+        study_dir,
+        &mut |note| eprintln!("note: {note}"),
+    )
+}
+
+/// The text of a config file: a regular file, UTF-8, at most [`MAX_CONFIG_BYTES`].
+pub(crate) fn read_text(config: &Path) -> Result<String, ConfigError> {
     let read_error = |error| ConfigError::Read {
-        file: file.clone(),
+        file: config.display().to_string(),
         error,
     };
     let mut bytes = read_bounded(config, MAX_CONFIG_BYTES).map_err(read_error)?;
-    let text = String::from_utf8(std::mem::take(&mut *bytes)).map_err(|e| {
+    String::from_utf8(std::mem::take(&mut *bytes)).map_err(|e| {
         read_error(ReadError::Io(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!("it is not UTF-8 text ({e})"),
         )))
-    })?;
-    let study_dir = absolute(target.unwrap_or_else(|| default_study_dir(config)));
-    from_text(&text, file, study_dir, &mut |note| {
-        eprintln!("note: {note}")
     })
 }
 
@@ -309,7 +317,7 @@ pub(crate) fn from_text(
     let mut disabled = 0;
     for script in &scripts {
         let name = script.name.as_deref().unwrap_or("");
-        if !DROPBOX_SCRIPTS.contains(&name) {
+        if !script.is_dropbox() {
             let what = if name.is_empty() {
                 "has no <script-name>".to_string()
             } else {
@@ -617,12 +625,26 @@ pub(crate) fn normalize_dest(dest: &str) -> Result<String, Problem> {
 
 /// A `<script>` under `/librec-auto/post`, before validation.
 #[derive(Debug)]
-struct RawScript {
+pub(crate) struct RawScript {
     /// 1-based among post scripts.
     index: usize,
-    line: usize,
+    pub(crate) line: usize,
     name: Option<String>,
     params: Vec<RawParam>,
+}
+
+impl RawScript {
+    pub(crate) fn is_dropbox(&self) -> bool {
+        DROPBOX_SCRIPTS.contains(&self.name.as_deref().unwrap_or(""))
+    }
+
+    /// The trimmed text of the first param named `name`.
+    pub(crate) fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.value.trim())
+    }
 }
 
 #[derive(Debug)]
@@ -692,8 +714,9 @@ fn position_bytes(text: &[u8], offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// Collects the post scripts with the lines they start on.
-fn parse(text: &str, file: &str) -> Result<Vec<RawScript>, ConfigError> {
+/// Collects the post scripts with the lines they start on; checks that `text` is well-formed
+/// XML with a `<librec-auto>` root.
+pub(crate) fn parse(text: &str, file: &str) -> Result<Vec<RawScript>, ConfigError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let malformed = |offset: u64, message: &dyn fmt::Display| {
         let (line, column) = position(text, offset as usize);

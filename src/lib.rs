@@ -13,10 +13,12 @@ pub mod files;
 #[doc(hidden)]
 pub mod fuzzing;
 pub(crate) mod journal;
+pub mod install;
 pub mod password;
 pub mod process;
 pub mod redact;
 pub mod seal;
+pub mod study;
 pub mod upload;
 
 pub use exit::{CmdResult, ExitKind, Failure, ResultExt};

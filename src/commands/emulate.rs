@@ -179,37 +179,46 @@ pub fn run(args: EmulateArgs) -> CmdResult {
             }
             other => Failure::new(ExitKind::Internal, other),
         })?;
+        // Watched before the URL is out: a client may stop the emulator as soon as it reads it.
+        let stop = stop_requested();
         let mut out = std::io::stdout();
         writeln!(out, "{}", running.base_url()).exit_with(ExitKind::Internal)?;
         out.flush().exit_with(ExitKind::Internal)?;
         if let Some(ca) = running.ca_cert_path() {
             eprintln!("dropbox-post: CA certificate: {}", ca.display());
         }
-        wait_for_stop().await;
+        stop.await;
         running.shutdown().await;
         Ok(())
     })
 }
 
-async fn wait_for_stop() {
+/// Completes on Ctrl-C or SIGTERM; the handlers are installed when this is called.
+fn stop_requested() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
+        use tokio::signal::unix::{SignalKind, signal};
+        let watched = signal(SignalKind::interrupt())
+            .and_then(|int| signal(SignalKind::terminate()).map(|term| (int, term)));
+        async move {
+            match watched {
+                Ok((mut int, mut term)) => {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
+                }
                 Err(e) => {
                     tracing::warn!("cannot watch SIGTERM: {e}");
                     let _ = tokio::signal::ctrl_c().await;
-                    return;
                 }
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+            }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -2,12 +2,16 @@
 
 pub mod auth;
 pub mod browse;
+pub mod completions;
 pub mod credential;
 pub mod demo;
 pub mod emulate;
 pub mod encrypt;
 pub mod get;
+pub mod init;
 pub mod key;
+pub mod librec_auto_dir;
+pub mod man;
 pub mod post;
 
 use crate::cli::Command;
@@ -24,5 +28,9 @@ pub fn run(command: Command) -> CmdResult {
         Command::Whoami(args) => browse::whoami(args),
         Command::Ls(args) => browse::ls(args),
         Command::Get(args) => get::run(args),
+        Command::Init(args) => init::run(args),
+        Command::LibrecAutoDir => librec_auto_dir::run(),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
     }
 }

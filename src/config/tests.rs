@@ -536,6 +536,9 @@ fn unreadable_configs() {
     let err = load(&dir.path().join("conf/none.xml"), None).unwrap_err();
     assert!(matches!(err, ConfigError::Read { .. }));
     assert!(err.to_string().starts_with("cannot read config "));
+    // The reason once, in the one line a user sees.
+    let shown = crate::exit::Failure::from(err).to_string();
+    assert_eq!(shown.matches("(os error").count(), 1, "{shown}");
 
     let config = dir.path().join("conf/config.xml");
     fs::write(&config, b"<librec-auto>\xff</librec-auto>").unwrap();

@@ -155,6 +155,39 @@ class ShimTest(unittest.TestCase):
         )
         self.assert_forwarded(result, ["post"] + self.LIBREC_ARGS, None)
 
+    def installed_shims(self, prefix):
+        """The shims where a wheel puts them under an install prefix."""
+        shims = prefix / "share" / "dropbox-post" / "librec-auto"
+        shutil.copytree(BIN, shims, ignore=shutil.ignore_patterns("__pycache__"))
+        return shims
+
+    def test_binary_of_its_own_install_comes_before_path(self):
+        on_path = self.write_fake(self.tmp / "path-bin" / "dropbox-post")
+        for binary in ("bin/dropbox-post", "Scripts/dropbox-post.exe",
+                       "Python312/Scripts/dropbox-post.exe"):
+            with self.subTest(binary=binary):
+                prefix = self.tmp / binary.replace("/", "-")
+                shims = self.installed_shims(prefix)
+                own = self.write_fake(prefix / binary)
+                own.write_text(FAKE.replace('"argv": sys.argv[1:]', '"argv": ["own"] + sys.argv[1:]'))
+                result = self.run_shim(
+                    "dropbox_post.py",
+                    *self.LIBREC_ARGS,
+                    shim_dir=shims,
+                    DROPBOX_POST_BIN="",
+                    PATH=f"{on_path.parent}:/usr/bin:/bin",
+                )
+                self.assert_forwarded(result, ["own", "post"] + self.LIBREC_ARGS, None)
+
+    def test_installed_shims_without_their_binary_use_path(self):
+        on_path = self.write_fake(self.tmp / "path-bin" / "dropbox-post")
+        shims = self.installed_shims(self.tmp / "prefix")
+        result = self.run_shim(
+            "encrypt.py", "--key", "t", shim_dir=shims, DROPBOX_POST_BIN="",
+            PATH=f"{on_path.parent}:/usr/bin:/bin",
+        )
+        self.assert_forwarded(result, ["encrypt", "--key", "t"], None)
+
     def test_binary_not_found(self):
         shims = self.copy_shims()
         for script in ("dropbox_post.py", "encrypt.py"):

@@ -1,0 +1,1 @@
+../../../../../../bin/dropbox_post.py

@@ -1,0 +1,1 @@
+../../../../../../bin/dropbox_post_shim.py
