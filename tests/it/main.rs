@@ -14,6 +14,7 @@ mod cli_face;
 mod demo;
 mod emulator;
 mod fuzz_corpus;
+mod hostile;
 mod isolation;
 mod librec_auto;
 mod post;
