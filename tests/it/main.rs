@@ -13,6 +13,7 @@ mod ci_example;
 mod cli_face;
 mod demo;
 mod emulator;
+mod fidelity;
 mod fuzz_corpus;
 mod hostile;
 mod isolation;

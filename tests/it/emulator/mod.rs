@@ -1,6 +1,7 @@
 //! The emulator on its own: every route, faults, limits, OAuth, TLS, the in-process API.
 
 mod faults;
+mod fidelity;
 mod hostile;
 mod inprocess;
 mod limits;
