@@ -21,6 +21,7 @@ mod librec_auto;
 mod post;
 mod post_auth;
 mod python;
+mod resume;
 mod seal_cli;
 mod secrets_cli;
 mod share;
