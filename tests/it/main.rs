@@ -16,6 +16,7 @@ mod emulator;
 mod fidelity;
 mod fuzz_corpus;
 mod hostile;
+mod init;
 mod isolation;
 mod librec_auto;
 mod post;
