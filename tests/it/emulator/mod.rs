@@ -1,4 +1,5 @@
-//! The emulator on its own: every route, faults, limits, OAuth, TLS, the in-process API.
+//! The emulator on its own: every route, scopes and team spaces, faults, limits, hostile
+//! clients, OAuth, TLS, the in-process API.
 
 mod faults;
 mod fidelity;
