@@ -12,8 +12,8 @@ pub mod exit;
 pub mod files;
 #[doc(hidden)]
 pub mod fuzzing;
-pub(crate) mod journal;
 pub mod install;
+pub(crate) mod journal;
 pub mod password;
 pub mod process;
 pub mod redact;

@@ -2,9 +2,9 @@ use tempfile::TempDir;
 
 use super::*;
 
-#[path = "../../tests/common/tree.rs"]
-mod tree;
-use tree::snapshot;
+#[path = "../../tests/it/harness/contents.rs"]
+mod contents;
+use contents::snapshot;
 
 const EXAMPLE_CONFIG: &str = include_str!("../../examples/study/conf/config.xml");
 

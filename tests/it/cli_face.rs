@@ -10,7 +10,8 @@
 use std::time::Duration;
 
 use crate::harness::{
-    CmdExt, PASSWORD_VAR, TOKEN, TestEnv, assert_no_secret, repo, stderr, stdout,
+    CmdExt, Emulator, PASSWORD_VAR, TOKEN, TestEnv, assert_no_secret, repo, stderr, stdout,
+    subcommands,
 };
 
 /// keys.example/dropbox.enc's password and token (public demo values).
@@ -66,6 +67,10 @@ fn fixture() -> TestEnv {
     env.write("keys/changed.enc", changed);
     env.write("keys/huge-kdf.enc", sealed.replace("m=65536", "m=4194304"));
     env.write("keys/v2.enc", sealed.replace("sealed v1", "sealed v2"));
+    env.write("keys/crlf.enc", sealed.replace('\n', "\r\n"));
+    env.write("keys/too-big.enc", sealed.clone() + &"a".repeat(70_000));
+    let overflow = "m=99999999999999999999999999";
+    env.write("keys/kdf-overflow.enc", sealed.replace("m=65536", overflow));
     env.write("keys/empty.enc", "");
     env.write("token.txt", format!("{DEMO_TOKEN}\n"));
     env.write("two-lines.txt", "sl.a\nsl.b\n");
@@ -119,6 +124,22 @@ fn fixture() -> TestEnv {
             "{ok}  <param name=\"password\">{DEMO_PASSWORD}</param>\n"
         )),
     );
+    let dest = |dest: &str| script(&params("file", "keys/dropbox.enc", "post/r.csv", dest));
+    env.write("conf/bidi-dest.xml", dest("/results/\u{202e}vsc.exe"));
+    env.write("conf/backslash-dest.xml", dest("/a\\..\\b"));
+    env.write("conf/element-in-param.xml", dest("/a<x>b</x>"));
+    std::fs::write(env.root().join("outside.csv"), "private\n").unwrap();
+    let outside = params("file", "keys/dropbox.enc", "../outside.csv", "/r");
+    env.write("conf/outside.xml", script(&outside));
+    let share =
+        "  <param name=\"share\">true</param>\n  <param name=\"allow_outside\">true</param>\n";
+    env.write(
+        "conf/outside-share.xml",
+        script(&format!("{outside}{share}")),
+    );
+    env.write("post/.dropboxignore", "ok\n{unclosed\n");
+    let folder = params("folder", "keys/dropbox.enc", "post", "/r");
+    env.write("conf/bad-ignore.xml", script(&folder));
     env.write("conf/not-xml.xml", "this is not <xml");
     env.write("conf/unclosed.xml", "<librec-auto><post><script>\n");
     env.write("conf/no-post.xml", "<librec-auto><data/></librec-auto>\n");
@@ -196,27 +217,33 @@ fn redact_seconds(text: &str) -> String {
     out
 }
 
+/// Every subcommand's help, checked to be in this list: a new one cannot be forgotten.
+const HELP: &[Case] = &[
+    case("help", &["--help"]),
+    case("help-encrypt", &["encrypt", "--help"]),
+    case("help-key", &["key", "--help"]),
+    case("help-key-check", &["key", "check", "--help"]),
+    case("help-key-rekey", &["key", "rekey", "--help"]),
+    case("help-post", &["post", "--help"]),
+    case("help-emulate", &["emulate", "--help"]),
+    case("help-demo", &["demo", "--help"]),
+    case("help-auth", &["auth", "--help"]),
+    case("help-whoami", &["whoami", "--help"]),
+    case("help-ls", &["ls", "--help"]),
+    case("help-get", &["get", "--help"]),
+    case("help-init", &["init", "--help"]),
+    case("help-librec-auto-dir", &["librec-auto-dir", "--help"]),
+    case("help-completions", &["completions", "--help"]),
+    case("help-man", &["man", "--help"]),
+];
+
 #[test]
 fn help_pages() {
-    let env = TestEnv::new();
-    snapshot_all(
-        &env,
-        None,
-        &[
-            case("help", &["--help"]),
-            case("help-encrypt", &["encrypt", "--help"]),
-            case("help-key", &["key", "--help"]),
-            case("help-key-check", &["key", "check", "--help"]),
-            case("help-key-rekey", &["key", "rekey", "--help"]),
-            case("help-post", &["post", "--help"]),
-            case("help-emulate", &["emulate", "--help"]),
-            case("help-demo", &["demo", "--help"]),
-            case("help-auth", &["auth", "--help"]),
-            case("help-whoami", &["whoami", "--help"]),
-            case("help-ls", &["ls", "--help"]),
-            case("help-get", &["get", "--help"]),
-        ],
-    );
+    for path in subcommands() {
+        let name = format!("help-{}", path.join("-"));
+        assert!(HELP.iter().any(|c| c.name == name), "no {name} case");
+    }
+    snapshot_all(&TestEnv::new(), None, HELP);
 }
 
 #[test]
@@ -355,6 +382,31 @@ fn usage_errors() {
                 "usage-auth-empty-app-key",
                 &["auth", "--app-key", "", "--encrypted", "new.enc"],
             ),
+            case(
+                "usage-post-bwlimit",
+                &["post", "--config", "conf/config.xml", "--bwlimit", "fast"],
+            ),
+            case(
+                "usage-post-exclude",
+                &["post", "--config", "conf/config.xml", "--exclude", "!x"],
+            ),
+            case(
+                "usage-post-root",
+                &["post", "--config", "conf/config.xml", "--root", "office"],
+            ),
+            case("usage-whoami-root", &["whoami", "--root", "shared"]),
+            case(
+                "usage-emulate-unknown-scope",
+                &[
+                    "emulate",
+                    "--root",
+                    "r",
+                    "--token",
+                    "CANARY-secret-7f3a=files.content.wirte",
+                ],
+            ),
+            case("usage-completions-unknown-shell", &["completions", "tcsh"]),
+            case("usage-init-option", &["init", "--option", "zip"]),
         ],
     );
 }
@@ -402,6 +454,27 @@ fn config_errors() {
             post(
                 "config-whoami-missing",
                 &["whoami", "--config", "conf/none.xml"],
+            ),
+            post(
+                "config-bidi-dest",
+                &["post", "--config", "conf/bidi-dest.xml"],
+            ),
+            post(
+                "config-backslash-dest",
+                &["post", "--config", "conf/backslash-dest.xml"],
+            ),
+            post(
+                "config-element-in-param",
+                &["post", "--config", "conf/element-in-param.xml"],
+            ),
+            post("config-outside", &["post", "--config", "conf/outside.xml"]),
+            post(
+                "config-outside-share",
+                &["post", "--config", "conf/outside-share.xml"],
+            ),
+            post(
+                "config-bad-dropboxignore",
+                &["post", "--config", "conf/bad-ignore.xml"],
             ),
         ],
     );
@@ -506,6 +579,37 @@ fn credential_errors() {
                 &["post", "--config", "conf/config.xml"],
                 WRONG,
             ),
+            with_pw(
+                "credential-crlf",
+                &["key", "check", "--encrypted", "keys/crlf.enc"],
+                DEMO_PASSWORD,
+            ),
+            with_pw(
+                "credential-too-big",
+                &["key", "check", "--encrypted", "keys/too-big.enc"],
+                DEMO_PASSWORD,
+            ),
+            with_pw(
+                "credential-kdf-overflow",
+                &["key", "check", "--encrypted", "keys/kdf-overflow.enc"],
+                DEMO_PASSWORD,
+            ),
+            case(
+                "credential-password-file-device",
+                &[
+                    "key",
+                    "check",
+                    "--encrypted",
+                    "keys/dropbox.enc",
+                    "--password-file",
+                    "/dev/zero",
+                ],
+            ),
+            with_pw(
+                "credential-folder",
+                &["key", "check", "--encrypted", "keys"],
+                DEMO_PASSWORD,
+            ),
         ],
     );
 }
@@ -542,10 +646,67 @@ fn dropbox_errors() {
     );
     snapshot_all(
         &env,
+        Some(&emulator.url),
+        &[accepted(
+            &[
+                "whoami",
+                "--root",
+                "team",
+                "--encrypted",
+                "keys/accepted.enc",
+            ],
+            "dropbox-team-of-a-personal-account",
+        )],
+    );
+    snapshot_all(
+        &env,
         Some("http://127.0.0.1:9"),
         &[accepted(
             &["whoami", "--encrypted", "keys/accepted.enc"],
             "dropbox-unreachable",
         )],
+    );
+    // A token without files.content.write: the App Console's most common first-run miss.
+    let scoped = Emulator::start(&["--token", "reader=files.metadata.read account_info.read"]);
+    env.seal("reader", "keys/reader.enc", DEMO_PASSWORD);
+    let config = std::fs::read_to_string(env.path("conf/config.xml")).unwrap();
+    env.write(
+        "conf/reader.xml",
+        config.replace("keys/dropbox.enc", "keys/reader.enc"),
+    );
+    snapshot_all(
+        &env,
+        Some(&scoped.url),
+        &[accepted(
+            &["post", "--config", "conf/reader.xml"],
+            "dropbox-missing-scope",
+        )],
+    );
+}
+
+/// `init` refusing studies it cannot set up; each leaves the study as it was (`init.rs`).
+#[test]
+fn init_errors() {
+    let env = TestEnv::new();
+    env.write("good/conf/config.xml", "<librec-auto/>\n");
+    std::fs::create_dir(env.path("no-conf")).unwrap();
+    env.write(
+        "malformed/conf/config.xml",
+        "<librec-auto>\n  <post>\n</librec-auto>\n",
+    );
+    env.write(
+        "not-utf-8/conf/config.xml",
+        b"<librec-auto>\xff</librec-auto>",
+    );
+    snapshot_all(
+        &env,
+        None,
+        &[
+            case("init-no-conf", &["init", "no-conf"]),
+            case("init-missing-study", &["init", "no-such-study"]),
+            case("init-malformed-config", &["init", "malformed"]),
+            case("init-not-utf-8", &["init", "not-utf-8"]),
+            case("init-bad-dest", &["init", "good", "--dest", "results"]),
+        ],
     );
 }

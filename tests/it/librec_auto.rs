@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Output;
 
 use crate::harness::{
-    CmdExt, Emulator, PASSWORD, TOKEN, TestEnv, assert_same_files, bin, pattern, repo, stderr,
+    CmdExt, Emulator, PASSWORD, TOKEN, TestEnv, assert_same_files, pattern, repo, stderr,
 };
 
 /// `python3 bin/SCRIPT ARGS…` from `study`, as librec-auto runs post scripts.
@@ -16,13 +16,8 @@ fn shim(
     emulator: Option<&Emulator>,
     args: &[&str],
 ) -> Output {
-    let mut cmd = std::process::Command::new("python3");
-    env.isolate(&mut cmd);
-    cmd.arg(repo().join("bin").join(script))
-        .args(args)
-        .current_dir(study)
-        .env("DROPBOX_POST_BIN", bin())
-        .env("PYTHONDONTWRITEBYTECODE", "1");
+    let mut cmd = env.shim(script);
+    cmd.args(args).current_dir(study);
     if let Some(emulator) = emulator {
         cmd.env("DROPBOX_POST_ENDPOINT", &emulator.url);
     }

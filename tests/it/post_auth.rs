@@ -1,7 +1,6 @@
 //! Refresh-token credentials against a real emulator: minting, one shared refresh when
 //! the access token expires, and a refused refresh token.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,39 +17,7 @@ const APP_SECRET: &str = "testappsecret";
 
 /// A refresh token from the emulator's authorization-code flow (it approves at once).
 async fn refresh_token(emu: &Emulator) -> String {
-    let http = reqwest::Client::new();
-    let authorize = url::Url::parse_with_params(
-        &format!("{}/oauth2/authorize", emu.url.trim_end_matches('/')),
-        [
-            ("client_id", APP_KEY),
-            ("response_type", "code"),
-            ("token_access_type", "offline"),
-        ],
-    )
-    .unwrap();
-    let code = http
-        .get(authorize)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let form: HashMap<&str, &str> = HashMap::from([
-        ("grant_type", "authorization_code"),
-        ("code", code.trim()),
-        ("client_id", APP_KEY),
-        ("client_secret", APP_SECRET),
-    ]);
-    let answer: serde_json::Value = http
-        .post(format!("{}/oauth2/token", emu.url.trim_end_matches('/')))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, answer) = emu.grant(APP_KEY, APP_SECRET, &[]).await;
     answer["refresh_token"]
         .as_str()
         .unwrap_or_else(|| panic!("no refresh token in {answer}"))

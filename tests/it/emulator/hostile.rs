@@ -1,4 +1,8 @@
-//! Hostile and malformed requests: every one gets a 4xx answer and the server stays up.
+//! Hostile and malformed requests: every one gets a 4xx answer and the server stays up;
+//! a client cannot make it keep unbounded session data or hold idle connections.
+
+use std::io::{ErrorKind, Read, Write};
+use std::time::{Duration, Instant};
 
 use crate::harness::{Emulator, TOKEN};
 use reqwest::StatusCode;
@@ -122,4 +126,85 @@ async fn malformed_requests_never_break_the_server() {
     assert!(r.status().is_client_error());
     let (s, _) = emu.rpc("users/get_current_account", &json!(null)).await;
     assert_eq!(s, StatusCode::OK, "still serving");
+}
+
+// Issue 17, finding 11: the emulator under a hostile client.
+
+#[tokio::test]
+async fn the_emulator_caps_what_a_token_keeps_in_sessions() {
+    let emu = Emulator::start(&["--max-staged-mib", "1"]);
+    let start = || emu.raw("files/upload_session/start", "{}", vec![7u8; 600 << 10]);
+    let first = start().await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let second = start().await;
+    assert_eq!(second.status(), StatusCode::CONFLICT);
+    assert!(second.text().await.unwrap().contains("insufficient_space"));
+    let session: serde_json::Value = first.json().await.unwrap();
+    let commit = json!({"cursor": {"session_id": session["session_id"], "offset": 600 << 10},
+        "commit": {"path": "/big.bin"}});
+    let (s, _) = emu
+        .upload_to("files/upload_session/finish", commit, vec![])
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let again = start().await;
+    assert_eq!(
+        again.status(),
+        StatusCode::OK,
+        "committed bytes are free again"
+    );
+}
+
+/// How long until the emulator closes `stream`: idle, or `dribble`-ing a header a byte at
+/// a time.
+fn closed_after(mut stream: std::net::TcpStream, dribble: bool) -> Duration {
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let started = Instant::now();
+    let header = b"POST /2/users/get_current_account HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    let _ = stream.write_all(if dribble { header } else { b"" });
+    loop {
+        assert!(started.elapsed() < Duration::from_secs(15), "still open");
+        if dribble && stream.write_all(b"a").is_err() {
+            return started.elapsed();
+        }
+        match stream.read(&mut [0u8; 256]) {
+            Ok(0) => return started.elapsed(),
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => return started.elapsed(),
+        }
+    }
+}
+
+#[test]
+fn the_emulator_closes_idle_and_slow_header_connections() {
+    let emu = Emulator::start(&["--idle-timeout", "1"]);
+    let addr = emu.url.trim_start_matches("http://");
+    for dribble in [false, true] {
+        let stream = std::net::TcpStream::connect(addr).unwrap();
+        assert!(
+            closed_after(stream, dribble) < Duration::from_secs(10),
+            "dribble: {dribble}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_emulator_parses_bearer_strictly() {
+    let emu = Emulator::start(&[]);
+    let call = |value: String| {
+        let r = emu.http.post(emu.route("users/get_current_account"));
+        r.header("Authorization", value).send()
+    };
+    let ok = call(format!("Bearer {TOKEN}")).await.unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    for bad in [
+        format!("Bearer  {TOKEN}"),
+        format!("bearer {TOKEN}"),
+        format!("Bearer {TOKEN}\tx"),
+    ] {
+        let status = call(bad.clone()).await.unwrap().status();
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad:?}");
+    }
 }

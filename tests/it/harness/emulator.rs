@@ -11,6 +11,10 @@ use tempfile::TempDir;
 
 use super::{TOKEN, bin, isolate_in, temp_dir};
 
+/// The namespace ids of the emulator's account: its home, and with `--team` the team root.
+pub const HOME_NS: &str = "3235641";
+pub const ROOT_NS: &str = "1920468532";
+
 pub struct Emulator {
     child: Option<Child>,
     /// The base URL it printed.
@@ -33,9 +37,14 @@ impl Emulator {
         emulator
     }
 
-    /// A new process on the same root (after [`Emulator::stop`]).
+    /// A new process on the same root (after [`Emulator::stop`] or [`Emulator::kill`]).
     pub fn start_again(&mut self, flags: &[&str]) {
         assert!(self.child.is_none(), "the emulator is still running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("open the emulator's log");
         let mut cmd = std::process::Command::new(bin());
         isolate_in(&mut cmd, self.temp.path());
         let mut child = cmd
@@ -50,7 +59,7 @@ impl Emulator {
             .arg(self.root())
             .args(flags)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("start the emulator");
         let mut line = String::new();
@@ -77,6 +86,13 @@ impl Emulator {
         assert!(exit.success(), "emulator exit status {exit:?}");
     }
 
+    /// SIGKILL, as a crash would: nothing is flushed or shut down cleanly.
+    pub fn kill(&mut self) {
+        let mut child = self.child.take().expect("the emulator is running");
+        child.kill().expect("kill");
+        child.wait().expect("wait");
+    }
+
     /// Stops it and starts it again on the same root with `flags`.
     pub fn restart(&mut self, flags: &[&str]) {
         self.stop();
@@ -86,6 +102,32 @@ impl Emulator {
     /// Its `--root`: `files/`, `sessions/`, `tmp/`, `oauth.json`, `links.json`.
     pub fn root(&self) -> PathBuf {
         self.temp.path().join("dropbox")
+    }
+
+    /// Its stderr, appended to by every start: start it with `-v` for a line per request.
+    pub fn log_path(&self) -> PathBuf {
+        self.temp.path().join("emulator.log")
+    }
+
+    /// What it has logged so far (see [`Emulator::log_path`]).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// The request-body bytes it has received on routes whose path starts with `prefix`
+    /// (e.g. `/2/files/upload`), by the `-v` log: what a client really sent. A request is
+    /// logged before its answer leaves, so a finished client's requests are all counted.
+    pub fn bytes_in(&self, prefix: &str) -> u64 {
+        self.log()
+            .lines()
+            .filter_map(|line| {
+                let (_, request) = line.split_once("POST ")?;
+                let (path, rest) = request.split_once(" -> ")?;
+                let count = rest.strip_suffix(" bytes in)")?.rsplit(' ').next()?;
+                path.starts_with(prefix)
+                    .then(|| count.parse::<u64>().ok())?
+            })
+            .sum()
     }
 
     /// Where it keeps the bytes of Dropbox path `path` ("/" is the whole Dropbox).
@@ -112,18 +154,59 @@ impl Emulator {
             .expect("send")
     }
 
+    /// The authorization-code flow of app `client_id` (approved at once, as the emulator
+    /// does) with `params` added to the authorization (`scope`, …), the code redeemed with
+    /// `secret`: status and token answer.
+    pub async fn grant(
+        &self,
+        client_id: &str,
+        secret: &str,
+        params: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let mut query = vec![
+            ("client_id", client_id),
+            ("response_type", "code"),
+            ("token_access_type", "offline"),
+        ];
+        query.extend_from_slice(params);
+        let url = format!("{}/oauth2/authorize", self.url);
+        let url = url::Url::parse_with_params(&url, &query).unwrap();
+        let r = self.http.get(url).send().await.expect("send");
+        assert_eq!(r.status(), StatusCode::OK, "authorize {client_id}");
+        let code = r.text().await.expect("body");
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.trim()),
+            ("client_id", client_id),
+            ("client_secret", secret),
+        ];
+        let r = self.http.post(format!("{}/oauth2/token", self.url));
+        body(r.form(&form).send().await.expect("send")).await
+    }
+
     /// An RPC call with the test token: status and body (JSON when it parses, else text).
     pub async fn rpc(&self, route: &str, arg: &Value) -> (StatusCode, Value) {
-        let r = self
+        self.rpc_as(TOKEN, route, arg, &[]).await
+    }
+
+    /// [`Emulator::rpc`] with `token` and extra `headers` (e.g. `Dropbox-API-Path-Root`).
+    pub async fn rpc_as(
+        &self,
+        token: &str,
+        route: &str,
+        arg: &Value,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let mut r = self
             .http
             .post(self.route(route))
-            .bearer_auth(TOKEN)
+            .bearer_auth(token)
             .header("Content-Type", "application/json")
-            .body(arg.to_string())
-            .send()
-            .await
-            .expect("send");
-        body(r).await
+            .body(arg.to_string());
+        for (name, value) in headers {
+            r = r.header(*name, *value);
+        }
+        body(r.send().await.expect("send")).await
     }
 
     /// A content call with the test token and `arg` sent verbatim as `Dropbox-API-Arg`.
@@ -137,16 +220,33 @@ impl Emulator {
         A: TryInto<reqwest::header::HeaderValue>,
         A::Error: std::fmt::Debug,
     {
+        self.raw_with(route, arg, data, &[]).await
+    }
+
+    /// [`Emulator::raw`] with extra `headers` (e.g. `Dropbox-API-Path-Root`).
+    pub async fn raw_with<A>(
+        &self,
+        route: &str,
+        arg: A,
+        data: impl Into<reqwest::Body>,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response
+    where
+        A: TryInto<reqwest::header::HeaderValue>,
+        A::Error: std::fmt::Debug,
+    {
         let arg: reqwest::header::HeaderValue = arg.try_into().expect("a header value");
-        self.http
+        let mut r = self
+            .http
             .post(self.route(route))
             .bearer_auth(TOKEN)
             .header("Dropbox-API-Arg", arg)
             .header("Content-Type", "application/octet-stream")
-            .body(data)
-            .send()
-            .await
-            .expect("send")
+            .body(data);
+        for (name, value) in headers {
+            r = r.header(*name, *value);
+        }
+        r.send().await.expect("send")
     }
 
     /// A content-upload call with the argument in `Dropbox-API-Arg` (header-safe).

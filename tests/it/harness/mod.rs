@@ -9,23 +9,42 @@
 //!   it holds.
 //!   - `env.cmd()`: the binary as an [`assert_cmd::Command`] (cwd: `env.dir()`, 300 s guard);
 //!     `env.command()` is the same as a [`std::process::Command`] for `spawn`/piped stdin.
+//!   - `env.program(path)`: any other program (a copy of the binary, `groff`) the same way;
+//!     `env.shim("dropbox_post.py")` is `python3 bin/SCRIPT` running the binary under test.
 //!   - `env.emulator()`: `dropbox-post emulate` on 127.0.0.1, random port, started on first
 //!     use and killed with the env. `TestEnv::with_emulator(&["--app", "k"])` sets its flags.
-//!   - `env.path(rel)`, `env.write(rel, bytes)`: scratch files under `env.dir()`.
+//!   - `env.path(rel)`, `env.write(rel, bytes)`: scratch files under `env.dir()`; `env.cache()`
+//!     is the commands' `DROPBOX_POST_CACHE_DIR` (hash cache, upload journal).
 //!   - `env.seal(cleartext, out, password)`: `encrypt` a credential into `env.path(out)`;
 //!     `env.encrypt(key, out)` is that command before its password.
 //!   - `env.study()` / `env.study_sealing(credential)`: a librec-auto [`Study`].
 //! - [`CmdExt`] on both command types: `.password(pw)` (by `DROPBOX_POST_PASSWORD`, the way CI
 //!   gives it), `.endpoint(&emulator)` (`--endpoint URL`).
 //! - [`Study`] (`study.rs`): `write`, `path`, `config(&[(option, path, dest)])`,
+//!   `config_with((option, path, dest), &[(param, value)])` (extra `<param>`s from line 10),
 //!   `post(&[extra])` (password and endpoint set, cwd the study), `post_json`, `remote(&[..])`
-//!   for `whoami`/`ls`/`get` with the study's key, `cmd()` for anything else.
+//!   for `whoami`/`ls`/`get` with the study's key, `cmd()` for anything else; `post_at(url, ..)`
+//!   and `remote_at(url, ..)` aim at another server; `command()`/`post_command(url, ..)` are
+//!   the [`std::process::Command`] forms (to spawn and kill, or run as another user); `env()`.
 //! - [`Emulator`] (`emulator.rs`): `Emulator::start(&flags)` for tests that stop, restart or
-//!   talk HTTP to it: `url`, `root()`, `file("/dropbox/path")`, `stop`, `restart`, and async
-//!   `rpc`, `upload`, `upload_to`, `raw`, `download`, `list_all`. Sync tests wrap them in
-//!   [`block_on`].
+//!   talk HTTP to it: `url`, `root()`, `file("/dropbox/path")`, `stop` (SIGTERM, must exit
+//!   cleanly), `kill` (SIGKILL, a crash), `start_again`, `restart`, and async `rpc`, `rpc_as`
+//!   (another token, extra headers), `upload`, `upload_to`, `raw`, `raw_with`, `download`,
+//!   `list_all`, `grant` (an app's authorization-code flow: the token answer). Sync tests wrap
+//!   them in [`block_on`]. Its stderr goes to a log kept across restarts: `log()`; started
+//!   with `-v` it logs every request, and `bytes_in("/2/files/upload_session/append")` sums
+//!   the body bytes it received on routes with that prefix (what a client really sent).
+//!   [`HOME_NS`] and [`ROOT_NS`] are its account's namespace ids.
+//! - [`HostileServer`] (`hostile_server.rs`): `HostileServer::start(router)` serves an axum
+//!   router the test writes (a "Dropbox" that lies, echoes or never ends) on 127.0.0.1 from
+//!   its own runtime, so sync tests can run the binary against `server.url`; with
+//!   [`file_metadata`] and [`authorization`] to build its answers.
 //! - Checks: [`assert_success`], [`json_of`], [`stdout`], [`stderr`], [`assert_no_secret`],
-//!   [`files`] / [`assert_same_files`] (trees compared byte for byte), [`pattern`] (bytes).
+//!   [`files`] / [`tree`] / [`assert_same_files`] (trees compared byte for byte), [`snapshot`]
+//!   (a folder's entries and bytes, to show a command left it untouched), [`pattern`] (bytes),
+//!   [`output_within`] (a command that must end within a limit: a hang fails the test),
+//!   [`guarded`] (a [`std::process::Command`] with the 300 s guard), [`subcommands`] (every
+//!   subcommand path, from the clap definitions).
 //! - Constants: [`TOKEN`] (the emulator accepts it, studies seal it), [`PASSWORD`].
 //!
 //! A typical test:
@@ -39,7 +58,9 @@
 //! assert_eq!(std::fs::read(env.emulator().file("/results/r.csv")).unwrap(), b"1,2\n");
 //! ```
 
+mod contents;
 mod emulator;
+mod hostile_server;
 mod study;
 
 use std::ffi::OsStr;
@@ -50,7 +71,9 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
-pub use emulator::{Emulator, body, hash};
+pub use contents::snapshot;
+pub use emulator::{Emulator, HOME_NS, ROOT_NS, body, hash};
+pub use hostile_server::{HostileServer, authorization, file_metadata};
 pub use study::Study;
 
 /// The token the emulators accept and the studies seal.
@@ -119,7 +142,11 @@ impl TestEnv {
 
     /// The binary in this env: isolated environment, empty stdin, cwd the work dir.
     pub fn command(&self) -> std::process::Command {
-        let mut cmd = std::process::Command::new(bin());
+        self.std_program(bin())
+    }
+
+    fn std_program(&self, program: impl AsRef<OsStr>) -> std::process::Command {
+        let mut cmd = std::process::Command::new(program);
         self.isolate(&mut cmd);
         cmd.current_dir(self.dir());
         cmd
@@ -127,8 +154,22 @@ impl TestEnv {
 
     /// [`TestEnv::command`] for assertions, with a guard against hangs.
     pub fn cmd(&self) -> assert_cmd::Command {
-        let mut cmd = assert_cmd::Command::from_std(self.command());
-        cmd.timeout(Duration::from_secs(300));
+        self.program(bin())
+    }
+
+    /// Any program (a copy of the binary, python3, a shell) as [`TestEnv::cmd`] runs the
+    /// binary: isolated, cwd the work dir, with the guard against hangs.
+    pub fn program(&self, program: impl AsRef<OsStr>) -> assert_cmd::Command {
+        guarded(self.std_program(program))
+    }
+
+    /// `python3 bin/SCRIPT` (a librec-auto shim of this repository) running the binary
+    /// under test (`DROPBOX_POST_BIN`).
+    pub fn shim(&self, script: &str) -> assert_cmd::Command {
+        let mut cmd = self.program("python3");
+        cmd.arg(repo().join("bin").join(script))
+            .env("DROPBOX_POST_BIN", bin())
+            .env("PYTHONDONTWRITEBYTECODE", "1");
         cmd
     }
 
@@ -256,6 +297,46 @@ pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
             .unwrap()
     });
     RUNTIME.block_on(future)
+}
+
+/// Every subcommand's name path, nested ones too (`["key", "check"]`), from the clap
+/// definitions: what help pages, completions and man pages must cover.
+pub fn subcommands() -> Vec<Vec<String>> {
+    fn walk(cmd: &clap::Command, prefix: &[String], out: &mut Vec<Vec<String>>) {
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            let mut path = prefix.to_vec();
+            path.push(sub.get_name().to_string());
+            walk(sub, &path, out);
+            out.push(path);
+        }
+    }
+    let mut out = Vec::new();
+    walk(
+        &<dropbox_post::cli::Cli as clap::CommandFactory>::command(),
+        &[],
+        &mut out,
+    );
+    out
+}
+
+/// `cmd` for assertions, killed if it runs over 300 s (a hang fails the test, not the run).
+pub fn guarded(cmd: std::process::Command) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::from_std(cmd);
+    cmd.timeout(Duration::from_secs(300));
+    cmd
+}
+
+/// Runs `cmd` to its end, failing the test (not hanging it) if that takes over `limit`: for
+/// what must fail fast rather than block (a FIFO, a costly KDF, a hostile config).
+#[track_caller]
+pub fn output_within(cmd: &mut assert_cmd::Command, limit: Duration) -> Output {
+    let out = cmd.timeout(limit).output().expect("run the command");
+    assert!(
+        out.status.code().is_some(),
+        "killed after {limit:?} (or by a signal): {}",
+        stderr(&out)
+    );
+    out
 }
 
 pub fn write_file(path: &Path, data: &[u8]) -> PathBuf {

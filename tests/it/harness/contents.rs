@@ -1,5 +1,5 @@
-//! What a folder holds, to tell that a command left it untouched (shared by the integration
-//! tests and the library's unit tests).
+//! What a folder holds, to tell that a command left it untouched. Self-contained: the
+//! library's unit tests (src/study/tests.rs) include this file by path.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
