@@ -1,15 +1,20 @@
-//! Opening local files by name without trusting what the name leads to.
+//! Local files by name: opened without trusting what the name leads to, replaced whole.
 //!
 //! Every file dropbox-post opens by name (password file, sealed and cleartext keys, study
-//! config, the files it posts or compares, its own caches and the emulator's state) goes
-//! through [`open_regular`], and every one it reads whole through [`read_bounded`]: a FIFO
-//! would block `open()` until some writer came along, and `/dev/zero` or a growing file
-//! would be read until memory ran out. The file is opened without blocking, and its type
-//! is checked on the opened descriptor (not on the name, which could be swapped in between).
+//! config and git files, the files it posts or compares, its own caches and the emulator's
+//! state) goes through [`open_regular`], and every one it reads whole through
+//! [`read_bounded`]: a FIFO would block `open()` until some writer came along, and
+//! `/dev/zero` or a growing file would be read until memory ran out. The file is opened
+//! without blocking, and its type is checked on the opened descriptor (not on the name,
+//! which could be swapped in between).
+//!
+//! Every file it writes whole (sealed keys, study files, caches, journals, the emulator's
+//! state, downloads) goes through [`AtomicFile`]: a crash or a failure leaves the old file
+//! or the new one, never a part of one.
 
 use std::fs::File;
-use std::io::Read;
-use std::path::Path;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
@@ -94,6 +99,92 @@ pub fn read_to_limit(
     Ok(bytes)
 }
 
+/// A file being written beside `target` (a hidden temporary file in the same folder, so
+/// that the rename is atomic), put in its place by [`AtomicFile::commit`]; dropped
+/// uncommitted, it is deleted.
+pub struct AtomicFile {
+    temp: tempfile::NamedTempFile,
+    target: PathBuf,
+}
+
+/// Whether [`AtomicFile::commit`] may replace a file already at the target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Existing {
+    Replace,
+    /// Fail with `AlreadyExists`, even when another writer got there in between.
+    Keep,
+}
+
+impl AtomicFile {
+    /// Private (0600 on Unix) until the caller says otherwise.
+    pub fn new(target: &Path) -> std::io::Result<AtomicFile> {
+        Self::with(target, tempfile::Builder::new())
+    }
+
+    /// With the permissions any new file gets (0666 less the umask on Unix).
+    pub fn public(target: &Path) -> std::io::Result<AtomicFile> {
+        #[allow(unused_mut)]
+        let mut builder = tempfile::Builder::new();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            builder.permissions(std::fs::Permissions::from_mode(0o666));
+        }
+        Self::with(target, builder)
+    }
+
+    fn with(target: &Path, mut builder: tempfile::Builder) -> std::io::Result<AtomicFile> {
+        let dir = match target.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        let temp = builder
+            .prefix(".dropbox-post-")
+            .suffix(".tmp")
+            .tempfile_in(dir)?;
+        Ok(AtomicFile {
+            temp,
+            target: target.to_path_buf(),
+        })
+    }
+
+    pub fn file(&mut self) -> &mut File {
+        self.temp.as_file_mut()
+    }
+
+    /// Where the bytes are until the commit (to copy permissions onto, say).
+    pub fn temp_path(&self) -> &Path {
+        self.temp.path()
+    }
+
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Flushes the bytes to disk: a caller that puts several files in place can make sure
+    /// all are whole before the first rename.
+    pub fn sync(&self) -> std::io::Result<()> {
+        self.temp.as_file().sync_all()
+    }
+
+    /// Flushes the bytes to disk and renames the file over the target.
+    pub fn commit(self, existing: Existing) -> std::io::Result<()> {
+        self.sync()?;
+        let persisted = match existing {
+            Existing::Replace => self.temp.persist(&self.target),
+            Existing::Keep => self.temp.persist_noclobber(&self.target),
+        };
+        persisted.map(drop).map_err(|e| e.error)
+    }
+}
+
+/// Replaces `target` with `bytes` as one [`AtomicFile`] (private, see [`AtomicFile::new`]).
+pub fn write_atomically(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut file = AtomicFile::new(target)?;
+    file.file().write_all(bytes)?;
+    file.commit(Existing::Replace)
+}
+
 /// What a non-regular file is, for messages.
 pub fn kind_of(file_type: &std::fs::FileType) -> &'static str {
     #[cfg(unix)]
@@ -141,6 +232,25 @@ mod tests {
         assert!(std::error::Error::source(&missing).is_none());
         let folder = read_bounded(dir.path(), 5).unwrap_err();
         assert_eq!(folder.to_string(), "it is a folder, not a regular file");
+    }
+
+    #[test]
+    fn atomic_files_replace_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("f");
+        write_atomically(&target, b"one").unwrap();
+        write_atomically(&target, b"two").unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"two");
+        let mut kept = AtomicFile::new(&target).unwrap();
+        kept.file().write_all(b"three").unwrap();
+        let err = kept.commit(Existing::Keep).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+        let mut dropped = AtomicFile::new(&target).unwrap();
+        dropped.file().write_all(b"four").unwrap();
+        drop(dropped);
+        assert_eq!(std::fs::read(&target).unwrap(), b"two");
+        // Nothing but the target is left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[cfg(unix)]

@@ -4,12 +4,14 @@
 //! namespace and sessions this way, `post` its resumable uploads. Files are private (0600).
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+use crate::files::{AtomicFile, Existing};
 
 #[derive(Serialize, Deserialize)]
 struct Record<K, V> {
@@ -46,16 +48,14 @@ impl Journal {
             }
         }
         records.retain(|_, v| keep(v));
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".tmp");
-        {
-            let mut out = std::io::BufWriter::new(private(Path::new(&tmp))?);
-            for (k, n) in &records {
-                writeln!(out, "{}", line(k, n))?;
-            }
-            out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        let mut compacted = AtomicFile::new(path)?;
+        let mut out = std::io::BufWriter::new(compacted.file());
+        for (k, n) in &records {
+            writeln!(out, "{}", line(k, n))?;
         }
-        fs::rename(&tmp, path)?;
+        out.flush()?;
+        drop(out);
+        compacted.commit(Existing::Replace)?;
         let file = OpenOptions::new().append(true).open(path)?;
         let path = path.to_path_buf();
         Ok((Journal { path, file }, records))
@@ -76,15 +76,6 @@ impl Journal {
     }
 }
 
-/// Creates (or truncates) `path`, readable by its owner only.
-fn private(path: &Path) -> std::io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
-}
-
 fn line<V: Serialize>(k: &str, n: &V) -> String {
     serde_json::to_string(&Record { k, n }).unwrap_or_default()
 }
@@ -92,6 +83,7 @@ fn line<V: Serialize>(k: &str, n: &V) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn the_last_record_wins_and_opening_compacts() {

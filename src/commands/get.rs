@@ -17,6 +17,7 @@ use crate::dropbox::error::ApiError;
 use crate::dropbox::space;
 use crate::dropbox::types::{FileMetadata, Metadata};
 use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
+use crate::files::{AtomicFile, Existing};
 use crate::redact::untrusted;
 
 /// Downloads in flight at once.
@@ -253,13 +254,8 @@ async fn fetch(
             remote.size, meta.size
         )));
     }
-    let dir = dest.parent().unwrap_or(Path::new("."));
-    let temp = tempfile::Builder::new()
-        .prefix(".dropbox-post-")
-        .tempfile_in(dir)
-        .map_err(GetError::Local)?;
-    let (file, temp_path) = temp.into_parts();
-    let mut file = tokio::fs::File::from_std(file);
+    let mut atomic = AtomicFile::new(dest).map_err(GetError::Local)?;
+    let mut file = tokio::fs::File::from_std(atomic.file().try_clone().map_err(GetError::Local)?);
     let mut hasher = ContentHasher::new();
     let mut written = 0u64;
     while let Some(chunk) = response.chunk().await.map_err(|e| {
@@ -279,7 +275,7 @@ async fn fetch(
         written += chunk.len() as u64;
         file.write_all(&chunk).await.map_err(GetError::Local)?;
     }
-    file.sync_all().await.map_err(GetError::Local)?;
+    file.flush().await.map_err(GetError::Local)?;
     drop(file);
     let got = hasher.finish();
     let want = meta.content_hash.as_deref().or(expected.as_deref());
@@ -290,9 +286,11 @@ async fn fetch(
             untrusted(want.unwrap_or("no hash"))
         )));
     }
-    temp_path
-        .persist(dest)
-        .map_err(|e| GetError::Local(e.error))?;
+    // Syncing a big file to disk takes a while: off the async threads.
+    tokio::task::spawn_blocking(move || atomic.commit(Existing::Replace))
+        .await
+        .map_err(|e| GetError::Local(std::io::Error::other(e)))?
+        .map_err(GetError::Local)?;
     Ok(Done::Downloaded(written))
 }
 

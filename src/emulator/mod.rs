@@ -144,16 +144,13 @@ pub enum EmulatorError {
 /// The largest state file (`oauth.json`, `links.json`) the emulator reads back.
 pub(crate) const MAX_STATE_FILE: u64 = 256 << 20;
 
-/// Replaces `path` with `value` as JSON, through `<path>.tmp` and a rename, so a crash
-/// leaves the old or the new state, never half of one. Callers hold the lock of that state.
+/// Replaces `path` with `value` as JSON, atomically ([`crate::files::AtomicFile`]).
+/// Callers hold the lock of that state.
 pub(crate) fn write_json_atomically<T: serde::Serialize>(
     path: &Path,
     value: &T,
 ) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    std::fs::write(&tmp, serde_json::to_vec(value)?)?;
-    std::fs::rename(&tmp, path)
+    crate::files::write_atomically(path, &serde_json::to_vec(value)?)
 }
 
 /// Deletes expired upload sessions every minute until shutdown.

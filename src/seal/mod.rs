@@ -21,7 +21,7 @@ pub use credential::{Credential, CredentialError};
 pub use v1::KdfParams;
 
 use crate::exit::{ExitKind, Failure};
-use crate::files::{ReadError, read_bounded};
+use crate::files::{AtomicFile, Existing, ReadError, read_bounded};
 
 /// Sealed files are a few hundred bytes; anything much larger is not one.
 pub const MAX_FILE_LEN: u64 = 64 * 1024;
@@ -237,28 +237,19 @@ fn write_atomically(path: &Path, contents: &[u8], force: bool) -> Result<(), Sea
         path: path.to_owned(),
         error,
     };
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".dropbox-post-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(write_error)?;
-    tmp.write_all(contents).map_err(write_error)?;
-    tmp.as_file().sync_all().map_err(write_error)?;
-    let persisted = if force {
-        tmp.persist(path)
+    let mut file = AtomicFile::new(path).map_err(write_error)?;
+    file.file().write_all(contents).map_err(write_error)?;
+    let existing = if force {
+        Existing::Replace
     } else {
-        tmp.persist_noclobber(path)
+        Existing::Keep
     };
-    match persisted {
-        Ok(_) => Ok(()),
-        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Err(SealError::Exists {
+    match file.commit(existing) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(SealError::Exists {
             path: path.to_owned(),
         }),
-        Err(e) => Err(write_error(e.error)),
+        Err(e) => Err(write_error(e)),
     }
 }
 

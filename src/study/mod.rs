@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::{self, ConfigError, JobKind, Problem};
 use crate::exit::{ExitKind, Failure};
+use crate::files::{AtomicFile, Existing, ReadError, read_bounded};
 
 /// The sealed credential the script names, and the folder `init` creates for it.
 pub const KEY: &str = "keys/dropbox.enc";
@@ -298,6 +299,9 @@ fn has_enc_rule(line: &str, _: &str) -> bool {
     words.next() == Some("*.enc") && words.any(|w| w == "-text" || w == "binary")
 }
 
+/// `.gitignore` and `.gitattributes` are a few lines; a bigger file is not read.
+const MAX_GIT_FILE: u64 = 16 << 20;
+
 /// A line-based git file (`rel`) with the `entries` it lacks appended, in its line endings.
 fn lines_change(
     study: &Path,
@@ -311,12 +315,13 @@ fn lines_change(
         path: shown(study, rel),
         problem,
     };
-    let old = match fs::metadata(&path) {
-        Ok(m) if m.is_file() => {
-            Some(fs::read(&path).map_err(|e| conflict(format!("cannot read it: {e}")))?)
+    let old = match read_bounded(&path, MAX_GIT_FILE) {
+        Ok(bytes) => Some(bytes.to_vec()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(ReadError::NotRegular(what)) => {
+            return Err(conflict(format!("exists but is {what}; move it away")));
         }
-        Ok(_) => return Err(conflict("exists but is not a file; move it away".into())),
-        Err(_) => None,
+        Err(e) => return Err(conflict(format!("cannot read it: {e}"))),
     };
     let text = String::from_utf8_lossy(old.as_deref().unwrap_or_default()).into_owned();
     let lines: Vec<&str> = text.lines().map(str::trim).collect();
@@ -357,10 +362,9 @@ fn lines_change(
     })
 }
 
-/// A file written to a temporary file beside its target, not yet renamed into place.
+/// A file written in full beside its target, not yet renamed into place.
 struct Staged {
-    file: tempfile::NamedTempFile,
-    target: PathBuf,
+    file: AtomicFile,
     replace: bool,
 }
 
@@ -424,15 +428,15 @@ impl Plan {
             }
         })?;
         for s in staged {
-            let result = if s.replace {
-                s.file.persist(&s.target).map(drop)
+            let path = s.file.target().to_path_buf();
+            let existing = if s.replace {
+                Existing::Replace
             } else {
-                s.file.persist_noclobber(&s.target).map(drop)
+                Existing::Keep
             };
-            result.map_err(|e| StudyError::Write {
-                path: s.target.clone(),
-                error: e.error,
-            })?;
+            s.file
+                .commit(existing)
+                .map_err(|error| StudyError::Write { path, error })?;
         }
         Ok(())
     }
@@ -466,35 +470,27 @@ fn stage(path: &Path, write: &FileWrite) -> Result<Staged, StudyError> {
         path.to_path_buf()
     };
     let dir = target.parent().unwrap_or(Path::new("."));
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".dropbox-post-init.").suffix(".tmp");
-    #[cfg(unix)]
-    if !replace {
-        // As any new file: 0666 less the umask (tempfile's default is 0600).
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(fs::Permissions::from_mode(0o666));
-    }
-    let mut file = builder
-        .tempfile_in(dir)
-        .map_err(|error| StudyError::NotWritable {
-            dir: dir.to_path_buf(),
-            error,
-        })?;
+    // A new file gets the permissions of any new file; a replaced one keeps its own.
+    let file = if replace {
+        AtomicFile::new(&target)
+    } else {
+        AtomicFile::public(&target)
+    };
+    let mut file = file.map_err(|error| StudyError::NotWritable {
+        dir: dir.to_path_buf(),
+        error,
+    })?;
     let write_error = |error| StudyError::Write {
         path: target.clone(),
         error,
     };
-    file.write_all(&write.new).map_err(write_error)?;
+    file.file().write_all(&write.new).map_err(write_error)?;
     if replace {
         let permissions = fs::metadata(&target).map_err(write_error)?.permissions();
-        fs::set_permissions(file.path(), permissions).map_err(write_error)?;
+        fs::set_permissions(file.temp_path(), permissions).map_err(write_error)?;
     }
-    file.as_file().sync_all().map_err(write_error)?;
-    Ok(Staged {
-        file,
-        target,
-        replace,
-    })
+    file.sync().map_err(write_error)?;
+    Ok(Staged { file, replace })
 }
 
 /// The study folder in a message.

@@ -201,7 +201,7 @@ fn bad_studies_are_refused_and_left_alone() {
         (
             "gitignore is a folder",
             |p| fs::create_dir(p.join(GITIGNORE)).unwrap(),
-            ".gitignore: exists but is not a file",
+            ".gitignore: exists but is a folder; move it away",
         ),
     ];
     for (name, spoil, message) in cases {

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::walk::{LocalFile, Stamp};
+use crate::files::{AtomicFile, Existing};
 
 /// A cache file bigger than this (some million files) is ignored, not read.
 const MAX_CACHE_FILE: u64 = 512 << 20;
@@ -167,10 +168,12 @@ impl HashCache {
             root: self.root.clone(),
             files,
         };
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        serde_json::to_writer(std::io::BufWriter::new(tmp.as_file_mut()), &saved)?;
-        tmp.as_file_mut().flush()?;
-        tmp.persist(path).map_err(|e| e.error)?;
+        let mut file = AtomicFile::new(path)?;
+        let mut out = std::io::BufWriter::new(file.file());
+        serde_json::to_writer(&mut out, &saved)?;
+        out.flush()?;
+        drop(out);
+        file.commit(Existing::Replace)?;
         Ok(true)
     }
 }
