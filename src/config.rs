@@ -46,7 +46,7 @@ use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::reader::Reader;
 
-use crate::dropbox::path::{MAX_NAME_CHARS, MAX_PATH_BYTES};
+use crate::dropbox::limits::{MAX_NAME_CHARS, MAX_PATH_BYTES};
 use crate::dropbox::space::Space;
 use crate::exit::{ExitKind, Failure};
 use crate::files::{ReadError, read_bounded};

@@ -19,6 +19,7 @@ use super::auth::TokenSource;
 use super::bwlimit::Bandwidth;
 use super::endpoint::Endpoints;
 use super::error::{ApiError, AuthError, Reason, auth_error_of, short};
+use super::limits::MAX_LIST_LIMIT;
 use super::pacer::{Decision, Pacer};
 use super::types::{
     ApiErrorBody, CreateFolderArg, CreateFolderResult, DeleteArg, DeleteBatchArg,
@@ -310,7 +311,7 @@ impl DropboxClient {
         recursive: bool,
     ) -> Result<Vec<Metadata>, ApiError> {
         let mut arg = ListFolderArg::new(path, recursive);
-        arg.limit = Some(2000);
+        arg.limit = Some(MAX_LIST_LIMIT);
         let mut page: ListFolderResult = self.rpc("files/list_folder", &arg).await?;
         let mut entries = std::mem::take(&mut page.entries);
         let mut pages = 1;

@@ -7,6 +7,7 @@ pub mod client;
 pub mod content_hash;
 pub mod endpoint;
 pub mod error;
+pub mod limits;
 pub mod pacer;
 pub mod path;
 pub mod sharing;

@@ -6,12 +6,6 @@
 
 use icu_normalizer::ComposingNormalizerBorrowed;
 
-/// Dropbox refuses a file or folder name longer than this many characters.
-pub const MAX_NAME_CHARS: usize = 255;
-/// The longest path dropbox-post sends, and the emulator stores (below Linux's PATH_MAX,
-/// with room for the emulator's root).
-pub const MAX_PATH_BYTES: usize = 3072;
-
 /// The case- and normalisation-folded key of a path or name.
 pub fn key(path: &str) -> String {
     // ASCII is already NFC: the common case needs no per-char work.

@@ -13,9 +13,6 @@ use super::space::outward;
 use super::store::Node;
 use crate::dropbox::types::{ListFolderResult, Metadata};
 
-/// Dropbox's page size when the request sets no `limit`.
-pub const DEFAULT_LIMIT: u32 = 2000;
-
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Cursor {
     /// Lower key of the folder, `""` for the root.

@@ -21,9 +21,10 @@ impl fmt::Display for Malformed {
     }
 }
 
-/// Longest name component we store: the limit of common filesystems under `ROOT/files`.
-const MAX_NAME_BYTES: usize = 255;
-use crate::dropbox::path::MAX_PATH_BYTES;
+/// Longest name component we store: the limit of common filesystems under `ROOT/files`
+/// (Dropbox's own, [`MAX_NAME_CHARS`] characters, is the same for ASCII names).
+const MAX_NAME_BYTES: usize = MAX_NAME_CHARS;
+use crate::dropbox::limits::{MAX_NAME_CHARS, MAX_PATH_BYTES};
 
 impl DbxPath {
     /// Parses `/a/b`. The root (`/`), empty components, `.`/`..`, a trailing slash and NUL

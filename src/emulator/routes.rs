@@ -27,7 +27,7 @@ use super::error::ApiError;
 use super::faults::{Exposure, Fault, FaultPlan};
 use super::jobs::Jobs;
 use super::links::{Links, Target};
-use super::list::{Cursor, DEFAULT_LIMIT};
+use super::list::Cursor;
 use super::oauth::{self, Auth};
 use super::scopes::Scopes;
 use super::session::{Begin, Direct, Sessions};
@@ -36,6 +36,7 @@ use super::staging::{self, StageError, Staged};
 use super::store::{Failed, Rejected, Store};
 use crate::dropbox::arg::to_header_json;
 use crate::dropbox::content_hash::ContentHasher;
+use crate::dropbox::limits::{MAX_BATCH, MAX_LIST_LIMIT};
 use crate::dropbox::types::{
     AccountName, CommitInfo, CreateFolderArg, CreateFolderResult, CreateSharedLinkArg, DeleteArg,
     DeleteBatchArg, DeleteBatchJobStatus, DeleteBatchLaunch, DeleteBatchResultEntry, DeleteResult,
@@ -64,7 +65,6 @@ pub struct App {
 pub struct ConnCut(pub CancellationToken);
 
 const MAX_RPC_BODY: usize = 16 * 1024 * 1024;
-const MAX_BATCH: usize = 1000;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Route {
@@ -642,8 +642,8 @@ impl Validate for ListFolderArg {
     fn validate(&self) -> Result<(), String> {
         args::check_path("path", &self.path, PathKind::RootOrId)?;
         match self.limit {
-            Some(l) if !(1..=2000).contains(&l) => {
-                Err(format!("limit: {l} is not between 1 and 2000"))
+            Some(l) if !(1..=MAX_LIST_LIMIT).contains(&l) => {
+                Err(format!("limit: {l} is not between 1 and {MAX_LIST_LIMIT}"))
             }
             _ => Ok(()),
         }
@@ -1078,7 +1078,7 @@ fn list_folder(app: &App, ns: Ns, arg: ListFolderArg) -> Result<Response, Fail> 
             ns.lower(),
             arg.recursive,
             arg.include_deleted,
-            arg.limit.unwrap_or(DEFAULT_LIMIT),
+            arg.limit.unwrap_or(MAX_LIST_LIMIT),
             seq,
         )
         .page(nodes)

@@ -13,9 +13,10 @@ use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::sync::mpsc;
 
 use crate::dropbox::content_hash::ContentHasher;
+use crate::dropbox::limits;
 
 /// Dropbox refuses more than this many bytes in one request.
-pub const MAX_REQUEST_BYTES: u64 = 150 * 1024 * 1024;
+pub const MAX_REQUEST_BYTES: u64 = limits::MAX_REQUEST_BYTES as u64;
 
 /// Bytes on disk, not yet part of the namespace, with their content hash so far (a session
 /// can go on hashing where a request left off).

@@ -29,6 +29,7 @@ use tokio::time::Instant;
 use crate::dropbox::client::DropboxClient;
 use crate::dropbox::content_hash::{BLOCK_SIZE, ContentHasher};
 use crate::dropbox::error::{ApiError, Reason, reason_of};
+use crate::dropbox::limits::{MAX_BATCH, MAX_REQUEST_BYTES};
 use crate::dropbox::types::{
     CommitInfo, FileMetadata, Metadata, UploadSessionCursor, UploadSessionFinishArg,
     UploadSessionFinishBatchResultEntry,
@@ -42,10 +43,6 @@ use super::resume::{Resume, Saved};
 use super::unchanged;
 use super::walk::LocalFile;
 
-/// Dropbox refuses more than this in one request.
-pub const MAX_REQUEST: usize = 150 * 1024 * 1024;
-/// `finish_batch_v2` takes at most this many entries.
-pub const MAX_BATCH: usize = 1000;
 /// Files in flight unless told otherwise: uploads only stage data and commits are batched,
 /// so many small files gain from more (rclone recommends 32–64 with batched commits).
 pub const DEFAULT_JOBS: u16 = 16;
@@ -88,7 +85,7 @@ impl Settings {
     /// Round `chunk_size` to whole 4 MiB blocks within Dropbox's request limit, and make
     /// the budget hold at least one chunk.
     pub fn normalized(mut self) -> Self {
-        let max = MAX_REQUEST / BLOCK_SIZE * BLOCK_SIZE;
+        let max = MAX_REQUEST_BYTES / BLOCK_SIZE * BLOCK_SIZE;
         self.chunk_size = (self.chunk_size / BLOCK_SIZE * BLOCK_SIZE).clamp(BLOCK_SIZE, max);
         self.buffer_budget = self.buffer_budget.max(self.chunk_size);
         self.jobs = self.jobs.max(1);

@@ -15,11 +15,11 @@ use crate::dropbox::error::{ApiError, Reason, reason_of};
 use crate::dropbox::path::key;
 use crate::dropbox::types::{DeleteBatchResultEntry, Metadata, error_summary};
 
-use super::engine::MAX_BATCH;
 use super::filter::Filter;
 use super::plan::remote_path;
 use super::report::{CANNOT_DELETE, Deletion};
 use super::walk::LocalTree;
+use crate::dropbox::limits::MAX_BATCH;
 
 /// What one script of the run put under its `dest`, kept for the mirror at the end.
 pub struct Posted {
