@@ -101,7 +101,7 @@ pub struct ConfigGlob {
     pub line: usize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobKind {
     File,
     Folder,
@@ -109,7 +109,7 @@ pub enum JobKind {
 
 impl JobKind {
     /// As written in a config's `option` param.
-    pub(crate) fn noun(self) -> &'static str {
+    pub fn noun(self) -> &'static str {
         match self {
             JobKind::File => "file",
             JobKind::Folder => "folder",

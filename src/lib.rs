@@ -3,7 +3,6 @@
 //! Data flows one way: argv → config → credential → plan → engine → report.
 //! The emulator shares only the wire types in [`dropbox::types`] with the client.
 
-pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod dropbox;

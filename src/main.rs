@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use dropbox_post::cli::Cli;
+use dropbox_post::commands::Cli;
 
 fn main() -> ExitCode {
     dropbox_post::process::no_core_dumps();

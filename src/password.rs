@@ -10,7 +10,6 @@
 //! it never waits on a stdin nobody will write to. An empty password is always an error
 //! (an unset CI secret usually expands to an empty string).
 
-use std::fmt;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -25,39 +24,6 @@ pub const PASSWORD_ENV: &str = "DROPBOX_POST_PASSWORD";
 /// at least 10^8 guesses (4: at least 10^10), which an offline attacker against a public file
 /// must actually pay for (docs/security.md).
 pub const MIN_SCORE: u8 = 3;
-
-/// The password flags every command that opens a sealed file flattens into its arguments.
-#[derive(clap::Args, Clone, Default)]
-pub struct PasswordArgs {
-    /// The password. Other local users can see it in the process list: prefer
-    /// DROPBOX_POST_PASSWORD or --password-file. Also accepted as --password=PW.
-    #[arg(
-        short = 'k',
-        long = "key_password",
-        visible_alias = "password",
-        value_name = "PASSWORD",
-        value_parser = secret_value
-    )]
-    pub password: Option<SecretString>,
-
-    /// Read the password from the first line of FILE (used when neither -k nor
-    /// DROPBOX_POST_PASSWORD is given).
-    #[arg(long, value_name = "FILE")]
-    pub password_file: Option<PathBuf>,
-}
-
-impl fmt::Debug for PasswordArgs {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PasswordArgs")
-            .field("password", &self.password.as_ref().map(|_| "[REDACTED]"))
-            .field("password_file", &self.password_file)
-            .finish()
-    }
-}
-
-fn secret_value(value: &str) -> Result<SecretString, std::convert::Infallible> {
-    Ok(SecretString::from(value))
-}
 
 /// What the password is for: opening asks once; a new secret is asked twice and compared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,20 +57,6 @@ pub enum PasswordError {
 impl From<PasswordError> for Failure {
     fn from(e: PasswordError) -> Self {
         Failure::new(ExitKind::Credential, e)
-    }
-}
-
-impl PasswordArgs {
-    /// The password by the rule in the module doc. `what` names the file or purpose in prompts
-    /// and errors, e.g. "keys/dropbox.enc".
-    pub fn resolve(&self, purpose: Purpose, what: &str) -> Result<SecretString, PasswordError> {
-        Sources {
-            flag: self.password.as_ref(),
-            env: PASSWORD_ENV,
-            file: self.password_file.as_deref(),
-            hint: "-k/--password PW, DROPBOX_POST_PASSWORD, or --password-file FILE",
-        }
-        .resolve(purpose, what)
     }
 }
 
@@ -212,17 +164,6 @@ pub fn check_strength(password: &SecretString, allow_weak: bool) -> Result<(), P
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn debug_hides_the_password() {
-        let args = PasswordArgs {
-            password: Some(SecretString::from("hunter2-SECRET")),
-            password_file: None,
-        };
-        let debug = format!("{args:?}");
-        assert!(!debug.contains("SECRET"), "{debug}");
-        assert!(debug.contains("REDACTED"));
-    }
 
     #[test]
     fn flag_wins_over_file() {

@@ -15,10 +15,11 @@ use sha2::{Digest, Sha256};
 use url::Url;
 use zeroize::Zeroizing;
 
-use crate::commands::credential::{SealOutArgs, failure, token_source};
+use super::args::EndpointArgs;
+use super::credential::SealOutArgs;
 use crate::dropbox::auth::exchange_code;
 use crate::dropbox::client::DropboxClient;
-use crate::dropbox::endpoint::{ENDPOINT_ENV, Endpoints};
+use crate::dropbox::endpoint::Endpoints;
 use crate::dropbox::types::FullAccount;
 use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
 use crate::files::read_bounded;
@@ -55,9 +56,8 @@ pub struct AuthArgs {
     #[command(flatten)]
     pub out: SealOutArgs,
 
-    /// Dropbox base URL for every host (e.g. the emulator's http://127.0.0.1:PORT).
-    #[arg(long, env = ENDPOINT_ENV, value_name = "URL")]
-    pub endpoint: Option<String>,
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
 }
 
 pub fn run(args: AuthArgs) -> CmdResult {
@@ -65,7 +65,7 @@ pub fn run(args: AuthArgs) -> CmdResult {
     if app_key.is_empty() {
         return Err(Failure::msg(ExitKind::Usage, "--app-key is empty"));
     }
-    let endpoints = Endpoints::from_option(args.endpoint.as_deref()).exit_with(ExitKind::Usage)?;
+    let endpoints = args.endpoint.endpoints()?;
     // Everything that can fail locally fails before the user is sent to the browser.
     let out = &args.out;
     let password = out.prepare()?;
@@ -80,25 +80,20 @@ pub fn run(args: AuthArgs) -> CmdResult {
     );
     let code = read_code()?;
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .exit_with(ExitKind::Internal)?;
+    let runtime = super::runtime()?;
     // A redirected token request would resend the code and verifier (or secret) elsewhere.
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .exit_with(ExitKind::Internal)?;
-    let refresh_token = runtime
-        .block_on(exchange_code(
-            &http,
-            &endpoints.token_url(),
-            &app_key,
-            app_secret.as_ref(),
-            code.as_str(),
-            &verifier,
-        ))
-        .map_err(failure)?;
+    let refresh_token = runtime.block_on(exchange_code(
+        &http,
+        &endpoints.token_url(),
+        &app_key,
+        app_secret.as_ref(),
+        code.as_str(),
+        &verifier,
+    ))?;
     let credential = Credential::RefreshToken {
         app_key,
         app_secret,
@@ -124,7 +119,7 @@ pub fn run(args: AuthArgs) -> CmdResult {
 
 /// Who approved the app, to show it; the credential is already sealed, so only warn.
 async fn account_of(credential: &Credential, endpoints: Endpoints) -> Option<String> {
-    let client = DropboxClient::new(endpoints, token_source(credential.clone())).ok()?;
+    let client = DropboxClient::new(endpoints, credential.clone().into()).ok()?;
     match client
         .rpc::<_, FullAccount>("users/get_current_account", &())
         .await

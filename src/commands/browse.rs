@@ -3,13 +3,13 @@
 
 use clap::Args;
 
-use crate::commands::credential::{RemoteArgs, failure};
+use super::credential::RemoteArgs;
 use crate::dropbox::client::DropboxClient;
 use crate::dropbox::error::ApiError;
 use crate::dropbox::path::key;
 use crate::dropbox::space::{self, Space};
 use crate::dropbox::types::Metadata;
-use crate::exit::{CmdResult, ExitKind, ResultExt};
+use crate::exit::CmdResult;
 use crate::redact::untrusted;
 
 const WHOAMI_HELP: &str = "\
@@ -58,20 +58,11 @@ pub struct LsArgs {
     pub remote: RemoteArgs,
 }
 
-fn runtime() -> CmdResult<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .exit_with(ExitKind::Internal)
-}
-
 pub fn whoami(args: WhoamiArgs) -> CmdResult {
     let client = args.remote.client()?;
-    let account = runtime()?
-        .block_on(space::current_account(&client))
-        .map_err(failure)?;
+    let account = super::runtime()?.block_on(space::current_account(&client))?;
     if args.remote.root == Space::Team {
-        space::team_root(&account).map_err(failure)?;
+        space::team_root(&account)?;
     }
     println!("name:    {}", untrusted(&account.name.display_name));
     println!("email:   {}", untrusted(&account.email));
@@ -86,12 +77,10 @@ pub fn whoami(args: WhoamiArgs) -> CmdResult {
 pub fn ls(args: LsArgs) -> CmdResult {
     let path = remote_path(&args.path);
     let client = args.remote.client()?;
-    let (base, entries) = runtime()?
-        .block_on(async {
-            let client = space::enter(client, args.remote.root).await?;
-            entries_at(&client, &path, args.recursive).await
-        })
-        .map_err(failure)?;
+    let (base, entries) = super::runtime()?.block_on(async {
+        let client = space::enter(client, args.remote.root).await?;
+        entries_at(&client, &path, args.recursive).await
+    })?;
     for line in listing(&base, entries, args.long) {
         println!("{line}");
     }

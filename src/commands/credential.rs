@@ -1,19 +1,18 @@
-//! From a sealed credential to a Dropbox client: shared by every command that talks to
-//! Dropbox. Either credential type works; a refresh token is exchanged on first use.
+//! From a sealed credential to a Dropbox client: the arguments shared by every command
+//! that seals a credential or talks to Dropbox.
 
 use std::path::{Path, PathBuf};
 
 use clap::Args;
 use secrecy::SecretString;
 
+use super::args::{EndpointArgs, PasswordArgs};
 use crate::config;
-use crate::dropbox::auth::{RefreshGrant, TokenSource};
 use crate::dropbox::client::DropboxClient;
-use crate::dropbox::endpoint::{ENDPOINT_ENV, Endpoints};
-use crate::dropbox::error::ApiError;
+use crate::dropbox::endpoint::Endpoints;
 use crate::dropbox::space::Space;
 use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
-use crate::password::{PasswordArgs, Purpose};
+use crate::password::Purpose;
 use crate::seal::{self, Credential};
 
 /// Where a new sealed credential goes and the password that seals it (`encrypt`, `auth`).
@@ -60,9 +59,8 @@ pub struct RemoteArgs {
     #[command(flatten)]
     pub password: PasswordArgs,
 
-    /// Dropbox API base URL for every host (e.g. the emulator's http://127.0.0.1:PORT).
-    #[arg(long, env = ENDPOINT_ENV, value_name = "URL")]
-    pub endpoint: Option<String>,
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
 
     /// Where paths start: `home` (your own space) or `team` (a Dropbox team's shared
     /// space, with the team folders and the member folders).
@@ -74,11 +72,10 @@ impl RemoteArgs {
     /// Open the credential (asking for its password) and build the client.
     pub fn client(&self) -> CmdResult<DropboxClient> {
         let sealed = self.sealed_file()?;
-        let endpoints =
-            Endpoints::from_option(self.endpoint.as_deref()).exit_with(ExitKind::Usage)?;
+        let endpoints = self.endpoint.endpoints()?;
         let what = sealed.display().to_string();
         let password = self.password.resolve(Purpose::Open, &what)?;
-        client_for(&sealed, &password, endpoints)
+        client_of(seal::open_file(&sealed, &password)?, endpoints)
     }
 
     fn sealed_file(&self) -> CmdResult<PathBuf> {
@@ -94,61 +91,22 @@ impl RemoteArgs {
         let study = config::load(config, None)?;
         match study.jobs.into_iter().next() {
             Some(job) => Ok(job.encrypted_key),
-            None => Err(Failure::msg(
-                ExitKind::Config,
-                format!(
-                    "{} has no dropbox post script to take the credential from; give --encrypted FILE",
-                    config.display()
-                ),
-            )),
+            None => Err(no_script(config)),
         }
     }
 }
 
-/// The client for one sealed credential file.
-pub fn client_for(
-    sealed: &Path,
-    password: &SecretString,
-    endpoints: Endpoints,
-) -> CmdResult<DropboxClient> {
-    client_of(seal::open_file(sealed, password)?, endpoints)
+fn no_script(config: &Path) -> Failure {
+    Failure::msg(
+        ExitKind::Config,
+        format!(
+            "{} has no dropbox post script to take the credential from; give --encrypted FILE",
+            config.display()
+        ),
+    )
 }
 
 /// The client for an opened credential.
 pub fn client_of(credential: Credential, endpoints: Endpoints) -> CmdResult<DropboxClient> {
-    DropboxClient::new(endpoints, token_source(credential)).exit_with(ExitKind::Internal)
-}
-
-pub fn token_source(credential: Credential) -> TokenSource {
-    match credential {
-        Credential::AccessToken { access_token } => TokenSource::fixed(access_token),
-        Credential::RefreshToken {
-            app_key,
-            app_secret,
-            refresh_token,
-        } => TokenSource::refreshing(RefreshGrant {
-            app_key,
-            app_secret,
-            refresh_token,
-        }),
-    }
-}
-
-/// The exit code an API error means: credentials (or spaces) Dropbox refuses are 5, the
-/// rest 6.
-pub fn exit_kind(error: &ApiError) -> ExitKind {
-    match error {
-        ApiError::Auth { .. }
-        | ApiError::Refresh(_)
-        | ApiError::Access { .. }
-        | ApiError::PathRoot { .. }
-        | ApiError::NoTeamSpace { .. } => ExitKind::Auth,
-        ApiError::Exhausted { last, .. } => exit_kind(last),
-        _ => ExitKind::Transfer,
-    }
-}
-
-/// An API error as the command's failure.
-pub fn failure(error: ApiError) -> Failure {
-    Failure::new(exit_kind(&error), error)
+    DropboxClient::new(endpoints, credential.into()).exit_with(ExitKind::Internal)
 }

@@ -10,16 +10,13 @@ use std::sync::Arc;
 use clap::Args;
 use secrecy::SecretString;
 
-use crate::commands::post::{self, PostArgs};
 use crate::dropbox::auth::TokenSource;
 use crate::dropbox::client::DropboxClient;
 use crate::dropbox::endpoint::Endpoints;
 use crate::dropbox::types::Metadata;
 use crate::emulator::{self, EmulatorConfig};
 use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
-use crate::password::PasswordArgs;
-use crate::upload::engine::DEFAULT_JOBS;
-use crate::upload::plan::Mode;
+use crate::upload::run::{PostOptions, Run};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -85,38 +82,35 @@ pub fn run(args: DemoArgs) -> CmdResult {
     write_study(&study)
         .map_err(|e| Failure::new(ExitKind::Internal, e).context("writing the example study"))?;
 
-    // The emulator gets its own runtime: `post` builds and blocks on another one.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .exit_with(ExitKind::Internal)?;
-    let mut config = EmulatorConfig::new(workdir.join("dropbox"));
-    config.tokens = vec![DEMO_TOKEN.into()];
-    let emulator = runtime
-        .block_on(emulator::spawn(config))
-        .exit_with(ExitKind::Internal)?;
-    let base_url = emulator.base_url().to_string();
+    let runtime = super::runtime()?;
+    runtime.block_on(async {
+        let mut config = EmulatorConfig::new(workdir.join("dropbox"));
+        config.tokens = vec![DEMO_TOKEN.into()];
+        let emulator = emulator::spawn(config)
+            .await
+            .exit_with(ExitKind::Internal)?;
+        let base_url = emulator.base_url().to_string();
 
-    println!("dropbox-post demo");
-    println!("  study:    {}", study.display());
-    println!(
-        "  emulator: {base_url} (files under {})",
-        workdir.join("dropbox").display()
-    );
-    println!("  key:      keys/dropbox.enc, demo password '{DEMO_PASSWORD}'");
+        println!("dropbox-post demo");
+        println!("  study:    {}", study.display());
+        println!(
+            "  emulator: {base_url} (files under {})",
+            workdir.join("dropbox").display()
+        );
+        println!("  key:      keys/dropbox.enc, demo password '{DEMO_PASSWORD}'");
 
-    println!("\n== 1. post the study");
-    post::run(post_args(&study, &base_url))?;
-    println!("\n== 2. post again: nothing changed, so everything is skipped");
-    post::run(post_args(&study, &base_url))?;
+        println!("\n== 1. post the study");
+        post(&study, &base_url).await?;
+        println!("\n== 2. post again: nothing changed, so everything is skipped");
+        post(&study, &base_url).await?;
 
-    println!("\n== 3. what Dropbox (the emulator) now holds");
-    let tree = runtime.block_on(remote_tree(&base_url))?;
-    for line in tree {
-        println!("{line}");
-    }
-    runtime.block_on(emulator.shutdown());
+        println!("\n== 3. what Dropbox (the emulator) now holds");
+        for line in remote_tree(&base_url).await? {
+            println!("{line}");
+        }
+        emulator.shutdown().await;
+        Ok::<_, Failure>(())
+    })?;
     if args.workdir.is_some() {
         println!("\nkept in {}", workdir.display());
     }
@@ -142,37 +136,21 @@ fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::write(path, bytes)
 }
 
-fn post_args(study: &Path, endpoint: &str) -> PostArgs {
-    PostArgs {
-        config: Some(study.join("conf/config.xml")),
-        config_arg: None,
-        target: None,
-        option: None,
-        encrypted_key: None,
-        path: None,
-        dest: None,
-        password: PasswordArgs {
-            password: Some(SecretString::from(DEMO_PASSWORD)),
-            password_file: None,
-        },
-        jobs: DEFAULT_JOBS,
-        mode: Mode::Overwrite,
-        force: false,
+/// `post --config STUDY/conf/config.xml` on the emulator, with the demo password.
+async fn post(study: &Path, endpoint: &str) -> CmdResult {
+    let config = study.join("conf/config.xml");
+    let jobs = crate::config::load(&config, None)?.jobs;
+    let options = PostOptions {
+        config: Some(config),
+        endpoints: Endpoints::single(endpoint).exit_with(ExitKind::Internal)?,
         // The study is a temporary folder: nothing worth remembering.
-        no_hash_cache: true,
-        no_resume: true,
-        dry_run: false,
-        share: false,
-        allow_outside: false,
-        exclude: Vec::new(),
-        include: Vec::new(),
-        delete: false,
-        bwlimit: None,
-        json: false,
-        endpoint: Some(endpoint.to_string()),
-        root: None,
-        chunk_size: 8,
-    }
+        hash_cache: false,
+        resume: false,
+        ..PostOptions::default()
+    };
+    Run::prepare(jobs, options)?
+        .post(&SecretString::from(DEMO_PASSWORD))
+        .await
 }
 
 /// One line per remote entry, in path order: size, content hash, path.

@@ -171,8 +171,7 @@ pub fn run(args: EmulateArgs) -> CmdResult {
             "dropbox-post: warning: no --token given; only tokens issued through oauth2/token (--app) are accepted"
         );
     }
-    let runtime = tokio::runtime::Runtime::new().exit_with(ExitKind::Internal)?;
-    runtime.block_on(async {
+    super::runtime()?.block_on(async {
         let running = emulator::spawn(config).await.map_err(|e| match e {
             emulator::EmulatorError::Faults(_) | emulator::EmulatorError::NoRoot => {
                 Failure::new(ExitKind::Usage, e)

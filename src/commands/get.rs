@@ -9,14 +9,14 @@ use clap::Args;
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
+use super::credential::RemoteArgs;
 use crate::commands::browse::{relative, remote_path};
-use crate::commands::credential::{RemoteArgs, exit_kind, failure};
 use crate::dropbox::client::DropboxClient;
 use crate::dropbox::content_hash::ContentHasher;
 use crate::dropbox::error::ApiError;
 use crate::dropbox::space;
 use crate::dropbox::types::{FileMetadata, Metadata};
-use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
+use crate::exit::{CmdResult, ExitKind, Failure};
 use crate::files::{AtomicFile, Existing};
 use crate::redact::untrusted;
 
@@ -73,14 +73,8 @@ enum Done {
 pub fn run(args: GetArgs) -> CmdResult {
     let path = remote_path(&args.remote_path);
     let client = args.remote.client()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .exit_with(ExitKind::Internal)?;
-    runtime.block_on(async {
-        let client = space::enter(client, args.remote.root)
-            .await
-            .map_err(failure)?;
+    super::runtime()?.block_on(async {
+        let client = space::enter(client, args.remote.root).await?;
         get(&client, &path, &args.local).await
     })
 }
@@ -113,7 +107,7 @@ async fn get(client: &DropboxClient, path: &str, local: &Path) -> CmdResult {
                 eprintln!("dropbox-post: failed: {shown} -> {dest}: {e}");
                 failed += 1;
                 if let GetError::Api(api) = e
-                    && exit_kind(&api) == ExitKind::Auth
+                    && api.exit_kind() == ExitKind::Auth
                 {
                     fatal.get_or_insert(api);
                 }
@@ -124,7 +118,7 @@ async fn get(client: &DropboxClient, path: &str, local: &Path) -> CmdResult {
         "got {got} files ({bytes} bytes), skipped {skipped} identical, {failed} failed of {total}"
     );
     if let Some(e) = fatal {
-        return Err(failure(e));
+        return Err(e.into());
     }
     if failed > 0 {
         return Err(Failure::msg(
@@ -146,7 +140,7 @@ async fn plan(
     let root = if path.is_empty() {
         None
     } else {
-        Some(client.get_metadata(path).await.map_err(failure)?)
+        Some(client.get_metadata(path).await?)
     };
     match root {
         Some(Metadata::File(file)) => {
@@ -162,7 +156,7 @@ async fn plan(
             format!("{path} was deleted on Dropbox"),
         )),
         Some(Metadata::Folder(_)) | None => {
-            let entries = client.list_folder(path, true).await.map_err(failure)?;
+            let entries = client.list_folder(path, true).await?;
             create_dir(local)?;
             let mut files = Vec::new();
             for entry in entries {

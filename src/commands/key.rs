@@ -6,8 +6,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+use super::args::PasswordArgs;
 use crate::exit::CmdResult;
-use crate::password::{self, PasswordArgs, Purpose, Sources};
+use crate::password::{self, Purpose, Sources};
 use crate::seal::{self, Credential, KdfParams, SealedFile};
 
 const CHECK_HELP: &str = "\

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, CommandFactory};
 
-use crate::cli::Cli;
+use super::Cli;
 use crate::exit::{CmdResult, ExitKind, ResultExt};
 
 const AFTER_HELP: &str = "\

@@ -13,6 +13,7 @@ use url::Url;
 use super::client::answer_text;
 use super::error::{ApiError, short};
 use super::types::TokenResponse;
+use crate::seal::Credential;
 
 /// An app key + refresh token (offline access), optionally with the app secret (non-PKCE).
 pub struct RefreshGrant {
@@ -31,6 +32,24 @@ pub struct TokenSource {
     grant: Option<RefreshGrant>,
     current: RwLock<Option<Token>>,
     refreshing: tokio::sync::Mutex<()>,
+}
+
+impl From<Credential> for TokenSource {
+    /// Either credential type works; a refresh token is exchanged on first use.
+    fn from(credential: Credential) -> Self {
+        match credential {
+            Credential::AccessToken { access_token } => TokenSource::fixed(access_token),
+            Credential::RefreshToken {
+                app_key,
+                app_secret,
+                refresh_token,
+            } => TokenSource::refreshing(RefreshGrant {
+                app_key,
+                app_secret,
+                refresh_token,
+            }),
+        }
+    }
 }
 
 impl std::fmt::Debug for TokenSource {

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::exit::{ExitKind, Failure};
+
 /// One failed Dropbox call (after the client's own retries, when it made any).
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -64,6 +66,27 @@ pub enum ApiError {
         attempts: u32,
         last: Box<ApiError>,
     },
+}
+
+impl ApiError {
+    /// The exit code it means: credentials (or spaces) Dropbox refuses are 5, the rest 6.
+    pub fn exit_kind(&self) -> ExitKind {
+        match self {
+            ApiError::Auth { .. }
+            | ApiError::Refresh(_)
+            | ApiError::Access { .. }
+            | ApiError::PathRoot { .. }
+            | ApiError::NoTeamSpace { .. } => ExitKind::Auth,
+            ApiError::Exhausted { last, .. } => last.exit_kind(),
+            _ => ExitKind::Transfer,
+        }
+    }
+}
+
+impl From<ApiError> for Failure {
+    fn from(error: ApiError) -> Self {
+        Failure::new(error.exit_kind(), error)
+    }
 }
 
 /// The `AuthError` tags of a 401.

@@ -9,7 +9,7 @@ use crate::dropbox::types::{FileMetadata, Metadata, WriteMode};
 use super::walk::{Excluded, LocalFile, LocalTree, Problem};
 
 /// The write mode asked for on the command line (`update` takes each file's rev).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Mode {
     /// Never replace an existing file that differs (it is reported as a conflict).
     Add,

@@ -312,7 +312,7 @@ pub fn subcommands() -> Vec<Vec<String>> {
     }
     let mut out = Vec::new();
     walk(
-        &<dropbox_post::cli::Cli as clap::CommandFactory>::command(),
+        &<dropbox_post::commands::Cli as clap::CommandFactory>::command(),
         &[],
         &mut out,
     );

@@ -1,0 +1,119 @@
+//! Argument groups several commands flatten, and the command-line face of domain types
+//! (which know nothing of clap).
+
+use std::fmt;
+use std::path::PathBuf;
+
+use clap::builder::PossibleValue;
+use secrecy::SecretString;
+
+use crate::config::JobKind;
+use crate::dropbox::endpoint::{ENDPOINT_ENV, Endpoints};
+use crate::exit::{CmdResult, ExitKind, ResultExt};
+use crate::password::{PASSWORD_ENV, PasswordError, Purpose, Sources};
+use crate::upload::plan::Mode;
+
+/// The password flags every command that opens a sealed file flattens into its arguments.
+#[derive(clap::Args, Clone, Default)]
+pub struct PasswordArgs {
+    /// The password. Other local users can see it in the process list: prefer
+    /// DROPBOX_POST_PASSWORD or --password-file. Also accepted as --password=PW.
+    #[arg(
+        short = 'k',
+        long = "key_password",
+        visible_alias = "password",
+        value_name = "PASSWORD",
+        value_parser = secret_value
+    )]
+    pub password: Option<SecretString>,
+
+    /// Read the password from the first line of FILE (used when neither -k nor
+    /// DROPBOX_POST_PASSWORD is given).
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+}
+
+impl fmt::Debug for PasswordArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PasswordArgs")
+            .field("password", &self.password.as_ref().map(|_| "[REDACTED]"))
+            .field("password_file", &self.password_file)
+            .finish()
+    }
+}
+
+fn secret_value(value: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(value))
+}
+
+impl PasswordArgs {
+    /// The password by the rule of [`crate::password`]. `what` names the file or purpose in
+    /// prompts and errors, e.g. "keys/dropbox.enc".
+    pub fn resolve(&self, purpose: Purpose, what: &str) -> Result<SecretString, PasswordError> {
+        Sources {
+            flag: self.password.as_ref(),
+            env: PASSWORD_ENV,
+            file: self.password_file.as_deref(),
+            hint: "-k/--password PW, DROPBOX_POST_PASSWORD, or --password-file FILE",
+        }
+        .resolve(purpose, what)
+    }
+}
+
+/// Where Dropbox is, for every command that talks to it.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct EndpointArgs {
+    /// Dropbox API base URL for every host (e.g. the emulator's http://127.0.0.1:PORT).
+    #[arg(long, env = ENDPOINT_ENV, value_name = "URL")]
+    pub endpoint: Option<String>,
+}
+
+impl EndpointArgs {
+    /// `--endpoint` (or its variable) if given, else the real Dropbox.
+    pub fn endpoints(&self) -> CmdResult<Endpoints> {
+        Endpoints::from_option(self.endpoint.as_deref()).exit_with(ExitKind::Usage)
+    }
+}
+
+impl clap::ValueEnum for Mode {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Mode::Add, Mode::Overwrite, Mode::Update]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            Mode::Add => PossibleValue::new("add")
+                .help("Never replace an existing file that differs (it is reported as a conflict)"),
+            Mode::Overwrite => PossibleValue::new("overwrite").help("Replace whatever is there"),
+            Mode::Update => PossibleValue::new("update").help(
+                "Replace only the revision seen when listing (fails if someone changed it since)",
+            ),
+        })
+    }
+}
+
+impl clap::ValueEnum for JobKind {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[JobKind::File, JobKind::Folder]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.noun()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_password() {
+        let args = PasswordArgs {
+            password: Some(SecretString::from("hunter2-SECRET")),
+            password_file: None,
+        };
+        let debug = format!("{args:?}");
+        assert!(!debug.contains("SECRET"), "{debug}");
+        assert!(debug.contains("REDACTED"));
+    }
+}

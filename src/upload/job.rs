@@ -1,0 +1,163 @@
+//! One post script: its walk (started by [`super::run`]), the listing of its `dest`, the
+//! plan, the engine, the hash cache saved, and the shared link.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+
+use super::engine::{self, Settings};
+use super::hash_cache::HashCache;
+use super::mirror::{self, Posted};
+use super::plan;
+use super::report::{Entry, Outcome, Progress, ScriptSummary};
+use super::resume::Resume;
+use super::run::PostOptions;
+use super::walk::LocalTree;
+use crate::config::{JobKind, PostJob};
+use crate::dropbox::client::DropboxClient;
+use crate::dropbox::error::{ApiError, Reason};
+use crate::dropbox::types::Metadata;
+
+/// A script and what posting it needs.
+pub(super) struct Script<'a> {
+    pub job: &'a PostJob,
+    pub client: Arc<DropboxClient>,
+    pub options: &'a PostOptions,
+    pub settings: &'a Settings,
+    /// Where interrupted uploads are journalled (`None`: every upload starts afresh).
+    pub resume_dir: Option<&'a Path>,
+    pub verbose: bool,
+}
+
+impl Script<'_> {
+    /// Walk, list, plan, send, share. The error is one that stopped the run.
+    pub async fn post(
+        &self,
+        walk: JoinHandle<(LocalTree, HashCache)>,
+    ) -> (ScriptSummary, Option<ApiError>, Posted) {
+        let (job, options) = (self.job, self.options);
+        // The local walk and the remote listing overlap: each costs about as much on a re-run.
+        let (walked, listed) = tokio::join!(walk, list_dest(&self.client, &job.dest));
+        let (tree, cache) = walked.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        let cache = Arc::new(cache);
+        let progress = Arc::new(Progress::new(
+            &format!("script {}", job.script),
+            tree.files.len(),
+            tree.files.iter().map(|f| f.size).sum(),
+            !options.json,
+            self.verbose,
+            options.bwlimit,
+        ));
+        let mut posted = Posted {
+            dest: job.dest.clone(),
+            folder: job.kind == JobKind::Folder,
+            keys: mirror::posted_keys(&job.dest, &tree),
+            listing: None,
+        };
+        let result = match listed {
+            Ok(remote) => {
+                let walked = tree.files.clone();
+                let plan = plan::make_plan(tree, &job.dest, &remote, options.mode, options.force);
+                let resume = match self.resume_dir {
+                    Some(dir) => Resume::open(dir, &job.path),
+                    None => Resume::disabled(),
+                };
+                let sent = engine::run(
+                    self.client.clone(),
+                    plan,
+                    self.settings.clone(),
+                    progress.clone(),
+                    cache.clone(),
+                    Arc::new(resume),
+                )
+                .await;
+                // Only a run that writes remembers; a failure to save costs the next run time.
+                if !options.dry_run
+                    && let Err(e) = cache.save(&walked)
+                {
+                    tracing::debug!("could not save the hash cache: {e}");
+                }
+                posted.listing = Some(remote);
+                sent
+            }
+            Err(e) => {
+                progress.record(Entry {
+                    path: job.path.clone(),
+                    remote: job.dest.clone(),
+                    bytes: 0,
+                    resumed: 0,
+                    outcome: Outcome::Failed(format!("cannot list the destination: {e}")),
+                });
+                if e.is_fatal() { Err(e) } else { Ok(()) }
+            }
+        };
+        let (entries, elapsed) = progress.finish();
+        let kind = job.kind.noun();
+        let mut summary = ScriptSummary::new(
+            job.script,
+            kind,
+            job.path.clone(),
+            &job.dest,
+            entries,
+            elapsed,
+            options.dry_run,
+        );
+        let mut fatal = result.err();
+        if options.shares(job) && !options.dry_run && fatal.is_none() && summary.counts.failed == 0
+        {
+            let target = share_target(job);
+            match share(&self.client, &target).await {
+                Ok(url) => summary.link = Some(url),
+                Err((reason, stop)) => {
+                    summary.add_failure(job.path.clone(), &target, reason);
+                    fatal = stop;
+                }
+            }
+        }
+        (summary, fatal, posted)
+    }
+}
+
+/// What a script's link points to: the posted file, or the destination folder.
+fn share_target(job: &PostJob) -> String {
+    let dest = job.dest.trim_end_matches('/');
+    match job.kind {
+        JobKind::File => {
+            let name = job.path.file_name().unwrap_or_default().to_string_lossy();
+            format!("{dest}/{name}")
+        }
+        JobKind::Folder => job.dest.clone(),
+    }
+}
+
+/// The link's URL, or why there is none (with the error when it must stop the run).
+async fn share(client: &DropboxClient, target: &str) -> Result<String, (String, Option<ApiError>)> {
+    if target == "/" {
+        return Err((
+            "cannot share the whole Dropbox: post into a folder (dest) to share it".into(),
+            None,
+        ));
+    }
+    match client.share(target).await {
+        Ok(link) => Ok(crate::redact::untrusted(&link.url)),
+        Err(e) => {
+            let reason = format!("cannot create a shared link: {e}");
+            Err((reason, e.is_fatal().then_some(e)))
+        }
+    }
+}
+
+/// Everything under `dest`, keyed by lower-case path; a missing `dest` is empty.
+async fn list_dest(
+    client: &DropboxClient,
+    dest: &str,
+) -> Result<HashMap<String, Metadata>, ApiError> {
+    let path = if dest == "/" { "" } else { dest };
+    match client.list_folder_recursive(path).await {
+        Ok(listing) => Ok(plan::index(listing)),
+        Err(e) if e.reason() == Some(Reason::NotFound) => Ok(HashMap::new()),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,375 @@
+//! One `post` run: every script of a config, each through [`super::job`], then the mirror
+//! deletions, then the summary.
+//!
+//! Order of work: every script is validated ([`Run::prepare`]: where it may read, its
+//! filters) and every sealed credential opened before the first byte goes out; then each
+//! script is walked, compared with a listing of its `dest`, and sent by the engine; last,
+//! if asked and nothing failed, each folder script's `dest` is mirrored (`--delete`).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use secrecy::SecretString;
+
+use super::engine::{self, Settings};
+use super::filter::{Filter, Pattern};
+use super::hash_cache::{self, HashCache};
+use super::job;
+use super::mirror::{self, Posted};
+use super::plan::Mode;
+use super::report::{Mirror, RunSummary, ScriptSummary, describe};
+use super::walk;
+use crate::config::{ConfigGlob, JobKind, PostJob};
+use crate::dropbox::bwlimit::Bandwidth;
+use crate::dropbox::client::DropboxClient;
+use crate::dropbox::endpoint::Endpoints;
+use crate::dropbox::error::ApiError;
+use crate::dropbox::space::{self, Space};
+use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
+use crate::seal::{self, Credential};
+
+/// What a run is asked to do besides its scripts, as plain values (`post`'s flags).
+#[derive(Debug, Clone)]
+pub struct PostOptions {
+    /// The config the scripts come from, to name in messages (`None`: the command-line form).
+    pub config: Option<PathBuf>,
+    pub endpoints: Endpoints,
+    /// The space of the scripts without a `root` param (`None`: home).
+    pub root: Option<Space>,
+    /// Files in flight at once.
+    pub parallel: usize,
+    /// Bytes per upload request of a big file.
+    pub chunk_size: usize,
+    pub mode: Mode,
+    /// Send every file, even those Dropbox holds with the same content.
+    pub force: bool,
+    /// Trust remembered hashes of files unchanged since the last post.
+    pub hash_cache: bool,
+    /// Continue uploads an interrupted run left unfinished.
+    pub resume: bool,
+    pub dry_run: bool,
+    /// Share what every script posted (besides the scripts that say so themselves).
+    pub share: bool,
+    /// Let every script read outside its study directory.
+    pub allow_outside: bool,
+    /// Patterns added to every script's own.
+    pub exclude: Vec<String>,
+    pub include: Vec<String>,
+    /// Mirror every folder script's `dest`.
+    pub delete: bool,
+    /// Upload bytes per second, for all transfers together.
+    pub bwlimit: Option<u64>,
+    /// A machine-readable summary on stdout instead of the human lines.
+    pub json: bool,
+}
+
+impl Default for PostOptions {
+    fn default() -> Self {
+        PostOptions {
+            config: None,
+            endpoints: Endpoints::dropbox(),
+            root: None,
+            parallel: usize::from(engine::DEFAULT_JOBS),
+            chunk_size: Settings::default().chunk_size,
+            mode: Mode::default(),
+            force: false,
+            hash_cache: true,
+            resume: true,
+            dry_run: false,
+            share: false,
+            allow_outside: false,
+            exclude: Vec::new(),
+            include: Vec::new(),
+            delete: false,
+            bwlimit: None,
+            json: false,
+        }
+    }
+}
+
+impl PostOptions {
+    /// May `job` read outside its study directory (its `path`, symlinks out of its
+    /// folder)? The user's flag, or the script's own param when it does not share: a
+    /// config alone can never publish a link to a file from elsewhere.
+    pub(super) fn may_leave(&self, job: &PostJob) -> bool {
+        self.allow_outside || (job.allow_outside && !self.shares(job))
+    }
+
+    pub(super) fn shares(&self, job: &PostJob) -> bool {
+        self.share || job.share
+    }
+
+    fn config_name(&self) -> String {
+        self.config
+            .as_ref()
+            .map_or("config".into(), |c| c.display().to_string())
+    }
+}
+
+/// Scripts checked for everything that needs neither a password nor Dropbox.
+pub struct Run {
+    jobs: Vec<PostJob>,
+    filters: Vec<Arc<Filter>>,
+    options: PostOptions,
+}
+
+impl Run {
+    /// Refuses a script that reads outside its study directory without leave, and builds
+    /// each script's filter: a mistake in any is a config error before anything is sent.
+    pub fn prepare(jobs: Vec<PostJob>, options: PostOptions) -> CmdResult<Run> {
+        if let Some(job) = jobs
+            .iter()
+            .find(|job| job.outside && !options.may_leave(job))
+        {
+            return Err(outside(job, &options));
+        }
+        let filters = jobs
+            .iter()
+            .map(|job| filter(job, &options))
+            .collect::<CmdResult<_>>()?;
+        Ok(Run {
+            jobs,
+            filters,
+            options,
+        })
+    }
+
+    /// Posts every script with the credentials `password` opens.
+    pub async fn post(self, password: &SecretString) -> CmdResult {
+        let Run {
+            jobs,
+            filters,
+            options,
+        } = self;
+        // Walking needs no credential: the trees are walked while the keys are opened (the
+        // default KDF takes a few hundred milliseconds; a re-run's walk about as long).
+        let cache_dir = hash_cache::default_dir();
+        let walks: Vec<_> = (jobs.iter().zip(&filters))
+            .map(|(job, filter)| {
+                let (kind, local) = (job.kind, job.path.clone());
+                let cache_dir = cache_dir.clone().filter(|_| options.hash_cache);
+                let leave = options.may_leave(job);
+                let filter = filter.clone();
+                tokio::task::spawn_blocking(move || {
+                    let tree = match kind {
+                        JobKind::File => walk::walk_file(&local, &filter),
+                        JobKind::Folder => walk::walk_folder(&local, &filter, leave),
+                    };
+                    let cache = cache_dir
+                        .map_or_else(HashCache::disabled, |dir| HashCache::open(&dir, &local));
+                    (tree, cache)
+                })
+            })
+            .collect();
+        let clients = open_clients(&jobs, &options, password).await?;
+        let settings = Settings {
+            jobs: options.parallel,
+            chunk_size: options.chunk_size,
+            dry_run: options.dry_run,
+            ..Settings::default()
+        };
+        let resume_dir = cache_dir.filter(|_| options.resume && !options.dry_run);
+        let verbose = tracing::enabled!(tracing::Level::INFO);
+        let started = Instant::now();
+        let mut summaries = Vec::new();
+        let mut posted = Vec::new();
+        let mut stopped: Option<ApiError> = None;
+        for (job, walk) in jobs.iter().zip(walks) {
+            let script = job::Script {
+                job,
+                client: clients[&client_key(job, options.root)].clone(),
+                options: &options,
+                settings: &settings,
+                resume_dir: resume_dir.as_deref(),
+                verbose,
+            };
+            let (summary, fatal, keys) = script.post(walk).await;
+            if !options.json {
+                if options.dry_run {
+                    for entry in summary.plan.iter().flatten() {
+                        println!("{}", describe(entry));
+                    }
+                }
+                eprintln!("{}", summary.line());
+                if let Some(link) = &summary.link {
+                    eprintln!("link: {link}");
+                }
+            }
+            summaries.push(summary);
+            posted.push(keys);
+            if fatal.is_some() {
+                stopped = fatal;
+                break;
+            }
+        }
+        if stopped.is_none() {
+            let mirror = Mirrors {
+                jobs: &jobs,
+                filters: &filters,
+                clients: &clients,
+                options: &options,
+                verbose,
+            };
+            stopped = mirror.run(&posted, &mut summaries).await;
+        }
+        let run = RunSummary::new(
+            summaries,
+            options.dry_run,
+            started.elapsed(),
+            stopped.as_ref().map(ToString::to_string),
+        );
+        if options.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&run).exit_with(ExitKind::Internal)?
+            );
+        } else if jobs.len() > 1 {
+            eprintln!("{}", run.line());
+        }
+        if let Some(error) = stopped {
+            return Err(error.into());
+        }
+        if run.totals.failed > 0 {
+            return Err(Failure::msg(
+                ExitKind::Transfer,
+                format!(
+                    "{} of {} files failed (each is listed above with the reason); fix them and post again: unchanged files are skipped",
+                    run.totals.failed,
+                    run.totals.failed + run.totals.uploaded + run.totals.skipped
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The refusal of a script that reads outside its study directory without leave.
+fn outside(job: &PostJob, options: &PostOptions) -> Failure {
+    let script = match (job.line, &options.config) {
+        (0, _) | (_, None) => "--path".to_string(),
+        (line, Some(config)) => {
+            format!("{}:{line}: post script {}", config.display(), job.script)
+        }
+    };
+    let share = if options.shares(job) {
+        "; it shares, so only --allow-outside allows it"
+    } else {
+        ", or <param name=\"allow_outside\">true</param> in the script"
+    };
+    Failure::msg(
+        ExitKind::Config,
+        format!(
+            "{script}: {} is outside the study directory; a config can name any file you \
+             can read, so posting it needs --allow-outside{share}",
+            job.path.display()
+        ),
+    )
+}
+
+/// A script's filter: its own params, then the command line's patterns, and a folder's
+/// `.dropboxignore`.
+fn filter(job: &PostJob, options: &PostOptions) -> CmdResult<Arc<Filter>> {
+    let config = options.config_name();
+    let patterns = |script: &[ConfigGlob], flags: &[String], flag: &str| {
+        let from_config = script.iter().map(|g| Pattern {
+            glob: g.glob.clone(),
+            origin: format!("{config} line {}", g.line),
+        });
+        let from_flags = flags.iter().map(|g| Pattern {
+            glob: g.clone(),
+            origin: flag.to_string(),
+        });
+        from_config.chain(from_flags).collect::<Vec<_>>()
+    };
+    let excludes = patterns(&job.excludes, &options.exclude, "--exclude");
+    let includes = patterns(&job.includes, &options.include, "--include");
+    let root = (job.kind == JobKind::Folder).then_some(job.path.as_path());
+    let filter = Filter::new(&excludes, &includes, root)
+        .map_err(|e| Failure::msg(ExitKind::Config, format!("post script {}: {e}", job.script)))?;
+    Ok(Arc::new(filter))
+}
+
+type Clients = HashMap<(PathBuf, Space), Arc<DropboxClient>>;
+
+/// A job's credential and the space its dest is in (its own `root`, else `--root`).
+fn client_key(job: &PostJob, default: Option<Space>) -> (PathBuf, Space) {
+    let space = job.root.or(default).unwrap_or_default();
+    (job.encrypted_key.clone(), space)
+}
+
+/// One client per credential and space, before anything is sent: each sealed credential
+/// is opened once (one password for all), each team space's root read once.
+async fn open_clients(
+    jobs: &[PostJob],
+    options: &PostOptions,
+    password: &SecretString,
+) -> CmdResult<Clients> {
+    let bandwidth = options.bwlimit.map(Bandwidth::new);
+    let mut opened: HashMap<PathBuf, Credential> = HashMap::new();
+    let mut clients = HashMap::new();
+    for job in jobs {
+        let key = client_key(job, options.root);
+        if clients.contains_key(&key) {
+            continue;
+        }
+        let credential = match opened.get(&key.0) {
+            Some(c) => c.clone(),
+            None => {
+                let c = seal::open_file(&key.0, password)?;
+                opened.insert(key.0.clone(), c.clone());
+                c
+            }
+        };
+        let client = DropboxClient::new(options.endpoints.clone(), credential.into())
+            .exit_with(ExitKind::Internal)?
+            .with_bandwidth(bandwidth.clone());
+        let client = space::enter(client, key.1).await?;
+        clients.insert(key, Arc::new(client));
+    }
+    Ok(clients)
+}
+
+/// `--delete` (or a script's `delete` param) over a run's scripts.
+struct Mirrors<'a> {
+    jobs: &'a [PostJob],
+    filters: &'a [Arc<Filter>],
+    clients: &'a Clients,
+    options: &'a PostOptions,
+    verbose: bool,
+}
+
+impl Mirrors<'_> {
+    /// Mirrors each such folder script's `dest`, unless anything in the run failed. The
+    /// error is one that stopped the run.
+    async fn run(&self, posted: &[Posted], summaries: &mut [ScriptSummary]) -> Option<ApiError> {
+        let options = self.options;
+        let failed: usize = summaries.iter().map(|s| s.counts.failed).sum();
+        let refused = (failed > 0).then(|| {
+            format!(
+                "{failed} file(s) of this run failed; mirroring waits for a run where all are sent"
+            )
+        });
+        let wanted = |job: &PostJob| (options.delete || job.delete) && job.kind == JobKind::Folder;
+        for (i, job) in self.jobs.iter().enumerate().filter(|(_, job)| wanted(job)) {
+            let deletions = match refused {
+                None => mirror::deletions(i, posted, &self.filters[i]),
+                Some(_) => mirror::Deletions::default(),
+            };
+            let client = &self.clients[&client_key(job, options.root)];
+            let (deleted, failures) =
+                match mirror::run(client, &job.dest, deletions, options.dry_run).await {
+                    Ok(done) => done,
+                    Err(e) if e.is_fatal() => return Some(e),
+                    Err(e) => (Vec::new(), vec![(job.dest.clone(), format!("mirror: {e}"))]),
+                };
+            let refused = refused.clone();
+            summaries[i].set_mirror(Mirror { refused, deleted }, failures);
+            if !options.json {
+                summaries[i].print_mirror(self.verbose);
+            }
+        }
+        None
+    }
+}
