@@ -8,6 +8,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use dropbox_post::password::{Password, Source};
 use dropbox_post::seal::{Credential, KdfParams, SealedFile, seal};
 use secrecy::SecretString;
 
@@ -18,11 +19,12 @@ fn median(mut samples: Vec<Duration>) -> Duration {
     samples[samples.len() / 2]
 }
 
-fn time_open(label: &str, sealed: &SealedFile, password: &SecretString) {
+fn time_open(label: &str, sealed: &SealedFile, password: &str) {
+    let password = Password::new(SecretString::from(password), Source::Flag("the benchmark"));
     let samples = (0..RUNS)
         .map(|_| {
             let start = Instant::now();
-            sealed.open(password).expect("the benchmark file opens");
+            sealed.open(&password).expect("the benchmark file opens");
             start.elapsed()
         })
         .collect();
@@ -33,18 +35,18 @@ fn time_open(label: &str, sealed: &SealedFile, password: &SecretString) {
 }
 
 fn main() {
-    let password = SecretString::from("correct horse battery staple");
+    let password = "correct horse battery staple";
     let credential =
         Credential::from_cleartext(b"sl.EXAMPLE-demo-token-for-the-emulator").expect("valid");
-    let text = seal(&credential, &password, KdfParams::DEFAULT).expect("seal");
+    let text = seal(&credential, &password.into(), KdfParams::DEFAULT).expect("seal");
     let v1 = SealedFile::parse(Path::new("bench.enc"), text.as_bytes()).expect("parse");
-    time_open(&format!("v1 open ({})", KdfParams::DEFAULT), &v1, &password);
+    time_open(&format!("v1 open ({})", KdfParams::DEFAULT), &v1, password);
 
     let legacy_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("keys.example/legacy.enc");
     let legacy = SealedFile::read(&legacy_path).expect("keys.example/legacy.enc");
     time_open(
         "legacy open (PBKDF2-SHA256, 100000 iterations)",
         &legacy,
-        &SecretString::from("librec-auto demo key 2020"),
+        "librec-auto demo key 2020",
     );
 }

@@ -221,7 +221,7 @@ pub enum Problem {
     },
     #[error(
         "param \"password\" must be empty: a password in the config would be committed in clear; \
-         give it with -k, DROPBOX_POST_PASSWORD or --password-file instead"
+         give it with -k, --password-file or DROPBOX_POST_PASSWORD instead"
     )]
     PasswordInConfig,
 }

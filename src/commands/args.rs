@@ -10,14 +10,14 @@ use secrecy::SecretString;
 use crate::config::JobKind;
 use crate::dropbox::endpoint::{ENDPOINT_ENV, Endpoints};
 use crate::exit::{CmdResult, ExitKind, ResultExt};
-use crate::password::{PASSWORD_ENV, PasswordError, Purpose, Sources};
+use crate::password::{PASSWORD_ENV, Password, PasswordError, Purpose, Sources};
 use crate::upload::plan::Mode;
 
 /// The password flags every command that opens a sealed file flattens into its arguments.
 #[derive(clap::Args, Clone, Default)]
 pub struct PasswordArgs {
     /// The password. Other local users can see it in the process list: prefer
-    /// DROPBOX_POST_PASSWORD or --password-file. Also accepted as --password=PW.
+    /// --password-file or DROPBOX_POST_PASSWORD. Also accepted as --password=PW.
     #[arg(
         short = 'k',
         long = "key_password",
@@ -27,8 +27,8 @@ pub struct PasswordArgs {
     )]
     pub password: Option<SecretString>,
 
-    /// Read the password from the first line of FILE (used when neither -k nor
-    /// DROPBOX_POST_PASSWORD is given).
+    /// Read the password from the first line of FILE (used unless -k is given; it wins
+    /// over DROPBOX_POST_PASSWORD).
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
 }
@@ -47,14 +47,15 @@ fn secret_value(value: &str) -> Result<SecretString, std::convert::Infallible> {
 }
 
 impl PasswordArgs {
-    /// The password by the rule of [`crate::password`]. `what` names the file or purpose in
-    /// prompts and errors, e.g. "keys/dropbox.enc".
-    pub fn resolve(&self, purpose: Purpose, what: &str) -> Result<SecretString, PasswordError> {
+    /// The password by the rule of [`crate::password`]: -k, --password-file,
+    /// DROPBOX_POST_PASSWORD, a prompt. `what` names the file or purpose in prompts and
+    /// errors, e.g. "keys/dropbox.enc".
+    pub fn resolve(&self, purpose: Purpose, what: &str) -> Result<Password, PasswordError> {
         Sources {
-            flag: self.password.as_ref(),
+            flag: self.password.as_ref().map(|pw| (pw, "-k/--password")),
+            file: (self.password_file.as_deref()).map(|path| (path, "--password-file")),
             env: PASSWORD_ENV,
-            file: self.password_file.as_deref(),
-            hint: "-k/--password PW, DROPBOX_POST_PASSWORD, or --password-file FILE",
+            hint: "-k/--password PW, --password-file FILE or DROPBOX_POST_PASSWORD",
         }
         .resolve(purpose, what)
     }

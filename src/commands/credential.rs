@@ -40,8 +40,8 @@ impl SealOutArgs {
         seal::refuse_existing(&self.encrypted, self.force)?;
         let what = self.encrypted.display().to_string();
         let password = self.password.resolve(Purpose::NewSecret, &what)?;
-        crate::password::check_strength(&password, self.allow_weak_password)?;
-        Ok(password)
+        crate::password::check_strength(password.secret(), self.allow_weak_password)?;
+        Ok(password.secret().clone())
     }
 }
 

@@ -16,6 +16,7 @@ use crate::dropbox::endpoint::Endpoints;
 use crate::dropbox::types::Metadata;
 use crate::emulator::{self, EmulatorConfig};
 use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
+use crate::password::{Password, Source};
 use crate::upload::run::{PostOptions, Run};
 
 const AFTER_HELP: &str = "\
@@ -148,9 +149,11 @@ async fn post(study: &Path, endpoint: &str) -> CmdResult {
         resume: false,
         ..PostOptions::default()
     };
-    Run::prepare(jobs, options)?
-        .post(&SecretString::from(DEMO_PASSWORD))
-        .await
+    Run::prepare(jobs, options)?.post(&demo_password()).await
+}
+
+fn demo_password() -> Password {
+    Password::new(SecretString::from(DEMO_PASSWORD), Source::Flag("the demo"))
 }
 
 /// One line per remote entry, in path order: size, content hash, path.
@@ -221,7 +224,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let key = dir.path().join("dropbox.enc");
         std::fs::write(&key, DEMO_KEY).unwrap();
-        let credential = crate::seal::open_file(&key, &SecretString::from(DEMO_PASSWORD)).unwrap();
+        let credential = crate::seal::open_file(&key, &demo_password()).unwrap();
         match credential {
             crate::seal::Credential::AccessToken { access_token } => {
                 use secrecy::ExposeSecret;

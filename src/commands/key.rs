@@ -115,16 +115,16 @@ fn rekey(args: RekeyArgs) -> CmdResult {
         Sources {
             flag: None,
             env: NEW_PASSWORD_ENV,
-            file: args.new_password_file.as_deref(),
+            file: (args.new_password_file.as_deref()).map(|path| (path, "--new-password-file")),
             hint: "--new-password-file FILE, DROPBOX_POST_NEW_PASSWORD, or --keep-password",
         }
         .resolve(Purpose::NewSecret, &what)?
     };
-    password::check_strength(&new_password, args.allow_weak_password)?;
+    password::check_strength(new_password.secret(), args.allow_weak_password)?;
     seal::seal_to_file(
         &args.encrypted,
         &credential,
-        &new_password,
+        new_password.secret(),
         KdfParams::DEFAULT,
         true,
     )?;

@@ -22,6 +22,7 @@ pub use v1::KdfParams;
 
 use crate::exit::{ExitKind, Failure};
 use crate::files::{AtomicFile, Existing, ReadError, read_bounded};
+use crate::password::{Password, Source};
 
 /// Sealed files are a few hundred bytes; anything much larger is not one.
 pub const MAX_FILE_LEN: u64 = 64 * 1024;
@@ -64,10 +65,18 @@ pub enum SealError {
     ParamsTooLarge(String),
     #[error("KDF parameters `{0}` are below Argon2's minimums (t ≥ 1, p ≥ 1, m ≥ 8·p KiB)")]
     ParamsTooSmall(KdfParams),
-    /// The one message for a wrong password and for a changed ciphertext or header:
-    /// authenticated encryption cannot tell them apart, and neither should we.
+    /// What the ciphers say of a wrong password and of a changed ciphertext or header
+    /// alike: authenticated encryption cannot tell them apart, and neither should we.
+    /// [`SealedFile::open`] turns it into [`SealError::WrongPassword`].
     #[error("wrong password, or the file was changed")]
     WrongPasswordOrChanged,
+    /// The same, naming the file and where the password came from.
+    #[error(
+        "wrong password for {} (from {from}), or the file was changed since it was sealed; \
+         check that password, or seal the credential again with `dropbox-post encrypt`",
+        path.display()
+    )]
+    WrongPassword { path: PathBuf, from: Source },
     #[error("the sealed credential is not valid ({0}); seal it again with `dropbox-post encrypt`")]
     BadPlaintext(CredentialError),
     #[error("{} already exists; pass --force to replace it", path.display())]
@@ -179,21 +188,30 @@ impl SealedFile {
     }
 
     /// Derives the key, decrypts and validates the credential.
-    pub fn open(&self, password: &SecretString) -> Result<Credential, SealError> {
+    pub fn open(&self, password: &Password) -> Result<Credential, SealError> {
+        let secret = password.secret();
+        let plaintext = match &self.body {
+            Body::V1(parsed) => parsed.open(secret),
+            Body::Legacy(token) => token.open(secret),
+        };
+        let plaintext = plaintext.map_err(|e| match e {
+            SealError::WrongPasswordOrChanged => SealError::WrongPassword {
+                path: self.path.clone(),
+                from: password.source().clone(),
+            },
+            e => e,
+        })?;
         match &self.body {
-            Body::V1(parsed) => {
-                Credential::from_json(&parsed.open(password)?).map_err(SealError::BadPlaintext)
-            }
-            Body::Legacy(token) => {
-                Credential::from_cleartext(&token.open(password)?).map_err(SealError::BadPlaintext)
-            }
+            Body::V1(_) => Credential::from_json(&plaintext),
+            Body::Legacy(_) => Credential::from_cleartext(&plaintext),
         }
+        .map_err(SealError::BadPlaintext)
     }
 }
 
 /// Reads, warns about the legacy format, and opens: what every command that uses a sealed
 /// credential calls once its password is known.
-pub fn open_file(path: &Path, password: &SecretString) -> Result<Credential, SealError> {
+pub fn open_file(path: &Path, password: &Password) -> Result<Credential, SealError> {
     let sealed = SealedFile::read(path)?;
     sealed.warn_if_legacy();
     sealed.open(password)
@@ -263,13 +281,18 @@ mod tests {
         SecretString::from(s)
     }
 
+    /// A password as the command line gives it.
+    fn given(s: &str) -> Password {
+        Password::new(pw(s), Source::Flag("-k/--password"))
+    }
+
     #[test]
     fn seal_to_file_round_trips_and_respects_force() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("dropbox.enc");
         let cred = Credential::from_cleartext(b"sl.ROUND-TRIP").unwrap();
         seal_to_file(&path, &cred, &pw("pw"), TEST_PARAMS, false).unwrap();
-        let opened = open_file(&path, &pw("pw")).unwrap();
+        let opened = open_file(&path, &given("pw")).unwrap();
         assert_eq!(opened.fingerprint(), cred.fingerprint());
 
         let before = std::fs::read(&path).unwrap();
@@ -277,7 +300,7 @@ mod tests {
         assert!(matches!(again, Err(SealError::Exists { .. })));
         assert_eq!(std::fs::read(&path).unwrap(), before);
         seal_to_file(&path, &cred, &pw("pw2"), TEST_PARAMS, true).unwrap();
-        assert!(open_file(&path, &pw("pw2")).is_ok());
+        assert!(open_file(&path, &given("pw2")).is_ok());
         // Only the sealed file is left: the temporary file was renamed, not copied.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
@@ -289,7 +312,7 @@ mod tests {
         let text = seal(&cred, &pw("pw"), TEST_PARAMS).unwrap();
         let sealed = SealedFile::parse(Path::new("x"), text.as_bytes()).unwrap();
         assert_eq!(sealed.format(), Format::V1(TEST_PARAMS));
-        assert_eq!(&*sealed.open(&pw("pw")).unwrap().to_json(), &json[..]);
+        assert_eq!(&*sealed.open(&given("pw")).unwrap().to_json(), &json[..]);
     }
 
     #[test]
@@ -314,7 +337,7 @@ mod tests {
         let text = v1::seal(br#"{"type":"nope"}"#, &pw("pw"), TEST_PARAMS).unwrap();
         let sealed = SealedFile::parse(Path::new("x"), text.as_bytes()).unwrap();
         assert!(matches!(
-            sealed.open(&pw("pw")),
+            sealed.open(&given("pw")),
             Err(SealError::BadPlaintext(_))
         ));
     }
@@ -329,7 +352,7 @@ mod tests {
         ] {
             let sealed = SealedFile::read(&dir.join(file)).unwrap();
             assert_eq!(matches!(sealed.format(), Format::V1(_)), format_is_v1);
-            let opened = sealed.open(&pw(password)).unwrap();
+            let opened = sealed.open(&given(password)).unwrap();
             assert_eq!(opened.fingerprint(), token.fingerprint(), "{file}");
         }
     }
@@ -370,15 +393,16 @@ mod tests {
             let text = seal(&cred, &pw(&password), params).unwrap();
             let sealed = SealedFile::parse(Path::new("x"), text.as_bytes()).unwrap();
             prop_assert_eq!(sealed.format(), Format::V1(params));
-            let opened = sealed.open(&pw(&password)).unwrap();
+            let opened = sealed.open(&given(&password)).unwrap();
             prop_assert_eq!(&*opened.to_json(), &*cred.to_json());
-            let other = pw(&format!("{password}."));
+            let other = given(&format!("{password}."));
             let wrong = sealed.open(&other);
-            prop_assert!(matches!(wrong, Err(SealError::WrongPasswordOrChanged)));
+            let refused = matches!(wrong, Err(SealError::WrongPassword { .. }));
+            prop_assert!(refused);
             let mut bytes = text.into_bytes();
             let i = at.index(bytes.len());
             bytes[i] ^= 1 << bit;
-            let changed = SealedFile::parse(Path::new("x"), &bytes).and_then(|s| s.open(&pw(&password)));
+            let changed = SealedFile::parse(Path::new("x"), &bytes).and_then(|s| s.open(&given(&password)));
             prop_assert!(changed.is_err());
         }
     }

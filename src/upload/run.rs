@@ -11,8 +11,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use secrecy::SecretString;
-
 use super::engine::{self, Settings};
 use super::filter::{Filter, Pattern};
 use super::hash_cache::{self, HashCache};
@@ -28,6 +26,7 @@ use crate::dropbox::endpoint::Endpoints;
 use crate::dropbox::error::ApiError;
 use crate::dropbox::space::{self, Space};
 use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
+use crate::password::Password;
 use crate::seal::{self, Credential};
 
 /// What a run is asked to do besides its scripts, as plain values (`post`'s flags).
@@ -137,7 +136,7 @@ impl Run {
     }
 
     /// Posts every script with the credentials `password` opens.
-    pub async fn post(self, password: &SecretString) -> CmdResult {
+    pub async fn post(self, password: &Password) -> CmdResult {
         let Run {
             jobs,
             filters,
@@ -304,7 +303,7 @@ fn client_key(job: &PostJob, default: Option<Space>) -> (PathBuf, Space) {
 async fn open_clients(
     jobs: &[PostJob],
     options: &PostOptions,
-    password: &SecretString,
+    password: &Password,
 ) -> CmdResult<Clients> {
     let bandwidth = options.bwlimit.map(Bandwidth::new);
     let mut opened: HashMap<PathBuf, Credential> = HashMap::new();

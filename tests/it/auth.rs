@@ -83,7 +83,8 @@ fn key_check(env: &TestEnv, path: &Path) -> String {
 }
 
 fn refresh_token_in(path: &Path) -> String {
-    let password = secrecy::SecretString::from(PASSWORD);
+    use dropbox_post::password::{Password, Source};
+    let password = Password::new(PASSWORD.into(), Source::Flag("-k/--password"));
     match dropbox_post::seal::open_file(path, &password).unwrap() {
         dropbox_post::seal::Credential::RefreshToken { refresh_token, .. } => {
             refresh_token.expose_secret().to_string()

@@ -76,28 +76,46 @@ fn round_trip_with_each_password_source() {
     }
 }
 
+/// A flag beats --password-file, which beats a (perhaps stale) DROPBOX_POST_PASSWORD; a
+/// wrong password is reported with the file and where the password came from.
 #[test]
-fn flag_beats_environment_beats_file() {
+fn flag_beats_file_beats_environment() {
     let env = TestEnv::new();
     let sealed = env.seal(DEMO_TOKEN, "k.enc", STRONG);
+    let right_file = env.write("right.txt", format!("{STRONG}\n"));
     let wrong_file = env.write("wrong.txt", "not the password\n");
-    env.cmd()
+    let check = |password_file: &Path| {
+        let mut cmd = env.cmd();
+        cmd.args(["key", "check", "--encrypted"]).arg(&sealed);
+        cmd.password("stale password")
+            .arg("--password-file")
+            .arg(password_file);
+        cmd
+    };
+    check(&wrong_file).args(["-k", STRONG]).assert().success();
+    check(&right_file).assert().success();
+    let wrong = format!(
+        "wrong password for {} (from --password-file {})",
+        sealed.display(),
+        wrong_file.display()
+    );
+    check(&wrong_file)
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains(wrong));
+    let stale = format!(
+        "wrong password for {} (from DROPBOX_POST_PASSWORD)",
+        sealed.display()
+    );
+    let mut env_only = env.cmd();
+    env_only
         .args(["key", "check", "--encrypted"])
         .arg(&sealed)
-        .args(["-k", STRONG])
-        .password("not the password")
-        .arg("--password-file")
-        .arg(&wrong_file)
+        .password("stale password");
+    env_only
         .assert()
-        .success();
-    env.cmd()
-        .args(["key", "check", "--encrypted"])
-        .arg(&sealed)
-        .password(STRONG)
-        .arg("--password-file")
-        .arg(&wrong_file)
-        .assert()
-        .success();
+        .code(4)
+        .stderr(predicate::str::contains(stale));
 }
 
 #[test]
@@ -239,7 +257,7 @@ fn exit_codes() {
         .stderr(stderr_has("not a sealed credential"));
     check(&env, &sealed, "wrong horse battery staple")
         .code(4)
-        .stderr(stderr_has("wrong password, or the file was changed"));
+        .stderr(stderr_has("or the file was changed since it was sealed"));
     let text = std::fs::read_to_string(&sealed).unwrap();
     let mut bytes = text.clone().into_bytes();
     let i = text.rfind("ciphertext: ").unwrap() + "ciphertext: ".len() + 10;
@@ -247,7 +265,7 @@ fn exit_codes() {
     let changed = env.write("changed.enc", std::str::from_utf8(&bytes).unwrap());
     check(&env, &changed, STRONG)
         .code(4)
-        .stderr(stderr_has("wrong password, or the file was changed"));
+        .stderr(stderr_has("or the file was changed since it was sealed"));
     let hostile = env.write("hostile.enc", text.replace("m=65536", "m=4194304"));
     check(&env, &hostile, STRONG)
         .code(4)
