@@ -252,12 +252,9 @@ async fn fetch(
     let mut file = tokio::fs::File::from_std(atomic.file().try_clone().map_err(GetError::Local)?);
     let mut hasher = ContentHasher::new();
     let mut written = 0u64;
-    while let Some(chunk) = response.chunk().await.map_err(|e| {
-        GetError::Api(ApiError::Network {
-            route: "files/download".into(),
-            message: e.to_string(),
-        })
-    })? {
+    let url = response.url().clone();
+    let cut = |e| GetError::Api(crate::dropbox::client::network("files/download", &url, &e));
+    while let Some(chunk) = response.chunk().await.map_err(cut)? {
         // Never more than announced: a server that streams on cannot fill the disk.
         if written + chunk.len() as u64 > meta.size {
             return Err(GetError::Mismatch(format!(

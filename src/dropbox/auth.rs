@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
-use super::client::answer_text;
+use super::client::{answer_text, network};
 use super::error::{ApiError, short};
 use super::types::TokenResponse;
 use crate::seal::Credential;
@@ -232,7 +232,7 @@ async fn token_request(
         .form(form)
         .send()
         .await
-        .map_err(|e| TokenFailure::Other(format!("cannot reach {token_url}: {e}")))?;
+        .map_err(|e| TokenFailure::Other(network("oauth2/token", token_url, &e).to_string()))?;
     let status = response.status();
     let body = answer_text("oauth2/token", response)
         .await

@@ -74,10 +74,7 @@ impl DropboxClient {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("dropbox-post/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| ApiError::Network {
-                route: "(client setup)".into(),
-                message: chain(&e),
-            })?;
+            .map_err(|e| network("(client setup)", &endpoints.api, &e))?;
         Ok(DropboxClient {
             http,
             endpoints,
@@ -123,7 +120,10 @@ impl DropboxClient {
         arg: &A,
     ) -> Result<R, ApiError> {
         let json = serde_json::to_string(arg).map_err(|e| encode_error(route, e))?;
-        self.call(route, Payload::Rpc(json)).await
+        let path = path_of(&json);
+        self.call(route, Payload::Rpc(json))
+            .await
+            .map_err(|e| e.at(path))
     }
 
     /// A content-upload route (`files/upload_session/append_v2`).
@@ -134,8 +134,11 @@ impl DropboxClient {
         data: Bytes,
     ) -> Result<R, ApiError> {
         let json = to_header_json(arg).map_err(|e| encode_error(route, e))?;
+        let path = path_of(&json);
         let arg = HeaderValue::from_str(&json).map_err(|e| encode_error(route, e))?;
-        self.call(route, Payload::Content { arg, data }).await
+        self.call(route, Payload::Content { arg, data })
+            .await
+            .map_err(|e| e.at(path))
     }
 
     async fn call<R: DeserializeOwned>(
@@ -211,15 +214,21 @@ impl DropboxClient {
         payload: &Payload,
         token: &secrecy::SecretString,
     ) -> Result<reqwest::Response, ApiError> {
+        let url = match payload {
+            Payload::Rpc(_) => self.endpoints.rpc(route),
+            Payload::Content { .. } | Payload::Download { .. } => {
+                self.endpoints.content_route(route)
+            }
+        };
         let request = match payload {
             Payload::Rpc(json) => self
                 .http
-                .post(self.endpoints.rpc(route))
+                .post(url.clone())
                 .header(CONTENT_TYPE, "application/json")
                 .body(json.clone()),
             Payload::Content { arg, data } => self
                 .http
-                .post(self.endpoints.content_route(route))
+                .post(url.clone())
                 .header("Dropbox-API-Arg", arg.clone())
                 .header(CONTENT_TYPE, "application/octet-stream")
                 // A throttled body is a stream: its length is announced all the same.
@@ -230,12 +239,8 @@ impl DropboxClient {
                 }),
             Payload::Download { arg } => self
                 .http
-                .post(self.endpoints.content_route(route))
+                .post(url.clone())
                 .header("Dropbox-API-Arg", arg.clone()),
-        };
-        let network = |e: reqwest::Error| ApiError::Network {
-            route: route.to_string(),
-            message: chain(&e),
         };
         let request = match &self.path_root {
             Some(root) => request.header(PATH_ROOT_HEADER, root.clone()),
@@ -245,7 +250,7 @@ impl DropboxClient {
             .bearer_auth(token.expose_secret())
             .send()
             .await
-            .map_err(network)?;
+            .map_err(|e| network(route, &url, &e))?;
         let status = response.status();
         tracing::debug!("{route}: {status}");
         let retry_after = response
@@ -258,6 +263,8 @@ impl DropboxClient {
             return Ok(response);
         }
         let body = answer_text(route, response).await?;
+        // The raw answer is for -v; the error says what it means.
+        tracing::info!("{route} answered {status}: {}", short(&body));
         Err(classify(route, status, retry_after, &body))
     }
 
@@ -274,29 +281,31 @@ impl DropboxClient {
         };
         let json = to_header_json(&arg).map_err(|e| encode_error(route, e))?;
         let arg = HeaderValue::from_str(&json).map_err(|e| encode_error(route, e))?;
-        self.retrying(route, &Payload::Download { arg }, |response| async move {
-            let decode = |message: String| ApiError::Decode {
-                route: route.to_string(),
-                status: response.status().as_u16(),
-                message,
-            };
-            let header = response
-                .headers()
-                .get("dropbox-api-result")
-                .ok_or_else(|| decode("no Dropbox-API-Result header".into()))?;
-            let text = header
-                .to_str()
-                .map_err(|e| decode(format!("Dropbox-API-Result: {e}")))?;
-            let meta: FileMetadata = serde_json::from_str(text).map_err(|e| {
-                decode(format!(
-                    "{} in Dropbox-API-Result {}",
-                    short(&e.to_string()),
-                    short(text)
-                ))
-            })?;
-            Ok((meta, response))
-        })
-        .await
+        let retried = self
+            .retrying(route, &Payload::Download { arg }, |response| async move {
+                let decode = |message: String| ApiError::Decode {
+                    route: route.to_string(),
+                    status: response.status().as_u16(),
+                    message,
+                };
+                let header = response
+                    .headers()
+                    .get("dropbox-api-result")
+                    .ok_or_else(|| decode("no Dropbox-API-Result header".into()))?;
+                let text = header
+                    .to_str()
+                    .map_err(|e| decode(format!("Dropbox-API-Result: {e}")))?;
+                let meta: FileMetadata = serde_json::from_str(text).map_err(|e| {
+                    decode(format!(
+                        "{} in Dropbox-API-Result {}",
+                        short(&e.to_string()),
+                        short(text)
+                    ))
+                })?;
+                Ok((meta, response))
+            })
+            .await;
+        retried.map_err(|e| e.at(Some(path.to_string())))
     }
 
     /// Every entry under `path`, recursively (`""` is the root), following `has_more`.
@@ -444,6 +453,7 @@ impl DropboxClient {
                             route: CHECK.into(),
                             summary: super::types::error_summary(&failed),
                             error: failed,
+                            path: None,
                         });
                     }
                     DeleteBatchJobStatus::Other => return Err(unknown_tag(CHECK)),
@@ -503,10 +513,8 @@ pub(crate) async fn answer_text(
 ) -> Result<String, ApiError> {
     let status = response.status().as_u16();
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| ApiError::Network {
-        route: route.to_string(),
-        message: chain(&e),
-    })? {
+    let url = response.url().clone();
+    while let Some(chunk) = (response.chunk().await).map_err(|e| network(route, &url, &e))? {
         if body.len() + chunk.len() > MAX_ANSWER {
             return Err(ApiError::Decode {
                 route: route.to_string(),
@@ -560,6 +568,7 @@ pub(crate) fn classify(
                 route,
                 summary: short(&b.error_summary),
                 error: b.error,
+                path: None,
             },
             Err(_) => ApiError::Decode {
                 route,
@@ -601,6 +610,45 @@ fn encode_error(route: &str, e: impl std::fmt::Display) -> ApiError {
     ApiError::BadInput {
         route: route.to_string(),
         message: format!("cannot encode the argument: {e}"),
+    }
+}
+
+/// The Dropbox path a request's argument names (`path`, or a commit's `commit.path`), to
+/// name it in messages.
+fn path_of(arg: &str) -> Option<String> {
+    let arg: serde_json::Value = serde_json::from_str(arg).ok()?;
+    let path = arg.get("path").or_else(|| arg.pointer("/commit/path"))?;
+    path.as_str().filter(|p| !p.is_empty()).map(str::to_owned)
+}
+
+/// No answer from `url` at all: where, and why in a few words; reqwest's layers of
+/// context go to the log (`-v`).
+pub(crate) fn network(route: &str, url: &url::Url, e: &reqwest::Error) -> ApiError {
+    let text = chain(e);
+    tracing::info!("{route}: {text}");
+    let lower = text.to_lowercase();
+    let innermost = {
+        let mut cause: &dyn std::error::Error = e;
+        while let Some(next) = cause.source() {
+            cause = next;
+        }
+        short(&cause.to_string())
+    };
+    let cause = if e.is_timeout() {
+        "no answer in time".to_string()
+    } else if lower.contains("connection refused") {
+        "connection refused: nothing listens there".to_string()
+    } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
+        "the host name does not resolve".to_string()
+    } else if lower.contains("certificate") || lower.contains("tls") {
+        format!("the TLS connection failed: {innermost}")
+    } else {
+        innermost
+    };
+    ApiError::Network {
+        route: route.to_string(),
+        host: url.origin().ascii_serialization(),
+        cause,
     }
 }
 
@@ -646,7 +694,22 @@ mod tests {
             r#"{"error_summary":"path/conflict/file/..","error":{".tag":"path","path":{".tag":"conflict","conflict":{".tag":"file"}}}}"#,
         );
         assert_eq!(e.reason(), Some(Reason::Conflict("file".into())));
-        assert_eq!(e.to_string(), "r: path/conflict/file/..");
+        assert!(
+            e.to_string()
+                .starts_with("a different file is already at the path")
+        );
+        let e = e.at(Some("/d/a.csv".into()));
+        assert!(
+            e.to_string()
+                .starts_with("a different file is already at /d/a.csv in Dropbox")
+        );
+        let unknown = classify(
+            "r",
+            s(409),
+            None,
+            r#"{"error_summary":"path/frobnicated/","error":{".tag":"path","path":{".tag":"frobnicated"}}}"#,
+        );
+        assert_eq!(unknown.to_string(), "Dropbox refused r: path/frobnicated/");
         assert!(matches!(
             classify("r", s(409), None, "not json"),
             ApiError::Decode { status: 409, .. }

@@ -6,25 +6,34 @@
 //! plain text; `Retry-After` is the source of truth), 5xx server trouble.
 //! [`ApiError::reason`] reduces a 409 union to the few cases the engine acts on.
 //!
-//! A failure the user can fix in the App Console or with `auth` reads as one sentence that
-//! says what to do there.
+//! Every error reads as one sentence that says what failed, in the user's terms (the
+//! Dropbox path, the endpoint), and what to do; a route error's tags are translated
+//! ([`explain`]). The raw route and answer are logged at info level (`-v`), never shown
+//! otherwise, except for answers this client does not know.
 
 use std::time::Duration;
 
 use serde_json::Value;
 
+use super::types::{error_summary, union_tags};
 use crate::exit::{ExitKind, Failure};
 
 /// One failed Dropbox call (after the client's own retries, when it made any).
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("Dropbox rejected the request to {route} (400): {message}")]
+    #[error(
+        "Dropbox rejected the request to {route} as malformed (400: {message}); this is a bug \
+         in dropbox-post, or the endpoint is not Dropbox: please report it"
+    )]
     BadInput { route: String, message: String },
-    #[error("{}", auth_message(.route, .auth))]
+    #[error("{}", auth_message(.auth))]
     Auth { route: String, auth: AuthError },
-    #[error("Dropbox denied access on {route} (403): {summary}")]
+    #[error(
+        "Dropbox denied the account access ({summary}); check that the account (personal or \
+         team) and the app's permissions allow this"
+    )]
     Access { route: String, summary: String },
-    #[error("{}", path_root_message(.route, .error))]
+    #[error("{}", path_root_message(.error))]
     PathRoot { route: String, error: Value },
     /// `--root team` asked of an account without a shared team root: a personal account,
     /// or a member of a team whose folders live in each member's own space.
@@ -33,25 +42,41 @@ pub enum ApiError {
         account: String,
         team: Option<String>,
     },
-    #[error("{route}: {summary}")]
+    /// A route's own error (409); `path` is the Dropbox path the request named, if any.
+    #[error("{}", endpoint_message(.route, .summary, .error, .path.as_deref()))]
     Endpoint {
         route: String,
         summary: String,
         error: Value,
+        path: Option<String>,
     },
-    #[error("Dropbox rate-limited {route} (429){}", retry_note(.retry_after))]
+    #[error(
+        "Dropbox is limiting the rate of requests (429{}); wait a few minutes, or post with fewer --jobs",
+        retry_note(.retry_after)
+    )]
     RateLimited {
         route: String,
         retry_after: Option<Duration>,
     },
-    #[error("Dropbox server error on {route} ({status}): {body}")]
+    #[error(
+        "Dropbox had a server error ({status}: {body}); try again later \
+         (https://status.dropbox.com says whether Dropbox is down)"
+    )]
     Server {
         route: String,
         status: u16,
         body: String,
     },
-    #[error("network error on {route}: {message}")]
-    Network { route: String, message: String },
+    /// No answer at all: `host` is the endpoint's scheme, host and port.
+    #[error(
+        "cannot reach Dropbox at {host} ({cause}); check the network connection, and the URL \
+         given by --endpoint or DROPBOX_POST_ENDPOINT if one is set"
+    )]
+    Network {
+        route: String,
+        host: String,
+        cause: String,
+    },
     #[error("unexpected answer from {route} ({status}): {message}")]
     Decode {
         route: String,
@@ -60,7 +85,7 @@ pub enum ApiError {
     },
     #[error("could not refresh the Dropbox access token: {0}")]
     Refresh(String),
-    #[error("gave up on {route} after {attempts} attempts: {last}")]
+    #[error("gave up after {attempts} attempts: {last}")]
     Exhausted {
         route: String,
         attempts: u32,
@@ -101,22 +126,24 @@ pub enum AuthError {
 const SEAL_AGAIN: &str = "seal a fresh credential (`dropbox-post auth` for a refresh token, \
      or `dropbox-post encrypt` a newly generated access token) and try again";
 
-fn auth_message(route: &str, auth: &AuthError) -> String {
-    let what = match auth {
+fn auth_message(auth: &AuthError) -> String {
+    match auth {
         AuthError::ExpiredAccessToken => format!(
-            "the access token has expired (those generated in the App Console last about 4 hours); {SEAL_AGAIN}"
+            "Dropbox refused the credential: the access token has expired (those generated in \
+             the App Console last about 4 hours); {SEAL_AGAIN}"
         ),
         AuthError::InvalidAccessToken => format!(
-            "the access token is invalid or was revoked (in the App Console, or under Connected apps in the account's settings); {SEAL_AGAIN}"
+            "Dropbox refused the credential: the access token is invalid or was revoked (in the \
+             App Console, or under Connected apps in the account's settings); {SEAL_AGAIN}"
         ),
         AuthError::MissingScope(scope) => format!(
-            "the app lacks the permission {scope}: tick {scope} on the app's Permissions tab in \
-             the App Console (https://www.dropbox.com/developers/apps), click Submit, then run \
-             `dropbox-post auth` again, since permissions apply only to tokens issued after the change"
+            "Dropbox refused the request: the app lacks the permission {scope}: tick {scope} on \
+             the app's Permissions tab in the App Console (https://www.dropbox.com/developers/apps), \
+             click Submit, then run `dropbox-post auth` again, since permissions apply only to \
+             tokens issued after the change"
         ),
-        AuthError::Other(tag) => format!("the credential was refused ({tag}); {SEAL_AGAIN}"),
-    };
-    format!("Dropbox refused {route}: {what}")
+        AuthError::Other(tag) => format!("Dropbox refused the credential ({tag}); {SEAL_AGAIN}"),
+    }
 }
 
 fn no_team_space_message(account: &str, team: Option<&str>) -> String {
@@ -134,23 +161,23 @@ fn no_team_space_message(account: &str, team: Option<&str>) -> String {
     }
 }
 
-fn path_root_message(route: &str, error: &Value) -> String {
-    let tags = tag_chain(error);
+fn path_root_message(error: &Value) -> String {
+    let tags = union_tags(error);
     match tags.first().copied() {
         Some("invalid_root") => format!(
-            "Dropbox refused {route}: the account's team space changed while this ran \
-             (invalid_root; its root is now namespace {}); run the command again",
+            "Dropbox refused the team space: the account's team space changed while this ran \
+             (its root is now namespace {}); run the command again",
             error
                 .pointer("/invalid_root/root_namespace_id")
                 .and_then(Value::as_str)
                 .map_or_else(|| "?".into(), short)
         ),
-        Some("no_permission") => format!(
-            "Dropbox refused {route}: the account may not use that namespace (no_permission); \
-             check that the credential belongs to a member of the team"
-        ),
+        Some("no_permission") => "Dropbox refused the team space: the account may not use \
+             that namespace; check that the credential belongs to a member of the team"
+            .into(),
         _ => format!(
-            "Dropbox refused {route} (422): {}",
+            "Dropbox refused the space paths start in (422: {}); run the command again, \
+             without --root team if it persists",
             short(&error.to_string())
         ),
     }
@@ -160,6 +187,108 @@ fn retry_note(retry_after: &Option<Duration>) -> String {
     retry_after.map_or(String::new(), |d| {
         format!(", retry after {} s", d.as_secs())
     })
+}
+
+fn endpoint_message(route: &str, summary: &str, error: &Value, path: Option<&str>) -> String {
+    explain(error, path).unwrap_or_else(|| match path {
+        Some(path) => format!("Dropbox refused {route} for {}: {summary}", short(path)),
+        None => format!("Dropbox refused {route}: {summary}"),
+    })
+}
+
+/// A route error (a 409 body's `error`, or a batch entry's `failure`) as one sentence
+/// about `path` with what to do, or `None` for tags this client does not know. The
+/// sentences follow Dropbox's documented `LookupError`, `WriteError`, upload-session,
+/// delete and sharing errors.
+pub fn explain(error: &Value, path: Option<&str>) -> Option<String> {
+    let tags = union_tags(error);
+    let at = path.map_or_else(|| "the path".to_string(), short);
+    let session = tags.contains(&"lookup_failed") || tags.first() == Some(&"not_found");
+    // The innermost tag Dropbox gave: wrappers (`path`, `lookup_failed`…) carry no meaning.
+    tags.iter().rev().find_map(|tag| {
+        Some(match *tag {
+            "not_found" if session => format!(
+                "the upload session for {at} expired or is unknown to Dropbox (sessions last 7 \
+                 days); post again to start afresh"
+            ),
+            "not_found" => format!(
+                "{at} does not exist in Dropbox; check the path (`dropbox-post ls` lists a folder)"
+            ),
+            "not_file" => format!("{at} is a folder in Dropbox, not a file"),
+            "not_folder" => format!("{at} is a file in Dropbox, not a folder"),
+            "restricted_content" => format!(
+                "Dropbox restricts {at} (for legal reasons, such as a copyright claim) and will \
+                 not transfer it"
+            ),
+            "unsupported_content_type" => {
+                format!("Dropbox does not support this for the kind of file {at} is")
+            }
+            "locked" => format!("{at} is locked in Dropbox; unlock it there and try again"),
+            "malformed_path" => format!(
+                "Dropbox refuses {at} as a path; check its spelling (names may not end in a \
+                 space or a period)"
+            ),
+            "file" if tags.contains(&"conflict") => format!(
+                "a different file is already at {at} in Dropbox; post with --mode overwrite to \
+                 replace it, or move it away there"
+            ),
+            "folder" if tags.contains(&"conflict") => format!(
+                "a folder is already at {at} in Dropbox, where a file should go; rename or move \
+                 one of them"
+            ),
+            "file_ancestor" => format!(
+                "a file in Dropbox stands where a folder of {at} should be; rename or move it there"
+            ),
+            "no_write_permission" => format!(
+                "the account may not write to {at} (a read-only shared folder?); ask its owner \
+                 for edit access, or post elsewhere"
+            ),
+            "insufficient_space" => "the Dropbox account is full; free some space or upgrade \
+                 the plan, then post again"
+                .to_string(),
+            "disallowed_name" => format!(
+                "Dropbox does not allow the name of {at} (such as desktop.ini, thumbs.db or \
+                 .ds_store); rename it, or leave it out with --exclude"
+            ),
+            "team_folder" => {
+                format!("{at} is a team folder, which only a team admin can move or delete")
+            }
+            "operation_suppressed" => format!("Dropbox does not allow this at {at}"),
+            "access_restricted" => format!("a team admin restricts access to {at}"),
+            "too_many_write_operations" => "Dropbox is busy with other changes to the same \
+                 folder; try again in a minute"
+                .to_string(),
+            "too_many_files" => {
+                format!("{at} holds too many files to delete at once; delete its subfolders first")
+            }
+            "too_large" => format!("{at} is larger than Dropbox's upload limit (350 GB)"),
+            "payload_too_large" => format!(
+                "a request for {at} was larger than Dropbox's 150 MiB limit; post with a \
+                 smaller --chunk-size"
+            ),
+            "content_hash_mismatch" => format!(
+                "the bytes Dropbox received for {at} do not hash as sent (damaged on the way); \
+                 post again"
+            ),
+            "email_not_verified" => "creating a shared link needs a verified email address: \
+                 verify the account's email in Dropbox's settings"
+                .to_string(),
+            "access_denied" => format!(
+                "the account may not create a shared link to {at} (restricted content, or the \
+                 team disallows links)"
+            ),
+            "reset" => format!("Dropbox reset the listing of {at}; run the command again"),
+            _ => return None,
+        })
+    })
+}
+
+/// A batch entry's failure (`finish_batch_v2`, `delete_batch`) for `path` in words; the
+/// raw tags go to the log (`-v`).
+pub fn entry_failure(route: &str, failure: &Value, path: &str) -> String {
+    let summary = short(&error_summary(failure));
+    tracing::info!("{route}: {}: {summary}", short(path));
+    endpoint_message(route, &summary, failure, Some(path))
 }
 
 /// What a 409 route error means for the engine.
@@ -181,10 +310,24 @@ pub enum Reason {
 }
 
 impl ApiError {
+    /// The error of a request that named the Dropbox `path`, to say so.
+    pub(crate) fn at(mut self, path: Option<String>) -> ApiError {
+        self.name_path(&path);
+        self
+    }
+
+    fn name_path(&mut self, path: &Option<String>) {
+        match self {
+            ApiError::Endpoint { path: at, .. } if at.is_none() => at.clone_from(path),
+            ApiError::Exhausted { last, .. } => last.name_path(path),
+            _ => {}
+        }
+    }
+
     /// The union tags of a 409 error, outermost first (`["path", "conflict", "file"]`).
     pub fn tags(&self) -> Vec<&str> {
         match self {
-            ApiError::Endpoint { error, .. } => tag_chain(error),
+            ApiError::Endpoint { error, .. } => union_tags(error),
             ApiError::Exhausted { last, .. } => last.tags(),
             _ => Vec::new(),
         }
@@ -214,7 +357,7 @@ impl ApiError {
 
 /// Reduce a 409 `error` (or a `finish_batch_v2` entry's `failure`) to a [`Reason`].
 pub fn reason_of(error: &Value) -> Reason {
-    let tags = tag_chain(error);
+    let tags = union_tags(error);
     let has = |t: &str| tags.contains(&t);
     if has("too_many_write_operations") {
         Reason::TooManyWriteOperations
@@ -244,21 +387,6 @@ pub fn reason_of(error: &Value) -> Reason {
     }
 }
 
-/// Follow a Stone union value: `.tag`, then the member named by the tag (or, for a struct
-/// member like `UploadWriteFailed`, its `reason` field).
-fn tag_chain(error: &Value) -> Vec<&str> {
-    let mut tags = Vec::new();
-    let mut cur = error;
-    while let Some(tag) = cur.get(".tag").and_then(Value::as_str) {
-        tags.push(tag);
-        match [tag, "reason"].iter().find_map(|k| cur.get(*k)) {
-            Some(next) if next.is_object() => cur = next,
-            _ => break,
-        }
-    }
-    tags
-}
-
 fn find_u64(v: &Value, key: &str) -> Option<u64> {
     match v {
         Value::Object(map) => map
@@ -273,7 +401,7 @@ fn find_u64(v: &Value, key: &str) -> Option<u64> {
 pub fn auth_error_of(body: &str) -> AuthError {
     let parsed: Option<Value> = serde_json::from_str(body).ok();
     let error = parsed.as_ref().and_then(|v| v.get("error"));
-    match error.map(tag_chain).as_deref() {
+    match error.map(union_tags).as_deref() {
         Some(["expired_access_token", ..]) => AuthError::ExpiredAccessToken,
         Some(["invalid_access_token", ..]) => AuthError::InvalidAccessToken,
         // `TokenScopeError` is a struct: Stone puts its field beside the tag.
@@ -396,7 +524,8 @@ mod tests {
         };
         assert_eq!(
             e.to_string(),
-            "Dropbox rate-limited r (429), retry after 3 s"
+            "Dropbox is limiting the rate of requests (429, retry after 3 s); wait a few \
+             minutes, or post with fewer --jobs"
         );
         assert_eq!(short(&"x".repeat(400)).chars().count(), 301);
     }
@@ -450,6 +579,77 @@ mod tests {
         }
     }
 
+    /// Documented route errors read as sentences about the path, with what to do and
+    /// without the raw tags; unknown ones keep their summary.
+    #[test]
+    fn route_errors_are_translated() {
+        let cases = [
+            (
+                json!({".tag":"path","path":{".tag":"not_found"}}),
+                "/x does not exist in Dropbox",
+            ),
+            (
+                json!({".tag":"path","path":{".tag":"not_folder"}}),
+                "/x is a file in Dropbox, not a folder",
+            ),
+            (
+                json!({".tag":"path","reason":{".tag":"conflict","conflict":{".tag":"file"}},"upload_session_id":"s"}),
+                "--mode overwrite",
+            ),
+            (
+                json!({".tag":"path","path":{".tag":"conflict","conflict":{".tag":"file_ancestor"}}}),
+                "where a folder of /x should be",
+            ),
+            (
+                json!({".tag":"path","path":{".tag":"no_write_permission"}}),
+                "may not write to /x",
+            ),
+            (
+                json!({".tag":"path","path":{".tag":"insufficient_space"}}),
+                "the Dropbox account is full",
+            ),
+            (
+                json!({".tag":"path","path":{".tag":"disallowed_name"}}),
+                "does not allow the name of /x",
+            ),
+            (
+                json!({".tag":"path","path":{".tag":"malformed_path","malformed_path":null}}),
+                "refuses /x as a path",
+            ),
+            (
+                json!({".tag":"path_write","path_write":{".tag":"team_folder"}}),
+                "/x is a team folder",
+            ),
+            (
+                json!({".tag":"too_many_files"}),
+                "too many files to delete at once",
+            ),
+            (
+                json!({".tag":"lookup_failed","lookup_failed":{".tag":"not_found"}}),
+                "the upload session for /x expired",
+            ),
+            (json!({".tag":"email_not_verified"}), "verified email"),
+        ];
+        for (error, part) in cases {
+            let e = ApiError::Endpoint {
+                route: "files/r".into(),
+                summary: error_summary(&error),
+                error: error.clone(),
+                path: Some("/x".into()),
+            };
+            let text = e.to_string();
+            assert!(text.contains(part), "{text}");
+            let raw = error_summary(&error);
+            assert!(!text.contains("files/r") && !text.contains(&raw), "{text}");
+        }
+        let unknown = json!({".tag":"path","path":{".tag":"brand_new_tag"}});
+        assert_eq!(explain(&unknown, Some("/x")), None);
+        assert_eq!(
+            entry_failure("files/r", &unknown, "/x"),
+            "Dropbox refused files/r for /x: path/brand_new_tag/."
+        );
+    }
+
     #[test]
     fn exhausted_keeps_the_reason() {
         let e = ApiError::Exhausted {
@@ -459,6 +659,7 @@ mod tests {
                 route: "files/upload_session/finish".into(),
                 summary: "path/insufficient_space/..".into(),
                 error: json!({".tag":"path","path":{".tag":"insufficient_space"}}),
+                path: None,
             }),
         };
         assert_eq!(e.reason(), Some(Reason::InsufficientSpace));

@@ -156,12 +156,14 @@ mod tests {
             route: "r".into(),
             summary: "too_many_write_operations/".into(),
             error: json!({".tag":"too_many_write_operations"}),
+            path: None,
         };
         assert!(matches!(p.decide(3, &busy), Decision::RetryAfter(_)));
         let conflict = ApiError::Endpoint {
             route: "r".into(),
             summary: "path/conflict/file/".into(),
             error: json!({".tag":"path","path":{".tag":"conflict","conflict":{".tag":"file"}}}),
+            path: None,
         };
         assert_eq!(p.decide(1, &conflict), Decision::GiveUp);
         let bad = ApiError::BadInput {

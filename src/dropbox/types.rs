@@ -662,28 +662,33 @@ impl ApiErrorBody {
     }
 }
 
+/// The tags of a Stone union value, outermost first (`["path", "conflict", "file"]`):
+/// `.tag`, then the member named by the tag or, for a struct member like
+/// `UploadWriteFailed`, its `reason` field.
+pub fn union_tags(error: &serde_json::Value) -> Vec<&str> {
+    let mut tags = Vec::new();
+    let mut cur = error;
+    while let Some(tag) = cur.get(".tag").and_then(|t| t.as_str()) {
+        tags.push(tag);
+        match [tag, "reason"]
+            .iter()
+            .find_map(|k| cur.get(*k).filter(|v| v.is_object()))
+        {
+            Some(next) => cur = next,
+            None => break,
+        }
+    }
+    tags
+}
+
 /// `path/conflict/file/..` from `{".tag":"path","path":{".tag":"conflict","conflict":{".tag":"file"}}}`.
 /// Dropbox appends a variable run of dots; clients must match on the prefix.
 pub fn error_summary(error: &serde_json::Value) -> String {
-    let mut parts = Vec::new();
-    let mut cur = error;
-    while let Some(tag) = cur.get(".tag").and_then(|t| t.as_str()) {
-        parts.push(tag.to_string());
-        match cur.get(tag) {
-            Some(next) if next.is_object() => cur = next,
-            _ => {
-                // Struct-valued members (e.g. `reason` of a write failure) nest under their field.
-                match cur.get("reason") {
-                    Some(next) if next.is_object() => cur = next,
-                    _ => break,
-                }
-            }
-        }
-    }
+    let tags = union_tags(error);
     format!(
         "{}/{}",
-        parts.join("/"),
-        ".".repeat(3usize.saturating_sub(parts.len()).max(1))
+        tags.join("/"),
+        ".".repeat(3usize.saturating_sub(tags.len()).max(1))
     )
 }
 

@@ -28,7 +28,7 @@ use tokio::time::Instant;
 
 use crate::dropbox::client::DropboxClient;
 use crate::dropbox::content_hash::{BLOCK_SIZE, ContentHasher};
-use crate::dropbox::error::{ApiError, Reason, reason_of};
+use crate::dropbox::error::{ApiError, Reason, entry_failure, reason_of};
 use crate::dropbox::limits::{MAX_BATCH, MAX_REQUEST_BYTES};
 use crate::dropbox::types::{
     CommitInfo, FileMetadata, Metadata, UploadSessionCursor, UploadSessionFinishArg,
@@ -38,11 +38,12 @@ use crate::dropbox::types::{
 use super::buffers::Budget;
 use super::hash_cache::HashCache;
 use super::plan::{Plan, PlannedFile};
-use super::report::{Entry, Outcome, Progress};
+use super::report::{Entry, Outcome, Progress, STOPPED, reason};
 use super::resume::{Resume, Saved};
 use super::unchanged;
 use super::walk::LocalFile;
 
+const FINISH_BATCH: &str = "files/upload_session/finish_batch_v2";
 /// Files in flight unless told otherwise: uploads only stage data and commits are batched,
 /// so many small files gain from more (rclone recommends 32–64 with batched commits).
 pub const DEFAULT_JOBS: u16 = 16;
@@ -106,7 +107,7 @@ enum FileError {
     Open(#[from] crate::files::ReadError),
     #[error("{0}")]
     Api(#[from] ApiError),
-    #[error("not sent: the run stopped early")]
+    #[error("not sent: {STOPPED}")]
     Stopped,
     /// The file's prefix does not hash as journalled: its session cannot be continued.
     #[error("the part already on Dropbox is not this file's")]
@@ -168,8 +169,8 @@ impl Ctx {
         if let FileError::Api(e) = &error
             && e.is_fatal()
         {
-            self.record(file, Outcome::Failed(e.to_string()));
-            // Keep the typed error for the exit code; the message is already recorded.
+            self.record(file, Outcome::Failed(reason(e)));
+            // Keep the typed error for the exit code and the last line.
             if let FileError::Api(e) = error {
                 self.stop(e);
             }
@@ -294,7 +295,7 @@ async fn create_folders(ctx: &Ctx, folders: &[String]) {
         match ctx.client.create_folder(folder).await {
             Ok(()) => ctx.progress.record(entry(Outcome::FolderCreated)),
             Err(e) => {
-                ctx.progress.record(entry(Outcome::Failed(e.to_string())));
+                ctx.progress.record(entry(Outcome::Failed(reason(&e))));
                 if e.is_fatal() {
                     ctx.stop(e);
                     return;
@@ -657,7 +658,7 @@ async fn commit(ctx: &Ctx, mut pending: Vec<Pending>) -> Vec<Pending> {
         Err(e) => {
             let fatal = e.is_fatal();
             for p in &pending {
-                ctx.record(&p.file, Outcome::Failed(e.to_string()));
+                ctx.record(&p.file, Outcome::Failed(reason(&e)));
             }
             if fatal {
                 ctx.stop(e);
@@ -674,7 +675,6 @@ async fn commit(ctx: &Ctx, mut pending: Vec<Pending>) -> Vec<Pending> {
             }
             UploadSessionFinishBatchResultEntry::Failure { failure } => failure,
         };
-        let summary = crate::dropbox::error::short(&crate::dropbox::types::error_summary(&failure));
         match reason_of(&failure) {
             Reason::TooManyWriteOperations if p.tries + 1 < ctx.client.pacer().max_attempts() => {
                 p.tries += 1;
@@ -682,21 +682,22 @@ async fn commit(ctx: &Ctx, mut pending: Vec<Pending>) -> Vec<Pending> {
                 again.push(p);
             }
             Reason::NotFound | Reason::Closed | Reason::Conflict(_) => {
-                let outcome = already_there(ctx, &p, &summary).await;
+                let outcome = already_there(ctx, &p, &failure).await;
                 ctx.record_resumed(&p.file, outcome, p.resumed);
             }
             Reason::InsufficientSpace => {
                 let e = ApiError::Endpoint {
-                    route: "files/upload_session/finish_batch_v2".into(),
-                    summary,
+                    route: FINISH_BATCH.into(),
+                    summary: crate::dropbox::types::error_summary(&failure),
                     error: failure,
+                    path: Some(p.file.remote.clone()),
                 };
-                ctx.record(&p.file, Outcome::Failed(e.to_string()));
+                ctx.record(&p.file, Outcome::Failed(reason(&e)));
                 ctx.stop(e);
             }
             _ => ctx.record(
                 &p.file,
-                Outcome::Failed(format!("Dropbox refused the commit: {summary}")),
+                Outcome::Failed(entry_failure(FINISH_BATCH, &failure, &p.file.remote)),
             ),
         }
     }
@@ -724,19 +725,12 @@ fn verify(p: &Pending, meta: &FileMetadata) -> Outcome {
 
 /// A commit refused because the session is gone or the path is taken may be our own
 /// earlier attempt whose answer was lost: done if Dropbox holds exactly our content.
-async fn already_there(ctx: &Ctx, p: &Pending, summary: &str) -> Outcome {
+async fn already_there(ctx: &Ctx, p: &Pending, failure: &serde_json::Value) -> Outcome {
     match ctx.client.get_metadata(&p.file.remote).await {
         Ok(Metadata::File(meta)) if meta.content_hash.as_deref() == Some(p.hash.as_str()) => {
             verify(p, &meta)
         }
-        _ => Outcome::Failed(format!(
-            "Dropbox refused the commit: {summary}{}",
-            if summary.starts_with("path/conflict") {
-                " (a different file is there; use --mode overwrite to replace it)"
-            } else {
-                ""
-            }
-        )),
+        _ => Outcome::Failed(entry_failure(FINISH_BATCH, failure, &p.file.remote)),
     }
 }
 

@@ -11,7 +11,7 @@ use super::engine::{self, Settings};
 use super::hash_cache::HashCache;
 use super::mirror::{self, Posted};
 use super::plan;
-use super::report::{Entry, Outcome, Progress, ScriptSummary};
+use super::report::{Entry, Outcome, Progress, ScriptSummary, reason};
 use super::resume::Resume;
 use super::run::PostOptions;
 use super::walk::LocalTree;
@@ -88,7 +88,10 @@ impl Script<'_> {
                     remote: job.dest.clone(),
                     bytes: 0,
                     resumed: 0,
-                    outcome: Outcome::Failed(format!("cannot list the destination: {e}")),
+                    outcome: Outcome::Failed(format!(
+                        "cannot list the destination: {}",
+                        reason(&e)
+                    )),
                 });
                 if e.is_fatal() { Err(e) } else { Ok(()) }
             }
@@ -143,8 +146,8 @@ async fn share(client: &DropboxClient, target: &str) -> Result<String, (String, 
     match client.share(target).await {
         Ok(link) => Ok(crate::redact::untrusted(&link.url)),
         Err(e) => {
-            let reason = format!("cannot create a shared link: {e}");
-            Err((reason, e.is_fatal().then_some(e)))
+            let why = format!("cannot create a shared link: {}", reason(&e));
+            Err((why, e.is_fatal().then_some(e)))
         }
     }
 }

@@ -11,9 +11,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::dropbox::client::DropboxClient;
-use crate::dropbox::error::{ApiError, Reason, reason_of};
+use crate::dropbox::error::{ApiError, Reason, entry_failure, reason_of};
 use crate::dropbox::path::key;
-use crate::dropbox::types::{DeleteBatchResultEntry, Metadata, error_summary};
+use crate::dropbox::types::{DeleteBatchResultEntry, Metadata};
 
 use super::filter::Filter;
 use super::plan::remote_path;
@@ -176,7 +176,8 @@ pub async fn run(
                         again.push(path);
                     }
                     _ => {
-                        let why = format!("{CANNOT_DELETE}: {}", error_summary(&failure));
+                        let why = entry_failure("files/delete_batch", &failure, &path);
+                        let why = format!("{CANNOT_DELETE}: {why}");
                         failed.push((path, why));
                     }
                 }

@@ -11,6 +11,20 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
+use crate::dropbox::error::ApiError;
+
+/// The reason on a file's line when a failure stopped the run: the last line says it, once.
+pub const STOPPED: &str = "the run stopped (the last line says why)";
+
+/// A file's reason for `e`: the error, or [`STOPPED`] for one that stopped the run.
+pub fn reason(e: &ApiError) -> String {
+    if e.is_fatal() {
+        STOPPED.to_string()
+    } else {
+        e.to_string()
+    }
+}
+
 /// What happened to one file or folder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "action", content = "reason")]

@@ -107,7 +107,11 @@ fn ls_of_a_missing_folder_fails_clearly() {
     let study = env.study();
     let out = run(&study, &["ls", "/nope"]);
     assert_eq!(out.status.code(), Some(6));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not_found"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("/nope does not exist in Dropbox"),
+        "{stderr}"
+    );
 }
 
 #[test]

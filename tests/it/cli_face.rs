@@ -513,6 +513,19 @@ fn credential_errors() {
                     "none.txt",
                 ],
             ),
+            // --password-file wins over a (stale) DROPBOX_POST_PASSWORD, and is named.
+            with_pw(
+                "credential-wrong-password-file",
+                &[
+                    "key",
+                    "check",
+                    "--encrypted",
+                    "keys/dropbox.enc",
+                    "--password-file",
+                    "weak.txt",
+                ],
+                DEMO_PASSWORD,
+            ),
             with_pw(
                 "credential-missing-file",
                 &["key", "check", "--encrypted", "keys/none.enc"],
@@ -641,6 +654,11 @@ fn dropbox_errors() {
             accepted(
                 &["get", "/nope", "out", "--encrypted", "keys/accepted.enc"],
                 "dropbox-get-not-found",
+            ),
+            // -v adds Dropbox's raw answer (route, status, tags) to the log.
+            accepted(
+                &["ls", "/nope", "-v", "--encrypted", "keys/accepted.enc"],
+                "dropbox-ls-not-found-verbose",
             ),
         ],
     );

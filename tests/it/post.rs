@@ -211,7 +211,10 @@ fn a_folder_in_the_way_of_a_file_is_a_listed_failure() {
         stderr.contains("FAILED") && stderr.contains("/w/r.csv"),
         "{stderr}"
     );
-    assert!(stderr.contains("conflict"), "{stderr}");
+    assert!(
+        stderr.contains("a folder is already at /w/r.csv"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -284,7 +287,9 @@ fn partial_failures_list_each_file_and_exit_6() {
         .find(|f| f["remote"] == "/p/taken.txt")
         .expect("the conflict is listed");
     assert!(
-        taken["reason"].as_str().unwrap().contains("conflict"),
+        (taken["reason"].as_str().unwrap()).contains(
+            "a different file is already at /p/taken.txt in Dropbox; post with --mode overwrite"
+        ),
         "{taken}"
     );
     #[cfg(target_os = "linux")]
