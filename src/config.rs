@@ -120,7 +120,9 @@ impl JobKind {
 /// Why a config (or the command-line form of a script) cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config {file}: {error}")]
+    #[error(
+        "cannot read the study config {file} ({error}); check the path (a librec-auto study keeps it in conf/config.xml)"
+    )]
     Read { file: String, error: ReadError },
     #[error("{file}:{line}:{column}: malformed XML: {}; fix the config and run again", clip(.message))]
     Xml {
@@ -148,7 +150,7 @@ pub enum ConfigError {
         problem: Box<Problem>,
     },
     /// The command-line (librec-auto argv) form of a script.
-    #[error("{problem}")]
+    #[error("command line (librec-auto's --option form): {problem}")]
     Args { problem: Box<Problem> },
 }
 
@@ -168,7 +170,7 @@ impl From<ConfigError> for Failure {
 /// What is wrong with one dropbox script's params.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Problem {
-    #[error("param {0:?} is missing")]
+    #[error("param {0:?} is missing; a dropbox script needs option, encrypted_key, path and dest")]
     Missing(&'static str),
     #[error(
         "unknown param {}; expected option, encrypted_key, path, dest, password, share, allow_outside, root, exclude, include or delete",
@@ -179,7 +181,7 @@ pub enum Problem {
     Unnamed,
     #[error("param {} is given twice (first on line {first_line})", quoted(.name))]
     Duplicate { name: String, first_line: usize },
-    #[error("param {0:?} is empty")]
+    #[error("param {0:?} is empty; a dropbox script needs option, encrypted_key, path and dest")]
     Empty(&'static str),
     #[error("option {} is not file, folder or No", quoted(.0))]
     BadOption(String),

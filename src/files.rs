@@ -23,7 +23,7 @@ use zeroize::Zeroizing;
 /// never shows the same text twice.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
-    #[error("{0}")]
+    #[error("{}", io_text(.0))]
     Io(std::io::Error),
     #[error("it is {0}, not a regular file")]
     NotRegular(&'static str),
@@ -44,6 +44,15 @@ impl ReadError {
 impl From<std::io::Error> for ReadError {
     fn from(e: std::io::Error) -> Self {
         ReadError::Io(e)
+    }
+}
+
+/// The OS error in the words of the messages it ends up in ("cannot read X (…)").
+fn io_text(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "it does not exist".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
     }
 }
 
@@ -229,6 +238,7 @@ mod tests {
         );
         let missing = read_bounded(&dir.path().join("nope"), 5).unwrap_err();
         assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
+        assert_eq!(missing.to_string(), "it does not exist");
         assert!(std::error::Error::source(&missing).is_none());
         let folder = read_bounded(dir.path(), 5).unwrap_err();
         assert_eq!(folder.to_string(), "it is a folder, not a regular file");

@@ -1,7 +1,9 @@
 //! dropbox-post: publish experiment results to Dropbox with a password-sealed credential.
 //!
-//! Data flows one way: argv → config → credential → plan → engine → report.
-//! The emulator shares only the wire types in [`dropbox::types`] with the client.
+//! Data flows one way: argv ([`commands`]) → config → credential → plan → engine → report.
+//! The emulator shares with the client only what defines the wire: [`dropbox::types`],
+//! [`dropbox::arg`] (header JSON), [`dropbox::path`] (path keys), [`dropbox::content_hash`]
+//! and [`dropbox::limits`]; and the local-file helpers [`files`] and `journal`.
 
 pub mod commands;
 pub mod config;

@@ -144,7 +144,11 @@ fn app_secret(file: Option<&PathBuf>) -> CmdResult<Option<SecretString>> {
             let fail = |e: &dyn std::fmt::Display| {
                 Failure::msg(
                     ExitKind::Usage,
-                    format!("cannot read the app secret file {}: {e}", path.display()),
+                    format!(
+                        "cannot read the app secret file {} ({e}); check the path given to \
+                         --app-secret-file",
+                        path.display()
+                    ),
                 )
             };
             let bytes = read_bounded(path, MAX_APP_SECRET_FILE).map_err(|e| fail(&e))?;

@@ -157,8 +157,9 @@ pub struct PostArgs {
     #[arg(long, value_name = "home|team")]
     pub root: Option<Space>,
 
-    /// MiB per upload request for large files; a multiple of 4, at most 148. Memory use is
-    /// about three times this, whatever the file sizes.
+    /// MiB per upload request for large files; a multiple of 4, at most 148. File data in
+    /// memory is capped at 48 MiB (or one chunk, if larger), whatever --jobs and the file
+    /// sizes.
     #[arg(long, value_name = "MiB", default_value_t = 8, value_parser = chunk_mib)]
     pub chunk_size: usize,
 }

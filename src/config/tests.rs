@@ -535,10 +535,10 @@ fn unreadable_configs() {
     let dir = study_tree();
     let err = load(&dir.path().join("conf/none.xml"), None).unwrap_err();
     assert!(matches!(err, ConfigError::Read { .. }));
-    assert!(err.to_string().starts_with("cannot read config "));
+    assert!(err.to_string().starts_with("cannot read the study config "));
     // The reason once, in the one line a user sees.
     let shown = crate::exit::Failure::from(err).to_string();
-    assert_eq!(shown.matches("(os error").count(), 1, "{shown}");
+    assert_eq!(shown.matches("does not exist").count(), 1, "{shown}");
 
     let config = dir.path().join("conf/config.xml");
     fs::write(&config, b"<librec-auto>\xff</librec-auto>").unwrap();
@@ -589,7 +589,10 @@ fn job_from_args_forms() {
         "{err:?}"
     );
     let err = job_from_args(dir.path(), "copy", "k", "p", "/x").unwrap_err();
-    assert_eq!(err.to_string(), "option \"copy\" is not file, folder or No");
+    assert_eq!(
+        err.to_string(),
+        "command line (librec-auto's --option form): option \"copy\" is not file, folder or No"
+    );
 }
 
 #[test]

@@ -9,7 +9,7 @@ use crate::files::{ReadError, read_bounded, read_to_limit};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CleartextError {
-    #[error("cannot read the cleartext key file {}: {error}", path.display())]
+    #[error("cannot read the cleartext key file {} ({error}); check the path given to --key", path.display())]
     Read { path: PathBuf, error: ReadError },
     #[error("the cleartext key file {} is over 64 KiB; it should hold one token", path.display())]
     TooLarge { path: PathBuf },

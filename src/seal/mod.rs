@@ -31,7 +31,11 @@ pub const MAX_FILE_LEN: u64 = 64 * 1024;
 /// No variant carries secret material.
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
-    #[error("cannot read {}: {error}", path.display())]
+    #[error(
+        "cannot read the sealed credential {} ({error}); check the path, or seal one with \
+         `dropbox-post encrypt`",
+        path.display()
+    )]
     Read { path: PathBuf, error: ReadError },
     #[error(
         "{} is larger than 64 KiB, so it is not a sealed credential (those are a few hundred \

@@ -181,7 +181,7 @@ fn bad_studies_are_refused_and_left_alone() {
         (
             "no config",
             |p| fs::remove_file(p.join(CONFIG)).unwrap(),
-            "cannot read config",
+            "cannot read the study config",
         ),
         (
             "malformed",

@@ -388,7 +388,7 @@ fn damaged_sealed_files_say_what_happened() {
     let text = stderr(&key_check(&study, "keys"));
     assert_eq!(text.matches("folder").count(), 1, "{text}");
     let text = stderr(&key_check(&study, "keys/missing.enc"));
-    assert_eq!(text.matches("No such file").count(), 1, "{text}");
+    assert_eq!(text.matches("does not exist").count(), 1, "{text}");
 }
 
 #[cfg(unix)]
