@@ -619,11 +619,16 @@ impl Validate for UploadSessionFinishArg {
         args::check_hash(self.content_hash.as_deref())
     }
 }
+/// A batch route's `entries` hold at most [`MAX_BATCH`].
+fn check_batch(entries: usize) -> Result<(), String> {
+    if entries > MAX_BATCH {
+        return Err(format!("entries: list has more than {MAX_BATCH} items"));
+    }
+    Ok(())
+}
 impl Validate for UploadSessionFinishBatchArg {
     fn validate(&self) -> Result<(), String> {
-        if self.entries.len() > MAX_BATCH {
-            return Err(format!("entries: list has more than {MAX_BATCH} items"));
-        }
+        check_batch(self.entries.len())?;
         self.entries
             .iter()
             .try_for_each(|e| check_commit(&e.commit))
@@ -688,9 +693,7 @@ impl Validate for EchoArg {
 }
 impl Validate for DeleteBatchArg {
     fn validate(&self) -> Result<(), String> {
-        if self.entries.len() > MAX_BATCH {
-            return Err(format!("entries: list has more than {MAX_BATCH} items"));
-        }
+        check_batch(self.entries.len())?;
         self.entries.iter().try_for_each(Validate::validate)
     }
 }
