@@ -93,21 +93,6 @@ pub enum ApiError {
     },
 }
 
-impl ApiError {
-    /// The exit code it means: credentials (or spaces) Dropbox refuses are 5, the rest 6.
-    pub fn exit_kind(&self) -> ExitKind {
-        match self {
-            ApiError::Auth { .. }
-            | ApiError::Refresh(_)
-            | ApiError::Access { .. }
-            | ApiError::PathRoot { .. }
-            | ApiError::NoTeamSpace { .. } => ExitKind::Auth,
-            ApiError::Exhausted { last, .. } => last.exit_kind(),
-            _ => ExitKind::Transfer,
-        }
-    }
-}
-
 impl From<ApiError> for Failure {
     fn from(error: ApiError) -> Self {
         Failure::new(error.exit_kind(), error)
@@ -341,16 +326,30 @@ impl ApiError {
         }
     }
 
-    /// A failure that would repeat for every file (bad credential, no space): stop the run.
-    pub fn is_fatal(&self) -> bool {
+    /// Dropbox refused the credential, a permission or the space: the same for every call.
+    fn refused(&self) -> bool {
         match self {
             ApiError::Auth { .. }
             | ApiError::Refresh(_)
             | ApiError::Access { .. }
             | ApiError::PathRoot { .. }
             | ApiError::NoTeamSpace { .. } => true,
-            ApiError::Exhausted { last, .. } => last.is_fatal(),
-            _ => self.reason() == Some(Reason::InsufficientSpace),
+            ApiError::Exhausted { last, .. } => last.refused(),
+            _ => false,
+        }
+    }
+
+    /// A failure that would repeat for every file (bad credential, no space): stop the run.
+    pub fn is_fatal(&self) -> bool {
+        self.refused() || self.reason() == Some(Reason::InsufficientSpace)
+    }
+
+    /// The exit code it means: credentials (or spaces) Dropbox refuses are 5, the rest 6.
+    pub fn exit_kind(&self) -> ExitKind {
+        if self.refused() {
+            ExitKind::Auth
+        } else {
+            ExitKind::Transfer
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Posting local files and folders to Dropbox: a run ([`run`]) of scripts, each ([`job`])
+//! Posting local files and folders to Dropbox: a run ([`run`]) of scripts, each (`job`)
 //! walk → plan → engine → report, then the mirror deletions.
 
 mod buffers;

@@ -1,4 +1,4 @@
-//! One `post` run: every script of a config, each through [`super::job`], then the mirror
+//! One `post` run: every script of a config, each through `job`, then the mirror
 //! deletions, then the summary.
 //!
 //! Order of work: every script is validated ([`Run::prepare`]: where it may read, its
