@@ -124,6 +124,8 @@ pub enum ConfigError {
         "cannot read the study config {file} ({error}); check the path (a librec-auto study keeps it in conf/config.xml)"
     )]
     Read { file: String, error: ReadError },
+    #[error("{file} is not UTF-8 text (from byte {at} on); save the config as UTF-8")]
+    NotUtf8 { file: String, at: usize },
     #[error("{file}:{line}:{column}: malformed XML: {}; fix the config and run again", clip(.message))]
     Xml {
         file: String,
@@ -298,11 +300,9 @@ pub(crate) fn read_text(config: &Path) -> Result<String, ConfigError> {
         error,
     };
     let mut bytes = read_bounded(config, MAX_CONFIG_BYTES).map_err(read_error)?;
-    String::from_utf8(std::mem::take(&mut *bytes)).map_err(|e| {
-        read_error(ReadError::Io(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("it is not UTF-8 text ({e})"),
-        )))
+    String::from_utf8(std::mem::take(&mut *bytes)).map_err(|e| ConfigError::NotUtf8 {
+        file: config.display().to_string(),
+        at: e.utf8_error().valid_up_to(),
     })
 }
 

@@ -134,7 +134,11 @@ pub fn default_dest(study: &Path) -> Result<String, StudyError> {
 fn cannot_open(study: &Path, e: std::io::Error) -> StudyError {
     StudyError::Study {
         study: study_name(study),
-        problem: format!("cannot open the study folder: {e}"),
+        problem: format!(
+            "cannot open the study folder ({}); pass the study folder (the one holding \
+             conf/config.xml)",
+            crate::files::ReadError::Io(e)
+        ),
     }
 }
 
