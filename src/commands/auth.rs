@@ -36,8 +36,10 @@ if given, comes from --app-secret-file or DROPBOX_POST_APP_SECRET, never from th
 
 Examples:
   dropbox-post auth --app-key abc123xyz --encrypted keys/dropbox.enc
-  DROPBOX_POST_PASSWORD=\"$PW\" dropbox-post auth --app-key abc123xyz --encrypted keys/dropbox.enc --force
-  dropbox-post auth --app-key abc123xyz --app-secret-file ~/.dropbox-secret --encrypted keys/dropbox.enc
+  DROPBOX_POST_PASSWORD=\"$PW\" dropbox-post auth --app-key abc123xyz \\
+      --encrypted keys/dropbox.enc --force
+  dropbox-post auth --app-key abc123xyz --app-secret-file ~/.dropbox-secret \\
+      --encrypted keys/dropbox.enc
 
 See docs/auth.md for creating the app and what to do when Dropbox revokes the token.";
 

@@ -8,8 +8,10 @@ use crate::exit::CmdResult;
 
 const AFTER_HELP: &str = "\
 Install (then open a new shell):
-  bash:       dropbox-post completions bash > ~/.local/share/bash-completion/completions/dropbox-post
-  zsh:        dropbox-post completions zsh > ~/.zfunc/_dropbox-post   # with fpath+=(~/.zfunc) before compinit
+  bash:       dropbox-post completions bash \\
+                > ~/.local/share/bash-completion/completions/dropbox-post
+  zsh:        dropbox-post completions zsh > ~/.zfunc/_dropbox-post
+              # and fpath+=(~/.zfunc) in ~/.zshrc, before compinit
   fish:       dropbox-post completions fish > ~/.config/fish/completions/dropbox-post.fish
   PowerShell: dropbox-post completions powershell >> $PROFILE";
 

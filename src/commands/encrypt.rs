@@ -20,8 +20,10 @@ The cleartext FILE holds either a bare access token on one line, or a typed JSON
 
 Examples:
   dropbox-post encrypt --key token.txt --encrypted keys/dropbox.enc
-  DROPBOX_POST_PASSWORD=\"$PW\" dropbox-post encrypt --key - --encrypted keys/dropbox.enc < token.txt
-  dropbox-post encrypt --key token.txt --encrypted keys/dropbox.enc --password-file pw.txt --force
+  DROPBOX_POST_PASSWORD=\"$PW\" dropbox-post encrypt --key - \\
+      --encrypted keys/dropbox.enc < token.txt
+  dropbox-post encrypt --key token.txt --encrypted keys/dropbox.enc \\
+      --password-file pw.txt --force
 
 The default Argon2id cost (64 MiB, 3 passes) takes about 0.4 s to open on a 2-core machine;
 lower it with --kdf-memory-kib only for machines that cannot spare 64 MiB.";

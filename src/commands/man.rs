@@ -8,7 +8,8 @@ use super::Cli;
 use crate::exit::{CmdResult, ExitKind, ResultExt};
 
 const AFTER_HELP: &str = "\
-Writes dropbox-post.1 and one page per subcommand (dropbox-post-post.1, dropbox-post-key-check.1…).
+Writes dropbox-post.1 and one page per subcommand (dropbox-post-post.1,
+dropbox-post-key-check.1…).
 
 Examples:
   dropbox-post man ~/.local/share/man/man1 && man dropbox-post-init

@@ -26,12 +26,14 @@ Examples:
   dropbox-post post --config conf/config.xml --dry-run --json
   DROPBOX_POST_PASSWORD=... dropbox-post post --config conf/config.xml --jobs 32 --mode update
   # the form librec-auto's bin/dropbox_post.py forwards (paths relative to the study dir):
-  dropbox-post post config.xml --option=file --encrypted_key=keys/x.enc --path=post/r.csv --dest=/results
+  dropbox-post post config.xml --option=file --encrypted_key=keys/x.enc \\
+      --path=post/r.csv --dest=/results
   # into a Dropbox team's shared space (a team folder), not the member's own folder:
   dropbox-post post --config conf/config.xml --root team
 
   # leave out checkpoints and data/, cap the upload at 10 MiB/s, mirror (delete extras):
-  dropbox-post post --config conf/config.xml --exclude '*.ckpt' --exclude data/ --bwlimit 10M --delete
+  dropbox-post post --config conf/config.xml --exclude '*.ckpt' --exclude data/ \\
+      --bwlimit 10M --delete
 
 A file lands as DEST/<its name>; a folder's contents land under DEST/. Files whose size and
 Dropbox content hash already match are skipped. Every committed file is checked against the

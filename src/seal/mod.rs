@@ -44,11 +44,17 @@ pub enum SealError {
     )]
     TooLarge { path: PathBuf },
     #[error(
-        "the sealed file's line endings were changed to CRLF (git's autocrlf does this on \
-         Windows); add `*.enc -text` to .gitattributes, then check the file out again \
-         (`git rm --cached FILE` and `git checkout -- FILE`)"
+        "its line endings were changed to CRLF (git's autocrlf does this on Windows); add \
+         `*.enc -text` to .gitattributes, then restore the file: delete it and run \
+         `git checkout HEAD -- FILE`"
     )]
     LineEndings,
+    /// A problem with the contents of the file at `path`.
+    #[error("{}: {error}", path.display())]
+    InFile {
+        path: PathBuf,
+        error: Box<SealError>,
+    },
     #[error(
         "not a sealed credential: expected a first line `dropbox-post-sealed v1` or a \
          librec-auto encrypted key; make one with `dropbox-post encrypt`"
@@ -157,10 +163,14 @@ impl SealedFile {
 
     /// Checks the bytes of a sealed file; `path` is only for messages.
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self, SealError> {
+        let in_file = |error| SealError::InFile {
+            path: path.to_owned(),
+            error: Box::new(error),
+        };
         let body = if bytes.starts_with(v1::MAGIC.as_bytes()) {
-            Body::V1(v1::parse(bytes)?)
+            Body::V1(v1::parse(bytes).map_err(in_file)?)
         } else {
-            Body::Legacy(legacy::parse(bytes).ok_or(SealError::NotSealed)?)
+            Body::Legacy(legacy::parse(bytes).ok_or_else(|| in_file(SealError::NotSealed))?)
         };
         Ok(SealedFile {
             path: path.to_owned(),
@@ -322,13 +332,17 @@ mod tests {
     #[test]
     fn dispatch_and_errors() {
         let p = Path::new("x");
+        let inner = |bytes: &[u8]| match SealedFile::parse(p, bytes) {
+            Err(SealError::InFile { path, error }) if path == p => *error,
+            other => panic!("{:?}", other.map(|s| s.format())),
+        };
         assert!(matches!(
-            SealedFile::parse(p, b"sl.cleartext-token\n"),
-            Err(SealError::NotSealed)
+            inner(b"sl.cleartext-token\n"),
+            SealError::NotSealed
         ));
         assert!(matches!(
-            SealedFile::parse(p, b"dropbox-post-sealed v9\n"),
-            Err(SealError::UnsupportedVersion(v)) if v == "v9"
+            inner(b"dropbox-post-sealed v9\n"),
+            SealError::UnsupportedVersion(v) if v == "v9"
         ));
         let missing = SealedFile::read(Path::new("/nonexistent/dropbox.enc"));
         assert!(matches!(missing, Err(SealError::Read { .. })));

@@ -118,9 +118,12 @@ impl Run {
     /// Refuses a script that reads outside its study directory without leave, and builds
     /// each script's filter: a mistake in any is a config error before anything is sent.
     pub fn prepare(jobs: Vec<PostJob>, options: PostOptions) -> CmdResult<Run> {
+        // A command line without a config names the user's own path, as `cp` would; a
+        // config (and librec-auto's form, which passes a config's params) may be anyone's.
+        let from_config = options.config.is_some();
         if let Some(job) = jobs
             .iter()
-            .find(|job| job.outside && !options.may_leave(job))
+            .find(|job| from_config && job.outside && !options.may_leave(job))
         {
             return Err(outside(job, &options));
         }
@@ -244,25 +247,30 @@ impl Run {
     }
 }
 
+/// Where a script comes from, for messages: `CONFIG:LINE: post script N`, or the command line.
+fn script_name(job: &PostJob, options: &PostOptions) -> String {
+    match (job.line, &options.config) {
+        (_, None) => "--path".into(),
+        (0, Some(config)) => format!("{} (librec-auto's form): --path", config.display()),
+        (line, Some(config)) => format!("{}:{line}: post script {}", config.display(), job.script),
+    }
+}
+
 /// The refusal of a script that reads outside its study directory without leave.
 fn outside(job: &PostJob, options: &PostOptions) -> Failure {
-    let script = match (job.line, &options.config) {
-        (0, _) | (_, None) => "--path".to_string(),
-        (line, Some(config)) => {
-            format!("{}:{line}: post script {}", config.display(), job.script)
-        }
-    };
-    let share = if options.shares(job) {
-        "; it shares, so only --allow-outside allows it"
+    let script = script_name(job, options);
+    let leave = if options.shares(job) {
+        " (the script shares what it posts, so its allow_outside param is not enough)"
     } else {
         ", or <param name=\"allow_outside\">true</param> in the script"
     };
+    let path = std::fs::canonicalize(&job.path).unwrap_or_else(|_| job.path.clone());
     Failure::msg(
         ExitKind::Config,
         format!(
             "{script}: {} is outside the study directory; a config can name any file you \
-             can read, so posting it needs --allow-outside{share}",
-            job.path.display()
+             can read, so posting it needs --allow-outside{leave}",
+            path.display()
         ),
     )
 }
@@ -285,8 +293,12 @@ fn filter(job: &PostJob, options: &PostOptions) -> CmdResult<Arc<Filter>> {
     let excludes = patterns(&job.excludes, &options.exclude, "--exclude");
     let includes = patterns(&job.includes, &options.include, "--include");
     let root = (job.kind == JobKind::Folder).then_some(job.path.as_path());
-    let filter = Filter::new(&excludes, &includes, root)
-        .map_err(|e| Failure::msg(ExitKind::Config, format!("post script {}: {e}", job.script)))?;
+    let filter = Filter::new(&excludes, &includes, root).map_err(|e| {
+        Failure::msg(
+            ExitKind::Config,
+            format!("{}: {e}", script_name(job, options)),
+        )
+    })?;
     Ok(Arc::new(filter))
 }
 

@@ -249,6 +249,41 @@ fn a_config_cannot_post_and_share_files_from_outside_the_study() {
     assert!(stderr(&out).contains("link: "), "{}", stderr(&out));
 }
 
+/// A command line without a config names the user's own file (as `cp` would); librec-auto's
+/// form names the config, so its `--path` is held to the config's rule.
+#[test]
+fn a_path_typed_without_a_config_is_the_users_own() {
+    let env = TestEnv::new();
+    let study = env.study();
+    let elsewhere = env.write("elsewhere/r.csv", "1,2\n");
+    let post = |config: &[&str]| {
+        let mut cmd = study.cmd();
+        cmd.arg("post")
+            .args(config)
+            .args([
+                "--option=file",
+                "--encrypted_key=keys/dropbox.enc",
+                "--dest=/r",
+            ])
+            .arg(format!("--path={}", elsewhere.display()))
+            .endpoint(env.emulator())
+            .password(PASSWORD);
+        cmd.output().unwrap()
+    };
+    study.config(&[]);
+    assert_fails(
+        &post(&["conf/config.xml"]),
+        3,
+        "outside the study directory",
+    );
+    assert!(!env.emulator().file("/r").exists());
+    assert_success(&post(&[]));
+    assert_eq!(
+        std::fs::read(env.emulator().file("/r/r.csv")).unwrap(),
+        b"1,2\n"
+    );
+}
+
 #[cfg(unix)]
 #[test]
 fn symlinks_out_of_a_posted_folder_are_not_followed_without_the_opt_in() {
