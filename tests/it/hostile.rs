@@ -162,9 +162,16 @@ fn echo_server() -> HostileServer {
         let echo = authorization(&headers);
         (StatusCode::BAD_REQUEST, format!("Error in call: {echo}"))
     };
-    let server_error = |headers: HeaderMap| async move {
+    // Every other answer is a 500 (retried, its body logged under -vv), then a 409: each
+    // command sees both without waiting out every retry.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let server_error = move |headers: HeaderMap| async move {
         let echo = authorization(&headers);
-        (StatusCode::INTERNAL_SERVER_ERROR, format!("oops {echo}"))
+        if calls.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+            (StatusCode::INTERNAL_SERVER_ERROR, format!("oops {echo}")).into_response()
+        } else {
+            conflict(headers).await.into_response()
+        }
     };
     HostileServer::start(
         Router::new()
