@@ -40,12 +40,12 @@ pub struct EncryptArgs {
     pub out: SealOutArgs,
 
     /// Argon2id memory in KiB. Every guess an attacker makes costs this much memory, and so
-    /// does every open (default 65536 = 64 MiB; at most 262144 = 256 MiB).
+    /// does every open (the default is 64 MiB; at most 262144 = 256 MiB).
     #[arg(long, value_name = "KiB", default_value_t = KdfParams::DEFAULT.m_kib,
           value_parser = clap::value_parser!(u32).range(8..=i64::from(KdfParams::MAX_M_KIB)))]
     pub kdf_memory_kib: u32,
 
-    /// Argon2id passes over that memory (default 3; at most 8).
+    /// Argon2id passes over that memory (at most 8).
     #[arg(long, value_name = "N", default_value_t = KdfParams::DEFAULT.t,
           value_parser = clap::value_parser!(u32).range(1..=i64::from(KdfParams::MAX_T)))]
     pub kdf_passes: u32,

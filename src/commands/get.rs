@@ -89,7 +89,7 @@ async fn get(client: &DropboxClient, path: &str, local: &Path) -> CmdResult {
         })
         .buffer_unordered(PARALLEL);
     let (mut bytes, mut got, mut skipped, mut failed) = (0u64, 0usize, 0usize, 0usize);
-    let mut fatal: Option<ApiError> = None;
+    let mut fatal = None;
     while let Some((remote, dest, outcome)) = results.next().await {
         let shown = untrusted(remote.path_display.as_deref().unwrap_or(&remote.name));
         let dest = untrusted(&dest.to_string_lossy());
@@ -103,23 +103,25 @@ async fn get(client: &DropboxClient, path: &str, local: &Path) -> CmdResult {
                 tracing::info!("{shown}: {dest} is identical, skipped");
                 skipped += 1;
             }
+            // A refused credential or permission refuses every other file too: stop (the
+            // downloads in flight are dropped with their temp files) and say it once.
+            Err(GetError::Api(api)) if api.exit_kind() == ExitKind::Auth => {
+                fatal = Some(api);
+                break;
+            }
             Err(e) => {
                 eprintln!("dropbox-post: failed: {shown} -> {dest}: {e}");
                 failed += 1;
-                if let GetError::Api(api) = e
-                    && api.exit_kind() == ExitKind::Auth
-                {
-                    fatal.get_or_insert(api);
-                }
             }
         }
+    }
+    if let Some(e) = fatal {
+        eprintln!("got {got} of {total} files ({bytes} bytes) before Dropbox refused the rest");
+        return Err(e.into());
     }
     eprintln!(
         "got {got} files ({bytes} bytes), skipped {skipped} identical, {failed} failed of {total}"
     );
-    if let Some(e) = fatal {
-        return Err(e.into());
-    }
     if failed > 0 {
         return Err(Failure::msg(
             ExitKind::Transfer,

@@ -344,6 +344,15 @@ impl ApiError {
         self.refused() || self.reason() == Some(Reason::InsufficientSpace)
     }
 
+    /// Dropbox could not be reached at all, after every retry.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            ApiError::Network { .. } => true,
+            ApiError::Exhausted { last, .. } => last.is_unreachable(),
+            _ => false,
+        }
+    }
+
     /// The exit code it means: credentials (or spaces) Dropbox refuses are 5, the rest 6.
     pub fn exit_kind(&self) -> ExitKind {
         if self.refused() {

@@ -5,12 +5,16 @@
 //! every other request (rate limits are per token, so all transfers share one gate).
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rand::Rng;
 use tokio::time::Instant;
 
 use super::error::{ApiError, Reason};
+
+/// A `Retry-After` this long is said on the terminal, not only waited out.
+const LONG_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
 pub struct Pacer {
@@ -19,6 +23,9 @@ pub struct Pacer {
     max_attempts: u32,
     /// No request starts before this instant (set by `Retry-After`).
     gate: Mutex<Option<Instant>>,
+    /// Whether the user was told Dropbox cannot be reached: the retries that follow take
+    /// half a minute, and silence would look like a hang.
+    said_unreachable: AtomicBool,
 }
 
 /// What to do after a failed attempt.
@@ -41,6 +48,7 @@ impl Pacer {
             max_sleep,
             max_attempts,
             gate: Mutex::new(None),
+            said_unreachable: AtomicBool::new(false),
         }
     }
 
@@ -72,25 +80,47 @@ impl Pacer {
                 self.hold_all(*after);
                 Decision::RetryAfter(*after)
             }
+            ApiError::Network { .. } => {
+                if !self.said_unreachable.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        "{error}; retrying for up to {} s (Ctrl-C stops)",
+                        self.patience().as_secs_f64().ceil()
+                    );
+                }
+                Decision::RetryAfter(self.backoff(attempt))
+            }
             _ => Decision::RetryAfter(self.backoff(attempt)),
         }
+    }
+
+    /// The longest a request can spend waiting between its attempts.
+    fn patience(&self) -> Duration {
+        (1..self.max_attempts).map(|a| self.cap(a)).sum()
     }
 
     /// Exponential back-off with "equal jitter": half fixed, half random, so that many
     /// transfers failing together do not retry in lockstep.
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self
-            .min_sleep
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
-            .min(self.max_sleep);
-        let half = exp / 2;
+        let half = self.cap(attempt) / 2;
         half + half.mul_f64(rand::thread_rng().r#gen::<f64>())
+    }
+
+    fn cap(&self, attempt: u32) -> Duration {
+        self.min_sleep
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
+            .min(self.max_sleep)
     }
 
     fn hold_all(&self, after: Duration) {
         let until = Instant::now() + after;
         let mut gate = self.gate.lock().expect("pacer gate poisoned");
         if gate.is_none_or(|g| g < until) {
+            if after >= LONG_WAIT {
+                tracing::warn!(
+                    "Dropbox asks for a pause (rate limit): waiting {} s before the next request",
+                    after.as_secs()
+                );
+            }
             *gate = Some(until);
         }
     }
@@ -131,6 +161,14 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn patience_is_the_sum_of_the_waits_a_request_may_take() {
+        let p = Pacer::default();
+        // 0.1 + 0.2 + 0.4 + 0.8 + 1.6 + 3.2 + 6.4 + 8 + 8 seconds, before attempts 2 to 10.
+        assert_eq!(p.patience(), Duration::from_millis(28_700));
+        assert!((1..20).all(|a| p.backoff(a) <= p.cap(a)));
     }
 
     #[test]

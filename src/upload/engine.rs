@@ -975,7 +975,7 @@ mod tests {
             assert!(commit(&ctx, vec![pending()]).await.is_empty());
             assert!(commit(&ctx, vec![pending()]).await.is_empty());
         }
-        let (entries, _) = ctx.progress.finish();
+        let entries = ctx.progress.finish();
         let outcomes: Vec<_> = entries.into_iter().map(|e| e.outcome).collect();
         assert_eq!(outcomes, vec![Outcome::Uploaded; 4]);
         let listing = ctx.client.list_folder_recursive("/d").await.unwrap();

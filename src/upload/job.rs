@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::task::JoinHandle;
 
@@ -38,6 +39,8 @@ impl Script<'_> {
         walk: JoinHandle<(LocalTree, HashCache)>,
     ) -> (ScriptSummary, Option<ApiError>, Posted) {
         let (job, options) = (self.job, self.options);
+        // The script's time includes its walk and listing: on a re-run they are most of it.
+        let started = Instant::now();
         // The local walk and the remote listing overlap: each costs about as much on a re-run.
         let (walked, listed) = tokio::join!(walk, list_dest(&self.client, &job.dest));
         let (tree, cache) = walked.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
@@ -93,10 +96,15 @@ impl Script<'_> {
                         reason(&e)
                     )),
                 });
-                if e.is_fatal() { Err(e) } else { Ok(()) }
+                // Unreachable after every retry: the next script would wait as long in vain.
+                if e.is_fatal() || e.is_unreachable() {
+                    Err(e)
+                } else {
+                    Ok(())
+                }
             }
         };
-        let (entries, elapsed) = progress.finish();
+        let entries = progress.finish();
         let kind = job.kind.noun();
         let mut summary = ScriptSummary::new(
             job.script,
@@ -104,7 +112,7 @@ impl Script<'_> {
             job.path.clone(),
             &job.dest,
             entries,
-            elapsed,
+            started.elapsed(),
             options.dry_run,
         );
         let mut fatal = result.err();

@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
@@ -61,7 +61,6 @@ fn is_zero(n: &u64) -> bool {
 pub struct Progress {
     bar: ProgressBar,
     verbose: bool,
-    started: Instant,
     total_files: usize,
     files_done: AtomicUsize,
     entries: Mutex<Vec<Entry>>,
@@ -98,7 +97,6 @@ impl Progress {
         Progress {
             bar,
             verbose,
-            started: Instant::now(),
             total_files,
             files_done: AtomicUsize::new(0),
             entries: Mutex::new(Vec::new()),
@@ -137,11 +135,10 @@ impl Progress {
             .push(entry);
     }
 
-    /// Clear the bar; the results so far and the time since the start.
-    pub fn finish(&self) -> (Vec<Entry>, Duration) {
+    /// Clear the bar; the results so far.
+    pub fn finish(&self) -> Vec<Entry> {
         self.bar.finish_and_clear();
-        let entries = std::mem::take(&mut *self.entries.lock().expect("report lock poisoned"));
-        (entries, self.started.elapsed())
+        std::mem::take(&mut *self.entries.lock().expect("report lock poisoned"))
     }
 }
 

@@ -143,6 +143,17 @@ impl Resume {
     }
 }
 
+impl Drop for Inner {
+    /// A journal with nothing left to continue is removed, so that every root ever posted
+    /// does not leave an empty file in the cache. A killed run never gets here: its
+    /// records stay for the next one.
+    fn drop(&mut self) {
+        if self.journal.take().is_some() && self.saved.is_empty() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
 impl Inner {
     /// Replays (and compacts) the journal, creating it if need be.
     fn open(&mut self) -> std::io::Result<&mut Journal> {
@@ -244,15 +255,17 @@ mod tests {
         std::fs::write(&path, b"0123456780").unwrap();
         assert_eq!(resume.find(&planned(&path, "/Dest/big.bin")), None);
 
-        resume.forget(&file);
-        drop(resume);
-        assert_eq!(Resume::open(cache.path(), tree.path()).find(&file), None);
-
         use std::os::unix::fs::PermissionsExt;
         let journal = journal_path(cache.path(), tree.path());
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&journal), 0o600);
         assert_eq!(mode(journal.parent().unwrap()), 0o700);
+
+        // Committed: nothing left to continue, and no empty journal left behind.
+        resume.forget(&file);
+        drop(resume);
+        assert!(!journal.exists());
+        assert_eq!(Resume::open(cache.path(), tree.path()).find(&file), None);
     }
 
     #[cfg(unix)]

@@ -84,6 +84,27 @@ fn a_post_without_files_content_write_exits_5_says_what_to_tick_and_writes_nothi
 }
 
 #[test]
+fn get_without_files_content_read_stops_at_the_first_refusal_and_says_it_once() {
+    let env = TestEnv::with_emulator(&["--token", "lister=files.metadata.read"]);
+    let full = env.study_sealing(TOKEN);
+    for n in 0..12 {
+        full.write(&format!("out/{n}.csv"), RESULTS);
+    }
+    full.config_with(("folder", "out", "/results"), &[]);
+    assert_success(&run(&mut full.post(&[])));
+
+    let lister = env.study_sealing("lister");
+    let out = run(&mut lister.remote(&["get", "/results", "fetched"]));
+    assert_auth_failure(
+        &out,
+        &["files.content.read", "`dropbox-post auth`"],
+        &["lister"],
+    );
+    assert!(!stderr(&out).contains("failed: "), "{}", stderr(&out));
+    assert_eq!(files(&lister.path("fetched")), Vec::<String>::new());
+}
+
+#[test]
 fn a_refresh_grant_without_the_scope_fails_the_same_way() {
     let env = TestEnv::with_emulator(&["--app", "key:secret"]);
     let (credential, refresh) =

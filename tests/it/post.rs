@@ -1,7 +1,7 @@
 //! `dropbox-post post` against a real emulator process.
 
 use crate::harness::{
-    CmdExt, PASSWORD, TestEnv, assert_same_files, assert_success, files, json_of, pattern,
+    CmdExt, PASSWORD, TestEnv, assert_same_files, assert_success, files, json_of, pattern, stderr,
 };
 
 #[test]
@@ -403,4 +403,26 @@ fn usage_and_config_errors() {
         .args(["post", "--config", "c.xml", "--chunk-size", "6"])
         .assert()
         .code(2);
+}
+
+#[test]
+fn an_unreachable_dropbox_is_said_once_and_stops_the_run_at_the_first_script() {
+    let env = TestEnv::new();
+    let study = env.study();
+    study.write("a/x.csv", "1");
+    study.write("b/y.csv", "2");
+    study.config(&[("folder", "a", "/a"), ("folder", "b", "/b")]);
+    let out = study.post_at("http://127.0.0.1:9", &[]).output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(6), "{err}");
+    assert_eq!(err.matches("WARN cannot reach Dropbox").count(), 1, "{err}");
+    assert!(
+        err.contains("script 1 (") && !err.contains("script 2 ("),
+        "{err}"
+    );
+    let last = err.lines().last().unwrap();
+    assert!(
+        last.starts_with("dropbox-post: error: gave up after 10 attempts: cannot reach Dropbox"),
+        "{last}"
+    );
 }
