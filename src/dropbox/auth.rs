@@ -164,7 +164,7 @@ async fn exchange(
     }
     let parsed = token_request(http, token_url, &form)
         .await
-        .map_err(|e| e.explain(REFRESH_REFUSED))?;
+        .map_err(|e| ApiError::Refresh(e.explain(Grant::Refresh)))?;
     crate::redact::register(&parsed.access_token);
     Ok(SecretString::from(parsed.access_token))
 }
@@ -195,17 +195,21 @@ pub async fn exchange_code(
     }
     let parsed = token_request(http, token_url, &form)
         .await
-        .map_err(|e| e.explain(CODE_REFUSED))?;
+        .map_err(|e| ApiError::Authorize(e.explain(Grant::Code)))?;
     parsed.refresh_token.map(SecretString::from).ok_or_else(|| {
-        ApiError::Refresh(
+        ApiError::Authorize(
             "Dropbox granted no refresh token (offline access); run `dropbox-post auth` again"
                 .into(),
         )
     })
 }
 
-const REFRESH_REFUSED: &str = "Dropbox refused the refresh token";
-const CODE_REFUSED: &str = "Dropbox refused the authorization code";
+/// What a token request exchanged: each refusal has its own remedy.
+#[derive(Clone, Copy)]
+enum Grant {
+    Refresh,
+    Code,
+}
 
 /// Why a token request failed: the endpoint's OAuth refusal, or anything else.
 enum TokenFailure {
@@ -214,11 +218,11 @@ enum TokenFailure {
 }
 
 impl TokenFailure {
-    fn explain(self, what: &str) -> ApiError {
-        ApiError::Refresh(match self {
-            TokenFailure::Refused(status, body) => refusal(what, status, &body),
+    fn explain(self, grant: Grant) -> String {
+        match self {
+            TokenFailure::Refused(status, body) => refusal(grant, status, &body),
             TokenFailure::Other(message) => message,
-        })
+        }
     }
 }
 
@@ -249,7 +253,7 @@ async fn token_request(
 }
 
 /// Dropbox's OAuth errors are JSON `{"error":"invalid_grant","error_description":..}`.
-fn refusal(what: &str, status: u16, body: &str) -> String {
+fn refusal(grant: Grant, status: u16, body: &str) -> String {
     #[derive(Deserialize)]
     struct OAuthError {
         error: String,
@@ -273,10 +277,16 @@ fn refusal(what: &str, status: u16, body: &str) -> String {
              Settings tab in the App Console and run `dropbox-post auth` again \
              (`--app-secret-file` for the secret; none at all for a PKCE app)"
         ),
-        _ => format!(
-            "{what} ({detail}); it was revoked or has expired: run `dropbox-post auth` again \
-             to seal a new one"
-        ),
+        _ => match grant {
+            Grant::Refresh => format!(
+                "Dropbox refused the refresh token ({detail}); it was revoked or has expired: \
+                 run `dropbox-post auth` again to seal a new one"
+            ),
+            Grant::Code => format!(
+                "Dropbox refused the authorization code ({detail}); a code works once and for \
+                 10 minutes: run `dropbox-post auth` again and paste the new code whole"
+            ),
+        },
     }
 }
 
@@ -301,7 +311,7 @@ mod tests {
     #[test]
     fn oauth_refusals_are_explained() {
         let m = refusal(
-            REFRESH_REFUSED,
+            Grant::Refresh,
             400,
             r#"{"error":"invalid_grant","error_description":"refresh token is malformed"}"#,
         );
@@ -311,7 +321,7 @@ mod tests {
         );
         assert!(m.contains("dropbox-post auth"));
         let m = refusal(
-            REFRESH_REFUSED,
+            Grant::Refresh,
             400,
             r#"{"error":"invalid_client","error_description":"Invalid client_id or client_secret"}"#,
         );
@@ -324,8 +334,21 @@ mod tests {
             "{m}"
         );
         assert_eq!(
-            refusal(CODE_REFUSED, 502, "<html>\nbad gateway</html>"),
+            refusal(Grant::Code, 502, "<html>\nbad gateway</html>"),
             "token endpoint answered 502: <html> bad gateway</html>"
+        );
+        let m = refusal(
+            Grant::Code,
+            400,
+            r#"{"error":"invalid_grant","error_description":"code doesn't exist or has expired"}"#,
+        );
+        assert!(
+            m.starts_with("Dropbox refused the authorization code (400"),
+            "{m}"
+        );
+        assert!(
+            m.contains("works once") && m.contains("paste the new code"),
+            "{m}"
         );
     }
 

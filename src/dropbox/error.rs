@@ -85,6 +85,9 @@ pub enum ApiError {
     },
     #[error("could not refresh the Dropbox access token: {0}")]
     Refresh(String),
+    /// `auth`'s exchange of the authorization code for a refresh token failed.
+    #[error("could not authorize dropbox-post: {0}")]
+    Authorize(String),
     #[error("gave up after {attempts} attempts: {last}")]
     Exhausted {
         route: String,
@@ -331,6 +334,7 @@ impl ApiError {
         match self {
             ApiError::Auth { .. }
             | ApiError::Refresh(_)
+            | ApiError::Authorize(_)
             | ApiError::Access { .. }
             | ApiError::PathRoot { .. }
             | ApiError::NoTeamSpace { .. } => true,

@@ -192,8 +192,15 @@ fn a_wrong_code_exits_5_and_says_to_run_auth_again() {
     let key = env.path("k.enc");
     let run = run_auth(&env, &key, &[], |_| "not-a-real-code\n".into());
     assert_eq!(run.output.status.code(), Some(5), "{}", run.stderr);
-    assert!(run.stderr.contains("authorization code"), "{}", run.stderr);
-    assert!(run.stderr.contains("dropbox-post auth"), "{}", run.stderr);
+    let error = run.stderr.lines().last().unwrap_or_default();
+    assert!(
+        error.starts_with("dropbox-post: error: could not authorize dropbox-post: Dropbox refused the authorization code"),
+        "{error}"
+    );
+    assert!(
+        error.contains("run `dropbox-post auth` again and paste the new code"),
+        "{error}"
+    );
     assert!(!key.exists());
 }
 
