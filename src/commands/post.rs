@@ -116,6 +116,12 @@ pub struct PostArgs {
     /// `<param name="allow_outside">true</param>` does the same, except when it shares.
     #[arg(long)]
     pub allow_outside: bool,
+
+    /// librec-auto form of the script's `allow_outside` param (librec-auto passes every
+    /// param as --NAME=VALUE); like the param, it does not cover a script that shares.
+    #[arg(long = "allow_outside", value_name = "BOOL", hide = true, requires = "option", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = BoolishValueParser::new())]
+    pub allow_outside_param: bool,
+
     /// Leave out files and folders matching GLOB, in gitignore syntax, case ignored
     /// (`*.ckpt`, `data/`, `/scratch`); a folder left out is not entered. Repeatable; adds to
     /// the script's `exclude` params and FOLDER/.dropboxignore.
@@ -244,7 +250,11 @@ impl PostArgs {
                 &arg(&self.path),
                 &arg(&self.dest),
             )?;
-            return Ok(job.into_iter().collect());
+            let with_param = |job| PostJob {
+                allow_outside: self.allow_outside_param,
+                ..job
+            };
+            return Ok(job.into_iter().map(with_param).collect());
         }
         let Some(config) = self.config() else {
             return Err(Failure::msg(

@@ -263,32 +263,38 @@ fn a_path_typed_without_a_config_is_the_users_own() {
     let env = TestEnv::new();
     let study = env.study();
     let elsewhere = env.write("elsewhere/r.csv", "1,2\n");
-    let post = |config: &[&str]| {
+    let post = |dest: &str, extra: &[&str]| {
         let mut cmd = study.cmd();
         cmd.arg("post")
-            .args(config)
-            .args([
-                "--option=file",
-                "--encrypted_key=keys/dropbox.enc",
-                "--dest=/r",
-            ])
+            .args(extra)
+            .args(["--option=file", "--encrypted_key=keys/dropbox.enc"])
+            .arg(format!("--dest={dest}"))
             .arg(format!("--path={}", elsewhere.display()))
             .endpoint(env.emulator())
             .password(PASSWORD);
         cmd.output().unwrap()
     };
+    let posted = |dest: &str| std::fs::read(env.emulator().file(&format!("{dest}/r.csv"))).ok();
     study.config(&[]);
     assert_fails(
-        &post(&["conf/config.xml"]),
+        &post("/r", &["conf/config.xml"]),
         3,
         "outside the study directory",
     );
-    assert!(!env.emulator().file("/r").exists());
-    assert_success(&post(&[]));
-    assert_eq!(
-        std::fs::read(env.emulator().file("/r/r.csv")).unwrap(),
-        b"1,2\n"
+    // librec-auto passes every param as --NAME=VALUE: the script's allow_outside param
+    // arrives so and, as in a config, does not cover a script that shares.
+    let param = ["conf/config.xml", "--allow_outside=true"];
+    let sharing = [&param[..], &["--share=true"]].concat();
+    assert_fails(
+        &post("/r", &sharing),
+        3,
+        "its allow_outside param is not enough",
     );
+    assert_eq!(posted("/r"), None);
+    assert_success(&post("/r", &param));
+    assert_eq!(posted("/r").unwrap(), b"1,2\n");
+    assert_success(&post("/mine", &[]));
+    assert_eq!(posted("/mine").unwrap(), b"1,2\n");
 }
 
 #[cfg(unix)]
