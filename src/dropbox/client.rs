@@ -64,6 +64,20 @@ enum Payload {
     Download { arg: HeaderValue },
 }
 
+impl Payload {
+    /// The Dropbox path the argument names (`path`, or a commit's `commit.path`), to name
+    /// it in messages: parsed again only when the call failed.
+    fn path(&self) -> Option<String> {
+        let json = match self {
+            Payload::Rpc(json) => json.as_str(),
+            Payload::Content { arg, .. } | Payload::Download { arg } => arg.to_str().ok()?,
+        };
+        let arg: serde_json::Value = serde_json::from_str(json).ok()?;
+        let path = arg.get("path").or_else(|| arg.pointer("/commit/path"))?;
+        path.as_str().filter(|p| !p.is_empty()).map(str::to_owned)
+    }
+}
+
 impl DropboxClient {
     pub fn new(endpoints: Endpoints, auth: TokenSource) -> Result<Self, ApiError> {
         let http = reqwest::Client::builder()
@@ -120,10 +134,7 @@ impl DropboxClient {
         arg: &A,
     ) -> Result<R, ApiError> {
         let json = serde_json::to_string(arg).map_err(|e| encode_error(route, e))?;
-        let path = path_of(&json);
-        self.call(route, Payload::Rpc(json))
-            .await
-            .map_err(|e| e.at(path))
+        self.call(route, Payload::Rpc(json)).await
     }
 
     /// A content-upload route (`files/upload_session/append_v2`).
@@ -134,11 +145,8 @@ impl DropboxClient {
         data: Bytes,
     ) -> Result<R, ApiError> {
         let json = to_header_json(arg).map_err(|e| encode_error(route, e))?;
-        let path = path_of(&json);
         let arg = HeaderValue::from_str(&json).map_err(|e| encode_error(route, e))?;
-        self.call(route, Payload::Content { arg, data })
-            .await
-            .map_err(|e| e.at(path))
+        self.call(route, Payload::Content { arg, data }).await
     }
 
     async fn call<R: DeserializeOwned>(
@@ -148,6 +156,7 @@ impl DropboxClient {
     ) -> Result<R, ApiError> {
         self.retrying(route, &payload, |response| json_of(route, response))
             .await
+            .map_err(|e| e.at(payload.path()))
     }
 
     /// The retry loop; `finish` turns a 2xx answer into the result (its errors retry too).
@@ -611,14 +620,6 @@ fn encode_error(route: &str, e: impl std::fmt::Display) -> ApiError {
         route: route.to_string(),
         message: format!("cannot encode the argument: {e}"),
     }
-}
-
-/// The Dropbox path a request's argument names (`path`, or a commit's `commit.path`), to
-/// name it in messages.
-fn path_of(arg: &str) -> Option<String> {
-    let arg: serde_json::Value = serde_json::from_str(arg).ok()?;
-    let path = arg.get("path").or_else(|| arg.pointer("/commit/path"))?;
-    path.as_str().filter(|p| !p.is_empty()).map(str::to_owned)
 }
 
 /// No answer from `url` at all: where, and why in a few words; reqwest's layers of
