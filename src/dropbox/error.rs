@@ -312,35 +312,40 @@ impl ApiError {
         }
     }
 
+    /// What failed: the error itself, or the last attempt's when retries ran out.
+    fn last(&self) -> &ApiError {
+        match self {
+            ApiError::Exhausted { last, .. } => last.last(),
+            error => error,
+        }
+    }
+
     /// The union tags of a 409 error, outermost first (`["path", "conflict", "file"]`).
     pub fn tags(&self) -> Vec<&str> {
-        match self {
+        match self.last() {
             ApiError::Endpoint { error, .. } => union_tags(error),
-            ApiError::Exhausted { last, .. } => last.tags(),
             _ => Vec::new(),
         }
     }
 
     pub fn reason(&self) -> Option<Reason> {
-        match self {
+        match self.last() {
             ApiError::Endpoint { error, .. } => Some(reason_of(error)),
-            ApiError::Exhausted { last, .. } => last.reason(),
             _ => None,
         }
     }
 
     /// Dropbox refused the credential, a permission or the space: the same for every call.
     fn refused(&self) -> bool {
-        match self {
+        matches!(
+            self.last(),
             ApiError::Auth { .. }
-            | ApiError::Refresh(_)
-            | ApiError::Authorize(_)
-            | ApiError::Access { .. }
-            | ApiError::PathRoot { .. }
-            | ApiError::NoTeamSpace { .. } => true,
-            ApiError::Exhausted { last, .. } => last.refused(),
-            _ => false,
-        }
+                | ApiError::Refresh(_)
+                | ApiError::Authorize(_)
+                | ApiError::Access { .. }
+                | ApiError::PathRoot { .. }
+                | ApiError::NoTeamSpace { .. }
+        )
     }
 
     /// A failure that would repeat for every file (bad credential, no space): stop the run.
@@ -350,11 +355,7 @@ impl ApiError {
 
     /// Dropbox could not be reached at all, after every retry.
     pub fn is_unreachable(&self) -> bool {
-        match self {
-            ApiError::Network { .. } => true,
-            ApiError::Exhausted { last, .. } => last.is_unreachable(),
-            _ => false,
-        }
+        matches!(self.last(), ApiError::Network { .. })
     }
 
     /// The exit code it means: credentials (or spaces) Dropbox refuses are 5, the rest 6.
