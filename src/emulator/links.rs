@@ -10,7 +10,7 @@ use rand::Rng;
 use serde_json::{Value, json};
 
 use super::paths::name_of;
-use super::store::{Kind, Store};
+use super::store::{Kind, Store, live_below};
 use crate::dropbox::types::{Metadata, SharedLinkMetadata};
 
 pub struct Links {
@@ -169,12 +169,9 @@ fn shareable(store: &Store, path: &str) -> Result<Metadata, Value> {
 }
 
 fn listing(store: &Store, folder: &str) -> String {
-    let prefix = format!("{folder}/");
     let mut names: Vec<String> = store.read(|nodes, _| {
-        nodes
-            .range(prefix.clone()..)
-            .take_while(|(k, _)| k.starts_with(&prefix))
-            .filter(|(k, n)| n.is_live() && !k[prefix.len()..].contains('/'))
+        live_below(nodes, folder)
+            .filter(|(k, _)| !k[folder.len() + 1..].contains('/'))
             .map(|(_, n)| match n.kind {
                 Kind::Folder { .. } => format!("{}/", name_of(&n.display)),
                 _ => name_of(&n.display).to_string(),

@@ -280,25 +280,9 @@ impl Store {
 
     /// `create_folder_v2`: a new folder (and its parents). `Err` is a `WriteError`.
     pub fn create_folder(&self, path: &str, autorename: bool) -> Result<FolderMetadata, Failed> {
-        let mut path = DbxPath::parse(path).map_err(malformed)?;
+        let path = DbxPath::parse(path).map_err(malformed)?;
         let mut inner = self.lock();
-        if inner.file_ancestor(&path) {
-            return Err(conflict("file_ancestor").into());
-        }
-        if let Some(existing) = inner.live(&path.lower) {
-            let what = if matches!(existing.kind, Kind::File(_)) {
-                "file"
-            } else {
-                "folder"
-            };
-            if !autorename {
-                return Err(conflict(what).into());
-            }
-            path = match inner.free_name(&path, "", &|_| None) {
-                Some(Ok(p)) => p,
-                _ => return Err(conflict(what).into()),
-            };
-        }
+        let path = inner.free_target(path, autorename)?;
         let parent = inner.make_parents(&path);
         let display = format!("{parent}/{}", path.name());
         let disk = self.disk_path(&display);
@@ -339,12 +323,7 @@ impl Store {
         }) {
             return Err(internal(&format!("removing {}", disk.display()), e));
         }
-        let prefix = format!("{lower}/");
-        let doomed: Vec<(String, String)> = inner
-            .nodes
-            .range(prefix.clone()..)
-            .take_while(|(k, _)| k.starts_with(&prefix))
-            .filter(|(_, n)| n.is_live())
+        let doomed: Vec<(String, String)> = live_below(&inner.nodes, &lower)
             .map(|(k, n)| (k.clone(), n.display.clone()))
             .chain(std::iter::once((lower.clone(), node.display.clone())))
             .collect();
@@ -373,7 +352,7 @@ impl Store {
             .live(&from_lower)
             .cloned()
             .ok_or_else(|| at("from_lookup", not_found()))?;
-        let mut target = DbxPath::parse(to).map_err(|m| at("to", malformed(m)))?;
+        let target = DbxPath::parse(to).map_err(|m| at("to", malformed(m)))?;
         let is_folder = matches!(source.kind, Kind::Folder { .. });
         if target.lower == from_lower {
             return Err(json!({".tag": "duplicated_or_nested_paths"}).into());
@@ -386,19 +365,9 @@ impl Store {
             };
             return Err(json!({ ".tag": tag }).into());
         }
-        if inner.file_ancestor(&target) {
-            return Err(at("to", conflict("file_ancestor")).into());
-        }
-        if let Some(existing) = inner.live(&target.lower) {
-            let what = match existing.kind {
-                Kind::File(_) => "file",
-                _ => "folder",
-            };
-            target = match inner.free_name(&target, "", &|_| None) {
-                Some(Ok(free)) if autorename => free,
-                _ => return Err(at("to", conflict(what)).into()),
-            };
-        }
+        let target = inner
+            .free_target(target, autorename)
+            .map_err(|e| at("to", e))?;
         let parent = inner.make_parents(&target);
         let display = format!("{parent}/{}", target.name());
         let (src, dst) = (self.disk_path(&source.display), self.disk_path(&display));
@@ -411,16 +380,8 @@ impl Store {
                 (true, true) => copy_tree(&src, &dst),
             });
         placed.map_err(|e| internal(&format!("placing {}", dst.display()), e))?;
-        let below = format!("{from_lower}/");
         let nodes: Vec<(String, Node)> = std::iter::once((from_lower.clone(), source.clone()))
-            .chain(
-                inner
-                    .nodes
-                    .range(below.clone()..)
-                    .take_while(|(k, _)| k.starts_with(&below))
-                    .filter(|(_, n)| n.is_live())
-                    .map(|(k, n)| (k.clone(), n.clone())),
-            )
+            .chain(live_below(&inner.nodes, &from_lower).map(|(k, n)| (k.clone(), n.clone())))
             .collect();
         for (key, node) in nodes {
             // Children's display paths start with their folder's, as `make_parents` keeps
@@ -493,6 +454,18 @@ impl Store {
             None => Err(not_found()),
         }
     }
+}
+
+/// The live nodes strictly below the folder `lower`, in key order.
+pub fn live_below<'a>(
+    nodes: &'a BTreeMap<String, Node>,
+    lower: &str,
+) -> impl Iterator<Item = (&'a String, &'a Node)> {
+    let prefix = format!("{lower}/");
+    nodes
+        .range(prefix.clone()..)
+        .take_while(move |(k, _)| k.starts_with(&prefix))
+        .filter(|(_, n)| n.is_live())
 }
 
 impl Inner {
@@ -594,6 +567,25 @@ impl Inner {
         match mode {
             WriteMode::Update { .. } => self.free_name(path, "conflicted copy", &same),
             _ => self.free_name(path, "", &same),
+        }
+    }
+
+    /// Where a new file or folder named `path` goes: `path` itself if free, else (with
+    /// `autorename`) the next free `name (N)`. `Err` is the `WriteError` conflict.
+    fn free_target(&self, path: DbxPath, autorename: bool) -> Result<DbxPath, Value> {
+        if self.file_ancestor(&path) {
+            return Err(conflict("file_ancestor"));
+        }
+        let Some(existing) = self.live(&path.lower) else {
+            return Ok(path);
+        };
+        let what = match existing.kind {
+            Kind::File(_) => "file",
+            _ => "folder",
+        };
+        match autorename.then(|| self.free_name(&path, "", &|_| None)) {
+            Some(Some(Ok(free))) => Ok(free),
+            _ => Err(conflict(what)),
         }
     }
 
