@@ -155,7 +155,9 @@ pub(crate) fn write_json_atomically<T: serde::Serialize>(
 
 /// Deletes expired upload sessions every minute until shutdown.
 async fn sweep_sessions(app: Arc<routes::App>, shutdown: CancellationToken) {
-    let mut every = tokio::time::interval(Duration::from_secs(60));
+    // The first tick a minute from now: opening the sessions has just dropped expired ones.
+    let minute = Duration::from_secs(60);
+    let mut every = tokio::time::interval_at(tokio::time::Instant::now() + minute, minute);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,

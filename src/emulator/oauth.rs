@@ -27,7 +27,7 @@ pub const ACCOUNT_ID: &str = "dbid:AAH4f99T0taONIb-OurWxbNQ6ywGRopQngc";
 pub const UID: &str = "12345";
 const CODE_LIFETIME: Duration = Duration::from_secs(600);
 
-pub(crate) fn digest(secret: &str) -> String {
+fn digest(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
@@ -174,18 +174,20 @@ impl Auth {
         })
     }
 
-    /// Checks a bearer token: the scopes it carries, or the 401 `AuthError` tag.
-    pub fn check(&self, token: &str) -> Result<Scopes, &'static str> {
+    /// Checks a bearer token: its digest (which names whose limits its uploads count
+    /// against) and the scopes it carries, or the 401 `AuthError` tag.
+    pub fn check(&self, token: &str) -> Result<(String, Scopes), &'static str> {
         let d = digest(token);
         if let Some(scopes) = self.static_tokens.get(&d) {
-            return Ok(scopes.clone());
+            return Ok((d, scopes.clone()));
         }
         let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        match state.access.get(&d) {
-            Some(t) if t.expires > chrono::Utc::now().timestamp() => Ok(t.scope.clone()),
-            Some(_) => Err("expired_access_token"),
-            None => Err("invalid_access_token"),
-        }
+        let scopes = match state.access.get(&d) {
+            Some(t) if t.expires > chrono::Utc::now().timestamp() => t.scope.clone(),
+            Some(_) => return Err("expired_access_token"),
+            None => return Err("invalid_access_token"),
+        };
+        Ok((d, scopes))
     }
 
     /// App authentication (HTTP Basic `key:secret`): a registered app, with its secret.
@@ -204,7 +206,8 @@ impl Auth {
     /// `GET /oauth2/authorize`: approves at once. Answers the code as plain text, or
     /// redirects to `redirect_uri` with `code` and `state`.
     pub fn authorize(&self, q: &HashMap<String, String>) -> Response {
-        let Some(client_id) = q.get("client_id").filter(|c| self.apps.contains_key(*c)) else {
+        let Some((client_id, app)) = q.get("client_id").and_then(|c| self.apps.get_key_value(c))
+        else {
             return (StatusCode::BAD_REQUEST, "Invalid client_id.").into_response();
         };
         if q.get("response_type").map(String::as_str) != Some("code") {
@@ -219,7 +222,7 @@ impl Auth {
             )
                 .into_response();
         }
-        let scope = match self.authorized_scope(client_id, q) {
+        let scope = match self.authorized_scope(client_id, app, q) {
             Ok(scope) => scope,
             Err(why) => return (StatusCode::BAD_REQUEST, why).into_response(),
         };
@@ -372,9 +375,9 @@ impl Auth {
     fn authorized_scope(
         &self,
         client_id: &str,
+        app: &App,
         q: &HashMap<String, String>,
     ) -> Result<Scopes, String> {
-        let app = &self.apps[client_id];
         let include = q.get("include_granted_scopes").map(String::as_str);
         let Some(text) = q.get("scope") else {
             return match include {
@@ -464,9 +467,9 @@ mod tests {
     fn static_and_unknown_tokens() {
         let dir = tempfile::tempdir().unwrap();
         let a = auth(dir.path());
-        assert_eq!(a.check("static"), Ok(Scopes::default_set()));
+        assert_eq!(a.check("static").map(|(_, s)| s), Ok(Scopes::default_set()));
         assert_eq!(
-            a.check("narrow").unwrap().to_string(),
+            a.check("narrow").unwrap().1.to_string(),
             "files.metadata.read"
         );
         assert_eq!(a.check("other"), Err("invalid_access_token"));
@@ -499,14 +502,17 @@ mod tests {
         let t = a.grant(&h, body.as_bytes()).unwrap();
         let app_scopes = "account_info.read files.content.write files.metadata.read";
         assert_eq!(t.scope.as_deref(), Some(app_scopes));
-        assert_eq!(a.check(&t.access_token).unwrap().to_string(), app_scopes);
+        assert_eq!(a.check(&t.access_token).unwrap().1.to_string(), app_scopes);
         let refresh = t.refresh_token.unwrap();
         let body = format!("grant_type=refresh_token&refresh_token={refresh}&client_id=key");
         assert!(a.grant(&h, body.as_bytes()).is_err(), "secret required");
         let body = format!("{body}&client_secret=secret");
         let full = a.grant(&h, body.as_bytes()).unwrap();
         assert_eq!(
-            (full.scope, a.check(&full.access_token).unwrap().to_string()),
+            (
+                full.scope,
+                a.check(&full.access_token).unwrap().1.to_string()
+            ),
             (None, app_scopes.into())
         );
         // A refresh narrows with `scope=`, never widens.
@@ -515,7 +521,7 @@ mod tests {
             .unwrap();
         assert_eq!(narrow.scope.as_deref(), Some("files.metadata.read"));
         assert_eq!(
-            a.check(&narrow.access_token).unwrap().to_string(),
+            a.check(&narrow.access_token).unwrap().1.to_string(),
             "files.metadata.read"
         );
         let wide = a
@@ -525,7 +531,7 @@ mod tests {
         // Grants survive a restart; the persisted file holds no raw token.
         let again = auth(dir.path());
         assert_eq!(
-            again.check(&t.access_token).unwrap().to_string(),
+            again.check(&t.access_token).unwrap().1.to_string(),
             app_scopes
         );
         let saved = std::fs::read_to_string(dir.path().join("oauth.json")).unwrap();

@@ -386,11 +386,9 @@ fn check_auth(
                 .into(),
         )
     })?;
-    let scopes = app
-        .auth
+    app.auth
         .check(token)
-        .map_err(|tag| Fail::Api(ApiError::Auth(tag)))?;
-    Ok((oauth::digest(token), scopes))
+        .map_err(|tag| Fail::Api(ApiError::Auth(tag)))
 }
 
 /// The token of `Bearer <token>` exactly (RFC 6750 §2.1): one space, then a `b64token`, with
