@@ -31,11 +31,10 @@ pub enum Target {
 impl Links {
     pub fn open(root: &Path, base_url: &str) -> std::io::Result<Links> {
         let file = root.join("links.json");
-        let by_path = match crate::files::read_bounded(&file, super::MAX_STATE_FILE) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
+        let by_path = match super::read_state(&file)? {
+            Some(bytes) => serde_json::from_slice(&bytes)
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => return Err(std::io::Error::other(e)),
+            None => BTreeMap::new(),
         };
         Ok(Links {
             base_url: base_url.to_string(),

@@ -142,7 +142,16 @@ pub enum EmulatorError {
 }
 
 /// The largest state file (`oauth.json`, `links.json`) the emulator reads back.
-pub(crate) const MAX_STATE_FILE: u64 = 256 << 20;
+const MAX_STATE_FILE: u64 = 256 << 20;
+
+/// The bytes of a state file [`write_json_atomically`] wrote; `None` before the first.
+pub(crate) fn read_state(path: &Path) -> std::io::Result<Option<zeroize::Zeroizing<Vec<u8>>>> {
+    match crate::files::read_bounded(path, MAX_STATE_FILE) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(std::io::Error::other(e)),
+    }
+}
 
 /// Replaces `path` with `value` as JSON, atomically ([`crate::files::AtomicFile`]).
 /// Callers hold the lock of that state.

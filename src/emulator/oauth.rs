@@ -141,16 +141,15 @@ impl Auth {
         lifetime: Duration,
     ) -> std::io::Result<Auth> {
         let path = root.join("oauth.json");
-        let state = match crate::files::read_bounded(&path, super::MAX_STATE_FILE) {
-            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+        let state = match super::read_state(&path)? {
+            Some(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
                 tracing::warn!(
                     "{} unreadable, starting without grants: {e}",
                     path.display()
                 );
                 Persisted::default()
             }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Persisted::default(),
-            Err(e) => return Err(std::io::Error::other(e)),
+            None => Persisted::default(),
         };
         Ok(Auth {
             static_tokens: tokens
