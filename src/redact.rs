@@ -9,7 +9,6 @@
 //! (or any 16 consecutive bytes of one, so a cut or partial echo is caught too).
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::sync::RwLock;
 
 use zeroize::Zeroizing;
@@ -22,7 +21,38 @@ const WINDOW: usize = 16;
 /// What a secret becomes.
 pub const REDACTED: &str = "[REDACTED]";
 
-static SECRETS: RwLock<Vec<Zeroizing<Vec<u8>>>> = RwLock::new(Vec::new());
+static SECRETS: RwLock<Vec<Known>> = RwLock::new(Vec::new());
+
+/// A registered secret, with its windows sorted once so that every text is searched
+/// without copying or hashing the secret again.
+struct Known {
+    bytes: Zeroizing<Vec<u8>>,
+    /// The length of the windows matched: [`WINDOW`], or the whole of a shorter secret.
+    width: usize,
+    /// The start of every window of `bytes`, ordered by the window's bytes.
+    starts: Zeroizing<Vec<usize>>,
+}
+
+impl Known {
+    fn new(secret: &[u8]) -> Known {
+        let bytes = Zeroizing::new(secret.to_vec());
+        let width = bytes.len().min(WINDOW);
+        let mut starts = Zeroizing::new((0..=bytes.len() - width).collect::<Vec<_>>());
+        starts.sort_unstable_by_key(|&o| &bytes[o..o + width]);
+        Known {
+            bytes,
+            width,
+            starts,
+        }
+    }
+
+    /// Is `window` (of [`Known::width`] bytes) a stretch of this secret?
+    fn holds(&self, window: &[u8]) -> bool {
+        (self.starts)
+            .binary_search_by(|&o| self.bytes[o..o + self.width].cmp(window))
+            .is_ok()
+    }
+}
 
 /// Remembers `secret` (a token, refresh token, app secret, password, OAuth code) so that
 /// it is cut out of every untrusted text from now on. Wiped at exit.
@@ -31,8 +61,11 @@ pub fn register(secret: &str) {
         return;
     }
     let mut secrets = SECRETS.write().unwrap_or_else(|p| p.into_inner());
-    if !secrets.iter().any(|s| s.as_slice() == secret.as_bytes()) {
-        secrets.push(Zeroizing::new(secret.as_bytes().to_vec()));
+    if !secrets
+        .iter()
+        .any(|s| s.bytes.as_slice() == secret.as_bytes())
+    {
+        secrets.push(Known::new(secret.as_bytes()));
     }
 }
 
@@ -50,13 +83,12 @@ pub fn scrub(text: &str) -> Cow<'_, str> {
     let mut hidden = vec![false; bytes.len()];
     let mut any = false;
     for secret in secrets.iter() {
-        let w = secret.len().min(WINDOW);
+        let w = secret.width;
         if bytes.len() < w {
             continue;
         }
-        let windows: HashSet<&[u8]> = secret.windows(w).collect();
         for i in 0..=bytes.len() - w {
-            if windows.contains(&bytes[i..i + w]) {
+            if secret.holds(&bytes[i..i + w]) {
                 hidden[i..i + w].fill(true);
                 any = true;
             }
