@@ -187,11 +187,12 @@ impl AtomicFile {
     }
 }
 
-/// Replaces `target` with `bytes` as one [`AtomicFile`] (private, see [`AtomicFile::new`]).
-pub fn write_atomically(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes `bytes` at `target` as one [`AtomicFile`] (private, see [`AtomicFile::new`]);
+/// a file already there is replaced or, with [`Existing::Keep`], an `AlreadyExists` error.
+pub fn write_atomically(target: &Path, bytes: &[u8], existing: Existing) -> std::io::Result<()> {
     let mut file = AtomicFile::new(target)?;
     file.file().write_all(bytes)?;
-    file.commit(Existing::Replace)
+    file.commit(existing)
 }
 
 /// What a non-regular file is, for messages.
@@ -248,8 +249,8 @@ mod tests {
     fn atomic_files_replace_whole_or_not_at_all() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("f");
-        write_atomically(&target, b"one").unwrap();
-        write_atomically(&target, b"two").unwrap();
+        write_atomically(&target, b"one", Existing::Replace).unwrap();
+        write_atomically(&target, b"two", Existing::Replace).unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"two");
         let mut kept = AtomicFile::new(&target).unwrap();
         kept.file().write_all(b"three").unwrap();

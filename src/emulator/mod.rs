@@ -159,7 +159,8 @@ pub(crate) fn write_json_atomically<T: serde::Serialize>(
     path: &Path,
     value: &T,
 ) -> std::io::Result<()> {
-    crate::files::write_atomically(path, &serde_json::to_vec(value)?)
+    use crate::files::{Existing, write_atomically};
+    write_atomically(path, &serde_json::to_vec(value)?, Existing::Replace)
 }
 
 /// Deletes expired upload sessions every minute until shutdown.

@@ -12,7 +12,6 @@ pub mod credential;
 pub mod legacy;
 pub mod v1;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
@@ -21,7 +20,7 @@ pub use credential::{Credential, CredentialError};
 pub use v1::KdfParams;
 
 use crate::exit::{ExitKind, Failure};
-use crate::files::{AtomicFile, Existing, ReadError, read_bounded};
+use crate::files::{self, Existing, ReadError, read_bounded};
 use crate::password::{Password, Source};
 
 /// Sealed files are a few hundred bytes; anything much larger is not one.
@@ -265,24 +264,20 @@ pub fn refuse_existing(path: &Path, force: bool) -> Result<(), SealError> {
 }
 
 fn write_atomically(path: &Path, contents: &[u8], force: bool) -> Result<(), SealError> {
-    let write_error = |error| SealError::Write {
-        path: path.to_owned(),
-        error,
-    };
-    let mut file = AtomicFile::new(path).map_err(write_error)?;
-    file.file().write_all(contents).map_err(write_error)?;
     let existing = if force {
         Existing::Replace
     } else {
         Existing::Keep
     };
-    match file.commit(existing) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(SealError::Exists {
+    files::write_atomically(path, contents, existing).map_err(|error| match error.kind() {
+        std::io::ErrorKind::AlreadyExists => SealError::Exists {
             path: path.to_owned(),
-        }),
-        Err(e) => Err(write_error(e)),
-    }
+        },
+        _ => SealError::Write {
+            path: path.to_owned(),
+            error,
+        },
+    })
 }
 
 #[cfg(test)]
