@@ -20,7 +20,7 @@ use super::credential::SealOutArgs;
 use crate::dropbox::auth::exchange_code;
 use crate::dropbox::client::DropboxClient;
 use crate::dropbox::endpoint::Endpoints;
-use crate::dropbox::types::FullAccount;
+use crate::dropbox::space;
 use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
 use crate::files::read_bounded;
 use crate::seal::{self, Credential, KdfParams};
@@ -122,10 +122,7 @@ pub fn run(args: AuthArgs) -> CmdResult {
 /// Who approved the app, to show it; the credential is already sealed, so only warn.
 async fn account_of(credential: &Credential, endpoints: Endpoints) -> Option<String> {
     let client = DropboxClient::new(endpoints, credential.clone().into()).ok()?;
-    match client
-        .rpc::<_, FullAccount>("users/get_current_account", &())
-        .await
-    {
+    match space::current_account(&client).await {
         Ok(a) => Some(crate::redact::untrusted(&format!(
             "{} <{}>",
             a.name.display_name, a.email
