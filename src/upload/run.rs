@@ -4,7 +4,8 @@
 //! Order of work: every script is validated ([`Run::prepare`]: where it may read, its
 //! filters) and, while every sealed credential is opened, walked; nothing goes out before
 //! every walk is in, so that a mistake any walk finds (an ignore file that cannot be read)
-//! stops the run before its first byte. Then each script is compared with a listing of its `dest` and sent by the
+//! stops the run before its first byte, and so do files of two scripts that would be one on
+//! Dropbox. Then each script is compared with a listing of its `dest` and sent by the
 //! engine; last, if asked and nothing failed, each folder script's `dest` is mirrored
 //! (`--delete`).
 
@@ -18,7 +19,7 @@ use super::filter::{Filter, Pattern};
 use super::hash_cache::{self, HashCache};
 use super::job::{self, Walked};
 use super::mirror::{self, Posted};
-use super::plan::Mode;
+use super::plan::{self, Landing, Mode};
 use super::report::{Mirror, RunSummary, ScriptSummary, describe};
 use super::walk;
 use crate::config::{ConfigGlob, JobKind, PostJob};
@@ -179,6 +180,7 @@ impl Run {
             })?;
             walked.push(Walked { tree, cache, took });
         }
+        refuse_clashes(&jobs, &options, &mut walked);
         let settings = Settings {
             jobs: options.parallel,
             chunk_size: options.chunk_size,
@@ -314,6 +316,25 @@ fn filter(job: &PostJob, options: &PostOptions) -> CmdResult<Arc<Filter>> {
         )
     })?;
     Ok(Arc::new(filter))
+}
+
+/// Takes out of the walked trees what two files (of one script or two) would be one file on
+/// Dropbox; only scripts into the same Dropbox (credential and space) can clash.
+fn refuse_clashes(jobs: &[PostJob], options: &PostOptions, walked: &mut [Walked]) {
+    let mut spaces = HashMap::new();
+    let mut landings: Vec<Landing> = (jobs.iter().zip(walked))
+        .map(|(job, walked)| {
+            let next = spaces.len();
+            let space = *spaces.entry(client_key(job, options.root)).or_insert(next);
+            Landing {
+                script: job.script,
+                space,
+                dest: &job.dest,
+                tree: &mut walked.tree,
+            }
+        })
+        .collect();
+    plan::refuse_clashes(&mut landings);
 }
 
 type Clients = HashMap<(PathBuf, Space), Arc<DropboxClient>>;

@@ -1,10 +1,11 @@
 //! Issue 21: one place decides whether a local path may be posted. Every way a file that a
 //! filter names could still reach Dropbox is a row of one table, checked against what the
 //! emulator received (its store and its request log), not against what the client reports.
+//! Also: files of two scripts that would be one file on Dropbox.
 
 use std::path::Path;
 
-use crate::harness::{Emulator, Study, TestEnv, pattern, stderr, tree};
+use crate::harness::{Emulator, Study, TestEnv, assert_success, pattern, stderr, tree};
 
 /// Starts every secret: what must never be found in the emulator's root.
 const MARKER: &[u8] = b"SECRET-d41c-never-on-dropbox";
@@ -291,4 +292,28 @@ fn no_secret_a_filter_names_reaches_dropbox() {
     let study = env.study();
     let breaches: Vec<String> = ROWS.iter().filter_map(|row| breach(&study, row)).collect();
     assert!(breaches.is_empty(), "{}", breaches.join("\n"));
+}
+
+#[test]
+fn scripts_posting_one_dropbox_name_are_refused_before_anything_is_sent() {
+    let env = TestEnv::new();
+    let study = env.study();
+    study.write("run1/metrics.csv", b"run 1\n");
+    study.write("run2/Metrics.csv", b"run 2\n");
+    study.write("run2/other.csv", b"other\n");
+    study.config(&[("file", "run1/metrics.csv", "/s"), ("folder", "run2", "/s")]);
+    let out = study.post(&[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    let text = stderr(&out);
+    for file in ["run1/metrics.csv", "run2/Metrics.csv"] {
+        assert!(
+            text.contains(&*study.path(file).to_string_lossy()),
+            "{text}"
+        );
+    }
+    assert_eq!(tree(&env.emulator().file("/s")), ["other.csv"]);
+
+    // The same file twice into one place is no clash.
+    study.config(&[("folder", "run2", "/t"), ("file", "run2/other.csv", "/t")]);
+    assert_success(&study.post(&[]).output().unwrap());
 }
