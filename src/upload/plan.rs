@@ -3,6 +3,7 @@
 //! before any of that, which local files Dropbox could not keep apart ([`refuse_clashes`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
 
 use crate::dropbox::path::key;
 use crate::dropbox::types::{FileMetadata, Metadata, WriteMode};
@@ -31,13 +32,20 @@ pub struct PlannedFile {
     pub unchanged_if: Option<String>,
 }
 
+/// An empty local folder missing remotely.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedFolder {
+    pub local: PathBuf,
+    /// Absolute Dropbox path.
+    pub remote: String,
+}
+
 #[derive(Debug, Default)]
 pub struct Plan {
     /// The Dropbox folder everything lands under.
     pub dest: String,
     pub files: Vec<PlannedFile>,
-    /// Absolute Dropbox paths of empty local folders missing remotely.
-    pub folders: Vec<String>,
+    pub folders: Vec<PlannedFolder>,
     pub problems: Vec<Problem>,
     pub warnings: Vec<String>,
     /// What the filter left out, for the report.
@@ -92,12 +100,17 @@ pub fn make_plan(
         })
         .collect();
     let mut seen = HashSet::new();
-    let folders = tree
-        .empty_dirs
-        .iter()
-        .map(|rel| remote_path(dest, rel))
-        .filter(|p| p != "/" && !matches!(remote.get(&key(p)), Some(Metadata::Folder(_))))
-        .filter(|p| seen.insert(key(p)))
+    let folders = (tree.empty_dirs.iter())
+        .map(|rel| PlannedFolder {
+            local: match rel.as_str() {
+                "" => tree.root.clone(),
+                rel => tree.root.join(rel),
+            },
+            remote: remote_path(dest, rel),
+        })
+        .filter(|f| f.remote != "/")
+        .filter(|f| !matches!(remote.get(&key(&f.remote)), Some(Metadata::Folder(_))))
+        .filter(|f| seen.insert(key(&f.remote)))
         .collect();
     Plan {
         dest: dest.to_string(),
@@ -281,6 +294,7 @@ pub(crate) mod tests {
     #[test]
     fn only_same_size_files_may_be_skipped_and_case_is_ignored() {
         let tree = LocalTree {
+            root: "local".into(),
             files: vec![
                 local("Same.csv", 3),
                 local("grown.csv", 4),
@@ -313,7 +327,13 @@ pub(crate) mod tests {
                 ("/res/new.csv", None)
             ]
         );
-        assert_eq!(plan.folders, vec!["/res/empty".to_string()]);
+        assert_eq!(
+            plan.folders,
+            vec![PlannedFolder {
+                local: PathBuf::from("local/empty"),
+                remote: "/res/empty".into()
+            }]
+        );
         assert!(plan.files.iter().all(|f| f.mode == WriteMode::Overwrite));
     }
 
@@ -405,7 +425,8 @@ pub(crate) mod tests {
             "{:?}",
             plan.problems
         );
-        assert_eq!(plan.folders, ["/res/out", "/res/E"]);
+        let folders: Vec<&str> = plan.folders.iter().map(|f| f.remote.as_str()).collect();
+        assert_eq!(folders, ["/res/out", "/res/E"]);
     }
 
     #[test]

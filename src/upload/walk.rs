@@ -81,6 +81,8 @@ pub struct Excluded {
 
 #[derive(Debug, Default)]
 pub struct LocalTree {
+    /// The folder the `rel`s are relative to (for a file, the folder holding it).
+    pub root: PathBuf,
     pub files: Vec<LocalFile>,
     /// Folders (relative, `""` = the root itself) with nothing inside, not even what the
     /// filter left out.
@@ -92,7 +94,10 @@ pub struct LocalTree {
 
 /// A single file; it lands as `dest/<basename>`.
 pub fn walk_file(path: &Path, filter: &Filter) -> Result<LocalTree, FilterError> {
-    let mut tree = LocalTree::default();
+    let mut tree = LocalTree {
+        root: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        ..LocalTree::default()
+    };
     if let Some(name) = path.file_name() {
         let rel = name.to_string_lossy();
         let link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
@@ -139,7 +144,10 @@ pub fn walk_folder(
     filter: &Filter,
     may_leave: bool,
 ) -> Result<LocalTree, FilterError> {
-    let mut tree = LocalTree::default();
+    let mut tree = LocalTree {
+        root: root.to_path_buf(),
+        ..LocalTree::default()
+    };
     if tree.exclude_root(filter, root, "", true) {
         return Ok(tree);
     }

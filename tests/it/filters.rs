@@ -1,11 +1,14 @@
 //! Issue 21: one place decides whether a local path may be posted. Every way a file that a
 //! filter names could still reach Dropbox is a row of one table, checked against what the
 //! emulator received (its store and its request log), not against what the client reports.
-//! Also: files of two scripts that would be one file on Dropbox.
+//! Also: files of two scripts that would be one file on Dropbox, and the local side of a
+//! folder a dry run would create.
 
 use std::path::Path;
 
-use crate::harness::{Emulator, Study, TestEnv, assert_success, pattern, stderr, tree};
+use crate::harness::{
+    Emulator, Study, TestEnv, assert_success, json_of, pattern, stderr, stdout, tree,
+};
 
 /// Starts every secret: what must never be found in the emulator's root.
 const MARKER: &[u8] = b"SECRET-d41c-never-on-dropbox";
@@ -316,4 +319,21 @@ fn scripts_posting_one_dropbox_name_are_refused_before_anything_is_sent() {
     // The same file twice into one place is no clash.
     study.config(&[("folder", "run2", "/t"), ("file", "run2/other.csv", "/t")]);
     assert_success(&study.post(&[]).output().unwrap());
+}
+
+#[test]
+fn a_dry_run_names_the_local_folder_it_would_create() {
+    let env = TestEnv::new();
+    let study = env.study();
+    std::fs::create_dir_all(study.path("s/cafe")).unwrap();
+    study.config(&[("folder", "s", "/s")]);
+    let local = study.path("s/cafe").to_string_lossy().into_owned();
+    let out = study.post(&["--dry-run"]).output().unwrap();
+    assert_success(&out);
+    let want = format!("would create folder {local} -> /s/cafe");
+    assert!(stdout(&out).contains(&want), "{}", stdout(&out));
+    let out = study.post(&["--dry-run", "--json"]).output().unwrap();
+    let plan = &json_of(&out)["scripts"][0]["plan"][0];
+    assert_eq!(plan["path"], local.as_str());
+    assert_eq!(plan["remote"], "/s/cafe");
 }
