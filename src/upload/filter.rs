@@ -444,9 +444,15 @@ fn ignore_file(path: &Path, rel: &str) -> Result<Option<Rules>, FilterError> {
     let from = Some(PathBuf::from(&name));
     for (i, line) in text.lines().enumerate() {
         let folded = key(line);
-        builder
-            .add_line(from.clone(), &folded)
-            .map_err(|e| FilterError(format!("{shown} line {}: {e}; fix or remove it", i + 1)))?;
+        builder.add_line(from.clone(), &folded).map_err(|e| {
+            // Not the line itself: an ignore file may be a link to a file that is not one
+            // (a credential), and errors end up in logs.
+            let why = match e {
+                ignore::Error::Glob { err, .. } => err,
+                e => e.to_string(),
+            };
+            FilterError(format!("{shown} line {}: {why}; fix or remove it", i + 1))
+        })?;
         described
             .entry(original(&folded).to_string())
             .or_insert_with(|| format!("{name} line {}: {}", i + 1, original(line)));
@@ -614,8 +620,11 @@ mod tests {
         );
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(IGNORE_FILE), "ok\n{a,b\n").unwrap();
-        let err = Filter::new(&[], &[], Some(dir.path())).unwrap_err();
-        assert!(err.to_string().contains("line 2"), "{err}");
+        let err = Filter::new(&[], &[], Some(dir.path()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2: unclosed alternate group"), "{err}");
+        assert!(!err.contains("{a,b"), "the line is not shown: {err}");
         std::fs::write(
             dir.path().join(IGNORE_FILE),
             vec![b'x'; MAX_IGNORE_FILE as usize + 1],
