@@ -325,8 +325,16 @@ impl LocalFile {
         }
     }
 
-    /// How the file differs from what the walk saw, going by `now`'s size and mtime.
+    /// How the file differs from what the walk saw, going by `now`'s device and inode (a
+    /// file put in its place, or a symlink to another, is not the file the filters let
+    /// through), size and mtime.
     pub fn change_since_walk(&self, now: &std::fs::Metadata) -> Option<String> {
+        let inode = |stamp: Stamp| (stamp.dev, stamp.ino);
+        if let (Some(then), Some(now)) = (self.stamp, Stamp::of(now))
+            && inode(then) != inode(now)
+        {
+            return Some("it is another file than the one walked".into());
+        }
         if now.len() != self.size {
             return Some(format!("size {} is now {}", self.size, now.len()));
         }
@@ -670,6 +678,31 @@ mod tests {
         let tree = walk_file(&file, &filter).unwrap();
         assert!(tree.files.is_empty());
         assert_eq!(tree.excluded[0].rel, "token.txt");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_swapped_for_a_link_since_the_walk_is_a_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let (walked, secret) = (dir.path().join("r.csv"), dir.path().join("token.txt"));
+        fs::write(&walked, "1,2").unwrap();
+        fs::write(&secret, "tok").unwrap();
+        let file = LocalFile::new(&walked, "r.csv".into(), &fs::metadata(&walked).unwrap());
+        // Same size and mtime, another file: what a second writer could put in its place.
+        let mtime = fs::metadata(&walked).unwrap().modified().unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&secret)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        fs::remove_file(&walked).unwrap();
+        std::os::unix::fs::symlink(&secret, &walked).unwrap();
+        let change = file.change_since_walk(&fs::metadata(&walked).unwrap());
+        assert_eq!(
+            change.as_deref(),
+            Some("it is another file than the one walked")
+        );
     }
 
     #[test]
