@@ -442,7 +442,9 @@ fn ignore_file(path: &Path, rel: &str) -> Result<Option<Rules>, FilterError> {
     let mut builder = GitignoreBuilder::new("");
     let mut described = HashMap::new();
     let from = Some(PathBuf::from(&name));
-    for (i, line) in text.lines().enumerate() {
+    // A lone `\r` ends a line too (old Mac editors): otherwise the file is one line that
+    // matches nothing.
+    for (i, line) in text.replace("\r\n", "\n").split(['\n', '\r']).enumerate() {
         let folded = key(line);
         builder.add_line(from.clone(), &folded).map_err(|e| {
             // Not the line itself: an ignore file may be a link to a file that is not one
@@ -652,6 +654,7 @@ mod tests {
         Filter::new(&[], &[], Some(dir.path()))
     }
 
+    /// With any line ends: `\n`, `\r\n` or `\r` alone.
     #[test]
     fn ignore_files_in_utf8_or_in_utf16_with_a_bom_are_read() {
         let text = "# keys\nkeys/\r\n*.env\n";
@@ -661,7 +664,8 @@ mod tests {
             be.extend(unit.to_be_bytes());
         }
         let bom = [b"\xEF\xBB\xBF", text.as_bytes()].concat();
-        for bytes in [text.as_bytes().to_vec(), bom, le, be] {
+        let cr = text.replace(['\r', '\n'], "\r");
+        for bytes in [text.as_bytes().to_vec(), bom, le, be, cr.into_bytes()] {
             let f = with_ignore_file(&bytes).unwrap();
             assert_eq!(
                 f.excluded("keys", true).as_deref(),

@@ -230,6 +230,10 @@ const ROWS: &[Row] = &[
         post_folder(s, "keys/token.txt");
         s.write("post/.dropboxignore", utf16("keys/\r\n", false));
     }),
+    row("ignore file with CR line ends", &[], |s| {
+        post_folder(s, "keys/token.txt");
+        s.write("post/.dropboxignore", b"# secrets\rkeys/\r");
+    }),
     row("NFD name, NFC --exclude", &["--exclude", NFC], |s| {
         post_folder(s, NFD);
     }),
