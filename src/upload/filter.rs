@@ -608,6 +608,9 @@ mod tests {
                 .contains(".dropboxignore")
         );
         assert!(f.excluded("a.txt", false).unwrap().contains("no include"));
+        // An ignore file cannot take back what an exclude leaves out.
+        let f = filter(&["token.txt"], &[], Some("!token.txt\n"));
+        assert!(f.excluded_path("a/token.txt", false).is_some());
     }
 
     #[test]
@@ -774,6 +777,9 @@ mod tests {
             assert_eq!(rule, Some(format!("exclude {glob:?} (--exclude)")));
         }
         assert!(job("keys/", "keys", true).excluded_root().is_some());
+        // A `..` on the way is judged by where the path really is.
+        let f = job("keys/", "post/../keys/token.txt", false);
+        assert!(f.excluded_root().is_some());
         // `**/keys/**` is what is in the folder: the folder itself is walked, its files not.
         let f = job("**/keys/**", "keys", true);
         assert!(f.excluded_root().is_none());
