@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::engine::{self, Settings};
-use super::filter::{Filter, Pattern};
+use super::filter::{Filter, FilterError, Pattern};
 use super::hash_cache::{self, HashCache};
 use super::job::{self, Walked};
 use super::mirror::{self, Posted};
@@ -174,10 +174,7 @@ impl Run {
         for (job, walk) in jobs.iter().zip(walks) {
             let (tree, cache, took) =
                 (walk.await).unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-            let tree = tree.map_err(|e| {
-                let script = script_name(job, &options);
-                Failure::msg(ExitKind::Config, format!("{script}: {e}"))
-            })?;
+            let tree = tree.map_err(|e| filter_error(job, &options, e))?;
             walked.push(Walked { tree, cache, took });
         }
         refuse_clashes(&jobs, &options, &mut walked);
@@ -309,13 +306,15 @@ fn filter(job: &PostJob, options: &PostOptions) -> CmdResult<Arc<Filter>> {
     let includes = patterns(&job.includes, &options.include, "--include");
     let is_dir = job.kind == JobKind::Folder;
     let filter = Filter::for_job(&excludes, &includes, &job.path, is_dir, &job.study_dir);
-    let filter = filter.map_err(|e| {
-        Failure::msg(
-            ExitKind::Config,
-            format!("{}: {e}", script_name(job, options)),
-        )
-    })?;
-    Ok(Arc::new(filter))
+    Ok(Arc::new(filter.map_err(|e| filter_error(job, options, e))?))
+}
+
+/// A pattern or an ignore file of `job` that cannot be used: a config error.
+fn filter_error(job: &PostJob, options: &PostOptions, e: FilterError) -> Failure {
+    Failure::msg(
+        ExitKind::Config,
+        format!("{}: {e}", script_name(job, options)),
+    )
 }
 
 /// Takes out of the walked trees what two files (of one script or two) would be one file on
