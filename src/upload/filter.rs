@@ -28,7 +28,7 @@
 //! walking down to it, with the ignore files the walk read.
 //!
 //! An ignore file is UTF-8 (with or without a byte-order mark) or UTF-16 with one (what
-//! Windows PowerShell 5's `>` writes). Any other encoding, an ignore file that cannot be read
+//! Windows PowerShell 5's `>` writes), with any line ends. Any other encoding, an ignore file that cannot be read
 //! (a dangling symlink, a FIFO, a folder) and a line that is not a valid pattern are errors:
 //! posting what the user meant to leave out must never be the fallback.
 
@@ -462,10 +462,12 @@ fn ignore_file(path: &Path, rel: &str) -> Result<Option<Rules>, FilterError> {
     Ok(build(builder, described))
 }
 
+/// What to do with an ignore file that cannot be decoded.
+const SAVE: &str = "save it as UTF-8";
+
 /// An ignore file's text: UTF-8, with or without a byte-order mark, or UTF-16 with one.
 /// Anything else would match nothing it says, so it is refused with what to do.
 fn decode(bytes: &[u8]) -> Result<String, String> {
-    const SAVE: &str = "save it as UTF-8";
     let text = if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
         utf8(rest)?
     } else if let Some(rest) = bytes.strip_prefix(b"\xFF\xFE") {
@@ -488,21 +490,19 @@ fn utf8(bytes: &[u8]) -> Result<String, String> {
     String::from_utf8(bytes.to_vec()).map_err(|e| {
         let valid = &bytes[..e.utf8_error().valid_up_to()];
         let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
-        format!(
-            "line {line} is not UTF-8 (and the file has no UTF-16 byte-order mark); save it as UTF-8"
-        )
+        format!("line {line} is not UTF-8 (and the file has no UTF-16 byte-order mark); {SAVE}")
     })
 }
 
 fn utf16(bytes: &[u8], unit: fn([u8; 2]) -> u16) -> Result<String, String> {
-    let broken = || "starts with a UTF-16 byte-order mark but is not UTF-16; save it as UTF-8";
+    let broken = || format!("starts with a UTF-16 byte-order mark but is not UTF-16; {SAVE}");
     if bytes.len() % 2 != 0 {
-        return Err(broken().into());
+        return Err(broken());
     }
     let units = bytes.chunks_exact(2).map(|pair| unit([pair[0], pair[1]]));
     char::decode_utf16(units)
         .collect::<Result<String, _>>()
-        .map_err(|_| broken().into())
+        .map_err(|_| broken())
 }
 
 #[cfg(test)]
