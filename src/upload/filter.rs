@@ -25,7 +25,8 @@
 //! The walk asks by name before it opens or even stats anything, and does not enter a folder
 //! that is left out; it reads each folder's ignore file as it enters it ([`Filter::enter`]).
 //! [`Filter::excluded_path`] answers for a path known only by name (a Dropbox listing), by
-//! walking down to it, with the ignore files the walk read.
+//! walking down to it, with the ignore files the walk read and what it left out by where a
+//! link leads (so a mirror keeps all the filters left out).
 //!
 //! An ignore file is UTF-8 (with or without a byte-order mark) or UTF-16 with one (what
 //! Windows PowerShell 5's `>` writes), with any line ends. Any other encoding, an ignore file that cannot be read
@@ -79,9 +80,16 @@ impl Rules {
     }
 }
 
-/// The ignore files read so far, by the folder holding each (relative to the posted folder,
-/// folded by [`key`], `""` for the posted folder itself); `None` for a folder that has none.
-type IgnoreFiles = HashMap<String, Option<Rules>>;
+/// What the walk found that later questions depend on; paths relative to the posted folder,
+/// folded by [`key`].
+#[derive(Debug, Default)]
+struct Seen {
+    /// The ignore files read so far, by the folder holding each (`""` for the posted folder
+    /// itself); `None` for a folder that has none.
+    ignore_files: HashMap<String, Option<Rules>>,
+    /// What was left out by where a symlink on its way leads, with the rule.
+    links: HashMap<String, String>,
+}
 
 /// The filters of one script.
 #[derive(Debug, Default)]
@@ -90,8 +98,8 @@ pub struct Filter {
     includes: Option<Rules>,
     /// The posted folder, where ignore files are read (`None` for a file).
     root: Option<PathBuf>,
-    /// Filled as the walk enters folders; read by the walk and, after it, the mirror.
-    ignore_files: Mutex<IgnoreFiles>,
+    /// Filled by the walk; read by the walk and, after it, the mirror.
+    seen: Mutex<Seen>,
     /// The posted folder (for a file, the folder holding it) with symlinks resolved.
     real_root: Option<PathBuf>,
     /// Where the posted path lies in its study, when it does.
@@ -248,18 +256,16 @@ impl Filter {
             return Ok(());
         }
         let folded = key(rel);
-        if self.ignore_files().contains_key(&folded) {
+        if self.seen().ignore_files.contains_key(&folded) {
             return Ok(());
         }
         let rules = ignore_file(&dir.join(IGNORE_FILE), rel)?;
-        self.ignore_files().insert(folded, rules);
+        self.seen().ignore_files.insert(folded, rules);
         Ok(())
     }
 
-    fn ignore_files(&self) -> std::sync::MutexGuard<'_, IgnoreFiles> {
-        self.ignore_files
-            .lock()
-            .expect("ignore files lock poisoned")
+    fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
+        self.seen.lock().expect("filter lock poisoned")
     }
 
     /// Why `rel` (relative to the root, `/`-separated) is left out, for a walk that has let
@@ -277,21 +283,32 @@ impl Filter {
         })
     }
 
-    /// [`Filter::excluded`] of a folded `rel`.
+    /// [`Filter::excluded`] of a folded `rel`, or why the walk left it out by where it leads.
     fn left_out(&self, rel: &str, is_dir: bool) -> Option<String> {
         self.excluded_by_pattern(rel, is_dir)
             .or_else(|| self.missed_includes(rel, is_dir))
             .or_else(|| self.ignored(rel, is_dir))
+            .or_else(|| self.seen().links.get(rel).cloned())
     }
 
-    /// Why a symlink is left out by where it leads: `target` (resolved) as a path in the
-    /// posted folder (excludes and ignore files, read on the way down as a walk would) or in
-    /// the study (excludes), a folder above it included. `None` to follow it.
+    /// Why `rel`, a symlink or a path under one, is left out by where it really is: `target`
+    /// (resolved) as a path in the posted folder (excludes and ignore files, read on the way
+    /// down as a walk would) or in the study (excludes), a folder above it included. `None`
+    /// to follow it. What is left out is remembered, for [`Filter::excluded_path`].
     pub fn excluded_target(
         &self,
+        rel: &str,
         target: &Path,
         is_dir: bool,
     ) -> Result<Option<String>, FilterError> {
+        let rule = self.target_rule(target, is_dir)?;
+        if let Some(rule) = &rule {
+            self.seen().links.insert(key(rel), rule.clone());
+        }
+        Ok(rule)
+    }
+
+    fn target_rule(&self, target: &Path, is_dir: bool) -> Result<Option<String>, FilterError> {
         if let Some(real_root) = &self.real_root
             && let Ok(rel) = target.strip_prefix(real_root)
         {
@@ -345,7 +362,7 @@ impl Filter {
     /// The ignore-file line that leaves `rel` (folded) out: the deepest ignore file above it
     /// with a matching line decides, as in git.
     fn ignored(&self, rel: &str, is_dir: bool) -> Option<String> {
-        let files = self.ignore_files();
+        let files = &self.seen().ignore_files;
         let mut dir = rel;
         while !dir.is_empty() {
             dir = parent_of(dir);
@@ -825,7 +842,7 @@ mod tests {
         let f = Filter::for_job(&excludes, &[], &study.join("post"), true, study).unwrap();
         let target = |rel: &str, is_dir: bool| {
             let real = std::fs::canonicalize(study.join(rel)).unwrap();
-            f.excluded_target(&real, is_dir).unwrap()
+            f.excluded_target("link", &real, is_dir).unwrap()
         };
         assert_eq!(
             target("keys", true).as_deref(),

@@ -365,7 +365,7 @@ impl LocalTree {
         is_dir: bool,
     ) -> Result<bool, FilterError> {
         let rule = match real {
-            Some(real) => filter.excluded_target(real, is_dir)?,
+            Some(real) => filter.excluded_target(rel, real, is_dir)?,
             None => None,
         };
         Ok(self.left_out(path, rel, is_dir, rule))
@@ -602,6 +602,11 @@ mod tests {
             "token-copy",
         ];
         assert_eq!(excluded, want);
+        // The mirror, asking by name after the walk, keeps them too.
+        for rel in ["latest/inner.txt", "Env-Copy", "runs/secret.txt"] {
+            assert!(filter.excluded_path(rel, false).is_some(), "{rel}");
+        }
+        assert!(filter.excluded_path("runs/ok.txt", false).is_none());
         // Without leave to go out, a link left out is excluded rather than refused.
         let tree = walk_folder(&post, &filter, false).unwrap();
         assert_eq!(rels(&tree), ["ok.csv"]);
