@@ -75,6 +75,9 @@ pub struct PostJob {
     pub encrypted_key: PathBuf,
     /// Absolute path of the file or folder to publish (exists, of kind `kind`).
     pub path: PathBuf,
+    /// The absolute study directory `path` was resolved against: filters match paths
+    /// relative to it too.
+    pub study_dir: PathBuf,
     /// Normalised Dropbox folder: `/` for the root, otherwise `/a/b` with no trailing `/`,
     /// no empty, `.` or `..` segments and no control characters.
     pub dest: String,
@@ -541,6 +544,7 @@ fn validate(study_dir: &Path, params: &Params) -> Result<Option<PostJob>, Proble
         encrypted_key,
         outside: !inside(study_dir, &path),
         path,
+        study_dir: study_dir.to_path_buf(),
         dest,
         share: params.share,
         allow_outside: params.allow_outside,

@@ -39,7 +39,9 @@ A file lands as DEST/<its name>; a folder's contents land under DEST/. Files who
 Dropbox content hash already match are skipped. Every committed file is checked against the
 hash of what was read. A big file cut off by a killed run continues where Dropbox's copy
 ends on the next post. Filters: --exclude, --include, the script's exclude/include params
-and FOLDER/.dropboxignore (gitignore syntax); a file is posted only if none leaves it out.
+and the .dropboxignore files of a posted folder (gitignore syntax; case and Unicode
+normalisation ignored; UTF-8, or UTF-16 with a BOM); a file is posted only if none leaves it
+out. Excludes also hold for the script's own path and for where a symlink leads.
 Exit 6 if any file failed (each is listed with the reason).";
 
 /// Upload a study's results to Dropbox as its config's post scripts say.
@@ -123,8 +125,10 @@ pub struct PostArgs {
     pub allow_outside_param: bool,
 
     /// Leave out files and folders matching GLOB, in gitignore syntax, case ignored
-    /// (`*.ckpt`, `data/`, `/scratch`); a folder left out is not entered. Repeatable; adds to
-    /// the script's `exclude` params and FOLDER/.dropboxignore.
+    /// (`*.ckpt`, `data/`, `/scratch`), relative to the posted folder and to the study
+    /// directory: `keys/` also keeps out a script's path keys/token.txt and a symlink into
+    /// keys/. A folder left out is not entered. Repeatable; adds to the script's `exclude`
+    /// params and the .dropboxignore files.
     #[arg(long, value_name = "GLOB", value_parser = glob)]
     pub exclude: Vec<String>,
 

@@ -37,7 +37,7 @@ use crate::dropbox::types::{
 
 use super::buffers::Budget;
 use super::hash_cache::HashCache;
-use super::plan::{Plan, PlannedFile};
+use super::plan::{Plan, PlannedFile, PlannedFolder};
 use super::report::{Entry, Outcome, Progress, STOPPED, reason};
 use super::resume::{Resume, Saved};
 use super::unchanged;
@@ -279,11 +279,11 @@ pub async fn run(
     fatal.map_or(Ok(()), Err)
 }
 
-async fn create_folders(ctx: &Ctx, folders: &[String]) {
+async fn create_folders(ctx: &Ctx, folders: &[PlannedFolder]) {
     for folder in folders {
         let entry = |outcome| Entry {
-            path: folder.trim_start_matches('/').into(),
-            remote: folder.clone(),
+            path: folder.local.clone(),
+            remote: folder.remote.clone(),
             bytes: 0,
             resumed: 0,
             outcome,
@@ -292,7 +292,7 @@ async fn create_folders(ctx: &Ctx, folders: &[String]) {
             ctx.progress.record(entry(Outcome::WouldCreateFolder));
             continue;
         }
-        match ctx.client.create_folder(folder).await {
+        match ctx.client.create_folder(&folder.remote).await {
             Ok(()) => ctx.progress.record(entry(Outcome::FolderCreated)),
             Err(e) => {
                 ctx.progress.record(entry(Outcome::Failed(reason(&e))));

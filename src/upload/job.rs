@@ -1,12 +1,10 @@
-//! One post script: its walk (started by [`super::run`]), the listing of its `dest`, the
-//! plan, the engine, the hash cache saved, and the shared link.
+//! One post script: its walk (done by [`super::run`] before any script sends), the listing
+//! of its `dest`, the plan, the engine, the hash cache saved, and the shared link.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
-
-use tokio::task::JoinHandle;
+use std::time::{Duration, Instant};
 
 use super::engine::{self, Settings};
 use super::hash_cache::HashCache;
@@ -21,6 +19,13 @@ use crate::dropbox::client::DropboxClient;
 use crate::dropbox::error::{ApiError, Reason};
 use crate::dropbox::types::Metadata;
 
+/// A script's walked tree, with its hash cache and how long the walk took.
+pub(super) struct Walked {
+    pub tree: LocalTree,
+    pub cache: HashCache,
+    pub took: Duration,
+}
+
 /// A script and what posting it needs.
 pub(super) struct Script<'a> {
     pub job: &'a PostJob,
@@ -33,17 +38,12 @@ pub(super) struct Script<'a> {
 }
 
 impl Script<'_> {
-    /// Walk, list, plan, send, share. The error is one that stopped the run.
-    pub async fn post(
-        &self,
-        walk: JoinHandle<(LocalTree, HashCache)>,
-    ) -> (ScriptSummary, Option<ApiError>, Posted) {
+    /// List, plan, send, share what `walked` found. The error is one that stopped the run.
+    pub async fn post(&self, walked: Walked) -> (ScriptSummary, Option<ApiError>, Posted) {
         let (job, options) = (self.job, self.options);
-        // The script's time includes its walk and listing: on a re-run they are most of it.
+        let Walked { tree, cache, took } = walked;
         let started = Instant::now();
-        // The local walk and the remote listing overlap: each costs about as much on a re-run.
-        let (walked, listed) = tokio::join!(walk, list_dest(&self.client, &job.dest));
-        let (tree, cache) = walked.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        let listed = list_dest(&self.client, &job.dest).await;
         let cache = Arc::new(cache);
         let progress = Arc::new(Progress::new(
             &format!("script {}", job.script),
@@ -112,7 +112,8 @@ impl Script<'_> {
             job.path.clone(),
             &job.dest,
             entries,
-            started.elapsed(),
+            // The script's time includes its walk and listing: on a re-run they are most of it.
+            took + started.elapsed(),
             options.dry_run,
         );
         let mut fatal = result.err();

@@ -351,4 +351,21 @@ mod tests {
         assert_eq!(d.batch, ["/a/g", "/a/g-x"]);
         assert!(under("/", "/x") && under("", "/x") && !under("/a", "/ab") && !under("/a", "/a"));
     }
+
+    #[test]
+    fn what_a_filter_leaves_out_is_kept_in_either_normalisation() {
+        // The listed name decomposed (a Mac posted it) and the pattern composed, or the
+        // other way round: still the file the pattern names, so it stays.
+        let (nfc, nfd) = ("r\u{e9}sum\u{e9}.pdf", "re\u{301}sume\u{301}.pdf");
+        for (pattern, listed) in [(nfc, nfd), (nfd, nfc)] {
+            let remote = listing(&[file(&format!("/s/{listed}")), file("/s/stale.csv")]);
+            let excludes = [Pattern {
+                glob: pattern.into(),
+                origin: "--exclude".into(),
+            }];
+            let filter = Filter::new(&excludes, &[], None).unwrap();
+            let d = plan("/s", &remote, &HashSet::new(), &[], &filter);
+            assert_eq!(removed(&d), ["/s/stale.csv"], "pattern {pattern:?}");
+        }
+    }
 }

@@ -1,7 +1,9 @@
 //! Compare the local tree with Dropbox's listing of `dest`: what to send, what may be
-//! unchanged (same size: the engine compares content hashes), which folders to create.
+//! unchanged (same size: the engine compares content hashes), which folders to create; and,
+//! before any of that, which local files Dropbox could not keep apart ([`refuse_clashes`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
 
 use crate::dropbox::path::key;
 use crate::dropbox::types::{FileMetadata, Metadata, WriteMode};
@@ -30,13 +32,20 @@ pub struct PlannedFile {
     pub unchanged_if: Option<String>,
 }
 
+/// An empty local folder missing remotely.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedFolder {
+    pub local: PathBuf,
+    /// Absolute Dropbox path.
+    pub remote: String,
+}
+
 #[derive(Debug, Default)]
 pub struct Plan {
     /// The Dropbox folder everything lands under.
     pub dest: String,
     pub files: Vec<PlannedFile>,
-    /// Absolute Dropbox paths of empty local folders missing remotely.
-    pub folders: Vec<String>,
+    pub folders: Vec<PlannedFolder>,
     pub problems: Vec<Problem>,
     pub warnings: Vec<String>,
     /// What the filter left out, for the report.
@@ -65,27 +74,15 @@ pub fn index(listing: Vec<Metadata>) -> HashMap<String, Metadata> {
         .collect()
 }
 
+/// What to do with `tree` (whose clashes [`refuse_clashes`] took out) given `remote`.
 pub fn make_plan(
-    mut tree: LocalTree,
+    tree: LocalTree,
     dest: &str,
     remote: &HashMap<String, Metadata>,
     mode: Mode,
     force: bool,
 ) -> Plan {
-    let clashes = clashes(&tree);
-    let (clashing, files): (Vec<LocalFile>, Vec<LocalFile>) = std::mem::take(&mut tree.files)
-        .into_iter()
-        .partition(|f| clashes.contains_key(&f.rel));
-    for file in clashing {
-        let reason = clashes[&file.rel].clone();
-        tree.problems.push(Problem {
-            path: file.path,
-            rel: Some(file.rel),
-            reason,
-        });
-    }
-    let files = files
-        .into_iter()
+    let files = (tree.files.into_iter())
         .map(|local| {
             let path = remote_path(dest, &local.rel);
             let existing = match remote.get(&key(&path)) {
@@ -103,12 +100,17 @@ pub fn make_plan(
         })
         .collect();
     let mut seen = HashSet::new();
-    let folders = tree
-        .empty_dirs
-        .iter()
-        .map(|rel| remote_path(dest, rel))
-        .filter(|p| p != "/" && !matches!(remote.get(&key(p)), Some(Metadata::Folder(_))))
-        .filter(|p| seen.insert(key(p)))
+    let folders = (tree.empty_dirs.iter())
+        .map(|rel| PlannedFolder {
+            local: match rel.as_str() {
+                "" => tree.root.clone(),
+                rel => tree.root.join(rel),
+            },
+            remote: remote_path(dest, rel),
+        })
+        .filter(|f| f.remote != "/")
+        .filter(|f| !matches!(remote.get(&key(&f.remote)), Some(Metadata::Folder(_))))
+        .filter(|f| seen.insert(key(&f.remote)))
         .collect();
     Plan {
         dest: dest.to_string(),
@@ -120,43 +122,121 @@ pub fn make_plan(
     }
 }
 
-/// Local files that Dropbox cannot keep apart, by `rel`, with the reason. Dropbox ignores case
-/// and Unicode normalisation, so `Run.csv` and `run.csv` (or `é` composed and decomposed)
-/// would be one file there, each upload silently replacing the other; and a file cannot
-/// share its name with a folder. Such files are reported and not sent.
-fn clashes(tree: &LocalTree) -> HashMap<String, String> {
-    let mut by_key: HashMap<String, Vec<&str>> = HashMap::new();
-    for f in &tree.files {
-        by_key.entry(key(&f.rel)).or_default().push(&f.rel);
-    }
-    let folders: HashMap<String, &str> = tree
-        .files
-        .iter()
-        .map(|f| f.rel.as_str())
-        .flat_map(|rel| rel.match_indices('/').map(move |(i, _)| &rel[..i]))
-        .chain(tree.empty_dirs.iter().map(String::as_str))
-        .map(|dir| (key(dir), dir))
-        .collect();
-    let mut out = HashMap::new();
-    for (k, rels) in by_key {
-        for &rel in &rels {
-            let reason = if let Some(other) = rels.iter().find(|&&r| r != rel) {
-                format!(
-                    "`{rel}` and `{other}` would be one file on Dropbox, which ignores case and \
-                     Unicode normalisation; neither was sent: rename one"
-                )
-            } else if let Some(dir) = folders.get(&k) {
-                format!(
-                    "`{rel}` would be the same name as the folder `{dir}` on Dropbox, which \
-                     ignores case and Unicode normalisation; not sent: rename one"
-                )
+/// One script's walked tree and where it lands, for [`refuse_clashes`].
+pub struct Landing<'a> {
+    /// The script's number, for messages.
+    pub script: usize,
+    /// Which Dropbox it goes to (credential and space): only trees into the same can clash.
+    pub space: usize,
+    pub dest: &'a str,
+    pub tree: &'a mut LocalTree,
+}
+
+/// Takes out of the trees of a run, before anything is sent, the files Dropbox could not
+/// keep apart, each reported (a problem: the run fails) with the other one. Dropbox ignores
+/// case and Unicode normalisation, so `Run.csv` and `run.csv` (or `é` composed and
+/// decomposed) would be one file there, each upload silently replacing the other, whether
+/// one script or two post them; and a file cannot share its name with a folder. The same
+/// local file posted to the same place by two scripts is no clash.
+pub fn refuse_clashes(landings: &mut [Landing<'_>]) {
+    // By Dropbox (space and key): the files landing there, and the scripts with a folder there.
+    let mut files: HashMap<(usize, String), Vec<(usize, usize)>> = HashMap::new();
+    let mut folders: HashMap<(usize, String), BTreeMap<usize, String>> = HashMap::new();
+    for (i, landing) in landings.iter().enumerate() {
+        let tree = &landing.tree;
+        let rels = (tree.files.iter().map(|f| f.rel.as_str()))
+            .chain(tree.empty_dirs.iter().map(String::as_str));
+        for (j, rel) in rels.enumerate() {
+            let remote = remote_path(landing.dest, rel);
+            if j < tree.files.len() {
+                files
+                    .entry((landing.space, key(&remote)))
+                    .or_default()
+                    .push((i, j));
             } else {
-                continue;
-            };
-            out.insert(rel.to_string(), reason);
+                folders
+                    .entry((landing.space, key(&remote)))
+                    .or_default()
+                    .entry(i)
+                    .or_insert(remote.clone());
+            }
+            for (at, _) in remote.match_indices('/').skip(1) {
+                let folder = &remote[..at];
+                let by = folders.entry((landing.space, key(folder))).or_default();
+                by.entry(i).or_insert_with(|| folder.to_string());
+            }
         }
     }
-    out
+    let mut refused: Vec<HashMap<usize, String>> = vec![HashMap::new(); landings.len()];
+    for (at, here) in &files {
+        for &(i, j) in here {
+            let this = &landings[i];
+            let file = &this.tree.files[j];
+            let other = here.iter().find(|&&(oi, oj)| {
+                (oi, oj) != (i, j) && (oi == i || !same_file(file, &landings[oi].tree.files[oj]))
+            });
+            let folder = || {
+                let by = folders.get(at)?;
+                by.get_key_value(&i).or_else(|| by.iter().next())
+            };
+            let reason = match (other, folder()) {
+                (Some(&(oi, oj)), _) if oi == i => format!(
+                    "`{}` and `{}` would be one file on Dropbox, which ignores case and \
+                     Unicode normalisation; neither was sent: rename one",
+                    file.rel, this.tree.files[oj].rel
+                ),
+                (Some(&(oi, oj)), _) => format!(
+                    "{} (script {}) would be the same file on Dropbox, which ignores case and \
+                     Unicode normalisation; neither was sent: rename one or post them to \
+                     different dests",
+                    landings[oi].tree.files[oj].path.display(),
+                    landings[oi].script
+                ),
+                (None, Some((&fi, folder))) if fi == i => format!(
+                    "`{}` would be the same name as the folder `{}` on Dropbox, which ignores \
+                     case and Unicode normalisation; not sent: rename one",
+                    file.rel,
+                    folder
+                        .strip_prefix(this.dest.trim_end_matches('/'))
+                        .map_or(folder.as_str(), |rel| rel.trim_start_matches('/'))
+                ),
+                (None, Some((&fi, folder))) => format!(
+                    "script {} posts into a folder {folder} there, which ignores case and \
+                     Unicode normalisation; not sent: rename one or post them to different \
+                     dests",
+                    landings[fi].script
+                ),
+                (None, None) => continue,
+            };
+            refused[i].insert(j, reason);
+        }
+    }
+    for (landing, mut refused) in landings.iter_mut().zip(refused) {
+        let tree = &mut *landing.tree;
+        let files = std::mem::take(&mut tree.files);
+        for (j, file) in files.into_iter().enumerate() {
+            match refused.remove(&j) {
+                Some(reason) => tree.problems.push(Problem {
+                    path: file.path,
+                    rel: Some(file.rel),
+                    reason,
+                }),
+                None => tree.files.push(file),
+            }
+        }
+    }
+}
+
+/// Whether `a` and `b` are one local file (symlinks resolved); `false` when either cannot
+/// be resolved.
+fn same_file(a: &LocalFile, b: &LocalFile) -> bool {
+    match (
+        std::fs::canonicalize(&a.path),
+        std::fs::canonicalize(&b.path),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }
 
 fn write_mode(mode: Mode, existing: Option<&FileMetadata>) -> WriteMode {
@@ -214,6 +294,7 @@ pub(crate) mod tests {
     #[test]
     fn only_same_size_files_may_be_skipped_and_case_is_ignored() {
         let tree = LocalTree {
+            root: "local".into(),
             files: vec![
                 local("Same.csv", 3),
                 local("grown.csv", 4),
@@ -246,7 +327,13 @@ pub(crate) mod tests {
                 ("/res/new.csv", None)
             ]
         );
-        assert_eq!(plan.folders, vec!["/res/empty".to_string()]);
+        assert_eq!(
+            plan.folders,
+            vec![PlannedFolder {
+                local: PathBuf::from("local/empty"),
+                remote: "/res/empty".into()
+            }]
+        );
         assert!(plan.files.iter().all(|f| f.mode == WriteMode::Overwrite));
     }
 
@@ -271,6 +358,19 @@ pub(crate) mod tests {
         assert!(add.files.iter().all(|f| f.mode == WriteMode::Add));
     }
 
+    /// `trees` (each with its dest, script 1, 2, …) into one Dropbox, clashes refused.
+    fn refuse(trees: &mut [(&str, LocalTree)]) {
+        let mut landings: Vec<Landing> = (trees.iter_mut().enumerate())
+            .map(|(i, (dest, tree))| Landing {
+                script: i + 1,
+                space: 0,
+                dest,
+                tree,
+            })
+            .collect();
+        refuse_clashes(&mut landings);
+    }
+
     #[test]
     fn names_dropbox_cannot_tell_apart_are_reported_not_sent() {
         let tree = LocalTree {
@@ -288,6 +388,9 @@ pub(crate) mod tests {
             empty_dirs: vec!["out".into(), "E".into(), "e".into()],
             ..Default::default()
         };
+        let mut trees = [("/res", tree)];
+        refuse(&mut trees);
+        let [(_, tree)] = trees;
         let plan = make_plan(tree, "/res", &HashMap::new(), Mode::Overwrite, false);
         let sent: Vec<&str> = plan.files.iter().map(|f| f.remote.as_str()).collect();
         assert_eq!(
@@ -322,10 +425,77 @@ pub(crate) mod tests {
             "{:?}",
             plan.problems
         );
-        assert_eq!(
-            plan.folders,
-            vec!["/res/out".to_string(), "/res/E".to_string()]
+        let folders: Vec<&str> = plan.folders.iter().map(|f| f.remote.as_str()).collect();
+        assert_eq!(folders, ["/res/out", "/res/E"]);
+    }
+
+    #[test]
+    fn scripts_into_one_dropbox_clash_unless_they_post_one_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |rel: &str, at: &str| {
+            let path = dir.path().join(at);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, at).unwrap();
+            LocalFile {
+                path,
+                ..local(rel, 1)
+            }
+        };
+        let tree = |files| LocalTree {
+            files,
+            ..Default::default()
+        };
+        let mut trees = [
+            (
+                "/s",
+                tree(vec![
+                    file("metrics.csv", "run1/metrics.csv"),
+                    file("shared.csv", "shared.csv"),
+                    file("sub", "sub"),
+                ]),
+            ),
+            (
+                "/S/",
+                tree(vec![
+                    file("Metrics.csv", "run2/Metrics.csv"),
+                    file("shared.csv", "shared.csv"),
+                    file("SUB/y.csv", "y.csv"),
+                ]),
+            ),
+        ];
+        refuse(&mut trees);
+        let [(_, one), (_, two)] = &trees;
+        let rels = |t: &LocalTree| t.files.iter().map(|f| f.rel.clone()).collect::<Vec<_>>();
+        assert_eq!(rels(one), ["shared.csv"]);
+        assert_eq!(rels(two), ["shared.csv", "SUB/y.csv"]);
+        let reason = |t: &LocalTree, rel: &str| {
+            let p = t.problems.iter().find(|p| p.rel.as_deref() == Some(rel));
+            p.unwrap().reason.clone()
+        };
+        let other = dir.path().join("run2/Metrics.csv");
+        let why = reason(one, "metrics.csv");
+        assert!(
+            why.starts_with(&format!(
+                "{} (script 2) would be the same file",
+                other.display()
+            )),
+            "{why}"
         );
+        assert!(reason(two, "Metrics.csv").contains("run1/metrics.csv (script 1)"));
+        assert!(reason(one, "sub").starts_with("script 2 posts into a folder /S/SUB there"));
+        // Into another Dropbox (credential or space), the same names are no clash.
+        let mut apart = [("/s", tree(vec![file("metrics.csv", "run1/metrics.csv")]))];
+        let mut landings: Vec<Landing> = (trees.iter_mut().take(1).chain(&mut apart))
+            .enumerate()
+            .map(|(space, (dest, tree))| Landing {
+                script: space + 1,
+                space,
+                dest,
+                tree,
+            })
+            .collect();
+        refuse_clashes(&mut landings);
+        assert!(apart[0].1.problems.is_empty());
     }
 
     /// Relative paths from a small alphabet, so that case and normalisation variants of the
@@ -356,24 +526,36 @@ pub(crate) mod tests {
     }
 
     proptest! {
-        /// Every local file is either sent to its own Dropbox name (nothing else sent maps
-        /// to it, and no folder is needed there) or reported; none is lost.
+        /// Every local file of two scripts into one dest is either sent to its own Dropbox
+        /// name (nothing else sent maps to it, and no folder is needed there) or reported;
+        /// none is lost.
         #[test]
-        fn planned_names_are_distinct_on_dropbox(rels in rels(), dest in "/[A-Za-z ]{1,4}/?") {
-            let tree = LocalTree {
+        fn planned_names_are_distinct_on_dropbox(
+            rels in rels(),
+            split in 0..8usize,
+            dest in "/[A-Za-z ]{1,4}/?",
+        ) {
+            let tree = |rels: &[String]| LocalTree {
                 files: rels.iter().map(|r| local(r, 1)).collect(),
                 ..Default::default()
             };
-            let plan = make_plan(tree, &dest, &HashMap::new(), Mode::Overwrite, false);
-            prop_assert_eq!(plan.files.len() + plan.problems.len(), rels.len());
-            let sent: HashSet<String> = plan.files.iter().map(|f| key(&f.remote)).collect();
-            prop_assert_eq!(sent.len(), plan.files.len());
-            for f in &plan.files {
+            let (one, two) = rels.split_at(split.min(rels.len()));
+            let mut trees = [(dest.as_str(), tree(one)), (dest.as_str(), tree(two))];
+            refuse(&mut trees);
+            let plans: Vec<Plan> = (trees.into_iter())
+                .map(|(dest, tree)| make_plan(tree, dest, &HashMap::new(), Mode::Overwrite, false))
+                .collect();
+            let files: Vec<&PlannedFile> = plans.iter().flat_map(|p| &p.files).collect();
+            let problems: Vec<&Problem> = plans.iter().flat_map(|p| &p.problems).collect();
+            prop_assert_eq!(files.len() + problems.len(), rels.len());
+            let sent: HashSet<String> = files.iter().map(|f| key(&f.remote)).collect();
+            prop_assert_eq!(sent.len(), files.len());
+            for f in &files {
                 prop_assert_eq!(&f.remote, &remote_path(&dest, &f.local.rel));
                 let folder_key = format!("{}/", key(&f.remote));
-                prop_assert!(!plan.files.iter().any(|g| key(&g.remote).starts_with(&folder_key)));
+                prop_assert!(!files.iter().any(|g| key(&g.remote).starts_with(&folder_key)));
             }
-            for p in &plan.problems {
+            for p in problems {
                 let rel = p.path.to_str().unwrap();
                 let k = key(rel);
                 let clash = rels.iter().any(|r| r != rel && (key(r) == k || key(r).starts_with(&format!("{k}/"))));

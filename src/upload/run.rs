@@ -2,9 +2,12 @@
 //! deletions, then the summary.
 //!
 //! Order of work: every script is validated ([`Run::prepare`]: where it may read, its
-//! filters) and every sealed credential opened before the first byte goes out; then each
-//! script is walked, compared with a listing of its `dest`, and sent by the engine; last,
-//! if asked and nothing failed, each folder script's `dest` is mirrored (`--delete`).
+//! filters) and, while every sealed credential is opened, walked; nothing goes out before
+//! every walk is in, so that a mistake any walk finds (an ignore file that cannot be read)
+//! stops the run before its first byte, and so do files of two scripts that would be one on
+//! Dropbox. Then each script is compared with a listing of its `dest` and sent by the
+//! engine; last, if asked and nothing failed, each folder script's `dest` is mirrored
+//! (`--delete`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -12,11 +15,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::engine::{self, Settings};
-use super::filter::{Filter, Pattern};
+use super::filter::{Filter, FilterError, Pattern};
 use super::hash_cache::{self, HashCache};
-use super::job;
+use super::job::{self, Walked};
 use super::mirror::{self, Posted};
-use super::plan::Mode;
+use super::plan::{self, Landing, Mode};
 use super::report::{Mirror, RunSummary, ScriptSummary, describe};
 use super::walk;
 use crate::config::{ConfigGlob, JobKind, PostJob};
@@ -155,17 +158,26 @@ impl Run {
                 let leave = options.may_leave(job);
                 let filter = filter.clone();
                 tokio::task::spawn_blocking(move || {
+                    let started = Instant::now();
                     let tree = match kind {
                         JobKind::File => walk::walk_file(&local, &filter),
                         JobKind::Folder => walk::walk_folder(&local, &filter, leave),
                     };
                     let cache = cache_dir
                         .map_or_else(HashCache::disabled, |dir| HashCache::open(&dir, &local));
-                    (tree, cache)
+                    (tree, cache, started.elapsed())
                 })
             })
             .collect();
         let clients = open_clients(&jobs, &options, password).await?;
+        let mut walked = Vec::new();
+        for (job, walk) in jobs.iter().zip(walks) {
+            let (tree, cache, took) =
+                (walk.await).unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+            let tree = tree.map_err(|e| filter_error(job, &options, e))?;
+            walked.push(Walked { tree, cache, took });
+        }
+        refuse_clashes(&jobs, &options, &mut walked);
         let settings = Settings {
             jobs: options.parallel,
             chunk_size: options.chunk_size,
@@ -178,7 +190,7 @@ impl Run {
         let mut summaries = Vec::new();
         let mut posted = Vec::new();
         let mut stopped: Option<ApiError> = None;
-        for (job, walk) in jobs.iter().zip(walks) {
+        for (job, walked) in jobs.iter().zip(walked) {
             let script = job::Script {
                 job,
                 client: clients[&client_key(job, options.root)].clone(),
@@ -187,7 +199,7 @@ impl Run {
                 resume_dir: resume_dir.as_deref(),
                 verbose,
             };
-            let (summary, fatal, keys) = script.post(walk).await;
+            let (summary, fatal, keys) = script.post(walked).await;
             if !options.json {
                 if options.dry_run {
                     for entry in summary.plan.iter().flatten() {
@@ -276,7 +288,7 @@ fn outside(job: &PostJob, options: &PostOptions) -> Failure {
 }
 
 /// A script's filter: its own params, then the command line's patterns, and a folder's
-/// `.dropboxignore`.
+/// `.dropboxignore`, over its path in its study.
 fn filter(job: &PostJob, options: &PostOptions) -> CmdResult<Arc<Filter>> {
     let config = options.config_name();
     let patterns = |script: &[ConfigGlob], flags: &[String], flag: &str| {
@@ -292,14 +304,36 @@ fn filter(job: &PostJob, options: &PostOptions) -> CmdResult<Arc<Filter>> {
     };
     let excludes = patterns(&job.excludes, &options.exclude, "--exclude");
     let includes = patterns(&job.includes, &options.include, "--include");
-    let root = (job.kind == JobKind::Folder).then_some(job.path.as_path());
-    let filter = Filter::new(&excludes, &includes, root).map_err(|e| {
-        Failure::msg(
-            ExitKind::Config,
-            format!("{}: {e}", script_name(job, options)),
-        )
-    })?;
-    Ok(Arc::new(filter))
+    let is_dir = job.kind == JobKind::Folder;
+    let filter = Filter::for_job(&excludes, &includes, &job.path, is_dir, &job.study_dir);
+    Ok(Arc::new(filter.map_err(|e| filter_error(job, options, e))?))
+}
+
+/// A pattern or an ignore file of `job` that cannot be used: a config error.
+fn filter_error(job: &PostJob, options: &PostOptions, e: FilterError) -> Failure {
+    Failure::msg(
+        ExitKind::Config,
+        format!("{}: {e}", script_name(job, options)),
+    )
+}
+
+/// Takes out of the walked trees what two files (of one script or two) would be one file on
+/// Dropbox; only scripts into the same Dropbox (credential and space) can clash.
+fn refuse_clashes(jobs: &[PostJob], options: &PostOptions, walked: &mut [Walked]) {
+    let mut spaces = HashMap::new();
+    let mut landings: Vec<Landing> = (jobs.iter().zip(walked))
+        .map(|(job, walked)| {
+            let next = spaces.len();
+            let space = *spaces.entry(client_key(job, options.root)).or_insert(next);
+            Landing {
+                script: job.script,
+                space,
+                dest: &job.dest,
+                tree: &mut walked.tree,
+            }
+        })
+        .collect();
+    plan::refuse_clashes(&mut landings);
 }
 
 type Clients = HashMap<(PathBuf, Space), Arc<DropboxClient>>;

@@ -6,7 +6,10 @@
 //! name that is not UTF-8 cannot become a Dropbox path, so it is reported as a failure by its
 //! path and the rest proceeds. A folder that cannot be read is reported, never sent as empty.
 //! What the job's [`Filter`] leaves out is decided by name, before anything about it is
-//! read, and is listed as excluded (a folder once, not entered).
+//! read, and is listed as excluded (a folder once, not entered); then, for a symlink or
+//! anything under a followed one, by where it really is. Each folder's ignore file is read
+//! as the walk enters it; one that cannot be read stops the walk with an error, before
+//! anything is sent.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -14,7 +17,7 @@ use std::time::SystemTime;
 
 use walkdir::WalkDir;
 
-use super::filter::Filter;
+use super::filter::{Filter, FilterError};
 
 /// A regular file to send, as it was when the tree was walked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +81,8 @@ pub struct Excluded {
 
 #[derive(Debug, Default)]
 pub struct LocalTree {
+    /// The folder the `rel`s are relative to (for a file, the folder holding it).
+    pub root: PathBuf,
     pub files: Vec<LocalFile>,
     /// Folders (relative, `""` = the root itself) with nothing inside, not even what the
     /// filter left out.
@@ -88,12 +93,20 @@ pub struct LocalTree {
 }
 
 /// A single file; it lands as `dest/<basename>`.
-pub fn walk_file(path: &Path, filter: &Filter) -> LocalTree {
-    let mut tree = LocalTree::default();
+pub fn walk_file(path: &Path, filter: &Filter) -> Result<LocalTree, FilterError> {
+    let mut tree = LocalTree {
+        root: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        ..LocalTree::default()
+    };
     if let Some(name) = path.file_name() {
         let rel = name.to_string_lossy();
-        if tree.exclude(filter, path, &rel, false) {
-            return tree;
+        let link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+        let real = link.then(|| std::fs::canonicalize(path).ok()).flatten();
+        if tree.exclude_root(filter, path, &rel, false)
+            || tree.exclude(filter, path, &rel, false)
+            || tree.exclude_real(filter, path, &rel, real.as_deref(), false)?
+        {
+            return Ok(tree);
         }
     }
     let name = path.file_name().map(|n| n.to_str());
@@ -108,7 +121,7 @@ pub fn walk_file(path: &Path, filter: &Filter) -> LocalTree {
         }
         (Ok(_), _) => tree.problem(path, rel, "is not a regular file".into()),
     }
-    tree
+    Ok(tree)
 }
 
 /// Why `path` cannot be read; a dangling symlink names where it points.
@@ -126,8 +139,20 @@ const NOT_UTF8: &str = "name is not valid UTF-8, so it cannot be a Dropbox path;
 
 /// A folder's contents, recursively; they land under `dest/`. Symlinks that lead out of
 /// `root` are followed only with `may_leave`.
-pub fn walk_folder(root: &Path, filter: &Filter, may_leave: bool) -> LocalTree {
-    let mut tree = LocalTree::default();
+pub fn walk_folder(
+    root: &Path,
+    filter: &Filter,
+    may_leave: bool,
+) -> Result<LocalTree, FilterError> {
+    let mut tree = LocalTree {
+        root: root.to_path_buf(),
+        ..LocalTree::default()
+    };
+    if tree.exclude_root(filter, root, "", true) {
+        return Ok(tree);
+    }
+    // The symlinked folders the walk is in, outermost first, with where each leads.
+    let mut links: Vec<(String, PathBuf)> = Vec::new();
     let mut dirs: Vec<String> = Vec::new();
     let mut parents: HashSet<String> = HashSet::new();
     // Folders whose listing failed: reported, so not sent as empty.
@@ -185,11 +210,25 @@ pub fn walk_folder(root: &Path, filter: &Filter, may_leave: bool) -> LocalTree {
             }
             continue;
         };
-        if entry.path_is_symlink() && !may_leave {
-            let target = std::fs::canonicalize(entry.path());
-            let inside = matches!((&target, &real_root), (Ok(t), Some(r)) if t.starts_with(r));
+        let (depth, is_dir, link) = (entry.depth(), file_type.is_dir(), entry.path_is_symlink());
+        // Where it really is, when a symlink is on the way: the filter judges that too.
+        // (The posted folder itself was judged by where it is before the walk began.)
+        let under = real_under(&mut links, &rel);
+        let real = match link {
+            true => std::fs::canonicalize(entry.path()).ok(),
+            false => under,
+        };
+        if depth > 0 && tree.exclude_real(filter, entry.path(), &rel, real.as_deref(), is_dir)? {
+            parents.insert(parent_of(&rel).to_string());
+            if is_dir {
+                entries.skip_current_dir();
+            }
+            continue;
+        }
+        if link && !may_leave {
+            let inside = matches!((&real, &real_root), (Some(t), Some(r)) if t.starts_with(r));
             if !inside {
-                let shown = target.map_or_else(|_| "?".into(), |t| t.display().to_string());
+                let shown = real.map_or_else(|| "?".into(), |t| t.display().to_string());
                 let reason = format!(
                     "symlink to {shown}, outside the posted folder; not followed \
                      (post --allow-outside follows it)"
@@ -208,6 +247,10 @@ pub fn walk_folder(root: &Path, filter: &Filter, may_leave: bool) -> LocalTree {
             parents.insert(parent_of(&rel).to_string());
         }
         if file_type.is_dir() {
+            filter.enter(entry.path(), &rel)?;
+            if let (true, Some(real)) = (depth > 0 && link, real) {
+                links.push((rel.clone(), real));
+            }
             dirs.push(rel);
         } else if file_type.is_file() {
             match entry.metadata() {
@@ -230,7 +273,23 @@ pub fn walk_folder(root: &Path, filter: &Filter, may_leave: bool) -> LocalTree {
             None => tree.empty_dirs.push(dir),
         }
     }
-    tree
+    Ok(tree)
+}
+
+/// Where `rel` really is when it lies in a symlinked folder of `links` (the innermost);
+/// drops the links the walk has left.
+fn real_under(links: &mut Vec<(String, PathBuf)>, rel: &str) -> Option<PathBuf> {
+    while let Some((at, _)) = links.last() {
+        if rel
+            .strip_prefix(at.as_str())
+            .is_some_and(|rest| rest.starts_with('/'))
+        {
+            break;
+        }
+        links.pop();
+    }
+    let (at, real) = links.last()?;
+    Some(real.join(&rel[at.len() + 1..]))
 }
 
 fn parent_of(rel: &str) -> &str {
@@ -266,8 +325,16 @@ impl LocalFile {
         }
     }
 
-    /// How the file differs from what the walk saw, going by `now`'s size and mtime.
+    /// How the file differs from what the walk saw, going by `now`'s device and inode (a
+    /// file put in its place, or a symlink to another, is not the file the filters let
+    /// through), size and mtime.
     pub fn change_since_walk(&self, now: &std::fs::Metadata) -> Option<String> {
+        let inode = |stamp: Stamp| (stamp.dev, stamp.ino);
+        if let (Some(then), Some(now)) = (self.stamp, Stamp::of(now))
+            && inode(then) != inode(now)
+        {
+            return Some("it is another file than the one walked".into());
+        }
         if now.len() != self.size {
             return Some(format!("size {} is now {}", self.size, now.len()));
         }
@@ -279,7 +346,32 @@ impl LocalFile {
 impl LocalTree {
     /// Whether `filter` leaves `rel` out; if so it is listed as excluded.
     fn exclude(&mut self, filter: &Filter, path: &Path, rel: &str, is_dir: bool) -> bool {
-        let rule = filter.excluded(rel, is_dir);
+        self.left_out(path, rel, is_dir, filter.excluded(rel, is_dir))
+    }
+
+    /// Whether `filter` leaves out the posted path itself (listed as excluded, at `rel`).
+    fn exclude_root(&mut self, filter: &Filter, path: &Path, rel: &str, is_dir: bool) -> bool {
+        self.left_out(path, rel, is_dir, filter.excluded_root())
+    }
+
+    /// Whether `filter` leaves `rel` out by where it really is (`real`, when a symlink is on
+    /// its way); if so it is listed as excluded.
+    fn exclude_real(
+        &mut self,
+        filter: &Filter,
+        path: &Path,
+        rel: &str,
+        real: Option<&Path>,
+        is_dir: bool,
+    ) -> Result<bool, FilterError> {
+        let rule = match real {
+            Some(real) => filter.excluded_target(rel, real, is_dir)?,
+            None => None,
+        };
+        Ok(self.left_out(path, rel, is_dir, rule))
+    }
+
+    fn left_out(&mut self, path: &Path, rel: &str, is_dir: bool, rule: Option<String>) -> bool {
         let left_out = rule.is_some();
         if let Some(rule) = rule {
             self.excluded.push(Excluded::new(path, rel, is_dir, rule));
@@ -316,7 +408,7 @@ mod tests {
         fs::write(root.join("a/b/c/deep.txt"), "deep").unwrap();
         fs::write(root.join(".hidden"), "h").unwrap();
         fs::write(root.join("zero"), "").unwrap();
-        let tree = walk_folder(root, &Filter::none(), false);
+        let tree = walk_folder(root, &Filter::none(), false).unwrap();
         assert_eq!(rels(&tree), vec![".hidden", "a/b/c/deep.txt", "zero"]);
         assert_eq!(tree.empty_dirs, vec!["empty/inner".to_string()]);
         assert!(tree.problems.is_empty() && tree.warnings.is_empty());
@@ -328,7 +420,9 @@ mod tests {
     fn an_empty_root_is_itself_empty() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(
-            walk_folder(dir.path(), &Filter::none(), false).empty_dirs,
+            walk_folder(dir.path(), &Filter::none(), false)
+                .unwrap()
+                .empty_dirs,
             vec![String::new()]
         );
     }
@@ -345,12 +439,12 @@ mod tests {
         std::os::unix::fs::symlink(&outside, root.join("out")).unwrap();
         std::os::unix::fs::symlink(&root, root.join("sub/loop")).unwrap();
         std::os::unix::fs::symlink(outside.join("linked.txt"), root.join("f")).unwrap();
-        let tree = walk_folder(&root, &Filter::none(), true);
+        let tree = walk_folder(&root, &Filter::none(), true).unwrap();
         assert_eq!(rels(&tree), vec!["f", "out/linked.txt"]);
         assert_eq!(tree.problems.len(), 1, "{:?}", tree.problems);
         assert!(tree.problems[0].reason.contains("loop"));
         // Without the opt-in, links out of the posted folder are reported, not followed.
-        let tree = walk_folder(&root, &Filter::none(), false);
+        let tree = walk_folder(&root, &Filter::none(), false).unwrap();
         assert_eq!(rels(&tree), Vec::<&str>::new());
         let mut reasons: Vec<_> = tree.problems.iter().map(|p| p.rel.clone()).collect();
         reasons.sort();
@@ -381,7 +475,7 @@ mod tests {
             .unwrap();
         assert!(status.success());
         fs::write(dir.path().join("ok.txt"), "ok").unwrap();
-        let tree = walk_folder(dir.path(), &Filter::none(), false);
+        let tree = walk_folder(dir.path(), &Filter::none(), false).unwrap();
         assert_eq!(rels(&tree), vec!["ok.txt"]);
         assert_eq!(tree.warnings.len(), 1);
         assert!(tree.warnings[0].contains("pipe"));
@@ -396,7 +490,7 @@ mod tests {
         fs::create_dir(dir.path().join(bad)).unwrap();
         fs::write(dir.path().join(bad).join("inside.txt"), "x").unwrap();
         fs::write(dir.path().join("good.txt"), "g").unwrap();
-        let tree = walk_folder(dir.path(), &Filter::none(), false);
+        let tree = walk_folder(dir.path(), &Filter::none(), false).unwrap();
         assert_eq!(rels(&tree), vec!["good.txt"]);
         assert_eq!(tree.problems.len(), 1);
         assert!(tree.problems[0].reason.contains("UTF-8"));
@@ -425,7 +519,7 @@ mod tests {
             origin: "--exclude".into(),
         };
         let filter = Filter::new(&[pattern("*.ckpt"), pattern("data/")], &[], None).unwrap();
-        let tree = walk_folder(root, &filter, false);
+        let tree = walk_folder(root, &filter, false).unwrap();
         assert_eq!(rels(&tree), vec!["keep.csv"]);
         assert!(tree.problems.is_empty(), "{:?}", tree.problems);
         // A folder holding only what is left out is not "empty": it is not created.
@@ -451,14 +545,169 @@ mod tests {
             glob: "*.csv".into(),
             origin: "--include".into(),
         };
-        let tree = walk_folder(root, &Filter::new(&[], &[include], None).unwrap(), false);
+        let tree = walk_folder(root, &Filter::new(&[], &[include], None).unwrap(), false).unwrap();
         assert_eq!(rels(&tree), vec!["keep.csv"]);
         assert!(tree.empty_dirs.is_empty());
         assert!(tree.excluded.iter().any(|x| x.rel == "empty" && x.is_dir));
         // A single file is filtered by its name.
-        let single = walk_file(&root.join("skip.ckpt"), &filter);
+        let single = walk_file(&root.join("skip.ckpt"), &filter).unwrap();
         assert!(single.files.is_empty() && single.problems.is_empty());
         assert_eq!(single.excluded.len(), 1);
+    }
+
+    fn write(root: &Path, rel: &str, bytes: impl AsRef<[u8]>) {
+        fs::create_dir_all(root.join(rel).parent().unwrap()).unwrap();
+        fs::write(root.join(rel), bytes).unwrap();
+    }
+
+    fn excludes(globs: &[&str]) -> Vec<crate::upload::filter::Pattern> {
+        (globs.iter())
+            .map(|g| crate::upload::filter::Pattern {
+                glob: g.to_string(),
+                origin: "--exclude".into(),
+            })
+            .collect()
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_are_left_out_by_where_they_lead() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let study = dir.path();
+        for rel in ["keys/token.txt", ".env", "data/secret.txt", "data/ok.txt"] {
+            write(study, rel, rel);
+        }
+        write(study, "post/ok.csv", "ok");
+        write(study, "post/keys/inner.txt", "inner");
+        let post = study.join("post");
+        symlink("keys", post.join("latest")).unwrap();
+        symlink("../keys", post.join("out")).unwrap();
+        symlink("../keys/token.txt", post.join("token-copy")).unwrap();
+        symlink("../.env", post.join("env-copy")).unwrap();
+        symlink("../data", post.join("runs")).unwrap();
+        // `/data/secret.txt` names only where runs/secret.txt really is.
+        let excludes = excludes(&["keys/", "*.env", "/data/secret.txt"]);
+        let filter = Filter::for_job(&excludes, &[], &post, true, study).unwrap();
+        let tree = walk_folder(&post, &filter, true).unwrap();
+        assert_eq!(rels(&tree), ["ok.csv", "runs/ok.txt"]);
+        let mut excluded: Vec<&str> = tree.excluded.iter().map(|x| x.rel.as_str()).collect();
+        excluded.sort();
+        let want = [
+            "env-copy",
+            "keys",
+            "latest",
+            "out",
+            "runs/secret.txt",
+            "token-copy",
+        ];
+        assert_eq!(excluded, want);
+        // The mirror, asking by name after the walk, keeps them too.
+        for rel in ["latest/inner.txt", "Env-Copy", "runs/secret.txt"] {
+            assert!(filter.excluded_path(rel, false).is_some(), "{rel}");
+        }
+        assert!(filter.excluded_path("runs/ok.txt", false).is_none());
+        // Without leave to go out, a link left out is excluded rather than refused.
+        let tree = walk_folder(&post, &filter, false).unwrap();
+        assert_eq!(rels(&tree), ["ok.csv"]);
+        let refused: Vec<_> = tree.problems.iter().map(|p| p.rel.as_deref()).collect();
+        assert_eq!(refused, [Some("runs")]);
+        // A posted folder that is itself a link is not "outside" itself.
+        symlink("post", study.join("results")).unwrap();
+        let results = study.join("results");
+        let filter = Filter::for_job(&excludes, &[], &results, true, study).unwrap();
+        let tree = walk_folder(&results, &filter, false).unwrap();
+        assert_eq!(rels(&tree), ["ok.csv"]);
+        let refused: Vec<_> = tree.problems.iter().map(|p| p.rel.as_deref()).collect();
+        assert_eq!(refused, [Some("runs")]);
+    }
+
+    #[test]
+    fn nested_ignore_files_are_read_as_the_walk_enters_their_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, ".dropboxignore", "*.log\n");
+        write(root, "a/.dropboxignore", "!keep.log\nsecret/\n");
+        for rel in ["a/keep.log", "a/x.log", "a/secret/s.txt", "b/secret/ok.txt"] {
+            write(root, rel, rel);
+        }
+        let filter = Filter::new(&[], &[], Some(root)).unwrap();
+        let tree = walk_folder(root, &filter, false).unwrap();
+        let want = [
+            ".dropboxignore",
+            "a/.dropboxignore",
+            "a/keep.log",
+            "b/secret/ok.txt",
+        ];
+        assert_eq!(rels(&tree), want);
+        let mut excluded: Vec<_> = (tree.excluded.iter())
+            .map(|x| (x.rel.as_str(), x.rule.as_str()))
+            .collect();
+        excluded.sort();
+        let want = [
+            ("a/secret", "a/.dropboxignore line 2: secret/"),
+            ("a/x.log", ".dropboxignore line 1: *.log"),
+        ];
+        assert_eq!(excluded, want);
+        // The mirror asks after the walk, by name, with the files the walk read.
+        assert!(filter.excluded_path("a/secret/gone.txt", false).is_some());
+        assert!(filter.excluded_path("a/keep.log", false).is_none());
+        // One that cannot be read stops the walk.
+        fs::write(root.join("b/.dropboxignore"), b"\xff\n").unwrap();
+        let filter = Filter::new(&[], &[], Some(root)).unwrap();
+        let err = walk_folder(root, &filter, false).unwrap_err().to_string();
+        assert!(
+            err.contains("b/.dropboxignore: line 1 is not UTF-8"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_posted_path_left_out_is_one_excluded_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let study = dir.path();
+        write(study, "keys/token.txt", "t");
+        write(study, "keys/.dropboxignore", b"\xff");
+        let keys = study.join("keys");
+        let filter = Filter::for_job(&excludes(&["keys/"]), &[], &keys, true, study).unwrap();
+        let tree = walk_folder(&keys, &filter, false).unwrap();
+        assert!(tree.files.is_empty() && tree.empty_dirs.is_empty());
+        let excluded: Vec<_> = tree
+            .excluded
+            .iter()
+            .map(|x| (x.rel.as_str(), x.is_dir))
+            .collect();
+        assert_eq!(excluded, [("", true)]);
+        let file = keys.join("token.txt");
+        let filter = Filter::for_job(&excludes(&["keys/"]), &[], &file, false, study).unwrap();
+        let tree = walk_file(&file, &filter).unwrap();
+        assert!(tree.files.is_empty());
+        assert_eq!(tree.excluded[0].rel, "token.txt");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_swapped_for_a_link_since_the_walk_is_a_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let (walked, secret) = (dir.path().join("r.csv"), dir.path().join("token.txt"));
+        fs::write(&walked, "1,2").unwrap();
+        fs::write(&secret, "tok").unwrap();
+        let file = LocalFile::new(&walked, "r.csv".into(), &fs::metadata(&walked).unwrap());
+        // Same size and mtime, another file: what a second writer could put in its place.
+        let mtime = fs::metadata(&walked).unwrap().modified().unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&secret)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        fs::remove_file(&walked).unwrap();
+        std::os::unix::fs::symlink(&secret, &walked).unwrap();
+        let change = file.change_since_walk(&fs::metadata(&walked).unwrap());
+        assert_eq!(
+            change.as_deref(),
+            Some("it is another file than the one walked")
+        );
     }
 
     #[test]
@@ -466,13 +715,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("r.csv");
         fs::write(&f, "1,2").unwrap();
-        let tree = walk_file(&f, &Filter::none());
+        let tree = walk_file(&f, &Filter::none()).unwrap();
         assert_eq!(rels(&tree), vec!["r.csv"]);
         assert_eq!(tree.files[0].size, 3);
-        let missing = walk_file(&dir.path().join("nope"), &Filter::none());
+        let missing = walk_file(&dir.path().join("nope"), &Filter::none()).unwrap();
         assert!(missing.files.is_empty());
         assert!(missing.problems[0].reason.starts_with("cannot read"));
-        let folder = walk_file(dir.path(), &Filter::none());
+        let folder = walk_file(dir.path(), &Filter::none()).unwrap();
         assert_eq!(folder.problems[0].reason, "is not a regular file");
     }
 }

@@ -140,6 +140,16 @@ fn fixture() -> TestEnv {
     env.write("post/.dropboxignore", "ok\n{unclosed\n");
     let folder = params("folder", "keys/dropbox.enc", "post", "/r");
     env.write("conf/bad-ignore.xml", script(&folder));
+    // UTF-16 without its byte-order mark; Latin-1 in a nested folder; a dangling link.
+    env.write("enc/.dropboxignore", b"k\0e\0y\0s\0/\0\n\0");
+    env.write("nested/sub/.dropboxignore", b"r\xe9sum\xe9.pdf\n");
+    env.write("dangling/r.csv", "1,2\n");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink("nowhere", env.path("dangling/.dropboxignore")).unwrap();
+    for name in ["enc", "nested", "dangling"] {
+        let folder = params("folder", "keys/dropbox.enc", name, "/r");
+        env.write(&format!("conf/{name}-ignore.xml"), script(&folder));
+    }
     env.write("conf/not-xml.xml", "this is not <xml");
     env.write("conf/unclosed.xml", "<librec-auto><post><script>\n");
     env.write("conf/no-post.xml", "<librec-auto><data/></librec-auto>\n");
@@ -475,6 +485,19 @@ fn config_errors() {
             post(
                 "config-bad-dropboxignore",
                 &["post", "--config", "conf/bad-ignore.xml"],
+            ),
+            post(
+                "config-dropboxignore-encoding",
+                &["post", "--config", "conf/enc-ignore.xml"],
+            ),
+            post(
+                "config-nested-dropboxignore",
+                &["post", "--config", "conf/nested-ignore.xml"],
+            ),
+            #[cfg(unix)]
+            post(
+                "config-dangling-dropboxignore",
+                &["post", "--config", "conf/dangling-ignore.xml"],
             ),
         ],
     );

@@ -14,6 +14,8 @@ mod cli_face;
 mod demo;
 mod emulator;
 mod fidelity;
+#[cfg(unix)] // symlinks and FIFOs
+mod filters;
 mod fuzz_corpus;
 mod hostile;
 mod init;

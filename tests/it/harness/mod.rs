@@ -22,6 +22,7 @@
 //!   gives it), `.endpoint(&emulator)` (`--endpoint URL`).
 //! - [`Study`] (`study.rs`): `write`, `path`, `config(&[(option, path, dest)])`,
 //!   `config_with((option, path, dest), &[(param, value)])` (extra `<param>`s from line 10),
+//!   `config_scripts(&[(script, &params)])` (several scripts, each with its params),
 //!   `post(&[extra])` (password and endpoint set, cwd the study), `post_json`, `remote(&[..])`
 //!   for `whoami`/`ls`/`get` with the study's key, `cmd()` for anything else; `post_at(url, ..)`
 //!   and `remote_at(url, ..)` aim at another server; `command()`/`post_command(url, ..)` are

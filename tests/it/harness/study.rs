@@ -51,6 +51,11 @@ impl<'e> Study<'e> {
         self.write_config(&[(script, params)])
     }
 
+    /// `conf/config.xml` with one dropbox script per `(script, params)`, in order.
+    pub fn config_scripts(&self, scripts: &[(Script, &[Param])]) -> PathBuf {
+        self.write_config(scripts)
+    }
+
     fn write_config(&self, scripts: &[(Script, &[Param])]) -> PathBuf {
         let mut xml = String::from("<librec-auto>\n  <post>\n");
         for ((option, path, dest), params) in scripts {
