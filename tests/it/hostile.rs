@@ -167,7 +167,7 @@ fn echo_server() -> HostileServer {
     let calls = Arc::new(AtomicUsize::new(0));
     let server_error = move |headers: HeaderMap| async move {
         let echo = authorization(&headers);
-        if calls.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+        if calls.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
             (StatusCode::INTERNAL_SERVER_ERROR, format!("oops {echo}")).into_response()
         } else {
             conflict(headers).await.into_response()

@@ -461,3 +461,118 @@ fn man_pages_one_per_subcommand_render_cleanly() {
         );
     }
 }
+
+/// Issue 21 (5, 20): a study may carry symlinks (git keeps them), so every path init writes
+/// must be a real file or folder of the study: a link, even a dangling one, is refused with
+/// one line naming it, and nothing is written, inside or out.
+#[cfg(unix)]
+#[test]
+fn init_writes_nothing_through_a_symlink() {
+    let env = TestEnv::new();
+    let config = fs::read(example("conf/config.xml")).unwrap();
+    let links = [
+        ".gitignore",
+        "keys",
+        "keys/.gitattributes",
+        "conf/config.xml",
+        "conf",
+    ];
+    // The real thing moved out of the study and linked back; last, a dangling .gitignore.
+    for (n, link) in links.iter().chain([&".gitignore"]).enumerate() {
+        let study = study_with(&env, &format!("s{n}"), &config);
+        env.write(&format!("s{n}/study/.gitignore"), "out/\n");
+        env.write(&format!("s{n}/study/keys/.gitattributes"), "*.png binary\n");
+        let outside = env.path(&format!("s{n}/outside"));
+        if n < links.len() {
+            fs::rename(study.join(link), &outside).unwrap();
+        } else {
+            fs::remove_file(study.join(link)).unwrap();
+        }
+        std::os::unix::fs::symlink(&outside, study.join(link)).unwrap();
+        let outside_before = outside.exists().then(|| snapshot(&outside));
+        let before = snapshot(&study);
+        let out = run(&env, &study, &["init", "--src", SRC]);
+        let says = format!(
+            "{link} is a symbolic link (to {}); init writes only",
+            outside.display()
+        );
+        assert_fails(&out, 3, &says);
+        assert_eq!(snapshot(&study), before, "{link}");
+        assert_eq!(outside.exists().then(|| snapshot(&outside)), outside_before);
+    }
+}
+
+/// Issue 21 (14): concurrent inits each add their script (the config is edited under a
+/// lock and re-read), or say that the same one is already there.
+#[test]
+fn concurrent_inits_lose_no_script() {
+    let env = TestEnv::new();
+    let study = study_with(
+        &env,
+        "busy",
+        b"<librec-auto>\n  <post>\n  </post>\n</librec-auto>\n",
+    );
+    let spawn = |dest: String| {
+        env.command()
+            .args(["init", "--src", SRC, "--dest", &dest])
+            .current_dir(&study)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let runs: Vec<_> = (0..8).map(|i| spawn(format!("/d{}", i % 6))).collect();
+    let said: Vec<String> = runs
+        .into_iter()
+        .map(|run| stdout(&run.wait_with_output().unwrap()))
+        .collect();
+    let config = fs::read_to_string(study.join("conf/config.xml")).unwrap();
+    for i in 0..6 {
+        let dest = format!("<param name=\"dest\">/d{i}</param>");
+        assert_eq!(config.matches(&dest).count(), 1, "{config}");
+    }
+    let added = said
+        .iter()
+        .filter(|s| s.contains("added a dropbox_post.py"))
+        .count();
+    let already = said
+        .iter()
+        .filter(|s| s.contains("already posts post → /d"))
+        .count();
+    assert_eq!((added, already), (6, 2), "{said:#?}");
+}
+
+/// Issue 21 (20): a config with CR line endings gets the script on lines of its own.
+#[test]
+fn a_config_with_cr_line_endings_keeps_them() {
+    let env = TestEnv::new();
+    let cr = "<librec-auto>\r  <post>\r  </post>\r</librec-auto>\r";
+    let study = study_with(&env, "cr", cr.as_bytes());
+    assert_success(&run(&env, &study, &["init", "--src", SRC]));
+    let added = script("\r", "    ", "  ", "folder", "post", "/study");
+    assert_eq!(
+        fs::read_to_string(study.join("conf/config.xml")).unwrap(),
+        format!("<librec-auto>\r  <post>\r{added}\r  </post>\r</librec-auto>\r")
+    );
+}
+
+/// Issue 21 (20): a read-only config is refused, not replaced (even for root, whom the mode
+/// does not stop).
+#[cfg(unix)]
+#[test]
+fn a_read_only_config_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    let study = study_with(&env, "ro", b"<librec-auto/>\n");
+    let config = study.join("conf/config.xml");
+    fs::set_permissions(&config, fs::Permissions::from_mode(0o444)).unwrap();
+    let before = snapshot(&study);
+    let out = run(&env, &study, &["init", "--src", SRC]);
+    assert_fails(
+        &out,
+        3,
+        "conf/config.xml is read-only; init would replace it",
+    );
+    assert_eq!(snapshot(&study), before);
+    let mode = fs::metadata(&config).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o444);
+}
