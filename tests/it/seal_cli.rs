@@ -403,3 +403,41 @@ fn kdf_cost_flags_are_stored_and_checked() {
         .stderr(predicate::str::contains("262144"));
     assert!(!refused.exists());
 }
+
+/// Issue 21 (11): git runs without the password in its environment, and a repository's
+/// own hooks (`core.fsmonitor`, which index-reading commands run) do not run at all.
+#[cfg(unix)]
+#[test]
+fn git_never_sees_the_password() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    let seen = env.path("seen-env");
+    let hook = env.write(
+        "hook.sh",
+        format!("#!/bin/sh\nenv >> {}\nexit 1\n", seen.display()),
+    );
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let git = |args: &[&str]| {
+        let mut git = std::process::Command::new("git");
+        env.isolate(&mut git);
+        assert!(
+            git.arg("-C")
+                .arg(env.dir())
+                .args(args)
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    git(&["init", "-q"]);
+    git(&["config", "core.fsmonitor", hook.to_str().unwrap()]);
+    let key = env.write("token.txt", DEMO_TOKEN);
+    env.encrypt(&key, &env.path("k.enc"))
+        .password(STRONG)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("not ignored"));
+    let seen = std::fs::read_to_string(&seen).unwrap_or_default();
+    assert!(!seen.contains(STRONG), "{seen}");
+    assert!(!seen.contains("DROPBOX_POST_"), "{seen}");
+}
