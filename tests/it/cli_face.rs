@@ -322,6 +322,21 @@ fn usage_errors() {
                 ],
                 pw,
             ),
+            with_pw(
+                "usage-encrypt-weak-kdf",
+                &[
+                    "encrypt",
+                    "--key",
+                    "token.txt",
+                    "--encrypted",
+                    "new.enc",
+                    "--kdf-memory-kib",
+                    "8",
+                    "--kdf-passes",
+                    "1",
+                ],
+                pw,
+            ),
             case("usage-key-no-subcommand", &["key"]),
             case("usage-key-check-no-file", &["key", "check"]),
             case(
