@@ -10,8 +10,9 @@
 //!
 //! Every path is reached through [`crate::files::confine`]: a symbolic link on the way (a
 //! cloned study can carry `.gitignore -> ~/.bashrc`) is refused before anything is written.
-//! The config is locked from the moment it is read until the plan is dropped, so concurrent
-//! runs edit it one after the other, each seeing the scripts the others added.
+//! The config is locked from the moment it is read until the plan is dropped, and replaced
+//! after every other file, so concurrent runs edit the study one after the other, each
+//! seeing what the others added.
 
 mod splice;
 
@@ -528,6 +529,7 @@ fn lines_change(
 struct Staged {
     file: NewFile,
     replace: bool,
+    is_config: bool,
 }
 
 impl Plan {
@@ -589,6 +591,10 @@ impl Plan {
                 let _ = self.root.remove_folder(Path::new(KEYS_DIR));
             }
         })?;
+        // The config last: the lock is on the file it replaces, so the next init locks the
+        // new one as soon as it is in place, and must then find everything else done.
+        let mut staged = staged;
+        staged.sort_by_key(|s| s.is_config);
         for s in staged {
             let path = s.file.path().to_path_buf();
             let existing = if s.replace {
@@ -651,7 +657,11 @@ impl Plan {
             file.set_mode(mode).map_err(write_error)?;
         }
         file.sync().map_err(write_error)?;
-        Ok(Staged { file, replace })
+        Ok(Staged {
+            file,
+            replace,
+            is_config: rel == CONFIG,
+        })
     }
 }
 

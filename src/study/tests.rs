@@ -400,3 +400,15 @@ fn default_dest_is_the_study_name() {
         "{missing}"
     );
 }
+
+/// The config is renamed after every other file: the lock is on the file it replaces, so the
+/// next init locks the new config as soon as it lands and must find the rest done (and a
+/// file failing to land leaves the config as it was).
+#[test]
+fn the_config_is_replaced_last() {
+    let dir = study(EXAMPLE_CONFIG);
+    let plan = plan(dir.path(), &script()).unwrap();
+    fs::create_dir(dir.path().join(GITIGNORE)).unwrap();
+    assert!(plan.apply().is_err());
+    assert_eq!(read(&dir, CONFIG), EXAMPLE_CONFIG);
+}
