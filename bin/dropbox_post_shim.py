@@ -2,7 +2,6 @@
 password moved from argv into the environment (argv is visible to every user via ps)."""
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -41,6 +40,21 @@ def own_install():
     return next((str(c) for c in candidates if is_executable(c)), None)
 
 
+def on_path():
+    """`dropbox-post` in an absolute folder of PATH. An empty or relative entry would mean
+    the current folder (a study, maybe a cloned one carrying its own `dropbox-post`), and so
+    would shutil.which on Windows: both are skipped."""
+    names = ["dropbox-post.exe", "dropbox-post"] if os.name == "nt" else ["dropbox-post"]
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        if not os.path.isabs(folder):
+            continue
+        for name in names:
+            candidate = os.path.join(folder, name)
+            if is_executable(candidate):
+                return candidate
+    return None
+
+
 def find_binary():
     """$DROPBOX_POST_BIN, then the binary of this install, then PATH, then this checkout's
     target/release build."""
@@ -53,7 +67,7 @@ def find_binary():
             "point it at the dropbox-post binary or unset it",
             1,
         )
-    found = own_install() or shutil.which("dropbox-post")
+    found = own_install() or on_path()
     if found:
         return found
     built = Path(__file__).resolve().parent.parent / "target" / "release" / "dropbox-post"
@@ -81,8 +95,19 @@ def split_password(args):
                 raise ShimError(f"{arg} needs a value", 2)
             password = args[i + 1]
             i += 1
-        elif arg.startswith("-k") and not arg.startswith("--"):
-            password = arg[2:]
+        elif arg.startswith("-") and not arg.startswith("--") and "k" in arg:
+            # A cluster of short flags (`-vkPW`, `-vk PW`): -k is the only one that takes a
+            # value, so what follows it is the password; the flags before it are kept.
+            flags, _, value = arg[1:].partition("k")
+            value = value[1:] if value.startswith("=") else value  # -vk=PW, as clap reads it
+            if not value:
+                if i + 1 >= len(args):
+                    raise ShimError(f"{arg} needs a value", 2)
+                value = args[i + 1]
+                i += 1
+            password = value
+            if flags:
+                rest.append(f"-{flags}")
         else:
             rest.append(arg)
         i += 1

@@ -298,13 +298,25 @@ pub fn load(config: &Path, target: Option<&Path>) -> Result<StudyConfig, ConfigE
 
 /// The text of a config file: a regular file, UTF-8, at most [`MAX_CONFIG_BYTES`].
 pub(crate) fn read_text(config: &Path) -> Result<String, ConfigError> {
-    let read_error = |error| ConfigError::Read {
-        file: config.display().to_string(),
+    text_of(read_bounded(config, MAX_CONFIG_BYTES), config)
+}
+
+/// [`read_text`] of a config file already opened (and locked, by `init`).
+pub(crate) fn read_open_text(file: std::fs::File, config: &Path) -> Result<String, ConfigError> {
+    text_of(crate::files::read_open(file, MAX_CONFIG_BYTES), config)
+}
+
+fn text_of(
+    read: Result<zeroize::Zeroizing<Vec<u8>>, ReadError>,
+    config: &Path,
+) -> Result<String, ConfigError> {
+    let file = || config.display().to_string();
+    let mut bytes = read.map_err(|error| ConfigError::Read {
+        file: file(),
         error,
-    };
-    let mut bytes = read_bounded(config, MAX_CONFIG_BYTES).map_err(read_error)?;
+    })?;
     String::from_utf8(std::mem::take(&mut *bytes)).map_err(|e| ConfigError::NotUtf8 {
-        file: config.display().to_string(),
+        file: file(),
         at: e.utf8_error().valid_up_to(),
     })
 }

@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
+pub mod confine;
+
 /// Why a file could not be opened or read. The message names no path: callers say which
 /// file it was. `Io` quotes the OS error once and has no `source()`, so a context chain
 /// never shows the same text twice.
@@ -88,7 +90,11 @@ pub fn open_regular(path: &Path) -> Result<File, ReadError> {
 /// `max + 1` bytes are read, into a buffer sized once from the file's length (so a secret
 /// is not left behind in a reallocated copy) and wiped when dropped.
 pub fn read_bounded(path: &Path, max: u64) -> Result<Zeroizing<Vec<u8>>, ReadError> {
-    let file = open_regular(path)?;
+    read_open(open_regular(path)?, max)
+}
+
+/// [`read_bounded`] of a file already opened (by [`confine::Folder::open_file`], say).
+pub fn read_open(file: File, max: u64) -> Result<Zeroizing<Vec<u8>>, ReadError> {
     let len = file.metadata()?.len();
     read_to_limit(file, len, max)
 }
@@ -111,6 +117,7 @@ pub fn read_to_limit(
 /// A file being written beside `target` (a hidden temporary file in the same folder, so
 /// that the rename is atomic), put in its place by [`AtomicFile::commit`]; dropped
 /// uncommitted, it is deleted.
+#[derive(Debug)]
 pub struct AtomicFile {
     temp: tempfile::NamedTempFile,
     target: PathBuf,

@@ -59,10 +59,10 @@ fn candidates(exe: &Path) -> Vec<PathBuf> {
         if let Some(user_base) = prefix.parent() {
             out.push(share(user_base));
         }
-        if prefix.file_name().is_some_and(|n| n == "target") {
-            if let Some(checkout) = prefix.parent() {
-                out.push(checkout.join("bin"));
-            }
+        if prefix.file_name().is_some_and(|n| n == "target")
+            && let Some(checkout) = prefix.parent()
+        {
+            out.push(checkout.join("bin"));
         }
     }
     out

@@ -6,6 +6,35 @@
 //! addition stops other processes of the same user from attaching a debugger or reading its
 //! memory and environment (`/proc/PID/mem`, `/proc/PID/environ`).
 
+/// Every program dropbox-post runs (only `git`, today) is built here, with none of the
+/// `DROPBOX_POST_*` variables: the password, a new password and an app secret can come in
+/// through them, and a child (or a hook it runs) could read or log them.
+pub fn child(program: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(program);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("DROPBOX_POST_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
+/// `git` as [`child`] gives it, unable to run the code a repository names: no fsmonitor
+/// hook (which even `check-ignore` would start), no hooks, and no system config; the user's
+/// own config still counts.
+pub fn git() -> std::process::Command {
+    let mut cmd = child("git");
+    cmd.args([
+        "-c",
+        "core.fsmonitor=false",
+        "-c",
+        "core.hooksPath=/dev/null",
+    ])
+    .env("GIT_CONFIG_NOSYSTEM", "1")
+    .env("GIT_TERMINAL_PROMPT", "0");
+    cmd
+}
+
 /// Best effort: a refusal by the system is ignored (the command still works).
 pub fn no_core_dumps() {
     #[cfg(unix)]

@@ -56,7 +56,7 @@ tree="$study/post"
 mkdir -p "$root" "$study/conf" "$study/keys" "$tree"
 export DROPBOX_POST_EMULATOR_TOKENS=soak-token DROPBOX_POST_PASSWORD=soak-password
 printf 'soak-token\n' | "$bin" encrypt --key - --encrypted "$study/keys/dropbox.enc" \
-    --kdf-memory-kib 8192 --kdf-passes 1 --allow-weak-password >/dev/null 2>&1
+    --kdf-memory-kib 8192 --kdf-passes 1 --allow-weak-kdf --allow-weak-password >/dev/null 2>&1
 cat >"$study/conf/config.xml" <<'XML'
 <librec-auto><post><script lang="python3" src="system">
   <script-name>dropbox_post.py</script-name>

@@ -2,7 +2,7 @@
 //! without a redirect: the user opens the printed URL, approves the app, and pastes the
 //! code. The refresh token goes straight into a sealed file; it never touches disk in clear.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::PathBuf;
 
 use base64::Engine;
@@ -197,6 +197,10 @@ fn authorize_url(endpoints: &Endpoints, app_key: &str, verifier: &SecretString) 
     url
 }
 
+/// Dropbox's codes are some 43 characters: a longer line is not one (and `< /dev/zero`
+/// must not be read until memory runs out).
+const MAX_CODE_LINE: u64 = 4 << 10;
+
 /// One line from stdin: the authorization code.
 fn read_code() -> CmdResult<Zeroizing<String>> {
     let stdin = std::io::stdin();
@@ -204,12 +208,23 @@ fn read_code() -> CmdResult<Zeroizing<String>> {
         eprint!("Authorization code: ");
         let _ = std::io::stderr().flush();
     }
-    let mut line = Zeroizing::new(String::new());
+    let mut line = Zeroizing::new(Vec::new());
     stdin
         .lock()
-        .read_line(&mut line)
+        .take(MAX_CODE_LINE + 1)
+        .read_until(b'\n', &mut line)
         .exit_with(ExitKind::Usage)?;
-    let code = Zeroizing::new(line.trim().to_string());
+    if line.len() as u64 > MAX_CODE_LINE {
+        return Err(Failure::msg(
+            ExitKind::Usage,
+            format!(
+                "the authorization code on stdin is longer than {} KiB, so it is not one; paste \
+                 the code Dropbox shows (one line)",
+                MAX_CODE_LINE >> 10
+            ),
+        ));
+    }
+    let code = Zeroizing::new(String::from_utf8_lossy(&line).trim().to_string());
     if code.is_empty() {
         return Err(Failure::msg(
             ExitKind::Usage,

@@ -16,6 +16,10 @@ const AFTER_HELP: &str = "\
 The first line on stdout is the base URL (e.g. http://127.0.0.1:41234); point clients at it
 with --endpoint URL or DROPBOX_POST_ENDPOINT=URL. State lives under --root and survives restarts.
 
+For tests on this machine only: oauth2/authorize approves every request at once (there is
+no sign-in), so anyone who can reach the port can get a token for a registered --app and
+read or change everything under --root. Keep --listen on 127.0.0.1 (the default).
+
 Scopes: a --token or --app without `=SCOPES` has those of an app with file, sharing and
 account permissions (account_info.read files.content.read files.content.write
 files.metadata.read files.metadata.write sharing.read sharing.write). With `=SCOPES`
@@ -40,7 +44,8 @@ pub struct EmulateArgs {
     #[arg(long, value_name = "DIR")]
     pub root: PathBuf,
 
-    /// Address to listen on; port 0 picks a free port (printed on stdout).
+    /// Address to listen on; port 0 picks a free port (printed on stdout). Anyone who can
+    /// reach it can authorize an app and get a token: keep it on 127.0.0.1.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
 

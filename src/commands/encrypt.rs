@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::commands::credential::SealOutArgs;
-use crate::exit::{CmdResult, ExitKind, ResultExt};
+use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
 use crate::seal::{self, KdfParams, cleartext};
 
 const AFTER_HELP: &str = "\
@@ -49,6 +49,12 @@ pub struct EncryptArgs {
     #[arg(long, value_name = "N", default_value_t = KdfParams::DEFAULT.t,
           value_parser = clap::value_parser!(u32).range(1..=i64::from(KdfParams::MAX_T)))]
     pub kdf_passes: u32,
+
+    /// Accept --kdf-memory-kib/--kdf-passes below OWASP's Argon2id minimum (47104 KiB with 1
+    /// pass, 19456 with 2, 12288 with 3, 9216 with 4, 7168 with 5+): for throwaway test
+    /// credentials only, as every offline guess then costs almost nothing.
+    #[arg(long)]
+    pub allow_weak_kdf: bool,
 }
 
 pub fn run(args: EncryptArgs) -> CmdResult {
@@ -60,6 +66,14 @@ pub fn run(args: EncryptArgs) -> CmdResult {
     // The flags' ranges are the caps every open enforces, so this only guards the invariant.
     .checked()
     .exit_with(ExitKind::Internal)?;
+    if let Some(weakness) = params.weakness()
+        && !args.allow_weak_kdf
+    {
+        return Err(Failure::msg(
+            ExitKind::Usage,
+            format!("{weakness}; raise --kdf-memory-kib or --kdf-passes, or pass --allow-weak-kdf"),
+        ));
+    }
     let out = &args.out;
     seal::refuse_existing(&out.encrypted, out.force)?;
     let credential = cleartext::read_credential(&args.key)?;

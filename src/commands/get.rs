@@ -1,6 +1,8 @@
 //! `dropbox-post get`: download a Dropbox file or folder. Each file streams to a temporary
 //! file beside its destination, its content hash is checked against Dropbox's, and only
 //! then does it replace the destination; local files with the same size and hash are kept.
+//! Below the target (LOCAL, or a single file's folder) every path is reached through
+//! [`crate::files::confine`]: a symbolic link already there is refused, never written through.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -17,7 +19,8 @@ use crate::dropbox::error::ApiError;
 use crate::dropbox::space;
 use crate::dropbox::types::{FileMetadata, Metadata};
 use crate::exit::{CmdResult, ExitKind, Failure};
-use crate::files::{AtomicFile, Existing};
+use crate::files::Existing;
+use crate::files::confine::{Folder, Missing, Refused};
 use crate::redact::untrusted;
 
 /// Downloads in flight at once.
@@ -25,7 +28,8 @@ const PARALLEL: usize = 4;
 
 const AFTER_HELP: &str = "\
 A file lands at LOCAL, or inside LOCAL when that is an existing folder. A folder's contents
-land under LOCAL (created if needed). Exit 6 if any file failed (each is listed).
+land under LOCAL (created if needed). A symbolic link already below LOCAL is never written
+through: each file behind it fails. Exit 6 if any file failed (each is listed).
 
 Examples:
   dropbox-post get /results/summary.csv . --encrypted keys/dropbox.enc
@@ -52,6 +56,7 @@ pub struct GetArgs {
 enum GetError {
     Api(ApiError),
     Local(std::io::Error),
+    Refused(Refused),
     Mismatch(String),
 }
 
@@ -60,9 +65,23 @@ impl std::fmt::Display for GetError {
         match self {
             GetError::Api(e) => write!(f, "{e}"),
             GetError::Local(e) => write!(f, "{e}"),
+            GetError::Refused(r @ Refused::Link { .. }) => write!(
+                f,
+                "{r}; get writes only into the target folder, never through a link: remove the \
+                 link, or get into another folder"
+            ),
+            GetError::Refused(r) => write!(f, "{r}"),
             GetError::Mismatch(m) => write!(f, "{m}"),
         }
     }
+}
+
+/// What `get` writes: the folder it writes into, and each file below it.
+struct Plan {
+    root: Folder,
+    files: Vec<(FileMetadata, PathBuf)>,
+    /// Folders of the listing that could not be made (each was reported).
+    failed_folders: usize,
 }
 
 enum Done {
@@ -80,19 +99,24 @@ pub fn run(args: GetArgs) -> CmdResult {
 }
 
 async fn get(client: &DropboxClient, path: &str, local: &Path) -> CmdResult {
-    let plan = plan(client, path, local).await?;
-    let total = plan.len();
-    let mut results = futures_util::stream::iter(plan)
-        .map(|(remote, dest)| async move {
-            let outcome = fetch(client, &remote, &dest).await;
-            (remote, dest, outcome)
+    let Plan {
+        root,
+        files,
+        failed_folders,
+    } = plan(client, path, local).await?;
+    let total = files.len();
+    let root = &root;
+    let mut results = futures_util::stream::iter(files)
+        .map(|(remote, rel)| async move {
+            let outcome = fetch(client, root, &remote, &rel).await;
+            (remote, rel, outcome)
         })
         .buffer_unordered(PARALLEL);
     let (mut bytes, mut got, mut skipped, mut failed) = (0u64, 0usize, 0usize, 0usize);
     let mut fatal = None;
-    while let Some((remote, dest, outcome)) = results.next().await {
+    while let Some((remote, rel, outcome)) = results.next().await {
         let shown = untrusted(remote.path_display.as_deref().unwrap_or(&remote.name));
-        let dest = untrusted(&dest.to_string_lossy());
+        let dest = untrusted(&root.shown(&rel).to_string_lossy());
         match outcome {
             Ok(Done::Downloaded(n)) => {
                 tracing::info!("{shown} -> {dest}: {n} bytes");
@@ -122,36 +146,66 @@ async fn get(client: &DropboxClient, path: &str, local: &Path) -> CmdResult {
     eprintln!(
         "got {got} files ({bytes} bytes), skipped {skipped} identical, {failed} failed of {total}"
     );
-    if failed > 0 {
+    if failed + failed_folders > 0 {
+        let folders = match failed_folders {
+            0 => String::new(),
+            n => format!(" and {n} folders"),
+        };
         return Err(Failure::msg(
             ExitKind::Transfer,
             format!(
-                "{failed} of {total} files failed (each is listed above); run get again: identical files are skipped"
+                "{failed} of {total} files{folders} failed (each is listed above); run get again: identical files are skipped"
             ),
         ));
     }
     Ok(())
 }
 
-/// Every remote file with its local destination; local folders are created here.
-async fn plan(
-    client: &DropboxClient,
-    path: &str,
-    local: &Path,
-) -> CmdResult<Vec<(FileMetadata, PathBuf)>> {
+/// Every remote file with its local destination below the folder written into; local
+/// folders are created here.
+async fn plan(client: &DropboxClient, path: &str, local: &Path) -> CmdResult<Plan> {
     let root = if path.is_empty() {
         None
     } else {
         Some(client.get_metadata(path).await?)
     };
+    let open = |dir: &Path| {
+        Folder::open(dir).map_err(|e| {
+            Failure::msg(
+                ExitKind::Transfer,
+                format!(
+                    "cannot open {}: {}",
+                    dir.display(),
+                    crate::files::ReadError::Io(e)
+                ),
+            )
+        })
+    };
     match root {
         Some(Metadata::File(file)) => {
-            let dest = if local.is_dir() {
-                local.join(file_name(path, &file.name)?)
+            let (dir, name) = if local.is_dir() {
+                (local, PathBuf::from(file_name(path, &file.name)?))
             } else {
-                local.to_path_buf()
+                let name = local.file_name().ok_or_else(|| {
+                    Failure::msg(
+                        ExitKind::Usage,
+                        format!(
+                            "{} does not name a file; pass a file or folder name",
+                            local.display()
+                        ),
+                    )
+                })?;
+                let dir = match local.parent() {
+                    Some(dir) if !dir.as_os_str().is_empty() => dir,
+                    _ => Path::new("."),
+                };
+                (dir, PathBuf::from(name))
             };
-            Ok(vec![(file, dest)])
+            Ok(Plan {
+                root: open(dir)?,
+                files: vec![(file, name)],
+                failed_folders: 0,
+            })
         }
         Some(Metadata::Deleted(_)) => Err(Failure::msg(
             ExitKind::Transfer,
@@ -159,32 +213,45 @@ async fn plan(
         )),
         Some(Metadata::Folder(_)) | None => {
             let entries = client.list_folder(path, true).await?;
-            create_dir(local)?;
+            // LOCAL itself is the user's to name, links on the way included.
+            std::fs::create_dir_all(local).map_err(|e| {
+                Failure::msg(
+                    ExitKind::Transfer,
+                    format!("cannot create {}: {e}", local.display()),
+                )
+            })?;
+            let root = open(local)?;
             let mut files = Vec::new();
+            let mut failed_folders = 0;
             for entry in entries {
                 let Some(rel) = relative(path, &entry) else {
                     continue;
                 };
-                let dest = local.join(safe_relative(&rel)?);
+                let dest = safe_relative(&rel)?;
                 match entry {
-                    Metadata::Folder(_) => create_dir(&dest)?,
+                    Metadata::Folder(folder) => {
+                        if let Err(e) = root.folder(&dest, Missing::Create) {
+                            let shown = untrusted(folder.path_display.as_deref().unwrap_or(&rel));
+                            let e = GetError::Refused(e);
+                            eprintln!(
+                                "dropbox-post: failed: {shown} -> {}: {e}",
+                                untrusted(&root.shown(&dest).to_string_lossy())
+                            );
+                            failed_folders += 1;
+                        }
+                    }
                     Metadata::File(f) => files.push((f, dest)),
                     Metadata::Deleted(_) => {}
                 }
             }
             files.sort_by(|a, b| a.1.cmp(&b.1));
-            Ok(files)
+            Ok(Plan {
+                root,
+                files,
+                failed_folders,
+            })
         }
     }
-}
-
-fn create_dir(dir: &Path) -> CmdResult {
-    std::fs::create_dir_all(dir).map_err(|e| {
-        Failure::msg(
-            ExitKind::Transfer,
-            format!("cannot create {}: {e}", dir.display()),
-        )
-    })
 }
 
 /// A Dropbox path below the folder, as a local relative path that cannot climb out of it.
@@ -233,15 +300,20 @@ fn unsafe_name(what: &str, value: &str) -> Failure {
 
 async fn fetch(
     client: &DropboxClient,
+    root: &Folder,
     remote: &FileMetadata,
-    dest: &Path,
+    rel: &Path,
 ) -> Result<Done, GetError> {
     let expected = remote.content_hash.clone();
-    if let Some(hash) = &expected
-        && identical(dest, remote.size, hash).await
+    // A link at the file's own name is refused here, before anything is downloaded.
+    let existing = root.open_file(rel, false).map_err(GetError::Refused)?;
+    if let (Some(hash), Some(file)) = (&expected, existing)
+        && identical(file, remote.size, hash).await
     {
         return Ok(Done::Skipped);
     }
+    let name = Path::new(rel.file_name().expect("a file has a name"));
+    let parent = rel.parent().unwrap_or(Path::new(""));
     let id = remote.path_lower.as_deref().unwrap_or(&remote.id);
     let (meta, mut response) = client.download(id).await.map_err(GetError::Api)?;
     if meta.size != remote.size {
@@ -250,7 +322,12 @@ async fn fetch(
             remote.size, meta.size
         )));
     }
-    let mut atomic = AtomicFile::new(dest).map_err(GetError::Local)?;
+    let mut atomic = root
+        .folder(parent, Missing::Create)
+        .map_err(GetError::Refused)?
+        .expect("created")
+        .new_file(name, 0o600)
+        .map_err(GetError::Refused)?;
     let mut file = tokio::fs::File::from_std(atomic.file().try_clone().map_err(GetError::Local)?);
     let mut hasher = ContentHasher::new();
     let mut written = 0u64;
@@ -288,21 +365,16 @@ async fn fetch(
 }
 
 /// Is the local file already `size` bytes with content hash `hash`?
-async fn identical(path: &Path, size: u64, hash: &str) -> bool {
-    let path = path.to_path_buf();
+async fn identical(file: std::fs::File, size: u64, hash: &str) -> bool {
     let hash = hash.to_string();
     tokio::task::spawn_blocking(move || {
-        let Ok(meta) = std::fs::metadata(&path) else {
-            return false;
-        };
-        meta.is_file() && meta.len() == size && local_hash(&path).is_ok_and(|h| h == hash)
+        file.metadata().is_ok_and(|m| m.len() == size) && local_hash(file).is_ok_and(|h| h == hash)
     })
     .await
     .unwrap_or(false)
 }
 
-fn local_hash(path: &Path) -> Result<String, crate::files::ReadError> {
-    let mut file = crate::files::open_regular(path)?;
+fn local_hash(mut file: std::fs::File) -> std::io::Result<String> {
     let mut hasher = ContentHasher::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -437,7 +509,7 @@ mod tests {
         let data: Vec<u8> = (0..9_000_000u32).map(|i| (i % 251) as u8).collect();
         std::fs::write(&p, &data).unwrap();
         assert_eq!(
-            local_hash(&p).unwrap(),
+            local_hash(std::fs::File::open(&p).unwrap()).unwrap(),
             crate::dropbox::content_hash::content_hash(&data)
         );
     }

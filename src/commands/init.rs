@@ -16,8 +16,11 @@ What it does, each only if not done already (a second run changes nothing):
   - creates STUDY/keys/ with a .gitattributes saying *.enc -text (sealed files are
     line-ending sensitive);
   - adds token.txt and pw.txt (clear credentials) to STUDY/.gitignore.
-Nothing is written unless everything can be: a bad config, a missing conf/ or a read-only
-study is reported with exit code 3 and left untouched.
+Nothing is written unless everything can be: a bad config, a missing conf/, a read-only
+study or config, or a symbolic link where init would write (.gitignore, keys/, conf/...:
+init never writes through one) is reported with exit code 3 and left untouched. Runs at
+the same time edit the config one after the other (it is locked), each keeping the
+others' scripts.
 
 Examples:
   dropbox-post init                                  # the study is the current folder

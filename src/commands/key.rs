@@ -83,6 +83,14 @@ fn check(args: CheckArgs) -> CmdResult {
     let sealed = SealedFile::read(&args.encrypted)?;
     let what = args.encrypted.display().to_string();
     let credential = sealed.open(&args.password.resolve(Purpose::Open, &what)?)?;
+    if let seal::Format::V1(params) = sealed.format()
+        && let Some(weakness) = params.weakness()
+    {
+        tracing::warn!(
+            "{what}: {weakness}; re-seal it with the default cost: dropbox-post key rekey \
+             --encrypted {what} --keep-password"
+        );
+    }
     println!("file:        {what}");
     println!("format:      {}", sealed.format().describe());
     println!("credential:  {}", credential.type_name());

@@ -37,12 +37,16 @@ const MAX_ANSWER: usize = 32 << 20;
 /// Per read, not per request: a 150 MiB body may take minutes to send, but Dropbox must
 /// answer within this once it has it (`finish_batch_v2` can be slow under load).
 const READ_TIMEOUT: Duration = Duration::from_secs(300);
-/// A listing longer than this is refused, not held: a million entries is far beyond what a
-/// study posts, and a server answering `has_more` forever must not loop or fill memory.
-pub const MAX_LIST_ENTRIES: usize = 1_000_000;
-/// Pages of one listing; Dropbox fills pages (up to 2,000 entries), so this only ends a
-/// server that sends empty or tiny pages without end.
-pub const MAX_LIST_PAGES: usize = 5_000;
+/// What one listing may hold, counted as its entries arrive (each entry's struct and text):
+/// about 600,000 files with ordinary names, far beyond what a study posts. A bound in bytes,
+/// not entries, so that a server sending long names cannot fill memory before a count is
+/// reached; a longer listing is refused, not held.
+pub const MAX_LIST_HELD: usize = 256 << 20;
+/// Pages a listing may take beyond one per [`MIN_PAGE_FILL`] entries. Dropbox fills its pages
+/// (up to the 2,000 entries asked for; an empty one now and then), so only a server that
+/// sends empty or tiny pages without end, each costing a round trip, ever runs out of them.
+pub const SPARE_LIST_PAGES: usize = 100;
+pub const MIN_PAGE_FILL: usize = 100;
 
 pub struct DropboxClient {
     http: reqwest::Client,
@@ -322,7 +326,8 @@ impl DropboxClient {
         self.list_folder(path, true).await
     }
 
-    /// Every entry in `path` (and below it when `recursive`), following `has_more`.
+    /// Every entry in `path` (and below it when `recursive`), following `has_more` within
+    /// [`MAX_LIST_HELD`] bytes and [`SPARE_LIST_PAGES`] + entries / [`MIN_PAGE_FILL`] pages.
     pub async fn list_folder(
         &self,
         path: &str,
@@ -331,30 +336,37 @@ impl DropboxClient {
         let mut arg = ListFolderArg::new(path, recursive);
         arg.limit = Some(MAX_LIST_LIMIT);
         let mut page: ListFolderResult = self.rpc("files/list_folder", &arg).await?;
-        let mut entries = std::mem::take(&mut page.entries);
-        let mut pages = 1;
-        while page.has_more {
-            if pages >= MAX_LIST_PAGES || entries.len() > MAX_LIST_ENTRIES {
-                return Err(ApiError::Decode {
-                    route: "files/list_folder/continue".into(),
-                    status: 200,
-                    message: format!(
-                        "the listing of {} goes on past {pages} pages and {} entries \
-                         (the limits are {MAX_LIST_PAGES} pages and {MAX_LIST_ENTRIES} entries); \
-                         list or get a smaller folder, and check that the endpoint is Dropbox",
-                        if path.is_empty() { "/" } else { path },
-                        entries.len()
-                    ),
-                });
-            }
-            let next = ListFolderContinueArg {
-                cursor: page.cursor.clone(),
-            };
-            page = self.rpc("files/list_folder/continue", &next).await?;
+        let mut entries = Vec::new();
+        let (mut pages, mut held) = (1, 0);
+        loop {
+            held += page.entries.iter().map(held_bytes).sum::<usize>();
             entries.append(&mut page.entries);
-            pages += 1;
+            if !page.has_more {
+                return Ok(entries);
+            }
+            let stop = if held > MAX_LIST_HELD {
+                format!("holds more than {} MiB of entries", MAX_LIST_HELD >> 20)
+            } else if pages >= SPARE_LIST_PAGES + entries.len() / MIN_PAGE_FILL {
+                "sends too few entries per page to be Dropbox's".to_string()
+            } else {
+                let next = ListFolderContinueArg {
+                    cursor: std::mem::take(&mut page.cursor),
+                };
+                page = self.rpc("files/list_folder/continue", &next).await?;
+                pages += 1;
+                continue;
+            };
+            return Err(ApiError::Decode {
+                route: "files/list_folder/continue".into(),
+                status: 200,
+                message: format!(
+                    "the listing of {} {stop} ({} entries in {pages} pages, and more to come); \
+                     list or get a smaller folder, and check that the endpoint is Dropbox",
+                    if path.is_empty() { "/" } else { path },
+                    entries.len()
+                ),
+            });
         }
-        Ok(entries)
     }
 
     pub async fn get_metadata(&self, path: &str) -> Result<Metadata, ApiError> {
@@ -513,6 +525,28 @@ pub(crate) fn decode_json<R: DeserializeOwned>(
         status,
         message: format!("{} in {}", short(&e.to_string()), short(body)),
     })
+}
+
+/// What a listed entry holds in memory: its struct and its text.
+fn held_bytes(entry: &Metadata) -> usize {
+    let opt = |s: &Option<String>| s.as_deref().map_or(0, str::len);
+    let text = match entry {
+        Metadata::File(f) => {
+            f.name.len()
+                + f.id.len()
+                + f.client_modified.len()
+                + f.server_modified.len()
+                + f.rev.len()
+                + opt(&f.path_lower)
+                + opt(&f.path_display)
+                + opt(&f.content_hash)
+        }
+        Metadata::Folder(f) => {
+            f.name.len() + f.id.len() + opt(&f.path_lower) + opt(&f.path_display)
+        }
+        Metadata::Deleted(d) => d.name.len() + opt(&d.path_lower) + opt(&d.path_display),
+    };
+    std::mem::size_of::<Metadata>() + text
 }
 
 /// A whole answer's body as text, refused beyond [`MAX_ANSWER`] bytes.

@@ -492,10 +492,10 @@ impl Sessions {
             return Err(lookup("closed").into());
         }
         let block = BLOCK_SIZE as u64;
-        if cursor.offset % block != 0 {
+        if !cursor.offset.is_multiple_of(block) {
             return Err(lookup("concurrent_session_invalid_offset").into());
         }
-        if !close && staged.size % block != 0 {
+        if !close && !staged.size.is_multiple_of(block) {
             return Err(lookup("concurrent_session_invalid_data_size").into());
         }
         let mut next = state.clone();

@@ -1,7 +1,7 @@
 //! The cleartext key file `encrypt` reads, and the check that it is not about to be committed.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use super::{Credential, CredentialError, MAX_FILE_LEN};
 use crate::exit::{ExitKind, Failure};
@@ -60,7 +60,7 @@ pub fn git_exposure_warning(path: &Path) -> Option<String> {
     let path = std::fs::canonicalize(path).ok()?;
     let dir = path.parent()?;
     let git = |args: &[&std::ffi::OsStr]| {
-        Command::new("git")
+        crate::process::git()
             .arg("-C")
             .arg(dir)
             .args(args)
@@ -92,6 +92,7 @@ pub fn git_exposure_warning(path: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::Command;
 
     fn git_available() -> bool {
         Command::new("git").arg("--version").output().is_ok()

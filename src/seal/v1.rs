@@ -60,6 +60,39 @@ impl KdfParams {
     pub const MAX_T: u32 = 8;
     pub const MAX_P: u32 = 16;
 
+    /// OWASP's Argon2id minimums (Password Storage Cheat Sheet), memory in KiB by passes:
+    /// below them each offline guess at the password costs too little. More passes than the
+    /// table lists need what its last row does.
+    const OWASP_FLOOR: [(u32, u32); 5] = [
+        (1, 47_104),
+        (2, 19_456),
+        (3, 12_288),
+        (4, 9_216),
+        (5, 7_168),
+    ];
+
+    /// The least memory (KiB) OWASP accepts with `t` passes.
+    pub fn floor_kib(t: u32) -> u32 {
+        Self::OWASP_FLOOR
+            .iter()
+            .rev()
+            .find(|(passes, _)| t >= *passes)
+            .map_or(Self::OWASP_FLOOR[0].1, |(_, m)| *m)
+    }
+
+    /// Why these parameters are too cheap to guard a public file, if they are: the one
+    /// place `encrypt` refuses them and `key check` warns.
+    pub fn weakness(&self) -> Option<String> {
+        let floor = Self::floor_kib(self.t);
+        (self.m_kib < floor).then(|| {
+            format!(
+                "Argon2id m={} KiB t={} is below OWASP's Argon2id minimum of {floor} KiB for \
+                 t={}: each offline guess at the password costs almost nothing",
+                self.m_kib, self.t, self.t
+            )
+        })
+    }
+
     /// Accepts parameters within the caps and Argon2's own minimums (t ≥ 1, p ≥ 1, m ≥ 8·p).
     pub fn checked(self) -> Result<Self, SealError> {
         if self.m_kib > Self::MAX_M_KIB || self.t > Self::MAX_T || self.p > Self::MAX_P {
@@ -331,6 +364,23 @@ mod tests {
 
     fn pw(s: &str) -> SecretString {
         SecretString::from(s)
+    }
+
+    #[test]
+    fn owasp_floor_by_passes() {
+        let weak = |m_kib, t| KdfParams { m_kib, t, p: 1 }.weakness().is_some();
+        for (m, t) in [
+            (47_104, 1),
+            (19_456, 2),
+            (12_288, 3),
+            (9_216, 4),
+            (7_168, 5),
+            (7_168, 8),
+        ] {
+            assert!(!weak(m, t) && weak(m - 1, t), "m={m} t={t}");
+        }
+        assert!(KdfParams::DEFAULT.weakness().is_none());
+        assert!(weak(8, 1));
     }
 
     #[test]

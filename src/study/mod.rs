@@ -7,17 +7,24 @@
 //! run finds nothing to do. [`Plan::apply`] writes each file to a temporary file beside it and
 //! renames them into place only once all were written: a study it cannot write to is left as
 //! it was.
+//!
+//! Every path is reached through [`crate::files::confine`]: a symbolic link on the way (a
+//! cloned study can carry `.gitignore -> ~/.bashrc`) is refused before anything is written.
+//! The config is locked from the moment it is read until the plan is dropped, and replaced
+//! after every other file, so concurrent runs edit the study one after the other, each
+//! seeing what the others added.
 
 mod splice;
 
 use std::fmt;
-use std::fs;
+use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::config::{self, ConfigError, JobKind, Problem};
 use crate::exit::{ExitKind, Failure};
-use crate::files::{AtomicFile, Existing, ReadError, read_bounded};
+use crate::files::confine::{Folder, Missing, NewFile, Refused};
+use crate::files::{Existing, ReadError, read_open};
 
 /// The sealed credential the script names, and the folder `init` creates for it.
 pub const KEY: &str = "keys/dropbox.enc";
@@ -59,6 +66,17 @@ pub enum StudyError {
     Config(#[from] ConfigError),
     #[error("{path}: {problem}")]
     Conflict { path: String, problem: String },
+    #[error(
+        "{0}; init writes only inside the study, never through a link (a cloned study can \
+         carry one that leads anywhere): replace it with the file or folder itself, or remove \
+         it, then run init again"
+    )]
+    Link(Refused),
+    #[error(
+        "{path} is read-only; init would replace it: make it writable (chmod u+w {path}) and \
+         run init again"
+    )]
+    ReadOnly { path: String },
     // io::Error fields are not `source`s: the message says them, a source would repeat them.
     #[error("cannot write in {} ({error}); is the study read-only? Nothing was changed", .dir.display())]
     NotWritable { dir: PathBuf, error: std::io::Error },
@@ -163,7 +181,8 @@ enum What {
 
 #[derive(Debug)]
 struct FileWrite {
-    old: Option<Vec<u8>>,
+    /// What the file held, and its permissions (which it keeps); `None` for a new file.
+    old: Option<(Vec<u8>, u32)>,
     new: Vec<u8>,
 }
 
@@ -171,10 +190,14 @@ struct FileWrite {
 #[derive(Debug)]
 pub struct Plan {
     study: PathBuf,
+    root: Folder,
     changes: Vec<Change>,
+    /// The config, locked for as long as the plan lives.
+    _lock: File,
 }
 
-/// Checks the study at `study` and works out what adding `script` changes.
+/// Checks the study at `study` and works out what adding `script` changes. The config stays
+/// locked until the plan is dropped.
 pub fn plan(study: &Path, script: &Script) -> Result<Plan, StudyError> {
     let problem = |problem: &str| StudyError::Study {
         study: study_name(study),
@@ -189,7 +212,13 @@ pub fn plan(study: &Path, script: &Script) -> Result<Plan, StudyError> {
         }
         Err(e) => return Err(cannot_open(study, e)),
     }
-    if !study.join("conf").is_dir() {
+    let root = Folder::open(study).map_err(|e| cannot_open(study, e))?;
+    let conflict = |rel: &str, refused: Refused| refusal(&root, rel, refused);
+    if root
+        .folder(Path::new("conf"), Missing::None)
+        .map_err(|r| conflict("conf", r))?
+        .is_none()
+    {
         return Err(problem(
             "no conf/ folder, so not a librec-auto study; pass the study folder (the one holding conf/config.xml)",
         ));
@@ -210,33 +239,26 @@ pub fn plan(study: &Path, script: &Script) -> Result<Plan, StudyError> {
             });
         }
     }
-    let mut changes = vec![config_change(study, script)?];
-
-    let keys = study.join(KEYS_DIR);
-    match fs::metadata(&keys) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            return Err(StudyError::Conflict {
-                path: shown(study, KEYS_DIR),
-                problem: "exists but is not a folder; move it away, init puts sealed keys there"
-                    .into(),
-            });
-        }
-        Err(_) => changes.push(Change {
+    let (config, lock) = config_change(&root, script)?;
+    let mut changes = vec![config];
+    match root.folder(Path::new(KEYS_DIR), Missing::None) {
+        Ok(Some(_)) => {}
+        Ok(None) => changes.push(Change {
             rel: "keys/",
             what: What::CreateDir,
             write: None,
         }),
+        Err(refused) => return Err(conflict(KEYS_DIR, refused)),
     }
     changes.push(lines_change(
-        study,
+        &root,
         GITATTRIBUTES,
         None,
         &[ENC_RULE],
         has_enc_rule,
     )?);
     changes.push(lines_change(
-        study,
+        &root,
         GITIGNORE,
         Some(IGNORE_HEADER),
         &IGNORED,
@@ -244,24 +266,160 @@ pub fn plan(study: &Path, script: &Script) -> Result<Plan, StudyError> {
     )?);
     Ok(Plan {
         study: study.to_path_buf(),
+        root,
         changes,
+        _lock: lock,
     })
 }
 
-fn config_change(study: &Path, script: &Script) -> Result<Change, StudyError> {
-    let path = study.join(CONFIG);
-    let file = shown(study, CONFIG);
-    let text = config::read_text(&path)?;
+/// What a path `confine` refused means for init.
+fn refusal(root: &Folder, rel: &str, refused: Refused) -> StudyError {
+    let path = root.shown(Path::new(rel)).display().to_string();
+    match refused {
+        Refused::Link { .. } => StudyError::Link(refused),
+        Refused::NotFolder { .. } if rel == KEYS_DIR => StudyError::Conflict {
+            path,
+            problem: "exists but is not a folder; move it away, init puts sealed keys there".into(),
+        },
+        Refused::NotFolder { .. } => StudyError::Conflict {
+            path: refused.path().display().to_string(),
+            problem: "is not a folder; move it away".into(),
+        },
+        Refused::NotFile { what, .. } => StudyError::Conflict {
+            path,
+            problem: format!("exists but is {what}; move it away"),
+        },
+        Refused::Io { error, .. } => StudyError::Conflict {
+            path,
+            problem: format!("cannot read it: {}", ReadError::Io(error)),
+        },
+    }
+}
+
+/// The regular file `rel` of the study (`None` if missing), opened for writing when `write`
+/// (the config, to lock it); one init would replace must not be read-only.
+fn open_study_file(root: &Folder, rel: &str, write: bool) -> Result<Option<File>, StudyError> {
+    let read_only = || StudyError::ReadOnly {
+        path: root.shown(Path::new(rel)).display().to_string(),
+    };
+    let file = match root.open_file(Path::new(rel), write) {
+        Ok(file) => file,
+        Err(Refused::Io { error, .. })
+            if write && error.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            return match root.open_file(Path::new(rel), false) {
+                Ok(Some(f)) if f.metadata().is_ok_and(|m| m.permissions().readonly()) => {
+                    Err(read_only())
+                }
+                _ => Err(StudyError::Conflict {
+                    path: root.shown(Path::new(rel)).display().to_string(),
+                    problem: format!(
+                        "cannot open it for writing ({}); init would replace it",
+                        ReadError::Io(error)
+                    ),
+                }),
+            };
+        }
+        Err(refused) => return Err(refusal(root, rel, refused)),
+    };
+    match file {
+        Some(f) if f.metadata().is_ok_and(|m| m.permissions().readonly()) => Err(read_only()),
+        file => Ok(file),
+    }
+}
+
+/// The config, opened and locked: an init holding the lock may replace the file meanwhile,
+/// so once locked it must still be the file the name leads to, else the new one is locked.
+fn lock_config(root: &Folder) -> Result<File, StudyError> {
+    let path = root.shown(Path::new(CONFIG));
+    let missing = || {
+        StudyError::Config(ConfigError::Read {
+            file: path.display().to_string(),
+            error: ReadError::Io(std::io::ErrorKind::NotFound.into()),
+        })
+    };
+    let lock_error = |error: std::io::Error| StudyError::Conflict {
+        path: path.display().to_string(),
+        problem: format!(
+            "cannot lock it ({}); is another program editing it?",
+            ReadError::Io(error)
+        ),
+    };
+    let mut waited = false;
+    loop {
+        let file = open_study_file(root, CONFIG, true)?.ok_or_else(missing)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                if !waited {
+                    eprintln!("{}: another init is editing it; waiting", path.display());
+                    waited = true;
+                }
+                file.lock().map_err(lock_error)?;
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(lock_error(e)),
+        }
+        let now = open_study_file(root, CONFIG, false)?.ok_or_else(missing)?;
+        if same_file(&file, &now) {
+            return Ok(file);
+        }
+    }
+}
+
+#[cfg(unix)]
+fn same_file(a: &File, b: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (a.metadata(), b.metadata()) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
+}
+
+/// Without inode numbers the file is taken as the one locked: the lock still keeps two
+/// inits from writing at once.
+#[cfg(not(unix))]
+fn same_file(_: &File, _: &File) -> bool {
+    true
+}
+
+/// The file's permissions, which a replaced file keeps.
+fn mode_of(file: &File) -> Result<u32, ReadError> {
+    let permissions = file.metadata()?.permissions();
+    #[cfg(unix)]
+    let mode = std::os::unix::fs::PermissionsExt::mode(&permissions) & 0o7777;
+    #[cfg(not(unix))]
+    let mode = if permissions.readonly() { 0o444 } else { 0o666 };
+    Ok(mode)
+}
+
+fn config_change(root: &Folder, script: &Script) -> Result<(Change, File), StudyError> {
+    let path = root.shown(Path::new(CONFIG));
+    let file = path.display().to_string();
+    let lock = lock_config(root)?;
+    let reader = lock.try_clone().map_err(|e| {
+        StudyError::Config(ConfigError::Read {
+            file: file.clone(),
+            error: ReadError::Io(e),
+        })
+    })?;
+    let mode = mode_of(&lock).map_err(|error| {
+        StudyError::Config(ConfigError::Read {
+            file: file.clone(),
+            error,
+        })
+    })?;
+    let text = config::read_open_text(reader, &path)?;
     let scripts = config::parse(&text, &file)?;
     if let Some(existing) = scripts.iter().find(|s| s.is_dropbox() && script.same_as(s)) {
-        return Ok(Change {
+        let change = Change {
             rel: CONFIG,
             what: What::Already(format!(
                 "already posts {} → {} (the script on line {}); left as it is",
                 script.path, script.dest, existing.line
             )),
             write: None,
-        });
+        };
+        return Ok((change, lock));
     }
     let splice_error = |problem: String| StudyError::Splice {
         path: path.clone(),
@@ -285,16 +443,17 @@ fn config_change(study: &Path, script: &Script) -> Result<Change, StudyError> {
         .find(|s| s.is_dropbox() && script.same_as(s))
         .map(|s| s.line)
         .ok_or_else(|| splice_error("the script is not in the result".into()))?;
-    Ok(Change {
+    let change = Change {
         rel: CONFIG,
         what: What::Add(format!(
             "a dropbox_post.py script ({script}) at line {line}"
         )),
         write: Some(FileWrite {
-            old: Some(text.into_bytes()),
+            old: Some((text.into_bytes(), mode)),
             new: new.into_bytes(),
         }),
-    })
+    };
+    Ok((change, lock))
 }
 
 /// `.gitattributes` says `*.enc -text` (or `binary`, which implies it).
@@ -308,26 +467,26 @@ const MAX_GIT_FILE: u64 = 16 << 20;
 
 /// A line-based git file (`rel`) with the `entries` it lacks appended, in its line endings.
 fn lines_change(
-    study: &Path,
+    root: &Folder,
     rel: &'static str,
     header: Option<&str>,
     entries: &[&str],
     present: fn(&str, &str) -> bool,
 ) -> Result<Change, StudyError> {
-    let path = study.join(rel);
     let conflict = |problem: String| StudyError::Conflict {
-        path: shown(study, rel),
+        path: root.shown(Path::new(rel)).display().to_string(),
         problem,
     };
-    let old = match read_bounded(&path, MAX_GIT_FILE) {
-        Ok(bytes) => Some(bytes.to_vec()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(ReadError::NotRegular(what)) => {
-            return Err(conflict(format!("exists but is {what}; move it away")));
+    let old = match open_study_file(root, rel, false)? {
+        Some(file) => {
+            let mode = mode_of(&file).map_err(|e| conflict(format!("cannot read it: {e}")))?;
+            let bytes = read_open(file, MAX_GIT_FILE)
+                .map_err(|e| conflict(format!("cannot read it: {e}")))?;
+            Some((bytes.to_vec(), mode))
         }
-        Err(e) => return Err(conflict(format!("cannot read it: {e}"))),
+        None => None,
     };
-    let text = String::from_utf8_lossy(old.as_deref().unwrap_or_default()).into_owned();
+    let text = String::from_utf8_lossy(old.as_ref().map_or(&[][..], |(b, _)| b)).into_owned();
     let lines: Vec<&str> = text.lines().map(str::trim).collect();
     let missing: Vec<&str> = entries
         .iter()
@@ -343,7 +502,7 @@ fn lines_change(
         });
     }
     let nl = if text.contains("\r\n") { "\r\n" } else { "\n" };
-    let mut new = old.clone().unwrap_or_default();
+    let mut new = old.as_ref().map(|(b, _)| b.clone()).unwrap_or_default();
     if !new.is_empty() && !new.ends_with(b"\n") {
         new.extend_from_slice(nl.as_bytes());
     }
@@ -368,8 +527,9 @@ fn lines_change(
 
 /// A file written in full beside its target, not yet renamed into place.
 struct Staged {
-    file: AtomicFile,
+    file: NewFile,
     replace: bool,
+    is_config: bool,
 }
 
 impl Plan {
@@ -412,7 +572,7 @@ impl Plan {
         else {
             return String::new();
         };
-        let old = String::from_utf8_lossy(write.old.as_deref().unwrap_or_default());
+        let old = String::from_utf8_lossy(write.old.as_ref().map_or(&[][..], |(b, _)| b));
         let new = String::from_utf8_lossy(&write.new);
         let name = shown(&self.study, CONFIG);
         similar::TextDiff::from_lines(&old, &new)
@@ -424,15 +584,19 @@ impl Plan {
     /// Makes the changes. Every file is first written in full next to its target (which
     /// proves the folders writable); only then are they renamed into place.
     pub fn apply(&self) -> Result<(), StudyError> {
-        let mut created_dir = None;
+        let mut created_dir = false;
         let staged = self.stage(&mut created_dir).inspect_err(|_| {
             // The staged files were dropped (deleted) on the way out, so the folder is empty.
-            if let Some(dir) = &created_dir {
-                let _ = fs::remove_dir(dir);
+            if created_dir {
+                let _ = self.root.remove_folder(Path::new(KEYS_DIR));
             }
         })?;
+        // The config last: the lock is on the file it replaces, so the next init locks the
+        // new one as soon as it is in place, and must then find everything else done.
+        let mut staged = staged;
+        staged.sort_by_key(|s| s.is_config);
         for s in staged {
-            let path = s.file.target().to_path_buf();
+            let path = s.file.path().to_path_buf();
             let existing = if s.replace {
                 Existing::Replace
             } else {
@@ -445,56 +609,60 @@ impl Plan {
         Ok(())
     }
 
-    fn stage(&self, created_dir: &mut Option<PathBuf>) -> Result<Vec<Staged>, StudyError> {
+    fn stage(&self, created_dir: &mut bool) -> Result<Vec<Staged>, StudyError> {
         let mut staged = Vec::new();
         for change in &self.changes {
-            let path = self.study.join(change.rel);
             match (&change.what, &change.write) {
                 (What::CreateDir, _) => {
-                    fs::create_dir(&path).map_err(|error| StudyError::NotWritable {
-                        dir: self.study.clone(),
-                        error,
-                    })?;
-                    *created_dir = Some(path);
+                    self.root
+                        .folder(Path::new(KEYS_DIR), Missing::Create)
+                        .map_err(|r| self.not_writable(KEYS_DIR, r))?;
+                    *created_dir = true;
                 }
-                (_, Some(write)) => staged.push(stage(&path, write)?),
+                (_, Some(write)) => staged.push(self.stage_file(change.rel, write)?),
                 _ => {}
             }
         }
         Ok(staged)
     }
-}
 
-fn stage(path: &Path, write: &FileWrite) -> Result<Staged, StudyError> {
-    let replace = write.old.is_some();
-    // Write through a symlink to the file it points at, keeping the link.
-    let target = if replace {
-        fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
-    } else {
-        path.to_path_buf()
-    };
-    let dir = target.parent().unwrap_or(Path::new("."));
-    // A new file gets the permissions of any new file; a replaced one keeps its own.
-    let file = if replace {
-        AtomicFile::new(&target)
-    } else {
-        AtomicFile::public(&target)
-    };
-    let mut file = file.map_err(|error| StudyError::NotWritable {
-        dir: dir.to_path_buf(),
-        error,
-    })?;
-    let write_error = |error| StudyError::Write {
-        path: target.clone(),
-        error,
-    };
-    file.file().write_all(&write.new).map_err(write_error)?;
-    if replace {
-        let permissions = fs::metadata(&target).map_err(write_error)?.permissions();
-        fs::set_permissions(file.temp_path(), permissions).map_err(write_error)?;
+    /// A write refused by the OS means a study init cannot write in; a link that appeared
+    /// since the plan, what it means in the plan.
+    fn not_writable(&self, rel: &str, refused: Refused) -> StudyError {
+        match refused {
+            Refused::Io { error, .. } => StudyError::NotWritable {
+                dir: self.study.clone(),
+                error,
+            },
+            other => refusal(&self.root, rel, other),
+        }
     }
-    file.sync().map_err(write_error)?;
-    Ok(Staged { file, replace })
+
+    fn stage_file(&self, rel: &str, write: &FileWrite) -> Result<Staged, StudyError> {
+        // A new file gets the permissions of any new file; a replaced one keeps its own.
+        let (mode, replace) = match &write.old {
+            Some((_, mode)) => (*mode, true),
+            None => (0o666, false),
+        };
+        let mut file = self
+            .root
+            .new_file(Path::new(rel), mode)
+            .map_err(|r| self.not_writable(rel, r))?;
+        let write_error = |error| StudyError::Write {
+            path: self.root.shown(Path::new(rel)),
+            error,
+        };
+        file.file().write_all(&write.new).map_err(write_error)?;
+        if replace {
+            file.set_mode(mode).map_err(write_error)?;
+        }
+        file.sync().map_err(write_error)?;
+        Ok(Staged {
+            file,
+            replace,
+            is_config: rel == CONFIG,
+        })
+    }
 }
 
 /// The study folder in a message.

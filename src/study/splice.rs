@@ -74,7 +74,7 @@ fn add_to_body(text: &str, script: &NewScript) -> Result<String, quick_xml::Erro
     };
     let (root_start, root_end) = found.root_range;
     // A config written on one line gets the script on that line too.
-    let compact = !text[root_start..root_end].contains('\n');
+    let compact = !text[root_start..root_end].contains(BREAKS);
     let (nl, unit) = if compact {
         ("", String::new())
     } else {
@@ -118,10 +118,10 @@ fn locate(text: &str) -> Result<Found, quick_xml::Error> {
                 let indent = line_indent(text, start);
                 if let (None, Some(child), Some(Some(parent))) =
                     (&found.unit, &indent, stack.last().map(|f| &f.indent))
+                    && child.len() > parent.len()
+                    && child.starts_with(parent.as_str())
                 {
-                    if child.len() > parent.len() && child.starts_with(parent.as_str()) {
-                        found.unit = Some(child[parent.len()..].to_string());
-                    }
+                    found.unit = Some(child[parent.len()..].to_string());
                 }
                 let in_post = stack.get(1).is_some_and(|f| f.is_post);
                 let is_post =
@@ -179,9 +179,12 @@ fn locate(text: &str) -> Result<Found, quick_xml::Error> {
     }
 }
 
+/// What ends a line: `\n`, `\r\n`, or (old Mac files) a lone `\r`, as XML reads them.
+const BREAKS: [char; 2] = ['\r', '\n'];
+
 /// The spaces and tabs before `pos` when nothing else precedes it on its line.
 fn line_indent(text: &str, pos: usize) -> Option<String> {
-    let line_start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
+    let line_start = text[..pos].rfind(BREAKS).map_or(0, |i| i + 1);
     let before = &text[line_start..pos];
     before
         .bytes()
@@ -189,11 +192,18 @@ fn line_indent(text: &str, pos: usize) -> Option<String> {
         .then(|| before.to_string())
 }
 
-/// The file's line ending: CRLF when most lines end so.
+/// The file's line ending: the one most of its lines end with.
 fn line_ending(text: &str) -> &'static str {
     let crlf = text.matches("\r\n").count();
     let lf = text.matches('\n').count() - crlf;
-    if crlf > lf { "\r\n" } else { "\n" }
+    let cr = text.matches('\r').count() - crlf;
+    if crlf > lf.max(cr) {
+        "\r\n"
+    } else if cr > lf {
+        "\r"
+    } else {
+        "\n"
+    }
 }
 
 fn script_xml(script: &NewScript, nl: &str, indent: &str, child_indent: &str) -> String {
@@ -230,7 +240,7 @@ fn insert_child(text: &str, parent: &Span, parent_indent: &str, child: &str, nl:
             let inside = &text[*content..*end_tag];
             let at = content + inside.trim_end_matches([' ', '\t', '\r', '\n']).len();
             let mut insert = format!("{nl}{child}");
-            if !text[at..*end_tag].contains('\n') {
+            if !text[at..*end_tag].contains(BREAKS) {
                 insert.push_str(nl);
                 insert.push_str(parent_indent);
             }
@@ -302,7 +312,7 @@ mod tests {
     fn in_the_files_own_layout_and_nothing_else_changed() {
         let two = block("\n", "    ", "  ");
         // (what, config, a part of it that occurs once, what that part becomes)
-        let cases: [(&str, &str, &str, String); 10] = [
+        let cases: [(&str, &str, &str, String); 11] = [
             (
                 "after the other scripts, the comment before them kept",
                 include_str!("../../examples/study/conf/config.xml"),
@@ -359,6 +369,12 @@ mod tests {
                 "<librec-auto>\n<post>\n   <script>\n      <script-name>x.py</script-name>\n   </script>\n</post>\n</librec-auto>\n",
                 "   </script>\n</post>",
                 format!("   </script>\n{}\n</post>", block("\n", "   ", "   ")),
+            ),
+            (
+                "CR only (old Mac files): lines end with CR",
+                "<librec-auto>\r  <post>\r  </post>\r</librec-auto>\r",
+                "<post>\r  </post>",
+                format!("<post>\r{}\r  </post>", block("\r", "    ", "  ")),
             ),
             (
                 "a config on one line stays on one line",

@@ -255,10 +255,14 @@ fn a_failure_while_writing_leaves_the_study_as_it_was() {
     fs::write(dir.path().join("keys"), "in the way").unwrap();
     let before = snapshot(dir.path());
     let error = plan.apply().unwrap_err();
-    assert!(matches!(error, StudyError::NotWritable { .. }), "{error}");
-    let shown = Failure::from(error).to_string();
-    assert!(shown.contains("Nothing was changed"), "{shown}");
-    assert_eq!(shown.matches("(os error").count(), 1, "{shown}");
+    assert!(matches!(error, StudyError::Conflict { .. }), "{error}");
+    assert!(
+        error.to_string().ends_with(
+            "keys: exists but is not a folder; move it away, init puts sealed keys there"
+        ),
+        "{error}"
+    );
+    drop(plan);
     assert_eq!(snapshot(dir.path()), before);
 
     // Planned with keys/, which then goes: keys/.gitattributes cannot be staged.
@@ -273,23 +277,15 @@ fn a_failure_while_writing_leaves_the_study_as_it_was() {
 
 #[cfg(unix)]
 #[test]
-fn modes_and_symlinks_are_kept() {
+fn modes_are_kept_and_links_refused() {
     use std::os::unix::fs::{PermissionsExt, symlink};
     let dir = study(EXAMPLE_CONFIG);
-    let real = dir.path().join("conf/real-config.xml");
-    fs::rename(dir.path().join(CONFIG), &real).unwrap();
-    symlink("real-config.xml", dir.path().join(CONFIG)).unwrap();
-    fs::set_permissions(&real, fs::Permissions::from_mode(0o640)).unwrap();
+    let config = dir.path().join(CONFIG);
+    fs::set_permissions(&config, fs::Permissions::from_mode(0o640)).unwrap();
     plan(dir.path(), &script()).unwrap().apply().unwrap();
-    let link = fs::symlink_metadata(dir.path().join(CONFIG)).unwrap();
-    assert!(link.file_type().is_symlink());
-    assert!(
-        fs::read_to_string(&real)
-            .unwrap()
-            .contains("<param name=\"dest\">/study</param>")
-    );
+    assert!(read(&dir, CONFIG).contains("<param name=\"dest\">/study</param>"));
     assert_eq!(
-        fs::metadata(&real).unwrap().permissions().mode() & 0o777,
+        fs::metadata(&config).unwrap().permissions().mode() & 0o777,
         0o640
     );
     // New files are not private to the owner (tempfile's 0600): they are shared like any.
@@ -298,6 +294,20 @@ fn modes_and_symlinks_are_kept() {
         .permissions()
         .mode();
     assert_ne!(mode & 0o044, 0, "{mode:o}");
+
+    // Even a link that stays inside the study is refused: what it leads to can change.
+    let dir = study(EXAMPLE_CONFIG);
+    fs::rename(dir.path().join(CONFIG), dir.path().join("conf/real.xml")).unwrap();
+    symlink("real.xml", dir.path().join(CONFIG)).unwrap();
+    let error = plan(dir.path(), &script()).unwrap_err();
+    assert!(matches!(error, StudyError::Link(_)), "{error}");
+    assert!(
+        error.to_string().contains(
+            "config.xml is a symbolic link (to real.xml); init writes only inside the study"
+        ),
+        "{error}"
+    );
+    assert_eq!(Failure::from(error).kind, ExitKind::Config);
 }
 
 #[test]
@@ -389,4 +399,16 @@ fn default_dest_is_the_study_name() {
             .contains("nope: cannot open the study folder"),
         "{missing}"
     );
+}
+
+/// The config is renamed after every other file: the lock is on the file it replaces, so the
+/// next init locks the new config as soon as it lands and must find the rest done (and a
+/// file failing to land leaves the config as it was).
+#[test]
+fn the_config_is_replaced_last() {
+    let dir = study(EXAMPLE_CONFIG);
+    let plan = plan(dir.path(), &script()).unwrap();
+    fs::create_dir(dir.path().join(GITIGNORE)).unwrap();
+    assert!(plan.apply().is_err());
+    assert_eq!(read(&dir, CONFIG), EXAMPLE_CONFIG);
 }

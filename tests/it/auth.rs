@@ -240,3 +240,27 @@ fn a_revoked_refresh_token_exits_5_and_says_to_run_auth() {
     );
     assert!(!stderr.contains("revoked-refresh-token-value"), "{stderr}");
 }
+
+/// Issue 21 (10): the pasted code is read with a bound: endless stdin fails at once.
+#[cfg(unix)]
+#[test]
+fn endless_stdin_is_refused_at_once() {
+    let env = TestEnv::with_emulator(&["--app", APP_KEY]);
+    let key = env.path("k.enc");
+    // Through sh: assert_cmd would read all of /dev/zero into memory to pipe it.
+    let mut cmd = env.program("sh");
+    cmd.args(["-c", "exec \"$@\" < /dev/zero", "sh"])
+        .arg(crate::harness::bin())
+        .args(["auth", "--app-key", APP_KEY, "--encrypted"])
+        .arg(&key)
+        .endpoint(env.emulator())
+        .password(PASSWORD);
+    let out = crate::harness::output_within(&mut cmd, std::time::Duration::from_secs(20));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("error: the authorization code on stdin is longer than"),
+        "{err}"
+    );
+    assert!(!key.exists());
+}

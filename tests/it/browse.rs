@@ -4,7 +4,7 @@ use std::process::Output;
 
 use crate::harness::{
     CmdExt, PASSWORD, Study, TOKEN, TestEnv, assert_no_secret, assert_same_files, assert_success,
-    pattern, stdout,
+    pattern, stderr, stdout,
 };
 
 /// `dropbox-post ARGS --encrypted keys/dropbox.enc --endpoint URL`, password by env; no
@@ -172,4 +172,42 @@ fn no_credential_is_a_usage_error() {
     let out = TestEnv::new().cmd().arg("whoami").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--encrypted"));
+}
+
+/// Issue 21 (13): a symlink already in the target (a folder or a file) is never written
+/// through: each file behind it fails with a line naming the link, the rest lands, exit 6.
+#[cfg(unix)]
+#[test]
+fn get_writes_nothing_through_a_symlink_in_the_target() {
+    let env = TestEnv::new();
+    let study = posted(&env);
+    let copy = env.path("copy");
+    let outside = env.path("outside");
+    std::fs::create_dir_all(outside.join("Deep")).unwrap();
+    std::fs::create_dir(&copy).unwrap();
+    std::os::unix::fs::symlink(&outside, copy.join("A")).unwrap();
+    std::os::unix::fs::symlink(outside.join("b"), copy.join("b.txt")).unwrap();
+    let out = run(&study, &["get", "/res", copy.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert_eq!(
+        crate::harness::files(&outside),
+        Vec::<std::path::PathBuf>::new()
+    );
+    let err = stderr(&out);
+    let a = copy.join("A");
+    let says = format!(
+        "{} is a symbolic link (to {}); get writes only",
+        a.display(),
+        outside.display()
+    );
+    assert_eq!(err.matches(&says).count(), 4, "{err}");
+    assert!(
+        err.contains(&format!(
+            "{} is a symbolic link",
+            copy.join("b.txt").display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("got 1 files"), "{err}");
+    assert_eq!(std::fs::read(copy.join("a.txt")).unwrap(), b"");
 }

@@ -332,6 +332,21 @@ fn usage_errors() {
                 ],
                 pw,
             ),
+            with_pw(
+                "usage-encrypt-weak-kdf",
+                &[
+                    "encrypt",
+                    "--key",
+                    "token.txt",
+                    "--encrypted",
+                    "new.enc",
+                    "--kdf-memory-kib",
+                    "8",
+                    "--kdf-passes",
+                    "1",
+                ],
+                pw,
+            ),
             case("usage-key-no-subcommand", &["key"]),
             case("usage-key-check-no-file", &["key", "check"]),
             case(
@@ -739,6 +754,15 @@ fn init_errors() {
         "not-utf-8/conf/config.xml",
         b"<librec-auto>\xff</librec-auto>",
     );
+    env.write("linked/conf/config.xml", "<librec-auto/>\n");
+    env.write("ro/conf/config.xml", "<librec-auto/>\n");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::os::unix::fs::symlink("/home/me/.bashrc", env.path("linked/.gitignore")).unwrap();
+        let ro = std::fs::Permissions::from_mode(0o444);
+        std::fs::set_permissions(env.path("ro/conf/config.xml"), ro).unwrap();
+    }
     snapshot_all(
         &env,
         None,
@@ -748,6 +772,10 @@ fn init_errors() {
             case("init-malformed-config", &["init", "malformed"]),
             case("init-not-utf-8", &["init", "not-utf-8"]),
             case("init-bad-dest", &["init", "good", "--dest", "results"]),
+            #[cfg(unix)]
+            case("init-symlink", &["init", "linked", "--dest", "/x"]),
+            #[cfg(unix)]
+            case("init-read-only-config", &["init", "ro", "--dest", "/x"]),
         ],
     );
 }

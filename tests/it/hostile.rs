@@ -167,7 +167,7 @@ fn echo_server() -> HostileServer {
     let calls = Arc::new(AtomicUsize::new(0));
     let server_error = move |headers: HeaderMap| async move {
         let echo = authorization(&headers);
-        if calls.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+        if calls.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
             (StatusCode::INTERNAL_SERVER_ERROR, format!("oops {echo}")).into_response()
         } else {
             conflict(headers).await.into_response()
@@ -355,22 +355,57 @@ fn hostile_configs_are_refused_fast_and_nothing_is_dropped() {
 
 // ---- Finding 5: listings and downloads without end --------------------------------------
 
-#[test]
-fn a_listing_that_never_ends_is_refused() {
+/// A listing server whose every page is `page(n)` (n counts pages), with `has_more` forever,
+/// after `delay`; and how many pages it served.
+fn listing(
+    delay: Duration,
+    page: fn(usize) -> serde_json::Value,
+) -> (HostileServer, Arc<AtomicUsize>) {
     let pages = Arc::new(AtomicUsize::new(0));
     let count = pages.clone();
-    let endless = move || {
-        count.fetch_add(1, Ordering::Relaxed);
-        async { axum::Json(json!({"entries": [], "cursor": "again", "has_more": true})) }
+    let serve = move || {
+        let n = count.fetch_add(1, Ordering::Relaxed);
+        async move {
+            tokio::time::sleep(delay).await;
+            let entries = page(n);
+            axum::Json(json!({"entries": entries, "cursor": format!("c{n}"), "has_more": true}))
+        }
     };
     let server = HostileServer::start(
         Router::new()
-            .route("/2/files/list_folder", post(endless.clone()))
-            .route("/2/files/list_folder/continue", post(endless)),
+            .route("/2/files/list_folder", post(serve.clone()))
+            .route("/2/files/list_folder/continue", post(serve)),
     );
+    (server, pages)
+}
+
+/// Issue 21 (21): empty pages without end, each slow, are refused after a few hundred
+/// milliseconds' worth of them (a listing must bring entries), not after 5,000 pages.
+#[test]
+fn a_listing_that_never_ends_is_refused_soon() {
+    let (server, pages) = listing(Duration::from_millis(30), |_| json!([]));
     let env = TestEnv::new();
-    assert_fails(&against(&env.study(), &server, &["ls"]), 6, "goes on past");
-    assert!(pages.load(Ordering::Relaxed) <= 5_000);
+    let out = output_within(&mut env.study().remote_at(&server.url, &["ls"]), FAST);
+    assert_fails(&out, 6, "too few entries per page");
+    assert!(pages.load(Ordering::Relaxed) <= 101, "{pages:?}");
+}
+
+/// Issue 21 (21): what a listing holds is bounded in bytes, so entries with long names
+/// cannot fill memory before the entry cap.
+#[test]
+fn a_listing_of_fat_entries_is_refused_at_its_memory_bound() {
+    let (server, pages) = listing(Duration::ZERO, |n| {
+        let entries = (0..2_000).map(|i| {
+            let name = format!("{n}-{i}-{}", "x".repeat(4 << 10));
+            crate::harness::file_metadata(&name, &format!("/{name}"), 1)
+        });
+        entries.collect()
+    });
+    let env = TestEnv::new();
+    let out = output_within(&mut env.study().remote_at(&server.url, &["ls"]), FAST);
+    assert_fails(&out, 6, "holds more than 256 MiB");
+    // 3 copies of 4 KiB a file (name, path, lower-case path): 256 MiB is 11 pages of 2,000.
+    assert!(pages.load(Ordering::Relaxed) <= 12, "{pages:?}");
 }
 
 /// Sends a 1 GiB body, made as it is read, for `header`'s 24 bytes, and counts in `sent`

@@ -461,3 +461,116 @@ fn man_pages_one_per_subcommand_render_cleanly() {
         );
     }
 }
+
+/// Issue 21 (5, 20): a study may carry symlinks (git keeps them), so every path init writes
+/// must be a real file or folder of the study: a link, even a dangling one, is refused with
+/// one line naming it, and nothing is written, inside or out.
+#[cfg(unix)]
+#[test]
+fn init_writes_nothing_through_a_symlink() {
+    let env = TestEnv::new();
+    let config = fs::read(example("conf/config.xml")).unwrap();
+    let links = [
+        ".gitignore",
+        "keys",
+        "keys/.gitattributes",
+        "conf/config.xml",
+        "conf",
+    ];
+    // The real thing moved out of the study and linked back; last, a dangling .gitignore.
+    for (n, link) in links.iter().chain([&".gitignore"]).enumerate() {
+        let study = study_with(&env, &format!("s{n}"), &config);
+        env.write(&format!("s{n}/study/.gitignore"), "out/\n");
+        env.write(&format!("s{n}/study/keys/.gitattributes"), "*.png binary\n");
+        let outside = env.path(&format!("s{n}/outside"));
+        if n < links.len() {
+            fs::rename(study.join(link), &outside).unwrap();
+        } else {
+            fs::remove_file(study.join(link)).unwrap();
+        }
+        std::os::unix::fs::symlink(&outside, study.join(link)).unwrap();
+        let outside_before = outside.exists().then(|| snapshot(&outside));
+        let before = snapshot(&study);
+        let out = run(&env, &study, &["init", "--src", SRC]);
+        let says = format!(
+            "{link} is a symbolic link (to {}); init writes only",
+            outside.display()
+        );
+        assert_fails(&out, 3, &says);
+        assert_eq!(snapshot(&study), before, "{link}");
+        assert_eq!(outside.exists().then(|| snapshot(&outside)), outside_before);
+    }
+}
+
+/// Issue 21 (14): concurrent inits each add their script (the config is edited under a
+/// lock and re-read), or say that the same one is already there.
+#[test]
+fn concurrent_inits_lose_no_script() {
+    let env = TestEnv::new();
+    // A few rounds: the races a lock must close open only now and then.
+    for round in 0..3 {
+        let config = b"<librec-auto>\n  <post>\n  </post>\n</librec-auto>\n";
+        let study = study_with(&env, &format!("busy{round}"), config);
+        let spawn = |i: usize| {
+            env.command()
+                .args(["init", "--src", SRC, "--dest", &format!("/d{}", i % 6)])
+                .current_dir(&study)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let runs: Vec<_> = (0..8).map(spawn).collect();
+        let outs: Vec<_> = runs
+            .into_iter()
+            .map(|r| r.wait_with_output().unwrap())
+            .collect();
+        outs.iter().for_each(assert_success);
+        let said: Vec<String> = outs.iter().map(stdout).collect();
+        let config = fs::read_to_string(study.join("conf/config.xml")).unwrap();
+        for i in 0..6 {
+            let dest = format!("<param name=\"dest\">/d{i}</param>");
+            assert_eq!(config.matches(&dest).count(), 1, "{config}");
+        }
+        let count = |what: &str| said.iter().filter(|s| s.contains(what)).count();
+        let added = count("added a dropbox_post.py");
+        let already = count("already posts post → /d");
+        assert_eq!((added, already), (6, 2), "{said:#?}");
+    }
+}
+
+/// Issue 21 (20): a config with CR line endings gets the script on lines of its own.
+#[test]
+fn a_config_with_cr_line_endings_keeps_them() {
+    let env = TestEnv::new();
+    let cr = "<librec-auto>\r  <post>\r  </post>\r</librec-auto>\r";
+    let study = study_with(&env, "cr", cr.as_bytes());
+    assert_success(&run(&env, &study, &["init", "--src", SRC]));
+    let added = script("\r", "    ", "  ", "folder", "post", "/study");
+    assert_eq!(
+        fs::read_to_string(study.join("conf/config.xml")).unwrap(),
+        format!("<librec-auto>\r  <post>\r{added}\r  </post>\r</librec-auto>\r")
+    );
+}
+
+/// Issue 21 (20): a read-only config is refused, not replaced (even for root, whom the mode
+/// does not stop).
+#[cfg(unix)]
+#[test]
+fn a_read_only_config_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    let study = study_with(&env, "ro", b"<librec-auto/>\n");
+    let config = study.join("conf/config.xml");
+    fs::set_permissions(&config, fs::Permissions::from_mode(0o444)).unwrap();
+    let before = snapshot(&study);
+    let out = run(&env, &study, &["init", "--src", SRC]);
+    assert_fails(
+        &out,
+        3,
+        "conf/config.xml is read-only; init would replace it",
+    );
+    assert_eq!(snapshot(&study), before);
+    let mode = fs::metadata(&config).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o444);
+}

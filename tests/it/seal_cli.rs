@@ -387,6 +387,7 @@ fn kdf_cost_flags_are_stored_and_checked() {
             "8192",
             "--kdf-passes",
             "2",
+            "--allow-weak-kdf",
         ])
         .assert()
         .success();
@@ -402,4 +403,81 @@ fn kdf_cost_flags_are_stored_and_checked() {
         .code(2)
         .stderr(predicate::str::contains("262144"));
     assert!(!refused.exists());
+}
+
+/// Issue 21 (11): git runs without the password in its environment, and a repository's
+/// own hooks (`core.fsmonitor`, which index-reading commands run) do not run at all.
+#[cfg(unix)]
+#[test]
+fn git_never_sees_the_password() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    let seen = env.path("seen-env");
+    let hook = env.write(
+        "hook.sh",
+        format!("#!/bin/sh\nenv >> {}\nexit 1\n", seen.display()),
+    );
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let git = |args: &[&str]| {
+        let mut git = std::process::Command::new("git");
+        env.isolate(&mut git);
+        assert!(
+            git.arg("-C")
+                .arg(env.dir())
+                .args(args)
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    git(&["init", "-q"]);
+    git(&["config", "core.fsmonitor", hook.to_str().unwrap()]);
+    let key = env.write("token.txt", DEMO_TOKEN);
+    env.encrypt(&key, &env.path("k.enc"))
+        .password(STRONG)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("not ignored"));
+    let seen = std::fs::read_to_string(&seen).unwrap_or_default();
+    assert!(!seen.contains(STRONG), "{seen}");
+    assert!(!seen.contains("DROPBOX_POST_"), "{seen}");
+}
+
+/// Issue 21 (22): KDF parameters below OWASP's Argon2id floor are refused unless asked for
+/// by name; `key check` warns on a file sealed with them.
+#[test]
+fn a_kdf_below_the_owasp_floor_needs_allow_weak_kdf() {
+    let env = TestEnv::new();
+    let key = env.write("token.txt", DEMO_TOKEN);
+    let cheap = ["-k", STRONG, "--kdf-memory-kib", "8", "--kdf-passes", "1"];
+    let out = env.path("cheap.enc");
+    env.encrypt(&key, &out)
+        .args(cheap)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("below OWASP's Argon2id minimum"))
+        .stderr(predicate::str::contains("--allow-weak-kdf"));
+    assert!(!out.exists());
+    env.encrypt(&key, &out)
+        .args(cheap)
+        .arg("--allow-weak-kdf")
+        .assert()
+        .success();
+    check(&env, &out, STRONG)
+        .success()
+        .stderr(predicate::str::contains("below OWASP's Argon2id minimum"));
+    // At the floor (19 MiB with 2 passes): no opt-in, no warning.
+    let floor = env.path("floor.enc");
+    let at_floor = [
+        "-k",
+        STRONG,
+        "--kdf-memory-kib",
+        "19456",
+        "--kdf-passes",
+        "2",
+    ];
+    env.encrypt(&key, &floor).args(at_floor).assert().success();
+    check(&env, &floor, STRONG)
+        .success()
+        .stderr(predicate::str::contains("OWASP").not());
 }

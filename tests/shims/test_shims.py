@@ -110,6 +110,35 @@ class ShimTest(unittest.TestCase):
         )
         self.assert_forwarded(result, ["post"] + self.LIBREC_ARGS, "from-env")
 
+    def test_password_in_a_short_flag_cluster_goes_to_the_environment(self):
+        # Issue 21 (18): -k is the one short flag with a value; flags before it in a cluster
+        # are kept, the password never reaches the child's argv.
+        for form, kept in (
+            (["-vk", SECRET], ["-v"]),
+            ([f"-vk{SECRET}"], ["-v"]),
+            ([f"-vvk{SECRET}"], ["-vv"]),
+            ([f"-vk={SECRET}"], ["-v"]),
+        ):
+            with self.subTest(form=form):
+                result = self.run_shim("dropbox_post.py", *self.LIBREC_ARGS, *form)
+                self.assert_forwarded(result, ["post"] + self.LIBREC_ARGS + kept, SECRET)
+
+    def test_empty_and_relative_path_entries_are_not_searched(self):
+        # Issue 21 (18): an empty PATH entry means the current folder, where a hostile
+        # study could ship its own dropbox-post.
+        self.write_fake(self.tmp / "dropbox-post")
+        self.write_fake(self.tmp / "rel" / "dropbox-post")
+        shims = self.copy_shims()
+        for path in (":/usr/bin:/bin", "/usr/bin::/bin", ".:/bin", "rel:/bin", "/bin:"):
+            with self.subTest(path=path):
+                result = self.run_shim(
+                    "dropbox_post.py", *self.LIBREC_ARGS, shim_dir=shims,
+                    DROPBOX_POST_BIN="", PATH=path,
+                )
+                self.assertEqual(result.returncode, 1, result.stderr)
+                self.assertIn("dropbox-post binary not found", result.stderr)
+                self.assertFalse(self.record.exists())
+
     def test_exit_codes_pass_through(self):
         for code in (0, 1, 3, 4, 6):
             with self.subTest(code=code):

@@ -195,3 +195,19 @@ async fn secret_apps_basic_auth_and_bad_requests() {
         location.starts_with("http://127.0.0.1:1/cb?code=") && location.ends_with("&state=xyz")
     );
 }
+
+/// Issue 21 (19): `emulate --help` says that authorize approves whoever reaches the port.
+#[test]
+fn emulate_help_says_authorize_approves_anyone_who_reaches_it() {
+    let out = crate::harness::TestEnv::new()
+        .cmd()
+        .args(["emulate", "--help"])
+        .output()
+        .unwrap();
+    let help = crate::harness::stdout(&out);
+    assert!(
+        help.contains("oauth2/authorize approves every request at once"),
+        "{help}"
+    );
+    assert!(help.contains("anyone who can reach"), "{help}");
+}
