@@ -513,7 +513,7 @@ fn utf8(bytes: &[u8]) -> Result<String, String> {
 
 fn utf16(bytes: &[u8], unit: fn([u8; 2]) -> u16) -> Result<String, String> {
     let broken = || format!("starts with a UTF-16 byte-order mark but is not UTF-16; {SAVE}");
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return Err(broken());
     }
     let units = bytes.chunks_exact(2).map(|pair| unit([pair[0], pair[1]]));
