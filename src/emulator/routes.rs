@@ -494,7 +494,8 @@ async fn call(
             if contended {
                 return Err(ApiError::tag("too_many_write_operations").into());
             }
-            let mut metadata = app.store.delete(&ns.inward(&arg.path))?;
+            let parent_rev = arg.parent_rev.as_deref();
+            let mut metadata = app.store.delete(&ns.inward(&arg.path), parent_rev)?;
             ns.outward(&mut metadata);
             Ok(match route {
                 Route::DeleteV1 => ok_json(&metadata),
@@ -672,7 +673,13 @@ impl Validate for CreateFolderArg {
 }
 impl Validate for DeleteArg {
     fn validate(&self) -> Result<(), String> {
-        args::check_path("path", &self.path, PathKind::WriteOrId)
+        args::check_path("path", &self.path, PathKind::WriteOrId)?;
+        match &self.parent_rev {
+            Some(r) if !args::is_rev(r) => Err(format!(
+                "parent_rev: '{r}' did not match pattern '[0-9a-f]+' of at least 9 characters"
+            )),
+            _ => Ok(()),
+        }
     }
 }
 impl Validate for RelocationArg {
@@ -999,7 +1006,8 @@ fn delete_batch(
             let result = if contended && i % 2 == 0 {
                 Err(Failed::Api(json!({".tag": "too_many_write_operations"})))
             } else {
-                job.store.delete(&ns.inward(&e.path))
+                job.store
+                    .delete(&ns.inward(&e.path), e.parent_rev.as_deref())
             };
             entries.push(match result {
                 Ok(mut metadata) => {
