@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::args::{self, PathKind};
 use super::error::ApiError;
-use super::faults::{Exposure, Fault, FaultPlan};
+use super::faults::{Exposure, Fault, FaultPlan, Point};
 use super::jobs::Jobs;
 use super::links::{Links, Target};
 use super::list::Cursor;
@@ -276,12 +276,21 @@ async fn api(
     let Some(route) = Route::from_name(&name) else {
         return ApiError::UnknownRoute(name).into_response();
     };
-    if app.faults.stalls(&name) {
-        drain(body).await;
-        tracing::info!("stalling this {name} request (--stall) until the emulator stops");
-        app.faults.released().await;
-        cut.0.cancel();
-        return std::future::pending::<Response>().await;
+    match app.faults.point(&name) {
+        Point::Serve => {}
+        Point::Stall => {
+            drain(body).await;
+            tracing::info!("stalling this {name} request (--stall) until the emulator stops");
+            app.faults.released().await;
+            cut.0.cancel();
+            return std::future::pending::<Response>().await;
+        }
+        Point::Hold => {
+            let hold = app.faults.hold();
+            tracing::info!("holding this {name} request (--hold) until SIGUSR1");
+            hold.await;
+            tracing::info!("released the held {name} request");
+        }
     }
     latency(&app).await;
     let fault = app.faults.draw(route.exposure());
