@@ -6,7 +6,8 @@
 //! to librec-auto (one note on stderr each).
 //!
 //! Params of a dropbox script (text is trimmed):
-//! - `option`: `file`, `folder` or `no` (any case); `no` disables the script.
+//! - `option`: `file`, `folder` or `no` (any case); `no` disables the script (a mirror of
+//!   another script still keeps everything under its `dest`: [`StudyConfig::disabled_dests`]).
 //! - `encrypted_key`: the sealed credential file.
 //! - `path`: the file or folder to publish; must exist and be of the kind `option` names.
 //! - `dest`: the Dropbox folder that receives the file, or the folder's contents (as
@@ -61,6 +62,17 @@ pub struct StudyConfig {
     pub study_dir: PathBuf,
     /// One job per enabled dropbox script, in document order.
     pub jobs: Vec<PostJob>,
+    /// The normalised `dest` of each dropbox script switched off (option No) whose dest is
+    /// a valid Dropbox path: a mirror keeps what is under it (what such a script posted
+    /// before is not known).
+    pub disabled_dests: Vec<String>,
+}
+
+/// One dropbox script, validated.
+enum Validated {
+    Job(PostJob),
+    /// Option No, with its `dest` if that is valid (one that is not protects nothing).
+    Off(Option<String>),
 }
 
 /// One validated upload: a local file or folder to a Dropbox folder.
@@ -331,6 +343,7 @@ pub(crate) fn from_text(
 ) -> Result<StudyConfig, ConfigError> {
     let scripts = parse(text, &file)?;
     let mut jobs = Vec::new();
+    let mut disabled_dests = Vec::new();
     let mut disabled = 0;
     for script in &scripts {
         let name = script.name.as_deref().unwrap_or("");
@@ -347,8 +360,9 @@ pub(crate) fn from_text(
             continue;
         }
         match script_job(&study_dir, script) {
-            Ok(Some(job)) => jobs.push(job),
-            Ok(None) => {
+            Ok(Validated::Job(job)) => jobs.push(job),
+            Ok(Validated::Off(dest)) => {
+                disabled_dests.extend(dest);
                 disabled += 1;
                 note(format!(
                     "{file}:{}: post script {} ({name}) has option No; skipped",
@@ -376,7 +390,11 @@ pub(crate) fn from_text(
     if jobs.is_empty() {
         return Err(ConfigError::NoDropboxScripts { file, disabled });
     }
-    Ok(StudyConfig { study_dir, jobs })
+    Ok(StudyConfig {
+        study_dir,
+        jobs,
+        disabled_dests,
+    })
 }
 
 /// The librec-auto argv form (`--option --encrypted_key --path --dest`) of one script; paths
@@ -398,17 +416,17 @@ pub fn job_from_args(
         allow_outside: false,
         delete: false,
     };
-    validate(&study_dir, &params)
-        .map(|job| {
-            job.map(|job| PostJob {
-                script: 1,
-                line: 0,
-                ..job
-            })
-        })
-        .map_err(|problem| ConfigError::Args {
+    match validate(&study_dir, &params) {
+        Ok(Validated::Job(job)) => Ok(Some(PostJob {
+            script: 1,
+            line: 0,
+            ..job
+        })),
+        Ok(Validated::Off(_)) => Ok(None),
+        Err(problem) => Err(ConfigError::Args {
             problem: Box::new(problem),
-        })
+        }),
+    }
 }
 
 /// `--target`, else the parent of a `conf/` folder holding the config, else its folder.
@@ -458,7 +476,7 @@ const KNOWN_PARAMS: [&str; 11] = [
 /// Params that may be given more than once: each is one more pattern.
 const REPEATABLE: [&str; 2] = ["exclude", "include"];
 
-fn script_job(study_dir: &Path, script: &RawScript) -> Result<Option<PostJob>, Problem> {
+fn script_job(study_dir: &Path, script: &RawScript) -> Result<Validated, Problem> {
     let mut seen: Vec<&RawParam> = Vec::new();
     for param in &script.params {
         if param.name.is_empty() {
@@ -522,22 +540,25 @@ fn script_job(study_dir: &Path, script: &RawScript) -> Result<Option<PostJob>, P
             .collect()
     };
     let (excludes, includes) = (globs("exclude")?, globs("include")?);
-    Ok(validate(study_dir, &params)?.map(|job| PostJob {
-        script: script.index,
-        line: script.line,
-        root,
-        excludes,
-        includes,
-        ..job
-    }))
+    Ok(match validate(study_dir, &params)? {
+        Validated::Job(job) => Validated::Job(PostJob {
+            script: script.index,
+            line: script.line,
+            root,
+            excludes,
+            includes,
+            ..job
+        }),
+        off => off,
+    })
 }
 
 /// Checks one script's params; the job's `script`/`line` are left for the caller to set.
-fn validate(study_dir: &Path, params: &Params) -> Result<Option<PostJob>, Problem> {
+fn validate(study_dir: &Path, params: &Params) -> Result<Validated, Problem> {
     let kind = match params.option.to_ascii_lowercase().as_str() {
         "file" => JobKind::File,
         "folder" => JobKind::Folder,
-        "no" => return Ok(None),
+        "no" => return Ok(Validated::Off(normalize_dest(params.dest).ok())),
         "" => return Err(Problem::Empty("option")),
         _ => return Err(Problem::BadOption(params.option.to_string())),
     };
@@ -549,7 +570,7 @@ fn validate(study_dir: &Path, params: &Params) -> Result<Option<PostJob>, Proble
         params.encrypted_key,
         JobKind::File,
     )?;
-    Ok(Some(PostJob {
+    Ok(Validated::Job(PostJob {
         script: 0,
         line: 0,
         kind,

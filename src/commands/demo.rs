@@ -140,7 +140,7 @@ fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// `post --config STUDY/conf/config.xml` on the emulator, with the demo password.
 async fn post(study: &Path, endpoint: &str) -> CmdResult {
     let config = study.join("conf/config.xml");
-    let jobs = crate::config::load(&config, None)?.jobs;
+    let study = crate::config::load(&config, None)?;
     let options = PostOptions {
         config: Some(config),
         endpoints: Endpoints::single(endpoint).exit_with(ExitKind::Internal)?,
@@ -149,7 +149,9 @@ async fn post(study: &Path, endpoint: &str) -> CmdResult {
         resume: false,
         ..PostOptions::default()
     };
-    Run::prepare(jobs, options)?.post(&demo_password()).await
+    Run::prepare(study.jobs, study.disabled_dests, options)?
+        .post(&demo_password())
+        .await
 }
 
 fn demo_password() -> Password {

@@ -106,6 +106,12 @@ pub struct EmulateArgs {
     #[arg(long = "stall", value_name = "ROUTE:N")]
     pub stalls: Vec<crate::emulator::Stall>,
 
+    /// Hold the Nth request (from 1) to ROUTE until the emulator gets SIGUSR1, then serve
+    /// it, e.g. files/delete_batch:1, so a test can act in the middle of a client's run
+    /// (repeatable; one SIGUSR1 releases every request held at the time).
+    #[arg(long = "hold", value_name = "ROUTE:N")]
+    pub holds: Vec<crate::emulator::Stall>,
+
     /// Serve HTTPS with a certificate from a CA generated at start.
     #[arg(long)]
     pub tls: bool,
@@ -154,6 +160,7 @@ impl EmulateArgs {
                 rate_limit_rate: self.rate_limit_rate,
                 cut_rate: self.cut_rate,
                 stalls: self.stalls,
+                holds: self.holds,
             },
             tls: self.tls.then_some(TlsOptions {
                 ca_cert_out: self.ca_cert_out,
@@ -183,18 +190,58 @@ pub fn run(args: EmulateArgs) -> CmdResult {
             }
             other => Failure::new(ExitKind::Internal, other),
         })?;
-        // Watched before the URL is out: a client may stop the emulator as soon as it reads it.
+        // Watched before the URL is out: a client may stop the emulator (or release what it
+        // holds) as soon as it reads it.
         let stop = stop_requested();
+        let mut release = ReleaseSignal::watch();
         let mut out = std::io::stdout();
         writeln!(out, "{}", running.base_url()).exit_with(ExitKind::Internal)?;
         out.flush().exit_with(ExitKind::Internal)?;
         if let Some(ca) = running.ca_cert_path() {
             eprintln!("dropbox-post: CA certificate: {}", ca.display());
         }
-        stop.await;
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = &mut stop => break,
+                () = release.next() => running.release_holds(),
+            }
+        }
         running.shutdown().await;
         Ok(())
     })
+}
+
+/// SIGUSR1, each time it comes: what releases the requests `--hold` holds. Never on other
+/// systems, nor when it cannot be watched; the handler is installed by `watch`.
+struct ReleaseSignal {
+    #[cfg(unix)]
+    usr1: Option<tokio::signal::unix::Signal>,
+}
+
+impl ReleaseSignal {
+    fn watch() -> ReleaseSignal {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let usr1 = signal(SignalKind::user_defined1())
+                .map_err(|e| tracing::warn!("cannot watch SIGUSR1 (--hold): {e}"))
+                .ok();
+            ReleaseSignal { usr1 }
+        }
+        #[cfg(not(unix))]
+        ReleaseSignal {}
+    }
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        if let Some(usr1) = &mut self.usr1
+            && usr1.recv().await.is_some()
+        {
+            return;
+        }
+        std::future::pending().await
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM; the handlers are installed when this is called.

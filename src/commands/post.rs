@@ -17,6 +17,7 @@ use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
 use crate::password::Purpose;
 use crate::upload::engine;
 use crate::upload::filter;
+use crate::upload::mirror::{self, Leave};
 use crate::upload::plan::Mode;
 use crate::upload::run::{PostOptions, Run};
 
@@ -138,12 +139,34 @@ pub struct PostArgs {
     pub include: Vec<String>,
 
     /// Mirror: once every file of the run is sent and none failed, delete the files and
-    /// empty folders under each folder script's DEST that have no local counterpart and are
-    /// not excluded (never anything outside DEST). Refused when anything failed. With
-    /// --dry-run, lists what would go. A script's `<param name="delete">true</param>` does
-    /// the same for that script.
+    /// folders under each folder script's DEST that have no local counterpart and are not
+    /// excluded; never anything outside DEST, posted by another script, or under the dest
+    /// of a script switched off (option No). Only what DEST held when it was listed goes:
+    /// a file replaced since, or a folder written into, is kept and reported. Refused when
+    /// anything failed. With --dry-run, lists what would go. A script's
+    /// `<param name="delete">true</param>` does the same for that script.
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = BoolishValueParser::new())]
     pub delete: bool,
+
+    /// With --delete: the most files and folders the run may delete, all scripts together
+    /// (a folder and each thing in it count one each); `off` for no limit. A run that
+    /// would delete more deletes nothing, says how many it would, and exits 6. The default
+    /// covers a routine clean-up and stays few enough to restore by hand from Dropbox's
+    /// deleted files.
+    #[arg(long, value_name = "N|off", default_value_t = mirror::DEFAULT_MAX_DELETE, value_parser = max_delete)]
+    pub max_delete: usize,
+
+    /// With --delete: let a script whose DEST is / mirror the whole Dropbox (with --root
+    /// team, every team folder and the member folder). Refused without it; a config
+    /// cannot give this.
+    #[arg(long)]
+    pub allow_root_mirror: bool,
+
+    /// With --delete: let a script from whose folder nothing was posted (empty, or a disk
+    /// that is not mounted) mirror its DEST, i.e. delete everything there. Refused without
+    /// it; a config cannot give this.
+    #[arg(long)]
+    pub allow_empty_mirror: bool,
 
     /// Start every upload afresh. By default a big file whose upload an interrupted run
     /// left unfinished continues where Dropbox's copy ends (journalled beside the hash
@@ -180,6 +203,16 @@ fn glob(s: &str) -> Result<String, String> {
     filter::check_glob(s).map(|()| s.to_string())
 }
 
+/// A number, or `off` for no limit.
+fn max_delete(s: &str) -> Result<usize, String> {
+    match s {
+        "off" => Ok(usize::MAX),
+        _ => s
+            .parse()
+            .map_err(|_| "must be a number of files and folders, or off".into()),
+    }
+}
+
 /// Bytes per second, 0 for no limit.
 fn rate(s: &str) -> Result<u64, String> {
     bwlimit::parse_rate(s).map(Option::unwrap_or_default)
@@ -199,13 +232,13 @@ fn chunk_mib(s: &str) -> Result<usize, String> {
 }
 
 pub fn run(args: PostArgs) -> CmdResult {
-    let jobs = args.jobs()?;
+    let (jobs, disabled) = args.jobs()?;
     let Some(first) = jobs.first() else {
         eprintln!("dropbox-post: the script has option No; nothing to post");
         return Ok(());
     };
     let what = first.encrypted_key.display().to_string();
-    let run = Run::prepare(jobs, args.options()?)?;
+    let run = Run::prepare(jobs, disabled, args.options()?)?;
     // Asked before the walks start, so that a slow answer at a prompt leaves no stale walk.
     let password = args.password.resolve(Purpose::Open, &what)?;
     super::runtime()?.block_on(run.post(&password))
@@ -234,13 +267,19 @@ impl PostArgs {
             exclude: self.exclude.clone(),
             include: self.include.clone(),
             delete: self.delete,
+            mirror: Leave {
+                root: self.allow_root_mirror,
+                empty: self.allow_empty_mirror,
+                max_delete: self.max_delete,
+            },
             bwlimit: self.bwlimit.filter(|&rate| rate > 0),
             json: self.json,
         })
     }
 
-    /// The scripts as the config (or the librec-auto form) gives them.
-    fn jobs(&self) -> CmdResult<Vec<PostJob>> {
+    /// The scripts as the config (or the librec-auto form) gives them, and the `dest` of
+    /// each one switched off.
+    fn jobs(&self) -> CmdResult<(Vec<PostJob>, Vec<String>)> {
         if let Some(option) = &self.option {
             let study_dir = match &self.target {
                 Some(dir) => dir.clone(),
@@ -258,7 +297,7 @@ impl PostArgs {
                 allow_outside: self.allow_outside_param,
                 ..job
             };
-            return Ok(job.into_iter().map(with_param).collect());
+            return Ok((job.into_iter().map(with_param).collect(), Vec::new()));
         }
         let Some(config) = self.config() else {
             return Err(Failure::msg(
@@ -266,6 +305,7 @@ impl PostArgs {
                 "no study config: give --config STUDY/conf/config.xml (or --option/--encrypted_key/--path/--dest)",
             ));
         };
-        Ok(config::load(config, self.target.as_deref())?.jobs)
+        let study = config::load(config, self.target.as_deref())?;
+        Ok((study.jobs, study.disabled_dests))
     }
 }

@@ -231,6 +231,26 @@ fn option_no_is_skipped_and_all_no_is_an_error() {
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].script, 2);
 
+    // A mirror keeps what is under a disabled script's dest; one that is no Dropbox path
+    // protects nothing and breaks nothing.
+    let off = |dest| {
+        let params = [
+            ("option", "no"),
+            ("encrypted_key", "x"),
+            ("path", "x"),
+            ("dest", dest),
+        ];
+        dropbox(&params)
+    };
+    let scripts = [
+        off("/a//b/"),
+        off("relative"),
+        off("/c/../d"),
+        dropbox(&FILE_JOB),
+    ];
+    let (_d, ok) = load_xml(&config_xml(&scripts));
+    assert_eq!(ok.unwrap().disabled_dests, ["/a/b"]);
+
     let (_d, err) = load_xml(&config_xml(&[no.clone(), no]));
     let err = err.unwrap_err();
     assert!(matches!(

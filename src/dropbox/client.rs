@@ -442,24 +442,20 @@ impl DropboxClient {
         Ok(r.entries)
     }
 
-    /// Delete `paths` (at most 1,000) with one `files/delete_batch` job, polling it until
-    /// it is done; a result per path, in order.
+    /// Delete `entries` (at most 1,000; a file with `parent_rev` only at that revision)
+    /// with one `files/delete_batch` job, polling it until it is done; a result per entry,
+    /// in order.
     pub async fn delete_batch(
         &self,
-        paths: &[String],
+        entries: &[DeleteArg],
     ) -> Result<Vec<DeleteBatchResultEntry>, ApiError> {
         const CHECK: &str = "files/delete_batch/check";
         let arg = DeleteBatchArg {
-            entries: (paths.iter())
-                .map(|path| DeleteArg {
-                    path: path.clone(),
-                    parent_rev: None,
-                })
-                .collect(),
+            entries: entries.to_vec(),
         };
         let launch: DeleteBatchLaunch = self.rpc("files/delete_batch", &arg).await?;
         let mut wait = Duration::from_millis(50);
-        let entries = match launch {
+        let results = match launch {
             DeleteBatchLaunch::Complete { entries } => entries,
             DeleteBatchLaunch::AsyncJobId { async_job_id } => loop {
                 tokio::time::sleep(wait).await;
@@ -482,14 +478,14 @@ impl DropboxClient {
             },
             DeleteBatchLaunch::Other => return Err(unknown_tag("files/delete_batch")),
         };
-        if entries.len() != paths.len() {
+        if results.len() != entries.len() {
             return Err(ApiError::Decode {
                 route: CHECK.into(),
                 status: 200,
-                message: format!("{} results for {} entries", entries.len(), paths.len()),
+                message: format!("{} results for {} entries", results.len(), entries.len()),
             });
         }
-        Ok(entries)
+        Ok(results)
     }
 }
 

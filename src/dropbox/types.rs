@@ -207,6 +207,11 @@ pub struct FileMetadata {
     pub content_hash: Option<String>,
 }
 
+/// Whether `s` is a revision as Stone's `Rev` has it: at least 9 lower-case hex digits.
+pub fn is_rev(s: &str) -> bool {
+    s.len() >= 9 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct FolderMetadata {
     pub name: String,

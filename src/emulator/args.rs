@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, header};
 use serde::de::DeserializeOwned;
 
 use crate::dropbox::content_hash;
+pub use crate::dropbox::types::is_rev;
 
 pub const ARG_HEADER: &str = "dropbox-api-arg";
 
@@ -105,10 +106,6 @@ fn is_namespace(path: &str) -> bool {
         let digits = rest.split('/').next().unwrap_or("");
         !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
     })
-}
-
-pub fn is_rev(s: &str) -> bool {
-    s.len() >= 9 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// Checks `path` against its Stone pattern and Dropbox's extra root rules.

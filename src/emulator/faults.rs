@@ -1,6 +1,8 @@
 //! Faults on demand: latency, server errors, rate limits and cut connections, drawn from
-//! one seeded generator so a run can be replayed (`--seed`); and stalls, requests that are
-//! never answered, at a chosen point, so a test can kill its client there.
+//! one seeded generator so a run can be replayed (`--seed`); stalls, requests that are
+//! never answered, at a chosen point, so a test can kill its client there; and holds,
+//! requests kept waiting at a chosen point until released, so a test can act mid-run (as
+//! a second writer would) and then let the client go on.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -9,6 +11,7 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 /// What to inject. Rates are shares of requests in `0.0..=1.0`; their sum must be ≤ 1.
@@ -27,6 +30,8 @@ pub struct Faults {
     pub cut_rate: f64,
     /// Requests that get no answer.
     pub stalls: Vec<Stall>,
+    /// Requests served only once [`FaultPlan::release_holds`] is called (spelled like stalls).
+    pub holds: Vec<Stall>,
 }
 
 /// The `nth` request (from 1) to `route` (e.g. `files/upload_session/append_v2`) is read to
@@ -109,10 +114,22 @@ pub struct FaultPlan {
     faults: Faults,
     pub seed: u64,
     rng: Mutex<StdRng>,
-    /// Requests seen so far per stalled route.
+    /// Requests seen so far per stalled or held route.
     calls: Mutex<HashMap<String, u64>>,
     /// Cancelled when the emulator stops: stalled requests then end.
     released: CancellationToken,
+    /// Wakes the requests held at the time.
+    unheld: Notify,
+}
+
+/// What to do with a request before serving it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Point {
+    Serve,
+    /// Never answer it ([`Faults::stalls`]).
+    Stall,
+    /// Serve it once released ([`Faults::holds`]).
+    Hold,
 }
 
 impl FaultPlan {
@@ -124,21 +141,46 @@ impl FaultPlan {
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
             calls: Mutex::new(HashMap::new()),
             released: CancellationToken::new(),
+            unheld: Notify::new(),
         }
     }
 
-    /// Whether this request to `route` is one to hold unanswered.
-    pub fn stalls(&self, route: &str) -> bool {
-        if !self.faults.stalls.iter().any(|s| s.route == route) {
-            return false;
+    /// Whether this request to `route` is one to stall or hold.
+    pub fn point(&self, route: &str) -> Point {
+        let (stalls, holds) = (&self.faults.stalls, &self.faults.holds);
+        if !stalls.iter().chain(holds).any(|s| s.route == route) {
+            return Point::Serve;
         }
         let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
         let n = calls.entry(route.to_string()).or_default();
         *n += 1;
-        self.faults
-            .stalls
-            .iter()
-            .any(|s| s.route == route && s.nth == *n)
+        let at = |points: &[Stall]| points.iter().any(|s| s.route == route && s.nth == *n);
+        if at(stalls) {
+            Point::Stall
+        } else if at(holds) {
+            Point::Hold
+        } else {
+            Point::Serve
+        }
+    }
+
+    /// Resolves once [`FaultPlan::release_holds`] is called after this call (not before),
+    /// or the emulator stops. Call it before saying the request is held: a release that
+    /// follows the saying is then never missed.
+    pub fn hold(&self) -> impl Future<Output = ()> + '_ {
+        // A `Notified` receives `notify_waiters` from its creation on, polled or not.
+        let unheld = self.unheld.notified();
+        async move {
+            tokio::select! {
+                _ = unheld => {}
+                _ = self.released.cancelled() => {}
+            }
+        }
+    }
+
+    /// Lets every request held now go on.
+    pub fn release_holds(&self) {
+        self.unheld.notify_waiters();
     }
 
     /// Resolves once the emulator stops.
@@ -221,16 +263,18 @@ mod tests {
     }
 
     #[test]
-    fn stalls_hit_only_the_nth_request_to_their_route() {
-        let stall: Stall = "files/upload_session/append_v2:2".parse().unwrap();
+    fn stalls_and_holds_hit_only_the_nth_request_to_their_route() {
+        let at = |s: &str| s.parse::<Stall>().unwrap();
         let p = FaultPlan::new(Faults {
-            stalls: vec![stall],
+            stalls: vec![at("files/upload_session/append_v2:2")],
+            holds: vec![at("files/upload_session/append_v2:3")],
             ..Faults::default()
         });
         let route = "files/upload_session/append_v2";
-        let seen: Vec<bool> = (0..4).map(|_| p.stalls(route)).collect();
-        assert_eq!(seen, [false, true, false, false]);
-        assert!(!p.stalls("files/upload_session/start"));
+        let seen: Vec<Point> = (0..4).map(|_| p.point(route)).collect();
+        use Point::{Hold, Serve, Stall as Stalled};
+        assert_eq!(seen, [Serve, Stalled, Hold, Serve]);
+        assert_eq!(p.point("files/upload_session/start"), Serve);
         for bad in [
             "files/upload_session/append_v2",
             "x:1",
@@ -239,6 +283,17 @@ mod tests {
         ] {
             assert!(bad.parse::<Stall>().is_err(), "{bad}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_hold_ends_at_the_release_that_follows_it() {
+        let p = FaultPlan::new(Faults::default());
+        p.release_holds();
+        let hold = p.hold();
+        p.release_holds();
+        tokio::time::timeout(std::time::Duration::from_secs(5), hold)
+            .await
+            .expect("released");
     }
 
     #[test]

@@ -205,6 +205,11 @@ impl RunningEmulator {
         self.app.faults.seed
     }
 
+    /// Lets the requests `--hold` holds now go on (`emulate` calls it on SIGUSR1).
+    pub fn release_holds(&self) {
+        self.app.faults.release_holds();
+    }
+
     /// Stops accepting, lets requests in flight finish, flushes state.
     pub async fn shutdown(mut self) {
         self.shutdown.cancel();

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::args::{self, PathKind};
 use super::error::ApiError;
-use super::faults::{Exposure, Fault, FaultPlan};
+use super::faults::{Exposure, Fault, FaultPlan, Point};
 use super::jobs::Jobs;
 use super::links::{Links, Target};
 use super::list::Cursor;
@@ -276,12 +276,21 @@ async fn api(
     let Some(route) = Route::from_name(&name) else {
         return ApiError::UnknownRoute(name).into_response();
     };
-    if app.faults.stalls(&name) {
-        drain(body).await;
-        tracing::info!("stalling this {name} request (--stall) until the emulator stops");
-        app.faults.released().await;
-        cut.0.cancel();
-        return std::future::pending::<Response>().await;
+    match app.faults.point(&name) {
+        Point::Serve => {}
+        Point::Stall => {
+            drain(body).await;
+            tracing::info!("stalling this {name} request (--stall) until the emulator stops");
+            app.faults.released().await;
+            cut.0.cancel();
+            return std::future::pending::<Response>().await;
+        }
+        Point::Hold => {
+            let hold = app.faults.hold();
+            tracing::info!("holding this {name} request (--hold) until SIGUSR1");
+            hold.await;
+            tracing::info!("released the held {name} request");
+        }
     }
     latency(&app).await;
     let fault = app.faults.draw(route.exposure());
@@ -494,7 +503,8 @@ async fn call(
             if contended {
                 return Err(ApiError::tag("too_many_write_operations").into());
             }
-            let mut metadata = app.store.delete(&ns.inward(&arg.path))?;
+            let parent_rev = arg.parent_rev.as_deref();
+            let mut metadata = app.store.delete(&ns.inward(&arg.path), parent_rev)?;
             ns.outward(&mut metadata);
             Ok(match route {
                 Route::DeleteV1 => ok_json(&metadata),
@@ -672,7 +682,13 @@ impl Validate for CreateFolderArg {
 }
 impl Validate for DeleteArg {
     fn validate(&self) -> Result<(), String> {
-        args::check_path("path", &self.path, PathKind::WriteOrId)
+        args::check_path("path", &self.path, PathKind::WriteOrId)?;
+        match &self.parent_rev {
+            Some(r) if !args::is_rev(r) => Err(format!(
+                "parent_rev: '{r}' did not match pattern '[0-9a-f]+' of at least 9 characters"
+            )),
+            _ => Ok(()),
+        }
     }
 }
 impl Validate for RelocationArg {
@@ -999,7 +1015,8 @@ fn delete_batch(
             let result = if contended && i % 2 == 0 {
                 Err(Failed::Api(json!({".tag": "too_many_write_operations"})))
             } else {
-                job.store.delete(&ns.inward(&e.path))
+                job.store
+                    .delete(&ns.inward(&e.path), e.parent_rev.as_deref())
             };
             entries.push(match result {
                 Ok(mut metadata) => {

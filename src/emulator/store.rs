@@ -303,7 +303,13 @@ impl Store {
     }
 
     /// `delete_v2`: the metadata as it was. `Err` is a `DeleteError`.
-    pub fn delete(&self, path: &str) -> Result<Metadata, Failed> {
+    ///
+    /// With `parent_rev`, only a file at that revision is deleted. Dropbox documents the
+    /// field ("does not support deleting a folder") but not its errors; `DeleteError` has
+    /// no member of its own for them, so a file at another revision is the write conflict
+    /// an `update` write meets (`path_write/conflict/file`), and a folder is `path_lookup/
+    /// not_file` (a file was expected).
+    pub fn delete(&self, path: &str, parent_rev: Option<&str>) -> Result<Metadata, Failed> {
         let mut inner = self.lock();
         let lower = inner
             .resolve(path)
@@ -312,6 +318,16 @@ impl Store {
             .live(&lower)
             .cloned()
             .ok_or_else(|| json!({".tag": "path_lookup", "path_lookup": not_found()}))?;
+        match (&node.kind, parent_rev) {
+            (Kind::File(file), Some(rev)) if file.rev != rev => {
+                return Err(json!({".tag": "path_write", "path_write": conflict("file")}).into());
+            }
+            (Kind::Folder { .. }, Some(_)) => {
+                let not_file = json!({".tag": "not_file"});
+                return Err(json!({".tag": "path_lookup", "path_lookup": not_file}).into());
+            }
+            _ => {}
+        }
         let disk = self.disk_path(&node.display);
         let removed = match node.kind {
             Kind::Folder { .. } => fs::remove_dir_all(&disk),

@@ -1,7 +1,6 @@
 //! One post script: its walk (done by [`super::run`] before any script sends), the listing
 //! of its `dest`, the plan, the engine, the hash cache saved, and the shared link.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,8 +15,7 @@ use super::run::PostOptions;
 use super::walk::LocalTree;
 use crate::config::{JobKind, PostJob};
 use crate::dropbox::client::DropboxClient;
-use crate::dropbox::error::{ApiError, Reason};
-use crate::dropbox::types::Metadata;
+use crate::dropbox::error::ApiError;
 
 /// A script's walked tree, with its hash cache and how long the walk took.
 pub(super) struct Walked {
@@ -43,7 +41,7 @@ impl Script<'_> {
         let (job, options) = (self.job, self.options);
         let Walked { tree, cache, took } = walked;
         let started = Instant::now();
-        let listed = list_dest(&self.client, &job.dest).await;
+        let listed = plan::list(&self.client, &job.dest).await;
         let cache = Arc::new(cache);
         let progress = Arc::new(Progress::new(
             &format!("script {}", job.script),
@@ -158,18 +156,5 @@ async fn share(client: &DropboxClient, target: &str) -> Result<String, (String, 
             let why = format!("cannot create a shared link: {}", reason(&e));
             Err((why, e.is_fatal().then_some(e)))
         }
-    }
-}
-
-/// Everything under `dest`, keyed by lower-case path; a missing `dest` is empty.
-async fn list_dest(
-    client: &DropboxClient,
-    dest: &str,
-) -> Result<HashMap<String, Metadata>, ApiError> {
-    let path = if dest == "/" { "" } else { dest };
-    match client.list_folder_recursive(path).await {
-        Ok(listing) => Ok(plan::index(listing)),
-        Err(e) if e.reason() == Some(Reason::NotFound) => Ok(HashMap::new()),
-        Err(e) => Err(e),
     }
 }

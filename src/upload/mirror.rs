@@ -1,25 +1,51 @@
 //! `--delete`: after a run in which everything was sent, delete what a folder script's
-//! `dest` holds with no local counterpart, so Dropbox mirrors the local tree.
+//! `dest` holds with no local counterpart, so Dropbox mirrors the local tree. This module
+//! is the one place that decides what a mirror may delete.
 //!
-//! What is deleted is decided from the listing of `dest` taken before the upload (anything
-//! that appeared since is left alone) and is never outside `dest`. Kept: every path with a
-//! local counterpart (by Dropbox's case-insensitive key), everything the script's filters
-//! leave out (as if it were local), everything another script of the run posts, and any
-//! folder that still holds something kept. A folder whose every entry goes is deleted whole,
-//! in one entry of `files/delete_batch`; the report lists each file and folder under it.
+//! **Candidates** come only from the listing of `dest` taken before the upload, once
+//! [`vet`] has set aside every entry that is not a clean path strictly under `dest` (a
+//! hostile or broken server's); `--dry-run` and the real run plan from the same vetted
+//! listing. Kept: every path with a local counterpart (by Dropbox's case-insensitive key),
+//! everything the script's filters leave out (as if it were local: a folder that is empty
+//! on Dropbox by the empty-folder rule, so `--include '*.csv'` keeps empty folders),
+//! everything another script of the run posts, everything under the `dest` of another
+//! folder script or of a script switched off (option No) at or under this one, and any
+//! folder that still holds something kept.
+//!
+//! **Deleting only what was listed.** A file is deleted at the revision the listing saw
+//! (`parent_rev`): one that a second writer replaced meanwhile is kept and reported
+//! ("changed since it was listed"), not counted as a failure. Dropbox has no such guard for
+//! folders, so each topmost folder to delete is listed again just before the one
+//! `files/delete_batch` that does the deleting; a folder is deleted whole only when that
+//! listing shows nothing in it but what the first listing had (files at the same revision,
+//! folders that go too). Otherwise it is kept and reported, and what it held that was
+//! listed goes as above. What remains is the time between that second listing and the
+//! batch (one request): something written into such a folder then is deleted with it.
+//!
+//! **Safety nets**, refused with a reason (nothing deleted, the run exits 6): a `dest` of
+//! `/` (the whole Dropbox; with `--root team` the member folder and the team folders)
+//! without `--allow-root-mirror`; a local tree from which nothing was posted (an empty
+//! folder, a mount point whose disk is not mounted) that would delete something, without
+//! `--allow-empty-mirror`; and a run whose mirrors together would delete more than
+//! `--max-delete` files and folders.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use serde_json::Value;
+
 use crate::dropbox::client::DropboxClient;
 use crate::dropbox::error::{ApiError, Reason, entry_failure, reason_of};
+use crate::dropbox::limits::MAX_BATCH;
 use crate::dropbox::path::key;
-use crate::dropbox::types::{DeleteBatchResultEntry, Metadata};
+use crate::dropbox::types::{DeleteArg, DeleteBatchResultEntry, Metadata, is_rev};
 
 use super::filter::Filter;
-use super::plan::remote_path;
-use super::report::{CANNOT_DELETE, Deletion};
+use super::plan::{self, remote_path};
+use super::report::{CANNOT_DELETE, Deletion, Kept};
 use super::walk::LocalTree;
-use crate::dropbox::limits::MAX_BATCH;
+
+/// The reason a file that a second writer replaced is kept.
+pub const CHANGED: &str = "changed since it was listed";
 
 /// What one script of the run put under its `dest`, kept for the mirror at the end.
 pub struct Posted {
@@ -32,22 +58,104 @@ pub struct Posted {
     pub listing: Option<HashMap<String, Metadata>>,
 }
 
-/// The deletions that mirror script `i` of the run, given what every script posted.
-pub fn deletions(i: usize, posted: &[Posted], filter: &Filter) -> Deletions {
+/// What the user allows a mirror beyond the defaults (`post`'s flags; never a config's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Leave {
+    /// `--allow-root-mirror`: a `dest` of `/` may be mirrored.
+    pub root: bool,
+    /// `--allow-empty-mirror`: a local tree that posted nothing may be mirrored.
+    pub empty: bool,
+    /// `--max-delete`: the most files and folders the whole run may delete.
+    pub max_delete: usize,
+}
+
+/// The default of `--max-delete`.
+pub const DEFAULT_MAX_DELETE: usize = 100;
+
+impl Default for Leave {
+    fn default() -> Self {
+        Leave {
+            root: false,
+            empty: false,
+            max_delete: DEFAULT_MAX_DELETE,
+        }
+    }
+}
+
+/// The deletions that mirror script `i` of the run, given what every script posted and
+/// `disabled`, the `dest` of each script switched off; or why it may not mirror.
+pub fn deletions(
+    i: usize,
+    posted: &[Posted],
+    disabled: &[String],
+    filter: &Filter,
+    leave: Leave,
+) -> Result<Deletions, String> {
     let this = &posted[i];
+    if this.dest == "/" && !leave.root {
+        return Err(
+            "dest is /, the whole Dropbox (with --root team, every team folder and \
+                    the member folder): mirroring it needs --allow-root-mirror"
+                .into(),
+        );
+    }
     let Some(listing) = &this.listing else {
-        return Deletions::default();
+        return Ok(Deletions::default());
     };
+    let base = key(&this.dest);
     let mut kept = this.keys.clone();
     let mut nested = Vec::new();
     for (_, other) in posted.iter().enumerate().filter(|&(j, _)| j != i) {
         kept.extend(other.keys.iter().cloned());
         // A folder script into the same `dest` keeps only its own files (above).
-        if other.folder && under(&key(&this.dest), &key(&other.dest)) {
+        if other.folder && under(&base, &key(&other.dest)) {
             nested.push(other.dest.clone());
         }
     }
-    plan(&this.dest, listing, &kept, &nested, filter)
+    // What a script switched off posts is not known: all under its dest stays.
+    let off = disabled
+        .iter()
+        .filter(|d| key(d) == base || under(&base, &key(d)));
+    nested.extend(off.cloned());
+    let deletions = plan(
+        &this.dest,
+        &vet(&this.dest, listing),
+        &kept,
+        &nested,
+        filter,
+    );
+    // An empty local folder posts only `dest` itself.
+    let posted_nothing = this.keys.iter().all(|k| *k == base);
+    if posted_nothing && !deletions.all.is_empty() && !leave.empty {
+        return Err(format!(
+            "nothing was posted (an empty folder, or a disk not mounted?), so the mirror \
+             would delete everything under {} ({}): give --allow-empty-mirror if that is \
+             what you want",
+            this.dest,
+            things(deletions.all.len())
+        ));
+    }
+    Ok(deletions)
+}
+
+/// Why a run whose mirrors would delete `total` files and folders deletes none, if it
+/// deletes more than `max` allows.
+pub fn over_limit(total: usize, max: usize) -> Option<String> {
+    (total > max).then(|| {
+        format!(
+            "the run would delete {}, more than --max-delete {max}: see them with \
+             --dry-run --max-delete {total}, then post with --max-delete {total} to delete them",
+            things(total)
+        )
+    })
+}
+
+/// `1 file or folder`, `3 files and folders`.
+fn things(n: usize) -> String {
+    match n {
+        1 => "1 file or folder".into(),
+        n => format!("{n} files and folders"),
+    }
 }
 
 /// The Dropbox keys (see `dropbox::path::key`) of everything a script posts under `dest`:
@@ -65,47 +173,120 @@ pub fn posted_keys(dest: &str, tree: &LocalTree) -> HashSet<String> {
     keys
 }
 
+/// A listed file or folder the mirror may act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Listed {
+    /// As Dropbox displays it: what is deleted and reported.
+    display: String,
+    /// A file's revision as listed; `None` for a folder.
+    rev: Option<String>,
+}
+
+/// A listing with every entry that is not a clean path strictly under its folder set
+/// aside: the only candidates a mirror ever has.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Vetted {
+    /// By key, so that a folder comes right before its contents.
+    entries: BTreeMap<String, Listed>,
+    /// What was set aside, as the server spelled it (reported with `-v`).
+    pub hostile: Vec<String>,
+}
+
+/// The one check of a listing of `folder` before a mirror plans from it: an entry is a
+/// candidate only if its `path_lower` and `path_display` are both given, name the same
+/// entry (Dropbox's key), hold no empty, `.` or `..` segment (also between `\`), lie
+/// strictly under `folder`, and, for a file, carry a revision `parent_rev` can name.
+pub fn vet(folder: &str, listing: &HashMap<String, Metadata>) -> Vetted {
+    let base = key(folder);
+    let clean = |p: &str| {
+        let segments = p.strip_prefix('/').map(|rest| rest.split(['/', '\\']));
+        segments.is_some_and(|mut s| s.all(|s| !s.is_empty() && s != "." && s != ".."))
+    };
+    let mut out = Vetted::default();
+    for meta in listing.values() {
+        let (lower, display, rev) = match meta {
+            Metadata::File(f) => (&f.path_lower, &f.path_display, Some(&f.rev)),
+            Metadata::Folder(f) => (&f.path_lower, &f.path_display, None),
+            Metadata::Deleted(_) => continue,
+        };
+        // A recursive listing starts with the folder itself.
+        let itself = |p: &Option<String>| p.as_deref().is_some_and(|p| key(p) == base);
+        if rev.is_none() && itself(lower) && itself(display) {
+            continue;
+        }
+        let candidate = match (lower, display) {
+            (Some(lower), Some(display))
+                if clean(lower)
+                    && clean(display)
+                    && key(lower) == key(display)
+                    && under(&base, &key(lower))
+                    && rev.is_none_or(|r| is_rev(r)) =>
+            {
+                Some((key(lower), display))
+            }
+            _ => None,
+        };
+        match candidate {
+            Some((k, display)) => {
+                let listed = Listed {
+                    display: display.clone(),
+                    rev: rev.cloned(),
+                };
+                out.entries.insert(k, listed);
+            }
+            None => out.hostile.push(
+                (display.as_deref().or(lower.as_deref()))
+                    .unwrap_or("(no path)")
+                    .to_string(),
+            ),
+        }
+    }
+    out.hostile.sort();
+    out
+}
+
 /// What one mirror would delete.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Deletions {
-    /// Every file and folder that goes, parents first.
+    /// Every file and folder that goes, parents first (what a dry run lists).
     pub all: Vec<Deletion>,
-    /// What to ask Dropbox to delete: the topmost of them (a folder takes its contents).
-    pub batch: Vec<String>,
+    /// The candidates by key: files with their listed revision, folders.
+    candidates: BTreeMap<String, Listed>,
+    /// What the listing offered that is no path under `dest` (see [`vet`]).
+    pub hostile: Vec<String>,
 }
 
-/// What under `dest` to delete. `listing`: `dest` as listed before the upload, by key;
+/// What under `dest` to delete. `listing`: `dest` as listed before the upload, vetted;
 /// `kept`: keys of what this run posts (this script's files and folders, and other
-/// scripts'); `nested`: the `dest` of other scripts inside this one, kept whole.
-pub fn plan(
+/// scripts'); `nested`: folders at or under `dest` kept whole (other scripts' `dest`).
+fn plan(
     dest: &str,
-    listing: &HashMap<String, Metadata>,
+    listing: &Vetted,
     kept: &HashSet<String>,
     nested: &[String],
     filter: &Filter,
 ) -> Deletions {
-    let base = key(dest);
     let depth = dest.split('/').filter(|s| !s.is_empty()).count();
-    // Candidates by key, sorted so that a folder comes before its contents.
-    let mut candidates = BTreeMap::new();
-    for (k, meta) in listing {
-        let (display, folder) = match meta {
-            Metadata::File(f) => (f.path_display.as_deref(), false),
-            Metadata::Folder(f) => (f.path_display.as_deref(), true),
-            Metadata::Deleted(_) => continue,
-        };
-        if under(&base, k) {
-            let display = display.unwrap_or(k);
-            candidates.insert(k.clone(), (display.to_string(), folder));
-        }
-    }
     let nested: Vec<String> = nested.iter().map(|d| key(d)).collect();
     let in_nested = |k: &str| nested.iter().any(|n| k == n || under(n, k));
+    let holds_any = |k: &str| {
+        let inside = format!("{k}/");
+        (listing.entries.range(inside.clone()..).next())
+            .is_some_and(|(n, _)| n.starts_with(&inside))
+    };
     let mut keep: HashSet<&str> = HashSet::new();
-    for (k, (display, folder)) in &candidates {
-        let rel: Vec<&str> = display.split('/').filter(|s| !s.is_empty()).collect();
-        let rel = rel.get(depth..).unwrap_or_default().join("/");
-        let left_out = filter.excluded_path(&rel, *folder).is_some();
+    for (k, listed) in &listing.entries {
+        let rel: Vec<&str> = listed
+            .display
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .collect();
+        let rel = rel[depth..].join("/");
+        let folder = listed.rev.is_none();
+        // A folder empty on Dropbox is what an empty local folder would be: the filter's
+        // rule for those decides (with includes, only one they match is posted).
+        let left_out = filter.excluded_path(&rel, folder).is_some()
+            || (folder && !holds_any(k) && filter.excluded_empty_dir(&rel).is_some());
         if kept.contains(k) || in_nested(k) || left_out {
             keep.insert(k);
         }
@@ -115,21 +296,20 @@ pub fn plan(
         .chain(nested.iter().map(String::as_str))
         .flat_map(|k| k.match_indices('/').map(move |(i, _)| k[..i].to_string()))
         .collect();
-    let mut out = Deletions::default();
-    let mut gone: HashSet<&str> = HashSet::new();
-    for (k, (display, folder)) in &candidates {
-        if keep.contains(k.as_str()) || (*folder && holds.contains(k)) {
+    let mut out = Deletions {
+        hostile: listing.hostile.clone(),
+        ..Deletions::default()
+    };
+    for (k, listed) in &listing.entries {
+        let folder = listed.rev.is_none();
+        if keep.contains(k.as_str()) || (folder && holds.contains(k)) {
             continue;
         }
         out.all.push(Deletion {
-            remote: display.clone(),
-            folder: *folder,
+            remote: listed.display.clone(),
+            folder,
         });
-        // Parents come first: a folder already going takes this with it.
-        if !k.match_indices('/').any(|(i, _)| gone.contains(&k[..i])) {
-            out.batch.push(display.clone());
-        }
-        gone.insert(k);
+        out.candidates.insert(k.clone(), listed.clone());
     }
     out
 }
@@ -140,64 +320,207 @@ fn under(folder: &str, k: &str) -> bool {
     k.len() > folder.len() + 1 && k.starts_with(folder) && k.as_bytes()[folder.len()] == b'/'
 }
 
-/// Carries out `deletions` (with `dry_run`, only reports them): what was deleted, and what
-/// could not be, with the reason. A path already gone counts as deleted.
+/// What a mirror did: deleted (with `--dry-run`: would delete), kept because a second
+/// writer got there first, and could not delete, with the reason.
+#[derive(Debug, Default)]
+pub struct Done {
+    pub deleted: Vec<Deletion>,
+    pub kept: Vec<Kept>,
+    pub failed: Vec<(String, String)>,
+}
+
+/// Carries out `deletions` (with `dry_run`, only reports them). A path already gone
+/// counts as deleted. The error is one that stopped the run.
 pub async fn run(
     client: &DropboxClient,
-    dest: &str,
     deletions: Deletions,
     dry_run: bool,
-) -> Result<(Vec<Deletion>, Vec<(String, String)>), ApiError> {
+) -> Result<Done, ApiError> {
     if dry_run {
-        return Ok((deletions.all, Vec::new()));
+        return Ok(Done {
+            deleted: deletions.all,
+            ..Done::default()
+        });
     }
-    // The plan never goes outside `dest`; this holds even if it were wrong.
-    let base = key(dest);
-    if let Some(outside) = deletions.batch.iter().find(|p| !under(&base, &key(p))) {
-        let reason = format!("not under {dest}: nothing deleted");
-        return Ok((Vec::new(), vec![(outside.clone(), reason)]));
+    let candidates = &deletions.candidates;
+    let mut done = Done::default();
+    let mut batch: Vec<DeleteArg> = Vec::new();
+    for (k, listed) in candidates {
+        if ancestors(k).any(|a| candidates.contains_key(a)) {
+            continue; // its topmost folder decides
+        }
+        if listed.rev.is_some() {
+            batch.push(arg(listed));
+            continue;
+        }
+        match plan::list(client, &listed.display).await {
+            Ok(now) => {
+                let now = vet(&listed.display, &now);
+                let go = recheck(k, candidates, &now, &mut done.kept);
+                batch.extend(go.into_iter().map(|k| arg(&candidates[k])));
+            }
+            Err(e) if e.is_fatal() => return Err(e),
+            Err(e) => {
+                let why = format!("{CANNOT_DELETE}: cannot list it again to check it: {e}");
+                done.failed.push((listed.display.clone(), why));
+            }
+        }
     }
-    let mut failed: Vec<(String, String)> = Vec::new();
-    for batch in deletions.batch.chunks(MAX_BATCH) {
-        let mut todo: Vec<String> = batch.to_vec();
-        let mut tries = 0;
-        while !todo.is_empty() {
-            tries += 1;
-            let results = client.delete_batch(&todo).await?;
-            let mut again = Vec::new();
-            for (path, result) in todo.into_iter().zip(results) {
-                let failure = match result {
-                    DeleteBatchResultEntry::Success { .. } => continue,
-                    DeleteBatchResultEntry::Failure { failure } => failure,
-                };
-                match reason_of(&failure) {
-                    Reason::NotFound => {}
-                    Reason::TooManyWriteOperations if tries < client.pacer().max_attempts() => {
-                        again.push(path);
-                    }
-                    _ => {
-                        let why = entry_failure("files/delete_batch", &failure, &path);
-                        let why = format!("{CANNOT_DELETE}: {why}");
-                        failed.push((path, why));
+    let mut gone: HashSet<String> = HashSet::new();
+    for chunk in batch.chunks(MAX_BATCH) {
+        for (entry, result) in delete_batch(client, chunk.to_vec()).await? {
+            let outcome = match result {
+                Ok(()) => None,
+                Err(failure) => gone_or_kept(client, &entry, &failure).await?,
+            };
+            match outcome {
+                None => {
+                    gone.insert(key(&entry.path));
+                }
+                Some(Ok(reason)) => done.kept.push(Kept {
+                    remote: entry.path,
+                    folder: false,
+                    reason,
+                }),
+                Some(Err(why)) => done.failed.push((entry.path, why)),
+            }
+        }
+    }
+    done.deleted = (deletions.all.into_iter())
+        .filter(|d| {
+            let k = key(&d.remote);
+            gone.contains(&k) || ancestors(&k).any(|a| gone.contains(a))
+        })
+        .collect();
+    Ok(done)
+}
+
+/// `/a/b/c` → `/a/b`, `/a`.
+fn ancestors(k: &str) -> impl Iterator<Item = &str> {
+    k.match_indices('/')
+        .filter(|&(i, _)| i > 0)
+        .map(|(i, _)| &k[..i])
+}
+
+/// The batch entry that deletes `listed`: a file only at the revision listed.
+fn arg(listed: &Listed) -> DeleteArg {
+    DeleteArg {
+        path: listed.display.clone(),
+        parent_rev: listed.rev.clone(),
+    }
+}
+
+/// What to delete of the candidate folder `top` (key), given `now`, a listing of it taken
+/// again: the topmost folders in it (itself included) that hold nothing the first listing
+/// did not have, whole, and the other listed files, each at its revision. Each folder
+/// kept is reported in `kept` with one thing it holds that was written since the listing.
+fn recheck<'a>(
+    top: &'a str,
+    candidates: &'a BTreeMap<String, Listed>,
+    now: &Vetted,
+    kept: &mut Vec<Kept>,
+) -> Vec<&'a str> {
+    // New since the first listing, or there at another revision.
+    let written: BTreeMap<&str, &str> = (now.entries.iter())
+        .filter(|(k, n)| candidates.get(*k).is_none_or(|c| c.rev != n.rev))
+        .map(|(k, n)| (k.as_str(), n.display.as_str()))
+        .collect();
+    let holds = |folder: &str| {
+        // A listing that offers what is no path under the folder vouches for nothing.
+        let inside = format!("{folder}/");
+        now.hostile.first().map(String::as_str).or_else(|| {
+            (written.range(inside.as_str()..).next())
+                .filter(|(k, _)| k.starts_with(&inside))
+                .map(|(_, display)| *display)
+        })
+    };
+    let below = format!("{top}/");
+    let tree = (candidates.get_key_value(top).into_iter()).chain(
+        candidates
+            .range(below.clone()..)
+            .take_while(|(k, _)| k.starts_with(&below)),
+    );
+    let mut go = Vec::new();
+    let mut whole: Option<&str> = None;
+    for (k, listed) in tree {
+        if whole.is_some_and(|w| under(w, k)) {
+            continue;
+        }
+        match (&listed.rev, holds(k)) {
+            (Some(_), _) => go.push(k.as_str()),
+            (None, None) => {
+                go.push(k.as_str());
+                whole = Some(k);
+            }
+            (None, Some(held)) => kept.push(Kept {
+                remote: listed.display.clone(),
+                folder: true,
+                reason: format!("holds {held}, written since the listing"),
+            }),
+        }
+    }
+    go
+}
+
+/// What a failed entry means: `None`, the path is gone (it counts as deleted);
+/// `Some(Ok(why))`, kept because it changed since it was listed; `Some(Err(why))`, a
+/// failure. Dropbox does not document how it refuses a `parent_rev` that is not the
+/// file's: a conflict says so, and a `not_found` is asked again.
+async fn gone_or_kept(
+    client: &DropboxClient,
+    entry: &DeleteArg,
+    failure: &Value,
+) -> Result<Option<Result<String, String>>, ApiError> {
+    let failed = || {
+        let why = entry_failure("files/delete_batch", failure, &entry.path);
+        Some(Err(format!("{CANNOT_DELETE}: {why}")))
+    };
+    Ok(match (reason_of(failure), &entry.parent_rev) {
+        (Reason::Conflict(_), Some(_)) => Some(Ok(CHANGED.into())),
+        (Reason::NotFound, None) => None,
+        (Reason::NotFound, Some(rev)) => match client.get_metadata(&entry.path).await {
+            Err(e) if e.reason() == Some(Reason::NotFound) => None,
+            Err(e) if e.is_fatal() => return Err(e),
+            Err(e) => Some(Err(format!("{CANNOT_DELETE}: {e}"))),
+            Ok(Metadata::File(f)) if f.rev == *rev => failed(),
+            Ok(_) => Some(Ok(CHANGED.into())),
+        },
+        _ => failed(),
+    })
+}
+
+/// One `files/delete_batch` of `entries`, retrying those that meet write contention:
+/// each entry with `Ok` or its `DeleteError`.
+async fn delete_batch(
+    client: &DropboxClient,
+    mut todo: Vec<DeleteArg>,
+) -> Result<Vec<(DeleteArg, Result<(), Value>)>, ApiError> {
+    let mut out = Vec::new();
+    let mut tries = 0;
+    while !todo.is_empty() {
+        tries += 1;
+        let results = client.delete_batch(&todo).await?;
+        let mut again = Vec::new();
+        for (entry, result) in todo.into_iter().zip(results) {
+            match result {
+                DeleteBatchResultEntry::Success { .. } => out.push((entry, Ok(()))),
+                DeleteBatchResultEntry::Failure { failure } => {
+                    let contended = reason_of(&failure) == Reason::TooManyWriteOperations;
+                    if contended && tries < client.pacer().max_attempts() {
+                        again.push(entry);
+                    } else {
+                        out.push((entry, Err(failure)));
                     }
                 }
             }
-            if !again.is_empty() {
-                tokio::time::sleep(client.pacer().backoff(tries)).await;
-            }
-            todo = again;
         }
+        if !again.is_empty() {
+            tokio::time::sleep(client.pacer().backoff(tries)).await;
+        }
+        todo = again;
     }
-    let failed_keys: Vec<String> = failed.iter().map(|(p, _)| key(p)).collect();
-    let deleted = (deletions.all.into_iter())
-        .filter(|d| {
-            let k = key(&d.remote);
-            !failed_keys.iter().any(|f| k == *f || under(f, &k))
-        })
-        .collect();
-    Ok((deleted, failed))
+    Ok(out)
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,6 +529,14 @@ mod tests {
 
     fn file(path: &str) -> Metadata {
         crate::upload::plan::tests::remote_file(path, 1, "h")
+    }
+
+    fn file_at(path: &str, rev: &str) -> Metadata {
+        let mut meta = file(path);
+        if let Metadata::File(f) = &mut meta {
+            f.rev = rev.into();
+        }
+        meta
     }
 
     fn folder(path: &str) -> Metadata {
@@ -229,8 +560,45 @@ mod tests {
         d.all.iter().map(|d| d.remote.as_str()).collect()
     }
 
+    /// [`plan`] from `remote` vetted, as [`deletions`] does.
+    fn planned(
+        dest: &str,
+        remote: &HashMap<String, Metadata>,
+        kept: &HashSet<String>,
+        nested: &[String],
+        filter: &Filter,
+    ) -> Deletions {
+        plan(dest, &vet(dest, remote), kept, nested, filter)
+    }
+
+    fn filter(excludes: &[&str], includes: &[&str]) -> Filter {
+        let patterns = |globs: &[&str]| -> Vec<Pattern> {
+            (globs.iter())
+                .map(|g| Pattern {
+                    glob: g.to_string(),
+                    origin: "--flag".into(),
+                })
+                .collect()
+        };
+        Filter::new(&patterns(excludes), &patterns(includes), None).unwrap()
+    }
+
+    fn script(
+        dest: &str,
+        folder: bool,
+        keys: &[&str],
+        listing: Option<HashMap<String, Metadata>>,
+    ) -> Posted {
+        Posted {
+            dest: dest.into(),
+            folder,
+            keys: self::keys(keys),
+            listing,
+        }
+    }
+
     #[test]
-    fn only_what_has_no_local_counterpart_goes_and_folders_whole() {
+    fn only_what_has_no_local_counterpart_goes() {
         let remote = listing(&[
             folder("/S"),
             file("/S/keep.csv"),
@@ -247,7 +615,7 @@ mod tests {
             file("/S2/x.txt"),
         ]);
         let kept = keys(&["/s/KEEP.csv", "/s/mixed", "/s/mixed/stays.txt"]);
-        let d = plan("/s", &remote, &kept, &[], &Filter::none());
+        let d = planned("/s", &remote, &kept, &[], &Filter::none());
         assert_eq!(
             removed(&d),
             [
@@ -260,16 +628,9 @@ mod tests {
                 "/S/Old.csv"
             ]
         );
-        assert_eq!(
-            d.batch,
-            [
-                "/S/empty-remote",
-                "/S/gone",
-                "/S/mixed/goes.txt",
-                "/S/Old.csv"
-            ]
-        );
         assert!(d.all.iter().find(|x| x.remote == "/S/gone").unwrap().folder);
+        // What is not under the dest is never a candidate; the dest itself is no stranger.
+        assert_eq!(d.hostile, ["/S2/x.txt", "/Sibling.txt"]);
     }
 
     #[test]
@@ -285,25 +646,70 @@ mod tests {
             file("/s/from-file-script.csv"),
             file("/s/stale.csv"),
         ]);
-        let filter = Filter::new(
-            &[
-                Pattern {
-                    glob: "*.CKPT".into(),
-                    origin: "--exclude".into(),
-                },
-                Pattern {
-                    glob: "cache/".into(),
-                    origin: "--exclude".into(),
-                },
-            ],
-            &[],
-            None,
-        )
-        .unwrap();
         let kept = keys(&["/s/from-file-script.csv"]);
         let nested = vec!["/s/other".to_string(), "/s/on-the-way/new".to_string()];
-        let d = plan("/s", &remote, &kept, &nested, &filter);
+        let filter = filter(&["*.CKPT", "cache/"], &[]);
+        let d = planned("/s", &remote, &kept, &nested, &filter);
         assert_eq!(removed(&d), ["/s/stale.csv"]);
+    }
+
+    #[test]
+    fn includes_keep_the_empty_folders_they_leave_out() {
+        let remote = listing(&[
+            folder("/s/empty"),
+            folder("/s/results"),
+            folder("/s/old"),
+            file("/s/old/a.csv"),
+            file("/s/notes.txt"),
+        ]);
+        let filter = filter(&[], &["*.csv", "results"]);
+        let d = planned("/s", &remote, &HashSet::new(), &[], &filter);
+        // `empty` is what an empty local folder the includes leave out would be; `old`
+        // holds a file that goes, and goes with it; `notes.txt` is left out.
+        assert_eq!(removed(&d), ["/s/old", "/s/old/a.csv", "/s/results"]);
+    }
+
+    #[test]
+    fn a_listing_offers_only_clean_paths_strictly_under_dest() {
+        let odd = |lower: Option<&str>, display: Option<&str>| {
+            let mut meta = file("/s/x");
+            if let Metadata::File(f) = &mut meta {
+                f.path_lower = lower.map(String::from);
+                f.path_display = display.map(String::from);
+            }
+            meta
+        };
+        let entries = [
+            odd(Some("/s/a"), Some("/elsewhere/a")),
+            odd(Some("/s/b"), Some("/s/B2")),
+            odd(Some("/s/c"), None),
+            file("/s/../x"),
+            file("/s/./y"),
+            file("/s//z"),
+            file("/s/w\\..\\..\\v"),
+            file("/s"),
+            file_at("/s/bad-rev", "xyz"),
+            file("/s/ok.csv"),
+        ];
+        let remote: HashMap<String, Metadata> = (entries.iter().enumerate())
+            .map(|(i, m)| (i.to_string(), m.clone()))
+            .collect();
+        let vetted = vet("/s", &remote);
+        let offered: Vec<&str> = vetted
+            .entries
+            .values()
+            .map(|l| l.display.as_str())
+            .collect();
+        assert_eq!(offered, ["/s/ok.csv"]);
+        assert_eq!(
+            vetted.hostile.len(),
+            entries.len() - 1,
+            "{:?}",
+            vetted.hostile
+        );
+        // The dry run and the real run plan from this one listing.
+        let d = plan("/s", &vetted, &HashSet::new(), &[], &Filter::none());
+        assert_eq!(removed(&d), ["/s/ok.csv"]);
     }
 
     #[test]
@@ -314,42 +720,151 @@ mod tests {
             folder("/s/sub"),
             file("/s/sub/extra.csv"),
         ]);
-        let script = |dest: &str, folder: bool, keys: &[&str], listing| Posted {
-            dest: dest.into(),
-            folder,
-            keys: self::keys(keys),
-            listing,
-        };
         let posted = [
-            script("/s", true, &[], Some(remote.clone())),
+            script("/s", true, &["/s/x"], Some(remote.clone())),
             // Another folder script into the same dest: its files stay, the rest goes.
             script("/s", true, &["/s/theirs.csv"], Some(remote.clone())),
             // One into a folder inside: that folder is its own to mirror.
             script("/s/sub", true, &[], Some(HashMap::new())),
         ];
-        let d = deletions(0, &posted, &Filter::none());
+        let leave = Leave::default();
+        let d = deletions(0, &posted, &[], &Filter::none(), leave).unwrap();
         assert_eq!(removed(&d), ["/s/mine-gone.csv"]);
-        let unlisted = [script("/s", true, &[], None)];
+        let unlisted = [script("/s", true, &["/s/x"], None)];
+        let d = deletions(0, &unlisted, &[], &Filter::none(), leave);
+        assert_eq!(d, Ok(Deletions::default()));
+    }
+
+    #[test]
+    fn a_script_switched_off_keeps_all_under_its_dest() {
+        let remote = listing(&[folder("/s/off"), file("/s/off/x.csv"), file("/s/stale.csv")]);
+        let posted = [script("/s", true, &["/s/keep.csv"], Some(remote))];
+        let removed_with = |disabled: &[&str]| {
+            let disabled: Vec<String> = disabled.iter().map(|d| d.to_string()).collect();
+            let d = deletions(0, &posted, &disabled, &Filter::none(), Leave::default());
+            d.unwrap()
+                .all
+                .into_iter()
+                .map(|d| d.remote)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(removed_with(&["/s/OFF"]), ["/s/stale.csv"]);
+        assert_eq!(removed_with(&["/s"]), Vec::<String>::new());
         assert_eq!(
-            deletions(0, &unlisted, &Filter::none()),
-            Deletions::default()
+            removed_with(&["/", "/s2"]),
+            ["/s/off", "/s/off/x.csv", "/s/stale.csv"]
         );
     }
 
     #[test]
-    fn nothing_at_or_above_dest_and_the_root_works() {
-        let remote = listing(&[folder("/a"), file("/a/x"), file("/top.txt")]);
-        let d = plan("/a", &remote, &HashSet::new(), &[], &Filter::none());
-        assert_eq!(removed(&d), ["/a/x"]);
-        let d = plan("/", &remote, &keys(&["/a", "/a/x"]), &[], &Filter::none());
+    fn the_root_and_an_empty_tree_need_leave_and_the_run_a_limit() {
+        let remote = listing(&[file("/a/x"), file("/top.txt")]);
+        let at_root = [script("/", true, &["/a", "/a/x"], Some(remote.clone()))];
+        let none = Filter::none();
+        let why = deletions(0, &at_root, &[], &none, Leave::default()).unwrap_err();
+        assert!(why.contains("--allow-root-mirror"), "{why}");
+        let leave = Leave {
+            root: true,
+            ..Leave::default()
+        };
+        let d = deletions(0, &at_root, &[], &none, leave).unwrap();
         assert_eq!(removed(&d), ["/top.txt"]);
-        let d = plan("/a/x", &remote, &HashSet::new(), &[], &Filter::none());
-        assert!(d.all.is_empty());
-        // `-` sorts between a folder and its contents: still one batch entry per tree.
-        let remote = listing(&[folder("/a/g"), folder("/a/g-x"), file("/a/g/y")]);
-        let d = plan("/a", &remote, &HashSet::new(), &[], &Filter::none());
-        assert_eq!(d.batch, ["/a/g", "/a/g-x"]);
+        // Nothing posted: deleting everything under the dest needs saying so.
+        let empty = [script("/a", true, &["/a"], Some(remote.clone()))];
+        let why = deletions(0, &empty, &[], &none, Leave::default()).unwrap_err();
+        assert!(
+            why.contains("everything under /a (1 file or folder)")
+                && why.contains("--allow-empty-mirror"),
+            "{why}"
+        );
+        let leave = Leave {
+            empty: true,
+            ..Leave::default()
+        };
+        assert_eq!(
+            removed(&deletions(0, &empty, &[], &none, leave).unwrap()),
+            ["/a/x"]
+        );
+        let nothing_there = [script("/b", true, &[], Some(remote))];
+        assert!(deletions(0, &nothing_there, &[], &none, Leave::default()).is_ok());
+        assert_eq!(over_limit(100, DEFAULT_MAX_DELETE), None);
+        let why = over_limit(101, 100).unwrap();
+        assert!(
+            why.contains("would delete 101 files and folders") && why.contains("--max-delete 101"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_folder_goes_whole_only_if_it_holds_nothing_written_since() {
+        let first = listing(&[
+            folder("/s/g"),
+            file("/s/g/a.txt"),
+            folder("/s/g/new-in"),
+            file("/s/g/new-in/b.txt"),
+            folder("/s/g/changed-in"),
+            file("/s/g/changed-in/c.txt"),
+            file("/s/g/changed-in/d.txt"),
+            folder("/s/g/same"),
+            file("/s/g/same/e.txt"),
+            folder("/s/g-x"),
+        ]);
+        let d = planned("/s", &first, &HashSet::new(), &[], &Filter::none());
+        let now = listing(&[
+            folder("/s/g"),
+            file("/s/g/a.txt"),
+            folder("/s/g/new-in"),
+            file("/s/g/new-in/b.txt"),
+            file("/s/g/new-in/colleague.csv"),
+            folder("/s/g/changed-in"),
+            file_at("/s/g/changed-in/c.txt", "fedcba987"),
+            file("/s/g/changed-in/d.txt"),
+            folder("/s/g/same"),
+            file("/s/g/same/e.txt"),
+        ]);
+        let mut kept = Vec::new();
+        let go = recheck("/s/g", &d.candidates, &vet("/s/g", &now), &mut kept);
+        // The listed files go at their revision (c.txt's is refused by Dropbox); `same` goes
+        // whole; `g-x` sorts between `g` and its contents but is no part of it.
+        assert_eq!(
+            go,
+            [
+                "/s/g/a.txt",
+                "/s/g/changed-in/c.txt",
+                "/s/g/changed-in/d.txt",
+                "/s/g/new-in/b.txt",
+                "/s/g/same"
+            ]
+        );
+        let kept: Vec<(&str, &str)> = kept
+            .iter()
+            .map(|k| (k.remote.as_str(), k.reason.as_str()))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                (
+                    "/s/g",
+                    "holds /s/g/changed-in/c.txt, written since the listing"
+                ),
+                (
+                    "/s/g/changed-in",
+                    "holds /s/g/changed-in/c.txt, written since the listing"
+                ),
+                (
+                    "/s/g/new-in",
+                    "holds /s/g/new-in/colleague.csv, written since the listing"
+                ),
+            ]
+        );
+        // A listing that names what is not under the folder keeps all of it.
+        let hostile = listing(&[folder("/s/g"), file("/elsewhere/z")]);
+        let mut kept = Vec::new();
+        let go = recheck("/s/g", &d.candidates, &vet("/s/g", &hostile), &mut kept);
+        assert!(go.iter().all(|k| d.candidates[*k].rev.is_some()), "{go:?}");
+        assert_eq!(kept.len(), 4);
         assert!(under("/", "/x") && under("", "/x") && !under("/a", "/ab") && !under("/a", "/a"));
+        assert_eq!(ancestors("/a/b/c").collect::<Vec<_>>(), ["/a", "/a/b"]);
     }
 
     #[test]
@@ -364,7 +879,7 @@ mod tests {
                 origin: "--exclude".into(),
             }];
             let filter = Filter::new(&excludes, &[], None).unwrap();
-            let d = plan("/s", &remote, &HashSet::new(), &[], &filter);
+            let d = planned("/s", &remote, &HashSet::new(), &[], &filter);
             assert_eq!(removed(&d), ["/s/stale.csv"], "pattern {pattern:?}");
         }
     }

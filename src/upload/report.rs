@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use crate::dropbox::error::ApiError;
+use crate::redact::escape_controls;
 
 /// The reason on a file's line when a failure stopped the run: the last line says it, once.
 pub const STOPPED: &str = "the run stopped (the last line says why)";
@@ -251,16 +252,26 @@ pub struct Left {
 /// What `--delete` did for a script.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Mirror {
-    /// Why nothing was deleted, when something failed.
+    /// Why nothing was deleted: something failed, or a safety net held (the run fails).
     pub refused: Option<String>,
     /// Deleted (with `--dry-run`: to delete), parents before their contents.
     pub deleted: Vec<Deletion>,
+    /// Not deleted because someone wrote there while the run went on (not a failure).
+    pub kept: Vec<Kept>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Deletion {
     pub remote: String,
     pub folder: bool,
+}
+
+/// A file or folder the mirror was to delete and kept, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Kept {
+    pub remote: String,
+    pub folder: bool,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -363,16 +374,21 @@ impl ScriptSummary {
     }
 
     /// The mirror's lines for a human: each deletion (`--dry-run` on stdout, `-v` on stderr),
-    /// each failed one, and a summary line.
+    /// each kept and each failed one, and a summary line. Paths come from the server:
+    /// control characters are escaped.
     pub fn print_mirror(&self, verbose: bool) {
         let Some(mirror) = &self.mirror else {
             return;
+        };
+        let shown = |path: &str, folder: bool| {
+            let slash = if folder { "/" } else { "" };
+            format!("{}{slash}", escape_controls(path))
         };
         let dry_run = self.plan.is_some();
         if dry_run || verbose {
             let verb = if dry_run { "would delete" } else { "deleted" };
             for d in &mirror.deleted {
-                let line = format!("  {verb} {}{}", d.remote, if d.folder { "/" } else { "" });
+                let line = format!("  {verb} {}", shown(&d.remote, d.folder));
                 if dry_run {
                     println!("{line}");
                 } else {
@@ -380,8 +396,13 @@ impl ScriptSummary {
                 }
             }
         }
+        for k in &mirror.kept {
+            let reason = escape_controls(&k.reason);
+            eprintln!("  kept {}: {reason}", shown(&k.remote, k.folder));
+        }
         for f in (self.failures.iter()).filter(|f| f.reason.starts_with(CANNOT_DELETE)) {
-            eprintln!("  FAILED delete {}: {}", f.remote, f.reason);
+            let reason = escape_controls(&f.reason);
+            eprintln!("  FAILED delete {}: {reason}", shown(&f.remote, false));
         }
         if let Some(line) = self.mirror_line() {
             eprintln!("{line}");
@@ -391,10 +412,14 @@ impl ScriptSummary {
     /// `script 1 (folder post -> /study): mirror: 3 deleted`, once `--delete` ran.
     fn mirror_line(&self) -> Option<String> {
         let mirror = self.mirror.as_ref()?;
+        let kept = match mirror.kept.len() {
+            0 => String::new(),
+            n => format!(", {n} kept (written since the listing)"),
+        };
         let what = match &mirror.refused {
             Some(reason) => format!("nothing deleted: {reason}"),
             None if self.plan.is_some() => format!("{} to delete", mirror.deleted.len()),
-            None => format!("{} deleted", self.counts.deleted),
+            None => format!("{} deleted{kept}", self.counts.deleted),
         };
         Some(format!(
             "script {} ({} {} -> {}): mirror: {what}",
@@ -403,6 +428,11 @@ impl ScriptSummary {
             self.path.display(),
             self.dest
         ))
+    }
+
+    /// Why the mirror deleted nothing, when it was refused.
+    pub fn refused_mirror(&self) -> Option<&str> {
+        self.mirror.as_ref()?.refused.as_deref()
     }
 
     /// A failure after the files were sent (e.g. the shared link could not be made).
@@ -463,8 +493,9 @@ impl RunSummary {
         for s in &scripts {
             totals.add(&s.counts);
         }
+        let refused = scripts.iter().any(|s| s.refused_mirror().is_some());
         RunSummary {
-            ok: totals.failed == 0 && error.is_none(),
+            ok: totals.failed == 0 && error.is_none() && !refused,
             dry_run,
             scripts,
             totals,

@@ -18,7 +18,7 @@ use super::engine::{self, Settings};
 use super::filter::{Filter, FilterError, Pattern};
 use super::hash_cache::{self, HashCache};
 use super::job::{self, Walked};
-use super::mirror::{self, Posted};
+use super::mirror::{self, Deletions, Done, Posted};
 use super::plan::{self, Landing, Mode};
 use super::report::{Mirror, RunSummary, ScriptSummary, describe};
 use super::walk;
@@ -30,6 +30,7 @@ use crate::dropbox::error::ApiError;
 use crate::dropbox::space::{self, Space};
 use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
 use crate::password::Password;
+use crate::redact::escape_controls;
 use crate::seal::{self, Credential};
 
 /// What a run is asked to do besides its scripts, as plain values (`post`'s flags).
@@ -61,6 +62,8 @@ pub struct PostOptions {
     pub include: Vec<String>,
     /// Mirror every folder script's `dest`.
     pub delete: bool,
+    /// What a mirror may do beyond the defaults (`--allow-root-mirror`, …).
+    pub mirror: mirror::Leave,
     /// Upload bytes per second, for all transfers together.
     pub bwlimit: Option<u64>,
     /// A machine-readable summary on stdout instead of the human lines.
@@ -85,6 +88,7 @@ impl Default for PostOptions {
             exclude: Vec::new(),
             include: Vec::new(),
             delete: false,
+            mirror: mirror::Leave::default(),
             bwlimit: None,
             json: false,
         }
@@ -113,6 +117,8 @@ impl PostOptions {
 /// Scripts checked for everything that needs neither a password nor Dropbox.
 pub struct Run {
     jobs: Vec<PostJob>,
+    /// The `dest` of each script of the config switched off (option No): kept by mirrors.
+    disabled: Vec<String>,
     filters: Vec<Arc<Filter>>,
     options: PostOptions,
 }
@@ -120,7 +126,12 @@ pub struct Run {
 impl Run {
     /// Refuses a script that reads outside its study directory without leave, and builds
     /// each script's filter: a mistake in any is a config error before anything is sent.
-    pub fn prepare(jobs: Vec<PostJob>, options: PostOptions) -> CmdResult<Run> {
+    /// `disabled`: the normalised `dest` of every script switched off.
+    pub fn prepare(
+        jobs: Vec<PostJob>,
+        disabled: Vec<String>,
+        options: PostOptions,
+    ) -> CmdResult<Run> {
         // A command line without a config names the user's own path, as `cp` would; a
         // config (and librec-auto's form, which passes a config's params) may be anyone's.
         let from_config = options.config.is_some();
@@ -136,6 +147,7 @@ impl Run {
             .collect::<CmdResult<_>>()?;
         Ok(Run {
             jobs,
+            disabled,
             filters,
             options,
         })
@@ -145,6 +157,7 @@ impl Run {
     pub async fn post(self, password: &Password) -> CmdResult {
         let Run {
             jobs,
+            disabled,
             filters,
             options,
         } = self;
@@ -221,6 +234,7 @@ impl Run {
         if stopped.is_none() {
             let mirror = Mirrors {
                 jobs: &jobs,
+                disabled: &disabled,
                 filters: &filters,
                 clients: &clients,
                 options: &options,
@@ -252,6 +266,17 @@ impl Run {
                     "{} of {} files failed (each is listed above with the reason); fix them and post again: unchanged files are skipped",
                     run.totals.failed,
                     run.totals.failed + run.totals.uploaded + run.totals.skipped
+                ),
+            ));
+        }
+        let refused = (run.scripts.iter())
+            .filter(|s| s.refused_mirror().is_some())
+            .count();
+        if refused > 0 {
+            return Err(Failure::msg(
+                ExitKind::Transfer,
+                format!(
+                    "nothing was deleted: {refused} mirror(s) refused (each is listed above with the reason and what allows it)"
                 ),
             ));
         }
@@ -379,6 +404,7 @@ async fn open_clients(
 /// `--delete` (or a script's `delete` param) over a run's scripts.
 struct Mirrors<'a> {
     jobs: &'a [PostJob],
+    disabled: &'a [String],
     filters: &'a [Arc<Filter>],
     clients: &'a Clients,
     options: &'a PostOptions,
@@ -386,31 +412,69 @@ struct Mirrors<'a> {
 }
 
 impl Mirrors<'_> {
-    /// Mirrors each such folder script's `dest`, unless anything in the run failed. The
+    /// Mirrors each such folder script's `dest`, unless anything in the run failed or a
+    /// safety net holds ([`mirror::deletions`], `--max-delete` over all of them). The
     /// error is one that stopped the run.
     async fn run(&self, posted: &[Posted], summaries: &mut [ScriptSummary]) -> Option<ApiError> {
         let options = self.options;
         let failed: usize = summaries.iter().map(|s| s.counts.failed).sum();
-        let refused = (failed > 0).then(|| {
-            format!(
-                "{failed} file(s) of this run failed; mirroring waits for a run where all are sent"
-            )
-        });
         let wanted = |job: &PostJob| (options.delete || job.delete) && job.kind == JobKind::Folder;
-        for (i, job) in self.jobs.iter().enumerate().filter(|(_, job)| wanted(job)) {
-            let deletions = match refused {
-                None => mirror::deletions(i, posted, &self.filters[i]),
-                Some(_) => mirror::Deletions::default(),
-            };
-            let client = &self.clients[&client_key(job, options.root)];
-            let (deleted, failures) =
-                match mirror::run(client, &job.dest, deletions, options.dry_run).await {
-                    Ok(done) => done,
-                    Err(e) if e.is_fatal() => return Some(e),
-                    Err(e) => (Vec::new(), vec![(job.dest.clone(), format!("mirror: {e}"))]),
+        // Every mirror is planned before any deletes: the limit is on the run's deletions.
+        let mut plans: Vec<(usize, Result<Deletions, String>)> = (self.jobs.iter().enumerate())
+            .filter(|(_, job)| wanted(job))
+            .map(|(i, _)| {
+                let plan = match failed {
+                    0 => mirror::deletions(i, posted, self.disabled, &self.filters[i], options.mirror),
+                    n => Err(format!(
+                        "{n} file(s) of this run failed; mirroring waits for a run where all are sent"
+                    )),
                 };
-            let refused = refused.clone();
-            summaries[i].set_mirror(Mirror { refused, deleted }, failures);
+                (i, plan)
+            })
+            .collect();
+        let total = (plans.iter().filter_map(|(_, p)| p.as_ref().ok())).map(|d| d.all.len());
+        if let Some(why) = mirror::over_limit(total.sum(), options.mirror.max_delete) {
+            for (_, plan) in plans.iter_mut().filter(|(_, p)| p.is_ok()) {
+                *plan = Err(why.clone());
+            }
+        }
+        for (i, plan) in plans {
+            let job = &self.jobs[i];
+            let client = &self.clients[&client_key(job, options.root)];
+            let (refused, done) = match plan {
+                Err(why) => (Some(why), Done::default()),
+                Ok(deletions) => {
+                    if self.verbose && !options.json {
+                        for path in &deletions.hostile {
+                            eprintln!(
+                                "  ignored {}: listed for {}, but no path under it (a hostile or broken server?)",
+                                escape_controls(path),
+                                job.dest
+                            );
+                        }
+                    }
+                    match mirror::run(client, deletions, options.dry_run).await {
+                        Ok(done) => (None, done),
+                        Err(e) if e.is_fatal() => return Some(e),
+                        Err(e) => {
+                            let failed = vec![(job.dest.clone(), format!("mirror: {e}"))];
+                            (
+                                None,
+                                Done {
+                                    failed,
+                                    ..Done::default()
+                                },
+                            )
+                        }
+                    }
+                }
+            };
+            let mirror = Mirror {
+                refused,
+                deleted: done.deleted,
+                kept: done.kept,
+            };
+            summaries[i].set_mirror(mirror, done.failed);
             if !options.json {
                 summaries[i].print_mirror(self.verbose);
             }

@@ -452,6 +452,16 @@ class Deletes(SdkTestCase):
         error = self.api_error(self.dbx.files_delete_v2, self.path("tree"))
         self.assertTrue(error.is_path_lookup() and error.get_path_lookup().is_not_found(), error)
 
+    def test_parent_rev_deletes_only_that_revision_of_a_file(self):
+        old = self.upload("rev/a.txt", b"one")
+        new = self.upload("rev/a.txt", b"two", mode=dropbox.files.WriteMode.overwrite)
+        error = self.api_error(self.dbx.files_delete_v2, self.path("rev/a.txt"), parent_rev=old.rev)
+        self.assertTrue(error.is_path_write() and error.get_path_write().is_conflict(), error)
+        error = self.api_error(self.dbx.files_delete_v2, self.path("rev"), parent_rev=new.rev)
+        self.assertTrue(error.is_path_lookup() and error.get_path_lookup().is_not_file(), error)
+        deleted = self.dbx.files_delete_v2(self.path("rev/a.txt"), parent_rev=new.rev)
+        self.assertEqual(deleted.metadata.rev, new.rev)
+
     def test_download_of_a_missing_file(self):
         error = self.api_error(self.dbx.files_download, self.path("nope.bin"))
         self.assertTrue(error.is_path() and error.get_path().is_not_found(), error)
@@ -499,6 +509,20 @@ class DeleteBatch(SdkTestCase):
         error = self.api_error(self.dbx.files_get_metadata, self.path("tree"))
         self.assertTrue(error.get_path().is_not_found(), error)
         self.assertEqual(self.download(self.path("keep.txt"))[1], b"k")
+
+    def test_an_entry_at_another_revision_fails_alone(self):
+        old = self.upload("b/x.txt", b"x")
+        self.upload("b/x.txt", b"y", mode=dropbox.files.WriteMode.overwrite)
+        kept = self.upload("b/k.txt", b"k")
+        launch = self.dbx.files_delete_batch([
+            dropbox.files.DeleteArg(self.path("b/x.txt"), parent_rev=old.rev),
+            dropbox.files.DeleteArg(self.path("b/k.txt"), parent_rev=kept.rev),
+        ])
+        (changed, deleted), _ = self.finished(launch)
+        error = changed.get_failure()
+        self.assertTrue(error.is_path_write() and error.get_path_write().is_conflict(), error)
+        self.assertTrue(deleted.is_success(), deleted)
+        self.assertEqual(self.download(self.path("b/x.txt"))[1], b"y")
 
     def test_a_malformed_path_fails_alone_and_an_unknown_job_is_typed(self):
         self.upload("x.txt", b"x")

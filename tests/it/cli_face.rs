@@ -779,3 +779,48 @@ fn init_errors() {
         ],
     );
 }
+
+/// The mirror's safety nets (`mirror.rs`): each refusal deletes nothing and exits 6.
+#[test]
+fn mirror_refusals() {
+    let env = TestEnv::new();
+    env.seal(TOKEN, "keys/k.enc", DEMO_PASSWORD);
+    env.write("data/r.csv", "1,2\n");
+    std::fs::create_dir(env.path("empty")).unwrap();
+    let config = |name: &str, path: &str, dest: &str| {
+        env.write(
+            &format!("conf/{name}.xml"),
+            format!(
+                "<librec-auto><post><script lang=\"python3\" src=\"system\">\n  \
+                 <script-name>dropbox_post.py</script-name>\n  \
+                 <param name=\"option\">folder</param>\n  \
+                 <param name=\"encrypted_key\">keys/k.enc</param>\n  \
+                 <param name=\"path\">{path}</param>\n  <param name=\"dest\">{dest}</param>\n  \
+                 <param name=\"delete\">true</param>\n</script></post></librec-auto>\n"
+            ),
+        );
+    };
+    config("root", "data", "/");
+    config("empty", "empty", "/r");
+    config("data", "data", "/r");
+    let emulator = env.emulator();
+    crate::harness::block_on(emulator.upload("/r/old.csv", b"old"));
+    let pw = DEMO_PASSWORD;
+    snapshot_all(
+        &env,
+        Some(&emulator.url),
+        &[
+            with_pw("mirror-root", &["post", "--config", "conf/root.xml"], pw),
+            with_pw("mirror-empty", &["post", "--config", "conf/empty.xml"], pw),
+            with_pw(
+                "mirror-max-delete",
+                &["post", "--config", "conf/data.xml", "--max-delete", "0"],
+                pw,
+            ),
+            case(
+                "usage-post-max-delete",
+                &["post", "--config", "conf/data.xml", "--max-delete", "many"],
+            ),
+        ],
+    );
+}

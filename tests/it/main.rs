@@ -21,6 +21,7 @@ mod hostile;
 mod init;
 mod isolation;
 mod librec_auto;
+mod mirror;
 mod post;
 mod post_auth;
 mod python;

@@ -170,3 +170,27 @@ async fn cut_connections_commit_nothing() {
     assert!(names("tmp").is_empty(), "tmp is empty");
     assert_eq!(names("sessions"), ["journal.jsonl"], "no session is left");
 }
+
+#[tokio::test]
+async fn a_held_request_is_served_once_released() {
+    let emu = std::sync::Arc::new(Emulator::start(&["-v", "--hold", "files/get_metadata:2"]));
+    emu.upload("/a.txt", b"a").await;
+    let get = json!({"path": "/a.txt"});
+    assert_eq!(emu.rpc("files/get_metadata", &get).await.0, StatusCode::OK);
+    let held = tokio::spawn({
+        let (emu, get) = (emu.clone(), get.clone());
+        async move { emu.rpc("files/get_metadata", &get).await }
+    });
+    while !emu
+        .log()
+        .contains("holding this files/get_metadata request")
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // Held, the emulator still serves everything else, the third call to the route too.
+    assert_eq!(emu.rpc("files/get_metadata", &get).await.0, StatusCode::OK);
+    assert!(!held.is_finished());
+    emu.release();
+    let (status, meta) = held.await.unwrap();
+    assert_eq!((status, &meta["name"]), (StatusCode::OK, &json!("a.txt")));
+}

@@ -86,6 +86,16 @@ impl Emulator {
         assert!(exit.success(), "emulator exit status {exit:?}");
     }
 
+    /// SIGUSR1: the requests it holds (`--hold ROUTE:N`) go on.
+    pub fn release(&self) {
+        let child = self.child.as_ref().expect("the emulator is running");
+        let status = std::process::Command::new("kill")
+            .args(["-USR1", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
     /// SIGKILL, as a crash would: nothing is flushed or shut down cleanly.
     pub fn kill(&mut self) {
         let mut child = self.child.take().expect("the emulator is running");

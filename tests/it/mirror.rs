@@ -1,0 +1,385 @@
+//! Issue 21: one place (`upload::mirror`) decides what `post --delete` may delete. Only
+//! files at the revision the listing saw (`parent_rev`) and folders a second listing shows
+//! unchanged, so nothing a second writer puts there while the run goes on is lost; never
+//! what the server lists outside `dest`, what the filters leave out, or what is under a
+//! disabled script's `dest`; and `/`, an empty local tree or more than `--max-delete`
+//! deletions only when the user says so. The emulator honours `parent_rev` as Dropbox does.
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use axum::Router;
+use axum::routing::post;
+
+use crate::harness::{
+    Emulator, HostileServer, Study, TestEnv, assert_success, block_on, hash, json_of, tree,
+};
+
+/// The error tags of a 409 answer, outermost first: `path_write/conflict/file`.
+fn tags(error: &Value) -> String {
+    let mut tags = Vec::new();
+    let mut at = &error["error"];
+    while let Some(tag) = at[".tag"].as_str() {
+        tags.push(tag);
+        at = &at[tag];
+    }
+    tags.join("/")
+}
+
+#[test]
+fn the_emulator_deletes_a_file_only_at_its_parent_rev() {
+    let emu = Emulator::start(&[]);
+    block_on(async {
+        let (_, old) = emu.upload("/s/a.txt", b"one").await;
+        let overwrite = json!({"path": "/s/a.txt", "mode": "overwrite"});
+        let (_, new) = emu
+            .upload_to("files/upload", overwrite, b"two".to_vec())
+            .await;
+        let emu = &emu;
+        let delete = |path: &str, rev: &Value| {
+            let arg = json!({"path": path, "parent_rev": rev});
+            async move { emu.rpc("files/delete_v2", &arg).await }
+        };
+        let (s, e) = delete("/s/a.txt", &old["rev"]).await;
+        assert_eq!(
+            (s, tags(&e)),
+            (StatusCode::CONFLICT, "path_write/conflict/file".into())
+        );
+        let (s, e) = delete("/s", &new["rev"]).await;
+        assert_eq!(
+            (s, tags(&e)),
+            (StatusCode::CONFLICT, "path_lookup/not_file".into())
+        );
+        assert_eq!(
+            delete("/s/a.txt", &json!("xyz")).await.0,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(emu.download("/s/a.txt").await, b"two");
+        let (s, d) = delete("/s/a.txt", &new["rev"]).await;
+        assert_eq!(
+            (s, &d["metadata"]["rev"]),
+            (StatusCode::OK, &new["rev"]),
+            "{d}"
+        );
+    });
+}
+
+/// Runs `post` to its end while the emulator holds the request its `--hold` names: once it
+/// is held, `writer` acts (a colleague posting while the run goes on), then it is released.
+fn race(emu: &Emulator, mut post: Command, writer: impl FnOnce()) -> Output {
+    let child = post
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !emu.log().contains("holding this") {
+        assert!(
+            Instant::now() < deadline,
+            "post never reached the hold\n{}",
+            emu.log()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    writer();
+    emu.release();
+    child.wait_with_output().unwrap()
+}
+
+/// What the summary says the mirror kept, with why.
+fn kept(json: &Value) -> Vec<(String, String)> {
+    let kept = json["scripts"][0]["mirror"]["kept"]
+        .as_array()
+        .expect("a kept list");
+    let each = |k: &Value| {
+        (
+            k["remote"].as_str().unwrap().into(),
+            k["reason"].as_str().unwrap().into(),
+        )
+    };
+    kept.iter().map(each).collect()
+}
+
+#[test]
+fn a_second_writer_racing_the_mirror_loses_nothing() {
+    // Held: the commit of the run's uploads, after its listing, before its deletions.
+    let emu = Emulator::start(&["-v", "--hold", "files/upload_session/finish_batch_v2:1"]);
+    let env = TestEnv::new();
+    let study = env.study();
+    study.write("post/keep.csv", b"keep");
+    study.write("post/added.csv", b"new");
+    study.config(&[("folder", "post", "/dest")]);
+    block_on(async {
+        for (path, data) in [
+            ("/dest/keep.csv", &b"keep"[..]),
+            ("/dest/old.txt", b"old"),
+            ("/dest/gone/stale.csv", b"stale"),
+            ("/dest/gone/deep/x.txt", b"x"),
+        ] {
+            assert_eq!(emu.upload(path, data).await.0, StatusCode::OK);
+        }
+    });
+    // While the run uploads, a colleague posts into a folder that goes and replaces a
+    // file that goes.
+    let post = study.post_command(&emu.url, &["--delete", "--json"]);
+    let out = race(&emu, post, || {
+        block_on(async {
+            let newer = json!({"path": "/dest/old.txt", "mode": "overwrite"});
+            emu.upload_to("files/upload", newer, b"newer".to_vec())
+                .await;
+            emu.upload("/dest/gone/new-result.csv", b"1,2\n").await;
+        })
+    });
+    assert_success(&out);
+    assert_eq!(std::fs::read(emu.file("/dest/old.txt")).unwrap(), b"newer");
+    assert_eq!(
+        std::fs::read(emu.file("/dest/gone/new-result.csv")).unwrap(),
+        b"1,2\n"
+    );
+    assert_eq!(
+        tree(&emu.file("/dest")),
+        [
+            "added.csv",
+            "gone/",
+            "gone/new-result.csv",
+            "keep.csv",
+            "old.txt"
+        ]
+    );
+    let json = json_of(&out);
+    let why = |path: &str, reason: &str| (path.to_string(), reason.to_string());
+    assert_eq!(
+        kept(&json),
+        [
+            why(
+                "/dest/gone",
+                "holds /dest/gone/new-result.csv, written since the listing"
+            ),
+            why("/dest/old.txt", "changed since it was listed"),
+        ]
+    );
+    assert_eq!(json["totals"]["deleted"], 3, "{json}");
+}
+
+/// A study posting its folder `post` (holding `local`) to `/dest` with `--delete`, after
+/// Dropbox was given `remote` (path, bytes; a path ending in `/` is a folder).
+fn mirrored<'e>(env: &'e TestEnv, local: &[(&str, &[u8])], remote: &[(&str, &[u8])]) -> Study<'e> {
+    let study = env.study();
+    std::fs::create_dir_all(study.path("post")).unwrap();
+    for (rel, data) in local {
+        study.write(&format!("post/{rel}"), data);
+    }
+    study.config(&[("folder", "post", "/dest")]);
+    let emu = env.emulator();
+    block_on(async {
+        for (path, data) in remote {
+            let status = match path.strip_suffix('/') {
+                Some(folder) => {
+                    emu.rpc("files/create_folder_v2", &json!({"path": folder}))
+                        .await
+                        .0
+                }
+                None => emu.upload(path, data).await.0,
+            };
+            assert_eq!(status, StatusCode::OK, "{path}");
+        }
+    });
+    study
+}
+
+#[test]
+fn a_script_switched_off_keeps_its_files() {
+    let env = TestEnv::new();
+    let study = mirrored(
+        &env,
+        &[("r.csv", b"r")],
+        &[("/dest/off/summary.csv", b"s"), ("/dest/stale.csv", b"x")],
+    );
+    study.write("off/summary.csv", b"s");
+    study.config(&[
+        ("folder", "post", "/dest"),
+        ("No", "off/summary.csv", "/dest/off"),
+        ("no", "x", "relative"),
+    ]);
+    let json = study.post_json(&["--delete"]);
+    assert_eq!(json["totals"]["deleted"], 1, "{json}");
+    assert_eq!(
+        tree(&env.emulator().file("/dest")),
+        ["off/", "off/summary.csv", "r.csv"]
+    );
+}
+
+#[test]
+fn includes_keep_the_empty_folders_they_leave_out() {
+    let env = TestEnv::new();
+    let study = mirrored(
+        &env,
+        &[("a.csv", b"a")],
+        &[("/dest/a.csv", b"a"), ("/dest/empty/", b"")],
+    );
+    std::fs::create_dir_all(study.path("post/empty")).unwrap();
+    let json = study.post_json(&["--include", "*.csv", "--delete"]);
+    assert_eq!(json["totals"]["deleted"], 0, "{json}");
+    assert_eq!(tree(&env.emulator().file("/dest")), ["a.csv", "empty/"]);
+}
+
+/// `post` with `args`: exit 6, nothing deleted, and stderr says `says`.
+fn refused(env: &TestEnv, study: &Study, args: &[&str], says: &str) {
+    let before = tree(&env.emulator().file("/"));
+    let out = study.post(args).output().unwrap();
+    let text = crate::harness::stderr(&out);
+    assert_eq!(out.status.code(), Some(6), "{text}");
+    assert!(text.contains(says), "{says:?} not in: {text}");
+    assert!(text.contains("nothing deleted"), "{text}");
+    let after = tree(&env.emulator().file("/"));
+    assert!(
+        before.iter().all(|p| after.contains(p)),
+        "{before:?} → {after:?}"
+    );
+}
+
+#[test]
+fn an_empty_local_folder_does_not_empty_dest() {
+    let env = TestEnv::new();
+    let study = mirrored(&env, &[], &[("/dest/a.csv", b"a"), ("/dest/b/c.csv", b"c")]);
+    refused(&env, &study, &["--delete"], "nothing was posted");
+    refused(
+        &env,
+        &study,
+        &["--delete", "--dry-run"],
+        "--allow-empty-mirror",
+    );
+    study
+        .post(&["--delete", "--allow-empty-mirror"])
+        .assert()
+        .success();
+    assert_eq!(tree(&env.emulator().file("/dest")), Vec::<String>::new());
+}
+
+#[test]
+fn the_whole_dropbox_is_mirrored_only_when_asked_by_flag() {
+    let env = TestEnv::new();
+    let study = mirrored(&env, &[("r.csv", b"r")], &[("/other/x.csv", b"x")]);
+    study.config_with(("folder", "post", "/"), &[("delete", "true")]);
+    refused(&env, &study, &[], "--allow-root-mirror");
+    study.post(&["--allow-root-mirror"]).assert().success();
+    assert_eq!(tree(&env.emulator().file("/")), ["r.csv"]);
+}
+
+#[test]
+fn max_delete_bounds_the_run_and_says_how_to_raise_it() {
+    let env = TestEnv::new();
+    let remote: Vec<(String, &[u8])> = (0..3)
+        .map(|i| (format!("/dest/old{i}.csv"), &b"o"[..]))
+        .collect();
+    let remote: Vec<(&str, &[u8])> = remote.iter().map(|(p, d)| (p.as_str(), *d)).collect();
+    let study = mirrored(&env, &[("r.csv", b"r")], &remote);
+    refused(
+        &env,
+        &study,
+        &["--delete", "--max-delete", "2"],
+        "would delete 3 files and folders, more than --max-delete 2",
+    );
+    let json = study.post_json(&["--delete", "--max-delete", "3"]);
+    assert_eq!(json["totals"]["deleted"], 3);
+}
+
+/// A file or folder as a server lists it; its `path_lower` and `path_display` may disagree.
+fn entry(tag: &str, lower: &str, display: &str) -> Value {
+    let name = display.rsplit('/').next().unwrap();
+    json!({".tag": tag, "name": name, "id": "id:h", "path_lower": lower, "path_display": display,
+           "client_modified": "2026-01-01T00:00:00Z", "server_modified": "2026-01-01T00:00:00Z",
+           "rev": "0123456789", "size": 1, "content_hash": hash(b"k")})
+}
+
+/// A study posting `post/keep.csv` to `/dest`, and a server that lists `/dest/keep.csv`
+/// (unchanged, so nothing is uploaded) and `entries`, and serves `routes` besides.
+fn against_listing<'e>(
+    env: &'e TestEnv,
+    entries: &[Value],
+    routes: Router,
+) -> (Study<'e>, HostileServer) {
+    let mut all = vec![entry("file", "/dest/keep.csv", "/dest/keep.csv")];
+    all.extend_from_slice(entries);
+    let page = json!({"entries": all, "cursor": "c", "has_more": false});
+    let list = move || async move { axum::Json(page) };
+    let server = HostileServer::start(routes.route("/2/files/list_folder", post(list)));
+    let study = env.study();
+    study.write("post/keep.csv", b"k");
+    study.config(&[("folder", "post", "/dest")]);
+    (study, server)
+}
+
+#[test]
+fn listed_paths_outside_dest_are_never_candidates() {
+    let env = TestEnv::new();
+    let odd = [
+        entry("file", "/dest/x", "/elsewhere/x"),
+        entry("folder", "/dest/..", "/dest/.."),
+        entry("file", "/dest/../y", "/dest/../y"),
+    ];
+    // No delete route: a request to delete anything would fail the run.
+    let (study, server) = against_listing(&env, &odd, Router::new());
+    // The dry run and the real run agree.
+    for extra in [&["--dry-run", "-v"][..], &["-v"]] {
+        let out = study
+            .post_at(&server.url, &[&["--delete"], extra].concat())
+            .output()
+            .unwrap();
+        assert_success(&out);
+        let text = format!(
+            "{}{}",
+            crate::harness::stdout(&out),
+            crate::harness::stderr(&out)
+        );
+        assert!(!text.contains("delete /"), "{text}");
+        assert!(text.contains("mirror: 0 "), "{text}");
+        assert!(
+            text.contains("ignored /elsewhere/x: listed for /dest, but no path under it"),
+            "{text}"
+        );
+    }
+}
+
+/// Dropbox does not document how it refuses a `parent_rev` that is not the file's: a
+/// `not_found` is asked again, and the file is kept if it is there at another revision.
+#[test]
+fn a_file_dropbox_calls_missing_is_looked_up_before_it_counts_as_deleted() {
+    for (now, left, deleted) in [(Some("abcdef1234"), 1, 0), (None, 0, 1)] {
+        let env = TestEnv::new();
+        let not_found = json!({".tag": "path_lookup", "path_lookup": {".tag": "not_found"}});
+        let result =
+            json!({".tag": "complete", "entries": [{".tag": "failure", "failure": not_found}]});
+        let delete = move || async move { axum::Json(result) };
+        let metadata = move || async move {
+            let mut meta = entry("file", "/dest/old.txt", "/dest/old.txt");
+            match now {
+                Some(rev) => {
+                    meta["rev"] = json!(rev);
+                    (StatusCode::OK, axum::Json(meta))
+                }
+                None => {
+                    let error = json!({".tag": "path", "path": {".tag": "not_found"}});
+                    let body = json!({"error_summary": "path/not_found/", "error": error});
+                    (StatusCode::CONFLICT, axum::Json(body))
+                }
+            }
+        };
+        let routes = Router::new()
+            .route("/2/files/delete_batch", post(delete))
+            .route("/2/files/get_metadata", post(metadata));
+        let old = entry("file", "/dest/old.txt", "/dest/old.txt");
+        let (study, server) = against_listing(&env, &[old], routes);
+        let out = study
+            .post_at(&server.url, &["--delete", "--json"])
+            .output()
+            .unwrap();
+        assert_success(&out);
+        let json = json_of(&out);
+        assert_eq!(kept(&json).len(), left, "{json}");
+        assert_eq!(json["totals"]["deleted"], deleted, "{json}");
+    }
+}
