@@ -381,10 +381,17 @@ impl DropboxClient {
         }
     }
 
-    /// Open an upload session with its first bytes; `close` when they are all there is.
-    pub async fn start_session(&self, data: Bytes, close: bool) -> Result<String, ApiError> {
+    /// Open an upload session with its first bytes, whose content hash is `content_hash`
+    /// (Dropbox checks it); `close` when they are all there is.
+    pub async fn start_session(
+        &self,
+        data: Bytes,
+        content_hash: &str,
+        close: bool,
+    ) -> Result<String, ApiError> {
         let arg = UploadSessionStartArg {
             close,
+            content_hash: Some(content_hash.to_string()),
             ..Default::default()
         };
         let r: UploadSessionStartResult = self
@@ -393,16 +400,18 @@ impl DropboxClient {
         Ok(r.session_id)
     }
 
+    /// Append `data` at `cursor`; `content_hash` is that of `data` alone (`None` for no data).
     pub async fn append(
         &self,
         cursor: UploadSessionCursor,
         data: Bytes,
+        content_hash: Option<&str>,
         close: bool,
     ) -> Result<(), ApiError> {
         let arg = UploadSessionAppendArg {
             cursor,
             close,
-            content_hash: None,
+            content_hash: content_hash.map(str::to_string),
         };
         self.upload("files/upload_session/append_v2", &arg, data)
             .await
@@ -815,7 +824,11 @@ mod tests {
             session_id: "s".into(),
             offset: 0,
         };
-        client.append(cursor, data, false).await.unwrap();
+        let hash = crate::dropbox::content_hash::content_hash(&data);
+        client
+            .append(cursor, data, Some(&hash), false)
+            .await
+            .unwrap();
     }
 
     /// A server that redirects, or answers without end, gets neither followed nor held.

@@ -31,6 +31,30 @@ impl ContentHasher {
         }
     }
 
+    /// Feeds `data` and returns the content hash of `data` alone, which a request carrying
+    /// it names. When `data` starts on a block boundary (every chunk of a file sent in
+    /// multiples of 4 MiB does), its blocks are the file's own: each is hashed once for both.
+    pub fn update_chunk(&mut self, data: &[u8]) -> String {
+        if self.block_len != 0 {
+            self.update(data);
+            return content_hash(data);
+        }
+        let mut own = Sha256::new();
+        for block in data.chunks(BLOCK_SIZE) {
+            if block.len() == BLOCK_SIZE {
+                let digest = Sha256::digest(block);
+                self.overall.update(digest);
+                own.update(digest);
+            } else {
+                // Only the last block can be short; the file's hasher goes on from it.
+                self.block.update(block);
+                self.block_len = block.len();
+                own.update(self.block.clone().finalize());
+            }
+        }
+        hex::encode(own.finalize())
+    }
+
     fn finish_block(&mut self) {
         let digest = std::mem::take(&mut self.block).finalize();
         self.overall.update(digest);
@@ -115,6 +139,24 @@ mod tests {
             let mut h = ContentHasher::new();
             data.chunks(chunk).for_each(|c| h.update(c));
             assert_eq!(h.finish(), whole, "chunk size {chunk}");
+        }
+    }
+
+    #[test]
+    fn a_chunk_hashes_alone_and_as_part_of_the_file() {
+        let data: Vec<u8> = (0..(BLOCK_SIZE * 3 + 9)).map(|i| (i % 253) as u8).collect();
+        for cuts in [
+            vec![0, BLOCK_SIZE * 2, data.len()],
+            vec![0, 0, BLOCK_SIZE, BLOCK_SIZE * 3 + 9],
+            // A chunk that does not start on a block boundary.
+            vec![0, 5, BLOCK_SIZE + 7, data.len()],
+        ] {
+            let mut file = ContentHasher::new();
+            for pair in cuts.windows(2) {
+                let chunk = &data[pair[0]..pair[1]];
+                assert_eq!(file.update_chunk(chunk), content_hash(chunk), "{cuts:?}");
+            }
+            assert_eq!(file.finish(), content_hash(&data), "{cuts:?}");
         }
     }
 

@@ -960,7 +960,11 @@ async fn finish_batch(
     let mut entries = Vec::with_capacity(arg.entries.len());
     for (i, e) in arg.entries.iter_mut().enumerate() {
         e.commit.path = ns.inward(&e.commit.path);
-        let result = if contended && i % 2 == 0 {
+        // An entry carries no bytes: its `content_hash` can only be that of nothing.
+        let hashed = check_hash(e.content_hash.as_deref(), &ContentHasher::new()).is_ok();
+        let result = if !hashed {
+            Err(Failed::Api(json!({".tag": "content_hash_mismatch"})))
+        } else if contended && i % 2 == 0 {
             Err(Failed::Api(json!({".tag": "too_many_write_operations"})))
         } else {
             app.sessions

@@ -354,7 +354,7 @@ async fn resume_point(client: &DropboxClient, saved: Saved) -> Result<Option<Sta
         session_id: saved.session_id.clone(),
         offset: saved.acked,
     };
-    let held = match client.append(cursor, Bytes::new(), false).await {
+    let held = match client.append(cursor, Bytes::new(), None, false).await {
         Ok(()) => Some((saved.acked, saved.acked_hash.clone())),
         Err(e) => match e.reason() {
             // The append in flight when the last run ended did arrive.
@@ -397,7 +397,12 @@ async fn upload(
     // Counted once the reader has proved those bytes the file's own.
     let mut already_there = resumed;
     while let Some(piece) = chunks.recv().await {
-        let Piece { data, hash, last } = piece?;
+        let Piece {
+            data,
+            hash,
+            own_hash,
+            last,
+        } = piece?;
         if ctx.stopped() {
             return Err(FileError::Stopped);
         }
@@ -406,7 +411,7 @@ async fn upload(
         let end = offset + len;
         match &session {
             None => {
-                let id = ctx.client.start_session(data, last).await?;
+                let id = ctx.client.start_session(data, &own_hash, last).await?;
                 saved = Saved::started(file, &id, end, &hash).filter(|_| journalled);
                 if let Some(s) = &saved {
                     ctx.resume.record(file, s);
@@ -420,7 +425,7 @@ async fn upload(
                     s.sending = Some((end, hash.clone()));
                     ctx.resume.record(file, s);
                 }
-                append_resuming(&ctx.client, id, offset, data, last).await?;
+                append_resuming(&ctx.client, id, offset, data, &own_hash, last).await?;
             }
         }
         offset = end;
@@ -441,13 +446,14 @@ async fn upload(
     )))
 }
 
-/// Send `data` at `start`; after a lost answer, Dropbox's `correct_offset` says how much
-/// of it arrived, and only the rest is sent again.
+/// Send `data` (with its content hash) at `start`; after a lost answer, Dropbox's
+/// `correct_offset` says how much of it arrived, and only the rest is sent again.
 async fn append_resuming(
     client: &DropboxClient,
     session_id: &str,
     start: u64,
     data: Bytes,
+    hash: &str,
     close: bool,
 ) -> Result<(), ApiError> {
     let end = start + data.len() as u64;
@@ -459,7 +465,12 @@ async fn append_resuming(
             offset: at,
         };
         let rest = data.slice((at - start) as usize..);
-        let error = match client.append(cursor, rest, close).await {
+        // Each call names the hash of its own bytes; only a resent tail needs its own.
+        let hash = match at == start {
+            true => hash.to_string(),
+            false => crate::dropbox::content_hash::content_hash(&rest),
+        };
+        let error = match client.append(cursor, rest, Some(&hash), close).await {
             Ok(()) => return Ok(()),
             Err(e) => e,
         };
@@ -487,6 +498,7 @@ fn finish_arg(file: &PlannedFile, session_id: String) -> UploadSessionFinishArg 
             offset: file.local.size,
         },
         commit,
+        // A batch commit carries no bytes, so no hash: the file's is checked afterwards.
         content_hash: None,
     }
 }
@@ -499,11 +511,12 @@ fn client_modified(t: SystemTime) -> String {
 }
 
 /// One chunk of a file, with the content hash of the file up to its end (for the last
-/// chunk, the whole file's).
+/// chunk, the whole file's) and its own, which the request carrying it names.
 struct Piece {
     /// Holds its share of the budget until the request that carries it is done.
     data: Bytes,
     hash: String,
+    own_hash: String,
     last: bool,
 }
 
@@ -518,8 +531,8 @@ fn read_chunks(
     let budget = ctx.budget.clone();
     let chunk = ctx.settings.chunk_size;
     tokio::task::spawn_blocking(move || {
-        let result = read_into(&file, chunk, &budget, from.as_ref(), |data, hash, last| {
-            tx.blocking_send(Ok(Piece { data, hash, last })).is_ok()
+        let result = read_into(&file, chunk, &budget, from.as_ref(), |piece| {
+            tx.blocking_send(Ok(piece)).is_ok()
         });
         if let Err(e) = result {
             let _ = tx.blocking_send(Err(e));
@@ -529,7 +542,8 @@ fn read_chunks(
 }
 
 /// The heart of the one-pass read: read `chunk` bytes at a time, feed the content hasher,
-/// hand each chunk to `sink` with the hash so far (`sink` returns false to stop). Before
+/// hand each chunk to `sink` with the hash so far and its own (`sink` returns false to
+/// stop). Before
 /// the last chunk is handed over, the file must still be exactly as the walk saw it; an
 /// empty file yields one empty chunk so that it, too, is uploaded. With `from`, the bytes
 /// before its offset are only hashed, and must hash as it says; chunks then end on the
@@ -539,7 +553,7 @@ fn read_into(
     chunk: usize,
     budget: &Arc<Budget>,
     from: Option<&(u64, String)>,
-    mut sink: impl FnMut(Bytes, String, bool) -> bool,
+    mut sink: impl FnMut(Piece) -> bool,
 ) -> Result<(), FileError> {
     let mut handle = crate::files::open_regular(&file.path)?;
     unchanged(file, &handle.metadata()?)?;
@@ -563,7 +577,7 @@ fn read_into(
         if buf.data().len() < len {
             return Err(FileError::Changed("it got shorter".into()));
         }
-        hasher.update(buf.data());
+        let own_hash = hasher.update_chunk(buf.data());
         remaining -= len as u64;
         let last = remaining == 0;
         let hash = if last {
@@ -575,7 +589,13 @@ fn read_into(
         } else {
             hasher.clone().finish()
         };
-        if !sink(buf.freeze(), hash, last) || last {
+        let piece = Piece {
+            data: buf.freeze(),
+            hash,
+            own_hash,
+            last,
+        };
+        if !sink(piece) || last {
             return Ok(());
         }
     }
@@ -737,6 +757,7 @@ async fn already_there(ctx: &Ctx, p: &Pending, failure: &serde_json::Value) -> O
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dropbox::content_hash::content_hash;
     use std::io::Write;
 
     fn local(path: &std::path::Path) -> LocalFile {
@@ -746,9 +767,10 @@ mod tests {
     fn collect(file: &LocalFile, chunk: usize) -> Result<(Vec<usize>, String), FileError> {
         let mut sizes = Vec::new();
         let mut hash = None;
-        read_into(file, chunk, &Budget::new(chunk), None, |data, h, last| {
-            sizes.push(data.len());
-            hash = Some(h).filter(|_| last);
+        read_into(file, chunk, &Budget::new(chunk), None, |piece| {
+            assert_eq!(piece.own_hash, content_hash(&piece.data));
+            sizes.push(piece.data.len());
+            hash = Some(piece.hash).filter(|_| piece.last);
             true
         })?;
         Ok((sizes, hash.unwrap()))
@@ -803,22 +825,16 @@ mod tests {
         std::fs::write(&path, vec![1u8; 2 * BLOCK_SIZE]).unwrap();
         let file = local(&path);
         let mut handed = 0;
-        let result = read_into(
-            &file,
-            BLOCK_SIZE,
-            &Budget::new(BLOCK_SIZE),
-            None,
-            |_, _, _| {
-                handed += 1;
-                // A writer appends while the first chunk is on its way.
-                let mut f = std::fs::OpenOptions::new()
-                    .append(true)
-                    .open(&path)
-                    .unwrap();
-                f.write_all(b"more").unwrap();
-                true
-            },
-        );
+        let result = read_into(&file, BLOCK_SIZE, &Budget::new(BLOCK_SIZE), None, |_| {
+            handed += 1;
+            // A writer appends while the first chunk is on its way.
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .unwrap();
+            f.write_all(b"more").unwrap();
+            true
+        });
         assert!(matches!(result, Err(FileError::Changed(_))), "{result:?}");
         assert_eq!(handed, 1, "the last chunk must not be handed over");
     }
@@ -887,25 +903,33 @@ mod tests {
         let (_emu, client) = emulated(dir.path()).await;
         let data: Bytes = (0..3 * BLOCK_SIZE).map(|i| (i % 253) as u8).collect();
         let (b1, b2) = (BLOCK_SIZE as u64, 2 * BLOCK_SIZE as u64);
+        let (first, second) = (
+            data.slice(..BLOCK_SIZE),
+            data.slice(BLOCK_SIZE..2 * BLOCK_SIZE),
+        );
         let id = client
-            .start_session(data.slice(..BLOCK_SIZE), false)
+            .start_session(first.clone(), &content_hash(&first), false)
             .await
             .unwrap();
         let cursor = |offset| UploadSessionCursor {
             session_id: id.clone(),
             offset,
         };
+        let hash = content_hash(&second);
         client
-            .append(cursor(b1), data.slice(BLOCK_SIZE..2 * BLOCK_SIZE), false)
+            .append(cursor(b1), second, Some(&hash), false)
             .await
             .unwrap();
         // As if the answer to the append above was lost: the chunk from b1 is sent again,
         // Dropbox says it holds b2 bytes, and only the rest goes out.
-        append_resuming(&client, &id, b1, data.slice(BLOCK_SIZE..), true)
+        // Each call names the hash of what it carries, or Dropbox refuses it.
+        let rest = data.slice(BLOCK_SIZE..);
+        append_resuming(&client, &id, b1, rest.clone(), &content_hash(&rest), true)
             .await
             .unwrap();
         // A repeat of the closing append is already there.
-        append_resuming(&client, &id, b2, data.slice(2 * BLOCK_SIZE..), true)
+        let last = data.slice(2 * BLOCK_SIZE..);
+        append_resuming(&client, &id, b2, last.clone(), &content_hash(&last), true)
             .await
             .unwrap();
         let mut commit = CommitInfo::new("/resumed.bin", crate::dropbox::types::WriteMode::Add);
@@ -921,16 +945,17 @@ mod tests {
         match &results[0] {
             UploadSessionFinishBatchResultEntry::Success(meta) => assert_eq!(
                 meta.content_hash.as_deref(),
-                Some(crate::dropbox::content_hash::content_hash(&data).as_str())
+                Some(content_hash(&data).as_str())
             ),
             other => panic!("{other:?}"),
         }
         // A gap (Dropbox holds less than the chunk's start) cannot be filled from memory.
         let gap = client
-            .start_session(Bytes::from_static(b"ab"), false)
+            .start_session(Bytes::from_static(b"ab"), &content_hash(b"ab"), false)
             .await
             .unwrap();
-        let err = append_resuming(&client, &gap, 5, Bytes::from_static(b"xyz"), false)
+        let xyz = Bytes::from_static(b"xyz");
+        let err = append_resuming(&client, &gap, 5, xyz, &content_hash(b"xyz"), false)
             .await
             .unwrap_err();
         assert_eq!(err.reason(), Some(Reason::IncorrectOffset(2)));
@@ -955,7 +980,7 @@ mod tests {
         for mode in [WriteMode::Overwrite, WriteMode::Add] {
             let id = ctx
                 .client
-                .start_session(Bytes::from_static(b"abc"), true)
+                .start_session(Bytes::from_static(b"abc"), &content_hash(b"abc"), true)
                 .await
                 .unwrap();
             let file = PlannedFile {
@@ -967,7 +992,7 @@ mod tests {
             let pending = || Pending {
                 arg: finish_arg(&file, id.clone()),
                 file: file.clone(),
-                hash: crate::dropbox::content_hash::content_hash(b"abc"),
+                hash: content_hash(b"abc"),
                 resumed: 0,
                 tries: 0,
             };

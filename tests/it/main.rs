@@ -17,6 +17,7 @@ mod fidelity;
 mod fuzz_corpus;
 mod hostile;
 mod init;
+mod integrity;
 mod isolation;
 mod librec_auto;
 mod post;

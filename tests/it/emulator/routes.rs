@@ -521,6 +521,49 @@ async fn upload_sessions() {
     assert_eq!(m["content_hash"], hash(&whole));
 }
 
+/// Issue 21: `content_hash` covers the bytes of its own call on every route that takes
+/// one, so the file's hash so far is refused, and a commit that carries no bytes refuses
+/// the file's hash; a refused call stores nothing.
+#[tokio::test]
+async fn every_route_checks_the_hash_of_its_own_bytes() {
+    let emu = Emulator::start(&[]);
+    let emu = &emu;
+    let call = |route: &str, arg: Value, data: &[u8]| {
+        let (route, data) = (format!("files/upload_session/{route}"), data.to_vec());
+        async move { emu.upload_to(&route, arg, data).await }
+    };
+    let refused = |(s, e): (StatusCode, Value)| {
+        assert_eq!(s, StatusCode::CONFLICT, "{e}");
+        assert_eq!(e["error"][".tag"], "content_hash_mismatch", "{e}");
+    };
+    let with = |arg: Value, data: &[u8]| {
+        let mut arg = arg;
+        arg["content_hash"] = json!(hash(data));
+        arg
+    };
+    refused(call("start", with(json!({}), b"one!"), b"one ").await);
+    let (_, r) = call("start", with(json!({}), b"one "), b"one ").await;
+    let cursor = |offset: usize| json!({"session_id": r["session_id"], "offset": offset});
+    let append = json!({"cursor": cursor(4)});
+    refused(call("append_v2", with(append.clone(), b"one two "), b"two ").await);
+    let (s, _) = call("append_v2", with(append, b"two "), b"two ").await;
+    assert_eq!(s, StatusCode::OK);
+    let finish = json!({"cursor": cursor(8), "commit": {"path": "/h.txt"}});
+    refused(call("finish", with(finish.clone(), b"one two three"), b"three").await);
+    // A batch commit carries no bytes: the file's hash is refused, entry by entry.
+    let (_, closed) = call("start", json!({"close": true}), b"abc").await;
+    let entry = json!({"cursor": {"session_id": closed["session_id"], "offset": 3}, "commit": {"path": "/b.txt"}});
+    for (hashed, tag) in [(&b"abc"[..], "failure"), (b"", "success")] {
+        let arg = json!({"entries": [with(entry.clone(), hashed)]});
+        let (_, r) = emu.rpc("files/upload_session/finish_batch_v2", &arg).await;
+        assert_eq!(r["entries"][0][".tag"], tag, "{r}");
+    }
+    let (s, m) = call("finish", with(finish, b"three"), b"three").await;
+    assert_eq!(s, StatusCode::OK, "{m}");
+    assert_eq!(m["content_hash"], hash(b"one two three"));
+    assert_eq!(emu.download("/b.txt").await, b"abc");
+}
+
 #[tokio::test]
 async fn folders_listing_and_restart() {
     let mut emu = Emulator::start(&[]);
