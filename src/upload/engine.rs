@@ -839,6 +839,23 @@ mod tests {
         assert_eq!(handed, 1, "the last chunk must not be handed over");
     }
 
+    /// A journalled prefix hash that the file's first bytes do not have (a write its
+    /// timestamps could not show): the session is not continued.
+    #[test]
+    fn a_prefix_that_hashes_otherwise_is_not_continued() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, vec![7u8; BLOCK_SIZE + 1]).unwrap();
+        let budget = Budget::new(BLOCK_SIZE);
+        let read = |hash: String| {
+            let from = (BLOCK_SIZE as u64, hash);
+            read_into(&local(&path), BLOCK_SIZE, &budget, Some(&from), |_| true)
+        };
+        assert!(read(content_hash(&vec![7u8; BLOCK_SIZE])).is_ok());
+        let other = read(content_hash(&vec![8u8; BLOCK_SIZE]));
+        assert!(matches!(other, Err(FileError::NotResumable)), "{other:?}");
+    }
+
     #[test]
     fn a_file_changed_since_the_walk_is_refused() {
         let dir = tempfile::tempdir().unwrap();

@@ -20,6 +20,7 @@ use crate::config::{JobKind, PostJob};
 use crate::dropbox::client::DropboxClient;
 use crate::dropbox::error::{ApiError, Reason};
 use crate::dropbox::types::Metadata;
+use crate::seal::DerivedKey;
 
 /// A script and what posting it needs.
 pub(super) struct Script<'a> {
@@ -29,6 +30,8 @@ pub(super) struct Script<'a> {
     pub settings: &'a Settings,
     /// Where interrupted uploads are journalled (`None`: every upload starts afresh).
     pub resume_dir: Option<&'a Path>,
+    /// What signs the journal: the script's credential's key.
+    pub journal_key: &'a DerivedKey,
     pub verbose: bool,
 }
 
@@ -64,7 +67,7 @@ impl Script<'_> {
                 let walked = tree.files.clone();
                 let plan = plan::make_plan(tree, &job.dest, &remote, options.mode, options.force);
                 let resume = match self.resume_dir {
-                    Some(dir) => Resume::open(dir, &job.path),
+                    Some(dir) => Resume::open(dir, &job.path, self.journal_key.clone()),
                     None => Resume::disabled(),
                 };
                 let sent = engine::run(
