@@ -101,6 +101,14 @@ pub struct EmulateArgs {
     #[arg(long = "stall", value_name = "ROUTE:N")]
     pub stalls: Vec<crate::emulator::Stall>,
 
+    /// Store the Nth commit (from 1: files/upload, upload_session/finish and each entry of
+    /// finish_batch_v2 count) with one byte flipped, reporting the hash of what was stored,
+    /// as a Dropbox that damaged the file would, so a test can see a client find a commit
+    /// wrong (repeatable).
+    #[arg(long = "corrupt-commit", value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub corrupt_commits: Vec<u64>,
+
     /// Serve HTTPS with a certificate from a CA generated at start.
     #[arg(long)]
     pub tls: bool,
@@ -149,6 +157,7 @@ impl EmulateArgs {
                 rate_limit_rate: self.rate_limit_rate,
                 cut_rate: self.cut_rate,
                 stalls: self.stalls,
+                corrupt_commits: self.corrupt_commits,
             },
             tls: self.tls.then_some(TlsOptions {
                 ca_cert_out: self.ca_cert_out,

@@ -1,10 +1,13 @@
 //! Faults on demand: latency, server errors, rate limits and cut connections, drawn from
-//! one seeded generator so a run can be replayed (`--seed`); and stalls, requests that are
-//! never answered, at a chosen point, so a test can kill its client there.
+//! one seeded generator so a run can be replayed (`--seed`); stalls, requests that are
+//! never answered, at a chosen point, so a test can kill its client there; and corrupted
+//! commits, whose stored bytes differ from what was sent, so a test can see a client find
+//! a commit wrong.
 
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rand::rngs::StdRng;
@@ -27,6 +30,8 @@ pub struct Faults {
     pub cut_rate: f64,
     /// Requests that get no answer.
     pub stalls: Vec<Stall>,
+    /// The commits (counted from 1, every route's) stored with one byte flipped.
+    pub corrupt_commits: Vec<u64>,
 }
 
 /// The `nth` request (from 1) to `route` (e.g. `files/upload_session/append_v2`) is read to
@@ -111,6 +116,8 @@ pub struct FaultPlan {
     rng: Mutex<StdRng>,
     /// Requests seen so far per stalled route.
     calls: Mutex<HashMap<String, u64>>,
+    /// Commits asked for so far.
+    commits: AtomicU64,
     /// Cancelled when the emulator stops: stalled requests then end.
     released: CancellationToken,
 }
@@ -123,6 +130,7 @@ impl FaultPlan {
             seed,
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
             calls: Mutex::new(HashMap::new()),
+            commits: AtomicU64::new(0),
             released: CancellationToken::new(),
         }
     }
@@ -139,6 +147,13 @@ impl FaultPlan {
             .stalls
             .iter()
             .any(|s| s.route == route && s.nth == *n)
+    }
+
+    /// Whether the commit asked for now (`files/upload`, `upload_session/finish`, an entry
+    /// of `finish_batch_v2`) is one to store corrupted.
+    pub fn corrupts_commit(&self) -> bool {
+        let nth = self.commits.fetch_add(1, Ordering::Relaxed) + 1;
+        self.faults.corrupt_commits.contains(&nth)
     }
 
     /// Resolves once the emulator stops.
@@ -239,6 +254,16 @@ mod tests {
         ] {
             assert!(bad.parse::<Stall>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn only_the_commits_named_are_corrupted() {
+        let p = FaultPlan::new(Faults {
+            corrupt_commits: vec![2, 4],
+            ..Faults::default()
+        });
+        let seen: Vec<bool> = (0..5).map(|_| p.corrupts_commit()).collect();
+        assert_eq!(seen, [false, true, false, true, false]);
     }
 
     #[test]

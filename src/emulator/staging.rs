@@ -189,6 +189,27 @@ pub async fn concat(dir: &Path, parts: &[std::path::PathBuf]) -> Result<Staged, 
     })
 }
 
+/// A copy of `staged` with its middle byte flipped (an empty one gains a byte), hashed
+/// again: a commit the emulator damages on purpose (`--corrupt-commit`). A copy, because the
+/// staged file may be an upload session's own bytes.
+pub fn corrupted(staged: &Staged) -> std::io::Result<Staged> {
+    let mut bytes = std::fs::read(&staged.temp)?;
+    match bytes.len() {
+        0 => bytes.push(0),
+        n => bytes[n / 2] ^= 0xff,
+    }
+    let dir = staged.temp.parent().unwrap_or(Path::new("."));
+    let mut copy = tempfile::NamedTempFile::new_in(dir)?;
+    copy.write_all(&bytes)?;
+    let mut hasher = ContentHasher::new();
+    hasher.update(&bytes);
+    Ok(Staged {
+        temp: copy.into_temp_path(),
+        size: bytes.len() as u64,
+        hasher: Box::new(hasher),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
