@@ -23,11 +23,11 @@ use super::limits::MAX_LIST_LIMIT;
 use super::pacer::{Decision, Pacer};
 use super::types::{
     ApiErrorBody, CreateFolderArg, CreateFolderResult, DeleteArg, DeleteBatchArg,
-    DeleteBatchJobStatus, DeleteBatchLaunch, DeleteBatchResultEntry, DownloadArg, FileMetadata,
-    ListFolderArg, ListFolderContinueArg, ListFolderResult, Metadata, PATH_ROOT_HEADER, PathRoot,
-    PollArg, UploadSessionAppendArg, UploadSessionCursor, UploadSessionFinishBatchArg,
-    UploadSessionFinishBatchResult, UploadSessionFinishBatchResultEntry, UploadSessionStartArg,
-    UploadSessionStartResult,
+    DeleteBatchJobStatus, DeleteBatchLaunch, DeleteBatchResultEntry, DeleteResult, DownloadArg,
+    FileMetadata, ListFolderArg, ListFolderContinueArg, ListFolderResult, Metadata,
+    PATH_ROOT_HEADER, PathRoot, PollArg, RestoreArg, UploadSessionAppendArg, UploadSessionCursor,
+    UploadSessionFinishBatchArg, UploadSessionFinishBatchResult,
+    UploadSessionFinishBatchResultEntry, UploadSessionStartArg, UploadSessionStartResult,
 };
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -437,6 +437,26 @@ impl DropboxClient {
             });
         }
         Ok(r.entries)
+    }
+
+    /// `files/restore`: revision `rev` of the file at `path` becomes its newest again.
+    pub async fn restore(&self, path: &str, rev: &str) -> Result<FileMetadata, ApiError> {
+        let arg = RestoreArg {
+            path: path.to_string(),
+            rev: rev.to_string(),
+        };
+        self.rpc("files/restore", &arg).await
+    }
+
+    /// Delete the file at `path` only if its newest revision is still `rev` (`delete_v2`
+    /// with `parent_rev`): a version someone wrote since stays.
+    pub async fn delete_revision(&self, path: &str, rev: &str) -> Result<(), ApiError> {
+        let arg = DeleteArg {
+            path: path.to_string(),
+            parent_rev: Some(rev.to_string()),
+        };
+        let _: DeleteResult = self.rpc("files/delete_v2", &arg).await?;
+        Ok(())
     }
 
     /// Delete `paths` (at most 1,000) with one `files/delete_batch` job, polling it until

@@ -12,6 +12,11 @@
 //! - A file of more than one chunk is journalled as it goes (`resume`); a later run
 //!   continues its session where Dropbox's bytes end, once they are proved to be the
 //!   file's own, and reads the part already sent only to hash it.
+//! - Every request carrying file bytes names their own content hash (Dropbox checks it);
+//!   a commit carries none, and its result's hash is checked against the file's as read.
+//!   A commit found holding other bytes is rolled back to what the listing showed there
+//!   (`files/restore` of that rev, or `delete_v2` of the bad rev when there was no file),
+//!   never over a version someone else wrote since.
 //! - Retried commits never duplicate a file: `autorename` is off, and a commit that fails
 //!   because its session was already consumed or the path is taken counts as done when
 //!   Dropbox holds exactly our content.
@@ -690,7 +695,14 @@ async fn commit(ctx: &Ctx, mut pending: Vec<Pending>) -> Vec<Pending> {
     for (mut p, result) in pending.into_iter().zip(results) {
         let failure = match result {
             UploadSessionFinishBatchResultEntry::Success(meta) => {
-                ctx.record_resumed(&p.file, verify(&p, &meta), p.resumed);
+                let outcome = match verify(&p, &meta) {
+                    Err(Unverified::Wrong(why)) => {
+                        let undone = roll_back(&ctx.client, &p.file, &meta.rev).await;
+                        Outcome::Failed(format!("{why}; {undone}"))
+                    }
+                    verified => outcome(verified),
+                };
+                ctx.record_resumed(&p.file, outcome, p.resumed);
                 continue;
             }
             UploadSessionFinishBatchResultEntry::Failure { failure } => failure,
@@ -728,19 +740,75 @@ async fn commit(ctx: &Ctx, mut pending: Vec<Pending>) -> Vec<Pending> {
     again
 }
 
+/// Why a commit is not known to hold exactly our bytes.
+enum Unverified {
+    /// Dropbox holds other bytes: the commit is wrong (how, in words).
+    Wrong(String),
+    /// Dropbox did not say what it holds.
+    Unreported,
+}
+
 /// The committed file must hold exactly our bytes.
-fn verify(p: &Pending, meta: &FileMetadata) -> Outcome {
+fn verify(p: &Pending, meta: &FileMetadata) -> Result<(), Unverified> {
     match &meta.content_hash {
-        Some(h) if *h == p.hash && meta.size == p.file.local.size => Outcome::Uploaded,
-        Some(h) => Outcome::Failed(format!(
+        Some(h) if *h == p.hash && meta.size == p.file.local.size => Ok(()),
+        Some(h) => Err(Unverified::Wrong(format!(
             "Dropbox stored {} bytes with content hash {}, but we sent {} bytes hashing to {}",
             meta.size,
             crate::dropbox::error::short(h),
             p.file.local.size,
             p.hash
-        )),
-        None => Outcome::Failed("Dropbox did not report the content hash of the commit".into()),
+        ))),
+        None => Err(Unverified::Unreported),
     }
+}
+
+fn outcome(verified: Result<(), Unverified>) -> Outcome {
+    match verified {
+        Ok(()) => Outcome::Uploaded,
+        Err(Unverified::Wrong(why)) => Outcome::Failed(why),
+        Err(Unverified::Unreported) => {
+            Outcome::Failed("Dropbox did not report the content hash of the commit".into())
+        }
+    }
+}
+
+/// Puts back what Dropbox held at `file`'s path before a commit found wrong (whose rev is
+/// `bad`): the revision the listing showed there, or no file. Never touches a version
+/// someone else wrote since. Says what came of it.
+async fn roll_back(client: &DropboxClient, file: &PlannedFile, bad: &str) -> String {
+    let path = &file.remote;
+    tracing::info!("{path}: revision {bad} holds other bytes than were sent; rolling it back");
+    let changed = || {
+        format!(
+            "not rolled back: {path} changed on Dropbox since (another writer?) and is left as it is"
+        )
+    };
+    let gone = |e: &ApiError| matches!(e.reason(), Some(Reason::NotFound | Reason::Conflict(_)));
+    let undone = match &file.replaces {
+        // A restore is not conditional: make sure the bad revision is still the newest.
+        Some(rev) => match client.get_metadata(path).await {
+            Ok(Metadata::File(now)) if now.rev == bad => (client.restore(path, rev).await)
+                .map(|_| "rolled back to the previous version".to_string()),
+            Ok(_) => return changed(),
+            Err(e) if gone(&e) => return changed(),
+            Err(e) => Err(e),
+        },
+        // Only the bad revision is deleted: a newer one stays.
+        None => match client.delete_revision(path, bad).await {
+            Ok(()) => {
+                Ok("rolled back: the new file was removed (there was none before)".to_string())
+            }
+            Err(e) if gone(&e) => return changed(),
+            Err(e) => Err(e),
+        },
+    };
+    undone.unwrap_or_else(|e| {
+        format!(
+            "the rollback failed ({}); check {path} on Dropbox",
+            reason(&e)
+        )
+    })
 }
 
 /// A commit refused because the session is gone or the path is taken may be our own
@@ -748,7 +816,7 @@ fn verify(p: &Pending, meta: &FileMetadata) -> Outcome {
 async fn already_there(ctx: &Ctx, p: &Pending, failure: &serde_json::Value) -> Outcome {
     match ctx.client.get_metadata(&p.file.remote).await {
         Ok(Metadata::File(meta)) if meta.content_hash.as_deref() == Some(p.hash.as_str()) => {
-            verify(p, &meta)
+            outcome(verify(p, &meta))
         }
         _ => Outcome::Failed(entry_failure(FINISH_BATCH, failure, &p.file.remote)),
     }
@@ -1005,6 +1073,7 @@ mod tests {
                 remote: "/d/a.txt".into(),
                 mode,
                 unchanged_if: None,
+                replaces: None,
             };
             let pending = || Pending {
                 arg: finish_arg(&file, id.clone()),

@@ -275,6 +275,7 @@ mod tests {
             remote: remote.into(),
             mode: WriteMode::Overwrite,
             unchanged_if: None,
+            replaces: None,
         }
     }
 

@@ -4,7 +4,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::harness::{Hook, HostileServer, Seen, TestEnv, hash, pattern};
+use serde_json::Value;
+
+use crate::harness::{
+    Hook, HostileServer, Seen, Study, TOKEN, TestEnv, hash, json_of, pattern, stderr,
+};
 
 const MIB: usize = 1 << 20;
 
@@ -55,4 +59,99 @@ fn every_request_with_file_bytes_names_their_hash_and_a_commit_none() {
         entries.iter().all(|e| e.get("content_hash").is_none()),
         "{entries:?}"
     );
+}
+
+/// `post --json` of `post/` to `/dest` at `url`, which must fail (exit 6): the reason the
+/// one failed file has.
+fn failed_post(study: &Study, url: &str) -> String {
+    study.config(&[("folder", "post", "/dest")]);
+    let out = study.post_at(url, &["--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    let json: Value = json_of(&out);
+    let failures = json["scripts"][0]["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{json}");
+    failures[0]["reason"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_commit_found_wrong_is_rolled_back_to_the_version_it_replaced() {
+    let env = TestEnv::with_emulator(&["--corrupt-commit", "2"]);
+    let (study, emu) = (env.study(), env.emulator());
+    study.write("post/r.csv", b"the good version\n");
+    study.config(&[("folder", "post", "/dest")]);
+    study.post(&[]).assert().success();
+    study.write("post/r.csv", b"the next version\n");
+    let reason = failed_post(&study, &emu.url);
+    assert!(
+        reason.contains("rolled back to the previous version"),
+        "{reason}"
+    );
+    assert_eq!(
+        std::fs::read(emu.file("/dest/r.csv")).unwrap(),
+        b"the good version\n"
+    );
+    // Posted again, it lands.
+    study.post(&[]).assert().success();
+    assert_eq!(
+        std::fs::read(emu.file("/dest/r.csv")).unwrap(),
+        b"the next version\n"
+    );
+}
+
+#[test]
+fn a_new_file_found_wrong_is_removed() {
+    let env = TestEnv::with_emulator(&["--corrupt-commit", "1"]);
+    let (study, emu) = (env.study(), env.emulator());
+    study.write("post/new.csv", b"1,2\n");
+    let reason = failed_post(&study, &emu.url);
+    assert!(
+        reason.contains("rolled back: the new file was removed"),
+        "{reason}"
+    );
+    assert!(!emu.file("/dest/new.csv").exists());
+}
+
+/// A hook that, just before the client's `route` request goes through, writes `theirs` at
+/// `path` in the emulator at `url`, as a second writer would.
+fn second_writer(url: &str, route: &'static str, path: &'static str, theirs: &'static str) -> Hook {
+    let upload = format!("{url}/2/files/upload");
+    Box::new(move |s: &Seen| {
+        let (racing, upload) = (s.route == route, upload.clone());
+        Box::pin(async move {
+            if racing {
+                let arg = format!(r#"{{"path":"{path}","mode":"overwrite"}}"#);
+                let r = reqwest::Client::new().post(upload).bearer_auth(TOKEN);
+                let r = r.header("Dropbox-API-Arg", arg);
+                let r = r.header("Content-Type", "application/octet-stream");
+                assert!(r.body(theirs).send().await.unwrap().status().is_success());
+            }
+        })
+    })
+}
+
+/// A second writer puts its own version there between the bad commit and the rollback:
+/// the rollback leaves it, whether it would have removed a new file or restored a
+/// replaced one.
+#[test]
+fn a_rollback_never_undoes_a_newer_version_by_someone_else() {
+    let env = TestEnv::with_emulator(&["--corrupt-commit", "1", "--corrupt-commit", "3"]);
+    let (study, emu) = (env.study(), env.emulator());
+    let racing = |route, theirs| {
+        HostileServer::proxy(
+            &emu.url,
+            second_writer(&emu.url, route, "/dest/r.csv", theirs),
+        )
+    };
+    let remove = racing("files/delete_v2", "theirs");
+    study.write("post/r.csv", b"1,2\n");
+    let reason = failed_post(&study, &remove.url);
+    assert!(reason.contains("not rolled back"), "{reason}");
+    assert_eq!(std::fs::read(emu.file("/dest/r.csv")).unwrap(), b"theirs");
+    // Theirs replaced by a bad commit of ours: the rollback would restore theirs, but a
+    // third version came first.
+    let restore = racing("files/get_metadata", "a third");
+    study.write("post/r.csv", b"1,2,3\n");
+    let reason = failed_post(&study, &restore.url);
+    assert!(reason.contains("not rolled back"), "{reason}");
+    assert_eq!(std::fs::read(emu.file("/dest/r.csv")).unwrap(), b"a third");
 }
