@@ -19,46 +19,45 @@ impl ContentHasher {
         Self::default()
     }
 
-    pub fn update(&mut self, mut data: &[u8]) {
+    pub fn update(&mut self, data: &[u8]) {
+        self.feed(data, |_| {});
+    }
+
+    /// Hashes `data`, handing each block's digest to `block_done` as well.
+    fn feed(&mut self, mut data: &[u8], mut block_done: impl FnMut([u8; 32])) {
         while !data.is_empty() {
             let take = (BLOCK_SIZE - self.block_len).min(data.len());
             self.block.update(&data[..take]);
             self.block_len += take;
             data = &data[take..];
             if self.block_len == BLOCK_SIZE {
-                self.finish_block();
+                block_done(self.finish_block());
             }
         }
     }
 
-    /// Feeds `data` and returns the content hash of `data` alone, which a request carrying
-    /// it names. When `data` starts on a block boundary (every chunk of a file sent in
-    /// multiples of 4 MiB does), its blocks are the file's own: each is hashed once for both.
-    pub fn update_chunk(&mut self, data: &[u8]) -> String {
-        if self.block_len != 0 {
+    /// Feeds `data` to this hasher (a file's) and to `own`, which hashes the bytes of one
+    /// request and has seen exactly what this one has since it was new. While `own` began
+    /// on a block boundary of the file, their blocks are the same: each is hashed once, for
+    /// both; otherwise both hash every byte.
+    pub fn update_with(&mut self, own: &mut ContentHasher, data: &[u8]) {
+        // Given the contract, equal offsets within a block mean the same blocks.
+        if own.block_len != self.block_len {
             self.update(data);
-            return content_hash(data);
+            own.update(data);
+            return;
         }
-        let mut own = Sha256::new();
-        for block in data.chunks(BLOCK_SIZE) {
-            if block.len() == BLOCK_SIZE {
-                let digest = Sha256::digest(block);
-                self.overall.update(digest);
-                own.update(digest);
-            } else {
-                // Only the last block can be short; the file's hasher goes on from it.
-                self.block.update(block);
-                self.block_len = block.len();
-                own.update(self.block.clone().finalize());
-            }
-        }
-        hex::encode(own.finalize())
+        self.feed(data, |digest| own.overall.update(digest));
+        own.block = self.block.clone();
+        own.block_len = self.block_len;
     }
 
-    fn finish_block(&mut self) {
+    /// The digest of the block just completed, which `overall` has taken.
+    fn finish_block(&mut self) -> [u8; 32] {
         let digest = std::mem::take(&mut self.block).finalize();
         self.overall.update(digest);
         self.block_len = 0;
+        digest.into()
     }
 
     /// Lower-case hex, as Dropbox returns it.
@@ -153,8 +152,16 @@ mod tests {
         ] {
             let mut file = ContentHasher::new();
             for pair in cuts.windows(2) {
-                let chunk = &data[pair[0]..pair[1]];
-                assert_eq!(file.update_chunk(chunk), content_hash(chunk), "{cuts:?}");
+                let mut own = ContentHasher::new();
+                // As a request's body arrives: in pieces of any size.
+                for piece in data[pair[0]..pair[1]].chunks(3 * BLOCK_SIZE / 2 + 1) {
+                    file.update_with(&mut own, piece);
+                }
+                assert_eq!(
+                    own.finish(),
+                    content_hash(&data[pair[0]..pair[1]]),
+                    "{cuts:?}"
+                );
             }
             assert_eq!(file.finish(), content_hash(&data), "{cuts:?}");
         }

@@ -867,17 +867,17 @@ impl Upload<'_> {
         body: Body,
         expected: Option<&str>,
     ) -> Result<(Direct, u64), Fail> {
-        let hashers = (
-            session.hasher.take(),
-            expected.map(|_| Box::new(ContentHasher::new())),
-        );
-        let (size, (running, piece)) = staging::write_body(file, body, self.cut_after, hashers)
+        let hashers = staging::Hashers {
+            running: session.hasher.take(),
+            own: expected.map(|_| Box::new(ContentHasher::new())),
+        };
+        let (size, hashers) = staging::write_body(file, body, self.cut_after, hashers)
             .await
             .map_err(stage_failed)?;
-        if let Some(piece) = &piece {
-            check_hash(expected, piece)?;
+        if let Some(own) = &hashers.own {
+            check_hash(expected, own)?;
         }
-        session.hasher = running;
+        session.hasher = hashers.running;
         Ok((session, size))
     }
 

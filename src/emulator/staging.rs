@@ -80,10 +80,23 @@ impl<T: Seen> Seen for Option<T> {
     }
 }
 
-impl<A: Seen, B: Seen> Seen for (A, B) {
+/// A session's running content hash (unless a restart lost it) and, when a request names
+/// a `content_hash`, the hash of that request's own bytes: fed together, so that a request
+/// starting on a block boundary has each block hashed once for both.
+pub struct Hashers {
+    pub running: Option<Box<ContentHasher>>,
+    pub own: Option<Box<ContentHasher>>,
+}
+
+impl Seen for Hashers {
     fn see(&mut self, bytes: &[u8]) {
-        self.0.see(bytes);
-        self.1.see(bytes);
+        match (&mut self.running, &mut self.own) {
+            (Some(running), Some(own)) => running.update_with(own, bytes),
+            (running, own) => {
+                running.see(bytes);
+                own.see(bytes);
+            }
+        }
     }
 }
 

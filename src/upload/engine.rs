@@ -582,7 +582,9 @@ fn read_into(
         if buf.data().len() < len {
             return Err(FileError::Changed("it got shorter".into()));
         }
-        let own_hash = hasher.update_chunk(buf.data());
+        let mut own = ContentHasher::new();
+        hasher.update_with(&mut own, buf.data());
+        let own_hash = own.finish();
         remaining -= len as u64;
         let last = remaining == 0;
         let hash = if last {
