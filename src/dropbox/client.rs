@@ -24,10 +24,11 @@ use super::pacer::{Decision, Pacer};
 use super::types::{
     ApiErrorBody, CreateFolderArg, CreateFolderResult, DeleteArg, DeleteBatchArg,
     DeleteBatchJobStatus, DeleteBatchLaunch, DeleteBatchResultEntry, DeleteResult, DownloadArg,
-    FileMetadata, ListFolderArg, ListFolderContinueArg, ListFolderResult, Metadata,
-    PATH_ROOT_HEADER, PathRoot, PollArg, RestoreArg, UploadSessionAppendArg, UploadSessionCursor,
-    UploadSessionFinishBatchArg, UploadSessionFinishBatchResult,
-    UploadSessionFinishBatchResultEntry, UploadSessionStartArg, UploadSessionStartResult,
+    FileMetadata, ListFolderArg, ListFolderContinueArg, ListFolderResult, ListRevisionsArg,
+    ListRevisionsMode, ListRevisionsResult, Metadata, PATH_ROOT_HEADER, PathRoot, PollArg,
+    RestoreArg, UploadSessionAppendArg, UploadSessionCursor, UploadSessionFinishBatchArg,
+    UploadSessionFinishBatchResult, UploadSessionFinishBatchResultEntry, UploadSessionStartArg,
+    UploadSessionStartResult,
 };
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -437,6 +438,21 @@ impl DropboxClient {
             });
         }
         Ok(r.entries)
+    }
+
+    /// `files/list_revisions` of the file at `path`: its newest `limit` revisions, newest
+    /// first.
+    pub async fn list_revisions(
+        &self,
+        path: &str,
+        limit: u64,
+    ) -> Result<ListRevisionsResult, ApiError> {
+        let arg = ListRevisionsArg {
+            path: path.to_string(),
+            mode: ListRevisionsMode::Path,
+            limit: Some(limit),
+        };
+        self.rpc("files/list_revisions", &arg).await
     }
 
     /// `files/restore`: revision `rev` of the file at `path` becomes its newest again.

@@ -14,9 +14,9 @@
 //!   file's own, and reads the part already sent only to hash it.
 //! - Every request carrying file bytes names their own content hash (Dropbox checks it);
 //!   a commit carries none, and its result's hash is checked against the file's as read.
-//!   A commit found holding other bytes is rolled back to what the listing showed there
-//!   (`files/restore` of that rev, or `delete_v2` of the bad rev when there was no file),
-//!   never over a version someone else wrote since.
+//!   A commit found holding other bytes is rolled back to what it replaced
+//!   (`files/restore` of that rev, or `delete_v2` of the bad rev when the listing showed no
+//!   file), never over a version someone else wrote since.
 //! - Retried commits never duplicate a file: `autorename` is off, and a commit that fails
 //!   because its session was already consumed or the path is taken counts as done when
 //!   Dropbox holds exactly our content.
@@ -776,8 +776,9 @@ fn outcome(verified: Result<(), Unverified>) -> Outcome {
 }
 
 /// Puts back what Dropbox held at `file`'s path before a commit found wrong (whose rev is
-/// `bad`): the revision the listing showed there, or no file. Never touches a version
-/// someone else wrote since. Says what came of it.
+/// `bad`): the revision that commit replaced (`files/restore`), or no file when the listing
+/// showed none (`delete_v2` of the bad rev only). Never touches a version someone else
+/// wrote since. Says what came of it.
 async fn roll_back(client: &DropboxClient, file: &PlannedFile, bad: &str) -> String {
     let path = &file.remote;
     tracing::info!("{path}: revision {bad} holds other bytes than were sent; rolling it back");
@@ -787,15 +788,23 @@ async fn roll_back(client: &DropboxClient, file: &PlannedFile, bad: &str) -> Str
         )
     };
     let gone = |e: &ApiError| matches!(e.reason(), Some(Reason::NotFound | Reason::Conflict(_)));
-    let undone = match &file.replaces {
-        // A restore is not conditional: make sure the bad revision is still the newest.
-        Some(rev) => match client.get_metadata(path).await {
-            Ok(Metadata::File(now)) if now.rev == bad => (client.restore(path, rev).await)
-                .map(|_| "rolled back to the previous version".to_string()),
+    // What the bad commit replaced: its predecessor in the file's revisions (which is the
+    // listed one unless someone wrote in between). A restore is not conditional, so the
+    // same answer must show the bad revision still the newest.
+    let replaced = match &file.replaces {
+        None => None,
+        Some(_) => match client.list_revisions(path, 2).await {
+            Ok(r) if !r.is_deleted && r.entries.first().is_some_and(|e| e.rev == bad) => {
+                r.entries.get(1).map(|e| e.rev.clone())
+            }
             Ok(_) => return changed(),
             Err(e) if gone(&e) => return changed(),
-            Err(e) => Err(e),
+            Err(e) => return rollback_failed(path, &e),
         },
+    };
+    let undone = match replaced {
+        Some(rev) => (client.restore(path, &rev).await)
+            .map(|_| "rolled back to the previous version".to_string()),
         // Only the bad revision is deleted: a newer one stays.
         None => match client.delete_revision(path, bad).await {
             Ok(()) => {
@@ -805,12 +814,14 @@ async fn roll_back(client: &DropboxClient, file: &PlannedFile, bad: &str) -> Str
             Err(e) => Err(e),
         },
     };
-    undone.unwrap_or_else(|e| {
-        format!(
-            "the rollback failed ({}); check {path} on Dropbox",
-            reason(&e)
-        )
-    })
+    undone.unwrap_or_else(|e| rollback_failed(path, &e))
+}
+
+fn rollback_failed(path: &str, e: &ApiError) -> String {
+    format!(
+        "the rollback failed ({}); check {path} on Dropbox",
+        reason(e)
+    )
 }
 
 /// A commit refused because the session is gone or the path is taken may be our own

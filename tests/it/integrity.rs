@@ -11,6 +11,7 @@ use crate::harness::{
 };
 
 const MIB: usize = 1 << 20;
+const FINISH_BATCH: &str = "files/upload_session/finish_batch_v2";
 
 /// A proxy to `url` that records every request, and what it recorded.
 fn recording(url: &str) -> (HostileServer, Arc<Mutex<Vec<Seen>>>) {
@@ -48,9 +49,7 @@ fn every_request_with_file_bytes_names_their_hash_and_a_commit_none() {
     for s in sent {
         assert_eq!(s.arg["content_hash"], hash(&s.body), "{}", s.route);
     }
-    let batches = seen
-        .iter()
-        .filter(|s| s.route == "files/upload_session/finish_batch_v2");
+    let batches = seen.iter().filter(|s| s.route == FINISH_BATCH);
     let entries: Vec<_> = batches
         .flat_map(|b| b.arg["entries"].as_array().unwrap().clone())
         .collect();
@@ -149,9 +148,31 @@ fn a_rollback_never_undoes_a_newer_version_by_someone_else() {
     assert_eq!(std::fs::read(emu.file("/dest/r.csv")).unwrap(), b"theirs");
     // Theirs replaced by a bad commit of ours: the rollback would restore theirs, but a
     // third version came first.
-    let restore = racing("files/get_metadata", "a third");
+    let restore = racing("files/list_revisions", "a third");
     study.write("post/r.csv", b"1,2,3\n");
     let reason = failed_post(&study, &restore.url);
     assert!(reason.contains("not rolled back"), "{reason}");
     assert_eq!(std::fs::read(emu.file("/dest/r.csv")).unwrap(), b"a third");
+}
+
+/// A second writer replaced the file after the listing, just before our commit, which
+/// came out wrong: the rollback restores what the commit replaced (theirs), not the
+/// version the listing showed.
+#[test]
+fn a_rollback_restores_the_version_the_commit_replaced() {
+    // Commits: 1 ours, 2 theirs, 3 ours (corrupted).
+    let env = TestEnv::with_emulator(&["--corrupt-commit", "3"]);
+    let (study, emu) = (env.study(), env.emulator());
+    study.write("post/r.csv", b"the good version\n");
+    study.config(&[("folder", "post", "/dest")]);
+    study.post(&[]).assert().success();
+    let hook = second_writer(&emu.url, FINISH_BATCH, "/dest/r.csv", "theirs");
+    let proxy = HostileServer::proxy(&emu.url, hook);
+    study.write("post/r.csv", b"the next version\n");
+    let reason = failed_post(&study, &proxy.url);
+    assert!(
+        reason.contains("rolled back to the previous version"),
+        "{reason}"
+    );
+    assert_eq!(std::fs::read(emu.file("/dest/r.csv")).unwrap(), b"theirs");
 }
