@@ -92,6 +92,8 @@ struct Interrupted<'a> {
     emulator: Vec<&'a str>,
     acked: Option<usize>,
     rerun: &'a [&'a str],
+    /// What the re-run, with `-v`, must say.
+    says: Option<&'a str>,
 }
 
 impl<'a> Interrupted<'a> {
@@ -102,6 +104,7 @@ impl<'a> Interrupted<'a> {
             emulator,
             acked,
             rerun: &[],
+            says: None,
         }
     }
 
@@ -128,8 +131,13 @@ impl<'a> Interrupted<'a> {
         assert!(!emu.file("/dest/big.bin").exists(), "nothing committed yet");
         between(&study, &mut emu);
         let before = content_in(&emu);
-        let (json, out) = summary(argv(&study, &emu.url, "file", BIG, self.rerun));
+        let verbose = self.says.map(|_| "-v");
+        let rerun = [self.rerun, verbose.as_slice()].concat();
+        let (json, out) = summary(argv(&study, &emu.url, "file", BIG, &rerun));
         assert_success(&out);
+        if let Some(said) = self.says {
+            assert!(stderr(&out).contains(said), "{}", stderr(&out));
+        }
         let sent = content_in(&emu) - before;
         assert_eq!(sent, json["totals"]["bytes"].as_u64().unwrap(), "{json}");
         let landed = std::fs::read(emu.file("/dest/big.bin")).unwrap();
@@ -249,6 +257,9 @@ fn forge(study: &Study, edit: impl FnOnce(&mut Value)) {
     std::fs::write(journal(study), text).unwrap();
 }
 
+/// What `-v` says of a journal entry that does not verify.
+const NOT_OURS: &str = "big.bin: its entry in the upload journal";
+
 /// Issue 21 finding 12: the file changes, and its entry's stamp and `acked_hash` are
 /// rewritten to match the new file. Dropbox holds the old file's first 8 MiB: continuing
 /// would commit mixed bytes over the good file. The forged entry is not the credential's.
@@ -256,7 +267,8 @@ fn forge(study: &Study, edit: impl FnOnce(&mut Value)) {
 #[test]
 fn a_forged_journal_entry_starts_a_fresh_session() {
     use std::os::unix::fs::MetadataExt;
-    let interrupted = Interrupted::new(pattern(13 * MIB, 11), SECOND_APPEND, Some(8 * MIB));
+    let mut interrupted = Interrupted::new(pattern(13 * MIB, 11), SECOND_APPEND, Some(8 * MIB));
+    interrupted.says = Some(NOT_OURS);
     let json = interrupted.resumed(|study, _| {
         std::thread::sleep(Duration::from_millis(20));
         let changed = pattern(13 * MIB, 12);
@@ -279,6 +291,7 @@ fn a_forged_journal_entry_starts_a_fresh_session() {
 fn a_journal_entry_of_another_credential_starts_a_fresh_session() {
     let mut interrupted = Interrupted::new(pattern(9 * MIB, 13), FIRST_APPEND, Some(4 * MIB));
     interrupted.emulator.extend(["--token", "another-token"]);
+    interrupted.says = Some(NOT_OURS);
     let json = interrupted.resumed(|study, _| {
         let key = study.path("keys/dropbox.enc");
         std::fs::remove_file(&key).unwrap();

@@ -918,3 +918,26 @@ async fn a_root_from_before_revisions_loads() {
     assert_eq!(m["content_hash"], hash(b"old"), "{m}");
     assert_eq!(emu.download("/old.txt").await, b"old");
 }
+
+/// Storage is bounded: a file keeps its last 10 earlier revisions, and the bytes of one
+/// that falls off go with it.
+#[tokio::test]
+async fn a_file_keeps_ten_earlier_revisions() {
+    let emu = Emulator::start(&[]);
+    let mut revs = Vec::new();
+    for n in 0..12 {
+        let arg = json!({"path": "/r/doc.txt", "mode": "overwrite"});
+        let (_, m) = emu.upload_to("files/upload", arg, vec![n; 3]).await;
+        revs.push(m["rev"].clone());
+    }
+    let (_, r) = revisions(&emu, 100).await;
+    assert_eq!(r["entries"].as_array().unwrap().len(), 11, "{r}");
+    let kept = std::fs::read_dir(emu.root().join("revisions")).unwrap();
+    assert_eq!(kept.count(), 10);
+    let restore = |rev: &Value| json!({"path": "/r/doc.txt", "rev": rev});
+    let (_, e) = emu.rpc("files/restore", &restore(&revs[0])).await;
+    assert_eq!(e["error"][".tag"], "invalid_revision", "{e}");
+    let (s, _) = emu.rpc("files/restore", &restore(&revs[1])).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(emu.download("/r/doc.txt").await, [1; 3]);
+}
