@@ -793,10 +793,14 @@ async fn roll_back(client: &DropboxClient, file: &PlannedFile, bad: &str) -> Str
     // same answer must show the bad revision still the newest.
     let replaced = match &file.replaces {
         None => None,
-        Some(_) => match client.list_revisions(path, 2).await {
-            Ok(r) if !r.is_deleted && r.entries.first().is_some_and(|e| e.rev == bad) => {
-                r.entries.get(1).map(|e| e.rev.clone())
-            }
+        // Without a predecessor listed, the listed revision: a file that was there is
+        // never removed.
+        Some(listed) => match client.list_revisions(path, 2).await {
+            Ok(r) if !r.is_deleted && r.entries.first().is_some_and(|e| e.rev == bad) => Some(
+                r.entries
+                    .get(1)
+                    .map_or_else(|| listed.clone(), |e| e.rev.clone()),
+            ),
             Ok(_) => return changed(),
             Err(e) if gone(&e) => return changed(),
             Err(e) => return rollback_failed(path, &e),
@@ -1108,6 +1112,52 @@ mod tests {
             .filter(|m| matches!(m, Metadata::File(_)))
             .collect();
         assert_eq!(files.len(), 1, "{listing:?}");
+    }
+
+    /// A server whose revisions of a file the listing showed name no predecessor of the bad
+    /// commit: the listed revision is restored; the file is never removed.
+    #[tokio::test]
+    async fn a_rollback_without_a_listed_predecessor_restores_the_listed_version() {
+        use axum::routing::post;
+        let restored = Arc::new(Mutex::new(None::<String>));
+        let seen = restored.clone();
+        let meta = r#"{"name":"a","id":"id:a","client_modified":"2026-01-01T00:00:00Z",
+            "server_modified":"2026-01-01T00:00:00Z","rev":"0000000003","size":1}"#;
+        let app = axum::Router::new()
+            .route(
+                "/2/files/list_revisions",
+                post(
+                    move || async move { format!(r#"{{"is_deleted":false,"entries":[{meta}]}}"#) },
+                ),
+            )
+            .route(
+                "/2/files/restore",
+                post(move |body: String| async move {
+                    *seen.lock().unwrap() = Some(body);
+                    meta
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = DropboxClient::new(
+            crate::dropbox::endpoint::Endpoints::single(&base).unwrap(),
+            crate::dropbox::auth::TokenSource::fixed("t".into()),
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), b"x").unwrap();
+        let file = PlannedFile {
+            local: local(&dir.path().join("a")),
+            remote: "/d/a".into(),
+            mode: crate::dropbox::types::WriteMode::Overwrite,
+            unchanged_if: None,
+            replaces: Some("0000000001".into()),
+        };
+        let said = roll_back(&client, &file, "0000000003").await;
+        assert_eq!(said, "rolled back to the previous version");
+        let body = restored.lock().unwrap().clone().unwrap();
+        assert!(body.contains(r#""rev":"0000000001""#), "{body}");
     }
 
     #[test]
