@@ -354,6 +354,17 @@ mod tests {
         let unsigned = text.split(",\"mac\"").next().unwrap().to_string() + "}}\n";
         std::fs::write(&journal, unsigned).unwrap();
         assert_eq!(open("sl.A").find(&file), None);
+        // Copied to the journal of another root holding the very same file (a hard link).
+        let other = tempfile::tempdir().unwrap();
+        std::fs::hard_link(&path, other.path().join("big.bin")).unwrap();
+        let file = planned(&path, "/d/big.bin");
+        let there = planned(&other.path().join("big.bin"), "/d/big.bin");
+        assert_eq!(file.local.stamp, there.local.stamp);
+        open("sl.A").record(&file, &saved(&file, 4));
+        assert!(open("sl.A").find(&file).is_some());
+        std::fs::copy(&journal, journal_path(cache.path(), other.path())).unwrap();
+        let resume = Resume::open(cache.path(), other.path(), key("sl.A"));
+        assert_eq!(resume.find(&there), None, "another root's");
     }
 
     #[cfg(unix)]
