@@ -111,6 +111,13 @@ pub struct EmulateArgs {
     /// (repeatable; one SIGUSR1 releases every request held at the time).
     #[arg(long = "hold", value_name = "ROUTE:N")]
     pub holds: Vec<crate::emulator::Stall>,
+    /// Store the Nth commit (from 1: files/upload, upload_session/finish and each entry of
+    /// finish_batch_v2 count) with one byte flipped, reporting the hash of what was stored,
+    /// as a Dropbox that damaged the file would, so a test can see a client find a commit
+    /// wrong (repeatable).
+    #[arg(long = "corrupt-commit", value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub corrupt_commits: Vec<u64>,
 
     /// Serve HTTPS with a certificate from a CA generated at start.
     #[arg(long)]
@@ -161,6 +168,7 @@ impl EmulateArgs {
                 cut_rate: self.cut_rate,
                 stalls: self.stalls,
                 holds: self.holds,
+                corrupt_commits: self.corrupt_commits,
             },
             tls: self.tls.then_some(TlsOptions {
                 ca_cert_out: self.ca_cert_out,

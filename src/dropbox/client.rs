@@ -23,9 +23,10 @@ use super::limits::MAX_LIST_LIMIT;
 use super::pacer::{Decision, Pacer};
 use super::types::{
     ApiErrorBody, CreateFolderArg, CreateFolderResult, DeleteArg, DeleteBatchArg,
-    DeleteBatchJobStatus, DeleteBatchLaunch, DeleteBatchResultEntry, DownloadArg, FileMetadata,
-    ListFolderArg, ListFolderContinueArg, ListFolderResult, Metadata, PATH_ROOT_HEADER, PathRoot,
-    PollArg, UploadSessionAppendArg, UploadSessionCursor, UploadSessionFinishBatchArg,
+    DeleteBatchJobStatus, DeleteBatchLaunch, DeleteBatchResultEntry, DeleteResult, DownloadArg,
+    FileMetadata, ListFolderArg, ListFolderContinueArg, ListFolderResult, ListRevisionsArg,
+    ListRevisionsMode, ListRevisionsResult, Metadata, PATH_ROOT_HEADER, PathRoot, PollArg,
+    RestoreArg, UploadSessionAppendArg, UploadSessionCursor, UploadSessionFinishBatchArg,
     UploadSessionFinishBatchResult, UploadSessionFinishBatchResultEntry, UploadSessionStartArg,
     UploadSessionStartResult,
 };
@@ -393,10 +394,17 @@ impl DropboxClient {
         }
     }
 
-    /// Open an upload session with its first bytes; `close` when they are all there is.
-    pub async fn start_session(&self, data: Bytes, close: bool) -> Result<String, ApiError> {
+    /// Open an upload session with its first bytes, whose content hash is `content_hash`
+    /// (Dropbox checks it); `close` when they are all there is.
+    pub async fn start_session(
+        &self,
+        data: Bytes,
+        content_hash: &str,
+        close: bool,
+    ) -> Result<String, ApiError> {
         let arg = UploadSessionStartArg {
             close,
+            content_hash: Some(content_hash.to_string()),
             ..Default::default()
         };
         let r: UploadSessionStartResult = self
@@ -405,16 +413,18 @@ impl DropboxClient {
         Ok(r.session_id)
     }
 
+    /// Append `data` at `cursor`; `content_hash` is that of `data` alone (`None` for no data).
     pub async fn append(
         &self,
         cursor: UploadSessionCursor,
         data: Bytes,
+        content_hash: Option<&str>,
         close: bool,
     ) -> Result<(), ApiError> {
         let arg = UploadSessionAppendArg {
             cursor,
             close,
-            content_hash: None,
+            content_hash: content_hash.map(str::to_string),
         };
         self.upload("files/upload_session/append_v2", &arg, data)
             .await
@@ -440,6 +450,41 @@ impl DropboxClient {
             });
         }
         Ok(r.entries)
+    }
+
+    /// `files/list_revisions` of the file at `path`: its newest `limit` revisions, newest
+    /// first.
+    pub async fn list_revisions(
+        &self,
+        path: &str,
+        limit: u64,
+    ) -> Result<ListRevisionsResult, ApiError> {
+        let arg = ListRevisionsArg {
+            path: path.to_string(),
+            mode: ListRevisionsMode::Path,
+            limit: Some(limit),
+        };
+        self.rpc("files/list_revisions", &arg).await
+    }
+
+    /// `files/restore`: revision `rev` of the file at `path` becomes its newest again.
+    pub async fn restore(&self, path: &str, rev: &str) -> Result<FileMetadata, ApiError> {
+        let arg = RestoreArg {
+            path: path.to_string(),
+            rev: rev.to_string(),
+        };
+        self.rpc("files/restore", &arg).await
+    }
+
+    /// Delete the file at `path` only if its newest revision is still `rev` (`delete_v2`
+    /// with `parent_rev`): a version someone wrote since stays.
+    pub async fn delete_revision(&self, path: &str, rev: &str) -> Result<(), ApiError> {
+        let arg = DeleteArg {
+            path: path.to_string(),
+            parent_rev: Some(rev.to_string()),
+        };
+        let _: DeleteResult = self.rpc("files/delete_v2", &arg).await?;
+        Ok(())
     }
 
     /// Delete `entries` (at most 1,000; a file with `parent_rev` only at that revision)
@@ -845,7 +890,11 @@ mod tests {
             session_id: "s".into(),
             offset: 0,
         };
-        client.append(cursor, data, false).await.unwrap();
+        let hash = crate::dropbox::content_hash::content_hash(&data);
+        client
+            .append(cursor, data, Some(&hash), false)
+            .await
+            .unwrap();
     }
 
     /// A server that redirects, or answers without end, gets neither followed nor held.

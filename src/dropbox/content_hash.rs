@@ -19,22 +19,45 @@ impl ContentHasher {
         Self::default()
     }
 
-    pub fn update(&mut self, mut data: &[u8]) {
+    pub fn update(&mut self, data: &[u8]) {
+        self.feed(data, |_| {});
+    }
+
+    /// Hashes `data`, handing each block's digest to `block_done` as well.
+    fn feed(&mut self, mut data: &[u8], mut block_done: impl FnMut([u8; 32])) {
         while !data.is_empty() {
             let take = (BLOCK_SIZE - self.block_len).min(data.len());
             self.block.update(&data[..take]);
             self.block_len += take;
             data = &data[take..];
             if self.block_len == BLOCK_SIZE {
-                self.finish_block();
+                block_done(self.finish_block());
             }
         }
     }
 
-    fn finish_block(&mut self) {
+    /// Feeds `data` to this hasher (a file's) and to `own`, which hashes the bytes of one
+    /// request and has seen exactly what this one has since it was new. While `own` began
+    /// on a block boundary of the file, their blocks are the same: each is hashed once, for
+    /// both; otherwise both hash every byte.
+    pub fn update_with(&mut self, own: &mut ContentHasher, data: &[u8]) {
+        // Given the contract, equal offsets within a block mean the same blocks.
+        if own.block_len != self.block_len {
+            self.update(data);
+            own.update(data);
+            return;
+        }
+        self.feed(data, |digest| own.overall.update(digest));
+        own.block = self.block.clone();
+        own.block_len = self.block_len;
+    }
+
+    /// The digest of the block just completed, which `overall` has taken.
+    fn finish_block(&mut self) -> [u8; 32] {
         let digest = std::mem::take(&mut self.block).finalize();
         self.overall.update(digest);
         self.block_len = 0;
+        digest.into()
     }
 
     /// Lower-case hex, as Dropbox returns it.
@@ -115,6 +138,32 @@ mod tests {
             let mut h = ContentHasher::new();
             data.chunks(chunk).for_each(|c| h.update(c));
             assert_eq!(h.finish(), whole, "chunk size {chunk}");
+        }
+    }
+
+    #[test]
+    fn a_chunk_hashes_alone_and_as_part_of_the_file() {
+        let data: Vec<u8> = (0..(BLOCK_SIZE * 3 + 9)).map(|i| (i % 253) as u8).collect();
+        for cuts in [
+            vec![0, BLOCK_SIZE * 2, data.len()],
+            vec![0, 0, BLOCK_SIZE, BLOCK_SIZE * 3 + 9],
+            // A chunk that does not start on a block boundary.
+            vec![0, 5, BLOCK_SIZE + 7, data.len()],
+        ] {
+            let mut file = ContentHasher::new();
+            for pair in cuts.windows(2) {
+                let mut own = ContentHasher::new();
+                // As a request's body arrives: in pieces of any size.
+                for piece in data[pair[0]..pair[1]].chunks(3 * BLOCK_SIZE / 2 + 1) {
+                    file.update_with(&mut own, piece);
+                }
+                assert_eq!(
+                    own.finish(),
+                    content_hash(&data[pair[0]..pair[1]]),
+                    "{cuts:?}"
+                );
+            }
+            assert_eq!(file.finish(), content_hash(&data), "{cuts:?}");
         }
     }
 

@@ -203,6 +203,7 @@ pub fn explain(error: &Value, path: Option<&str>) -> Option<String> {
                 "{at} does not exist in Dropbox; check the path (`dropbox-post ls` lists a folder)"
             ),
             "not_file" => format!("{at} is a folder in Dropbox, not a file"),
+            "invalid_revision" => format!("Dropbox does not have that version of {at} (any more)"),
             "not_folder" => format!("{at} is a file in Dropbox, not a folder"),
             "restricted_content" => format!(
                 "Dropbox restricts {at} (for legal reasons, such as a copyright claim) and will \

@@ -436,6 +436,59 @@ pub struct DownloadArg {
     pub rev: Option<String>,
 }
 
+/// `files/restore` argument: the file at `path` gets revision `rev`'s content as its newest.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreArg {
+    pub path: String,
+    pub rev: String,
+}
+
+/// `files/list_revisions` argument.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ListRevisionsArg {
+    pub path: String,
+    #[serde(default)]
+    pub mode: ListRevisionsMode,
+    /// 1..=100, 10 by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+}
+
+/// Which revisions `list_revisions` lists: those at the path, or the file's across moves.
+#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(tag = ".tag", rename_all = "snake_case")]
+pub enum ListRevisionsMode {
+    #[default]
+    Path,
+    Id,
+}
+
+impl<'de> Deserialize<'de> for ListRevisionsMode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(tag = ".tag", rename_all = "snake_case", deny_unknown_fields)]
+        enum Tagged {
+            Path,
+            Id,
+        }
+        Ok(match with_shorthand(d)? {
+            Tagged::Path => ListRevisionsMode::Path,
+            Tagged::Id => ListRevisionsMode::Id,
+        })
+    }
+}
+
+/// `files/list_revisions` result: newest first.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct ListRevisionsResult {
+    pub is_deleted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_deleted: Option<String>,
+    pub entries: Vec<FileMetadata>,
+}
+
 /// `users/get_current_account` result (`FullAccount`), the fields the SDK requires plus a few.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct FullAccount {

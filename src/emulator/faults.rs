@@ -1,12 +1,14 @@
 //! Faults on demand: latency, server errors, rate limits and cut connections, drawn from
 //! one seeded generator so a run can be replayed (`--seed`); stalls, requests that are
-//! never answered, at a chosen point, so a test can kill its client there; and holds,
-//! requests kept waiting at a chosen point until released, so a test can act mid-run (as
-//! a second writer would) and then let the client go on.
+//! never answered, at a chosen point, so a test can kill its client there; holds, requests
+//! kept waiting at a chosen point until released, so a test can act mid-run (as a second
+//! writer would) and then let the client go on; and corrupted commits, whose stored bytes
+//! differ from what was sent, so a test can see a client find a commit wrong.
 
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rand::rngs::StdRng;
@@ -32,6 +34,8 @@ pub struct Faults {
     pub stalls: Vec<Stall>,
     /// Requests served only once [`FaultPlan::release_holds`] is called (spelled like stalls).
     pub holds: Vec<Stall>,
+    /// The commits (counted from 1, every route's) stored with one byte flipped.
+    pub corrupt_commits: Vec<u64>,
 }
 
 /// The `nth` request (from 1) to `route` (e.g. `files/upload_session/append_v2`) is read to
@@ -116,6 +120,8 @@ pub struct FaultPlan {
     rng: Mutex<StdRng>,
     /// Requests seen so far per stalled or held route.
     calls: Mutex<HashMap<String, u64>>,
+    /// Commits asked for so far.
+    commits: AtomicU64,
     /// Cancelled when the emulator stops: stalled requests then end.
     released: CancellationToken,
     /// Wakes the requests held at the time.
@@ -140,6 +146,7 @@ impl FaultPlan {
             seed,
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
             calls: Mutex::new(HashMap::new()),
+            commits: AtomicU64::new(0),
             released: CancellationToken::new(),
             unheld: Notify::new(),
         }
@@ -181,6 +188,13 @@ impl FaultPlan {
     /// Lets every request held now go on.
     pub fn release_holds(&self) {
         self.unheld.notify_waiters();
+    }
+
+    /// Whether the commit asked for now (`files/upload`, `upload_session/finish`, an entry
+    /// of `finish_batch_v2`) is one to store corrupted.
+    pub fn corrupts_commit(&self) -> bool {
+        let nth = self.commits.fetch_add(1, Ordering::Relaxed) + 1;
+        self.faults.corrupt_commits.contains(&nth)
     }
 
     /// Resolves once the emulator stops.
@@ -294,6 +308,16 @@ mod tests {
         tokio::time::timeout(std::time::Duration::from_secs(5), hold)
             .await
             .expect("released");
+    }
+
+    #[test]
+    fn only_the_commits_named_are_corrupted() {
+        let p = FaultPlan::new(Faults {
+            corrupt_commits: vec![2, 4],
+            ..Faults::default()
+        });
+        let seen: Vec<bool> = (0..5).map(|_| p.corrupts_commit()).collect();
+        assert_eq!(seen, [false, true, false, true, false]);
     }
 
     #[test]

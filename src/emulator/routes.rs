@@ -41,11 +41,11 @@ use crate::dropbox::types::{
     AccountName, CommitInfo, CreateFolderArg, CreateFolderResult, CreateSharedLinkArg, DeleteArg,
     DeleteBatchArg, DeleteBatchJobStatus, DeleteBatchLaunch, DeleteBatchResultEntry, DeleteResult,
     DownloadArg, EchoArg, EchoResult, FileMetadata, FullAccount, FullTeam, GetMetadataArg,
-    ListFolderArg, ListFolderContinueArg, ListSharedLinksArg, ListSharedLinksResult,
-    PATH_ROOT_HEADER, PollArg, RelocationArg, RelocationResult, Tag, UploadArg,
-    UploadSessionAppendArg, UploadSessionFinishArg, UploadSessionFinishBatchArg,
-    UploadSessionFinishBatchResult, UploadSessionFinishBatchResultEntry, UploadSessionStartArg,
-    UploadSessionStartResult,
+    ListFolderArg, ListFolderContinueArg, ListRevisionsArg, ListRevisionsResult,
+    ListSharedLinksArg, ListSharedLinksResult, PATH_ROOT_HEADER, PollArg, RelocationArg,
+    RelocationResult, RestoreArg, Tag, UploadArg, UploadSessionAppendArg, UploadSessionFinishArg,
+    UploadSessionFinishBatchArg, UploadSessionFinishBatchResult,
+    UploadSessionFinishBatchResultEntry, UploadSessionStartArg, UploadSessionStartResult,
 };
 
 /// Everything a request may touch.
@@ -60,11 +60,21 @@ pub struct App {
     pub links: Links,
 }
 
+impl App {
+    /// Commits `staged` at `info.path`; the fault plan may want it stored corrupted.
+    fn commit(&self, info: &CommitInfo, staged: Staged) -> Result<FileMetadata, Rejected> {
+        (self.store).commit(info, staged, self.faults.corrupts_commit())
+    }
+}
+
 /// Cancelling this drops the request's connection without an answer (the cut fault).
 #[derive(Clone)]
 pub struct ConnCut(pub CancellationToken);
 
 const MAX_RPC_BODY: usize = 16 * 1024 * 1024;
+/// `list_revisions`' `limit`: 10 unless asked, at most 100.
+const DEFAULT_REVISIONS: u64 = 10;
+const MAX_REVISIONS: u64 = 100;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Route {
@@ -85,6 +95,8 @@ enum Route {
     Move,
     DeleteBatch,
     DeleteBatchCheck,
+    ListRevisions,
+    Restore,
     CurrentAccount,
     CheckUser,
     CheckApp,
@@ -116,6 +128,8 @@ impl Route {
             "files/move_v2" => Route::Move,
             "files/delete_batch" => Route::DeleteBatch,
             "files/delete_batch/check" => Route::DeleteBatchCheck,
+            "files/list_revisions" => Route::ListRevisions,
+            "files/restore" => Route::Restore,
             "users/get_current_account" => Route::CurrentAccount,
             "check/user" => Route::CheckUser,
             "check/app" => Route::CheckApp,
@@ -141,9 +155,12 @@ impl Route {
             | Route::Copy
             | Route::Move
             | Route::DeleteBatch
-            | Route::DeleteBatchCheck => "files.content.write",
+            | Route::DeleteBatchCheck
+            | Route::Restore => "files.content.write",
             Route::Download => "files.content.read",
-            Route::ListFolder | Route::ListContinue | Route::GetMetadata => "files.metadata.read",
+            Route::ListFolder | Route::ListContinue | Route::GetMetadata | Route::ListRevisions => {
+                "files.metadata.read"
+            }
             Route::CurrentAccount | Route::CheckUser => "account_info.read",
             Route::CreateSharedLink => "sharing.write",
             Route::ListSharedLinks => "sharing.read",
@@ -524,6 +541,32 @@ async fn call(
             Ok(ok_json(&RelocationResult { metadata }))
         }
         Route::DeleteBatch => delete_batch(app, ns, rpc(headers, &bytes, false)?, contended),
+        Route::ListRevisions => {
+            let arg: ListRevisionsArg = rpc(headers, &bytes, false)?;
+            let limit = arg.limit.unwrap_or(DEFAULT_REVISIONS) as usize;
+            let mut entries = (app.store)
+                .revisions(&ns.inward(&arg.path), limit)
+                .map_err(wrap("path"))?;
+            for meta in &mut entries {
+                ns.relative(&mut meta.path_lower, &mut meta.path_display);
+            }
+            Ok(ok_json(&ListRevisionsResult {
+                is_deleted: false,
+                server_deleted: None,
+                entries,
+            }))
+        }
+        Route::Restore => {
+            let arg: RestoreArg = rpc(headers, &bytes, false)?;
+            if contended {
+                return Err(wrap("path_write")(
+                    json!({".tag": "too_many_write_operations"}),
+                ));
+            }
+            let mut meta = app.store.restore(&ns.inward(&arg.path), &arg.rev)?;
+            ns.relative(&mut meta.path_lower, &mut meta.path_display);
+            Ok(ok_json(&meta))
+        }
         Route::DeleteBatchCheck => {
             let arg: PollArg = rpc(headers, &bytes, false)?;
             let status = app
@@ -683,12 +726,33 @@ impl Validate for CreateFolderArg {
 impl Validate for DeleteArg {
     fn validate(&self) -> Result<(), String> {
         args::check_path("path", &self.path, PathKind::WriteOrId)?;
-        match &self.parent_rev {
-            Some(r) if !args::is_rev(r) => Err(format!(
-                "parent_rev: '{r}' did not match pattern '[0-9a-f]+' of at least 9 characters"
-            )),
+        check_rev("parent_rev", self.parent_rev.as_deref())
+    }
+}
+impl Validate for ListRevisionsArg {
+    fn validate(&self) -> Result<(), String> {
+        args::check_path("path", &self.path, PathKind::WriteOrId)?;
+        match self.limit {
+            Some(l) if !(1..=MAX_REVISIONS).contains(&l) => {
+                Err(format!("limit: {l} is not between 1 and {MAX_REVISIONS}"))
+            }
             _ => Ok(()),
         }
+    }
+}
+impl Validate for RestoreArg {
+    fn validate(&self) -> Result<(), String> {
+        args::check_path("path", &self.path, PathKind::Write)?;
+        check_rev("rev", Some(&self.rev))
+    }
+}
+/// A `Rev` field: lower-case hex, at least 9 digits.
+fn check_rev(field: &str, rev: Option<&str>) -> Result<(), String> {
+    match rev {
+        Some(r) if !args::is_rev(r) => Err(format!(
+            "{field}: '{r}' did not match pattern '[0-9a-f]+' of at least 9 characters"
+        )),
+        _ => Ok(()),
     }
 }
 impl Validate for RelocationArg {
@@ -811,17 +875,17 @@ impl Upload<'_> {
         body: Body,
         expected: Option<&str>,
     ) -> Result<(Direct, u64), Fail> {
-        let hashers = (
-            session.hasher.take(),
-            expected.map(|_| Box::new(ContentHasher::new())),
-        );
-        let (size, (running, piece)) = staging::write_body(file, body, self.cut_after, hashers)
+        let hashers = staging::Hashers {
+            running: session.hasher.take(),
+            own: expected.map(|_| Box::new(ContentHasher::new())),
+        };
+        let (size, hashers) = staging::write_body(file, body, self.cut_after, hashers)
             .await
             .map_err(stage_failed)?;
-        if let Some(piece) = &piece {
-            check_hash(expected, piece)?;
+        if let Some(own) = &hashers.own {
+            check_hash(expected, own)?;
         }
-        session.hasher = running;
+        session.hasher = hashers.running;
         Ok((session, size))
     }
 
@@ -842,7 +906,7 @@ impl Upload<'_> {
                 staged,
             })
         } else {
-            self.app.store.commit(&arg.commit, staged)
+            self.app.commit(&arg.commit, staged)
         };
         match result {
             Ok(meta) => Ok(self.file(meta)),
@@ -916,8 +980,8 @@ impl Upload<'_> {
     ) -> Result<Response, Fail> {
         arg.commit.path = self.ns.inward(&arg.commit.path);
         let expected = arg.content_hash.as_deref();
-        let (sessions, store) = (&self.app.sessions, &self.app.store);
-        let commit = |whole| store.commit(&arg.commit, whole);
+        let sessions = &self.app.sessions;
+        let commit = |whole| self.app.commit(&arg.commit, whole);
         let meta = match sessions.begin(&arg.cursor, true).await? {
             Begin::Stream(session, file) => {
                 let (session, size) = self.receive(session, file, body, expected).await?;
@@ -976,13 +1040,15 @@ async fn finish_batch(
     let mut entries = Vec::with_capacity(arg.entries.len());
     for (i, e) in arg.entries.iter_mut().enumerate() {
         e.commit.path = ns.inward(&e.commit.path);
-        let result = if contended && i % 2 == 0 {
+        // An entry carries no bytes: its `content_hash` can only be that of nothing.
+        let hashed = check_hash(e.content_hash.as_deref(), &ContentHasher::new()).is_ok();
+        let result = if !hashed {
+            Err(Failed::Api(json!({".tag": "content_hash_mismatch"})))
+        } else if contended && i % 2 == 0 {
             Err(Failed::Api(json!({".tag": "too_many_write_operations"})))
         } else {
             app.sessions
-                .finish(&e.cursor, false, true, |whole| {
-                    app.store.commit(&e.commit, whole)
-                })
+                .finish(&e.cursor, false, true, |whole| app.commit(&e.commit, whole))
                 .await
         };
         entries.push(match result {

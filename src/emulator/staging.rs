@@ -80,10 +80,23 @@ impl<T: Seen> Seen for Option<T> {
     }
 }
 
-impl<A: Seen, B: Seen> Seen for (A, B) {
+/// A session's running content hash (unless a restart lost it) and, when a request names
+/// a `content_hash`, the hash of that request's own bytes: fed together, so that a request
+/// starting on a block boundary has each block hashed once for both.
+pub struct Hashers {
+    pub running: Option<Box<ContentHasher>>,
+    pub own: Option<Box<ContentHasher>>,
+}
+
+impl Seen for Hashers {
     fn see(&mut self, bytes: &[u8]) {
-        self.0.see(bytes);
-        self.1.see(bytes);
+        match (&mut self.running, &mut self.own) {
+            (Some(running), Some(own)) => running.update_with(own, bytes),
+            (running, own) => {
+                running.see(bytes);
+                own.see(bytes);
+            }
+        }
     }
 }
 
@@ -185,6 +198,27 @@ pub async fn concat(dir: &Path, parts: &[std::path::PathBuf]) -> Result<Staged, 
     Ok(Staged {
         temp,
         size,
+        hasher: Box::new(hasher),
+    })
+}
+
+/// A copy of `staged` with its middle byte flipped (an empty one gains a byte), hashed
+/// again: a commit the emulator damages on purpose (`--corrupt-commit`). A copy, because the
+/// staged file may be an upload session's own bytes.
+pub fn corrupted(staged: &Staged) -> std::io::Result<Staged> {
+    let mut bytes = std::fs::read(&staged.temp)?;
+    match bytes.len() {
+        0 => bytes.push(0),
+        n => bytes[n / 2] ^= 0xff,
+    }
+    let dir = staged.temp.parent().unwrap_or(Path::new("."));
+    let mut copy = tempfile::NamedTempFile::new_in(dir)?;
+    copy.write_all(&bytes)?;
+    let mut hasher = ContentHasher::new();
+    hasher.update(&bytes);
+    Ok(Staged {
+        temp: copy.into_temp_path(),
+        size: bytes.len() as u64,
         hasher: Box::new(hasher),
     })
 }

@@ -1,6 +1,11 @@
 //! The namespace: files as ordinary files under `ROOT/files/<display path>`, metadata in an
 //! append-only journal (`ROOT/journal.jsonl`, one JSON node per line, compacted at start).
 //!
+//! A file's earlier revisions (the last [`KEPT_REVISIONS`]) live in its node; their bytes are
+//! kept once per content as `ROOT/revisions/<content hash>`, a hard link to the replaced
+//! file (a copy where links are not supported), counted so that the last revision to go
+//! takes them along. A deleted file's revisions go with it.
+//!
 //! Every change takes the one namespace lock for a rename and a journal line; file data is
 //! staged outside the lock (see `staging`), so parallel uploads only serialize their commits.
 
@@ -12,9 +17,10 @@ use std::sync::{Mutex, MutexGuard};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use tempfile::TempPath;
 
 use super::paths::{self, DbxPath, Malformed, name_of};
-use super::staging::Staged;
+use super::staging::{self, Staged};
 use crate::dropbox::types::{
     CommitInfo, DeletedMetadata, FileMetadata, FolderMetadata, Metadata, WriteMode,
 };
@@ -46,6 +52,34 @@ pub struct FileInfo {
     pub content_hash: String,
     pub client_modified: String,
     pub server_modified: String,
+    /// Earlier revisions, newest first (absent in roots written before they were kept).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<Revision>,
+}
+
+/// An earlier revision of a file; its bytes are `ROOT/revisions/<content_hash>`.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct Revision {
+    pub rev: String,
+    pub size: u64,
+    pub content_hash: String,
+    pub client_modified: String,
+    pub server_modified: String,
+}
+
+/// Earlier revisions kept per file, besides its current one.
+pub const KEPT_REVISIONS: usize = 10;
+
+impl FileInfo {
+    fn revision(&self) -> Revision {
+        Revision {
+            rev: self.rev.clone(),
+            size: self.size,
+            content_hash: self.content_hash.clone(),
+            client_modified: self.client_modified.clone(),
+            server_modified: self.server_modified.clone(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +121,8 @@ pub struct Rejected {
 
 pub struct Store {
     files: PathBuf,
+    /// Earlier revisions' bytes, by content hash.
+    revisions: PathBuf,
     inner: Mutex<Inner>,
 }
 
@@ -94,6 +130,8 @@ struct Inner {
     nodes: BTreeMap<String, Node>,
     seq: u64,
     journal: Journal,
+    /// How many kept revisions use each file of `revisions`, by content hash.
+    blobs: BTreeMap<String, usize>,
 }
 
 pub fn now() -> String {
@@ -179,17 +217,36 @@ fn file_metadata(
 impl Store {
     /// Opens (or creates) the namespace under `root`, replaying and compacting the journal.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
-        let files = root.join("files");
-        fs::create_dir_all(&files).map_err(io(format!("creating {}", files.display())))?;
+        let (files, revisions) = (root.join("files"), root.join("revisions"));
+        for dir in [&files, &revisions] {
+            fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+        }
         let (journal, nodes) = Journal::open::<Node>(&root.join("journal.jsonl"), |_| true)
             .map_err(io("replaying the journal"))?;
         let seq = nodes.values().map(|n| n.seq).max().unwrap_or(0);
+        let mut blobs = BTreeMap::new();
+        for node in nodes.values() {
+            if let Kind::File(f) = &node.kind {
+                for r in &f.history {
+                    *blobs.entry(r.content_hash.clone()).or_insert(0) += 1;
+                }
+            }
+        }
+        // What no revision uses: left by a crash between keeping bytes and recording them.
+        let listing = fs::read_dir(&revisions).map_err(io("listing the kept revisions"))?;
+        for entry in listing.flatten() {
+            if !blobs.contains_key(&*entry.file_name().to_string_lossy()) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
         Ok(Store {
             files,
+            revisions,
             inner: Mutex::new(Inner {
                 nodes,
                 seq,
                 journal,
+                blobs,
             }),
         })
     }
@@ -211,8 +268,14 @@ impl Store {
         self.files.join(display.trim_start_matches('/'))
     }
 
-    /// Commits staged data at `info.path` under Dropbox's write-mode rules.
-    pub fn commit(&self, info: &CommitInfo, staged: Staged) -> Result<FileMetadata, Rejected> {
+    /// Commits staged data at `info.path` under Dropbox's write-mode rules. With `corrupt`
+    /// (a fault), what is written has one byte flipped, and its metadata says so.
+    pub fn commit(
+        &self,
+        info: &CommitInfo,
+        staged: Staged,
+        corrupt: bool,
+    ) -> Result<FileMetadata, Rejected> {
         let reject = |error: Value, staged: Staged| {
             Err(Rejected {
                 failed: Failed::Api(error),
@@ -238,44 +301,188 @@ impl Store {
                 None => return reject(conflict("file"), staged),
             },
         };
+        let staged = match corrupt {
+            true => match staging::corrupted(&staged) {
+                Ok(damaged) => damaged,
+                Err(e) => {
+                    return Err(Rejected {
+                        failed: internal("corrupting a commit (fault)", e),
+                        staged,
+                    });
+                }
+            },
+            false => staged,
+        };
         let parent_display = inner.make_parents(&path);
         let display = match inner.live(&path.lower) {
             Some(existing) => existing.display.clone(),
             None => format!("{parent_display}/{}", path.name()),
         };
-        let disk = self.disk_path(&display);
         let content_hash = staged.content_hash();
         let Staged { temp, size, hasher } = staged;
-        let placed = match disk.parent().map_or(Ok(()), fs::create_dir_all) {
-            Ok(()) => temp.persist(&disk).map_err(|e| (e.error, e.path)),
-            Err(e) => Err((e, temp)),
-        };
-        if let Err((e, temp)) = placed {
-            return Err(Rejected {
-                failed: internal(&format!("placing {}", disk.display()), e),
-                staged: Staged { temp, size, hasher },
-            });
-        }
         let server_modified = now();
         let file = FileInfo {
             id: reuse_id.unwrap_or_else(new_id),
             rev: inner.next_rev(),
             size,
             content_hash,
-            client_modified: info
-                .client_modified
-                .clone()
+            client_modified: (info.client_modified.clone())
                 .unwrap_or_else(|| server_modified.clone()),
             server_modified,
+            history: Vec::new(),
         };
+        self.place(&mut inner, path.lower, display, temp, file)
+            .map_err(|(failed, temp)| Rejected {
+                failed,
+                staged: Staged { temp, size, hasher },
+            })
+    }
+
+    /// Puts `temp` in place as `file` at `lower` (shown as `display`, its parents made),
+    /// keeping the file it replaces as its newest earlier revision. On failure, `temp`
+    /// comes back.
+    fn place(
+        &self,
+        inner: &mut Inner,
+        lower: String,
+        display: String,
+        temp: TempPath,
+        mut file: FileInfo,
+    ) -> Result<FileMetadata, (Failed, TempPath)> {
+        let disk = self.disk_path(&display);
+        let replaced = match inner.live(&lower).map(|n| &n.kind) {
+            Some(Kind::File(old)) => Some(old.clone()),
+            _ => None,
+        };
+        if let Some(old) = &replaced
+            && let Err(e) = self.retain(inner, &old.content_hash, &disk)
+        {
+            return Err((internal(&format!("keeping {}", disk.display()), e), temp));
+        }
+        let placed = match disk.parent().map_or(Ok(()), fs::create_dir_all) {
+            Ok(()) => temp.persist(&disk).map_err(|e| (e.error, e.path)),
+            Err(e) => Err((e, temp)),
+        };
+        if let Err((e, temp)) = placed {
+            if let Some(old) = &replaced {
+                self.release(inner, &old.content_hash);
+            }
+            return Err((internal(&format!("placing {}", disk.display()), e), temp));
+        }
+        if let Some(old) = replaced {
+            file.history = std::iter::once(old.revision()).chain(old.history).collect();
+            let kept = file.history.len().min(KEPT_REVISIONS);
+            for dropped in file.history.split_off(kept) {
+                self.release(inner, &dropped.content_hash);
+            }
+        }
         let meta = file_metadata(
             &file,
             name_of(&display).to_string(),
-            Some(path.lower.clone()),
+            Some(lower.clone()),
             Some(display.clone()),
         );
-        inner.put(path.lower, display, Kind::File(file));
+        inner.put(lower, display, Kind::File(file));
         Ok(meta)
+    }
+
+    fn blob(&self, content_hash: &str) -> PathBuf {
+        self.revisions.join(content_hash)
+    }
+
+    /// One more kept revision holds the bytes hashing to `content_hash`, now at `disk`.
+    fn retain(&self, inner: &mut Inner, content_hash: &str, disk: &Path) -> std::io::Result<()> {
+        let count = inner.blobs.get(content_hash).copied().unwrap_or(0);
+        if count == 0 {
+            let blob = self.blob(content_hash);
+            let _ = fs::remove_file(&blob);
+            fs::hard_link(disk, &blob).or_else(|_| fs::copy(disk, &blob).map(drop))?;
+        }
+        inner.blobs.insert(content_hash.to_string(), count + 1);
+        Ok(())
+    }
+
+    /// One kept revision less holds those bytes; the last one removes them.
+    fn release(&self, inner: &mut Inner, content_hash: &str) {
+        match inner.blobs.get_mut(content_hash) {
+            Some(count) if *count > 1 => *count -= 1,
+            _ => {
+                inner.blobs.remove(content_hash);
+                if let Err(e) = fs::remove_file(self.blob(content_hash)) {
+                    tracing::warn!("removing the kept revision {content_hash}: {e}");
+                }
+            }
+        }
+    }
+
+    /// `restore`: revision `rev` of the file at `path` (one of its kept revisions) becomes
+    /// its newest, as a new revision. `Err` is a `RestoreError`.
+    pub fn restore(&self, path: &str, rev: &str) -> Result<FileMetadata, Failed> {
+        let path = DbxPath::parse(path)
+            .map_err(|m| json!({".tag": "path_lookup", "path_lookup": malformed(m)}))?;
+        let invalid = || Failed::Api(json!({".tag": "invalid_revision"}));
+        let mut inner = self.lock();
+        let node = inner.live(&path.lower).cloned().ok_or_else(invalid)?;
+        let current = match &node.kind {
+            Kind::File(f) => f.clone(),
+            _ => {
+                return Err(json!({".tag": "path_write", "path_write": conflict("folder")}).into());
+            }
+        };
+        if current.rev == rev {
+            return match node.metadata(&path.lower) {
+                Metadata::File(meta) => Ok(meta),
+                _ => Err(invalid()),
+            };
+        }
+        let old = (current.history.iter())
+            .find(|r| r.rev == rev)
+            .cloned()
+            .ok_or_else(invalid)?;
+        let copied = tempfile::NamedTempFile::new_in(&self.revisions).and_then(|mut copy| {
+            std::io::copy(&mut File::open(self.blob(&old.content_hash))?, &mut copy)?;
+            Ok(copy.into_temp_path())
+        });
+        let temp = copied.map_err(|e| internal(&format!("restoring {rev}"), e))?;
+        let file = FileInfo {
+            id: current.id,
+            rev: inner.next_rev(),
+            size: old.size,
+            content_hash: old.content_hash,
+            client_modified: old.client_modified,
+            server_modified: now(),
+            history: Vec::new(),
+        };
+        self.place(&mut inner, path.lower, node.display, temp, file)
+            .map_err(|(failed, _)| failed)
+    }
+
+    /// `list_revisions`: the file's revisions, newest first, at most `limit`. `Err` is a
+    /// `LookupError`.
+    pub fn revisions(&self, path: &str, limit: usize) -> Result<Vec<FileMetadata>, Value> {
+        let inner = self.lock();
+        let lower = inner.resolve(path)?;
+        let node = inner.live(&lower).ok_or_else(not_found)?;
+        let Kind::File(current) = &node.kind else {
+            return Err(json!({".tag": "not_file"}));
+        };
+        let earlier = current.history.iter().map(|r| FileInfo {
+            id: current.id.clone(),
+            rev: r.rev.clone(),
+            size: r.size,
+            content_hash: r.content_hash.clone(),
+            client_modified: r.client_modified.clone(),
+            server_modified: r.server_modified.clone(),
+            history: Vec::new(),
+        });
+        let name = name_of(&node.display);
+        let listed = std::iter::once(current.clone()).chain(earlier).take(limit);
+        Ok(listed
+            .map(|f| {
+                let (lower, display) = (Some(lower.clone()), Some(node.display.clone()));
+                file_metadata(&f, name.to_string(), lower, display)
+            })
+            .collect())
     }
 
     /// `create_folder_v2`: a new folder (and its parents). `Err` is a `WriteError`.
@@ -329,7 +536,7 @@ impl Store {
             _ => {}
         }
         let disk = self.disk_path(&node.display);
-        let removed = match node.kind {
+        let removed = match &node.kind {
             Kind::Folder { .. } => fs::remove_dir_all(&disk),
             _ => fs::remove_file(&disk),
         };
@@ -339,12 +546,17 @@ impl Store {
         }) {
             return Err(internal(&format!("removing {}", disk.display()), e));
         }
-        let doomed: Vec<(String, String)> = live_below(&inner.nodes, &lower)
-            .map(|(k, n)| (k.clone(), n.display.clone()))
-            .chain(std::iter::once((lower.clone(), node.display.clone())))
+        let doomed: Vec<(String, Node)> = live_below(&inner.nodes, &lower)
+            .map(|(k, n)| (k.clone(), n.clone()))
+            .chain(std::iter::once((lower.clone(), node.clone())))
             .collect();
-        for (k, display) in doomed {
-            inner.put(k, display, Kind::Deleted);
+        for (k, gone) in doomed {
+            if let Kind::File(f) = &gone.kind {
+                for r in &f.history {
+                    self.release(&mut inner, &r.content_hash);
+                }
+            }
+            inner.put(k, gone.display, Kind::Deleted);
         }
         Ok(node.metadata(&lower))
     }
@@ -407,10 +619,12 @@ impl Store {
             let kind = match node.kind {
                 Kind::File(f) if copy => {
                     let server_modified = now();
+                    // A copy starts a history of its own.
                     Kind::File(FileInfo {
                         id: new_id(),
                         rev: inner.next_rev(),
                         server_modified,
+                        history: Vec::new(),
                         ..f
                     })
                 }

@@ -5,6 +5,7 @@
 //! `{"type":"refresh_token","app_key":"…","app_secret":"…","refresh_token":"…"}`
 //! (`app_secret` optional: PKCE apps have none).
 
+use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -85,6 +86,16 @@ impl Credential {
         hex::encode(&digest[..8])
     }
 
+    /// A key for one use, named by `label`, derived from the long-lived secret (HMAC-SHA256
+    /// keyed with it, over the label): what it authenticates is bound to this credential,
+    /// and no one without the credential can make or check it. It lives in memory only.
+    pub fn derive_key(&self, label: &str) -> DerivedKey {
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.main_secret().expose_secret().as_bytes())
+            .expect("HMAC takes a key of any length");
+        mac.update(label.as_bytes());
+        DerivedKey(Zeroizing::new(mac.finalize().into_bytes().into()))
+    }
+
     /// Reads what a user puts in a cleartext key file: either a bare access token (one line)
     /// or the typed JSON document. Surrounding whitespace is ignored.
     pub fn from_cleartext(bytes: &[u8]) -> Result<Self, CredentialError> {
@@ -152,6 +163,34 @@ impl Credential {
         let mut out = Zeroizing::new(Vec::with_capacity(1024));
         serde_json::to_writer(&mut *out, &wire).expect("serializing strings cannot fail");
         out
+    }
+}
+
+/// A key from [`Credential::derive_key`]; wiped on drop, never printed.
+#[derive(Clone)]
+pub struct DerivedKey(Zeroizing<[u8; 32]>);
+
+impl DerivedKey {
+    /// HMAC-SHA256 of `data` under this key, in hex.
+    pub fn sign(&self, data: &[u8]) -> String {
+        hex::encode(self.mac(data).finalize().into_bytes())
+    }
+
+    /// Whether `tag` is [`DerivedKey::sign`] of `data` (compared in constant time).
+    pub fn verify(&self, data: &[u8], tag: &str) -> bool {
+        hex::decode(tag).is_ok_and(|tag| self.mac(data).verify_slice(&tag).is_ok())
+    }
+
+    fn mac(&self, data: &[u8]) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0[..]).expect("a 32-byte key");
+        mac.update(data);
+        mac
+    }
+}
+
+impl std::fmt::Debug for DerivedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DerivedKey(redacted)")
     }
 }
 
@@ -238,6 +277,23 @@ mod tests {
                 .to_string();
             assert!(!err.contains("SECRETX"), "{err}");
         }
+    }
+
+    #[test]
+    fn derived_keys_are_the_credentials_and_the_labels_own() {
+        let a = Credential::from_cleartext(b"sl.SECRET-A").unwrap();
+        let b = Credential::from_cleartext(b"sl.SECRET-B").unwrap();
+        let tag = a.derive_key("journal").sign(b"entry");
+        assert_eq!(tag.len(), 64);
+        assert!(a.derive_key("journal").verify(b"entry", &tag));
+        assert!(!a.derive_key("journal").verify(b"entrY", &tag));
+        assert!(!a.derive_key("other").verify(b"entry", &tag));
+        assert!(!b.derive_key("journal").verify(b"entry", &tag));
+        assert!(!a.derive_key("journal").verify(b"entry", "not hex"));
+        assert_eq!(
+            format!("{:?}", a.derive_key("journal")),
+            "DerivedKey(redacted)"
+        );
     }
 
     #[test]

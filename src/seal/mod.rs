@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
 
-pub use credential::{Credential, CredentialError};
+pub use credential::{Credential, CredentialError, DerivedKey};
 pub use v1::KdfParams;
 
 use crate::exit::{ExitKind, Failure};

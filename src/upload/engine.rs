@@ -12,6 +12,11 @@
 //! - A file of more than one chunk is journalled as it goes (`resume`); a later run
 //!   continues its session where Dropbox's bytes end, once they are proved to be the
 //!   file's own, and reads the part already sent only to hash it.
+//! - Every request carrying file bytes names their own content hash (Dropbox checks it);
+//!   a commit carries none, and its result's hash is checked against the file's as read.
+//!   A commit found holding other bytes is rolled back to what it replaced
+//!   (`files/restore` of that rev, or `delete_v2` of the bad rev when the listing showed no
+//!   file), never over a version someone else wrote since.
 //! - Retried commits never duplicate a file: `autorename` is off, and a commit that fails
 //!   because its session was already consumed or the path is taken counts as done when
 //!   Dropbox holds exactly our content.
@@ -354,7 +359,7 @@ async fn resume_point(client: &DropboxClient, saved: Saved) -> Result<Option<Sta
         session_id: saved.session_id.clone(),
         offset: saved.acked,
     };
-    let held = match client.append(cursor, Bytes::new(), false).await {
+    let held = match client.append(cursor, Bytes::new(), None, false).await {
         Ok(()) => Some((saved.acked, saved.acked_hash.clone())),
         Err(e) => match e.reason() {
             // The append in flight when the last run ended did arrive.
@@ -397,7 +402,12 @@ async fn upload(
     // Counted once the reader has proved those bytes the file's own.
     let mut already_there = resumed;
     while let Some(piece) = chunks.recv().await {
-        let Piece { data, hash, last } = piece?;
+        let Piece {
+            data,
+            hash,
+            own_hash,
+            last,
+        } = piece?;
         if ctx.stopped() {
             return Err(FileError::Stopped);
         }
@@ -406,7 +416,7 @@ async fn upload(
         let end = offset + len;
         match &session {
             None => {
-                let id = ctx.client.start_session(data, last).await?;
+                let id = ctx.client.start_session(data, &own_hash, last).await?;
                 saved = Saved::started(file, &id, end, &hash).filter(|_| journalled);
                 if let Some(s) = &saved {
                     ctx.resume.record(file, s);
@@ -420,7 +430,7 @@ async fn upload(
                     s.sending = Some((end, hash.clone()));
                     ctx.resume.record(file, s);
                 }
-                append_resuming(&ctx.client, id, offset, data, last).await?;
+                append_resuming(&ctx.client, id, offset, data, &own_hash, last).await?;
             }
         }
         offset = end;
@@ -441,13 +451,14 @@ async fn upload(
     )))
 }
 
-/// Send `data` at `start`; after a lost answer, Dropbox's `correct_offset` says how much
-/// of it arrived, and only the rest is sent again.
+/// Send `data` (with its content hash) at `start`; after a lost answer, Dropbox's
+/// `correct_offset` says how much of it arrived, and only the rest is sent again.
 async fn append_resuming(
     client: &DropboxClient,
     session_id: &str,
     start: u64,
     data: Bytes,
+    hash: &str,
     close: bool,
 ) -> Result<(), ApiError> {
     let end = start + data.len() as u64;
@@ -459,7 +470,12 @@ async fn append_resuming(
             offset: at,
         };
         let rest = data.slice((at - start) as usize..);
-        let error = match client.append(cursor, rest, close).await {
+        // Each call names the hash of its own bytes; only a resent tail needs its own.
+        let hash = match at == start {
+            true => hash.to_string(),
+            false => crate::dropbox::content_hash::content_hash(&rest),
+        };
+        let error = match client.append(cursor, rest, Some(&hash), close).await {
             Ok(()) => return Ok(()),
             Err(e) => e,
         };
@@ -487,6 +503,7 @@ fn finish_arg(file: &PlannedFile, session_id: String) -> UploadSessionFinishArg 
             offset: file.local.size,
         },
         commit,
+        // A batch commit carries no bytes, so no hash: the file's is checked afterwards.
         content_hash: None,
     }
 }
@@ -499,11 +516,12 @@ fn client_modified(t: SystemTime) -> String {
 }
 
 /// One chunk of a file, with the content hash of the file up to its end (for the last
-/// chunk, the whole file's).
+/// chunk, the whole file's) and its own, which the request carrying it names.
 struct Piece {
     /// Holds its share of the budget until the request that carries it is done.
     data: Bytes,
     hash: String,
+    own_hash: String,
     last: bool,
 }
 
@@ -518,8 +536,8 @@ fn read_chunks(
     let budget = ctx.budget.clone();
     let chunk = ctx.settings.chunk_size;
     tokio::task::spawn_blocking(move || {
-        let result = read_into(&file, chunk, &budget, from.as_ref(), |data, hash, last| {
-            tx.blocking_send(Ok(Piece { data, hash, last })).is_ok()
+        let result = read_into(&file, chunk, &budget, from.as_ref(), |piece| {
+            tx.blocking_send(Ok(piece)).is_ok()
         });
         if let Err(e) = result {
             let _ = tx.blocking_send(Err(e));
@@ -529,7 +547,8 @@ fn read_chunks(
 }
 
 /// The heart of the one-pass read: read `chunk` bytes at a time, feed the content hasher,
-/// hand each chunk to `sink` with the hash so far (`sink` returns false to stop). Before
+/// hand each chunk to `sink` with the hash so far and its own (`sink` returns false to
+/// stop). Before
 /// the last chunk is handed over, the file must still be exactly as the walk saw it; an
 /// empty file yields one empty chunk so that it, too, is uploaded. With `from`, the bytes
 /// before its offset are only hashed, and must hash as it says; chunks then end on the
@@ -539,7 +558,7 @@ fn read_into(
     chunk: usize,
     budget: &Arc<Budget>,
     from: Option<&(u64, String)>,
-    mut sink: impl FnMut(Bytes, String, bool) -> bool,
+    mut sink: impl FnMut(Piece) -> bool,
 ) -> Result<(), FileError> {
     let mut handle = crate::files::open_regular(&file.path)?;
     unchanged(file, &handle.metadata()?)?;
@@ -563,7 +582,9 @@ fn read_into(
         if buf.data().len() < len {
             return Err(FileError::Changed("it got shorter".into()));
         }
-        hasher.update(buf.data());
+        let mut own = ContentHasher::new();
+        hasher.update_with(&mut own, buf.data());
+        let own_hash = own.finish();
         remaining -= len as u64;
         let last = remaining == 0;
         let hash = if last {
@@ -575,7 +596,13 @@ fn read_into(
         } else {
             hasher.clone().finish()
         };
-        if !sink(buf.freeze(), hash, last) || last {
+        let piece = Piece {
+            data: buf.freeze(),
+            hash,
+            own_hash,
+            last,
+        };
+        if !sink(piece) || last {
             return Ok(());
         }
     }
@@ -670,7 +697,14 @@ async fn commit(ctx: &Ctx, mut pending: Vec<Pending>) -> Vec<Pending> {
     for (mut p, result) in pending.into_iter().zip(results) {
         let failure = match result {
             UploadSessionFinishBatchResultEntry::Success(meta) => {
-                ctx.record_resumed(&p.file, verify(&p, &meta), p.resumed);
+                let outcome = match verify(&p, &meta) {
+                    Err(Unverified::Wrong(why)) => {
+                        let undone = roll_back(&ctx.client, &p.file, &meta.rev).await;
+                        Outcome::Failed(format!("{why}; {undone}"))
+                    }
+                    verified => outcome(verified),
+                };
+                ctx.record_resumed(&p.file, outcome, p.resumed);
                 continue;
             }
             UploadSessionFinishBatchResultEntry::Failure { failure } => failure,
@@ -708,19 +742,90 @@ async fn commit(ctx: &Ctx, mut pending: Vec<Pending>) -> Vec<Pending> {
     again
 }
 
+/// Why a commit is not known to hold exactly our bytes.
+enum Unverified {
+    /// Dropbox holds other bytes: the commit is wrong (how, in words).
+    Wrong(String),
+    /// Dropbox did not say what it holds.
+    Unreported,
+}
+
 /// The committed file must hold exactly our bytes.
-fn verify(p: &Pending, meta: &FileMetadata) -> Outcome {
+fn verify(p: &Pending, meta: &FileMetadata) -> Result<(), Unverified> {
     match &meta.content_hash {
-        Some(h) if *h == p.hash && meta.size == p.file.local.size => Outcome::Uploaded,
-        Some(h) => Outcome::Failed(format!(
+        Some(h) if *h == p.hash && meta.size == p.file.local.size => Ok(()),
+        Some(h) => Err(Unverified::Wrong(format!(
             "Dropbox stored {} bytes with content hash {}, but we sent {} bytes hashing to {}",
             meta.size,
             crate::dropbox::error::short(h),
             p.file.local.size,
             p.hash
-        )),
-        None => Outcome::Failed("Dropbox did not report the content hash of the commit".into()),
+        ))),
+        None => Err(Unverified::Unreported),
     }
+}
+
+fn outcome(verified: Result<(), Unverified>) -> Outcome {
+    match verified {
+        Ok(()) => Outcome::Uploaded,
+        Err(Unverified::Wrong(why)) => Outcome::Failed(why),
+        Err(Unverified::Unreported) => {
+            Outcome::Failed("Dropbox did not report the content hash of the commit".into())
+        }
+    }
+}
+
+/// Puts back what Dropbox held at `file`'s path before a commit found wrong (whose rev is
+/// `bad`): the revision that commit replaced (`files/restore`), or no file when the listing
+/// showed none (`delete_v2` of the bad rev only). Never touches a version someone else
+/// wrote since. Says what came of it.
+async fn roll_back(client: &DropboxClient, file: &PlannedFile, bad: &str) -> String {
+    let path = &file.remote;
+    tracing::info!("{path}: revision {bad} holds other bytes than were sent; rolling it back");
+    let changed = || {
+        format!(
+            "not rolled back: {path} changed on Dropbox since (another writer?) and is left as it is"
+        )
+    };
+    let gone = |e: &ApiError| matches!(e.reason(), Some(Reason::NotFound | Reason::Conflict(_)));
+    // What the bad commit replaced: its predecessor in the file's revisions (which is the
+    // listed one unless someone wrote in between). A restore is not conditional, so the
+    // same answer must show the bad revision still the newest.
+    let replaced = match &file.replaces {
+        None => None,
+        // Without a predecessor listed, the listed revision: a file that was there is
+        // never removed.
+        Some(listed) => match client.list_revisions(path, 2).await {
+            Ok(r) if !r.is_deleted && r.entries.first().is_some_and(|e| e.rev == bad) => Some(
+                r.entries
+                    .get(1)
+                    .map_or_else(|| listed.clone(), |e| e.rev.clone()),
+            ),
+            Ok(_) => return changed(),
+            Err(e) if gone(&e) => return changed(),
+            Err(e) => return rollback_failed(path, &e),
+        },
+    };
+    let undone = match replaced {
+        Some(rev) => (client.restore(path, &rev).await)
+            .map(|_| "rolled back to the previous version".to_string()),
+        // Only the bad revision is deleted: a newer one stays.
+        None => match client.delete_revision(path, bad).await {
+            Ok(()) => {
+                Ok("rolled back: the new file was removed (there was none before)".to_string())
+            }
+            Err(e) if gone(&e) => return changed(),
+            Err(e) => Err(e),
+        },
+    };
+    undone.unwrap_or_else(|e| rollback_failed(path, &e))
+}
+
+fn rollback_failed(path: &str, e: &ApiError) -> String {
+    format!(
+        "the rollback failed ({}); check {path} on Dropbox",
+        reason(e)
+    )
 }
 
 /// A commit refused because the session is gone or the path is taken may be our own
@@ -728,7 +833,7 @@ fn verify(p: &Pending, meta: &FileMetadata) -> Outcome {
 async fn already_there(ctx: &Ctx, p: &Pending, failure: &serde_json::Value) -> Outcome {
     match ctx.client.get_metadata(&p.file.remote).await {
         Ok(Metadata::File(meta)) if meta.content_hash.as_deref() == Some(p.hash.as_str()) => {
-            verify(p, &meta)
+            outcome(verify(p, &meta))
         }
         _ => Outcome::Failed(entry_failure(FINISH_BATCH, failure, &p.file.remote)),
     }
@@ -737,6 +842,7 @@ async fn already_there(ctx: &Ctx, p: &Pending, failure: &serde_json::Value) -> O
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dropbox::content_hash::content_hash;
     use std::io::Write;
 
     fn local(path: &std::path::Path) -> LocalFile {
@@ -746,9 +852,10 @@ mod tests {
     fn collect(file: &LocalFile, chunk: usize) -> Result<(Vec<usize>, String), FileError> {
         let mut sizes = Vec::new();
         let mut hash = None;
-        read_into(file, chunk, &Budget::new(chunk), None, |data, h, last| {
-            sizes.push(data.len());
-            hash = Some(h).filter(|_| last);
+        read_into(file, chunk, &Budget::new(chunk), None, |piece| {
+            assert_eq!(piece.own_hash, content_hash(&piece.data));
+            sizes.push(piece.data.len());
+            hash = Some(piece.hash).filter(|_| piece.last);
             true
         })?;
         Ok((sizes, hash.unwrap()))
@@ -803,24 +910,35 @@ mod tests {
         std::fs::write(&path, vec![1u8; 2 * BLOCK_SIZE]).unwrap();
         let file = local(&path);
         let mut handed = 0;
-        let result = read_into(
-            &file,
-            BLOCK_SIZE,
-            &Budget::new(BLOCK_SIZE),
-            None,
-            |_, _, _| {
-                handed += 1;
-                // A writer appends while the first chunk is on its way.
-                let mut f = std::fs::OpenOptions::new()
-                    .append(true)
-                    .open(&path)
-                    .unwrap();
-                f.write_all(b"more").unwrap();
-                true
-            },
-        );
+        let result = read_into(&file, BLOCK_SIZE, &Budget::new(BLOCK_SIZE), None, |_| {
+            handed += 1;
+            // A writer appends while the first chunk is on its way.
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .unwrap();
+            f.write_all(b"more").unwrap();
+            true
+        });
         assert!(matches!(result, Err(FileError::Changed(_))), "{result:?}");
         assert_eq!(handed, 1, "the last chunk must not be handed over");
+    }
+
+    /// A journalled prefix hash that the file's first bytes do not have (a write its
+    /// timestamps could not show): the session is not continued.
+    #[test]
+    fn a_prefix_that_hashes_otherwise_is_not_continued() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, vec![7u8; BLOCK_SIZE + 1]).unwrap();
+        let budget = Budget::new(BLOCK_SIZE);
+        let read = |hash: String| {
+            let from = (BLOCK_SIZE as u64, hash);
+            read_into(&local(&path), BLOCK_SIZE, &budget, Some(&from), |_| true)
+        };
+        assert!(read(content_hash(&vec![7u8; BLOCK_SIZE])).is_ok());
+        let other = read(content_hash(&vec![8u8; BLOCK_SIZE]));
+        assert!(matches!(other, Err(FileError::NotResumable)), "{other:?}");
     }
 
     #[test]
@@ -887,25 +1005,33 @@ mod tests {
         let (_emu, client) = emulated(dir.path()).await;
         let data: Bytes = (0..3 * BLOCK_SIZE).map(|i| (i % 253) as u8).collect();
         let (b1, b2) = (BLOCK_SIZE as u64, 2 * BLOCK_SIZE as u64);
+        let (first, second) = (
+            data.slice(..BLOCK_SIZE),
+            data.slice(BLOCK_SIZE..2 * BLOCK_SIZE),
+        );
         let id = client
-            .start_session(data.slice(..BLOCK_SIZE), false)
+            .start_session(first.clone(), &content_hash(&first), false)
             .await
             .unwrap();
         let cursor = |offset| UploadSessionCursor {
             session_id: id.clone(),
             offset,
         };
+        let hash = content_hash(&second);
         client
-            .append(cursor(b1), data.slice(BLOCK_SIZE..2 * BLOCK_SIZE), false)
+            .append(cursor(b1), second, Some(&hash), false)
             .await
             .unwrap();
         // As if the answer to the append above was lost: the chunk from b1 is sent again,
         // Dropbox says it holds b2 bytes, and only the rest goes out.
-        append_resuming(&client, &id, b1, data.slice(BLOCK_SIZE..), true)
+        // Each call names the hash of what it carries, or Dropbox refuses it.
+        let rest = data.slice(BLOCK_SIZE..);
+        append_resuming(&client, &id, b1, rest.clone(), &content_hash(&rest), true)
             .await
             .unwrap();
         // A repeat of the closing append is already there.
-        append_resuming(&client, &id, b2, data.slice(2 * BLOCK_SIZE..), true)
+        let last = data.slice(2 * BLOCK_SIZE..);
+        append_resuming(&client, &id, b2, last.clone(), &content_hash(&last), true)
             .await
             .unwrap();
         let mut commit = CommitInfo::new("/resumed.bin", crate::dropbox::types::WriteMode::Add);
@@ -921,16 +1047,17 @@ mod tests {
         match &results[0] {
             UploadSessionFinishBatchResultEntry::Success(meta) => assert_eq!(
                 meta.content_hash.as_deref(),
-                Some(crate::dropbox::content_hash::content_hash(&data).as_str())
+                Some(content_hash(&data).as_str())
             ),
             other => panic!("{other:?}"),
         }
         // A gap (Dropbox holds less than the chunk's start) cannot be filled from memory.
         let gap = client
-            .start_session(Bytes::from_static(b"ab"), false)
+            .start_session(Bytes::from_static(b"ab"), &content_hash(b"ab"), false)
             .await
             .unwrap();
-        let err = append_resuming(&client, &gap, 5, Bytes::from_static(b"xyz"), false)
+        let xyz = Bytes::from_static(b"xyz");
+        let err = append_resuming(&client, &gap, 5, xyz, &content_hash(b"xyz"), false)
             .await
             .unwrap_err();
         assert_eq!(err.reason(), Some(Reason::IncorrectOffset(2)));
@@ -955,7 +1082,7 @@ mod tests {
         for mode in [WriteMode::Overwrite, WriteMode::Add] {
             let id = ctx
                 .client
-                .start_session(Bytes::from_static(b"abc"), true)
+                .start_session(Bytes::from_static(b"abc"), &content_hash(b"abc"), true)
                 .await
                 .unwrap();
             let file = PlannedFile {
@@ -963,11 +1090,12 @@ mod tests {
                 remote: "/d/a.txt".into(),
                 mode,
                 unchanged_if: None,
+                replaces: None,
             };
             let pending = || Pending {
                 arg: finish_arg(&file, id.clone()),
                 file: file.clone(),
-                hash: crate::dropbox::content_hash::content_hash(b"abc"),
+                hash: content_hash(b"abc"),
                 resumed: 0,
                 tries: 0,
             };
@@ -984,6 +1112,52 @@ mod tests {
             .filter(|m| matches!(m, Metadata::File(_)))
             .collect();
         assert_eq!(files.len(), 1, "{listing:?}");
+    }
+
+    /// A server whose revisions of a file the listing showed name no predecessor of the bad
+    /// commit: the listed revision is restored; the file is never removed.
+    #[tokio::test]
+    async fn a_rollback_without_a_listed_predecessor_restores_the_listed_version() {
+        use axum::routing::post;
+        let restored = Arc::new(Mutex::new(None::<String>));
+        let seen = restored.clone();
+        let meta = r#"{"name":"a","id":"id:a","client_modified":"2026-01-01T00:00:00Z",
+            "server_modified":"2026-01-01T00:00:00Z","rev":"0000000003","size":1}"#;
+        let app = axum::Router::new()
+            .route(
+                "/2/files/list_revisions",
+                post(
+                    move || async move { format!(r#"{{"is_deleted":false,"entries":[{meta}]}}"#) },
+                ),
+            )
+            .route(
+                "/2/files/restore",
+                post(move |body: String| async move {
+                    *seen.lock().unwrap() = Some(body);
+                    meta
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = DropboxClient::new(
+            crate::dropbox::endpoint::Endpoints::single(&base).unwrap(),
+            crate::dropbox::auth::TokenSource::fixed("t".into()),
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), b"x").unwrap();
+        let file = PlannedFile {
+            local: local(&dir.path().join("a")),
+            remote: "/d/a".into(),
+            mode: crate::dropbox::types::WriteMode::Overwrite,
+            unchanged_if: None,
+            replaces: Some("0000000001".into()),
+        };
+        let said = roll_back(&client, &file, "0000000003").await;
+        assert_eq!(said, "rolled back to the previous version");
+        let body = restored.lock().unwrap().clone().unwrap();
+        assert!(body.contains(r#""rev":"0000000001""#), "{body}");
     }
 
     #[test]

@@ -16,6 +16,7 @@ use super::walk::LocalTree;
 use crate::config::{JobKind, PostJob};
 use crate::dropbox::client::DropboxClient;
 use crate::dropbox::error::ApiError;
+use crate::seal::DerivedKey;
 
 /// A script's walked tree, with its hash cache and how long the walk took.
 pub(super) struct Walked {
@@ -32,6 +33,8 @@ pub(super) struct Script<'a> {
     pub settings: &'a Settings,
     /// Where interrupted uploads are journalled (`None`: every upload starts afresh).
     pub resume_dir: Option<&'a Path>,
+    /// What signs the journal: the script's credential's key.
+    pub journal_key: &'a DerivedKey,
     pub verbose: bool,
 }
 
@@ -62,7 +65,7 @@ impl Script<'_> {
                 let walked = tree.files.clone();
                 let plan = plan::make_plan(tree, &job.dest, &remote, options.mode, options.force);
                 let resume = match self.resume_dir {
-                    Some(dir) => Resume::open(dir, &job.path),
+                    Some(dir) => Resume::open(dir, &job.path, self.journal_key.clone()),
                     None => Resume::disabled(),
                 };
                 let sent = engine::run(

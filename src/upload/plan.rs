@@ -32,6 +32,9 @@ pub struct PlannedFile {
     pub mode: WriteMode,
     /// The remote file's content hash when its size matches: if ours is equal, skip.
     pub unchanged_if: Option<String>,
+    /// The rev of the file the listing showed at `remote` (`None`: none was there): what
+    /// a commit found wrong is rolled back to.
+    pub replaces: Option<String>,
 }
 
 /// An empty local folder missing remotely.
@@ -110,6 +113,7 @@ pub fn make_plan(
                 unchanged_if: existing
                     .filter(|f| !force && f.size == local.size)
                     .and_then(|f| f.content_hash.clone()),
+                replaces: existing.map(|f| f.rev.clone()),
                 remote: path,
                 local,
             }

@@ -11,9 +11,17 @@
 //! (`incorrect_offset`), and the file's prefix is read again locally and must hash the same.
 //! Any doubt (another offset, an expired or unknown session) means a fresh session.
 //!
-//! The journal holds local names, sizes, file identities, Dropbox paths, upload session ids
-//! and content hashes: no credential. It is private (0600, in a 0700 folder); deleting it
-//! only costs a resumable upload its progress.
+//! Whoever may write the cache folder must not decide what is committed: rewriting an
+//! entry's stamp and hashes to match a changed file would otherwise pass both checks and
+//! commit the old file's prefix with the new file's rest. So each entry carries an
+//! HMAC-SHA256 under a key derived from the credential the upload goes out with (never
+//! stored), over the journal's root, the entry's file and destination and its state. An
+//! entry that does not verify (altered, forged, copied from another root, or written under
+//! another credential) is not continued: the file is uploaded afresh, with a line at `-v`.
+//!
+//! The journal holds local names, sizes, file identities, Dropbox paths, upload session ids,
+//! content hashes and MACs: no credential. It is private (0600, in a 0700 folder); deleting
+//! it only costs a resumable upload its progress.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -26,6 +34,7 @@ use super::plan::PlannedFile;
 use super::walk::Stamp;
 use crate::dropbox::path::key;
 use crate::journal::Journal;
+use crate::seal::{Credential, DerivedKey};
 
 /// Dropbox forgets an upload session 7 days after it starts; an entry is dropped a little
 /// before, rather than probed in vain.
@@ -49,6 +58,21 @@ pub struct Saved {
     pub sending: Option<(u64, String)>,
 }
 
+/// An entry as journalled: the state, and its MAC ([`Inner::sign`]).
+#[derive(Serialize, Deserialize, Clone, Debug)]
+struct Signed {
+    #[serde(flatten)]
+    saved: Saved,
+    /// Empty in an entry written before entries were signed: it is not continued.
+    #[serde(default)]
+    mac: String,
+}
+
+/// The key that signs the upload journals of uploads made with `credential`.
+pub fn journal_key(credential: &Credential) -> DerivedKey {
+    credential.derive_key("dropbox-post upload journal v1")
+}
+
 /// The journal of one local root (a folder, or a single file).
 pub struct Resume {
     inner: Option<Mutex<Inner>>,
@@ -56,13 +80,16 @@ pub struct Resume {
 
 struct Inner {
     path: PathBuf,
+    /// The canonical local root, which every MAC covers.
+    root: PathBuf,
+    key: DerivedKey,
     /// Opened (and created) at the first record, so that a run of small files, which
     /// journals nothing, writes nothing either.
     journal: Option<Journal>,
     /// It could not be opened: this run journals nothing (said once, in the debug log).
     unusable: bool,
-    /// The live entries, by [`entry_key`].
-    saved: HashMap<String, Saved>,
+    /// The live entries, by [`entry_key`], verified only when asked for.
+    saved: HashMap<String, Signed>,
 }
 
 fn entry_key(file: &PlannedFile) -> String {
@@ -79,12 +106,13 @@ impl Resume {
         Resume { inner: None }
     }
 
-    /// The uploads journalled for `root` under `dir`; an unusable journal (unreadable,
-    /// another user's) disables resuming for this run, with a note in the debug log. The
-    /// journal is created only when there is something to journal.
-    pub fn open(dir: &Path, root: &Path) -> Resume {
-        let (_, path) = cache_file(dir, "uploads", root, "jsonl");
-        match Self::load(&path) {
+    /// The uploads journalled for `root` under `dir`, signed with `key` ([`journal_key`]);
+    /// an unusable journal (unreadable, another user's) disables resuming for this run, with
+    /// a note in the debug log. The journal is created only when there is something to
+    /// journal.
+    pub fn open(dir: &Path, root: &Path, key: DerivedKey) -> Resume {
+        let (root, path) = cache_file(dir, "uploads", root, "jsonl");
+        match Self::load(&path, root, key) {
             Ok(inner) => Resume {
                 inner: Some(Mutex::new(inner)),
             },
@@ -95,9 +123,11 @@ impl Resume {
         }
     }
 
-    fn load(path: &Path) -> std::io::Result<Inner> {
+    fn load(path: &Path, root: PathBuf, key: DerivedKey) -> std::io::Result<Inner> {
         let mut inner = Inner {
             path: path.to_path_buf(),
+            root,
+            key,
             journal: None,
             unusable: false,
             saved: HashMap::new(),
@@ -112,10 +142,25 @@ impl Resume {
         self.inner.is_some()
     }
 
-    /// The upload of `file` to continue, if one was journalled for this very version of it.
+    /// The upload of `file` to continue, if one was journalled, with this credential, for
+    /// this very version of it.
     pub fn find(&self, file: &PlannedFile) -> Option<Saved> {
         let inner = self.lock()?;
-        let saved = inner.saved.get(&entry_key(file))?;
+        let key = entry_key(file);
+        let signed = inner.saved.get(&key)?;
+        if !inner
+            .key
+            .verify(&inner.signed_bytes(&key, &signed.saved), &signed.mac)
+        {
+            tracing::info!(
+                "{}: its entry in the upload journal {} was not written with this credential \
+                 (altered, or another's); uploading it afresh",
+                file.local.rel,
+                inner.path.display()
+            );
+            return None;
+        }
+        let saved = &signed.saved;
         let same = saved.size == file.local.size && file.local.stamp == Some(saved.stamp);
         same.then(|| saved.clone())
     }
@@ -159,8 +204,10 @@ impl Inner {
     fn open(&mut self) -> std::io::Result<&mut Journal> {
         if self.journal.is_none() {
             create_private_dir(self.path.parent().unwrap_or(Path::new(".")))?;
-            let fresh =
-                |s: &Option<Saved>| s.as_ref().is_some_and(|s| now() - s.created < KEEP_SECS);
+            let fresh = |s: &Option<Signed>| {
+                s.as_ref()
+                    .is_some_and(|s| now() - s.saved.created < KEEP_SECS)
+            };
             let (journal, saved) = Journal::open(&self.path, fresh)?;
             self.saved = (saved.into_iter())
                 .filter_map(|(k, s)| Some((k, s?)))
@@ -170,7 +217,17 @@ impl Inner {
         Ok(self.journal.as_mut().expect("opened above"))
     }
 
+    /// What an entry's MAC covers: the root, the entry's key and its state.
+    fn signed_bytes(&self, key: &str, saved: &Saved) -> Vec<u8> {
+        let covered = (self.root.to_string_lossy(), key, saved);
+        serde_json::to_vec(&covered).expect("strings and numbers always serialize")
+    }
+
     fn write(&mut self, key: String, saved: Option<Saved>) {
+        let saved = saved.map(|saved| Signed {
+            mac: self.key.sign(&self.signed_bytes(&key, &saved)),
+            saved,
+        });
         // Losing a record costs only the resumption; the upload itself goes on.
         if !self.unusable
             && let Err(e) = self.open().and_then(|j| j.append(&key, &saved))
@@ -218,6 +275,7 @@ mod tests {
             remote: remote.into(),
             mode: WriteMode::Overwrite,
             unchanged_if: None,
+            replaces: None,
         }
     }
 
@@ -225,12 +283,16 @@ mod tests {
         Saved::started(file, "pid_upload_session:abc", acked, "h").unwrap()
     }
 
+    fn key(token: &str) -> DerivedKey {
+        journal_key(&Credential::from_cleartext(token.as_bytes()).unwrap())
+    }
+
     /// A cache folder, a tree holding `big.bin`, the file's path there and a journal of it.
     fn fixture() -> (tempfile::TempDir, tempfile::TempDir, PathBuf, Resume) {
         let (cache, tree) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let path = tree.path().join("big.bin");
         std::fs::write(&path, b"0123456789").unwrap();
-        let resume = Resume::open(cache.path(), tree.path());
+        let resume = Resume::open(cache.path(), tree.path(), key("sl.A"));
         (cache, tree, path, resume)
     }
 
@@ -247,7 +309,7 @@ mod tests {
         drop(resume);
 
         // Another run: the last record wins; the destination's case does not matter.
-        let resume = Resume::open(cache.path(), tree.path());
+        let resume = Resume::open(cache.path(), tree.path(), key("sl.A"));
         assert_eq!(resume.find(&planned(&path, "/dest/BIG.bin")), Some(later));
         assert_eq!(resume.find(&planned(&path, "/other/big.bin")), None);
         // A changed file is another version: not continued.
@@ -265,7 +327,44 @@ mod tests {
         resume.forget(&file);
         drop(resume);
         assert!(!journal.exists());
-        assert_eq!(Resume::open(cache.path(), tree.path()).find(&file), None);
+        let again = Resume::open(cache.path(), tree.path(), key("sl.A"));
+        assert_eq!(again.find(&file), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_entry_altered_or_of_another_credential_is_not_continued() {
+        let (cache, tree, path, resume) = fixture();
+        let file = planned(&path, "/d/big.bin");
+        resume.record(&file, &saved(&file, 4));
+        drop(resume);
+        let open = |token| Resume::open(cache.path(), tree.path(), key(token));
+        assert!(open("sl.A").find(&file).is_some());
+        assert_eq!(open("sl.B").find(&file), None, "another credential's");
+        let journal = journal_path(cache.path(), tree.path());
+        let text = std::fs::read_to_string(&journal).unwrap();
+        for (from, to) in [
+            ("\"acked\":4", "\"acked\":5"),
+            ("\"mac\":\"", "\"mac\":\"0"),
+        ] {
+            std::fs::write(&journal, text.replace(from, to)).unwrap();
+            assert_eq!(open("sl.A").find(&file), None, "{to}");
+        }
+        // Unsigned, as written before entries were signed.
+        let unsigned = text.split(",\"mac\"").next().unwrap().to_string() + "}}\n";
+        std::fs::write(&journal, unsigned).unwrap();
+        assert_eq!(open("sl.A").find(&file), None);
+        // Copied to the journal of another root holding the very same file (a hard link).
+        let other = tempfile::tempdir().unwrap();
+        std::fs::hard_link(&path, other.path().join("big.bin")).unwrap();
+        let file = planned(&path, "/d/big.bin");
+        let there = planned(&other.path().join("big.bin"), "/d/big.bin");
+        assert_eq!(file.local.stamp, there.local.stamp);
+        open("sl.A").record(&file, &saved(&file, 4));
+        assert!(open("sl.A").find(&file).is_some());
+        std::fs::copy(&journal, journal_path(cache.path(), other.path())).unwrap();
+        let resume = Resume::open(cache.path(), other.path(), key("sl.A"));
+        assert_eq!(resume.find(&there), None, "another root's");
     }
 
     #[cfg(unix)]
@@ -277,7 +376,8 @@ mod tests {
         old.created -= KEEP_SECS;
         resume.record(&file, &old);
         drop(resume);
-        assert_eq!(Resume::open(cache.path(), tree.path()).find(&file), None);
+        let again = Resume::open(cache.path(), tree.path(), key("sl.A"));
+        assert_eq!(again.find(&file), None);
         assert!(!Resume::disabled().enabled());
         Resume::disabled().record(&file, &old);
     }

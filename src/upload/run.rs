@@ -21,6 +21,7 @@ use super::job::{self, Walked};
 use super::mirror::{self, Deletions, Done, Posted};
 use super::plan::{self, Landing, Mode};
 use super::report::{Mirror, RunSummary, ScriptSummary, describe};
+use super::resume;
 use super::walk;
 use crate::config::{ConfigGlob, JobKind, PostJob};
 use crate::dropbox::bwlimit::Bandwidth;
@@ -31,7 +32,7 @@ use crate::dropbox::space::{self, Space};
 use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
 use crate::password::Password;
 use crate::redact::escape_controls;
-use crate::seal::{self, Credential};
+use crate::seal::{self, Credential, DerivedKey};
 
 /// What a run is asked to do besides its scripts, as plain values (`post`'s flags).
 #[derive(Debug, Clone)]
@@ -182,7 +183,7 @@ impl Run {
                 })
             })
             .collect();
-        let clients = open_clients(&jobs, &options, password).await?;
+        let (clients, journal_keys) = open_clients(&jobs, &options, password).await?;
         let mut walked = Vec::new();
         for (job, walk) in jobs.iter().zip(walks) {
             let (tree, cache, took) =
@@ -210,6 +211,7 @@ impl Run {
                 options: &options,
                 settings: &settings,
                 resume_dir: resume_dir.as_deref(),
+                journal_key: &journal_keys[&job.encrypted_key],
                 verbose,
             };
             let (summary, fatal, keys) = script.post(walked).await;
@@ -370,12 +372,13 @@ fn client_key(job: &PostJob, default: Option<Space>) -> (PathBuf, Space) {
 }
 
 /// One client per credential and space, before anything is sent: each sealed credential
-/// is opened once (one password for all), each team space's root read once.
+/// is opened once (one password for all), each team space's root read once. Also each
+/// credential's key of the upload journal, by sealed file.
 async fn open_clients(
     jobs: &[PostJob],
     options: &PostOptions,
     password: &Password,
-) -> CmdResult<Clients> {
+) -> CmdResult<(Clients, HashMap<PathBuf, DerivedKey>)> {
     let bandwidth = options.bwlimit.map(Bandwidth::new);
     let mut opened: HashMap<PathBuf, Credential> = HashMap::new();
     let mut clients = HashMap::new();
@@ -398,7 +401,10 @@ async fn open_clients(
         let client = space::enter(client, key.1).await?;
         clients.insert(key, Arc::new(client));
     }
-    Ok(clients)
+    let journal_keys = (opened.iter())
+        .map(|(path, credential)| (path.clone(), resume::journal_key(credential)))
+        .collect();
+    Ok((clients, journal_keys))
 }
 
 /// `--delete` (or a script's `delete` param) over a run's scripts.

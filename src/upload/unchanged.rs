@@ -127,6 +127,7 @@ mod tests {
             remote: format!("/d/{name}"),
             mode: WriteMode::Overwrite,
             unchanged_if: remote.map(content_hash),
+            replaces: None,
         }
     }
 

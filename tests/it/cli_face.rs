@@ -740,6 +740,40 @@ fn dropbox_errors() {
     );
 }
 
+/// Commits found wrong (the emulator's `--corrupt-commit`) and rolled back: a new file
+/// removed, a replaced one restored (exit 6).
+#[test]
+fn rolled_back_commits() {
+    let env = fixture();
+    env.seal(TOKEN, "keys/accepted.enc", DEMO_PASSWORD);
+    let config = std::fs::read_to_string(env.path("conf/config.xml")).unwrap();
+    let config = config.replace("keys/dropbox.enc", "keys/accepted.enc");
+    env.write("conf/accepted.xml", config);
+    let emulator = Emulator::start(&["--corrupt-commit", "1", "--corrupt-commit", "3"]);
+    let post = |name| {
+        let case = with_pw(
+            name,
+            &["post", "--config", "conf/accepted.xml"],
+            DEMO_PASSWORD,
+        );
+        snapshot_all(&env, Some(&emulator.url), &[case]);
+    };
+    post("dropbox-commit-rolled-back-new-file");
+    env.cmd()
+        .args([
+            "post",
+            "--config",
+            "conf/accepted.xml",
+            "--endpoint",
+            &emulator.url,
+        ])
+        .password(DEMO_PASSWORD)
+        .assert()
+        .success();
+    env.write("post/r.csv", "1,2,3\n");
+    post("dropbox-commit-rolled-back");
+}
+
 /// `init` refusing studies it cannot set up; each leaves the study as it was (`init.rs`).
 #[test]
 fn init_errors() {

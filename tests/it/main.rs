@@ -19,6 +19,7 @@ mod filters;
 mod fuzz_corpus;
 mod hostile;
 mod init;
+mod integrity;
 mod isolation;
 mod librec_auto;
 mod mirror;

@@ -194,3 +194,18 @@ async fn a_held_request_is_served_once_released() {
     let (status, meta) = held.await.unwrap();
     assert_eq!((status, &meta["name"]), (StatusCode::OK, &json!("a.txt")));
 }
+
+/// `--corrupt-commit N`: the Nth commit stores other bytes than were sent, and says so in
+/// its content hash, as a Dropbox that damaged a file would; the others are untouched.
+#[tokio::test]
+async fn a_corrupted_commit_stores_and_reports_other_bytes() {
+    let emu = Emulator::start(&["--corrupt-commit", "2"]);
+    let sent = b"0123456789";
+    for (n, path) in ["/one.txt", "/two.txt", "/three.txt"].iter().enumerate() {
+        let (_, m) = emu.upload(path, sent).await;
+        let stored = emu.download(path).await;
+        assert_eq!(m["content_hash"], crate::harness::hash(&stored), "{m}");
+        let flipped = stored.iter().zip(sent).filter(|(a, b)| a != b).count();
+        assert_eq!(flipped, usize::from(n == 1), "{path}");
+    }
+}

@@ -521,6 +521,49 @@ async fn upload_sessions() {
     assert_eq!(m["content_hash"], hash(&whole));
 }
 
+/// Issue 21: `content_hash` covers the bytes of its own call on every route that takes
+/// one, so the file's hash so far is refused, and a commit that carries no bytes refuses
+/// the file's hash; a refused call stores nothing.
+#[tokio::test]
+async fn every_route_checks_the_hash_of_its_own_bytes() {
+    let emu = Emulator::start(&[]);
+    let emu = &emu;
+    let call = |route: &str, arg: Value, data: &[u8]| {
+        let (route, data) = (format!("files/upload_session/{route}"), data.to_vec());
+        async move { emu.upload_to(&route, arg, data).await }
+    };
+    let refused = |(s, e): (StatusCode, Value)| {
+        assert_eq!(s, StatusCode::CONFLICT, "{e}");
+        assert_eq!(e["error"][".tag"], "content_hash_mismatch", "{e}");
+    };
+    let with = |arg: Value, data: &[u8]| {
+        let mut arg = arg;
+        arg["content_hash"] = json!(hash(data));
+        arg
+    };
+    refused(call("start", with(json!({}), b"one!"), b"one ").await);
+    let (_, r) = call("start", with(json!({}), b"one "), b"one ").await;
+    let cursor = |offset: usize| json!({"session_id": r["session_id"], "offset": offset});
+    let append = json!({"cursor": cursor(4)});
+    refused(call("append_v2", with(append.clone(), b"one two "), b"two ").await);
+    let (s, _) = call("append_v2", with(append, b"two "), b"two ").await;
+    assert_eq!(s, StatusCode::OK);
+    let finish = json!({"cursor": cursor(8), "commit": {"path": "/h.txt"}});
+    refused(call("finish", with(finish.clone(), b"one two three"), b"three").await);
+    // A batch commit carries no bytes: the file's hash is refused, entry by entry.
+    let (_, closed) = call("start", json!({"close": true}), b"abc").await;
+    let entry = json!({"cursor": {"session_id": closed["session_id"], "offset": 3}, "commit": {"path": "/b.txt"}});
+    for (hashed, tag) in [(&b"abc"[..], "failure"), (b"", "success")] {
+        let arg = json!({"entries": [with(entry.clone(), hashed)]});
+        let (_, r) = emu.rpc("files/upload_session/finish_batch_v2", &arg).await;
+        assert_eq!(r["entries"][0][".tag"], tag, "{r}");
+    }
+    let (s, m) = call("finish", with(finish, b"three"), b"three").await;
+    assert_eq!(s, StatusCode::OK, "{m}");
+    assert_eq!(m["content_hash"], hash(b"one two three"));
+    assert_eq!(emu.download("/b.txt").await, b"abc");
+}
+
 #[tokio::test]
 async fn folders_listing_and_restart() {
     let mut emu = Emulator::start(&[]);
@@ -737,4 +780,164 @@ async fn sequential_sessions_across_restarts_and_refusals() {
         0
     );
     emu.stop();
+}
+
+/// `files/list_revisions` of `/r/doc.txt` (named in another case), at most `limit`.
+async fn revisions(emu: &Emulator, limit: u64) -> (StatusCode, Value) {
+    let arg = json!({"path": "/R/doc.txt", "limit": limit});
+    emu.rpc("files/list_revisions", &arg).await
+}
+
+/// Issue 21: a file's earlier revisions are kept (their bytes once per content), listed
+/// newest first and restored as a new revision, across restarts; `delete_v2` with a
+/// `parent_rev` deletes only that revision, and the kept bytes go with the file.
+#[tokio::test]
+async fn revisions_are_kept_restored_and_deleted_by_rev() {
+    let mut emu = Emulator::start(&[]);
+    let mut revs = Vec::new();
+    for data in [&b"one"[..], b"two", b"one"] {
+        let arg = json!({"path": "/r/Doc.txt", "mode": "overwrite"});
+        let (_, m) = emu.upload_to("files/upload", arg, data.to_vec()).await;
+        revs.push(m["rev"].clone());
+    }
+    let blobs = |emu: &Emulator| {
+        std::fs::read_dir(emu.root().join("revisions"))
+            .unwrap()
+            .count()
+    };
+    assert_eq!(blobs(&emu), 2, "the bytes of one and two, once each");
+    let (s, r) = revisions(&emu, 10).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(r["is_deleted"], false);
+    let listed_revs: Vec<Value> = r["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["rev"].clone())
+        .collect();
+    assert_eq!(
+        listed_revs,
+        [revs[2].clone(), revs[1].clone(), revs[0].clone()]
+    );
+    assert_eq!(r["entries"][1]["content_hash"], hash(b"two"));
+    assert_eq!(
+        revisions(&emu, 1).await.1["entries"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let (s, _) = revisions(&emu, 101).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    let restore = |rev: &Value| json!({"path": "/r/doc.txt", "rev": rev});
+    let (s, m) = emu.rpc("files/restore", &restore(&revs[1])).await;
+    assert_eq!(s, StatusCode::OK, "{m}");
+    assert_eq!(
+        (m["content_hash"].clone(), m["path_display"].clone()),
+        (json!(hash(b"two")), json!("/r/Doc.txt"))
+    );
+    assert!(!revs.contains(&m["rev"]), "a restore is a new revision");
+    assert_eq!(emu.download("/r/doc.txt").await, b"two");
+    emu.restart(&[]);
+    assert_eq!(
+        revisions(&emu, 10).await.1["entries"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    let (s, e) = emu
+        .rpc("files/restore", &restore(&json!("0123456789")))
+        .await;
+    assert_eq!(
+        (s, e["error"][".tag"].clone()),
+        (StatusCode::CONFLICT, json!("invalid_revision"))
+    );
+    let (_, e) = emu
+        .rpc("files/list_revisions", &json!({"path": "/r/none.txt"}))
+        .await;
+    assert_eq!(
+        e["error"],
+        json!({".tag": "path", "path": {".tag": "not_found"}})
+    );
+
+    // Only the revision named is deleted.
+    let (s, e) = emu
+        .rpc(
+            "files/delete_v2",
+            &json!({"path": "/r/doc.txt", "parent_rev": revs[2]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{e}");
+    assert_eq!(emu.download("/r/doc.txt").await, b"two");
+    let current = emu
+        .rpc("files/get_metadata", &json!({"path": "/r/doc.txt"}))
+        .await
+        .1["rev"]
+        .clone();
+    let (s, e) = emu
+        .rpc(
+            "files/delete_v2",
+            &json!({"path": "/r/doc.txt", "parent_rev": current}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{e}");
+    assert_eq!(blobs(&emu), 0, "a deleted file's revisions are not kept");
+}
+
+/// A root written before revisions were kept (no `revisions/`, nodes without `history`)
+/// loads, and its files get revisions from their next change on.
+#[tokio::test]
+async fn a_root_from_before_revisions_loads() {
+    let mut emu = Emulator::start(&[]);
+    emu.stop();
+    let node = json!({"display": "/old.txt", "seq": 1, "kind": {
+        "type": "file", "id": "id:AAAAAAAAAAAAAAAAAAAAAA", "rev": "1000000001", "size": 3,
+        "content_hash": hash(b"old"), "client_modified": "2026-01-01T00:00:00Z",
+        "server_modified": "2026-01-01T00:00:00Z"}});
+    let root = emu.root();
+    std::fs::write(
+        root.join("journal.jsonl"),
+        format!("{}\n", json!({"k": "/old.txt", "n": node})),
+    )
+    .unwrap();
+    std::fs::write(root.join("files/old.txt"), b"old").unwrap();
+    std::fs::remove_dir_all(root.join("revisions")).unwrap();
+    emu.start_again(&[]);
+    assert_eq!(emu.download("/old.txt").await, b"old");
+    let arg = json!({"path": "/old.txt", "mode": "overwrite"});
+    let (s, _) = emu.upload_to("files/upload", arg, b"new".to_vec()).await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, m) = emu
+        .rpc(
+            "files/restore",
+            &json!({"path": "/old.txt", "rev": "1000000001"}),
+        )
+        .await;
+    assert_eq!(m["content_hash"], hash(b"old"), "{m}");
+    assert_eq!(emu.download("/old.txt").await, b"old");
+}
+
+/// Storage is bounded: a file keeps its last 10 earlier revisions, and the bytes of one
+/// that falls off go with it.
+#[tokio::test]
+async fn a_file_keeps_ten_earlier_revisions() {
+    let emu = Emulator::start(&[]);
+    let mut revs = Vec::new();
+    for n in 0..12 {
+        let arg = json!({"path": "/r/doc.txt", "mode": "overwrite"});
+        let (_, m) = emu.upload_to("files/upload", arg, vec![n; 3]).await;
+        revs.push(m["rev"].clone());
+    }
+    let (_, r) = revisions(&emu, 100).await;
+    assert_eq!(r["entries"].as_array().unwrap().len(), 11, "{r}");
+    let kept = std::fs::read_dir(emu.root().join("revisions")).unwrap();
+    assert_eq!(kept.count(), 10);
+    let restore = |rev: &Value| json!({"path": "/r/doc.txt", "rev": rev});
+    let (_, e) = emu.rpc("files/restore", &restore(&revs[0])).await;
+    assert_eq!(e["error"][".tag"], "invalid_revision", "{e}");
+    let (s, _) = emu.rpc("files/restore", &restore(&revs[1])).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(emu.download("/r/doc.txt").await, [1; 3]);
 }

@@ -46,3 +46,59 @@ pub fn file_metadata(name: &str, path: &str, size: u64) -> serde_json::Value {
         "server_modified": "2026-01-01T00:00:00Z", "rev": "0123456789", "size": size,
     })
 }
+
+/// One request that went through a [`HostileServer::proxy`].
+#[derive(Clone, Debug)]
+pub struct Seen {
+    /// `files/upload_session/start`, …
+    pub route: String,
+    /// The argument: `Dropbox-API-Arg`, or an RPC's JSON body (`Null` when neither parses).
+    pub arg: serde_json::Value,
+    pub body: bytes::Bytes,
+}
+
+/// What a proxy does with each request before forwarding it: record it, or act as a second
+/// writer would at that very moment.
+pub type Hook = Box<dyn Fn(&Seen) -> futures_util::future::BoxFuture<'static, ()> + Send + Sync>;
+
+impl HostileServer {
+    /// Forwards every request to `target` (an emulator's URL) and answers what it answers,
+    /// once `hook` has seen it (and its future has run).
+    pub fn proxy(target: &str, hook: Hook) -> HostileServer {
+        let target = target.to_string();
+        let state = std::sync::Arc::new((hook, reqwest::Client::new()));
+        let forward = move |request: axum::extract::Request| {
+            let (state, target) = (state.clone(), target.clone());
+            async move {
+                let (parts, body) = request.into_parts();
+                let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+                let arg = parts.headers.get("dropbox-api-arg");
+                let arg = arg.map_or(&body[..], |a| a.as_bytes());
+                let seen = Seen {
+                    route: parts.uri.path().trim_start_matches("/2/").to_string(),
+                    arg: serde_json::from_slice(arg).unwrap_or_default(),
+                    body: body.clone(),
+                };
+                (state.0)(&seen).await;
+                let mut headers = parts.headers.clone();
+                headers.remove("host");
+                let answer = state
+                    .1
+                    .post(format!("{target}{}", parts.uri))
+                    .headers(headers)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                let mut response = axum::http::Response::builder().status(answer.status());
+                for (name, value) in answer.headers() {
+                    response = response.header(name, value);
+                }
+                response
+                    .body(axum::body::Body::from(answer.bytes().await.unwrap()))
+                    .unwrap()
+            }
+        };
+        HostileServer::start(Router::new().fallback(forward))
+    }
+}

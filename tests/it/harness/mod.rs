@@ -40,7 +40,9 @@
 //! - [`HostileServer`] (`hostile_server.rs`): `HostileServer::start(router)` serves an axum
 //!   router the test writes (a "Dropbox" that lies, echoes or never ends) on 127.0.0.1 from
 //!   its own runtime, so sync tests can run the binary against `server.url`; with
-//!   [`file_metadata`] and [`authorization`] to build its answers.
+//!   [`file_metadata`] and [`authorization`] to build its answers. `HostileServer::proxy(url,
+//!   hook)` forwards every request to an emulator once `hook` has [`Seen`] it (route, argument,
+//!   body): to record what a client sent, or to write as a second client at that moment.
 //! - Checks: [`assert_success`], [`json_of`], [`stdout`], [`stderr`], [`assert_no_secret`],
 //!   [`files`] / [`tree`] / [`assert_same_files`] (trees compared byte for byte), [`snapshot`]
 //!   (a folder's entries and bytes, to show a command left it untouched), [`pattern`] (bytes),
@@ -75,7 +77,7 @@ use tempfile::TempDir;
 
 pub use contents::snapshot;
 pub use emulator::{Emulator, HOME_NS, ROOT_NS, body, hash};
-pub use hostile_server::{HostileServer, authorization, file_metadata};
+pub use hostile_server::{Hook, HostileServer, Seen, authorization, file_metadata};
 pub use study::Study;
 
 /// The token the emulators accept and the studies seal.
