@@ -16,9 +16,10 @@
 //! saw (`parent_rev`): one that a second writer replaced meanwhile is kept and reported
 //! ("changed since it was listed"), not counted as a failure. Dropbox has no such guard for
 //! folders, so each topmost folder to delete is then listed again, and a folder goes whole
-//! (a second `files/delete_batch`) only when that listing shows in it nothing but folders
-//! the first listing had: what a second writer put there, or a file that did not go, keeps
-//! it and every folder above it (reported with the reason). What remains is the time from
+//! (a second `files/delete_batch`) only when that listing shows it as the folder listed
+//! (same id), holding nothing but folders the first listing had: what a second writer put
+//! there or made anew, or a file that did not go, keeps it and every folder above it
+//! (reported with the reason). What remains is the time from
 //! that second listing to the folder's deletion, one batch request later: a file written
 //! into such a folder in that moment goes with it. Outside it, nothing unlisted is
 //! deleted, and a listed file never at another revision.
@@ -185,6 +186,8 @@ struct Listed {
     display: String,
     /// A file's revision as listed; `None` for a folder.
     rev: Option<String>,
+    /// Dropbox's id: a folder deleted and made again, or moved there, is another folder.
+    id: String,
 }
 
 /// A listing with every entry that is not a clean path strictly under its folder set
@@ -195,8 +198,9 @@ pub struct Vetted {
     entries: BTreeMap<String, Listed>,
     /// What was set aside, as the server spelled it (reported with `-v`).
     pub hostile: Vec<String>,
-    /// The listing showed `folder` itself, as a folder (a recursive listing starts so).
-    itself: bool,
+    /// The id of `folder` itself, if the listing showed it as a folder (a recursive listing
+    /// starts so).
+    itself: Option<String>,
 }
 
 /// The one check of a listing of `folder` before a mirror plans from it: an entry is a
@@ -211,15 +215,15 @@ pub fn vet(folder: &str, listing: &HashMap<String, Metadata>) -> Vetted {
     };
     let mut out = Vetted::default();
     for meta in listing.values() {
-        let (lower, display, rev) = match meta {
-            Metadata::File(f) => (&f.path_lower, &f.path_display, Some(&f.rev)),
-            Metadata::Folder(f) => (&f.path_lower, &f.path_display, None),
+        let (lower, display, rev, id) = match meta {
+            Metadata::File(f) => (&f.path_lower, &f.path_display, Some(&f.rev), &f.id),
+            Metadata::Folder(f) => (&f.path_lower, &f.path_display, None, &f.id),
             Metadata::Deleted(_) => continue,
         };
         // A recursive listing starts with the folder itself.
         let itself = |p: &Option<String>| p.as_deref().is_some_and(|p| key(p) == base);
         if rev.is_none() && itself(lower) && itself(display) {
-            out.itself = true;
+            out.itself = Some(id.clone());
             continue;
         }
         let candidate = match (lower, display) {
@@ -239,6 +243,7 @@ pub fn vet(folder: &str, listing: &HashMap<String, Metadata>) -> Vetted {
                 let listed = Listed {
                     display: display.clone(),
                     rev: rev.cloned(),
+                    id: id.clone(),
                 };
                 out.entries.insert(k, listed);
             }
@@ -416,17 +421,18 @@ fn arg(listed: &Listed) -> DeleteArg {
 }
 
 /// The folders to delete whole of the candidate folder `top` (key), given `now`, a listing
-/// of it taken after its listed files went: the topmost that `now` shows as folders
-/// holding nothing but folders the first listing had (`top` itself included). Each other
-/// candidate folder in it is reported in `kept` with the first thing that stops it.
+/// of it taken after its listed files went: the topmost that `now` shows as the folders
+/// listed (same id), holding nothing but folders the first listing had (`top` itself
+/// included). Each other candidate folder still there is reported in `kept` with why.
 fn emptied<'a>(
     top: &'a str,
     candidates: &'a BTreeMap<String, Listed>,
     now: &Vetted,
     kept: &mut Vec<Kept>,
 ) -> Vec<&'a str> {
-    let listed_folder =
-        |k: &str, n: &Listed| n.rev.is_none() && candidates.get(k).is_some_and(|c| c.rev.is_none());
+    // The same folder as listed: a folder, with the listed folder's id.
+    let same_folder =
+        |k: &str, id: &str| (candidates.get(k)).is_some_and(|c| c.rev.is_none() && c.id == id);
     let stop = |folder: &str| {
         // A listing that offers what is no path under the folder vouches for nothing.
         if let Some(odd) = now.hostile.first() {
@@ -435,7 +441,7 @@ fn emptied<'a>(
         let inside = format!("{folder}/");
         let (k, n) = (now.entries.range(inside.clone()..))
             .take_while(|(k, _)| k.starts_with(&inside))
-            .find(|(k, n)| !listed_folder(k, n))?;
+            .find(|(k, n)| !(n.rev.is_none() && same_folder(k, &n.id)))?;
         Some(match candidates.get(k) {
             Some(c) if c.rev.is_some() && c.rev == n.rev => {
                 format!("holds {}, which could not be deleted", n.display)
@@ -443,27 +449,37 @@ fn emptied<'a>(
             _ => format!("holds {}, written since the listing", n.display),
         })
     };
+    // What is at a folder's path now: its id if a folder, `None` for a file.
+    let at = |k: &str| match now.entries.get(k) {
+        Some(n) => Some(n.rev.is_none().then_some(n.id.as_str())),
+        None if k == top => now.itself.as_deref().map(Some),
+        None => None,
+    };
     let below = format!("{top}/");
     let folders = (candidates.get_key_value(top).into_iter())
         .chain((candidates.range(below.clone()..)).take_while(|(k, _)| k.starts_with(&below)))
         .filter(|(_, listed)| listed.rev.is_none());
     let mut go: Vec<&str> = Vec::new();
     for (k, listed) in folders {
-        let there = match now.entries.get(k) {
-            Some(n) => n.rev.is_none(),
-            None => k == top && now.itself,
+        if ancestors(k).any(|a| go.contains(&a)) {
+            continue; // going with a folder above it
+        }
+        let reason = match at(k) {
+            None => continue, // gone meanwhile
+            Some(Some(id)) if same_folder(k, id) => match stop(k) {
+                None => {
+                    go.push(k);
+                    continue;
+                }
+                Some(reason) => reason,
+            },
+            Some(_) => CHANGED.to_string(),
         };
-        if !there || ancestors(k).any(|a| go.contains(&a)) {
-            continue; // gone already, or going with a folder above it
-        }
-        match stop(k) {
-            None => go.push(k),
-            Some(reason) => kept.push(Kept {
-                remote: listed.display.clone(),
-                folder: true,
-                reason,
-            }),
-        }
+        kept.push(Kept {
+            remote: listed.display.clone(),
+            folder: true,
+            reason,
+        });
     }
     go
 }
@@ -588,9 +604,13 @@ mod tests {
     }
 
     fn folder(path: &str) -> Metadata {
+        folder_id(path, "id:2")
+    }
+
+    fn folder_id(path: &str, id: &str) -> Metadata {
         Metadata::Folder(FolderMetadata {
             name: path.rsplit('/').next().unwrap().into(),
-            id: "id:2".into(),
+            id: id.into(),
             path_lower: Some(key(path)),
             path_display: Some(path.into()),
         })
@@ -851,6 +871,7 @@ mod tests {
             file("/s/g/changed-in/c.txt"),
             folder("/s/g/failed-in"),
             file("/s/g/failed-in/f.txt"),
+            folder("/s/g/made-again"),
             folder("/s/g/new-in"),
             folder("/s/g/now-a-file"),
             folder("/s/g/same"),
@@ -859,14 +880,15 @@ mod tests {
         ]);
         let d = planned("/s", &first, &HashSet::new(), &[], &Filter::none());
         // Listed again once the files went: c.txt was replaced (Dropbox refused its
-        // parent_rev), f.txt could not be deleted, a colleague posted into new-in and put a
-        // file where now-a-file was.
+        // parent_rev), f.txt could not be deleted, a colleague posted into new-in, deleted
+        // made-again and made it anew, and put a file where now-a-file was.
         let now = listing(&[
             folder("/s/g"),
             folder("/s/g/changed-in"),
             file_at("/s/g/changed-in/c.txt", "fedcba987"),
             folder("/s/g/failed-in"),
             file("/s/g/failed-in/f.txt"),
+            folder_id("/s/g/made-again", "id:9"),
             folder("/s/g/new-in"),
             file("/s/g/new-in/colleague.csv"),
             file("/s/g/now-a-file"),
@@ -900,10 +922,12 @@ mod tests {
                     "/s/g/failed-in",
                     "holds /s/g/failed-in/f.txt, which could not be deleted"
                 ),
+                why("/s/g/made-again", CHANGED),
                 why(
                     "/s/g/new-in",
                     "holds /s/g/new-in/colleague.csv, written since the listing"
                 ),
+                why("/s/g/now-a-file", CHANGED),
             ]
         );
         // A listing that names what is not under the folder vouches for none of it.
@@ -911,9 +935,12 @@ mod tests {
         odd.extend(listing(&[file("/elsewhere/z")]));
         let (go, kept) = emptied_of(&odd);
         assert!(go.is_empty());
-        assert_eq!(kept.len(), 7);
+        assert_eq!(kept.len(), 9);
         let hostile = "listed again, it named /elsewhere/z, no path under it";
-        assert!(kept.iter().all(|(_, why)| why == hostile), "{kept:?}");
+        assert!(
+            kept.iter()
+                .all(|(_, why)| [hostile, CHANGED].contains(&why.as_str()))
+        );
         // A folder gone meanwhile is no longer there to delete.
         assert_eq!(emptied_of(&HashMap::new()), (vec![], vec![]));
         assert!(under("/", "/x") && under("", "/x") && !under("/a", "/ab") && !under("/a", "/a"));

@@ -122,19 +122,27 @@ fn a_second_writer_racing_the_mirror_loses_nothing() {
                 ("/dest/keep.csv", &b"keep"[..]),
                 ("/dest/old.txt", b"old"),
                 ("/dest/gone/stale.csv", b"stale"),
-                ("/dest/gone/deep/x.txt", b"x"),
+                ("/dest/gone/plots/x.txt", b"x"),
             ] {
                 assert_eq!(emu.upload(path, data).await.0, StatusCode::OK);
             }
         });
-        // A colleague posts into a folder that goes and replaces a file that goes.
+        // A colleague posts into a folder that goes, replaces a file that goes, and makes
+        // a folder that goes anew.
         let post = study.post_command(&emu.url, &["--delete", "--json"]);
         let out = race(&emu, post, || {
             block_on(async {
                 let newer = json!({"path": "/dest/old.txt", "mode": "overwrite"});
-                emu.upload_to("files/upload", newer, b"newer".to_vec())
+                let (status, _) = emu
+                    .upload_to("files/upload", newer, b"newer".to_vec())
                     .await;
-                emu.upload("/dest/gone/new-result.csv", b"1,2\n").await;
+                assert_eq!(status, StatusCode::OK);
+                let (status, _) = emu.upload("/dest/gone/new-result.csv", b"1,2\n").await;
+                assert_eq!(status, StatusCode::OK);
+                let plots = json!({"path": "/dest/gone/plots"});
+                for route in ["files/delete_v2", "files/create_folder_v2"] {
+                    assert_eq!(emu.rpc(route, &plots).await.0, StatusCode::OK);
+                }
             })
         });
         assert_success(&out);
@@ -147,6 +155,7 @@ fn a_second_writer_racing_the_mirror_loses_nothing() {
                 "added.csv",
                 "gone/",
                 "gone/new-result.csv",
+                "gone/plots/",
                 "keep.csv",
                 "old.txt"
             ]
@@ -160,11 +169,12 @@ fn a_second_writer_racing_the_mirror_loses_nothing() {
                     "/dest/gone",
                     "holds /dest/gone/new-result.csv, written since the listing"
                 ),
+                why("/dest/gone/plots", "changed since it was listed"),
                 why("/dest/old.txt", "changed since it was listed"),
             ]
         );
-        // stale.csv, deep/x.txt and deep/.
-        assert_eq!(json["totals"]["deleted"], 3, "{json}");
+        // stale.csv, and plots/x.txt (which the colleague deleted).
+        assert_eq!(json["totals"]["deleted"], 2, "{json}");
     }
 }
 
