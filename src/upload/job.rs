@@ -1,7 +1,6 @@
 //! One post script: its walk (started by [`super::run`]), the listing of its `dest`, the
 //! plan, the engine, the hash cache saved, and the shared link.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,8 +17,7 @@ use super::run::PostOptions;
 use super::walk::LocalTree;
 use crate::config::{JobKind, PostJob};
 use crate::dropbox::client::DropboxClient;
-use crate::dropbox::error::{ApiError, Reason};
-use crate::dropbox::types::Metadata;
+use crate::dropbox::error::ApiError;
 
 /// A script and what posting it needs.
 pub(super) struct Script<'a> {
@@ -42,7 +40,7 @@ impl Script<'_> {
         // The script's time includes its walk and listing: on a re-run they are most of it.
         let started = Instant::now();
         // The local walk and the remote listing overlap: each costs about as much on a re-run.
-        let (walked, listed) = tokio::join!(walk, list_dest(&self.client, &job.dest));
+        let (walked, listed) = tokio::join!(walk, plan::list(&self.client, &job.dest));
         let (tree, cache) = walked.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
         let cache = Arc::new(cache);
         let progress = Arc::new(Progress::new(
@@ -157,19 +155,5 @@ async fn share(client: &DropboxClient, target: &str) -> Result<String, (String, 
             let why = format!("cannot create a shared link: {}", reason(&e));
             Err((why, e.is_fatal().then_some(e)))
         }
-    }
-}
-
-/// Everything under `dest` (recursively), keyed by lower-case path; a missing `dest` is
-/// empty. The mirror lists a folder again with it before deleting it.
-pub(super) async fn list_dest(
-    client: &DropboxClient,
-    dest: &str,
-) -> Result<HashMap<String, Metadata>, ApiError> {
-    let path = if dest == "/" { "" } else { dest };
-    match client.list_folder_recursive(path).await {
-        Ok(listing) => Ok(plan::index(listing)),
-        Err(e) if e.reason() == Some(Reason::NotFound) => Ok(HashMap::new()),
-        Err(e) => Err(e),
     }
 }

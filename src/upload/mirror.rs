@@ -43,8 +43,7 @@ use crate::dropbox::path::key;
 use crate::dropbox::types::{DeleteArg, DeleteBatchResultEntry, Metadata, is_rev};
 
 use super::filter::Filter;
-use super::job;
-use super::plan::remote_path;
+use super::plan::{self, remote_path};
 use super::report::{CANNOT_DELETE, Deletion, Kept};
 use super::walk::LocalTree;
 
@@ -373,9 +372,7 @@ pub async fn run(
         listed.rev.is_none() && !ancestors(k).any(|a| candidates.contains_key(a))
     });
     let relisted: Vec<_> = stream::iter(tops)
-        .map(
-            |(k, listed)| async move { (k, listed, job::list_dest(client, &listed.display).await) },
-        )
+        .map(|(k, listed)| async move { (k, listed, plan::list(client, &listed.display).await) })
         .buffered(RELISTS)
         .collect()
         .await;

@@ -3,6 +3,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::dropbox::client::DropboxClient;
+use crate::dropbox::error::{ApiError, Reason};
 use crate::dropbox::path::key;
 use crate::dropbox::types::{FileMetadata, Metadata, WriteMode};
 
@@ -63,6 +65,20 @@ pub fn index(listing: Vec<Metadata>) -> HashMap<String, Metadata> {
         .into_iter()
         .filter_map(|m| Some((key(m.path_lower().or(m.path_display())?), m)))
         .collect()
+}
+
+/// Everything under `folder` (recursively), keyed by lower-case path; a missing folder is
+/// empty.
+pub async fn list(
+    client: &DropboxClient,
+    folder: &str,
+) -> Result<HashMap<String, Metadata>, ApiError> {
+    let path = if folder == "/" { "" } else { folder };
+    match client.list_folder_recursive(path).await {
+        Ok(listing) => Ok(index(listing)),
+        Err(e) if e.reason() == Some(Reason::NotFound) => Ok(HashMap::new()),
+        Err(e) => Err(e),
+    }
 }
 
 pub fn make_plan(
