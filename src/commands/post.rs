@@ -142,8 +142,8 @@ pub struct PostArgs {
     /// folders under each folder script's DEST that have no local counterpart and are not
     /// excluded; never anything outside DEST, posted by another script, or under the dest
     /// of a script switched off (option No). Only what DEST held when it was listed goes:
-    /// a file replaced since, or a folder written into, is kept and reported. Refused when
-    /// anything failed. With --dry-run, lists what would go. A script's
+    /// a file replaced since, or a folder written into, is kept and reported (not a
+    /// failure). Refused when anything failed. With --dry-run, lists what would go. A script's
     /// `<param name="delete">true</param>` does the same for that script.
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = BoolishValueParser::new())]
     pub delete: bool,
@@ -152,7 +152,7 @@ pub struct PostArgs {
     /// (a folder and each thing in it count one each); `off` for no limit. A run that
     /// would delete more deletes nothing, says how many it would, and exits 6. The default
     /// covers a routine clean-up and stays few enough to restore by hand from Dropbox's
-    /// deleted files.
+    /// deleted files. In librec-auto's form (--option …) it may lower the limit only.
     #[arg(long, value_name = "N|off", default_value_t = mirror::DEFAULT_MAX_DELETE, value_parser = max_delete)]
     pub max_delete: usize,
 
@@ -267,13 +267,31 @@ impl PostArgs {
             exclude: self.exclude.clone(),
             include: self.include.clone(),
             delete: self.delete,
-            mirror: Leave {
-                root: self.allow_root_mirror,
-                empty: self.allow_empty_mirror,
-                max_delete: self.max_delete,
-            },
+            mirror: self.leave()?,
             bwlimit: self.bwlimit.filter(|&rate| rate > 0),
             json: self.json,
+        })
+    }
+
+    /// What the user allows a mirror. librec-auto passes each of a config's params as a
+    /// flag (`--NAME=VALUE`, which the two `--allow-…-mirror` switches refuse): in that form
+    /// `--max-delete` may lower the limit, never raise it.
+    fn leave(&self) -> CmdResult<Leave> {
+        if self.option.is_some() && self.max_delete > mirror::DEFAULT_MAX_DELETE {
+            return Err(Failure::msg(
+                ExitKind::Usage,
+                format!(
+                    "--max-delete above {} in librec-auto's form (--option …): librec-auto \
+                     passes a config's params as flags, and a config may not raise the \
+                     limit; post with --config CONFIG --max-delete N from the command line",
+                    mirror::DEFAULT_MAX_DELETE
+                ),
+            ));
+        }
+        Ok(Leave {
+            root: self.allow_root_mirror,
+            empty: self.allow_empty_mirror,
+            max_delete: self.max_delete,
         })
     }
 

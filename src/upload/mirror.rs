@@ -12,15 +12,17 @@
 //! folder script or of a script switched off (option No) at or under this one, and any
 //! folder that still holds something kept.
 //!
-//! **Deleting only what was listed.** A file is deleted at the revision the listing saw
-//! (`parent_rev`): one that a second writer replaced meanwhile is kept and reported
+//! **Deleting only what was listed.** Every file goes first, at the revision the listing
+//! saw (`parent_rev`): one that a second writer replaced meanwhile is kept and reported
 //! ("changed since it was listed"), not counted as a failure. Dropbox has no such guard for
-//! folders, so each topmost folder to delete is listed again just before the one
-//! `files/delete_batch` that does the deleting; a folder is deleted whole only when that
-//! listing shows nothing in it but what the first listing had (files at the same revision,
-//! folders that go too). Otherwise it is kept and reported, and what it held that was
-//! listed goes as above. What remains is the time between that second listing and the
-//! batch (one request): something written into such a folder then is deleted with it.
+//! folders, so each topmost folder to delete is then listed again, and a folder goes whole
+//! (a second `files/delete_batch`) only when that listing shows it as the folder listed
+//! (same id), holding nothing but folders the first listing had: what a second writer put
+//! there or made anew, or a file that did not go, keeps it and every folder above it
+//! (reported with the reason). What remains is the time from
+//! that second listing to the folder's deletion, one batch request later: a file written
+//! into such a folder in that moment goes with it. Outside it, nothing unlisted is
+//! deleted, and a listed file never at another revision.
 //!
 //! **Safety nets**, refused with a reason (nothing deleted, the run exits 6): a `dest` of
 //! `/` (the whole Dropbox; with `--root team` the member folder and the team folders)
@@ -31,6 +33,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use futures_util::{StreamExt, stream};
 use serde_json::Value;
 
 use crate::dropbox::client::DropboxClient;
@@ -82,6 +85,30 @@ impl Default for Leave {
     }
 }
 
+/// Why a mirror deletes nothing (the run then fails).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("{0} file(s) of this run failed; mirroring waits for a run where all are sent")]
+    Failed(usize),
+    #[error(
+        "dest is /, the whole Dropbox (with --root team, every team folder and the member \
+         folder): mirroring it needs --allow-root-mirror"
+    )]
+    Root,
+    #[error(
+        "nothing was posted (an empty local folder, or a disk not mounted?), and the mirror \
+         would delete {} under {dest}: give --allow-empty-mirror if that is what you want",
+        things(*.count)
+    )]
+    Empty { dest: String, count: usize },
+    #[error(
+        "the run would delete {}, more than --max-delete {max}: see them with --dry-run \
+         --max-delete {total}, then post with --max-delete {total} to delete them",
+        things(*.total)
+    )]
+    OverLimit { total: usize, max: usize },
+}
+
 /// The deletions that mirror script `i` of the run, given what every script posted and
 /// `disabled`, the `dest` of each script switched off; or why it may not mirror.
 pub fn deletions(
@@ -90,14 +117,10 @@ pub fn deletions(
     disabled: &[String],
     filter: &Filter,
     leave: Leave,
-) -> Result<Deletions, String> {
+) -> Result<Deletions, Refused> {
     let this = &posted[i];
     if this.dest == "/" && !leave.root {
-        return Err(
-            "dest is /, the whole Dropbox (with --root team, every team folder and \
-                    the member folder): mirroring it needs --allow-root-mirror"
-                .into(),
-        );
+        return Err(Refused::Root);
     }
     let Some(listing) = &this.listing else {
         return Ok(Deletions::default());
@@ -113,41 +136,23 @@ pub fn deletions(
         }
     }
     // What a script switched off posts is not known: all under its dest stays.
-    let off = disabled
-        .iter()
-        .filter(|d| key(d) == base || under(&base, &key(d)));
+    let off = (disabled.iter()).filter(|d| key(d) == base || under(&base, &key(d)));
     nested.extend(off.cloned());
-    let deletions = plan(
-        &this.dest,
-        &vet(&this.dest, listing),
-        &kept,
-        &nested,
-        filter,
-    );
+    let listing = vet(&this.dest, listing);
+    let deletions = plan(&this.dest, &listing, &kept, &nested, filter);
     // An empty local folder posts only `dest` itself.
     let posted_nothing = this.keys.iter().all(|k| *k == base);
     if posted_nothing && !deletions.all.is_empty() && !leave.empty {
-        return Err(format!(
-            "nothing was posted (an empty folder, or a disk not mounted?), so the mirror \
-             would delete everything under {} ({}): give --allow-empty-mirror if that is \
-             what you want",
-            this.dest,
-            things(deletions.all.len())
-        ));
+        let (dest, count) = (this.dest.clone(), deletions.all.len());
+        return Err(Refused::Empty { dest, count });
     }
     Ok(deletions)
 }
 
-/// Why a run whose mirrors would delete `total` files and folders deletes none, if it
-/// deletes more than `max` allows.
-pub fn over_limit(total: usize, max: usize) -> Option<String> {
-    (total > max).then(|| {
-        format!(
-            "the run would delete {}, more than --max-delete {max}: see them with \
-             --dry-run --max-delete {total}, then post with --max-delete {total} to delete them",
-            things(total)
-        )
-    })
+/// Why a run whose mirrors would delete `total` files and folders deletes none, if that
+/// is more than `max`.
+pub fn over_limit(total: usize, max: usize) -> Option<Refused> {
+    (total > max).then_some(Refused::OverLimit { total, max })
 }
 
 /// `1 file or folder`, `3 files and folders`.
@@ -180,6 +185,8 @@ struct Listed {
     display: String,
     /// A file's revision as listed; `None` for a folder.
     rev: Option<String>,
+    /// Dropbox's id: a folder deleted and made again, or moved there, is another folder.
+    id: String,
 }
 
 /// A listing with every entry that is not a clean path strictly under its folder set
@@ -190,6 +197,9 @@ pub struct Vetted {
     entries: BTreeMap<String, Listed>,
     /// What was set aside, as the server spelled it (reported with `-v`).
     pub hostile: Vec<String>,
+    /// The id of `folder` itself, if the listing showed it as a folder (a recursive listing
+    /// starts so).
+    itself: Option<String>,
 }
 
 /// The one check of a listing of `folder` before a mirror plans from it: an entry is a
@@ -204,14 +214,15 @@ pub fn vet(folder: &str, listing: &HashMap<String, Metadata>) -> Vetted {
     };
     let mut out = Vetted::default();
     for meta in listing.values() {
-        let (lower, display, rev) = match meta {
-            Metadata::File(f) => (&f.path_lower, &f.path_display, Some(&f.rev)),
-            Metadata::Folder(f) => (&f.path_lower, &f.path_display, None),
+        let (lower, display, rev, id) = match meta {
+            Metadata::File(f) => (&f.path_lower, &f.path_display, Some(&f.rev), &f.id),
+            Metadata::Folder(f) => (&f.path_lower, &f.path_display, None, &f.id),
             Metadata::Deleted(_) => continue,
         };
         // A recursive listing starts with the folder itself.
         let itself = |p: &Option<String>| p.as_deref().is_some_and(|p| key(p) == base);
         if rev.is_none() && itself(lower) && itself(display) {
+            out.itself = Some(id.clone());
             continue;
         }
         let candidate = match (lower, display) {
@@ -231,6 +242,7 @@ pub fn vet(folder: &str, listing: &HashMap<String, Metadata>) -> Vetted {
                 let listed = Listed {
                     display: display.clone(),
                     rev: rev.cloned(),
+                    id: id.clone(),
                 };
                 out.entries.insert(k, listed);
             }
@@ -320,8 +332,9 @@ fn under(folder: &str, k: &str) -> bool {
     k.len() > folder.len() + 1 && k.starts_with(folder) && k.as_bytes()[folder.len()] == b'/'
 }
 
-/// What a mirror did: deleted (with `--dry-run`: would delete), kept because a second
-/// writer got there first, and could not delete, with the reason.
+/// What a mirror did: deleted (with `--dry-run`: would delete), kept although planned (a
+/// second writer got there first, or it holds what could not go), and could not delete,
+/// each with the reason.
 #[derive(Debug, Default)]
 pub struct Done {
     pub deleted: Vec<Deletion>,
@@ -329,8 +342,16 @@ pub struct Done {
     pub failed: Vec<(String, String)>,
 }
 
-/// Carries out `deletions` (with `dry_run`, only reports them). A path already gone
-/// counts as deleted. The error is one that stopped the run.
+/// How many folders are listed again at once: the sooner all are listed, the shorter the
+/// time between a folder's listing and the batch that deletes it.
+const RELISTS: usize = 8;
+
+/// Carries out `deletions` (with `dry_run`, only reports them), in two steps. First every
+/// file, each at the revision listed (`parent_rev`): Dropbox refuses one replaced since.
+/// Then each topmost folder is listed again, and those in it that now hold nothing but
+/// folders the first listing had (everything listed in them went in the first step) go
+/// whole, in a second batch. A path already gone counts as deleted. The error is one that
+/// stopped the run.
 pub async fn run(
     client: &DropboxClient,
     deletions: Deletions,
@@ -344,20 +365,24 @@ pub async fn run(
     }
     let candidates = &deletions.candidates;
     let mut done = Done::default();
-    let mut batch: Vec<DeleteArg> = Vec::new();
-    for (k, listed) in candidates {
-        if ancestors(k).any(|a| candidates.contains_key(a)) {
-            continue; // its topmost folder decides
-        }
-        if listed.rev.is_some() {
-            batch.push(arg(listed));
-            continue;
-        }
-        match plan::list(client, &listed.display).await {
+    let mut gone: HashSet<String> = HashSet::new();
+    let files = (candidates.values()).filter(|l| l.rev.is_some()).map(arg);
+    settle(client, files.collect(), &mut gone, &mut done).await?;
+    let tops = (candidates.iter()).filter(|(k, listed)| {
+        listed.rev.is_none() && !ancestors(k).any(|a| candidates.contains_key(a))
+    });
+    let relisted: Vec<_> = stream::iter(tops)
+        .map(|(k, listed)| async move { (k, listed, plan::list(client, &listed.display).await) })
+        .buffered(RELISTS)
+        .collect()
+        .await;
+    let mut folders = Vec::new();
+    for (k, listed, now) in relisted {
+        match now {
             Ok(now) => {
                 let now = vet(&listed.display, &now);
-                let go = recheck(k, candidates, &now, &mut done.kept);
-                batch.extend(go.into_iter().map(|k| arg(&candidates[k])));
+                let go = emptied(k, candidates, &now, &mut done.kept);
+                folders.extend(go.into_iter().map(|k| arg(&candidates[k])));
             }
             Err(e) if e.is_fatal() => return Err(e),
             Err(e) => {
@@ -366,26 +391,8 @@ pub async fn run(
             }
         }
     }
-    let mut gone: HashSet<String> = HashSet::new();
-    for chunk in batch.chunks(MAX_BATCH) {
-        for (entry, result) in delete_batch(client, chunk.to_vec()).await? {
-            let outcome = match result {
-                Ok(()) => None,
-                Err(failure) => gone_or_kept(client, &entry, &failure).await?,
-            };
-            match outcome {
-                None => {
-                    gone.insert(key(&entry.path));
-                }
-                Some(Ok(reason)) => done.kept.push(Kept {
-                    remote: entry.path,
-                    folder: false,
-                    reason,
-                }),
-                Some(Err(why)) => done.failed.push((entry.path, why)),
-            }
-        }
-    }
+    settle(client, folders, &mut gone, &mut done).await?;
+    done.kept.sort_by_key(|k| key(&k.remote));
     done.deleted = (deletions.all.into_iter())
         .filter(|d| {
             let k = key(&d.remote);
@@ -410,82 +417,136 @@ fn arg(listed: &Listed) -> DeleteArg {
     }
 }
 
-/// What to delete of the candidate folder `top` (key), given `now`, a listing of it taken
-/// again: the topmost folders in it (itself included) that hold nothing the first listing
-/// did not have, whole, and the other listed files, each at its revision. Each folder
-/// kept is reported in `kept` with one thing it holds that was written since the listing.
-fn recheck<'a>(
+/// The folders to delete whole of the candidate folder `top` (key), given `now`, a listing
+/// of it taken after its listed files went: the topmost that `now` shows as the folders
+/// listed (same id), holding nothing but folders the first listing had (`top` itself
+/// included). Each other candidate folder still there is reported in `kept` with why.
+fn emptied<'a>(
     top: &'a str,
     candidates: &'a BTreeMap<String, Listed>,
     now: &Vetted,
     kept: &mut Vec<Kept>,
 ) -> Vec<&'a str> {
-    // New since the first listing, or there at another revision.
-    let written: BTreeMap<&str, &str> = (now.entries.iter())
-        .filter(|(k, n)| candidates.get(*k).is_none_or(|c| c.rev != n.rev))
-        .map(|(k, n)| (k.as_str(), n.display.as_str()))
-        .collect();
-    let holds = |folder: &str| {
+    // The same folder as listed: a folder, with the listed folder's id.
+    let same_folder =
+        |k: &str, id: &str| (candidates.get(k)).is_some_and(|c| c.rev.is_none() && c.id == id);
+    let stop = |folder: &str| {
         // A listing that offers what is no path under the folder vouches for nothing.
+        if let Some(odd) = now.hostile.first() {
+            return Some(format!("listed again, it named {odd}, no path under it"));
+        }
         let inside = format!("{folder}/");
-        now.hostile.first().map(String::as_str).or_else(|| {
-            (written.range(inside.as_str()..).next())
-                .filter(|(k, _)| k.starts_with(&inside))
-                .map(|(_, display)| *display)
+        let (k, n) = (now.entries.range(inside.clone()..))
+            .take_while(|(k, _)| k.starts_with(&inside))
+            .find(|(k, n)| !(n.rev.is_none() && same_folder(k, &n.id)))?;
+        Some(match candidates.get(k) {
+            Some(c) if c.rev.is_some() && c.rev == n.rev => {
+                format!("holds {}, which could not be deleted", n.display)
+            }
+            _ => format!("holds {}, written since the listing", n.display),
         })
     };
+    // What is at a folder's path now: its id if a folder, `None` for a file.
+    let at = |k: &str| match now.entries.get(k) {
+        Some(n) => Some(n.rev.is_none().then_some(n.id.as_str())),
+        None if k == top => now.itself.as_deref().map(Some),
+        None => None,
+    };
     let below = format!("{top}/");
-    let tree = (candidates.get_key_value(top).into_iter()).chain(
-        candidates
-            .range(below.clone()..)
-            .take_while(|(k, _)| k.starts_with(&below)),
-    );
-    let mut go = Vec::new();
-    let mut whole: Option<&str> = None;
-    for (k, listed) in tree {
-        if whole.is_some_and(|w| under(w, k)) {
-            continue;
+    let folders = (candidates.get_key_value(top).into_iter())
+        .chain((candidates.range(below.clone()..)).take_while(|(k, _)| k.starts_with(&below)))
+        .filter(|(_, listed)| listed.rev.is_none());
+    let mut go: Vec<&str> = Vec::new();
+    for (k, listed) in folders {
+        if ancestors(k).any(|a| go.contains(&a)) {
+            continue; // going with a folder above it
         }
-        match (&listed.rev, holds(k)) {
-            (Some(_), _) => go.push(k.as_str()),
-            (None, None) => {
-                go.push(k.as_str());
-                whole = Some(k);
-            }
-            (None, Some(held)) => kept.push(Kept {
-                remote: listed.display.clone(),
-                folder: true,
-                reason: format!("holds {held}, written since the listing"),
-            }),
-        }
+        let reason = match at(k) {
+            None => continue, // gone meanwhile
+            Some(Some(id)) if same_folder(k, id) => match stop(k) {
+                None => {
+                    go.push(k);
+                    continue;
+                }
+                Some(reason) => reason,
+            },
+            Some(_) => CHANGED.to_string(),
+        };
+        kept.push(Kept {
+            remote: listed.display.clone(),
+            folder: true,
+            reason,
+        });
     }
     go
 }
 
-/// What a failed entry means: `None`, the path is gone (it counts as deleted);
-/// `Some(Ok(why))`, kept because it changed since it was listed; `Some(Err(why))`, a
-/// failure. Dropbox does not document how it refuses a `parent_rev` that is not the
-/// file's: a conflict says so, and a `not_found` is asked again.
-async fn gone_or_kept(
+/// What became of an entry Dropbox did not delete.
+enum Outcome {
+    Gone,
+    Kept(String),
+    Failed(String),
+}
+
+/// Deletes `entries`, [`MAX_BATCH`] to a batch: the keys of what went into `gone`, what was
+/// kept or could not be deleted into `done`. The error is one that stopped the run.
+async fn settle(
+    client: &DropboxClient,
+    entries: Vec<DeleteArg>,
+    gone: &mut HashSet<String>,
+    done: &mut Done,
+) -> Result<(), ApiError> {
+    for chunk in entries.chunks(MAX_BATCH) {
+        for (entry, result) in delete_batch(client, chunk.to_vec()).await? {
+            let outcome = match result {
+                Ok(()) => Outcome::Gone,
+                Err(failure) => outcome(client, &entry, &failure).await?,
+            };
+            match outcome {
+                Outcome::Gone => {
+                    gone.insert(key(&entry.path));
+                }
+                Outcome::Kept(reason) => done.kept.push(Kept {
+                    remote: entry.path,
+                    folder: false,
+                    reason,
+                }),
+                Outcome::Failed(why) => done.failed.push((entry.path, why)),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What a failed entry means. A folder already gone counts as deleted. Dropbox does not
+/// document how it refuses a file's `parent_rev` that is no longer the file's, so what is
+/// at the path now decides: nothing (gone), the file at the revision listed (a failure),
+/// anything else (kept: it changed since it was listed).
+async fn outcome(
     client: &DropboxClient,
     entry: &DeleteArg,
     failure: &Value,
-) -> Result<Option<Result<String, String>>, ApiError> {
+) -> Result<Outcome, ApiError> {
     let failed = || {
         let why = entry_failure("files/delete_batch", failure, &entry.path);
-        Some(Err(format!("{CANNOT_DELETE}: {why}")))
+        Outcome::Failed(format!("{CANNOT_DELETE}: {why}"))
     };
-    Ok(match (reason_of(failure), &entry.parent_rev) {
-        (Reason::Conflict(_), Some(_)) => Some(Ok(CHANGED.into())),
-        (Reason::NotFound, None) => None,
-        (Reason::NotFound, Some(rev)) => match client.get_metadata(&entry.path).await {
-            Err(e) if e.reason() == Some(Reason::NotFound) => None,
-            Err(e) if e.is_fatal() => return Err(e),
-            Err(e) => Some(Err(format!("{CANNOT_DELETE}: {e}"))),
-            Ok(Metadata::File(f)) if f.rev == *rev => failed(),
-            Ok(_) => Some(Ok(CHANGED.into())),
-        },
-        _ => failed(),
+    let reason = reason_of(failure);
+    let Some(rev) = &entry.parent_rev else {
+        return Ok(match reason {
+            Reason::NotFound => Outcome::Gone,
+            _ => failed(),
+        });
+    };
+    if reason == Reason::TooManyWriteOperations {
+        return Ok(failed());
+    }
+    Ok(match client.get_metadata(&entry.path).await {
+        Err(e) if e.reason() == Some(Reason::NotFound) => Outcome::Gone,
+        Err(e) if e.is_fatal() => return Err(e),
+        Err(e) => Outcome::Failed(format!("{CANNOT_DELETE}: {e}")),
+        Ok(Metadata::File(f)) if f.rev == *rev => failed(),
+        Ok(_) => Outcome::Kept(CHANGED.into()),
     })
 }
 
@@ -540,9 +601,13 @@ mod tests {
     }
 
     fn folder(path: &str) -> Metadata {
+        folder_id(path, "id:2")
+    }
+
+    fn folder_id(path: &str, id: &str) -> Metadata {
         Metadata::Folder(FolderMetadata {
             name: path.rsplit('/').next().unwrap().into(),
-            id: "id:2".into(),
+            id: id.into(),
             path_lower: Some(key(path)),
             path_display: Some(path.into()),
         })
@@ -759,110 +824,122 @@ mod tests {
     #[test]
     fn the_root_and_an_empty_tree_need_leave_and_the_run_a_limit() {
         let remote = listing(&[file("/a/x"), file("/top.txt")]);
-        let at_root = [script("/", true, &["/a", "/a/x"], Some(remote.clone()))];
         let none = Filter::none();
-        let why = deletions(0, &at_root, &[], &none, Leave::default()).unwrap_err();
-        assert!(why.contains("--allow-root-mirror"), "{why}");
-        let leave = Leave {
+        let mirror = |script: Posted, leave| deletions(0, &[script], &[], &none, leave);
+        let at_root = || script("/", true, &["/a", "/a/x"], Some(remote.clone()));
+        assert_eq!(mirror(at_root(), Leave::default()), Err(Refused::Root));
+        let root = Leave {
             root: true,
             ..Leave::default()
         };
-        let d = deletions(0, &at_root, &[], &none, leave).unwrap();
-        assert_eq!(removed(&d), ["/top.txt"]);
-        // Nothing posted: deleting everything under the dest needs saying so.
-        let empty = [script("/a", true, &["/a"], Some(remote.clone()))];
-        let why = deletions(0, &empty, &[], &none, Leave::default()).unwrap_err();
+        assert_eq!(removed(&mirror(at_root(), root).unwrap()), ["/top.txt"]);
+        // Nothing posted: deleting what dest holds needs saying so.
+        let empty = || script("/a", true, &["/a"], Some(remote.clone()));
+        let why = mirror(empty(), Leave::default()).unwrap_err();
+        let (dest, count) = ("/a".to_string(), 1);
+        assert_eq!(why, Refused::Empty { dest, count });
         assert!(
-            why.contains("everything under /a (1 file or folder)")
-                && why.contains("--allow-empty-mirror"),
+            why.to_string()
+                .contains("would delete 1 file or folder under /a: give --allow-empty-mirror"),
             "{why}"
         );
-        let leave = Leave {
+        let empty_ok = Leave {
             empty: true,
             ..Leave::default()
         };
-        assert_eq!(
-            removed(&deletions(0, &empty, &[], &none, leave).unwrap()),
-            ["/a/x"]
-        );
-        let nothing_there = [script("/b", true, &[], Some(remote))];
-        assert!(deletions(0, &nothing_there, &[], &none, Leave::default()).is_ok());
+        assert_eq!(removed(&mirror(empty(), empty_ok).unwrap()), ["/a/x"]);
+        let nothing_there = script("/b", true, &[], Some(remote.clone()));
+        assert!(mirror(nothing_there, Leave::default()).is_ok());
         assert_eq!(over_limit(100, DEFAULT_MAX_DELETE), None);
-        let why = over_limit(101, 100).unwrap();
+        let why = over_limit(101, 100).unwrap().to_string();
         assert!(
-            why.contains("would delete 101 files and folders") && why.contains("--max-delete 101"),
+            why.contains("would delete 101 files and folders, more than --max-delete 100")
+                && why.contains("post with --max-delete 101"),
             "{why}"
         );
     }
 
     #[test]
-    fn a_folder_goes_whole_only_if_it_holds_nothing_written_since() {
+    fn a_folder_goes_whole_only_if_it_holds_nothing_but_listed_folders() {
         let first = listing(&[
             folder("/s/g"),
             file("/s/g/a.txt"),
-            folder("/s/g/new-in"),
-            file("/s/g/new-in/b.txt"),
             folder("/s/g/changed-in"),
             file("/s/g/changed-in/c.txt"),
-            file("/s/g/changed-in/d.txt"),
+            folder("/s/g/failed-in"),
+            file("/s/g/failed-in/f.txt"),
+            folder("/s/g/made-again"),
+            folder("/s/g/new-in"),
+            folder("/s/g/now-a-file"),
             folder("/s/g/same"),
-            file("/s/g/same/e.txt"),
-            folder("/s/g-x"),
+            folder("/s/g/same/deep"),
+            folder("/s/g/same-x"),
         ]);
         let d = planned("/s", &first, &HashSet::new(), &[], &Filter::none());
+        // Listed again once the files went: c.txt was replaced (Dropbox refused its
+        // parent_rev), f.txt could not be deleted, a colleague posted into new-in, deleted
+        // made-again and made it anew, and put a file where now-a-file was.
         let now = listing(&[
             folder("/s/g"),
-            file("/s/g/a.txt"),
-            folder("/s/g/new-in"),
-            file("/s/g/new-in/b.txt"),
-            file("/s/g/new-in/colleague.csv"),
             folder("/s/g/changed-in"),
             file_at("/s/g/changed-in/c.txt", "fedcba987"),
-            file("/s/g/changed-in/d.txt"),
+            folder("/s/g/failed-in"),
+            file("/s/g/failed-in/f.txt"),
+            folder_id("/s/g/made-again", "id:9"),
+            folder("/s/g/new-in"),
+            file("/s/g/new-in/colleague.csv"),
+            file("/s/g/now-a-file"),
             folder("/s/g/same"),
-            file("/s/g/same/e.txt"),
+            folder("/s/g/same/deep"),
+            folder("/s/g/same-x"),
         ]);
-        let mut kept = Vec::new();
-        let go = recheck("/s/g", &d.candidates, &vet("/s/g", &now), &mut kept);
-        // The listed files go at their revision (c.txt's is refused by Dropbox); `same` goes
-        // whole; `g-x` sorts between `g` and its contents but is no part of it.
-        assert_eq!(
-            go,
-            [
-                "/s/g/a.txt",
-                "/s/g/changed-in/c.txt",
-                "/s/g/changed-in/d.txt",
-                "/s/g/new-in/b.txt",
-                "/s/g/same"
-            ]
-        );
-        let kept: Vec<(&str, &str)> = kept
-            .iter()
-            .map(|k| (k.remote.as_str(), k.reason.as_str()))
-            .collect();
+        let emptied_of = |now: &HashMap<String, Metadata>| {
+            let mut kept = Vec::new();
+            let go = emptied("/s/g", &d.candidates, &vet("/s/g", now), &mut kept);
+            let kept: Vec<(String, String)> =
+                (kept.into_iter()).map(|k| (k.remote, k.reason)).collect();
+            (go, kept)
+        };
+        let (go, kept) = emptied_of(&now);
+        // `same-x` sorts between `same` and its contents: each goes whole, `deep` with `same`.
+        assert_eq!(go, ["/s/g/same", "/s/g/same-x"]);
+        let why = |path: &str, reason: &str| (path.to_string(), reason.to_string());
         assert_eq!(
             kept,
             [
-                (
+                why(
                     "/s/g",
                     "holds /s/g/changed-in/c.txt, written since the listing"
                 ),
-                (
+                why(
                     "/s/g/changed-in",
                     "holds /s/g/changed-in/c.txt, written since the listing"
                 ),
-                (
+                why(
+                    "/s/g/failed-in",
+                    "holds /s/g/failed-in/f.txt, which could not be deleted"
+                ),
+                why("/s/g/made-again", CHANGED),
+                why(
                     "/s/g/new-in",
                     "holds /s/g/new-in/colleague.csv, written since the listing"
                 ),
+                why("/s/g/now-a-file", CHANGED),
             ]
         );
-        // A listing that names what is not under the folder keeps all of it.
-        let hostile = listing(&[folder("/s/g"), file("/elsewhere/z")]);
-        let mut kept = Vec::new();
-        let go = recheck("/s/g", &d.candidates, &vet("/s/g", &hostile), &mut kept);
-        assert!(go.iter().all(|k| d.candidates[*k].rev.is_some()), "{go:?}");
-        assert_eq!(kept.len(), 4);
+        // A listing that names what is not under the folder vouches for none of it.
+        let mut odd = now.clone();
+        odd.extend(listing(&[file("/elsewhere/z")]));
+        let (go, kept) = emptied_of(&odd);
+        assert!(go.is_empty());
+        assert_eq!(kept.len(), 9);
+        let hostile = "listed again, it named /elsewhere/z, no path under it";
+        assert!(
+            kept.iter()
+                .all(|(_, why)| [hostile, CHANGED].contains(&why.as_str()))
+        );
+        // A folder gone meanwhile is no longer there to delete.
+        assert_eq!(emptied_of(&HashMap::new()), (vec![], vec![]));
         assert!(under("/", "/x") && under("", "/x") && !under("/a", "/ab") && !under("/a", "/a"));
         assert_eq!(ancestors("/a/b/c").collect::<Vec<_>>(), ["/a", "/a/b"]);
     }

@@ -256,8 +256,11 @@ pub struct Mirror {
     pub refused: Option<String>,
     /// Deleted (with `--dry-run`: to delete), parents before their contents.
     pub deleted: Vec<Deletion>,
-    /// Not deleted because someone wrote there while the run went on (not a failure).
+    /// To delete, and kept: changed or written into since the listing (not a failure), or
+    /// holding what could not be deleted.
     pub kept: Vec<Kept>,
+    /// What the server listed under `dest` that is no path under it: never a candidate.
+    pub ignored: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -385,6 +388,12 @@ impl ScriptSummary {
             format!("{}{slash}", escape_controls(path))
         };
         let dry_run = self.plan.is_some();
+        if verbose {
+            for path in &mirror.ignored {
+                let (path, dest) = (escape_controls(path), &self.dest);
+                eprintln!("  ignored {path}: listed for {dest}, but no path under it");
+            }
+        }
         if dry_run || verbose {
             let verb = if dry_run { "would delete" } else { "deleted" };
             for d in &mirror.deleted {
@@ -414,7 +423,7 @@ impl ScriptSummary {
         let mirror = self.mirror.as_ref()?;
         let kept = match mirror.kept.len() {
             0 => String::new(),
-            n => format!(", {n} kept (written since the listing)"),
+            n => format!(", {n} kept (each says why above)"),
         };
         let what = match &mirror.refused {
             Some(reason) => format!("nothing deleted: {reason}"),

@@ -18,9 +18,9 @@ use super::engine::{self, Settings};
 use super::filter::{Filter, FilterError, Pattern};
 use super::hash_cache::{self, HashCache};
 use super::job::{self, Walked};
-use super::mirror::{self, Deletions, Done, Posted};
+use super::mirror::{self, Deletions, Posted, Refused};
 use super::plan::{self, Landing, Mode};
-use super::report::{Mirror, RunSummary, ScriptSummary, describe};
+use super::report::{CANNOT_DELETE, Mirror, RunSummary, ScriptSummary, describe};
 use super::resume;
 use super::walk;
 use crate::config::{ConfigGlob, JobKind, PostJob};
@@ -31,7 +31,6 @@ use crate::dropbox::error::ApiError;
 use crate::dropbox::space::{self, Space};
 use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
 use crate::password::Password;
-use crate::redact::escape_controls;
 use crate::seal::{self, Credential, DerivedKey};
 
 /// What a run is asked to do besides its scripts, as plain values (`post`'s flags).
@@ -278,7 +277,7 @@ impl Run {
             return Err(Failure::msg(
                 ExitKind::Transfer,
                 format!(
-                    "nothing was deleted: {refused} mirror(s) refused (each is listed above with the reason and what allows it)"
+                    "{refused} mirror(s) refused, deleting nothing (each is listed above with the reason and what allows it)"
                 ),
             ));
         }
@@ -425,18 +424,14 @@ impl Mirrors<'_> {
         let options = self.options;
         let failed: usize = summaries.iter().map(|s| s.counts.failed).sum();
         let wanted = |job: &PostJob| (options.delete || job.delete) && job.kind == JobKind::Folder;
+        let plan = |i: usize| match failed {
+            0 => mirror::deletions(i, posted, self.disabled, &self.filters[i], options.mirror),
+            n => Err(Refused::Failed(n)),
+        };
         // Every mirror is planned before any deletes: the limit is on the run's deletions.
-        let mut plans: Vec<(usize, Result<Deletions, String>)> = (self.jobs.iter().enumerate())
+        let mut plans: Vec<(usize, Result<Deletions, Refused>)> = (self.jobs.iter().enumerate())
             .filter(|(_, job)| wanted(job))
-            .map(|(i, _)| {
-                let plan = match failed {
-                    0 => mirror::deletions(i, posted, self.disabled, &self.filters[i], options.mirror),
-                    n => Err(format!(
-                        "{n} file(s) of this run failed; mirroring waits for a run where all are sent"
-                    )),
-                };
-                (i, plan)
-            })
+            .map(|(i, _)| (i, plan(i)))
             .collect();
         let total = (plans.iter().filter_map(|(_, p)| p.as_ref().ok())).map(|d| d.all.len());
         if let Some(why) = mirror::over_limit(total.sum(), options.mirror.max_delete) {
@@ -447,40 +442,23 @@ impl Mirrors<'_> {
         for (i, plan) in plans {
             let job = &self.jobs[i];
             let client = &self.clients[&client_key(job, options.root)];
-            let (refused, done) = match plan {
-                Err(why) => (Some(why), Done::default()),
+            let mut mirror = Mirror::default();
+            let mut failed = Vec::new();
+            match plan {
+                Err(why) => mirror.refused = Some(why.to_string()),
                 Ok(deletions) => {
-                    if self.verbose && !options.json {
-                        for path in &deletions.hostile {
-                            eprintln!(
-                                "  ignored {}: listed for {}, but no path under it (a hostile or broken server?)",
-                                escape_controls(path),
-                                job.dest
-                            );
-                        }
-                    }
+                    mirror.ignored.clone_from(&deletions.hostile);
                     match mirror::run(client, deletions, options.dry_run).await {
-                        Ok(done) => (None, done),
-                        Err(e) if e.is_fatal() => return Some(e),
-                        Err(e) => {
-                            let failed = vec![(job.dest.clone(), format!("mirror: {e}"))];
-                            (
-                                None,
-                                Done {
-                                    failed,
-                                    ..Done::default()
-                                },
-                            )
+                        Ok(done) => {
+                            (mirror.deleted, mirror.kept) = (done.deleted, done.kept);
+                            failed = done.failed;
                         }
+                        Err(e) if e.is_fatal() => return Some(e),
+                        Err(e) => failed.push((job.dest.clone(), format!("{CANNOT_DELETE}: {e}"))),
                     }
                 }
-            };
-            let mirror = Mirror {
-                refused,
-                deleted: done.deleted,
-                kept: done.kept,
-            };
-            summaries[i].set_mirror(mirror, done.failed);
+            }
+            summaries[i].set_mirror(mirror, failed);
             if !options.json {
                 summaries[i].print_mirror(self.verbose);
             }

@@ -855,6 +855,19 @@ fn mirror_refusals() {
                 "usage-post-max-delete",
                 &["post", "--config", "conf/data.xml", "--max-delete", "many"],
             ),
+            // librec-auto passes a config's params as flags: one may not raise the limit.
+            case(
+                "usage-post-librec-max-delete",
+                &[
+                    "post",
+                    "--option=folder",
+                    "--encrypted_key=keys/k.enc",
+                    "--path=data",
+                    "--dest=/r",
+                    "--delete=true",
+                    "--max-delete=off",
+                ],
+            ),
         ],
     );
 }

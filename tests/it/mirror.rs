@@ -105,63 +105,77 @@ fn kept(json: &Value) -> Vec<(String, String)> {
 
 #[test]
 fn a_second_writer_racing_the_mirror_loses_nothing() {
-    // Held: the commit of the run's uploads, after its listing, before its deletions.
-    let emu = Emulator::start(&["-v", "--hold", "files/upload_session/finish_batch_v2:1"]);
-    let env = TestEnv::new();
-    let study = env.study();
-    study.write("post/keep.csv", b"keep");
-    study.write("post/added.csv", b"new");
-    study.config(&[("folder", "post", "/dest")]);
-    block_on(async {
-        for (path, data) in [
-            ("/dest/keep.csv", &b"keep"[..]),
-            ("/dest/old.txt", b"old"),
-            ("/dest/gone/stale.csv", b"stale"),
-            ("/dest/gone/deep/x.txt", b"x"),
-        ] {
-            assert_eq!(emu.upload(path, data).await.0, StatusCode::OK);
-        }
-    });
-    // While the run uploads, a colleague posts into a folder that goes and replaces a
-    // file that goes.
-    let post = study.post_command(&emu.url, &["--delete", "--json"]);
-    let out = race(&emu, post, || {
+    // Held: the commit of the run's uploads (after its listing), then the first deletion
+    // request (after the plan, before anything is deleted).
+    for hold in [
+        "files/upload_session/finish_batch_v2:1",
+        "files/delete_batch:1",
+    ] {
+        let emu = Emulator::start(&["-v", "--hold", hold]);
+        let env = TestEnv::new();
+        let study = env.study();
+        study.write("post/keep.csv", b"keep");
+        study.write("post/added.csv", b"new");
+        study.config(&[("folder", "post", "/dest")]);
         block_on(async {
-            let newer = json!({"path": "/dest/old.txt", "mode": "overwrite"});
-            emu.upload_to("files/upload", newer, b"newer".to_vec())
-                .await;
-            emu.upload("/dest/gone/new-result.csv", b"1,2\n").await;
-        })
-    });
-    assert_success(&out);
-    assert_eq!(std::fs::read(emu.file("/dest/old.txt")).unwrap(), b"newer");
-    assert_eq!(
-        std::fs::read(emu.file("/dest/gone/new-result.csv")).unwrap(),
-        b"1,2\n"
-    );
-    assert_eq!(
-        tree(&emu.file("/dest")),
-        [
-            "added.csv",
-            "gone/",
-            "gone/new-result.csv",
-            "keep.csv",
-            "old.txt"
-        ]
-    );
-    let json = json_of(&out);
-    let why = |path: &str, reason: &str| (path.to_string(), reason.to_string());
-    assert_eq!(
-        kept(&json),
-        [
-            why(
-                "/dest/gone",
-                "holds /dest/gone/new-result.csv, written since the listing"
-            ),
-            why("/dest/old.txt", "changed since it was listed"),
-        ]
-    );
-    assert_eq!(json["totals"]["deleted"], 3, "{json}");
+            for (path, data) in [
+                ("/dest/keep.csv", &b"keep"[..]),
+                ("/dest/old.txt", b"old"),
+                ("/dest/gone/stale.csv", b"stale"),
+                ("/dest/gone/plots/x.txt", b"x"),
+            ] {
+                assert_eq!(emu.upload(path, data).await.0, StatusCode::OK);
+            }
+        });
+        // A colleague posts into a folder that goes, replaces a file that goes, and makes
+        // a folder that goes anew.
+        let post = study.post_command(&emu.url, &["--delete", "--json"]);
+        let out = race(&emu, post, || {
+            block_on(async {
+                let newer = json!({"path": "/dest/old.txt", "mode": "overwrite"});
+                let (status, _) = emu
+                    .upload_to("files/upload", newer, b"newer".to_vec())
+                    .await;
+                assert_eq!(status, StatusCode::OK);
+                let (status, _) = emu.upload("/dest/gone/new-result.csv", b"1,2\n").await;
+                assert_eq!(status, StatusCode::OK);
+                let plots = json!({"path": "/dest/gone/plots"});
+                for route in ["files/delete_v2", "files/create_folder_v2"] {
+                    assert_eq!(emu.rpc(route, &plots).await.0, StatusCode::OK);
+                }
+            })
+        });
+        assert_success(&out);
+        let read = |path: &str| std::fs::read(emu.file(path)).unwrap();
+        assert_eq!(read("/dest/old.txt"), b"newer", "held at {hold}");
+        assert_eq!(read("/dest/gone/new-result.csv"), b"1,2\n");
+        assert_eq!(
+            tree(&emu.file("/dest")),
+            [
+                "added.csv",
+                "gone/",
+                "gone/new-result.csv",
+                "gone/plots/",
+                "keep.csv",
+                "old.txt"
+            ]
+        );
+        let json = json_of(&out);
+        let why = |path: &str, reason: &str| (path.to_string(), reason.to_string());
+        assert_eq!(
+            kept(&json),
+            [
+                why(
+                    "/dest/gone",
+                    "holds /dest/gone/new-result.csv, written since the listing"
+                ),
+                why("/dest/gone/plots", "changed since it was listed"),
+                why("/dest/old.txt", "changed since it was listed"),
+            ]
+        );
+        // stale.csv, and plots/x.txt (which the colleague deleted).
+        assert_eq!(json["totals"]["deleted"], 2, "{json}");
+    }
 }
 
 /// A study posting its folder `post` (holding `local`) to `/dest` with `--delete`, after
@@ -344,15 +358,25 @@ fn listed_paths_outside_dest_are_never_candidates() {
     }
 }
 
-/// Dropbox does not document how it refuses a `parent_rev` that is not the file's: a
-/// `not_found` is asked again, and the file is kept if it is there at another revision.
+/// Dropbox does not document how it refuses a `parent_rev` that is no longer the file's:
+/// what is at the path then decides (the file at another revision: kept; nothing: gone).
+/// The lines a human sees, with `-v`, are snapshotted.
 #[test]
-fn a_file_dropbox_calls_missing_is_looked_up_before_it_counts_as_deleted() {
-    for (now, left, deleted) in [(Some("abcdef1234"), 1, 0), (None, 0, 1)] {
+fn a_file_dropbox_did_not_delete_is_looked_up() {
+    let mut shown = String::new();
+    for (refusal, now) in [
+        (
+            json!({".tag": "path_write", "path_write": {".tag": "conflict", "conflict": "file"}}),
+            Some("abcdef1234"),
+        ),
+        (
+            json!({".tag": "path_lookup", "path_lookup": {".tag": "not_found"}}),
+            None,
+        ),
+    ] {
         let env = TestEnv::new();
-        let not_found = json!({".tag": "path_lookup", "path_lookup": {".tag": "not_found"}});
-        let result =
-            json!({".tag": "complete", "entries": [{".tag": "failure", "failure": not_found}]});
+        let entries = json!([{".tag": "failure", "failure": refusal}]);
+        let result = json!({".tag": "complete", "entries": entries});
         let delete = move || async move { axum::Json(result) };
         let metadata = move || async move {
             let mut meta = entry("file", "/dest/old.txt", "/dest/old.txt");
@@ -371,15 +395,25 @@ fn a_file_dropbox_calls_missing_is_looked_up_before_it_counts_as_deleted() {
         let routes = Router::new()
             .route("/2/files/delete_batch", post(delete))
             .route("/2/files/get_metadata", post(metadata));
-        let old = entry("file", "/dest/old.txt", "/dest/old.txt");
-        let (study, server) = against_listing(&env, &[old], routes);
+        let listed = [
+            entry("file", "/dest/old.txt", "/dest/old.txt"),
+            entry("file", "/dest/x", "/elsewhere/x"),
+        ];
+        let (study, server) = against_listing(&env, &listed, routes);
         let out = study
-            .post_at(&server.url, &["--delete", "--json"])
+            .post_at(&server.url, &["--delete", "-v"])
             .output()
             .unwrap();
         assert_success(&out);
-        let json = json_of(&out);
-        assert_eq!(kept(&json).len(), left, "{json}");
-        assert_eq!(json["totals"]["deleted"], deleted, "{json}");
+        let mirror = ["  deleted ", "  kept ", "  ignored ", "  FAILED delete "];
+        for line in crate::harness::stderr(&out).lines() {
+            if mirror.iter().any(|m| line.starts_with(m)) || line.contains("): mirror: ") {
+                let line = line.replace(env.root().to_str().unwrap(), "[ENV]");
+                shown.push_str(&format!("{line}\n"));
+            }
+        }
     }
+    insta::with_settings!({prepend_module_to_snapshot => false, omit_expression => true}, {
+        insta::assert_snapshot!("mirror-kept", shown);
+    });
 }
