@@ -5,6 +5,9 @@
 //! those bytes. One cache file per local root, in the user's cache folder; losing it costs
 //! only time. A hash is kept only for a file last changed well before it was read: a write
 //! within the same timestamp tick would not move its ctime ("racy" entries, in git's words).
+//! Each entry is signed with a key derived from the credential, as the upload journal is: a
+//! cache file someone else wrote (a CI cache restored from another branch, an edited file)
+//! could otherwise make a changed file look unchanged; unsigned entries are forgotten.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -17,6 +20,7 @@ use sha2::{Digest, Sha256};
 
 use super::walk::{LocalFile, Stamp};
 use crate::files::{AtomicFile, Existing};
+use crate::seal::{Credential, DerivedKey};
 
 /// A cache file bigger than this (some million files) is ignored, not read.
 const MAX_CACHE_FILE: u64 = 512 << 20;
@@ -24,7 +28,8 @@ const MAX_CACHE_FILE: u64 = 512 << 20;
 /// Overrides where cache files go (default: `$XDG_CACHE_HOME/dropbox-post`, else
 /// `~/.cache/dropbox-post`).
 pub const CACHE_DIR_ENV: &str = "DROPBOX_POST_CACHE_DIR";
-const VERSION: u32 = 1;
+/// 2: entries are signed.
+const VERSION: u32 = 2;
 /// Coarser than the timestamps of any file system we may meet (FAT's are 2 s).
 const RACY: Duration = Duration::from_secs(2);
 
@@ -40,9 +45,16 @@ struct Known {
     size: u64,
     stamp: Stamp,
     hash: String,
+    /// [`DerivedKey::sign`] of [`Known::signed`].
+    mac: String,
 }
 
 impl Known {
+    /// What the MAC covers: the entry and where it is of.
+    fn signed(root: &Path, rel: &str, size: u64, stamp: Stamp, hash: &str) -> Vec<u8> {
+        serde_json::to_vec(&(root, rel, size, stamp, hash)).expect("plain data serializes")
+    }
+
     /// Whether `file`, as walked, is the version this hash is of.
     fn fits(&self, file: &LocalFile) -> bool {
         file.size == self.size && file.stamp == Some(self.stamp)
@@ -53,6 +65,9 @@ pub struct HashCache {
     /// Where it is kept; `None` when disabled.
     path: Option<PathBuf>,
     root: PathBuf,
+    /// Signs what is learned; `None` until [`HashCache::verified`], and nothing is known or
+    /// learned without it.
+    key: Option<DerivedKey>,
     known: HashMap<String, Known>,
     learned: Mutex<HashMap<String, Known>>,
     /// Before any file was read.
@@ -75,20 +90,26 @@ pub fn default_dir() -> Option<PathBuf> {
     Some(base.join("dropbox-post"))
 }
 
+/// The key that signs the hashes remembered for uploads made with `credential`.
+pub fn hash_key(credential: &Credential) -> DerivedKey {
+    credential.derive_key("dropbox-post hash cache v1")
+}
+
 impl HashCache {
     /// Remembers nothing: every file is hashed.
     pub fn disabled() -> HashCache {
         HashCache {
             path: None,
             root: PathBuf::new(),
+            key: None,
             known: HashMap::new(),
             learned: Mutex::new(HashMap::new()),
             started: SystemTime::now(),
         }
     }
 
-    /// The hashes remembered for `root` (a folder, or a single file) in `dir`; an unreadable
-    /// or foreign cache file counts as empty.
+    /// The hashes remembered for `root` (a folder, or a single file) in `dir`, believed only
+    /// once [`HashCache::verified`]; an unreadable or foreign cache file counts as empty.
     pub fn open(dir: &Path, root: &Path) -> HashCache {
         Self::open_at(dir, root, SystemTime::now())
     }
@@ -109,31 +130,55 @@ impl HashCache {
         HashCache {
             path: Some(path),
             root,
+            key: None,
             known,
             learned: Mutex::new(HashMap::new()),
             started,
         }
     }
 
+    /// Keeps only the entries signed with `key` ([`hash_key`]), and signs with it what is
+    /// learned from now on.
+    pub fn verified(mut self, key: DerivedKey) -> HashCache {
+        let before = self.known.len();
+        let root = &self.root;
+        self.known.retain(|rel, k| {
+            key.verify(&Known::signed(root, rel, k.size, k.stamp, &k.hash), &k.mac)
+        });
+        if self.known.len() < before {
+            tracing::debug!(
+                "{} remembered hashes for {} were not written with this credential \
+                 (altered, or another's); hashing those files again",
+                before - self.known.len(),
+                root.display()
+            );
+        }
+        self.key = Some(key);
+        self
+    }
+
     /// The content hash of `file` as walked, if it was hashed before and has not changed.
     pub fn known(&self, file: &LocalFile) -> Option<&str> {
+        self.key.as_ref()?;
         let known = self.known.get(&file.rel)?;
         known.fits(file).then_some(known.hash.as_str())
     }
 
     /// Remember `hash` for `file` as walked, unless it changed too recently to be sure.
     pub fn learn(&self, file: &LocalFile, hash: &str) {
-        let Some(stamp) = file.stamp.filter(|_| self.path.is_some()) else {
+        let (Some(stamp), Some(key), Some(_)) = (file.stamp, &self.key, &self.path) else {
             return;
         };
         let changed = at(stamp.mtime.max(stamp.ctime));
         if changed + RACY >= self.started {
             return;
         }
+        let signed = Known::signed(&self.root, &file.rel, file.size, stamp, hash);
         let known = Known {
             size: file.size,
             stamp,
             hash: hash.to_owned(),
+            mac: key.sign(&signed),
         };
         (self.learned.lock().expect("hash cache poisoned")).insert(file.rel.clone(), known);
     }
@@ -141,7 +186,7 @@ impl HashCache {
     /// Keep what is known of `files` (the tree just walked; others are forgotten). Writes
     /// only when something changed; `Ok(true)` when it wrote.
     pub fn save(&self, files: &[LocalFile]) -> std::io::Result<bool> {
-        let Some(path) = &self.path else {
+        let (Some(path), Some(_)) = (&self.path, &self.key) else {
             return Ok(false);
         };
         let learned = std::mem::take(&mut *self.learned.lock().expect("hash cache poisoned"));
@@ -200,6 +245,12 @@ pub(super) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     builder.create(dir)
 }
 
+/// A credential's key, for tests that need the cache to remember.
+#[cfg(test)]
+pub(super) fn test_key(token: &str) -> DerivedKey {
+    hash_key(&Credential::from_cleartext(token.as_bytes()).unwrap())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,6 +276,7 @@ mod tests {
     /// As if the run started a minute from now, so that files just written are not racy.
     fn later(dir: &Path, root: &Path) -> HashCache {
         HashCache::open_at(dir, root, SystemTime::now() + Duration::from_secs(60))
+            .verified(test_key("token"))
     }
 
     #[test]
@@ -266,13 +318,45 @@ mod tests {
     #[test]
     fn files_changed_just_before_the_run_are_not_remembered() {
         let (cache_dir, tree, [a]) = tree([("a", b"one")]);
-        let cache = HashCache::open(cache_dir.path(), tree.path());
+        let open = || HashCache::open(cache_dir.path(), tree.path()).verified(test_key("token"));
+        let cache = open();
         cache.learn(&walked(&a), "hash-a");
         assert!(!cache.save(&[walked(&a)]).unwrap());
-        assert_eq!(
-            HashCache::open(cache_dir.path(), tree.path()).known(&walked(&a)),
-            None
+        assert_eq!(open().known(&walked(&a)), None);
+    }
+
+    #[test]
+    fn only_entries_signed_with_this_credential_are_believed() {
+        let (cache_dir, tree, [a, b]) = tree([("a", b"one"), ("b", b"two")]);
+        let files = [walked(&a), walked(&b)];
+        let cache = later(cache_dir.path(), tree.path());
+        cache.learn(&files[0], "hash-a");
+        cache.learn(&files[1], "hash-b");
+        assert!(cache.save(&files).unwrap());
+        let path = cache.path.clone().unwrap();
+
+        // Another credential's cache (or one read before the credential was opened).
+        let open = |token| {
+            HashCache::open_at(cache_dir.path(), tree.path(), SystemTime::now())
+                .verified(test_key(token))
+        };
+        assert_eq!(open("other").known(&files[0]), None);
+        let unverified = HashCache::open(cache_dir.path(), tree.path());
+        assert_eq!(unverified.known(&files[0]), None);
+        unverified.learn(&files[0], "hash-a");
+        assert!(
+            !unverified.save(&files).unwrap(),
+            "nothing is written unsigned"
         );
+
+        // A forged hash is not believed; the untouched entry still is.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut saved: serde_json::Value = serde_json::from_str(&text).unwrap();
+        saved["files"]["a"]["hash"] = "forged".into();
+        std::fs::write(&path, saved.to_string()).unwrap();
+        let cache = open("token");
+        assert_eq!(cache.known(&files[0]), None);
+        assert_eq!(cache.known(&files[1]), Some("hash-b"));
     }
 
     #[test]

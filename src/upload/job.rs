@@ -6,23 +6,39 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::engine::{self, Settings};
-use super::hash_cache::HashCache;
+use super::hash_cache::{self, HashCache};
 use super::mirror::{self, Posted};
 use super::plan;
 use super::report::{Entry, Outcome, Progress, ScriptSummary, reason};
-use super::resume::Resume;
+use super::resume::{self, Resume};
 use super::run::PostOptions;
 use super::walk::LocalTree;
 use crate::config::{JobKind, PostJob};
 use crate::dropbox::client::DropboxClient;
 use crate::dropbox::error::ApiError;
-use crate::seal::DerivedKey;
+use crate::seal::{Credential, DerivedKey};
 
 /// A script's walked tree, with its hash cache and how long the walk took.
 pub(super) struct Walked {
     pub tree: LocalTree,
     pub cache: HashCache,
     pub took: Duration,
+}
+
+/// What signs a credential's records in the cache folder, so that records anyone else
+/// wrote are not believed.
+pub(super) struct CacheKeys {
+    pub journal: DerivedKey,
+    pub hashes: DerivedKey,
+}
+
+impl CacheKeys {
+    pub fn of(credential: &Credential) -> CacheKeys {
+        CacheKeys {
+            journal: resume::journal_key(credential),
+            hashes: hash_cache::hash_key(credential),
+        }
+    }
 }
 
 /// A script and what posting it needs.
@@ -33,8 +49,8 @@ pub(super) struct Script<'a> {
     pub settings: &'a Settings,
     /// Where interrupted uploads are journalled (`None`: every upload starts afresh).
     pub resume_dir: Option<&'a Path>,
-    /// What signs the journal: the script's credential's key.
-    pub journal_key: &'a DerivedKey,
+    /// The script's credential's keys.
+    pub keys: &'a CacheKeys,
     pub verbose: bool,
 }
 
@@ -45,7 +61,7 @@ impl Script<'_> {
         let Walked { tree, cache, took } = walked;
         let started = Instant::now();
         let listed = plan::list(&self.client, &job.dest).await;
-        let cache = Arc::new(cache);
+        let cache = Arc::new(cache.verified(self.keys.hashes.clone()));
         let progress = Arc::new(Progress::new(
             &format!("script {}", job.script),
             tree.files.len(),
@@ -65,7 +81,7 @@ impl Script<'_> {
                 let walked = tree.files.clone();
                 let plan = plan::make_plan(tree, &job.dest, &remote, options.mode, options.force);
                 let resume = match self.resume_dir {
-                    Some(dir) => Resume::open(dir, &job.path, self.journal_key.clone()),
+                    Some(dir) => Resume::open(dir, &job.path, self.keys.journal.clone()),
                     None => Resume::disabled(),
                 };
                 let sent = engine::run(

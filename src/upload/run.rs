@@ -17,11 +17,10 @@ use std::time::Instant;
 use super::engine::{self, Settings};
 use super::filter::{Filter, FilterError, Pattern};
 use super::hash_cache::{self, HashCache};
-use super::job::{self, Walked};
+use super::job::{self, CacheKeys, Walked};
 use super::mirror::{self, Deletions, Posted, Refused};
 use super::plan::{self, Landing, Mode};
 use super::report::{CANNOT_DELETE, Mirror, RunSummary, ScriptSummary, describe};
-use super::resume;
 use super::walk;
 use crate::config::{ConfigGlob, JobKind, PostJob};
 use crate::dropbox::bwlimit::Bandwidth;
@@ -31,7 +30,7 @@ use crate::dropbox::error::ApiError;
 use crate::dropbox::space::{self, Space};
 use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
 use crate::password::Password;
-use crate::seal::{self, Credential, DerivedKey};
+use crate::seal::{self, Credential};
 
 /// What a run is asked to do besides its scripts, as plain values (`post`'s flags).
 #[derive(Debug, Clone)]
@@ -182,7 +181,7 @@ impl Run {
                 })
             })
             .collect();
-        let (clients, journal_keys) = open_clients(&jobs, &options, password).await?;
+        let (clients, cache_keys) = open_clients(&jobs, &options, password).await?;
         let mut walked = Vec::new();
         for (job, walk) in jobs.iter().zip(walks) {
             let (tree, cache, took) =
@@ -210,7 +209,7 @@ impl Run {
                 options: &options,
                 settings: &settings,
                 resume_dir: resume_dir.as_deref(),
-                journal_key: &journal_keys[&job.encrypted_key],
+                keys: &cache_keys[&job.encrypted_key],
                 verbose,
             };
             let (summary, fatal, keys) = script.post(walked).await;
@@ -372,12 +371,12 @@ fn client_key(job: &PostJob, default: Option<Space>) -> (PathBuf, Space) {
 
 /// One client per credential and space, before anything is sent: each sealed credential
 /// is opened once (one password for all), each team space's root read once. Also each
-/// credential's key of the upload journal, by sealed file.
+/// credential's keys of the cache folder, by sealed file.
 async fn open_clients(
     jobs: &[PostJob],
     options: &PostOptions,
     password: &Password,
-) -> CmdResult<(Clients, HashMap<PathBuf, DerivedKey>)> {
+) -> CmdResult<(Clients, HashMap<PathBuf, CacheKeys>)> {
     let bandwidth = options.bwlimit.map(Bandwidth::new);
     let mut opened: HashMap<PathBuf, Credential> = HashMap::new();
     let mut clients = HashMap::new();
@@ -400,10 +399,10 @@ async fn open_clients(
         let client = space::enter(client, key.1).await?;
         clients.insert(key, Arc::new(client));
     }
-    let journal_keys = (opened.iter())
-        .map(|(path, credential)| (path.clone(), resume::journal_key(credential)))
+    let keys = (opened.iter())
+        .map(|(path, credential)| (path.clone(), CacheKeys::of(credential)))
         .collect();
-    Ok((clients, journal_keys))
+    Ok((clients, keys))
 }
 
 /// `--delete` (or a script's `delete` param) over a run's scripts.

@@ -111,6 +111,7 @@ mod tests {
     use super::*;
     use crate::dropbox::content_hash::content_hash;
     use crate::dropbox::types::WriteMode;
+    use crate::upload::hash_cache::test_key;
     use futures_util::StreamExt;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -195,11 +196,14 @@ mod tests {
         let stale = planned(dir.path(), "stale", b"new", Some(b"old"));
         let fresh = planned(dir.path(), "fresh", b"abc", Some(b"abc"));
         let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
-        let cache = HashCache::open_at(cache_dir.path(), dir.path(), later);
+        let cache =
+            HashCache::open_at(cache_dir.path(), dir.path(), later).verified(test_key("token"));
         cache.learn(&stale.local, stale.unchanged_if.as_ref().unwrap());
         let locals = [stale.local.clone(), fresh.local.clone()];
         cache.save(&locals).unwrap();
-        let cache = Arc::new(HashCache::open_at(cache_dir.path(), dir.path(), later));
+        let cache = Arc::new(
+            HashCache::open_at(cache_dir.path(), dir.path(), later).verified(test_key("token")),
+        );
         let (skipped, changed) = split(vec![stale, fresh], cache.clone(), 2).await;
         assert_eq!(skipped, ["fresh", "stale"]);
         assert!(changed.is_empty());
@@ -207,7 +211,8 @@ mod tests {
             cache.save(&locals).unwrap(),
             "the hash of fresh was learned"
         );
-        let cache = HashCache::open_at(cache_dir.path(), dir.path(), later);
+        let cache =
+            HashCache::open_at(cache_dir.path(), dir.path(), later).verified(test_key("token"));
         assert_eq!(cache.known(&locals[1]), Some(content_hash(b"abc").as_str()));
     }
 

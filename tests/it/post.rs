@@ -1,7 +1,8 @@
 //! `dropbox-post post` against a real emulator process.
 
 use crate::harness::{
-    CmdExt, PASSWORD, TestEnv, assert_same_files, assert_success, files, json_of, pattern, stderr,
+    CmdExt, PASSWORD, TestEnv, assert_same_files, assert_success, files, hash, json_of, pattern,
+    stderr,
 };
 
 #[test]
@@ -105,6 +106,26 @@ fn remembered_hashes_skip_reading_but_never_hide_a_change() {
 
     let json = study.post_json(&["--no-hash-cache"]);
     assert_eq!(json["totals"]["skipped"], 2);
+
+    // Issue 21 review: a cache entry rewritten to fit the file as it is now, with the hash
+    // Dropbox holds, would make new bytes look unchanged. It is not the credential's.
+    #[cfg(unix)]
+    {
+        let cached = std::fs::read_dir(env.cache().join("hashes")).unwrap();
+        let cached = cached.map(|e| e.unwrap().path()).next().unwrap();
+        let mut saved: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&cached).unwrap()).unwrap();
+        let held = hash(&pattern(50_000, 3));
+        std::fs::write(&edit, pattern(50_000, 4)).unwrap();
+        let mut forged = saved["files"]["keep.bin"].clone();
+        forged["stamp"] = crate::harness::stamp(&edit);
+        forged["hash"] = held.into();
+        saved["files"]["edit.bin"] = forged;
+        std::fs::write(&cached, saved.to_string()).unwrap();
+        let json = study.post_json(&[]);
+        assert_eq!(json["totals"]["uploaded"], 1);
+        assert_same_files(&study.path("out"), &emu.file("/C"));
+    }
 }
 
 #[test]

@@ -390,6 +390,18 @@ pub fn assert_no_secret(output: &Output, secrets: &[&str]) {
     }
 }
 
+/// A file's stamp as the cache folder keeps it (device, inode, mtime, ctime), for tests
+/// that forge cache records as anyone who may write that folder could.
+#[cfg(unix)]
+pub fn stamp(path: &Path) -> serde_json::Value {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).unwrap();
+    serde_json::json!({
+        "dev": m.dev(), "ino": m.ino(),
+        "mtime": [m.mtime(), m.mtime_nsec()], "ctime": [m.ctime(), m.ctime_nsec()],
+    })
+}
+
 /// Deterministic pseudo-random bytes (so a wrong offset cannot go unnoticed).
 pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
