@@ -776,9 +776,9 @@ fn outcome(verified: Result<(), Unverified>) -> Outcome {
 }
 
 /// Puts back what Dropbox held at `file`'s path before a commit found wrong (whose rev is
-/// `bad`): the revision that commit replaced (`files/restore`), or no file when the listing
-/// showed none (`delete_v2` of the bad rev only). Never touches a version someone else
-/// wrote since. Says what came of it.
+/// `bad`): the revision that commit replaced (`files/restore`), or no file when it replaced
+/// none (`delete_v2` of the bad rev only). Never touches a version someone else wrote since.
+/// Says what came of it.
 async fn roll_back(client: &DropboxClient, file: &PlannedFile, bad: &str) -> String {
     let path = &file.remote;
     tracing::info!("{path}: revision {bad} holds other bytes than were sent; rolling it back");
@@ -788,29 +788,32 @@ async fn roll_back(client: &DropboxClient, file: &PlannedFile, bad: &str) -> Str
         )
     };
     let gone = |e: &ApiError| matches!(e.reason(), Some(Reason::NotFound | Reason::Conflict(_)));
-    // What the bad commit replaced: its predecessor in the file's revisions (which is the
-    // listed one unless someone wrote in between). A restore is not conditional, so the
-    // same answer must show the bad revision still the newest.
-    let replaced = match &file.replaces {
-        None => None,
-        // Without a predecessor listed, the listed revision: a file that was there is
-        // never removed.
-        Some(listed) => match client.list_revisions(path, 2).await {
-            Ok(r) if !r.is_deleted && r.entries.first().is_some_and(|e| e.rev == bad) => Some(
-                r.entries
-                    .get(1)
-                    .map_or_else(|| listed.clone(), |e| e.rev.clone()),
-            ),
-            Ok(_) => return changed(),
-            Err(e) if gone(&e) => return changed(),
-            Err(e) => return rollback_failed(path, &e),
-        },
+    // What the bad commit replaced: its predecessor in the file's revisions, asked even when
+    // the listing showed no file, since someone may have written one in between. A restore
+    // is not conditional, so the same answer must show the bad revision still the newest.
+    let predecessor = match client.list_revisions(path, 2).await {
+        Ok(r) if !r.is_deleted && r.entries.first().is_some_and(|e| e.rev == bad) => {
+            r.entries.get(1).map(|e| e.rev.clone())
+        }
+        Ok(_) => return changed(),
+        Err(e) if gone(&e) => return changed(),
+        Err(e) => return rollback_failed(path, &e),
     };
-    let undone = match replaced {
-        Some(rev) => (client.restore(path, &rev).await)
+    // Without a predecessor reported, the listed revision: a file that was there is never
+    // removed.
+    let undone = match (predecessor, &file.replaces) {
+        (Some(rev), Some(_)) => (client.restore(path, &rev).await)
+            .map(|_| "rolled back to the previous version".to_string()),
+        (Some(rev), None) => (client.restore(path, &rev).await).map(|_| {
+            format!(
+                "rolled back to the version before it, which the listing did not show \
+                 (written since, or deleted before); check {path}"
+            )
+        }),
+        (None, Some(listed)) => (client.restore(path, listed).await)
             .map(|_| "rolled back to the previous version".to_string()),
         // Only the bad revision is deleted: a newer one stays.
-        None => match client.delete_revision(path, bad).await {
+        (None, None) => match client.delete_revision(path, bad).await {
             Ok(()) => {
                 Ok("rolled back: the new file was removed (there was none before)".to_string())
             }

@@ -148,9 +148,23 @@ fn original(line: &str) -> &str {
     }
 }
 
-fn build(builder: GitignoreBuilder, described: HashMap<String, String>) -> Option<Rules> {
-    let set = builder.build().ok()?;
-    (!set.is_empty()).then_some(Rules { set, described })
+/// The compiled rules (`None`: no rules). Each line parsed, they can still fail to compile
+/// together (globset's size limit, some 150,000 `?` in all): `what` is then refused, never
+/// dropped, as dropping would post what it leaves out.
+fn build(
+    builder: GitignoreBuilder,
+    described: HashMap<String, String>,
+    what: impl FnOnce() -> String,
+) -> Result<Option<Rules>, FilterError> {
+    let set = builder.build().map_err(|e| {
+        let what = what();
+        // The cause can quote the compiled pattern whole.
+        tracing::debug!("{what}: {:.200}", e.to_string());
+        FilterError(format!(
+            "{what} cannot be compiled: too large together; use fewer or shorter patterns"
+        ))
+    })?;
+    Ok((!set.is_empty()).then_some(Rules { set, described }))
 }
 
 fn patterns(kind: &str, list: &[Pattern]) -> Result<Option<Rules>, FilterError> {
@@ -166,7 +180,13 @@ fn patterns(kind: &str, list: &[Pattern]) -> Result<Option<Rules>, FilterError> 
             .entry(original(&line).to_string())
             .or_insert_with(|| format!("{kind} {:?} ({})", p.glob, p.origin));
     }
-    Ok(build(builder, described))
+    let origins = || {
+        let mut origins: Vec<&str> = list.iter().map(|p| p.origin.as_str()).collect();
+        origins.sort_unstable();
+        origins.dedup();
+        format!("the {kind} patterns ({})", origins.join(", "))
+    };
+    build(builder, described, origins)
 }
 
 impl Filter {
@@ -476,7 +496,7 @@ fn ignore_file(path: &Path, rel: &str) -> Result<Option<Rules>, FilterError> {
             .entry(original(&folded).to_string())
             .or_insert_with(|| format!("{name} line {}: {}", i + 1, original(line)));
     }
-    Ok(build(builder, described))
+    build(builder, described, || format!("the patterns of {shown}"))
 }
 
 /// What to do with an ignore file that cannot be decoded.
@@ -693,6 +713,34 @@ mod tests {
             );
             assert!(f.excluded("a/.env", false).is_some());
         }
+    }
+
+    #[test]
+    fn patterns_too_large_to_compile_together_are_errors() {
+        // Each line parses; the set passes globset's size limit only together.
+        let half = format!("*{}", "?".repeat(80_000));
+        let pattern = |origin: &str| Pattern {
+            glob: half.clone(),
+            origin: origin.into(),
+        };
+        let both = [pattern("--exclude"), pattern("conf/config.xml line 9")];
+        let error = Filter::new(&both, &[], None).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "the exclude patterns (--exclude, conf/config.xml line 9) cannot be compiled: \
+             too large together; use fewer or shorter patterns"
+        );
+        assert!(Filter::new(&[], &both, None).is_err());
+        assert!(Filter::new(&both[..1], &[], None).is_ok());
+
+        let error = with_ignore_file(format!("{half}\n{half}\n").as_bytes()).unwrap_err();
+        assert!(
+            error.to_string().ends_with(
+                ".dropboxignore cannot be compiled: too large together; use fewer or shorter \
+                 patterns"
+            ),
+            "{error}"
+        );
     }
 
     #[test]

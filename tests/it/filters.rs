@@ -262,6 +262,17 @@ const ROWS: &[Row] = &[
         let bom = utf16("keys/\n", true);
         s.write("post/sub/.dropboxignore", &bom[2..]);
     }),
+    // Each line parses; together they pass globset's size limit (issue 21 red team).
+    refused("an exclude param too large to compile", |s| {
+        s.write("post/token.txt", secret());
+        let big = format!("*{}", "?".repeat(160_000));
+        config(s, &[(("folder", "post", "/s"), &[("exclude", &big)])]);
+    }),
+    refused("an ignore file too large to compile", |s| {
+        post_folder(s, "token.txt");
+        let big = format!("token.txt\n*{}\n", "?".repeat(160_000));
+        s.write("post/.dropboxignore", big);
+    }),
     refused("FIFO ignore file", |s| {
         post_folder(s, "token.txt");
         let fifo = s.path("post/.dropboxignore");

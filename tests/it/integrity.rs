@@ -155,6 +155,25 @@ fn a_rollback_never_undoes_a_newer_version_by_someone_else() {
     assert_eq!(std::fs::read(emu.file("/dest/r.csv")).unwrap(), b"a third");
 }
 
+/// A second writer posts the file after the listing showed none, just before our commit,
+/// which came out wrong: the rollback restores theirs instead of removing the file
+/// (issue 21 red team).
+#[test]
+fn a_rollback_never_removes_a_file_written_since_the_listing() {
+    // Commits: 1 theirs, 2 ours (corrupted).
+    let env = TestEnv::with_emulator(&["--corrupt-commit", "2"]);
+    let (study, emu) = (env.study(), env.emulator());
+    let hook = second_writer(&emu.url, FINISH_BATCH, "/dest/new.csv", "theirs");
+    let proxy = HostileServer::proxy(&emu.url, hook);
+    study.write("post/new.csv", b"ours\n");
+    let reason = failed_post(&study, &proxy.url);
+    assert!(
+        reason.contains("rolled back to the version before it"),
+        "{reason}"
+    );
+    assert_eq!(std::fs::read(emu.file("/dest/new.csv")).unwrap(), b"theirs");
+}
+
 /// A second writer replaced the file after the listing, just before our commit, which
 /// came out wrong: the rollback restores what the commit replaced (theirs), not the
 /// version the listing showed.
