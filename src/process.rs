@@ -53,6 +53,58 @@ pub fn no_core_dumps() {
     };
 }
 
+/// A signal that asks the process to stop (Ctrl-C, SIGTERM).
+#[derive(Clone, Copy, Debug)]
+pub struct Stop(#[cfg_attr(not(unix), allow(dead_code))] i32);
+
+/// Completes on Ctrl-C or SIGTERM with the signal; the handlers are installed when this
+/// is called. Racing a command's future against it drops that future on a signal, so its
+/// temporary files go with it.
+pub fn stop_requested() -> impl std::future::Future<Output = Stop> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let watched = signal(SignalKind::interrupt())
+            .and_then(|int| signal(SignalKind::terminate()).map(|term| (int, term)));
+        async move {
+            match watched {
+                Ok((mut int, mut term)) => {
+                    tokio::select! {
+                        _ = int.recv() => Stop(libc::SIGINT),
+                        _ = term.recv() => Stop(libc::SIGTERM),
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("cannot watch SIGTERM: {e}");
+                    let _ = tokio::signal::ctrl_c().await;
+                    Stop(libc::SIGINT)
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+            Stop(2)
+        }
+    }
+}
+
+impl Stop {
+    /// Ends the process as the signal would have, once what it interrupted is cleaned up:
+    /// the shell sees the same status (130 for Ctrl-C).
+    pub fn end_process(self) -> ! {
+        #[cfg(unix)]
+        // SAFETY: resetting a signal's disposition and raising it touch no memory.
+        unsafe {
+            libc::signal(self.0, libc::SIG_DFL);
+            libc::raise(self.0);
+        }
+        std::process::exit(128 + self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[cfg(target_os = "linux")]

@@ -200,7 +200,7 @@ pub fn run(args: EmulateArgs) -> CmdResult {
         })?;
         // Watched before the URL is out: a client may stop the emulator (or release what it
         // holds) as soon as it reads it.
-        let stop = stop_requested();
+        let stop = crate::process::stop_requested();
         let mut release = ReleaseSignal::watch();
         let mut out = std::io::stdout();
         writeln!(out, "{}", running.base_url()).exit_with(ExitKind::Internal)?;
@@ -211,7 +211,7 @@ pub fn run(args: EmulateArgs) -> CmdResult {
         tokio::pin!(stop);
         loop {
             tokio::select! {
-                () = &mut stop => break,
+                _ = &mut stop => break,
                 () = release.next() => running.release_holds(),
             }
         }
@@ -249,35 +249,5 @@ impl ReleaseSignal {
             return;
         }
         std::future::pending().await
-    }
-}
-
-/// Completes on Ctrl-C or SIGTERM; the handlers are installed when this is called.
-fn stop_requested() -> impl std::future::Future<Output = ()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let watched = signal(SignalKind::interrupt())
-            .and_then(|int| signal(SignalKind::terminate()).map(|term| (int, term)));
-        async move {
-            match watched {
-                Ok((mut int, mut term)) => {
-                    tokio::select! {
-                        _ = int.recv() => {}
-                        _ = term.recv() => {}
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!("cannot watch SIGTERM: {e}");
-                    let _ = tokio::signal::ctrl_c().await;
-                }
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        async {
-            let _ = tokio::signal::ctrl_c().await;
-        }
     }
 }

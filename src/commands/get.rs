@@ -4,6 +4,7 @@
 //! Below the target (LOCAL, or a single file's folder) every path is reached through
 //! [`crate::files::confine`]: a symbolic link already there is refused, never written through.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -16,6 +17,7 @@ use crate::commands::browse::{relative, remote_path};
 use crate::dropbox::client::DropboxClient;
 use crate::dropbox::content_hash::ContentHasher;
 use crate::dropbox::error::ApiError;
+use crate::dropbox::path::key;
 use crate::dropbox::space;
 use crate::dropbox::types::{FileMetadata, Metadata};
 use crate::exit::{CmdResult, ExitKind, Failure};
@@ -76,10 +78,15 @@ impl std::fmt::Display for GetError {
     }
 }
 
+/// A remote file and where it lands below the folder written into.
+type Download = (FileMetadata, PathBuf);
+
 /// What `get` writes: the folder it writes into, and each file below it.
 struct Plan {
     root: Folder,
-    files: Vec<(FileMetadata, PathBuf)>,
+    files: Vec<Download>,
+    /// Files of the listing that are not written (each was reported).
+    refused_files: usize,
     /// Folders of the listing that could not be made (each was reported).
     failed_folders: usize,
 }
@@ -94,7 +101,12 @@ pub fn run(args: GetArgs) -> CmdResult {
     let client = args.remote.client()?;
     super::runtime()?.block_on(async {
         let client = space::enter(client, args.remote.root).await?;
-        get(&client, &path, &args.local).await
+        // On Ctrl-C or SIGTERM the downloads in flight are dropped, which removes their
+        // temporary files; only then does the process end.
+        tokio::select! {
+            done = get(&client, &path, &args.local) => done,
+            stop = crate::process::stop_requested() => stop.end_process(),
+        }
     })
 }
 
@@ -102,9 +114,10 @@ async fn get(client: &DropboxClient, path: &str, local: &Path) -> CmdResult {
     let Plan {
         root,
         files,
+        refused_files,
         failed_folders,
     } = plan(client, path, local).await?;
-    let total = files.len();
+    let total = files.len() + refused_files;
     let root = &root;
     let mut results = futures_util::stream::iter(files)
         .map(|(remote, rel)| async move {
@@ -112,7 +125,7 @@ async fn get(client: &DropboxClient, path: &str, local: &Path) -> CmdResult {
             (remote, rel, outcome)
         })
         .buffer_unordered(PARALLEL);
-    let (mut bytes, mut got, mut skipped, mut failed) = (0u64, 0usize, 0usize, 0usize);
+    let (mut bytes, mut got, mut skipped, mut failed) = (0u64, 0usize, 0usize, refused_files);
     let mut fatal = None;
     while let Some((remote, rel, outcome)) = results.next().await {
         let shown = untrusted(remote.path_display.as_deref().unwrap_or(&remote.name));
@@ -204,6 +217,7 @@ async fn plan(client: &DropboxClient, path: &str, local: &Path) -> CmdResult<Pla
             Ok(Plan {
                 root: open(dir)?,
                 files: vec![(file, name)],
+                refused_files: 0,
                 failed_folders: 0,
             })
         }
@@ -221,35 +235,119 @@ async fn plan(client: &DropboxClient, path: &str, local: &Path) -> CmdResult<Pla
                 )
             })?;
             let root = open(local)?;
+            let report = |shown: &str, dest: &Path, why: &dyn std::fmt::Display| {
+                eprintln!(
+                    "dropbox-post: failed: {} -> {}: {why}",
+                    untrusted(shown),
+                    untrusted(&root.shown(dest).to_string_lossy())
+                );
+            };
+            let mut layout = Layout::default();
             let mut files = Vec::new();
-            let mut failed_folders = 0;
+            let (mut refused_files, mut failed_folders) = (0, 0);
             for entry in entries {
                 let Some(rel) = relative(path, &entry) else {
                     continue;
                 };
+                let rel = layout.place(&rel, matches!(entry, Metadata::Folder(_)));
                 let dest = safe_relative(&rel)?;
+                let shown = match &entry {
+                    Metadata::File(f) => f.path_display.as_deref(),
+                    Metadata::Folder(f) => f.path_display.as_deref(),
+                    Metadata::Deleted(_) => None,
+                };
+                let shown = shown.unwrap_or(&rel);
+                let in_git = in_git_folder(&rel);
                 match entry {
-                    Metadata::Folder(folder) => {
+                    Metadata::Folder(_) if in_git => {
+                        report(shown, &dest, &GIT_FOLDER);
+                        failed_folders += 1;
+                    }
+                    Metadata::Folder(_) => {
                         if let Err(e) = root.folder(&dest, Missing::Create) {
-                            let shown = untrusted(folder.path_display.as_deref().unwrap_or(&rel));
-                            let e = GetError::Refused(e);
-                            eprintln!(
-                                "dropbox-post: failed: {shown} -> {}: {e}",
-                                untrusted(&root.shown(&dest).to_string_lossy())
-                            );
+                            report(shown, &dest, &GetError::Refused(e));
                             failed_folders += 1;
                         }
+                    }
+                    Metadata::File(_) if in_git => {
+                        report(shown, &dest, &GIT_FOLDER);
+                        refused_files += 1;
                     }
                     Metadata::File(f) => files.push((f, dest)),
                     Metadata::Deleted(_) => {}
                 }
             }
+            let (mut files, twins) = one_per_name(files);
+            for (f, dest) in &twins {
+                let shown = f.path_display.as_deref().unwrap_or(&f.name);
+                report(shown, dest, &TWINS);
+            }
+            refused_files += twins.len();
             files.sort_by(|a, b| a.1.cmp(&b.1));
             Ok(Plan {
                 root,
                 files,
+                refused_files,
                 failed_folders,
             })
+        }
+    }
+}
+
+const TWINS: &str = "Dropbox listed another file at this name; neither is written";
+
+/// `files` split into those alone at their local name and those that share one (a broken or
+/// hostile listing: Dropbox cannot hold two files at one name); writing both would silently
+/// keep only the last.
+fn one_per_name(files: Vec<Download>) -> (Vec<Download>, Vec<Download>) {
+    let name = |dest: &Path| key(&dest.to_string_lossy());
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (_, dest) in &files {
+        *seen.entry(name(dest)).or_default() += 1;
+    }
+    files
+        .into_iter()
+        .partition(|(_, dest)| seen[&name(dest)] == 1)
+}
+
+/// Why nothing is written in a `.git` folder (any case, as git compares it): its config and
+/// hooks run commands at the next git command there.
+const GIT_FOLDER: &str = "get never writes into a .git folder (git runs what its config and \
+                          hooks say); it is left out";
+
+fn in_git_folder(rel: &str) -> bool {
+    rel.split('/').any(|name| key(name) == ".git")
+}
+
+/// Local paths for a listing's entries: each folder keeps the spelling it is first seen
+/// with, so that entries whose display paths spell a parent in another case (Dropbox vouches
+/// only for the last name's) land in one local folder.
+#[derive(Default)]
+struct Layout(HashMap<String, String>);
+
+impl Layout {
+    /// `rel` (a folder's when `is_folder`) with each folder on the way as first placed.
+    fn place(&mut self, rel: &str, is_folder: bool) -> String {
+        let names: Vec<&str> = rel.split('/').collect();
+        let folders = if is_folder {
+            names.len()
+        } else {
+            names.len() - 1
+        };
+        let mut placed = String::new();
+        for i in 0..folders {
+            let spelled = match placed.is_empty() {
+                true => names[i].to_string(),
+                false => format!("{placed}/{}", names[i]),
+            };
+            placed = (self.0.entry(key(&names[..=i].join("/"))))
+                .or_insert(spelled)
+                .clone();
+        }
+        match (is_folder, placed.is_empty()) {
+            (true, _) => placed,
+            (false, true) => names[folders].to_string(),
+            (false, false) => format!("{placed}/{}", names[folders]),
         }
     }
 }
@@ -271,7 +369,7 @@ fn safe_relative(rel: &str) -> CmdResult<PathBuf> {
 /// only in case and Unicode normalisation, which Dropbox folds).
 fn file_name<'a>(asked: &str, name: &'a str) -> CmdResult<&'a str> {
     let last = asked.rsplit('/').next().unwrap_or_default();
-    if !safe_component(name) || crate::dropbox::path::key(name) != crate::dropbox::path::key(last) {
+    if !safe_component(name) || key(name) != key(last) {
         return Err(unsafe_name("name", name));
     }
     Ok(name)
@@ -481,6 +579,68 @@ mod tests {
             prop_assert_eq!(back.as_deref(), Some(rel.as_str()));
             let local = safe_relative(&rel).unwrap();
             prop_assert_eq!(local, names.iter().collect::<PathBuf>());
+        }
+    }
+
+    #[test]
+    fn each_folder_keeps_the_spelling_it_is_first_seen_with() {
+        let mut layout = Layout::default();
+        let placed: Vec<String> = [
+            ("sub", true),
+            ("Sub/a.txt", false),
+            ("SUB/deeper", true),
+            ("sUb/DEEPER/b.txt", false),
+            ("top.txt", false),
+            ("Other/x", false),
+            ("other", true),
+        ]
+        .iter()
+        .map(|(rel, folder)| layout.place(rel, *folder))
+        .collect();
+        assert_eq!(
+            placed,
+            [
+                "sub",
+                "sub/a.txt",
+                "sub/deeper",
+                "sub/deeper/b.txt",
+                "top.txt",
+                "Other/x",
+                "Other"
+            ]
+        );
+    }
+
+    #[test]
+    fn files_sharing_a_local_name_are_refused_and_git_folders_left_out() {
+        let file = |display: &str, rel: &str| {
+            let meta = crate::commands::browse::tests::entry("file", display);
+            let Metadata::File(f) = meta else {
+                unreachable!()
+            };
+            (f, PathBuf::from(rel))
+        };
+        let (alone, twins) = one_per_name(vec![
+            file("/res/same.txt", "same.txt"),
+            file("/res/Same.TXT", "Same.TXT"),
+            file("/res/other.txt", "other.txt"),
+        ]);
+        let names = |v: &[Download]| -> Vec<String> {
+            v.iter().map(|(_, p)| p.display().to_string()).collect()
+        };
+        assert_eq!(names(&alone), ["other.txt"]);
+        assert_eq!(names(&twins), ["same.txt", "Same.TXT"]);
+
+        for rel in [
+            ".git",
+            ".git/config",
+            "a/.GIT/hooks/post-checkout",
+            ".Git/x",
+        ] {
+            assert!(in_git_folder(rel), "{rel}");
+        }
+        for rel in [".gitignore", "a/.github/x", "git/config", "x.git"] {
+            assert!(!in_git_folder(rel), "{rel}");
         }
     }
 

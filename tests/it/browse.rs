@@ -211,3 +211,34 @@ fn get_writes_nothing_through_a_symlink_in_the_target() {
     assert!(err.contains("got 1 files"), "{err}");
     assert_eq!(std::fs::read(copy.join("a.txt")).unwrap(), b"");
 }
+
+/// Issue 21 red team: a shared folder holding `.git/config` replaced the target
+/// repository's config, whose `core.fsmonitor` ran at the next `git status`. Nothing of a
+/// `.git` folder (any case) is written; the rest lands; exit 6 says so.
+#[test]
+fn get_never_writes_into_a_git_folder() {
+    let env = TestEnv::new();
+    let study = env.study();
+    study.write("out/r.csv", b"1\n");
+    study.write("out/.git/config", b"[core]\n\tfsmonitor = echo ran\n");
+    study.write("out/sub/.GIT/hooks/post-checkout", b"#!/bin/sh\n");
+    study.config(&[("folder", "out", "/res")]);
+    assert_success(&study.post(&[]).output().unwrap());
+    let copy = env.path("copy");
+    std::fs::create_dir_all(copy.join(".git")).unwrap();
+    std::fs::write(copy.join(".git/config"), b"mine").unwrap();
+    let out = run(&study, &["get", "/res", copy.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(
+        err.matches("get never writes into a .git folder").count(),
+        5,
+        "{err}"
+    );
+    assert_eq!(std::fs::read(copy.join(".git/config")).unwrap(), b"mine");
+    assert_eq!(
+        crate::harness::files(&copy),
+        [".git/config", "r.csv"].map(std::path::PathBuf::from)
+    );
+    assert!(copy.join("sub").is_dir() && !copy.join("sub/.GIT").exists());
+}

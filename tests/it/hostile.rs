@@ -440,6 +440,61 @@ fn a_download_longer_than_announced_stops_at_the_announced_size() {
     assert!(produced < 64 << 20, "the server streamed {produced} bytes");
 }
 
+/// Issue 21 red team: a `get` stopped by Ctrl-C or SIGTERM left its partial temporary file
+/// behind for good (a later `post` of the folder published it). Now the downloads in flight
+/// are dropped first, then the process ends as the signal would have.
+#[cfg(unix)]
+#[test]
+fn an_interrupted_get_leaves_no_temporary_file() {
+    use std::os::unix::process::ExitStatusExt;
+    let meta = file_metadata("run.csv", "/res/run.csv", 1 << 30);
+    let header = meta.to_string();
+    // One MiB, then nothing: the download stays in flight.
+    let stalled = post(move || async move {
+        let first = futures_util::stream::once(async {
+            Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'x'; 1 << 20]))
+        });
+        let body = Body::from_stream(first.chain(futures_util::stream::pending()));
+        ([("dropbox-api-result", header)], body).into_response()
+    });
+    let server = serving(meta, stalled);
+    let env = TestEnv::new();
+    let study = env.study();
+    let got = study.path("got");
+    for signal in ["-INT", "-TERM"] {
+        std::fs::create_dir_all(&got).unwrap();
+        let mut get = study.command();
+        get.args([
+            "get",
+            "/res/run.csv",
+            "got",
+            "--encrypted",
+            "keys/dropbox.enc",
+        ])
+        .args(["--endpoint", &server.url])
+        .password(PASSWORD);
+        let mut child = get.spawn().unwrap();
+        // Bounded: the temporary file shows up as soon as the first MiB is in.
+        let started = std::time::Instant::now();
+        while tree(&got).is_empty() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "no temporary file"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let pid = child.id().to_string();
+        let kill = std::process::Command::new("kill")
+            .args([signal, &pid])
+            .status();
+        assert!(kill.unwrap().success());
+        let status = child.wait().unwrap();
+        let expected = if signal == "-INT" { 2 } else { 15 };
+        assert_eq!(status.signal(), Some(expected), "{status:?}");
+        assert!(tree(&got).is_empty(), "{signal}: left {:?}", tree(&got));
+    }
+}
+
 // ---- Finding 7: messages that mislead ---------------------------------------------------
 
 #[test]
