@@ -108,10 +108,12 @@ pub struct Filter {
 
 #[derive(Debug)]
 struct InStudy {
-    /// The study directory with symlinks resolved.
+    /// The study directory with symlinks resolved; for a path outside the study, the file
+    /// system's root.
     real: PathBuf,
     /// The posted folder (for a file, the folder holding it) relative to the study, as the
     /// script names it and with symlinks resolved (once when they agree); `""`: the study.
+    /// Outside the study, the resolved folder relative to the root.
     bases: Vec<String>,
     /// The exclude that leaves out the posted path itself, or a folder above it.
     rule: Option<String>,
@@ -241,8 +243,9 @@ impl Filter {
         Ok(filter)
     }
 
-    /// Where `folder` (the posted folder, or a posted file's) lies in `study_dir`, and the
-    /// exclude that leaves it (or a folder above it) out.
+    /// Where `folder` (the posted folder, or a posted file's) lies in `study_dir` (or, outside
+    /// it, below the file system's root), and the exclude that leaves it (or a folder above
+    /// it) out.
     fn in_study(&self, study_dir: &Path, folder: &Path) -> Option<InStudy> {
         let real = std::fs::canonicalize(study_dir).ok()?;
         // As named: a `..` is left to the resolved form, which says where it really is.
@@ -253,9 +256,17 @@ impl Filter {
             .map(|rel| key(&slashed(rel)))
             .collect();
         bases.dedup();
-        if bases.is_empty() {
-            return None;
-        }
+        let real = match bases.is_empty() {
+            false => real,
+            // Outside the study (`--allow-outside`, or a config's `allow_outside`): matched
+            // from the file system's root, so that the user's `keys/` or `**/keys/**` still
+            // leaves out `../other/keys/token.txt` (only patterns not anchored can match).
+            true => {
+                let outside = self.real_root.as_deref()?;
+                bases.push(key(&slashed(outside)));
+                outside.ancestors().last()?.to_path_buf()
+            }
+        };
         let rule = bases.iter().find_map(|base| {
             steps(base, true).find_map(|(prefix, dir)| self.exclude_rule(prefix, dir))
         });
@@ -351,7 +362,10 @@ impl Filter {
             let rule = steps(&rel, is_dir).find_map(|(prefix, dir)| self.exclude_rule(prefix, dir));
             return Ok(rule);
         }
-        Ok(None)
+        // Elsewhere (followed with `--allow-outside`): from the file system's root, as a
+        // posted path outside the study is.
+        let rel = key(&slashed(target));
+        Ok(steps(&rel, is_dir).find_map(|(prefix, dir)| self.exclude_rule(prefix, dir)))
     }
 
     /// An empty folder is posted (created) unless left out; with include patterns, only when
@@ -482,6 +496,9 @@ fn ignore_file(path: &Path, rel: &str) -> Result<Option<Rules>, FilterError> {
     // A lone `\r` ends a line too (old Mac editors): otherwise the file is one line that
     // matches nothing.
     for (i, line) in text.replace("\r\n", "\n").split(['\n', '\r']).enumerate() {
+        // A byte-order mark inside (files joined with `cat`, one saved "with BOM") would make
+        // its line match nothing.
+        let line = line.strip_prefix('\u{feff}').unwrap_or(line);
         let folded = key(line);
         builder.add_line(from.clone(), &folded).map_err(|e| {
             // Not the line itself: an ignore file may be a link to a file that is not one
@@ -744,6 +761,13 @@ mod tests {
     }
 
     #[test]
+    fn a_byte_order_mark_inside_an_ignore_file_starts_a_line_that_still_counts() {
+        let filter = with_ignore_file(b"secret.txt\n\xef\xbb\xbf*.key\n").unwrap();
+        assert!(filter.excluded("b.key", false).is_some());
+        assert!(filter.excluded("secret.txt", false).is_some());
+    }
+
+        #[test]
     fn ignore_files_that_cannot_be_read_as_written_are_errors() {
         let bad: [(&[u8], &str); 4] = [
             (b"ok\nr\xe9sum\xe9.pdf\n", "line 2 is not UTF-8"),
@@ -873,6 +897,56 @@ mod tests {
                     .excluded_root()
                     .is_some()
             );
+        }
+    }
+
+    /// Issue 21 red team: a config's `allow_outside` must not take a path past the user's
+    /// own excludes; outside the study they are matched from the file system's root.
+    #[test]
+    fn a_path_outside_the_study_is_held_to_the_excludes_not_anchored() {
+        let dir = tempfile::tempdir().unwrap();
+        let (study, other) = (dir.path().join("study"), dir.path().join("other"));
+        write(&other, "keys/token.txt", "t");
+        write(&other, "post/r.csv", "r");
+        write(&study, "post/r.csv", "r");
+        let job = |glob: &str, path: &str, is_dir: bool| {
+            let excludes = pats(&[glob], "--exclude");
+            Filter::for_job(&excludes, &[], &study.join(path), is_dir, &study).unwrap()
+        };
+        for glob in ["keys/", "**/keys/**", "token.txt"] {
+            let f = job(glob, "../other/keys/token.txt", false);
+            let rule = f.excluded_root().or_else(|| f.excluded("token.txt", false));
+            assert_eq!(
+                rule,
+                Some(format!("exclude {glob:?} (--exclude)")),
+                "{glob}"
+            );
+        }
+        assert!(
+            job("keys/", "../other/keys", true)
+                .excluded_root()
+                .is_some()
+        );
+        // Anchored patterns mean the study or the posted folder, not the disk.
+        assert!(
+            job("/other", "../other/post", true)
+                .excluded_root()
+                .is_none()
+        );
+        assert!(
+            job("keys/", "../other/post", true)
+                .excluded("r.csv", false)
+                .is_none()
+        );
+        // A symlink to somewhere else entirely is judged from the root too.
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(other.join("keys"), study.join("post/latest")).unwrap();
+            let f = job("keys/", "post", true);
+            let rule = f
+                .excluded_target("latest", &other.join("keys"), true)
+                .unwrap();
+            assert_eq!(rule, Some("exclude \"keys/\" (--exclude)".to_string()));
         }
     }
 

@@ -249,6 +249,15 @@ const ROWS: &[Row] = &[
         let params: Params = &[("exclude", "token.txt")];
         config(s, &[(("folder", "post", "/s"), params)]);
     }),
+    row(
+        "a config's allow_outside past --exclude",
+        &["--exclude", "keys/"],
+        |s| {
+            s.write("../other/keys/token.txt", secret());
+            let params: Params = &[("allow_outside", "true")];
+            config(s, &[(("file", "../other/keys/token.txt", "/s"), params)]);
+        },
+    ),
     refused("dangling ignore file", |s| {
         post_folder(s, "token.txt");
         link(s, "nowhere", "post/.dropboxignore");
