@@ -11,6 +11,7 @@ use super::args::{EndpointArgs, PasswordArgs};
 use crate::config::{self, PostJob};
 use crate::dropbox::bwlimit;
 use crate::dropbox::content_hash::BLOCK_SIZE;
+use crate::dropbox::endpoint::ENDPOINT_ENV;
 use crate::dropbox::limits::MAX_REQUEST_BYTES;
 use crate::dropbox::space::Space;
 use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
@@ -59,7 +60,8 @@ pub struct PostArgs {
     pub config_arg: Option<PathBuf>,
 
     /// The study directory that relative paths resolve against (default: the folder above
-    /// conf/; with --option, the current directory).
+    /// conf/; with --option, the current directory). Refused in librec-auto's form (CONFIG
+    /// --option …), as is --endpoint there: librec-auto passes a config's params as flags.
     #[arg(long, value_name = "DIR")]
     pub target: Option<PathBuf>,
 
@@ -232,6 +234,7 @@ fn chunk_mib(s: &str) -> Result<usize, String> {
 }
 
 pub fn run(args: PostArgs) -> CmdResult {
+    args.refuse_config_given()?;
     let (jobs, disabled) = args.jobs()?;
     let Some(first) = jobs.first() else {
         eprintln!("dropbox-post: the script has option No; nothing to post");
@@ -271,6 +274,40 @@ impl PostArgs {
             bwlimit: self.bwlimit.filter(|&rate| rate > 0),
             json: self.json,
         })
+    }
+
+    /// librec-auto runs a post script as `post CONFIG --option=… ` with each of the
+    /// script's params as a flag, so there a config could give any flag: none may send the
+    /// credential to another server or move the study boundary (what the outside and share
+    /// rules measure from). The endpoint then comes from the environment only, and the
+    /// study is the directory librec-auto runs the script in.
+    fn refuse_config_given(&self) -> CmdResult<()> {
+        if self.option.is_none() || self.config_arg.is_none() {
+            return Ok(());
+        }
+        let refuse = |flag: &str, instead: &str| {
+            Err(Failure::msg(
+                ExitKind::Usage,
+                format!(
+                    "{flag} in librec-auto's form (post CONFIG --option …): librec-auto passes \
+                     a config's params as flags, and a config may not set this; {instead}"
+                ),
+            ))
+        };
+        let from_env = std::env::var(ENDPOINT_ENV).ok();
+        if self.endpoint.endpoint.is_some() && self.endpoint.endpoint != from_env {
+            return refuse(
+                "--endpoint",
+                &format!("set {ENDPOINT_ENV} in the environment librec-auto runs in"),
+            );
+        }
+        if self.target.is_some() {
+            return refuse(
+                "--target",
+                "run librec-auto from the study, or post --config CONFIG --target DIR yourself",
+            );
+        }
+        Ok(())
     }
 
     /// What the user allows a mirror. librec-auto passes each of a config's params as a

@@ -767,7 +767,7 @@ mod tests {
         assert!(filter.excluded("secret.txt", false).is_some());
     }
 
-        #[test]
+    #[test]
     fn ignore_files_that_cannot_be_read_as_written_are_errors() {
         let bad: [(&[u8], &str); 4] = [
             (b"ok\nr\xe9sum\xe9.pdf\n", "line 2 is not UTF-8"),

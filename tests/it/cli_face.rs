@@ -868,6 +868,32 @@ fn mirror_refusals() {
                     "--max-delete=off",
                 ],
             ),
+            // Nor send the credential elsewhere, nor move the study boundary.
+            case(
+                "usage-post-librec-endpoint",
+                &[
+                    "post",
+                    "conf/data.xml",
+                    "--option=folder",
+                    "--encrypted_key=keys/k.enc",
+                    "--path=data",
+                    "--dest=/r",
+                    "--endpoint=http://127.0.0.1:9",
+                ],
+            ),
+            case(
+                "usage-post-librec-target",
+                &[
+                    "post",
+                    "conf/data.xml",
+                    "--option=file",
+                    "--encrypted_key=keys/k.enc",
+                    "--path=etc/passwd",
+                    "--dest=/r",
+                    "--target=/",
+                    "--share=true",
+                ],
+            ),
         ],
     );
 }

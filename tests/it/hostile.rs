@@ -270,7 +270,7 @@ fn a_path_typed_without_a_config_is_the_users_own() {
             .args(["--option=file", "--encrypted_key=keys/dropbox.enc"])
             .arg(format!("--dest={dest}"))
             .arg(format!("--path={}", elsewhere.display()))
-            .endpoint(env.emulator())
+            .endpoint_env(env.emulator())
             .password(PASSWORD);
         cmd.output().unwrap()
     };

@@ -345,7 +345,7 @@ fn the_librec_auto_argv_form_posts_one_script() {
         let mut cmd = study.cmd();
         cmd.args(["post", "conf/config.xml", option])
             .args(rest)
-            .endpoint(emu);
+            .endpoint_env(emu);
         cmd
     };
     let script = ["--encrypted_key=keys/dropbox.enc", "--path=post/r.csv"];
@@ -364,6 +364,21 @@ fn the_librec_auto_argv_form_posts_one_script() {
 
     // librec-auto drops params whose text is empty: `No` may come alone.
     argv("--option=No", &[]).assert().success();
+
+    // Issue 21 red team: librec-auto passes every param as a flag, so a config's
+    // `endpoint` would send the token elsewhere and its `target` move the study boundary.
+    let script = [&script[..], &["--dest=/argv"]].concat();
+    for flag in [
+        "--endpoint=http://127.0.0.1:9".to_string(),
+        "--target=/".into(),
+    ] {
+        argv("--option=file", &script)
+            .arg(&flag)
+            .password(PASSWORD)
+            .assert()
+            .code(2)
+            .stderr(predicates::str::contains("a config may not set this"));
+    }
 
     // Without `No`, the missing params are a config error naming the param.
     argv("--option=file", &[])

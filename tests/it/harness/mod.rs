@@ -273,6 +273,11 @@ pub trait CmdExt {
     fn endpoint(&mut self, emulator: &Emulator) -> &mut Self {
         self.push_args(&["--endpoint".as_ref(), emulator.url.as_ref()])
     }
+
+    /// `emulator` through `DROPBOX_POST_ENDPOINT`, as librec-auto's form must take it.
+    fn endpoint_env(&mut self, emulator: &Emulator) -> &mut Self {
+        self.set_env("DROPBOX_POST_ENDPOINT", emulator.url.as_ref())
+    }
 }
 
 macro_rules! cmd_ext {
