@@ -164,9 +164,10 @@ pub struct PostArgs {
     #[arg(long)]
     pub allow_root_mirror: bool,
 
-    /// With --delete: let a script from whose folder nothing was posted (empty, or a disk
-    /// that is not mounted) mirror its DEST, i.e. delete everything there. Refused without
-    /// it; a config cannot give this.
+    /// With --delete: let a script from whose folder nothing was posted but empty files and
+    /// dot-files such as .gitkeep (results not made, or a disk that is not mounted) mirror
+    /// its DEST, i.e. delete everything else there. Refused without it; a config cannot
+    /// give this.
     #[arg(long)]
     pub allow_empty_mirror: bool,
 

@@ -16,6 +16,7 @@ use super::walk::LocalTree;
 use crate::config::{JobKind, PostJob};
 use crate::dropbox::client::DropboxClient;
 use crate::dropbox::error::ApiError;
+use crate::dropbox::path::key;
 use crate::seal::{Credential, DerivedKey};
 
 /// A script's walked tree, with its hash cache and how long the walk took.
@@ -70,10 +71,17 @@ impl Script<'_> {
             self.verbose,
             options.bwlimit,
         ));
+        let mut keys = mirror::posted_keys(&job.dest, &tree);
+        // A file script keeps its file's place whether or not it posts it this run (left
+        // out by a filter, failed): another script's mirror never deletes it.
+        if let (JobKind::File, Some(name)) = (job.kind, job.path.file_name()) {
+            keys.insert(key(&plan::remote_path(&job.dest, &name.to_string_lossy())));
+        }
         let mut posted = Posted {
             dest: job.dest.clone(),
             folder: job.kind == JobKind::Folder,
-            keys: mirror::posted_keys(&job.dest, &tree),
+            keys,
+            results: mirror::holds_results(&tree),
             listing: None,
         };
         let result = match listed {

@@ -26,8 +26,9 @@
 //!
 //! **Safety nets**, refused with a reason (nothing deleted, the run exits 6): a `dest` of
 //! `/` (the whole Dropbox; with `--root team` the member folder and the team folders)
-//! without `--allow-root-mirror`; a local tree from which nothing was posted (an empty
-//! folder, a mount point whose disk is not mounted) that would delete something, without
+//! without `--allow-root-mirror`; a local tree from which nothing but empty files and
+//! dot-files was posted (an empty folder, a `.gitkeep` before the results are made, a mount
+//! point whose disk is not mounted) that would delete something, without
 //! `--allow-empty-mirror`; and a run whose mirrors together would delete more than
 //! `--max-delete` files and folders.
 
@@ -57,6 +58,8 @@ pub struct Posted {
     pub folder: bool,
     /// Keys of what it posts: the local tree as Dropbox paths ([`posted_keys`]).
     pub keys: HashSet<String>,
+    /// Whether it posts any result ([`holds_results`]).
+    pub results: bool,
     /// `dest` as listed before the upload; `None` if it could not be listed.
     pub listing: Option<HashMap<String, Metadata>>,
 }
@@ -96,8 +99,9 @@ pub enum Refused {
     )]
     Root,
     #[error(
-        "nothing was posted (an empty local folder, or a disk not mounted?), and the mirror \
-         would delete {} under {dest}: give --allow-empty-mirror if that is what you want",
+        "nothing was posted but empty files and dot-files such as .gitkeep (results not made, \
+         or a disk not mounted?), and the mirror would delete {} under {dest}: give \
+         --allow-empty-mirror if that is what you want",
         things(*.count)
     )]
     Empty { dest: String, count: usize },
@@ -140,9 +144,7 @@ pub fn deletions(
     nested.extend(off.cloned());
     let listing = vet(&this.dest, listing);
     let deletions = plan(&this.dest, &listing, &kept, &nested, filter);
-    // An empty local folder posts only `dest` itself.
-    let posted_nothing = this.keys.iter().all(|k| *k == base);
-    if posted_nothing && !deletions.all.is_empty() && !leave.empty {
+    if !this.results && !deletions.all.is_empty() && !leave.empty {
         let (dest, count) = (this.dest.clone(), deletions.all.len());
         return Err(Refused::Empty { dest, count });
     }
@@ -163,11 +165,21 @@ fn things(n: usize) -> String {
     }
 }
 
+/// Whether a walked tree holds a result: a file neither empty nor a dot-file. What a fresh
+/// clone holds before the results are made (`.gitkeep`, `.dropboxignore`) is no reason to
+/// empty `dest`.
+pub fn holds_results(tree: &LocalTree) -> bool {
+    (tree.files.iter())
+        .any(|f| f.size > 0 && !f.rel.rsplit('/').next().unwrap_or("").starts_with('.'))
+}
+
 /// The Dropbox keys (see `dropbox::path::key`) of everything a script posts under `dest`:
-/// its files and the folders on their way, and its empty folders.
+/// its files and the folders on their way, its empty folders, and what the walk skipped
+/// (a FIFO, a socket: there locally, so its Dropbox namesake stays).
 pub fn posted_keys(dest: &str, tree: &LocalTree) -> HashSet<String> {
     let rels = tree.files.iter().map(|f| f.rel.as_str());
     let rels = rels.chain(tree.empty_dirs.iter().map(String::as_str));
+    let rels = rels.chain(tree.skipped.iter().map(String::as_str));
     let mut keys = HashSet::new();
     for rel in rels {
         keys.insert(key(&remote_path(dest, rel)));
@@ -654,10 +666,13 @@ mod tests {
         keys: &[&str],
         listing: Option<HashMap<String, Metadata>>,
     ) -> Posted {
+        // As from a tree of non-empty files: a script posting only `dest` posts nothing.
+        let results = keys.iter().any(|k| key(k) != key(dest));
         Posted {
             dest: dest.into(),
             folder,
             keys: self::keys(keys),
+            results,
             listing,
         }
     }
@@ -819,6 +834,38 @@ mod tests {
             removed_with(&["/", "/s2"]),
             ["/s/off", "/s/off/x.csv", "/s/stale.csv"]
         );
+    }
+
+    #[test]
+    fn only_a_file_neither_empty_nor_hidden_is_a_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = |files: &[(&str, &[u8])]| {
+            let files = (files.iter()).map(|(rel, data)| {
+                let path = dir.path().join(rel.replace('/', "_"));
+                std::fs::write(&path, data).unwrap();
+                crate::upload::walk::LocalFile::new(
+                    &path,
+                    rel.to_string(),
+                    &std::fs::metadata(&path).unwrap(),
+                )
+            });
+            LocalTree {
+                files: files.collect(),
+                ..LocalTree::default()
+            }
+        };
+        let placeholders: &[(&str, &[u8])] = &[
+            (".gitkeep", b""),
+            (".dropboxignore", b"*.tmp"),
+            ("run/.keep", b"x"),
+            ("run/empty.csv", b""),
+        ];
+        assert!(!holds_results(&tree(placeholders)));
+        assert!(!holds_results(&LocalTree::default()));
+        assert!(holds_results(&tree(&[
+            (".gitkeep", b""),
+            ("run/r.csv", b"1")
+        ])));
     }
 
     #[test]

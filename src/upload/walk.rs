@@ -89,6 +89,8 @@ pub struct LocalTree {
     pub empty_dirs: Vec<String>,
     pub problems: Vec<Problem>,
     pub warnings: Vec<String>,
+    /// Entries neither file nor folder (FIFOs, sockets, devices), skipped with a warning.
+    pub skipped: Vec<String>,
     pub excluded: Vec<Excluded>,
 }
 
@@ -262,6 +264,7 @@ pub fn walk_folder(
                 "skipping {}: not a regular file or folder (fifo, socket or device)",
                 entry.path().display()
             ));
+            tree.skipped.push(rel);
         }
     }
     for dir in dirs

@@ -226,6 +226,58 @@ fn a_script_switched_off_keeps_its_files() {
     );
 }
 
+/// Issue 21 red team: an enabled file script whose file a filter leaves out (or that
+/// failed) posted nothing, so a folder script's mirror around it deleted its file.
+#[test]
+fn a_file_script_that_posts_nothing_keeps_its_file() {
+    let env = TestEnv::new();
+    let study = mirrored(
+        &env,
+        &[("r.csv", b"r")],
+        &[
+            ("/dest/summary/summary.pdf", b"s"),
+            ("/dest/stale.csv", b"x"),
+        ],
+    );
+    study.write("results/summary.pdf", b"s");
+    study.config(&[
+        ("folder", "post", "/dest"),
+        ("file", "results/summary.pdf", "/dest/summary"),
+    ]);
+    let json = study.post_json(&["--delete", "--exclude", "results/"]);
+    assert_eq!(json["totals"]["deleted"], 1, "{json}");
+    assert_eq!(
+        tree(&env.emulator().file("/dest")),
+        ["r.csv", "summary/", "summary/summary.pdf"]
+    );
+}
+
+/// Issue 21 red team: a FIFO the walk skips is there locally: its namesake on Dropbox
+/// stays.
+#[cfg(unix)]
+#[test]
+fn what_the_walk_skips_keeps_its_namesake() {
+    let env = TestEnv::new();
+    let study = mirrored(
+        &env,
+        &[("k.csv", b"k")],
+        &[
+            ("/dest/results.csv", b"precious"),
+            ("/dest/stale.csv", b"x"),
+        ],
+    );
+    let made = std::process::Command::new("mkfifo")
+        .arg(study.path("post/results.csv"))
+        .status();
+    assert!(made.unwrap().success());
+    let json = study.post_json(&["--delete"]);
+    assert_eq!(json["totals"]["deleted"], 1, "{json}");
+    assert_eq!(
+        tree(&env.emulator().file("/dest")),
+        ["k.csv", "results.csv"]
+    );
+}
+
 #[test]
 fn includes_keep_the_empty_folders_they_leave_out() {
     let env = TestEnv::new();
@@ -260,6 +312,12 @@ fn an_empty_local_folder_does_not_empty_dest() {
     let env = TestEnv::new();
     let study = mirrored(&env, &[], &[("/dest/a.csv", b"a"), ("/dest/b/c.csv", b"c")]);
     refused(&env, &study, &["--delete"], "nothing was posted");
+    // Issue 21 red team: what a fresh clone holds before the results are made.
+    study.write("post/.gitkeep", b"");
+    study.write("post/.dropboxignore", b"*.tmp\n");
+    std::fs::create_dir_all(study.path("post/run-1")).unwrap();
+    study.write("post/run-1/empty.csv", b"");
+    refused(&env, &study, &["--delete"], "nothing was posted");
     refused(
         &env,
         &study,
@@ -270,7 +328,10 @@ fn an_empty_local_folder_does_not_empty_dest() {
         .post(&["--delete", "--allow-empty-mirror"])
         .assert()
         .success();
-    assert_eq!(tree(&env.emulator().file("/dest")), Vec::<String>::new());
+    assert_eq!(
+        tree(&env.emulator().file("/dest")),
+        [".dropboxignore", ".gitkeep", "run-1/", "run-1/empty.csv"]
+    );
 }
 
 #[test]
