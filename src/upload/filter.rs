@@ -33,7 +33,7 @@
 //! (a dangling symlink, a FIFO, a folder) and a line that is not a valid pattern are errors:
 //! posting what the user meant to leave out must never be the fallback.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
@@ -84,9 +84,13 @@ impl Rules {
 /// folded by [`key`].
 #[derive(Debug, Default)]
 struct Seen {
-    /// The ignore files read so far, by the folder holding each (`""` for the posted folder
-    /// itself); `None` for a folder that has none.
-    ignore_files: HashMap<String, Option<Rules>>,
+    /// The folders whose ignore file was looked for, as named (`""` for the posted folder
+    /// itself).
+    entered: HashSet<String>,
+    /// The ignore files read so far, by the key of the folder holding each: local folders
+    /// whose names fold together (`Sub/`, `sub/`) are one folder on Dropbox, so the ignore
+    /// files of all of them apply.
+    ignore_files: HashMap<String, Vec<Rules>>,
     /// What was left out by where a symlink on its way leads, with the rule.
     links: HashMap<String, String>,
 }
@@ -126,10 +130,32 @@ pub fn check_glob(glob: &str) -> Result<(), String> {
             "{glob:?}: a pattern cannot start with `!`; use --include to post only what matches"
         ));
     }
+    if backslash_separator(glob) {
+        return Err(format!("{glob:?}: {BACKSLASH}"));
+    }
     let mut builder = GitignoreBuilder::new("");
     (builder.add_line(None, &literal(glob)))
         .map(|_| ())
         .map_err(|e| format!("{glob:?} is not a valid pattern: {e}"))
+}
+
+/// Why a `\` before a letter or digit is refused: it escapes nothing, so it is a Windows
+/// separator written into a pattern (`keys\token.txt` would mean `keystoken.txt` and match
+/// nothing).
+const BACKSLASH: &str =
+    "`\\` escapes the next character in gitignore syntax and does not separate folders: use /";
+
+fn backslash_separator(pattern: &str) -> bool {
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some(next) if next.is_ascii_alphanumeric() => return true,
+                _ => {}
+            }
+        }
+    }
+    false
 }
 
 /// A command-line or config pattern as one gitignore line: a leading `#` is literal there,
@@ -286,12 +312,13 @@ impl Filter {
         if self.root.is_none() {
             return Ok(());
         }
-        let folded = key(rel);
-        if self.seen().ignore_files.contains_key(&folded) {
+        if !self.seen().entered.insert(rel.to_string()) {
             return Ok(());
         }
-        let rules = ignore_file(&dir.join(IGNORE_FILE), rel)?;
-        self.seen().ignore_files.insert(folded, rules);
+        if let Some(rules) = ignore_file(&dir.join(IGNORE_FILE), rel)? {
+            let mut seen = self.seen();
+            seen.ignore_files.entry(key(rel)).or_default().push(rules);
+        }
         Ok(())
     }
 
@@ -400,7 +427,7 @@ impl Filter {
         let mut dir = rel;
         while !dir.is_empty() {
             dir = parent_of(dir);
-            let Some(Some(rules)) = files.get(dir) else {
+            let Some(twins) = files.get(dir) else {
                 continue;
             };
             let inside = if dir.is_empty() {
@@ -408,9 +435,18 @@ impl Filter {
             } else {
                 &rel[dir.len() + 1..]
             };
-            match rules.set.matched(inside, is_dir) {
-                Match::None => {}
-                matched => return rules.describe(matched),
+            // Any of them leaving it out leaves it out; one taking it back (`!`) decides
+            // only when none leaves it out.
+            let mut taken_back = false;
+            for rules in twins {
+                match rules.set.matched(inside, is_dir) {
+                    Match::None => {}
+                    Match::Whitelist(_) => taken_back = true,
+                    matched => return rules.describe(matched),
+                }
+            }
+            if taken_back {
+                return None;
             }
         }
         None
@@ -499,6 +535,9 @@ fn ignore_file(path: &Path, rel: &str) -> Result<Option<Rules>, FilterError> {
         // A byte-order mark inside (files joined with `cat`, one saved "with BOM") would make
         // its line match nothing.
         let line = line.strip_prefix('\u{feff}').unwrap_or(line);
+        if backslash_separator(line) {
+            return Err(FilterError(format!("{shown} line {}: {BACKSLASH}", i + 1)));
+        }
         let folded = key(line);
         builder.add_line(from.clone(), &folded).map_err(|e| {
             // Not the line itself: an ignore file may be a link to a file that is not one
@@ -672,6 +711,19 @@ mod tests {
         assert!(check_glob("!x").is_err());
         assert!(check_glob("a/**/b").is_ok());
         assert!(check_glob("#literal").is_ok());
+        // A Windows separator; real escapes stay.
+        for glob in ["keys\\token.txt", "data\\2024", "a\\b/c"] {
+            let err = check_glob(glob).unwrap_err();
+            assert!(err.contains("does not separate folders: use /"), "{err}");
+        }
+        for glob in ["\\#notes", "\\!x", "a\\*b", "trailing\\ ", "c:\\\\x"] {
+            assert!(check_glob(glob).is_ok(), "{glob}");
+        }
+        let err = with_ignore_file(b"ok\nkeys\\token.txt\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.ends_with("line 2: `\\` escapes the next character in gitignore syntax and does not separate folders: use /"), "{err}");
+        assert!(!err.contains("token"), "the line is not shown: {err}");
         let f = filter(&["#notes"], &[], None);
         assert!(
             f.excluded("#notes", false).is_some(),
@@ -765,6 +817,29 @@ mod tests {
         let filter = with_ignore_file(b"secret.txt\n\xef\xbb\xbf*.key\n").unwrap();
         assert!(filter.excluded("b.key", false).is_some());
         assert!(filter.excluded("secret.txt", false).is_some());
+    }
+
+    #[test]
+    fn the_ignore_files_of_folders_that_fold_together_all_apply() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "Sub/a.csv", "a");
+        write(dir.path(), "sub/.dropboxignore", "token.txt\n");
+        write(
+            dir.path(),
+            "SUB/.dropboxignore",
+            "*.txt\n!keep.txt\n!token.txt\n",
+        );
+        let filter = Filter::new(&[], &[], Some(dir.path())).unwrap();
+        for rel in ["Sub", "sub", "SUB"] {
+            filter.enter(&dir.path().join(rel), rel).unwrap();
+        }
+        for rel in ["Sub/token.txt", "sub/token.txt", "sub/other.txt"] {
+            assert!(filter.excluded(rel, false).is_some(), "{rel}");
+        }
+        // Left out by one twin and taken back by the other (token.txt): left out; taken
+        // back by one and named by neither (keep.txt): kept.
+        assert!(filter.excluded("sub/keep.txt", false).is_none());
+        assert!(filter.excluded("sub/a.csv", false).is_none());
     }
 
     #[test]

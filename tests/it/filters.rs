@@ -222,6 +222,17 @@ const ROWS: &[Row] = &[
         post_folder(s, "run/token.txt");
         s.write("post/run/.dropboxignore", b"token.txt\n");
     }),
+    // Issue 21 red team: one folder on Dropbox, two here; the second one's ignore file
+    // was never read.
+    row(
+        "ignore file in the second of two folders that fold together",
+        &[],
+        |s| {
+            s.write("post/Sub/a.csv", b"a\n");
+            post_folder(s, "sub/token.txt");
+            s.write("post/sub/.dropboxignore", b"token.txt\n");
+        },
+    ),
     row("UTF-16 LE ignore file", &[], |s| {
         post_folder(s, "keys/token.txt");
         s.write("post/.dropboxignore", utf16("keys/\r\n", true));
