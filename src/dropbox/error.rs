@@ -250,7 +250,7 @@ pub fn explain(error: &Value, path: Option<&str>) -> Option<String> {
             "too_many_files" => {
                 format!("{at} holds too many files to delete at once; delete its subfolders first")
             }
-            "too_large" => format!("{at} is larger than Dropbox's upload limit (350 GB)"),
+            "too_large" => format!("{at} is larger than Dropbox's largest file (2 TiB)"),
             "payload_too_large" => format!(
                 "a request for {at} was larger than Dropbox's 150 MiB limit; post with a \
                  smaller --chunk-size"

@@ -3,6 +3,8 @@
 
 /// Bytes of one upload request (`upload`, `upload_session/*`); more is `payload_too_large`.
 pub const MAX_REQUEST_BYTES: usize = 150 * 1024 * 1024;
+/// The largest file an upload session can commit: 2^41 − 2^22 bytes (about 2 TiB).
+pub const MAX_FILE_BYTES: u64 = (1 << 41) - (1 << 22);
 /// Entries of one `upload_session/finish_batch_v2` or `delete_batch`.
 pub const MAX_BATCH: usize = 1000;
 /// Entries of one `list_folder` page: the most a `limit` may ask for, and the default.

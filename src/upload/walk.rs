@@ -18,6 +18,7 @@ use std::time::SystemTime;
 use walkdir::WalkDir;
 
 use super::filter::{Filter, FilterError};
+use crate::dropbox::limits::MAX_FILE_BYTES;
 
 /// A regular file to send, as it was when the tree was walked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,8 +119,7 @@ pub fn walk_file(path: &Path, filter: &Filter) -> Result<LocalTree, FilterError>
         (_, None) => tree.problem(path, rel, "has no file name".into()),
         (_, Some(None)) => tree.problem(path, rel, NOT_UTF8.into()),
         (Ok(meta), Some(Some(name))) if meta.is_file() => {
-            tree.files
-                .push(LocalFile::new(path, name.to_string(), &meta));
+            tree.file(path, name.to_string(), &meta);
         }
         (Ok(_), _) => tree.problem(path, rel, "is not a regular file".into()),
     }
@@ -256,7 +256,7 @@ pub fn walk_folder(
             dirs.push(rel);
         } else if file_type.is_file() {
             match entry.metadata() {
-                Ok(meta) => tree.files.push(LocalFile::new(entry.path(), rel, &meta)),
+                Ok(meta) => tree.file(entry.path(), rel, &meta),
                 Err(e) => tree.problem(entry.path(), Some(rel), format!("cannot read: {e}")),
             }
         } else {
@@ -382,6 +382,16 @@ impl LocalTree {
         left_out
     }
 
+    /// A regular file to post; one Dropbox cannot hold (a sparse 3 TiB file, say) fails
+    /// here, before hours of sending end in `too_large`.
+    fn file(&mut self, path: &Path, rel: String, meta: &std::fs::Metadata) {
+        if meta.len() > MAX_FILE_BYTES {
+            let why = "is larger than Dropbox's largest file (2 TiB)".to_string();
+            return self.problem(path, Some(rel), why);
+        }
+        self.files.push(LocalFile::new(path, rel, meta));
+    }
+
     fn problem(&mut self, path: &Path, rel: Option<String>, reason: String) {
         self.problems.push(Problem {
             path: path.to_path_buf(),
@@ -400,6 +410,26 @@ mod tests {
         let mut v: Vec<&str> = tree.files.iter().map(|f| f.rel.as_str()).collect();
         v.sort();
         v
+    }
+
+    #[test]
+    fn a_file_larger_than_dropbox_holds_fails_in_the_walk() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("huge.bin");
+        // Sparse: no disk is used.
+        let file = fs::File::create(&big).unwrap();
+        file.set_len(MAX_FILE_BYTES + 1).unwrap();
+        fs::write(dir.path().join("r.csv"), "1").unwrap();
+        let tree = walk_folder(dir.path(), &Filter::none(), false).unwrap();
+        assert_eq!(tree.files.len(), 1);
+        assert_eq!(tree.problems.len(), 1);
+        assert!(
+            tree.problems[0].reason.contains("largest file"),
+            "{:?}",
+            tree.problems
+        );
+        let tree = walk_file(&big, &Filter::none()).unwrap();
+        assert!(tree.files.is_empty() && tree.problems.len() == 1);
     }
 
     #[test]
