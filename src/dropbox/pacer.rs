@@ -15,6 +15,10 @@ use super::error::{ApiError, Reason};
 
 /// A `Retry-After` this long is said on the terminal, not only waited out.
 const LONG_WAIT: Duration = Duration::from_secs(10);
+/// A `Retry-After` longer than this is not waited out: the request fails with the rate
+/// limit's error (Dropbox asks for seconds to minutes; a day means a broken or hostile
+/// server, and a wait past `Instant`'s range would panic).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(15 * 60);
 
 #[derive(Debug)]
 pub struct Pacer {
@@ -73,6 +77,10 @@ impl Pacer {
             return Decision::GiveUp;
         }
         match error {
+            ApiError::RateLimited {
+                retry_after: Some(after),
+                ..
+            } if *after > MAX_RETRY_AFTER => Decision::GiveUp,
             ApiError::RateLimited {
                 retry_after: Some(after),
                 ..
@@ -169,6 +177,19 @@ mod tests {
         // 0.1 + 0.2 + 0.4 + 0.8 + 1.6 + 3.2 + 6.4 + 8 + 8 seconds, before attempts 2 to 10.
         assert_eq!(p.patience(), Duration::from_millis(28_700));
         assert!((1..20).all(|a| p.backoff(a) <= p.cap(a)));
+    }
+
+    #[test]
+    fn a_retry_after_past_the_cap_gives_up_at_once() {
+        let p = Pacer::default();
+        for secs in [MAX_RETRY_AFTER.as_secs() + 1, 100_000, u64::MAX] {
+            let e = ApiError::RateLimited {
+                route: "r".into(),
+                retry_after: Some(Duration::from_secs(secs)),
+            };
+            assert_eq!(p.decide(1, &e), Decision::GiveUp, "{secs}");
+        }
+        assert!(p.gate.lock().unwrap().is_none());
     }
 
     #[test]

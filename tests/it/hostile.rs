@@ -495,6 +495,30 @@ fn an_interrupted_get_leaves_no_temporary_file() {
     }
 }
 
+/// Issue 21 red team: `Retry-After: 100000` hung every command for a day, and the largest
+/// value panicked adding it to the clock. A pause past 15 minutes is not waited out.
+#[test]
+fn a_retry_after_of_days_fails_at_once() {
+    let env = TestEnv::new();
+    let study = env.study();
+    for wait in ["100000", "18446744073709551615"] {
+        let header = wait.to_string();
+        let server = HostileServer::start(Router::new().fallback(move || async move {
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", header)],
+                "slow down",
+            )
+                .into_response()
+        }));
+        let out = output_within(&mut study.remote_at(&server.url, &["ls", "/res"]), FAST);
+        let text = stderr(&out);
+        assert_eq!(out.status.code(), Some(6), "{wait}: {text}");
+        assert!(text.contains(&format!("retry after {wait} s")), "{text}");
+        assert!(!text.contains("panicked"), "{text}");
+    }
+}
+
 // ---- Finding 7: messages that mislead ---------------------------------------------------
 
 #[test]
