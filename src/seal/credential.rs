@@ -39,6 +39,11 @@ pub enum CredentialError {
     BadJson(String),
     #[error("the credential field `{0}` must be non-empty, with no spaces or control characters")]
     BadField(&'static str),
+    #[error(
+        "the credential is too long: sealed, it would pass the 64 KiB a sealed file may hold \
+         (Dropbox's tokens are a few hundred bytes)"
+    )]
+    TooLong,
 }
 
 /// The JSON wire form: `&str` fields when writing, `String` fields (wiped after use) when reading.

@@ -88,6 +88,8 @@ pub enum SealError {
     WrongPassword { path: PathBuf, from: Source },
     #[error("the sealed credential is not valid ({0}); seal it again with `dropbox-post encrypt`")]
     BadPlaintext(CredentialError),
+    #[error("this credential cannot be sealed ({0}); nothing was written")]
+    Unsealable(CredentialError),
     #[error("{} already exists; pass --force to replace it", path.display())]
     Exists { path: PathBuf },
     #[error("cannot write {}: {error}", path.display())]
@@ -230,13 +232,22 @@ pub fn open_file(path: &Path, password: &Password) -> Result<Credential, SealErr
     sealed.open(password)
 }
 
-/// The current format's text for `credential`, with a fresh salt and nonce.
+/// The current format's text for `credential`, with a fresh salt and nonce. What could not
+/// be opened again (a field the open refuses, a file past [`MAX_FILE_LEN`]) is refused
+/// here, before anything is written: a server's empty or 100 kB refresh token must not
+/// replace a working key.
 pub fn seal(
     credential: &Credential,
     password: &SecretString,
     params: KdfParams,
 ) -> Result<String, SealError> {
-    v1::seal(&credential.to_json(), password, params)
+    let json = credential.to_json();
+    Credential::from_json(&json).map_err(SealError::Unsealable)?;
+    let text = v1::seal(&json, password, params)?;
+    if text.len() as u64 > MAX_FILE_LEN {
+        return Err(SealError::Unsealable(CredentialError::TooLong));
+    }
+    Ok(text)
 }
 
 /// Seals `credential` into `path` atomically (a temporary file in the same folder, renamed
@@ -293,6 +304,34 @@ mod tests {
     /// A password as the command line gives it.
     fn given(s: &str) -> Password {
         Password::new(pw(s), Source::Flag("-k/--password"))
+    }
+
+    #[test]
+    fn what_could_not_be_opened_again_is_not_sealed() {
+        let password = SecretString::from("correct horse battery staple");
+        let params = KdfParams {
+            m_kib: 8,
+            t: 1,
+            p: 1,
+        };
+        let refresh = |token: &str| Credential::RefreshToken {
+            app_key: "key".into(),
+            app_secret: None,
+            refresh_token: SecretString::from(token),
+        };
+        for token in ["", "with space", "ctl\u{7}"] {
+            let err = seal(&refresh(token), &password, params).unwrap_err();
+            assert!(
+                matches!(err, SealError::Unsealable(CredentialError::BadField(_))),
+                "{err}"
+            );
+        }
+        let err = seal(&refresh(&"a".repeat(60_000)), &password, params).unwrap_err();
+        assert!(
+            matches!(err, SealError::Unsealable(CredentialError::TooLong)),
+            "{err}"
+        );
+        assert!(seal(&refresh("ok-token"), &password, params).is_ok());
     }
 
     #[test]

@@ -229,6 +229,39 @@ fn a_token_endpoint_echoing_the_refresh_token_and_app_secret_never_gets_them_pri
     assert!(text.contains("[REDACTED]"), "{text}");
 }
 
+/// Issue 21 red team: a token endpoint answering an empty, spaced or 60 kB refresh token
+/// got it sealed (exit 0) into a file no command could open, replacing the working key
+/// under --force. Nothing is written now.
+#[test]
+fn auth_never_seals_a_refresh_token_it_could_not_open() {
+    let env = TestEnv::new();
+    let study = env.study();
+    let key = study.path("keys/dropbox.enc");
+    let before = std::fs::read(&key).unwrap();
+    for token in [json!(""), json!("has space"), json!("a".repeat(60_000))] {
+        let answer = json!({"access_token": "sl.x", "token_type": "bearer",
+            "expires_in": 14400, "refresh_token": token});
+        let server = HostileServer::start(Router::new().route(
+            "/oauth2/token",
+            post(move || {
+                let answer = answer.clone();
+                async move { axum::Json(answer) }
+            }),
+        ));
+        let out = study
+            .cmd()
+            .args(["auth", "--app-key", "hostile-app", "--force", "--encrypted"])
+            .arg(&key)
+            .args(["--endpoint", &server.url])
+            .password(PASSWORD)
+            .write_stdin("CODE-1234567890abc\n")
+            .output()
+            .unwrap();
+        assert_fails(&out, 4, "cannot be sealed");
+        assert_eq!(std::fs::read(&key).unwrap(), before);
+    }
+}
+
 // ---- Finding 3: reading outside the study -----------------------------------------------
 
 #[test]
