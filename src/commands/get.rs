@@ -245,12 +245,17 @@ async fn plan(client: &DropboxClient, path: &str, local: &Path) -> CmdResult<Pla
             let mut layout = Layout::default();
             let mut files = Vec::new();
             let (mut refused_files, mut failed_folders) = (0, 0);
+            // Every name checked before anything is made: an unsafe one writes nothing.
+            let mut placed = Vec::new();
             for entry in entries {
                 let Some(rel) = relative(path, &entry) else {
                     continue;
                 };
                 let rel = layout.place(&rel, matches!(entry, Metadata::Folder(_)));
                 let dest = safe_relative(&rel)?;
+                placed.push((entry, rel, dest));
+            }
+            for (entry, rel, dest) in placed {
                 let shown = match &entry {
                     Metadata::File(f) => f.path_display.as_deref(),
                     Metadata::Folder(f) => f.path_display.as_deref(),
@@ -405,6 +410,8 @@ async fn fetch(
     let expected = remote.content_hash.clone();
     // A link at the file's own name is refused here, before anything is downloaded.
     let existing = root.open_file(rel, false).map_err(GetError::Refused)?;
+    // A file replaced keeps its permissions; a new one is the user's only.
+    let mode = existing.as_ref().map_or(0o600, mode_of);
     if let (Some(hash), Some(file)) = (&expected, existing)
         && identical(file, remote.size, hash).await
     {
@@ -420,11 +427,31 @@ async fn fetch(
             remote.size, meta.size
         )));
     }
+    // The listing's hash and the download's must agree, and one must be there: bytes
+    // nothing vouches for are not written.
+    let want = match (&meta.content_hash, &expected) {
+        (Some(sent), Some(listed)) if sent != listed => {
+            return Err(GetError::Mismatch(format!(
+                "Dropbox listed content hash {} but is sending a file with {}; it changed \
+                 meanwhile: run get again",
+                untrusted(listed),
+                untrusted(sent)
+            )));
+        }
+        (Some(hash), _) | (None, Some(hash)) => hash.clone(),
+        (None, None) => {
+            return Err(GetError::Mismatch(
+                "Dropbox reported no content hash, so what it sends cannot be checked; \
+                 kept the old file (is the endpoint really Dropbox?)"
+                    .into(),
+            ));
+        }
+    };
     let mut atomic = root
         .folder(parent, Missing::Create)
         .map_err(GetError::Refused)?
         .expect("created")
-        .new_file(name, 0o600)
+        .new_file(name, mode)
         .map_err(GetError::Refused)?;
     let mut file = tokio::fs::File::from_std(atomic.file().try_clone().map_err(GetError::Local)?);
     let mut hasher = ContentHasher::new();
@@ -446,12 +473,11 @@ async fn fetch(
     file.flush().await.map_err(GetError::Local)?;
     drop(file);
     let got = hasher.finish();
-    let want = meta.content_hash.as_deref().or(expected.as_deref());
-    if written != meta.size || want.is_some_and(|w| w != got) {
+    if written != meta.size || want != got {
         return Err(GetError::Mismatch(format!(
             "downloaded {written} bytes with content hash {got}, but Dropbox says {} bytes with {}; kept the old file",
             meta.size,
-            untrusted(want.unwrap_or("no hash"))
+            untrusted(&want)
         )));
     }
     // Syncing a big file to disk takes a while: off the async threads.
@@ -460,6 +486,18 @@ async fn fetch(
         .map_err(|e| GetError::Local(std::io::Error::other(e)))?
         .map_err(GetError::Local)?;
     Ok(Done::Downloaded(written))
+}
+
+#[cfg(unix)]
+fn mode_of(file: &std::fs::File) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    file.metadata()
+        .map_or(0o600, |m| m.permissions().mode() & 0o777)
+}
+
+#[cfg(not(unix))]
+fn mode_of(_: &std::fs::File) -> u32 {
+    0o600
 }
 
 /// Is the local file already `size` bytes with content hash `hash`?

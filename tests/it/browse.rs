@@ -242,3 +242,22 @@ fn get_never_writes_into_a_git_folder() {
     );
     assert!(copy.join("sub").is_dir() && !copy.join("sub/.GIT").exists());
 }
+
+/// Issue 21 red team: a local file `get` replaced came back 0600 whatever it was.
+#[cfg(unix)]
+#[test]
+fn a_file_get_replaces_keeps_its_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    let study = posted(&env);
+    let copy = env.path("copy");
+    assert_success(&run(&study, &["get", "/res", copy.to_str().unwrap()]));
+    let b = copy.join("b.txt");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&b), 0o600, "a new file is the user's only");
+    std::fs::write(&b, b"changed here").unwrap();
+    std::fs::set_permissions(&b, std::fs::Permissions::from_mode(0o640)).unwrap();
+    assert_success(&run(&study, &["get", "/res", copy.to_str().unwrap()]));
+    assert_eq!(std::fs::read(&b).unwrap(), b"bee");
+    assert_eq!(mode(&b), 0o640);
+}

@@ -73,7 +73,8 @@ fn serving(meta: serde_json::Value, download: MethodRouter) -> HostileServer {
 
 /// A server whose `get_metadata` calls the file `name` and whose download sends `body`.
 fn serving_file(name: &str, body: &'static [u8]) -> HostileServer {
-    let meta = file_metadata(name, "/res/run.csv", body.len() as u64);
+    let mut meta = file_metadata(name, "/res/run.csv", body.len() as u64);
+    meta["content_hash"] = crate::harness::hash(body).into();
     let header = meta.to_string();
     let download =
         post(move || async move { ([("dropbox-api-result", header)], body).into_response() });
@@ -458,7 +459,8 @@ fn endless_download(header: String, sent: Arc<AtomicU64>) -> MethodRouter {
 #[test]
 fn a_download_longer_than_announced_stops_at_the_announced_size() {
     let sent = Arc::new(AtomicU64::new(0));
-    let meta = file_metadata("run.csv", "/res/run.csv", 24);
+    let mut meta = file_metadata("run.csv", "/res/run.csv", 24);
+    meta["content_hash"] = "0".repeat(64).into();
     let server = serving(
         meta.clone(),
         endless_download(meta.to_string(), sent.clone()),
@@ -480,7 +482,8 @@ fn a_download_longer_than_announced_stops_at_the_announced_size() {
 #[test]
 fn an_interrupted_get_leaves_no_temporary_file() {
     use std::os::unix::process::ExitStatusExt;
-    let meta = file_metadata("run.csv", "/res/run.csv", 1 << 30);
+    let mut meta = file_metadata("run.csv", "/res/run.csv", 1 << 30);
+    meta["content_hash"] = "0".repeat(64).into();
     let header = meta.to_string();
     // One MiB, then nothing: the download stays in flight.
     let stalled = post(move || async move {
@@ -552,6 +555,44 @@ fn a_retry_after_of_days_fails_at_once() {
     }
 }
 
+/// Issue 21 red team: the download's hash won over the listing's, and a file neither
+/// vouched for was written. Both must agree, and one must be there.
+#[test]
+fn get_writes_only_bytes_a_content_hash_vouches_for() {
+    let env = TestEnv::new();
+    let study = env.study();
+    std::fs::create_dir_all(study.path("got")).unwrap();
+    let body: &'static [u8] = b"evil\n";
+    let cases = [
+        (
+            Some("1".repeat(64)),
+            Some(crate::harness::hash(body)),
+            "listed content hash",
+        ),
+        (None, None, "reported no content hash"),
+    ];
+    for (listed, sent, says) in cases {
+        let mut meta = file_metadata("run.csv", "/res/run.csv", body.len() as u64);
+        let mut header = meta.clone();
+        if let Some(h) = listed {
+            meta["content_hash"] = h.into();
+        }
+        if let Some(h) = sent {
+            header["content_hash"] = h.into();
+        }
+        let header = header.to_string();
+        let download =
+            post(move || async move { ([("dropbox-api-result", header)], body).into_response() });
+        let out = against(
+            &study,
+            &serving(meta, download),
+            &["get", "/res/run.csv", "got"],
+        );
+        assert_fails(&out, 6, says);
+        assert!(tree(&study.path("got")).is_empty(), "{says}");
+    }
+}
+
 // ---- Finding 7: messages that mislead ---------------------------------------------------
 
 #[test]
@@ -597,6 +638,32 @@ fn a_dangling_symlink_is_reported_with_its_target_and_destination() {
     let out = study.post(&[]).output().unwrap();
     assert_fails(&out, 6, "-> /r/link: dangling symlink");
     assert!(stderr(&out).contains("gone.txt"), "{}", stderr(&out));
+}
+
+/// Issue 21 red team: folders listed before an unsafe name were made although the error
+/// said "nothing was written".
+#[test]
+fn an_unsafe_name_in_a_listing_makes_nothing() {
+    let folder = |name: &str| {
+        json!({".tag": "folder", "name": name, "id": format!("id:{name}"),
+            "path_display": format!("/{name}"), "path_lower": format!("/{name}")})
+    };
+    let listing = json!({"entries": [folder("a"), folder("b"),
+        file_metadata("z\0evil.txt", "/z\0evil.txt", 3)], "cursor": "c", "has_more": false});
+    let server = HostileServer::start(Router::new().route(
+        "/2/files/list_folder",
+        post(move || async move { axum::Json(listing) }),
+    ));
+    let env = TestEnv::new();
+    let study = env.study();
+    std::fs::create_dir_all(study.path("got")).unwrap();
+    let out = against(&study, &server, &["get", "/", "got"]);
+    assert_fails(&out, 6, "nothing was written");
+    assert!(
+        tree(&study.path("got")).is_empty(),
+        "{:?}",
+        tree(&study.path("got"))
+    );
 }
 
 // ---- Finding 8: control characters, bidi and unusable dests -----------------------------
