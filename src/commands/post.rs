@@ -159,8 +159,9 @@ pub struct PostArgs {
     pub max_delete: usize,
 
     /// With --delete: let a script whose DEST is / mirror the whole Dropbox (with --root
-    /// team, every team folder and the member folder). Refused without it; a config
-    /// cannot give this.
+    /// team, every team folder and the member folder), or, with --root team, a DEST at the
+    /// top (a whole team folder, the member folder). Refused without it; a config cannot
+    /// give this.
     #[arg(long)]
     pub allow_root_mirror: bool,
 

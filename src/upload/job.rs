@@ -17,6 +17,7 @@ use crate::config::{JobKind, PostJob};
 use crate::dropbox::client::DropboxClient;
 use crate::dropbox::error::ApiError;
 use crate::dropbox::path::key;
+use crate::dropbox::space::Space;
 use crate::seal::{Credential, DerivedKey};
 
 /// A script's walked tree, with its hash cache and how long the walk took.
@@ -80,6 +81,7 @@ impl Script<'_> {
         let mut posted = Posted {
             dest: job.dest.clone(),
             folder: job.kind == JobKind::Folder,
+            team: job.root.or(options.root) == Some(Space::Team),
             keys,
             results: mirror::holds_results(&tree),
             listing: None,

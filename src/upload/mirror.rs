@@ -56,6 +56,9 @@ pub struct Posted {
     pub dest: String,
     /// A folder script (only those mirror; the others' paths are kept).
     pub folder: bool,
+    /// Posted into a team's space (`--root team`), where each folder at the top is a whole
+    /// team folder or the member's own folder.
+    pub team: bool,
     /// Keys of what it posts: the local tree as Dropbox paths ([`posted_keys`]).
     pub keys: HashSet<String>,
     /// Whether it posts any result ([`holds_results`]).
@@ -94,10 +97,10 @@ pub enum Refused {
     #[error("{0} file(s) of this run failed; mirroring waits for a run where all are sent")]
     Failed(usize),
     #[error(
-        "dest is /, the whole Dropbox (with --root team, every team folder and the member \
-         folder): mirroring it needs --allow-root-mirror"
+        "dest {0} is the whole Dropbox, a whole team folder or the member folder (/ and, with \
+         --root team, each folder at the top): mirroring it needs --allow-root-mirror"
     )]
-    Root,
+    Root(String),
     #[error(
         "nothing was posted but empty files and dot-files such as .gitkeep (results not made, \
          or a disk not mounted?), and the mirror would delete {} under {dest}: give \
@@ -123,8 +126,9 @@ pub fn deletions(
     leave: Leave,
 ) -> Result<Deletions, Refused> {
     let this = &posted[i];
-    if this.dest == "/" && !leave.root {
-        return Err(Refused::Root);
+    let top = this.team && this.dest.matches('/').count() == 1;
+    if (this.dest == "/" || top) && !leave.root {
+        return Err(Refused::Root(this.dest.clone()));
     }
     let Some(listing) = &this.listing else {
         return Ok(Deletions::default());
@@ -671,6 +675,7 @@ mod tests {
         Posted {
             dest: dest.into(),
             folder,
+            team: false,
             keys: self::keys(keys),
             results,
             listing,
@@ -874,7 +879,23 @@ mod tests {
         let none = Filter::none();
         let mirror = |script: Posted, leave| deletions(0, &[script], &[], &none, leave);
         let at_root = || script("/", true, &["/a", "/a/x"], Some(remote.clone()));
-        assert_eq!(mirror(at_root(), Leave::default()), Err(Refused::Root));
+        assert_eq!(
+            mirror(at_root(), Leave::default()),
+            Err(Refused::Root("/".into()))
+        );
+        // In a team's space, each folder at the top is a root; below them, not.
+        let in_team = |dest: &str| Posted {
+            team: true,
+            ..script(dest, true, &[], Some(remote.clone()))
+        };
+        let refused = mirror(in_team("/Emma Ulator"), Leave::default());
+        assert_eq!(refused, Err(Refused::Root("/Emma Ulator".into())));
+        assert!(mirror(in_team("/Lab/results"), Leave::default()).is_ok());
+        let allowed = Leave {
+            root: true,
+            ..Leave::default()
+        };
+        assert!(mirror(in_team("/Lab"), allowed).is_ok());
         let root = Leave {
             root: true,
             ..Leave::default()

@@ -191,6 +191,23 @@ fn a_post_into_a_team_folder_lands_under_the_team_root() {
     );
 }
 
+/// Issue 21 red team: with --root team, the member folder is the member's whole home and
+/// a team folder a whole team's: each folder at the top is guarded as / is.
+#[test]
+fn a_mirror_of_a_folder_at_the_top_of_a_team_space_needs_the_flag() {
+    let env = TestEnv::with_emulator(&["--team"]);
+    let study = posting(&env, TOKEN, "/Lab Results/run-1", &[("root", "team")]);
+    assert_success(&run(&mut study.post(&[])));
+    for dest in ["/Emma Ulator", "/Lab Results"] {
+        let study = posting(&env, TOKEN, dest, &[("root", "team"), ("delete", "true")]);
+        let out = run(&mut study.post(&[]));
+        assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+        assert!(stderr(&out).contains("--allow-root-mirror"), "{}", stderr(&out));
+    }
+    let kept = std::fs::read(env.emulator().file("/Lab Results/run-1/results.csv"));
+    assert_eq!(kept.unwrap(), RESULTS);
+}
+
 #[test]
 fn ls_get_and_whoami_in_a_team_space() {
     let env = TestEnv::with_emulator(&["--team"]);
