@@ -113,8 +113,22 @@ fn check(args: CheckArgs) -> CmdResult {
 }
 
 fn rekey(args: RekeyArgs) -> CmdResult {
-    let sealed = SealedFile::read(&args.encrypted)?;
-    let what = args.encrypted.display().to_string();
+    // A link is followed to the file it names, which is re-sealed in place: replacing the
+    // link would leave the weak file where the link pointed.
+    let linked = std::fs::symlink_metadata(&args.encrypted).is_ok_and(|m| m.is_symlink());
+    let path = match linked {
+        true => std::fs::canonicalize(&args.encrypted).unwrap_or_else(|_| args.encrypted.clone()),
+        false => args.encrypted.clone(),
+    };
+    let sealed = SealedFile::read(&path)?;
+    let what = match linked {
+        true => format!(
+            "{} (linked from {})",
+            path.display(),
+            args.encrypted.display()
+        ),
+        false => path.display().to_string(),
+    };
     let old_password = args.password.resolve(Purpose::Open, &what)?;
     let credential = sealed.open(&old_password)?;
     let new_password = if args.keep_password {
@@ -130,7 +144,7 @@ fn rekey(args: RekeyArgs) -> CmdResult {
     };
     password::check_strength(new_password.secret(), args.allow_weak_password)?;
     seal::seal_to_file(
-        &args.encrypted,
+        &path,
         &credential,
         new_password.secret(),
         KdfParams::DEFAULT,

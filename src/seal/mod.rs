@@ -92,6 +92,13 @@ pub enum SealError {
     Unsealable(CredentialError),
     #[error("{} already exists; pass --force to replace it", path.display())]
     Exists { path: PathBuf },
+    #[error(
+        "cannot write {}: the folder {} does not exist; create it first",
+        path.display(),
+        (path.parent().filter(|p| !p.as_os_str().is_empty()))
+            .map_or_else(|| ".".into(), |p| p.display().to_string())
+    )]
+    NoFolder { path: PathBuf },
     #[error("cannot write {}: {error}", path.display())]
     Write {
         path: PathBuf,
@@ -104,7 +111,7 @@ pub enum SealError {
 impl From<SealError> for Failure {
     fn from(e: SealError) -> Self {
         let kind = match e {
-            SealError::Exists { .. } => ExitKind::Usage,
+            SealError::Exists { .. } | SealError::NoFolder { .. } => ExitKind::Usage,
             SealError::Write { .. } | SealError::Internal(_) => ExitKind::Internal,
             _ => ExitKind::Credential,
         };
@@ -282,6 +289,11 @@ fn write_atomically(path: &Path, contents: &[u8], force: bool) -> Result<(), Sea
     };
     files::write_atomically(path, contents, existing).map_err(|error| match error.kind() {
         std::io::ErrorKind::AlreadyExists => SealError::Exists {
+            path: path.to_owned(),
+        },
+        // The temporary file beside it could not be made: say which folder is missing, not
+        // the temporary name.
+        std::io::ErrorKind::NotFound => SealError::NoFolder {
             path: path.to_owned(),
         },
         _ => SealError::Write {

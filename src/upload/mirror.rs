@@ -25,8 +25,8 @@
 //! deleted, and a listed file never at another revision.
 //!
 //! **Safety nets**, refused with a reason (nothing deleted, the run exits 6): a `dest` of
-//! `/` (the whole Dropbox; with `--root team` the member folder and the team folders)
-//! without `--allow-root-mirror`; a local tree from which nothing but empty files and
+//! `/` (the whole Dropbox; with `--root team` the member folder and the team folders), or
+//! with `--root team` a folder at the top, without `--allow-root-mirror`; a local tree from which nothing but empty files and
 //! dot-files was posted (an empty folder, a `.gitkeep` before the results are made, a mount
 //! point whose disk is not mounted) that would delete something, without
 //! `--allow-empty-mirror`; and a run whose mirrors together would delete more than

@@ -202,7 +202,11 @@ fn a_mirror_of_a_folder_at_the_top_of_a_team_space_needs_the_flag() {
         let study = posting(&env, TOKEN, dest, &[("root", "team"), ("delete", "true")]);
         let out = run(&mut study.post(&[]));
         assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
-        assert!(stderr(&out).contains("--allow-root-mirror"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("--allow-root-mirror"),
+            "{}",
+            stderr(&out)
+        );
     }
     let kept = std::fs::read(env.emulator().file("/Lab Results/run-1/results.csv"));
     assert_eq!(kept.unwrap(), RESULTS);

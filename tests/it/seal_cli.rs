@@ -241,6 +241,15 @@ fn exit_codes() {
         .assert()
         .code(2)
         .stderr(stderr_has("cannot read the cleartext key file"));
+    // Into a folder that does not exist: named, not the temporary file.
+    let token = env.write("token.txt", "sl.token\n");
+    let missing = env.path("nokeys/new.enc");
+    env.encrypt(&token, &missing)
+        .args(["-k", STRONG])
+        .assert()
+        .code(2)
+        .stderr(stderr_has("nokeys does not exist; create it first"))
+        .stderr(predicate::str::contains(".tmp").not());
     let two_lines = env.write("two.txt", "sl.a\nsl.b\n");
     env.encrypt(&two_lines, &env.path("new.enc"))
         .args(["-k", STRONG])
@@ -318,6 +327,30 @@ fn legacy_files_open_and_rekey_to_v1() {
         .success();
     check(&env, &copy, STRONG).success();
     check(&env, &copy, LEGACY_PASSWORD).code(4);
+}
+
+/// Issue 21 red team: a rekey of a link replaced the link and left the weak legacy file it
+/// named as it was; the file it names is re-sealed, and the link kept.
+#[cfg(unix)]
+#[test]
+fn rekey_of_a_link_reseals_the_file_it_names() {
+    let env = TestEnv::new();
+    let shared = env.path("shared/legacy.enc");
+    std::fs::create_dir_all(shared.parent().unwrap()).unwrap();
+    std::fs::copy(example("legacy.enc"), &shared).unwrap();
+    let link = env.path("keys/legacy.enc");
+    std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(&shared, &link).unwrap();
+    env.cmd()
+        .args(["key", "rekey", "--keep-password", "--encrypted"])
+        .arg(&link)
+        .args(["-k", LEGACY_PASSWORD])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("linked from"));
+    assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+    let text = std::fs::read_to_string(&shared).unwrap();
+    assert!(text.starts_with("dropbox-post-sealed v1\n"), "{text}");
 }
 
 #[test]
