@@ -57,22 +57,33 @@ pub fn no_core_dumps() {
 #[derive(Clone, Copy, Debug)]
 pub struct Stop(#[cfg_attr(not(unix), allow(dead_code))] i32);
 
-/// Completes on Ctrl-C or SIGTERM with the signal; the handlers are installed when this
-/// is called. Racing a command's future against it drops that future on a signal, so its
-/// temporary files go with it.
+/// Completes on a signal that ends a process (Ctrl-C, Ctrl-\\, SIGTERM, a closed terminal's
+/// SIGHUP) with that signal; the handlers are installed when this is called. Racing a
+/// command's future against it drops that future on a signal, so its temporary files go
+/// with it.
 pub fn stop_requested() -> impl std::future::Future<Output = Stop> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let watched = signal(SignalKind::interrupt())
-            .and_then(|int| signal(SignalKind::terminate()).map(|term| (int, term)));
+        let kinds = [
+            (SignalKind::interrupt(), libc::SIGINT),
+            (SignalKind::terminate(), libc::SIGTERM),
+            (SignalKind::hangup(), libc::SIGHUP),
+            (SignalKind::quit(), libc::SIGQUIT),
+        ];
+        let watched: std::io::Result<Vec<_>> = (kinds.into_iter())
+            .map(|(kind, number)| signal(kind).map(|s| (s, number)))
+            .collect();
         async move {
             match watched {
-                Ok((mut int, mut term)) => {
-                    tokio::select! {
-                        _ = int.recv() => Stop(libc::SIGINT),
-                        _ = term.recv() => Stop(libc::SIGTERM),
-                    }
+                Ok(signals) => {
+                    let next = signals.into_iter().map(|(mut s, number)| {
+                        Box::pin(async move {
+                            s.recv().await;
+                            Stop(number)
+                        })
+                    });
+                    futures_util::future::select_all(next).await.0
                 }
                 Err(e) => {
                     tracing::warn!("cannot watch SIGTERM: {e}");

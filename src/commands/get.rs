@@ -321,7 +321,17 @@ const GIT_FOLDER: &str = "get never writes into a .git folder (git runs what its
                           hooks say); it is left out";
 
 fn in_git_folder(rel: &str) -> bool {
-    rel.split('/').any(|name| key(name) == ".git")
+    rel.split('/').any(is_dot_git)
+}
+
+/// Whether `name` is `.git` on some file system, as git itself judges tree entries: in any
+/// case, with the trailing dots and spaces Windows drops, with the code points HFS+ ignores,
+/// or as its 8.3 short name `GIT~1` (the folder may sit on a shared or exFAT disk).
+fn is_dot_git(name: &str) -> bool {
+    let hfs_ignored = |c: char| matches!(c, '\u{200C}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{206A}'..='\u{206F}' | '\u{FEFF}');
+    let kept: String = name.chars().filter(|&c| !hfs_ignored(c)).collect();
+    let folded = key(kept.trim_end_matches(['.', ' ']));
+    folded == ".git" || folded == "git~1"
 }
 
 /// Local paths for a listing's entries: each folder keeps the spelling it is first seen
@@ -674,10 +684,23 @@ mod tests {
             ".git/config",
             "a/.GIT/hooks/post-checkout",
             ".Git/x",
+            ".git./config",
+            ".git /config",
+            ".git. . /config",
+            "GIT~1/config",
+            ".g\u{200c}it/config",
+            ".git\u{feff}/config",
         ] {
             assert!(in_git_folder(rel), "{rel}");
         }
-        for rel in [".gitignore", "a/.github/x", "git/config", "x.git"] {
+        for rel in [
+            ".gitignore",
+            "a/.github/x",
+            "git/config",
+            "x.git",
+            "git~2/x",
+            "..git",
+        ] {
             assert!(!in_git_folder(rel), "{rel}");
         }
     }

@@ -178,6 +178,7 @@ impl DropboxClient {
         let token_url = self.endpoints.token_url();
         let mut refreshed = false;
         let mut attempt = 0;
+        let mut waited = Duration::ZERO;
         loop {
             attempt += 1;
             self.pacer.ready().await;
@@ -204,10 +205,11 @@ impl DropboxClient {
                     .await?;
                 continue;
             }
-            match self.pacer.decide(attempt, &error) {
+            match self.pacer.decide(attempt, waited, &error) {
                 Decision::RetryAfter(wait) => {
                     tracing::debug!("{error}; attempt {attempt}, retrying in {wait:?}");
                     tokio::time::sleep(wait).await;
+                    waited += wait;
                 }
                 Decision::GiveUp if attempt > 1 && Pacer::is_retryable(&error) => {
                     return Err(ApiError::Exhausted {

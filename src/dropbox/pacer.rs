@@ -15,9 +15,10 @@ use super::error::{ApiError, Reason};
 
 /// A `Retry-After` this long is said on the terminal, not only waited out.
 const LONG_WAIT: Duration = Duration::from_secs(10);
-/// A `Retry-After` longer than this is not waited out: the request fails with the rate
-/// limit's error (Dropbox asks for seconds to minutes; a day means a broken or hostile
-/// server, and a wait past `Instant`'s range would panic).
+/// The longest one request waits out `Retry-After`s, all its attempts together: past it the
+/// request fails with the rate limit's error (Dropbox asks for seconds to minutes; a day,
+/// or 900 s nine times over, means a broken or hostile server, and a wait past `Instant`'s
+/// range would panic).
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(15 * 60);
 
 #[derive(Debug)]
@@ -71,8 +72,9 @@ impl Pacer {
         }
     }
 
-    /// Decide after attempt number `attempt` (1-based) failed with `error`.
-    pub fn decide(&self, attempt: u32, error: &ApiError) -> Decision {
+    /// Decide after attempt number `attempt` (1-based) failed with `error`, the request
+    /// having waited `waited` between its attempts so far.
+    pub fn decide(&self, attempt: u32, waited: Duration, error: &ApiError) -> Decision {
         if attempt >= self.max_attempts || !Self::is_retryable(error) {
             return Decision::GiveUp;
         }
@@ -80,7 +82,7 @@ impl Pacer {
             ApiError::RateLimited {
                 retry_after: Some(after),
                 ..
-            } if *after > MAX_RETRY_AFTER => Decision::GiveUp,
+            } if waited.saturating_add(*after) > MAX_RETRY_AFTER => Decision::GiveUp,
             ApiError::RateLimited {
                 retry_after: Some(after),
                 ..
@@ -180,6 +182,21 @@ mod tests {
     }
 
     #[test]
+    fn the_waits_of_one_request_are_capped_together() {
+        let p = Pacer::default();
+        let e = ApiError::RateLimited {
+            route: "r".into(),
+            retry_after: Some(Duration::from_secs(600)),
+        };
+        assert!(matches!(
+            p.decide(1, Duration::ZERO, &e),
+            Decision::RetryAfter(_)
+        ));
+        let waited = Duration::from_secs(600);
+        assert_eq!(p.decide(2, waited, &e), Decision::GiveUp);
+    }
+
+    #[test]
     fn a_retry_after_past_the_cap_gives_up_at_once() {
         let p = Pacer::default();
         for secs in [MAX_RETRY_AFTER.as_secs() + 1, 100_000, u64::MAX] {
@@ -187,7 +204,7 @@ mod tests {
                 route: "r".into(),
                 retry_after: Some(Duration::from_secs(secs)),
             };
-            assert_eq!(p.decide(1, &e), Decision::GiveUp, "{secs}");
+            assert_eq!(p.decide(1, Duration::ZERO, &e), Decision::GiveUp, "{secs}");
         }
         assert!(p.gate.lock().unwrap().is_none());
     }
@@ -200,7 +217,7 @@ mod tests {
             retry_after: Some(Duration::from_secs(7)),
         };
         assert_eq!(
-            p.decide(1, &e),
+            p.decide(1, Duration::ZERO, &e),
             Decision::RetryAfter(Duration::from_secs(7))
         );
         assert!(p.gate.lock().unwrap().is_some());
@@ -209,31 +226,40 @@ mod tests {
     #[test]
     fn what_is_retried() {
         let p = Pacer::default();
-        assert!(matches!(p.decide(1, &server()), Decision::RetryAfter(_)));
-        assert_eq!(p.decide(10, &server()), Decision::GiveUp);
+        assert!(matches!(
+            p.decide(1, Duration::ZERO, &server()),
+            Decision::RetryAfter(_)
+        ));
+        assert_eq!(p.decide(10, Duration::ZERO, &server()), Decision::GiveUp);
         let busy = ApiError::Endpoint {
             route: "r".into(),
             summary: "too_many_write_operations/".into(),
             error: json!({".tag":"too_many_write_operations"}),
             path: None,
         };
-        assert!(matches!(p.decide(3, &busy), Decision::RetryAfter(_)));
+        assert!(matches!(
+            p.decide(3, Duration::ZERO, &busy),
+            Decision::RetryAfter(_)
+        ));
         let conflict = ApiError::Endpoint {
             route: "r".into(),
             summary: "path/conflict/file/".into(),
             error: json!({".tag":"path","path":{".tag":"conflict","conflict":{".tag":"file"}}}),
             path: None,
         };
-        assert_eq!(p.decide(1, &conflict), Decision::GiveUp);
+        assert_eq!(p.decide(1, Duration::ZERO, &conflict), Decision::GiveUp);
         let bad = ApiError::BadInput {
             route: "r".into(),
             message: "nope".into(),
         };
-        assert_eq!(p.decide(1, &bad), Decision::GiveUp);
+        assert_eq!(p.decide(1, Duration::ZERO, &bad), Decision::GiveUp);
         let rate = ApiError::RateLimited {
             route: "r".into(),
             retry_after: None,
         };
-        assert!(matches!(p.decide(2, &rate), Decision::RetryAfter(_)));
+        assert!(matches!(
+            p.decide(2, Duration::ZERO, &rate),
+            Decision::RetryAfter(_)
+        ));
     }
 }

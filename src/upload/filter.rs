@@ -112,12 +112,11 @@ pub struct Filter {
 
 #[derive(Debug)]
 struct InStudy {
-    /// The study directory with symlinks resolved; for a path outside the study, the file
-    /// system's root.
+    /// The study directory with symlinks resolved.
     real: PathBuf,
     /// The posted folder (for a file, the folder holding it) relative to the study, as the
     /// script names it and with symlinks resolved (once when they agree); `""`: the study.
-    /// Outside the study, the resolved folder relative to the root.
+    /// When it leads out of the study, also the resolved folder relative to the root.
     bases: Vec<String>,
     /// The exclude that leaves out the posted path itself, or a folder above it.
     rule: Option<String>,
@@ -281,18 +280,17 @@ impl Filter {
         let mut bases: Vec<String> = (named.into_iter().chain(resolved))
             .map(|rel| key(&slashed(rel)))
             .collect();
+        // Leading out of the study (a path with `..`, or named through a link in it, with
+        // `--allow-outside` or a config's `allow_outside`): also matched from the file
+        // system's root, so that the user's `keys/` or `**/keys/**` still leaves out
+        // `../other/keys/token.txt` (only patterns not anchored can match there).
+        if resolved.is_none() {
+            bases.extend(self.real_root.as_deref().map(|r| key(&slashed(r))));
+        }
         bases.dedup();
-        let real = match bases.is_empty() {
-            false => real,
-            // Outside the study (`--allow-outside`, or a config's `allow_outside`): matched
-            // from the file system's root, so that the user's `keys/` or `**/keys/**` still
-            // leaves out `../other/keys/token.txt` (only patterns not anchored can match).
-            true => {
-                let outside = self.real_root.as_deref()?;
-                bases.push(key(&slashed(outside)));
-                outside.ancestors().last()?.to_path_buf()
-            }
-        };
+        if bases.is_empty() {
+            return None;
+        }
         let rule = bases.iter().find_map(|base| {
             steps(base, true).find_map(|(prefix, dir)| self.exclude_rule(prefix, dir))
         });
@@ -535,7 +533,8 @@ fn ignore_file(path: &Path, rel: &str) -> Result<Option<Rules>, FilterError> {
         // A byte-order mark inside (files joined with `cat`, one saved "with BOM") would make
         // its line match nothing.
         let line = line.strip_prefix('\u{feff}').unwrap_or(line);
-        if backslash_separator(line) {
+        // Comments may name Windows paths (`# bin\Debug`): only patterns are judged.
+        if !line.starts_with('#') && backslash_separator(line) {
             return Err(FilterError(format!("{shown} line {}: {BACKSLASH}", i + 1)));
         }
         let folded = key(line);
@@ -719,6 +718,7 @@ mod tests {
         for glob in ["\\#notes", "\\!x", "a\\*b", "trailing\\ ", "c:\\\\x"] {
             assert!(check_glob(glob).is_ok(), "{glob}");
         }
+        assert!(with_ignore_file(b"# build output (bin\\Debug)\n*.tmp\n").is_ok());
         let err = with_ignore_file(b"ok\nkeys\\token.txt\n")
             .unwrap_err()
             .to_string();
@@ -1013,9 +1013,12 @@ mod tests {
                 .excluded("r.csv", false)
                 .is_none()
         );
-        // A symlink to somewhere else entirely is judged from the root too.
+        // A symlink to somewhere else entirely is judged from the root too, whether inside
+        // a posted folder or posted itself.
         #[cfg(unix)]
         {
+            std::os::unix::fs::symlink(other.join("keys"), study.join("results")).unwrap();
+            assert!(job("keys/", "results", true).excluded_root().is_some());
             std::os::unix::fs::symlink(other.join("keys"), study.join("post/latest")).unwrap();
             let f = job("keys/", "post", true);
             let rule = f

@@ -84,6 +84,9 @@ impl Script<'_> {
             team: job.root.or(options.root) == Some(Space::Team),
             keys,
             results: mirror::holds_results(&tree),
+            whole: (tree.skipped.iter())
+                .map(|rel| plan::remote_path(&job.dest, rel))
+                .collect(),
             listing: None,
         };
         let result = match listed {

@@ -63,6 +63,9 @@ pub struct Posted {
     pub keys: HashSet<String>,
     /// Whether it posts any result ([`holds_results`]).
     pub results: bool,
+    /// Dropbox paths kept whole: where the walk skipped an entry (a FIFO, a socket), there
+    /// locally, so its Dropbox namesake stays, a folder with all it holds.
+    pub whole: Vec<String>,
     /// `dest` as listed before the upload; `None` if it could not be listed.
     pub listing: Option<HashMap<String, Metadata>>,
 }
@@ -135,7 +138,9 @@ pub fn deletions(
     };
     let base = key(&this.dest);
     let mut kept = this.keys.clone();
-    let mut nested = Vec::new();
+    let mut nested: Vec<String> = (posted.iter())
+        .flat_map(|p| p.whole.iter().cloned())
+        .collect();
     for (_, other) in posted.iter().enumerate().filter(|&(j, _)| j != i) {
         kept.extend(other.keys.iter().cloned());
         // A folder script into the same `dest` keeps only its own files (above).
@@ -178,8 +183,8 @@ pub fn holds_results(tree: &LocalTree) -> bool {
 }
 
 /// The Dropbox keys (see `dropbox::path::key`) of everything a script posts under `dest`:
-/// its files and the folders on their way, its empty folders, and what the walk skipped
-/// (a FIFO, a socket: there locally, so its Dropbox namesake stays).
+/// its files and the folders on their way, its empty folders, and the folders on the way
+/// to what the walk skipped.
 pub fn posted_keys(dest: &str, tree: &LocalTree) -> HashSet<String> {
     let rels = tree.files.iter().map(|f| f.rel.as_str());
     let rels = rels.chain(tree.empty_dirs.iter().map(String::as_str));
@@ -678,6 +683,7 @@ mod tests {
             team: false,
             keys: self::keys(keys),
             results,
+            whole: Vec::new(),
             listing,
         }
     }

@@ -269,6 +269,16 @@ const ROWS: &[Row] = &[
             config(s, &[(("file", "../other/keys/token.txt", "/s"), params)]);
         },
     ),
+    row(
+        "a link in the study leading out, posted as the script's folder",
+        &["--exclude", "keys/"],
+        |s| {
+            s.write("../other/keys/token.txt", secret());
+            link(s, "../other/keys", "results");
+            let params: Params = &[("allow_outside", "true")];
+            config(s, &[(("folder", "results", "/s"), params)]);
+        },
+    ),
     refused("dangling ignore file", |s| {
         post_folder(s, "token.txt");
         link(s, "nowhere", "post/.dropboxignore");

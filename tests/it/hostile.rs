@@ -475,9 +475,10 @@ fn a_download_longer_than_announced_stops_at_the_announced_size() {
     assert!(produced < 64 << 20, "the server streamed {produced} bytes");
 }
 
-/// Issue 21 red team: a `get` stopped by Ctrl-C or SIGTERM left its partial temporary file
-/// behind for good (a later `post` of the folder published it). Now the downloads in flight
-/// are dropped first, then the process ends as the signal would have.
+/// Issue 21 red team: a `get` stopped by Ctrl-C, SIGTERM, a closed terminal's SIGHUP or
+/// Ctrl-\ left its partial temporary file behind for good (a later `post` of the folder
+/// published it). Now the downloads in flight are dropped first, then the process ends as
+/// the signal would have.
 #[cfg(unix)]
 #[test]
 fn an_interrupted_get_leaves_no_temporary_file() {
@@ -497,7 +498,7 @@ fn an_interrupted_get_leaves_no_temporary_file() {
     let env = TestEnv::new();
     let study = env.study();
     let got = study.path("got");
-    for signal in ["-INT", "-TERM"] {
+    for (signal, number) in [("-INT", 2), ("-TERM", 15), ("-HUP", 1), ("-QUIT", 3)] {
         std::fs::create_dir_all(&got).unwrap();
         let mut get = study.command();
         get.args([
@@ -525,8 +526,7 @@ fn an_interrupted_get_leaves_no_temporary_file() {
             .status();
         assert!(kill.unwrap().success());
         let status = child.wait().unwrap();
-        let expected = if signal == "-INT" { 2 } else { 15 };
-        assert_eq!(status.signal(), Some(expected), "{status:?}");
+        assert_eq!(status.signal(), Some(number), "{status:?}");
         assert!(tree(&got).is_empty(), "{signal}: left {:?}", tree(&got));
     }
 }

@@ -264,17 +264,21 @@ fn what_the_walk_skips_keeps_its_namesake() {
         &[
             ("/dest/results.csv", b"precious"),
             ("/dest/stale.csv", b"x"),
+            ("/dest/pipe/a.txt", b"a"),
         ],
     );
-    let made = std::process::Command::new("mkfifo")
-        .arg(study.path("post/results.csv"))
-        .status();
-    assert!(made.unwrap().success());
+    // A folder on Dropbox by the name of a local FIFO stays with all it holds.
+    for fifo in ["post/results.csv", "post/pipe"] {
+        let made = std::process::Command::new("mkfifo")
+            .arg(study.path(fifo))
+            .status();
+        assert!(made.unwrap().success());
+    }
     let json = study.post_json(&["--delete"]);
     assert_eq!(json["totals"]["deleted"], 1, "{json}");
     assert_eq!(
         tree(&env.emulator().file("/dest")),
-        ["k.csv", "results.csv"]
+        ["k.csv", "pipe/", "pipe/a.txt", "results.csv"]
     );
 }
 
