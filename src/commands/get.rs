@@ -31,7 +31,9 @@ const PARALLEL: usize = 4;
 const AFTER_HELP: &str = "\
 A file lands at LOCAL, or inside LOCAL when that is an existing folder. A folder's contents
 land under LOCAL (created if needed). A symbolic link already below LOCAL is never written
-through: each file behind it fails. Exit 6 if any file failed (each is listed).
+through: each file behind it fails; nor is anything in a .git folder written (its config
+and hooks run commands). Each file lands only when its size and content hash are Dropbox's;
+an interrupted get leaves no partial file. Exit 6 if any file failed (each is listed).
 
 Examples:
   dropbox-post get /results/summary.csv . --encrypted keys/dropbox.enc
