@@ -58,9 +58,10 @@ python3 -m venv "$venv"
 
 # 4. From here on, a clean environment: the venv, the system, nothing of the repository.
 mkdir -p "$work/home" "$work/decoy"
+venv_env=(PATH="$venv/bin:/usr/bin:/bin" HOME="$work/home" LANG=C.UTF-8
+    DROPBOX_POST_CACHE_DIR="$work/cache")
 in_venv() {
-    env -i PATH="$venv/bin:/usr/bin:/bin" HOME="$work/home" LANG=C.UTF-8 \
-        DROPBOX_POST_CACHE_DIR="$work/cache" "$@"
+    env -i "${venv_env[@]}" "$@"
 }
 # librec-auto's own environment may have any dropbox-post first on PATH; the shim must
 # still run the binary it was installed with.
@@ -125,7 +126,9 @@ cmp -s "$study/conf/config.xml" "$work/config-after-init" || fail "a second init
 head -c 9000000 /dev/urandom >"$study/exp00000/model/weights.bin"
 
 # The emulator, from the installed binary, on loopback.
-in_venv dropbox-post emulate --root "$work/dropbox" --listen 127.0.0.1:0 \
+# Not through the function: a function sent to the background runs in a subshell, whose
+# pid `kill` would reach instead of the emulator's (which then outlived the check).
+env -i "${venv_env[@]}" dropbox-post emulate --root "$work/dropbox" --listen 127.0.0.1:0 \
     --token wheel-check-token >"$work/emulator.out" 2>"$work/emulator.err" &
 emulator_pid=$!
 for _ in $(seq 100); do

@@ -27,8 +27,7 @@ use crate::dropbox::types::{
     UploadSessionAppendArg, UploadSessionFinishArg, UploadSessionFinishBatchArg,
     UploadSessionFinishBatchResult, UploadSessionStartArg, UploadSessionStartResult,
 };
-use crate::emulator::args::{ARG_HEADER, content_arg, rpc_arg};
-use crate::emulator::routes::Validate;
+use crate::emulator::decode::{ARG_HEADER, Validate, content_arg, rpc_arg};
 use crate::seal::{Credential, SealError, legacy, v1};
 
 /// Longest error line a user should ever see.

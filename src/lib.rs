@@ -1,20 +1,23 @@
 //! dropbox-post: publish experiment results to Dropbox with a password-sealed credential.
 //!
 //! Data flows one way: argv ([`commands`]) → config → credential → plan → engine → report.
-//! The emulator shares with the client only what defines the wire: [`dropbox::types`],
-//! [`dropbox::arg`] (header JSON), [`dropbox::path`] (path keys), [`dropbox::content_hash`]
-//! and [`dropbox::limits`]; and the local-file helpers [`files`] and `journal`.
+//! The workspace's crates point one way too: `dropbox-wire` (what defines the wire: types,
+//! header JSON, path keys, content hash, limits) and `dropbox-post-files` (local files:
+//! bounded reads, atomic writes, confined folders, journals) at the bottom; the emulator
+//! (`dropbox-emulator`) on those two only, which the compiler now checks; this crate on all
+//! three. They are re-exported where they were: [`dropbox::types`] and its siblings,
+//! [`files`], [`emulator`].
 
 pub mod commands;
 pub mod config;
 pub mod dropbox;
-pub mod emulator;
+pub use dropbox_emulator as emulator;
 pub mod exit;
-pub mod files;
+pub use dropbox_post_files as files;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod install;
-pub(crate) mod journal;
+pub(crate) use dropbox_post_files::journal;
 pub mod password;
 pub mod process;
 pub mod redact;

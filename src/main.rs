@@ -28,8 +28,11 @@ fn init_logging(verbose: u8) {
         1 => "info",
         _ => "debug",
     };
+    // This workspace's crates log; their dependencies stay quiet.
+    let ours = ["dropbox_post", "dropbox_post_files", "dropbox_emulator"];
+    let directives: Vec<String> = ours.iter().map(|c| format!("{c}={default}")).collect();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("dropbox_post={default}")));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(directives.join(",")));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -4,7 +4,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::dropbox::types::ApiErrorBody;
+use dropbox_wire::types::ApiErrorBody;
 
 /// A failed API call. Each variant is one of Dropbox's documented error classes.
 #[derive(Debug)]

@@ -12,8 +12,8 @@ use tempfile::TempPath;
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::sync::mpsc;
 
-use crate::dropbox::content_hash::ContentHasher;
-use crate::dropbox::limits;
+use dropbox_wire::content_hash::ContentHasher;
+use dropbox_wire::limits;
 
 /// Dropbox refuses more than this many bytes in one request.
 pub const MAX_REQUEST_BYTES: u64 = limits::MAX_REQUEST_BYTES as u64;
@@ -226,7 +226,7 @@ pub fn corrupted(staged: &Staged) -> std::io::Result<Staged> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dropbox::content_hash::content_hash;
+    use dropbox_wire::content_hash::content_hash;
 
     #[tokio::test]
     async fn stages_and_hashes() {

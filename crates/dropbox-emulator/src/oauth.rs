@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::scopes::{AppSpec, Scopes, StaticToken};
-use crate::dropbox::types::TokenResponse;
+use dropbox_wire::types::TokenResponse;
 
 /// The one account every token belongs to (a Stone `AccountId` is exactly 40 chars).
 pub const ACCOUNT_ID: &str = "dbid:AAH4f99T0taONIb-OurWxbNQ6ywGRopQngc";

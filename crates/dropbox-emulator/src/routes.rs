@@ -34,10 +34,10 @@ use super::session::{Begin, Direct, Sessions};
 use super::space::{Account, Ns, Refusal};
 use super::staging::{self, StageError, Staged};
 use super::store::{Failed, Rejected, Store};
-use crate::dropbox::arg::to_header_json;
-use crate::dropbox::content_hash::ContentHasher;
-use crate::dropbox::limits::{MAX_BATCH, MAX_LIST_LIMIT};
-use crate::dropbox::types::{
+use dropbox_wire::arg::to_header_json;
+use dropbox_wire::content_hash::ContentHasher;
+use dropbox_wire::limits::{MAX_BATCH, MAX_LIST_LIMIT};
+use dropbox_wire::types::{
     AccountName, CommitInfo, CreateFolderArg, CreateFolderResult, CreateSharedLinkArg, DeleteArg,
     DeleteBatchArg, DeleteBatchJobStatus, DeleteBatchLaunch, DeleteBatchResultEntry, DeleteResult,
     DownloadArg, EchoArg, EchoResult, FileMetadata, FullAccount, FullTeam, GetMetadataArg,
@@ -631,7 +631,7 @@ fn cut_point(headers: &HeaderMap, share: f64) -> u64 {
 }
 
 /// Checks the Stone constraints serde cannot express.
-pub(crate) trait Validate {
+pub trait Validate {
     fn validate(&self) -> Result<(), String>;
 }
 
@@ -639,11 +639,9 @@ fn check_commit(c: &CommitInfo) -> Result<(), String> {
     args::check_path("path", &c.path, PathKind::WriteOrId)?;
     args::check_timestamp("client_modified", c.client_modified.as_deref())?;
     match &c.mode {
-        crate::dropbox::types::WriteMode::Update { update } if !args::is_rev(update) => {
-            Err(format!(
-                "mode: update: '{update}' did not match pattern '[0-9a-f]+' of at least 9 characters"
-            ))
-        }
+        dropbox_wire::types::WriteMode::Update { update } if !args::is_rev(update) => Err(format!(
+            "mode: update: '{update}' did not match pattern '[0-9a-f]+' of at least 9 characters"
+        )),
         _ => Ok(()),
     }
 }

@@ -491,7 +491,7 @@ mod imp {
     use std::path::{Path, PathBuf};
 
     use super::Existing;
-    use crate::files::AtomicFile;
+    use crate::AtomicFile;
 
     /// A folder by name, with the names walked below the user's folder to reach it (each
     /// checked with `symlink_metadata`, and checked again before a rename).

@@ -24,7 +24,7 @@ impl fmt::Display for Malformed {
 /// Longest name component we store: the limit of common filesystems under `ROOT/files`
 /// (Dropbox's own, [`MAX_NAME_CHARS`] characters, is the same for ASCII names).
 const MAX_NAME_BYTES: usize = MAX_NAME_CHARS;
-use crate::dropbox::limits::{MAX_NAME_CHARS, MAX_PATH_BYTES};
+use dropbox_wire::limits::{MAX_NAME_CHARS, MAX_PATH_BYTES};
 
 impl DbxPath {
     /// Parses `/a/b`. The root (`/`), empty components, `.`/`..`, a trailing slash and NUL
@@ -50,7 +50,7 @@ impl DbxPath {
         }
         Ok(DbxPath {
             display: path.to_string(),
-            lower: crate::dropbox::path::key(path),
+            lower: dropbox_wire::path::key(path),
         })
     }
 
@@ -137,7 +137,7 @@ mod tests {
             let path = format!("/{}", names.join("/"));
             let p = DbxPath::parse(&path).unwrap();
             prop_assert_eq!(&p.display, &path);
-            prop_assert_eq!(&p.lower, &crate::dropbox::path::key(&path));
+            prop_assert_eq!(&p.lower, &dropbox_wire::path::key(&path));
             prop_assert_eq!(p.name(), names.last().unwrap().as_str());
             // Each ancestor key belongs to the display prefix with the same number of names.
             let ancestors = p.ancestors_lower();
@@ -145,7 +145,7 @@ mod tests {
             for (i, a) in ancestors.iter().enumerate() {
                 let display = format!("/{}", names[..=i].join("/"));
                 prop_assert_eq!(&p.display_prefix(a), &display);
-                prop_assert_eq!(a, &crate::dropbox::path::key(&display));
+                prop_assert_eq!(a, &dropbox_wire::path::key(&display));
             }
         }
 

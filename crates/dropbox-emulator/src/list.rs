@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::space::outward;
 use super::store::Node;
-use crate::dropbox::types::{ListFolderResult, Metadata};
+use dropbox_wire::types::{ListFolderResult, Metadata};
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Cursor {
@@ -139,7 +139,7 @@ impl Cursor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::emulator::store::Kind;
+    use crate::store::Kind;
 
     fn folder(display: &str, seq: u64) -> Node {
         Node {

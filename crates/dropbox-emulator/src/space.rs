@@ -14,7 +14,7 @@
 use axum::http::HeaderValue;
 use serde_json::{Value, json};
 
-use crate::dropbox::types::{Metadata, PATH_ROOT_HEADER, PathRoot, RootInfo};
+use dropbox_wire::types::{Metadata, PATH_ROOT_HEADER, PathRoot, RootInfo};
 
 /// The member's home namespace (also the whole personal account).
 pub const HOME_NS: &str = "3235641";
@@ -214,7 +214,7 @@ mod tests {
     fn folder(display: &str) -> Metadata {
         serde_json::from_value(json!({
             ".tag": "folder", "name": "x", "id": "id:x",
-            "path_display": display, "path_lower": crate::dropbox::path::key(display),
+            "path_display": display, "path_lower": dropbox_wire::path::key(display),
         }))
         .unwrap()
     }

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 pub mod confine;
+pub mod journal;
 
 /// Why a file could not be opened or read. The message names no path: callers say which
 /// file it was. `Io` quotes the OS error once and has no `source()`, so a context chain

@@ -26,9 +26,9 @@ use tokio::sync::OwnedMutexGuard;
 
 use super::staging::{self, Staged};
 use super::store::{Failed, Rejected};
-use crate::dropbox::content_hash::{BLOCK_SIZE, ContentHasher};
-use crate::dropbox::types::{FileMetadata, SessionType, UploadSessionCursor};
-use crate::journal::Journal;
+use dropbox_post_files::journal::Journal;
+use dropbox_wire::content_hash::{BLOCK_SIZE, ContentHasher};
+use dropbox_wire::types::{FileMetadata, SessionType, UploadSessionCursor};
 
 const PREFIX: &str = "pid_upload_session:";
 /// When a token reaches its limits, sessions no request touched for this long are deleted

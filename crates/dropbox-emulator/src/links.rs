@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::paths::name_of;
 use super::store::{Kind, Store, live_below};
-use crate::dropbox::types::{Metadata, SharedLinkMetadata};
+use dropbox_wire::types::{Metadata, SharedLinkMetadata};
 
 pub struct Links {
     base_url: String,

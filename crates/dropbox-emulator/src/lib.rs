@@ -5,8 +5,8 @@
 //! optional TLS. See `docs/emulator.md`.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), dropbox_post::emulator::EmulatorError> {
-//! use dropbox_post::emulator::{EmulatorConfig, spawn};
+//! # async fn demo() -> Result<(), dropbox_emulator::EmulatorError> {
+//! use dropbox_emulator::{EmulatorConfig, spawn};
 //! let mut config = EmulatorConfig::new("/tmp/dropbox");
 //! config.tokens.push("test-token".into());
 //! let emulator = spawn(config).await?;
@@ -40,6 +40,13 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+/// How the emulator reads a request's argument: for the fuzz targets, which check the
+/// client's header encoding against it.
+pub mod decode {
+    pub use crate::args::{ARG_HEADER, content_arg, rpc_arg};
+    pub use crate::routes::Validate;
+}
 
 pub use faults::{Faults, FaultsError, Stall};
 pub use oauth::ACCOUNT_ID;
@@ -146,20 +153,20 @@ const MAX_STATE_FILE: u64 = 256 << 20;
 
 /// The bytes of a state file [`write_json_atomically`] wrote; `None` before the first.
 pub(crate) fn read_state(path: &Path) -> std::io::Result<Option<zeroize::Zeroizing<Vec<u8>>>> {
-    match crate::files::read_bounded(path, MAX_STATE_FILE) {
+    match dropbox_post_files::read_bounded(path, MAX_STATE_FILE) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(std::io::Error::other(e)),
     }
 }
 
-/// Replaces `path` with `value` as JSON, atomically ([`crate::files::AtomicFile`]).
+/// Replaces `path` with `value` as JSON, atomically ([`dropbox_post_files::AtomicFile`]).
 /// Callers hold the lock of that state.
 pub(crate) fn write_json_atomically<T: serde::Serialize>(
     path: &Path,
     value: &T,
 ) -> std::io::Result<()> {
-    use crate::files::{Existing, write_atomically};
+    use dropbox_post_files::{Existing, write_atomically};
     write_atomically(path, &serde_json::to_vec(value)?, Existing::Replace)
 }
 

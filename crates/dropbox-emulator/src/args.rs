@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use axum::http::{HeaderMap, header};
 use serde::de::DeserializeOwned;
 
-use crate::dropbox::content_hash;
-pub use crate::dropbox::types::is_rev;
+use dropbox_wire::content_hash;
+pub use dropbox_wire::types::is_rev;
 
 pub const ARG_HEADER: &str = "dropbox-api-arg";
 
@@ -160,8 +160,8 @@ pub fn check_timestamp(field: &str, value: Option<&str>) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dropbox::types::{ListFolderArg, UploadArg};
     use axum::http::HeaderValue;
+    use dropbox_wire::types::{ListFolderArg, UploadArg};
 
     #[test]
     fn header_must_be_ascii() {
@@ -213,8 +213,8 @@ mod tests {
         /// through the header and the emulator's reading of it.
         #[test]
         fn any_path_survives_the_header(path in "/\\PC{0,40}|/.{0,20}|[\\\\%\"' ]{0,8}") {
-            let json = crate::dropbox::arg::to_header_json(&serde_json::json!({"path": path, "mode": "overwrite"})).unwrap();
-            proptest::prop_assert!(crate::dropbox::arg::is_header_safe(&json), "{}", json);
+            let json = dropbox_wire::arg::to_header_json(&serde_json::json!({"path": path, "mode": "overwrite"})).unwrap();
+            proptest::prop_assert!(dropbox_wire::arg::is_header_safe(&json), "{}", json);
             let mut headers = HeaderMap::new();
             headers.insert(
                 ARG_HEADER,

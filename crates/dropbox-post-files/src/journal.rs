@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::files::{AtomicFile, Existing};
+use crate::{AtomicFile, Existing};
 
 #[derive(Serialize, Deserialize)]
 struct Record<K, V> {
@@ -34,7 +34,7 @@ impl Journal {
         let mut records = BTreeMap::new();
         if path.exists() {
             for (n, line) in
-                BufReader::new(crate::files::open_regular(path).map_err(std::io::Error::other)?)
+                BufReader::new(crate::open_regular(path).map_err(std::io::Error::other)?)
                     .lines()
                     .enumerate()
             {

@@ -21,10 +21,10 @@ use tempfile::TempPath;
 
 use super::paths::{self, DbxPath, Malformed, name_of};
 use super::staging::{self, Staged};
-use crate::dropbox::types::{
+use dropbox_post_files::journal::Journal;
+use dropbox_wire::types::{
     CommitInfo, DeletedMetadata, FileMetadata, FolderMetadata, Metadata, WriteMode,
 };
-use crate::journal::Journal;
 
 /// What the namespace holds at a lower-cased path. Deleted entries stay as tombstones so
 /// `list_folder/continue` can report them.
@@ -658,10 +658,11 @@ impl Store {
         let Metadata::File(meta) = node.metadata(&lower) else {
             return Err(json!({".tag": "not_file"}));
         };
-        let file = crate::files::open_regular(&self.disk_path(&node.display)).map_err(|e| {
-            tracing::error!("opening {}: {e}", node.display);
-            not_found()
-        })?;
+        let file =
+            dropbox_post_files::open_regular(&self.disk_path(&node.display)).map_err(|e| {
+                tracing::error!("opening {}: {e}", node.display);
+                not_found()
+            })?;
         Ok((meta, file))
     }
 

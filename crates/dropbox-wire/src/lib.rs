@@ -1,0 +1,10 @@
+//! Dropbox API v2 as it is on the wire, shared by the client (`dropbox-post`) and the
+//! emulator (`dropbox-emulator`) so that the two cannot drift apart: the routes' argument
+//! and result [`types`], the `Dropbox-API-Arg` header encoding ([`arg`]), how Dropbox
+//! compares paths ([`path`]), the [`content_hash`], and the protocol [`limits`]. No I/O.
+
+pub mod arg;
+pub mod content_hash;
+pub mod limits;
+pub mod path;
+pub mod types;
