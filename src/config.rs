@@ -22,7 +22,7 @@
 //!   account's own or a Dropbox team's shared space. Without it, `post --root` decides
 //!   (default home).
 //! - `exclude`, `include` (optional, repeatable, one pattern each): what to leave out, or
-//!   to post only, in gitignore syntax (`upload::filter`).
+//!   to post only, in gitignore syntax (`patterns`).
 //! - `delete` (optional): `true` or `false` (default): mirror, i.e. delete what is under
 //!   `dest` with no local counterpart once everything was sent.
 //!
@@ -528,12 +528,10 @@ fn script_job(study_dir: &Path, script: &RawScript) -> Result<Validated, Problem
         given
             .map(|p| {
                 let glob = p.value.trim().to_string();
-                crate::upload::filter::check_glob(&glob).map_err(|message| {
-                    Problem::BadPattern {
-                        param,
-                        message,
-                        line: p.line,
-                    }
+                crate::patterns::check_glob(&glob).map_err(|message| Problem::BadPattern {
+                    param,
+                    message,
+                    line: p.line,
                 })?;
                 Ok(ConfigGlob { glob, line: p.line })
             })

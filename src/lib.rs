@@ -19,6 +19,7 @@ pub mod fuzzing;
 pub mod install;
 pub(crate) use dropbox_post_files::journal;
 pub mod password;
+pub mod patterns;
 pub mod process;
 pub mod redact;
 pub mod seal;

@@ -17,7 +17,8 @@ use crate::dropbox::types::Metadata;
 use crate::emulator::{self, EmulatorConfig};
 use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
 use crate::password::{Password, Source};
-use crate::upload::run::{PostOptions, Run};
+use crate::upload::options::PostOptions;
+use crate::upload::run::Run;
 
 const AFTER_HELP: &str = "\
 Examples:

@@ -469,7 +469,7 @@ async fn fetch(
     let mut hasher = ContentHasher::new();
     let mut written = 0u64;
     let url = response.url().clone();
-    let cut = |e| GetError::Api(crate::dropbox::client::network("files/download", &url, &e));
+    let cut = |e| GetError::Api(crate::dropbox::http::network("files/download", &url, &e));
     while let Some(chunk) = response.chunk().await.map_err(cut)? {
         // Never more than announced: a server that streams on cannot fill the disk.
         if written + chunk.len() as u64 > meta.size {

@@ -16,11 +16,12 @@ use crate::dropbox::limits::MAX_REQUEST_BYTES;
 use crate::dropbox::space::Space;
 use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
 use crate::password::Purpose;
+use crate::patterns;
 use crate::upload::engine;
-use crate::upload::filter;
 use crate::upload::mirror::{self, Leave};
+use crate::upload::options::PostOptions;
 use crate::upload::plan::Mode;
-use crate::upload::run::{PostOptions, Run};
+use crate::upload::run::Run;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -204,7 +205,7 @@ pub struct PostArgs {
 }
 
 fn glob(s: &str) -> Result<String, String> {
-    filter::check_glob(s).map(|()| s.to_string())
+    patterns::check_glob(s).map(|()| s.to_string())
 }
 
 /// A number, or `off` for no limit.

@@ -10,8 +10,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
-use super::client::{answer_text, network};
 use super::error::{ApiError, short};
+use super::http::{answer_text, network};
 use super::types::TokenResponse;
 use crate::seal::Credential;
 

@@ -7,6 +7,7 @@ pub mod bwlimit;
 pub mod client;
 pub mod endpoint;
 pub mod error;
+pub mod http;
 pub mod pacer;
 pub mod sharing;
 pub mod space;

@@ -41,6 +41,7 @@ use ignore::Match;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
 use crate::dropbox::path::key;
+use crate::patterns::{BACKSLASH, backslash_separator, check_glob, literal};
 
 /// The ignore file read in each folder of a posted folder.
 pub const IGNORE_FILE: &str = ".dropboxignore";
@@ -120,50 +121,6 @@ struct InStudy {
     bases: Vec<String>,
     /// The exclude that leaves out the posted path itself, or a folder above it.
     rule: Option<String>,
-}
-
-/// Checks one `--exclude`/`--include` pattern (clap's value parser, and config params).
-pub fn check_glob(glob: &str) -> Result<(), String> {
-    if glob.starts_with('!') {
-        return Err(format!(
-            "{glob:?}: a pattern cannot start with `!`; use --include to post only what matches"
-        ));
-    }
-    if backslash_separator(glob) {
-        return Err(format!("{glob:?}: {BACKSLASH}"));
-    }
-    let mut builder = GitignoreBuilder::new("");
-    (builder.add_line(None, &literal(glob)))
-        .map(|_| ())
-        .map_err(|e| format!("{glob:?} is not a valid pattern: {e}"))
-}
-
-/// Why a `\` before a letter or digit is refused: it escapes nothing, so it is a Windows
-/// separator written into a pattern (`keys\token.txt` would mean `keystoken.txt` and match
-/// nothing).
-const BACKSLASH: &str =
-    "`\\` escapes the next character in gitignore syntax and does not separate folders: use /";
-
-fn backslash_separator(pattern: &str) -> bool {
-    let mut chars = pattern.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            match chars.next() {
-                Some(next) if next.is_ascii_alphanumeric() => return true,
-                _ => {}
-            }
-        }
-    }
-    false
-}
-
-/// A command-line or config pattern as one gitignore line: a leading `#` is literal there,
-/// not a comment.
-fn literal(glob: &str) -> String {
-    match glob.strip_prefix('#') {
-        Some(rest) => format!("\\#{rest}"),
-        None => glob.to_string(),
-    }
 }
 
 /// The key the ignore crate reports a matched line by.

@@ -7,6 +7,7 @@ pub mod filter;
 pub mod hash_cache;
 mod job;
 pub mod mirror;
+pub mod options;
 pub mod plan;
 pub mod report;
 pub mod resume;

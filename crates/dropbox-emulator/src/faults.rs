@@ -53,7 +53,7 @@ impl FromStr for Stall {
         let bad = || format!("{s:?}: expected ROUTE:N, e.g. files/upload_session/append_v2:3");
         let (route, nth) = s.rsplit_once(':').ok_or_else(bad)?;
         let nth = nth.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(bad)?;
-        if !super::routes::is_route(route) {
+        if !super::route::is_route(route) {
             return Err(format!("{route:?} is not a route the emulator serves"));
         }
         Ok(Stall {

@@ -23,6 +23,7 @@ mod links;
 mod list;
 mod oauth;
 mod paths;
+mod route;
 pub(crate) mod routes;
 pub mod scopes;
 mod server;
