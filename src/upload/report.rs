@@ -362,7 +362,12 @@ impl ScriptSummary {
             excluded,
             link: None,
             mirror: None,
-            plan: dry_run.then_some(entries),
+            // In path order, not the order the transfers happened to finish in.
+            plan: dry_run.then(|| {
+                let mut entries = entries;
+                entries.sort_by(|a, b| a.path.cmp(&b.path));
+                entries
+            }),
         }
     }
 

@@ -815,6 +815,50 @@ fn init_errors() {
 }
 
 /// The mirror's safety nets (`mirror.rs`): each refusal deletes nothing and exits 6.
+/// The face of success: what a researcher reads when things go well (issue 22).
+#[test]
+fn success_face() {
+    let env = TestEnv::new();
+    env.seal(TOKEN, "keys/k.enc", DEMO_PASSWORD);
+    env.write("results/run-1/metrics.csv", "precision,recall\n0.41,0.37\n");
+    env.write("results/run-1/log.txt", "done\n");
+    env.write("results/summary.csv", "run,precision\n1,0.41\n");
+    env.write(
+        "conf/config.xml",
+        "<librec-auto><post><script lang=\"python3\" src=\"system\">\n  \
+         <script-name>dropbox_post.py</script-name>\n  \
+         <param name=\"option\">folder</param>\n  \
+         <param name=\"encrypted_key\">keys/k.enc</param>\n  \
+         <param name=\"path\">results</param>\n  <param name=\"dest\">/study</param>\n  \
+         <param name=\"exclude\">*.txt</param>\n</script></post></librec-auto>\n",
+    );
+    let emulator = env.emulator();
+    let pw = DEMO_PASSWORD;
+    snapshot_all(
+        &env,
+        Some(&emulator.url),
+        &[
+            with_pw(
+                "ok-post-dry-run",
+                &["post", "--config", "conf/config.xml", "--dry-run"],
+                pw,
+            ),
+            with_pw("ok-post", &["post", "--config", "conf/config.xml"], pw),
+            with_pw(
+                "ok-post-again",
+                &["post", "--config", "conf/config.xml"],
+                pw,
+            ),
+            with_pw("ok-whoami", &["whoami", "--encrypted", "keys/k.enc"], pw),
+            with_pw(
+                "ok-ls",
+                &["ls", "/study", "-r", "--encrypted", "keys/k.enc"],
+                pw,
+            ),
+        ],
+    );
+}
+
 #[test]
 fn mirror_refusals() {
     let env = TestEnv::new();
