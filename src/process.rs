@@ -55,7 +55,7 @@ pub fn no_core_dumps() {
 
 /// A signal that asks the process to stop (Ctrl-C, SIGTERM).
 #[derive(Clone, Copy, Debug)]
-pub struct Stop(#[cfg_attr(not(unix), allow(dead_code))] i32);
+pub struct Stop(i32);
 
 /// Completes on a signal that ends a process (Ctrl-C, Ctrl-\\, SIGTERM, a closed terminal's
 /// SIGHUP) with that signal; the handlers are installed when this is called. Racing a

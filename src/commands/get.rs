@@ -258,12 +258,7 @@ async fn plan(client: &DropboxClient, path: &str, local: &Path) -> CmdResult<Pla
                 placed.push((entry, rel, dest));
             }
             for (entry, rel, dest) in placed {
-                let shown = match &entry {
-                    Metadata::File(f) => f.path_display.as_deref(),
-                    Metadata::Folder(f) => f.path_display.as_deref(),
-                    Metadata::Deleted(_) => None,
-                };
-                let shown = shown.unwrap_or(&rel);
+                let shown = entry.path_display().unwrap_or(&rel);
                 let in_git = in_git_folder(&rel);
                 match entry {
                     Metadata::Folder(_) if in_git => {

@@ -248,9 +248,9 @@ impl Filter {
         if bases.is_empty() {
             return None;
         }
-        let rule = bases.iter().find_map(|base| {
-            steps(base, true).find_map(|(prefix, dir)| self.exclude_rule(prefix, dir))
-        });
+        let rule = bases
+            .iter()
+            .find_map(|base| self.exclude_rule_on_the_way(base, true));
         Some(InStudy { real, bases, rule })
     }
 
@@ -337,17 +337,15 @@ impl Filter {
                 }
             }
         }
-        if let Some(study) = &self.study
-            && let Ok(rel) = target.strip_prefix(&study.real)
-        {
-            let rel = key(&slashed(rel));
-            let rule = steps(&rel, is_dir).find_map(|(prefix, dir)| self.exclude_rule(prefix, dir));
-            return Ok(rule);
-        }
-        // Elsewhere (followed with `--allow-outside`): from the file system's root, as a
-        // posted path outside the study is.
-        let rel = key(&slashed(target));
-        Ok(steps(&rel, is_dir).find_map(|(prefix, dir)| self.exclude_rule(prefix, dir)))
+        // Relative to the study; elsewhere (followed with `--allow-outside`) from the file
+        // system's root, as a posted path outside the study is.
+        let in_study = (self.study.as_ref()).and_then(|s| target.strip_prefix(&s.real).ok());
+        Ok(self.exclude_rule_on_the_way(&key(&slashed(in_study.unwrap_or(target))), is_dir))
+    }
+
+    /// The exclude that matches a folder on the way down to `rel` (folded), or `rel`.
+    fn exclude_rule_on_the_way(&self, rel: &str, is_dir: bool) -> Option<String> {
+        steps(rel, is_dir).find_map(|(prefix, dir)| self.exclude_rule(prefix, dir))
     }
 
     /// An empty folder is posted (created) unless left out; with include patterns, only when

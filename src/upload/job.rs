@@ -81,7 +81,7 @@ impl Script<'_> {
         let mut posted = Posted {
             dest: job.dest.clone(),
             folder: job.kind == JobKind::Folder,
-            team: job.root.or(options.root) == Some(Space::Team),
+            team: options.space_of(job) == Space::Team,
             keys,
             results: mirror::holds_results(&tree),
             whole: (tree.skipped.iter())

@@ -183,12 +183,11 @@ pub fn holds_results(tree: &LocalTree) -> bool {
 }
 
 /// The Dropbox keys (see `dropbox::path::key`) of everything a script posts under `dest`:
-/// its files and the folders on their way, its empty folders, and the folders on the way
-/// to what the walk skipped.
+/// its files and the folders on their way, and its empty folders. (What the walk skipped
+/// is kept through [`Posted::whole`].)
 pub fn posted_keys(dest: &str, tree: &LocalTree) -> HashSet<String> {
     let rels = tree.files.iter().map(|f| f.rel.as_str());
     let rels = rels.chain(tree.empty_dirs.iter().map(String::as_str));
-    let rels = rels.chain(tree.skipped.iter().map(String::as_str));
     let mut keys = HashSet::new();
     for rel in rels {
         keys.insert(key(&remote_path(dest, rel)));

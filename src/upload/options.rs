@@ -80,6 +80,11 @@ impl PostOptions {
         self.allow_outside || (job.allow_outside && !self.shares(job))
     }
 
+    /// The space `job`'s dest is in: its own `root`, else `--root`, else home.
+    pub(super) fn space_of(&self, job: &PostJob) -> Space {
+        job.root.or(self.root).unwrap_or_default()
+    }
+
     pub(super) fn shares(&self, job: &PostJob) -> bool {
         self.share || job.share
     }

@@ -124,7 +124,7 @@ impl Run {
         for (job, walked) in jobs.iter().zip(walked) {
             let script = job::Script {
                 job,
-                client: clients[&client_key(job, options.root)].clone(),
+                client: clients[&client_key(job, &options)].clone(),
                 options: &options,
                 settings: &settings,
                 resume_dir: resume_dir.as_deref(),
@@ -268,7 +268,7 @@ fn refuse_clashes(jobs: &[PostJob], options: &PostOptions, walked: &mut [Walked]
     let mut landings: Vec<Landing> = (jobs.iter().zip(walked))
         .map(|(job, walked)| {
             let next = spaces.len();
-            let space = *spaces.entry(client_key(job, options.root)).or_insert(next);
+            let space = *spaces.entry(client_key(job, options)).or_insert(next);
             Landing {
                 script: job.script,
                 space,
@@ -282,10 +282,9 @@ fn refuse_clashes(jobs: &[PostJob], options: &PostOptions, walked: &mut [Walked]
 
 type Clients = HashMap<(PathBuf, Space), Arc<DropboxClient>>;
 
-/// A job's credential and the space its dest is in (its own `root`, else `--root`).
-fn client_key(job: &PostJob, default: Option<Space>) -> (PathBuf, Space) {
-    let space = job.root.or(default).unwrap_or_default();
-    (job.encrypted_key.clone(), space)
+/// A job's credential and the space its dest is in.
+fn client_key(job: &PostJob, options: &PostOptions) -> (PathBuf, Space) {
+    (job.encrypted_key.clone(), options.space_of(job))
 }
 
 /// One client per credential and space, before anything is sent: each sealed credential
@@ -300,7 +299,7 @@ async fn open_clients(
     let mut opened: HashMap<PathBuf, Credential> = HashMap::new();
     let mut clients = HashMap::new();
     for job in jobs {
-        let key = client_key(job, options.root);
+        let key = client_key(job, options);
         if clients.contains_key(&key) {
             continue;
         }
@@ -359,7 +358,7 @@ impl Mirrors<'_> {
         }
         for (i, plan) in plans {
             let job = &self.jobs[i];
-            let client = &self.clients[&client_key(job, options.root)];
+            let client = &self.clients[&client_key(job, options)];
             let mut mirror = Mirror::default();
             let mut failed = Vec::new();
             match plan {
