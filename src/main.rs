@@ -3,18 +3,20 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use dropbox_post::commands::Cli;
+use commands::Cli;
+
+mod commands;
 
 fn main() -> ExitCode {
-    dropbox_post::process::no_core_dumps();
+    dropbox_post_core::process::no_core_dumps();
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    match dropbox_post::commands::run(cli.command) {
+    match commands::run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             // Secrets never reach a message, and server text is cleaned where it enters one;
             // this last pass keeps the one line whole whatever slipped through.
-            let line = dropbox_post::redact::untrusted(&failure.to_string());
+            let line = dropbox_post_core::redact::untrusted(&failure.to_string());
             eprintln!("dropbox-post: error: {line}");
             ExitCode::from(failure.kind.code())
         }

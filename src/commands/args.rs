@@ -4,14 +4,14 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use clap::builder::PossibleValue;
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use secrecy::SecretString;
 
-use crate::config::JobKind;
-use crate::dropbox::endpoint::{ENDPOINT_ENV, Endpoints};
-use crate::exit::{CmdResult, ExitKind, ResultExt};
-use crate::password::{PASSWORD_ENV, Password, PasswordError, Purpose, Sources};
-use crate::upload::plan::Mode;
+use dropbox_post_core::config::JobKind;
+use dropbox_post_core::dropbox::endpoint::{ENDPOINT_ENV, Endpoints};
+use dropbox_post_core::exit::{CmdResult, ExitKind, ResultExt};
+use dropbox_post_core::password::{PASSWORD_ENV, Password, PasswordError, Purpose, Sources};
+use dropbox_post_core::upload::plan::Mode;
 
 /// The password flags every command that opens a sealed file flattens into its arguments.
 #[derive(clap::Args, Clone, Default)]
@@ -47,7 +47,7 @@ fn secret_value(value: &str) -> Result<SecretString, std::convert::Infallible> {
 }
 
 impl PasswordArgs {
-    /// The password by the rule of [`crate::password`]: -k, --password-file,
+    /// The password by the rule of [`dropbox_post_core::password`]: -k, --password-file,
     /// DROPBOX_POST_PASSWORD, a prompt. `what` names the file or purpose in prompts and
     /// errors, e.g. "keys/dropbox.enc".
     pub fn resolve(&self, purpose: Purpose, what: &str) -> Result<Password, PasswordError> {
@@ -76,31 +76,40 @@ impl EndpointArgs {
     }
 }
 
-impl clap::ValueEnum for Mode {
-    fn value_variants<'a>() -> &'a [Self] {
-        &[Mode::Add, Mode::Overwrite, Mode::Update]
-    }
+/// `--mode`: each write mode's name and what it does.
+const MODES: [(&str, Mode, &str); 3] = [
+    (
+        "add",
+        Mode::Add,
+        "Never replace an existing file that differs (it is reported as a conflict)",
+    ),
+    ("overwrite", Mode::Overwrite, "Replace whatever is there"),
+    (
+        "update",
+        Mode::Update,
+        "Replace only the revision seen when listing (fails if someone changed it since)",
+    ),
+];
 
-    fn to_possible_value(&self) -> Option<PossibleValue> {
-        Some(match self {
-            Mode::Add => PossibleValue::new("add")
-                .help("Never replace an existing file that differs (it is reported as a conflict)"),
-            Mode::Overwrite => PossibleValue::new("overwrite").help("Replace whatever is there"),
-            Mode::Update => PossibleValue::new("update").help(
-                "Replace only the revision seen when listing (fails if someone changed it since)",
-            ),
-        })
-    }
+/// Parses `--mode`; its help lists the modes.
+pub fn mode_parser() -> impl TypedValueParser<Value = Mode> {
+    PossibleValuesParser::new(MODES.map(|(name, _, help)| PossibleValue::new(name).help(help)))
+        .map(|name| named(&MODES.map(|(n, mode, _)| (n, mode)), &name))
 }
 
-impl clap::ValueEnum for JobKind {
-    fn value_variants<'a>() -> &'a [Self] {
-        &[JobKind::File, JobKind::Folder]
-    }
+/// Parses `--option` (file or folder).
+pub fn kind_parser() -> impl TypedValueParser<Value = JobKind> {
+    let kinds = [JobKind::File, JobKind::Folder].map(|k| (k.noun(), k));
+    PossibleValuesParser::new(kinds.map(|(name, _)| name)).map(move |name| named(&kinds, &name))
+}
 
-    fn to_possible_value(&self) -> Option<PossibleValue> {
-        Some(PossibleValue::new(self.noun()))
-    }
+/// The value of a name clap's parser already checked is one of `table`'s.
+fn named<T: Copy>(table: &[(&str, T)], name: &str) -> T {
+    table
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| *value)
+        .expect("clap accepts only the listed names")
 }
 
 #[cfg(test)]

@@ -17,13 +17,13 @@ use zeroize::Zeroizing;
 
 use super::args::EndpointArgs;
 use super::credential::SealOutArgs;
-use crate::dropbox::auth::exchange_code;
-use crate::dropbox::client::DropboxClient;
-use crate::dropbox::endpoint::Endpoints;
-use crate::dropbox::space;
-use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
-use crate::files::read_bounded;
-use crate::seal::{self, Credential, KdfParams};
+use dropbox_post_core::dropbox::auth::exchange_code;
+use dropbox_post_core::dropbox::client::DropboxClient;
+use dropbox_post_core::dropbox::endpoint::Endpoints;
+use dropbox_post_core::dropbox::space;
+use dropbox_post_core::exit::{CmdResult, ExitKind, Failure, ResultExt};
+use dropbox_post_core::files::read_bounded;
+use dropbox_post_core::seal::{self, Credential, KdfParams};
 
 /// The app secret, for apps that use one; never taken from argv.
 pub const APP_SECRET_ENV: &str = "DROPBOX_POST_APP_SECRET";
@@ -123,7 +123,7 @@ pub fn run(args: AuthArgs) -> CmdResult {
 async fn account_of(credential: &Credential, endpoints: Endpoints) -> Option<String> {
     let client = DropboxClient::new(endpoints, credential.clone().into()).ok()?;
     match space::current_account(&client).await {
-        Ok(a) => Some(crate::redact::untrusted(&format!(
+        Ok(a) => Some(dropbox_post_core::redact::untrusted(&format!(
             "{} <{}>",
             a.name.display_name, a.email
         ))),

@@ -4,13 +4,13 @@
 use clap::Args;
 
 use super::credential::RemoteArgs;
-use crate::dropbox::client::DropboxClient;
-use crate::dropbox::error::ApiError;
-use crate::dropbox::path::key;
-use crate::dropbox::space::{self, Space};
-use crate::dropbox::types::Metadata;
-use crate::exit::CmdResult;
-use crate::redact::untrusted;
+use dropbox_post_core::dropbox::client::DropboxClient;
+use dropbox_post_core::dropbox::error::ApiError;
+use dropbox_post_core::dropbox::path::key;
+use dropbox_post_core::dropbox::space::{self, Space};
+use dropbox_post_core::dropbox::types::Metadata;
+use dropbox_post_core::exit::CmdResult;
+use dropbox_post_core::redact::untrusted;
 
 const WHOAMI_HELP: &str = "\
 Shows the account, its team if any, its root and home namespaces and where paths start

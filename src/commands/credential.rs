@@ -7,13 +7,13 @@ use clap::Args;
 use secrecy::SecretString;
 
 use super::args::{EndpointArgs, PasswordArgs};
-use crate::config;
-use crate::dropbox::client::DropboxClient;
-use crate::dropbox::endpoint::Endpoints;
-use crate::dropbox::space::Space;
-use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
-use crate::password::Purpose;
-use crate::seal::{self, Credential};
+use dropbox_post_core::config;
+use dropbox_post_core::dropbox::client::DropboxClient;
+use dropbox_post_core::dropbox::endpoint::Endpoints;
+use dropbox_post_core::dropbox::space::Space;
+use dropbox_post_core::exit::{CmdResult, ExitKind, Failure, ResultExt};
+use dropbox_post_core::password::Purpose;
+use dropbox_post_core::seal::{self, Credential};
 
 /// Where a new sealed credential goes and the password that seals it (`encrypt`, `auth`).
 #[derive(Args, Debug)]
@@ -40,7 +40,7 @@ impl SealOutArgs {
         seal::refuse_existing(&self.encrypted, self.force)?;
         let what = self.encrypted.display().to_string();
         let password = self.password.resolve(Purpose::NewSecret, &what)?;
-        crate::password::check_strength(password.secret(), self.allow_weak_password)?;
+        dropbox_post_core::password::check_strength(password.secret(), self.allow_weak_password)?;
         Ok(password.secret().clone())
     }
 }

@@ -10,15 +10,15 @@ use std::sync::Arc;
 use clap::Args;
 use secrecy::SecretString;
 
-use crate::dropbox::auth::TokenSource;
-use crate::dropbox::client::DropboxClient;
-use crate::dropbox::endpoint::Endpoints;
-use crate::dropbox::types::Metadata;
-use crate::emulator::{self, EmulatorConfig};
-use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
-use crate::password::{Password, Source};
-use crate::upload::options::PostOptions;
-use crate::upload::run::Run;
+use dropbox_emulator::{self, EmulatorConfig};
+use dropbox_post_core::dropbox::auth::TokenSource;
+use dropbox_post_core::dropbox::client::DropboxClient;
+use dropbox_post_core::dropbox::endpoint::Endpoints;
+use dropbox_post_core::dropbox::types::Metadata;
+use dropbox_post_core::exit::{CmdResult, ExitKind, Failure, ResultExt};
+use dropbox_post_core::password::{Password, Source};
+use dropbox_post_core::upload::options::PostOptions;
+use dropbox_post_core::upload::run::Run;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -88,7 +88,7 @@ pub fn run(args: DemoArgs) -> CmdResult {
     runtime.block_on(async {
         let mut config = EmulatorConfig::new(workdir.join("dropbox"));
         config.tokens = vec![DEMO_TOKEN.into()];
-        let emulator = emulator::spawn(config)
+        let emulator = dropbox_emulator::spawn(config)
             .await
             .exit_with(ExitKind::Internal)?;
         let base_url = emulator.base_url().to_string();
@@ -141,7 +141,7 @@ fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// `post --config STUDY/conf/config.xml` on the emulator, with the demo password.
 async fn post(study: &Path, endpoint: &str) -> CmdResult {
     let config = study.join("conf/config.xml");
-    let study = crate::config::load(&config, None)?;
+    let study = dropbox_post_core::config::load(&config, None)?;
     let options = PostOptions {
         config: Some(config),
         endpoints: Endpoints::single(endpoint).exit_with(ExitKind::Internal)?,
@@ -227,9 +227,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let key = dir.path().join("dropbox.enc");
         std::fs::write(&key, DEMO_KEY).unwrap();
-        let credential = crate::seal::open_file(&key, &demo_password()).unwrap();
+        let credential = dropbox_post_core::seal::open_file(&key, &demo_password()).unwrap();
         match credential {
-            crate::seal::Credential::AccessToken { access_token } => {
+            dropbox_post_core::seal::Credential::AccessToken { access_token } => {
                 use secrecy::ExposeSecret;
                 assert_eq!(access_token.expose_secret(), DEMO_TOKEN);
             }

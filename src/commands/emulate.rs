@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::emulator::{
+use dropbox_emulator::{
     self, AppSpec, EmulatorConfig, Faults, StaticToken, TlsOptions, UnknownScope,
 };
-use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
+use dropbox_post_core::exit::{CmdResult, ExitKind, Failure, ResultExt};
 
 const AFTER_HELP: &str = "\
 The first line on stdout is the base URL (e.g. http://127.0.0.1:41234); point clients at it
@@ -104,13 +104,13 @@ pub struct EmulateArgs {
     /// files/upload_session/append_v2:3, so a test can kill its client at that point
     /// (repeatable).
     #[arg(long = "stall", value_name = "ROUTE:N")]
-    pub stalls: Vec<crate::emulator::Stall>,
+    pub stalls: Vec<dropbox_emulator::Stall>,
 
     /// Hold the Nth request (from 1) to ROUTE until the emulator gets SIGUSR1, then serve
     /// it, e.g. files/delete_batch:1, so a test can act in the middle of a client's run
     /// (repeatable; one SIGUSR1 releases every request held at the time).
     #[arg(long = "hold", value_name = "ROUTE:N")]
-    pub holds: Vec<crate::emulator::Stall>,
+    pub holds: Vec<dropbox_emulator::Stall>,
     /// Store the Nth commit (from 1: files/upload, upload_session/finish and each entry of
     /// finish_batch_v2 count) with one byte flipped, reporting the hash of what was stored,
     /// as a Dropbox that damaged the file would, so a test can see a client find a commit
@@ -125,13 +125,13 @@ pub struct EmulateArgs {
 
     /// Close a connection that moves no byte for this many seconds while none of its
     /// requests is being answered, or takes longer than this to send a request's headers.
-    #[arg(long, value_name = "SECS", default_value_t = emulator::DEFAULT_IDLE_TIMEOUT.as_secs(),
+    #[arg(long, value_name = "SECS", default_value_t = dropbox_emulator::DEFAULT_IDLE_TIMEOUT.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..))]
     pub idle_timeout: u64,
 
     /// MiB of uncommitted upload-session data one token may hold; beyond it uploads are
     /// refused (insufficient_space) until sessions are committed or abandoned ones expire.
-    #[arg(long, value_name = "MiB", default_value_t = emulator::DEFAULT_MAX_STAGED_BYTES >> 20)]
+    #[arg(long, value_name = "MiB", default_value_t = dropbox_emulator::DEFAULT_MAX_STAGED_BYTES >> 20)]
     pub max_staged_mib: u64,
 
     /// Where to write the CA certificate with --tls [default: ROOT/ca.pem].
@@ -192,15 +192,14 @@ pub fn run(args: EmulateArgs) -> CmdResult {
         );
     }
     super::runtime()?.block_on(async {
-        let running = emulator::spawn(config).await.map_err(|e| match e {
-            emulator::EmulatorError::Faults(_) | emulator::EmulatorError::NoRoot => {
-                Failure::new(ExitKind::Usage, e)
-            }
+        let running = dropbox_emulator::spawn(config).await.map_err(|e| match e {
+            dropbox_emulator::EmulatorError::Faults(_)
+            | dropbox_emulator::EmulatorError::NoRoot => Failure::new(ExitKind::Usage, e),
             other => Failure::new(ExitKind::Internal, other),
         })?;
         // Watched before the URL is out: a client may stop the emulator (or release what it
         // holds) as soon as it reads it.
-        let stop = crate::process::stop_requested();
+        let stop = dropbox_post_core::process::stop_requested();
         let mut release = ReleaseSignal::watch();
         let mut out = std::io::stdout();
         writeln!(out, "{}", running.base_url()).exit_with(ExitKind::Internal)?;

@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::commands::credential::SealOutArgs;
-use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
-use crate::seal::{self, KdfParams, cleartext};
+use dropbox_post_core::exit::{CmdResult, ExitKind, Failure, ResultExt};
+use dropbox_post_core::seal::{self, KdfParams, cleartext};
 
 const AFTER_HELP: &str = "\
 The cleartext FILE holds either a bare access token on one line, or a typed JSON credential:

@@ -2,7 +2,7 @@
 //! file beside its destination, its content hash is checked against Dropbox's, and only
 //! then does it replace the destination; local files with the same size and hash are kept.
 //! Below the target (LOCAL, or a single file's folder) every path is reached through
-//! [`crate::files::confine`]: a symbolic link already there is refused, never written through.
+//! [`dropbox_post_core::files::confine`]: a symbolic link already there is refused, never written through.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -14,16 +14,16 @@ use tokio::io::AsyncWriteExt;
 
 use super::credential::RemoteArgs;
 use crate::commands::browse::{relative, remote_path};
-use crate::dropbox::client::DropboxClient;
-use crate::dropbox::content_hash::ContentHasher;
-use crate::dropbox::error::ApiError;
-use crate::dropbox::path::key;
-use crate::dropbox::space;
-use crate::dropbox::types::{FileMetadata, Metadata};
-use crate::exit::{CmdResult, ExitKind, Failure};
-use crate::files::Existing;
-use crate::files::confine::{Folder, Missing, Refused};
-use crate::redact::untrusted;
+use dropbox_post_core::dropbox::client::DropboxClient;
+use dropbox_post_core::dropbox::content_hash::ContentHasher;
+use dropbox_post_core::dropbox::error::ApiError;
+use dropbox_post_core::dropbox::path::key;
+use dropbox_post_core::dropbox::space;
+use dropbox_post_core::dropbox::types::{FileMetadata, Metadata};
+use dropbox_post_core::exit::{CmdResult, ExitKind, Failure};
+use dropbox_post_core::files::Existing;
+use dropbox_post_core::files::confine::{Folder, Missing, Refused};
+use dropbox_post_core::redact::untrusted;
 
 /// Downloads in flight at once.
 const PARALLEL: usize = 4;
@@ -107,7 +107,7 @@ pub fn run(args: GetArgs) -> CmdResult {
         // temporary files; only then does the process end.
         tokio::select! {
             done = get(&client, &path, &args.local) => done,
-            stop = crate::process::stop_requested() => stop.end_process(),
+            stop = dropbox_post_core::process::stop_requested() => stop.end_process(),
         }
     })
 }
@@ -191,7 +191,7 @@ async fn plan(client: &DropboxClient, path: &str, local: &Path) -> CmdResult<Pla
                 format!(
                     "cannot open {}: {}",
                     dir.display(),
-                    crate::files::ReadError::Io(e)
+                    dropbox_post_core::files::ReadError::Io(e)
                 ),
             )
         })
@@ -403,7 +403,7 @@ fn unsafe_name(what: &str, value: &str) -> Failure {
         format!(
             "Dropbox returned an unsafe {what} \"{}\"; refusing to write it (nothing was written); \
              is the endpoint really Dropbox?",
-            crate::dropbox::error::short(value)
+            dropbox_post_core::dropbox::error::short(value)
         ),
     )
 }
@@ -464,7 +464,13 @@ async fn fetch(
     let mut hasher = ContentHasher::new();
     let mut written = 0u64;
     let url = response.url().clone();
-    let cut = |e| GetError::Api(crate::dropbox::http::network("files/download", &url, &e));
+    let cut = |e| {
+        GetError::Api(dropbox_post_core::dropbox::http::network(
+            "files/download",
+            &url,
+            &e,
+        ))
+    };
     while let Some(chunk) = response.chunk().await.map_err(cut)? {
         // Never more than announced: a server that streams on cannot fill the disk.
         if written + chunk.len() as u64 > meta.size {
@@ -615,11 +621,11 @@ mod tests {
             upper in any::<bool>(),
         ) {
             let rel = names.join("/");
-            let remote = crate::upload::plan::remote_path(&dest, &rel);
+            let remote = dropbox_post_core::upload::plan::remote_path(&dest, &rel);
             let meta = crate::commands::browse::tests::entry("file", &remote);
             let typed = if upper { dest.to_uppercase() } else { dest.clone() };
             let base = remote_path(&typed);
-            prop_assume!(crate::dropbox::path::key(&base) == crate::dropbox::path::key(dest.trim_end_matches('/')));
+            prop_assume!(dropbox_post_core::dropbox::path::key(&base) == dropbox_post_core::dropbox::path::key(dest.trim_end_matches('/')));
             let back = relative(&base, &meta);
             prop_assert_eq!(back.as_deref(), Some(rel.as_str()));
             let local = safe_relative(&rel).unwrap();
@@ -728,7 +734,7 @@ mod tests {
         std::fs::write(&p, &data).unwrap();
         assert_eq!(
             local_hash(std::fs::File::open(&p).unwrap()).unwrap(),
-            crate::dropbox::content_hash::content_hash(&data)
+            dropbox_post_core::dropbox::content_hash::content_hash(&data)
         );
     }
 }

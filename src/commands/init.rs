@@ -4,9 +4,11 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::config::JobKind;
-use crate::exit::{CmdResult, ExitKind, Failure};
-use crate::{install, study};
+use dropbox_post_core::config::JobKind;
+
+use super::args::kind_parser;
+use dropbox_post_core::exit::{CmdResult, ExitKind, Failure};
+use dropbox_post_core::{install, study};
 
 const AFTER_HELP: &str = "\
 What it does, each only if not done already (a second run changes nothing):
@@ -37,7 +39,7 @@ pub struct InitArgs {
     pub study: PathBuf,
 
     /// What the script posts: a file, or a folder's contents.
-    #[arg(long, value_enum, default_value_t = JobKind::Folder)]
+    #[arg(long, value_parser = kind_parser(), default_value = "folder")]
     pub option: JobKind,
 
     /// The file or folder to post, relative to the study (librec-auto's post scripts write

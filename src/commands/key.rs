@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use super::args::PasswordArgs;
-use crate::exit::CmdResult;
-use crate::password::{self, Purpose, Sources};
-use crate::seal::{self, Credential, KdfParams, SealedFile};
+use dropbox_post_core::exit::CmdResult;
+use dropbox_post_core::password::{self, Purpose, Sources};
+use dropbox_post_core::seal::{self, Credential, KdfParams, SealedFile};
 
 const CHECK_HELP: &str = "\
 Prints the format, the KDF parameters, the credential type and a SHA-256 fingerprint of the
@@ -152,7 +152,7 @@ fn rekey(args: RekeyArgs) -> CmdResult {
     )?;
     println!(
         "re-sealed {what} as {} (fingerprint sha256:{})",
-        crate::seal::v1::FIRST_LINE,
+        dropbox_post_core::seal::v1::FIRST_LINE,
         credential.fingerprint()
     );
     Ok(())

@@ -1,27 +1,27 @@
 //! `dropbox-post post`: publish a study's results as its config's dropbox post scripts say,
 //! or one script given on the command line the way librec-auto passes it. The arguments
-//! become the scripts and [`PostOptions`] here; the run itself is [`crate::upload::run`].
+//! become the scripts and [`PostOptions`] here; the run itself is [`dropbox_post_core::upload::run`].
 
 use std::path::PathBuf;
 
 use clap::Args;
 use clap::builder::BoolishValueParser;
 
-use super::args::{EndpointArgs, PasswordArgs};
-use crate::config::{self, PostJob};
-use crate::dropbox::bwlimit;
-use crate::dropbox::content_hash::BLOCK_SIZE;
-use crate::dropbox::endpoint::ENDPOINT_ENV;
-use crate::dropbox::limits::MAX_REQUEST_BYTES;
-use crate::dropbox::space::Space;
-use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
-use crate::password::Purpose;
-use crate::patterns;
-use crate::upload::engine;
-use crate::upload::mirror::{self, Leave};
-use crate::upload::options::PostOptions;
-use crate::upload::plan::Mode;
-use crate::upload::run::Run;
+use super::args::{EndpointArgs, PasswordArgs, mode_parser};
+use dropbox_post_core::config::{self, PostJob};
+use dropbox_post_core::dropbox::bwlimit;
+use dropbox_post_core::dropbox::content_hash::BLOCK_SIZE;
+use dropbox_post_core::dropbox::endpoint::ENDPOINT_ENV;
+use dropbox_post_core::dropbox::limits::MAX_REQUEST_BYTES;
+use dropbox_post_core::dropbox::space::Space;
+use dropbox_post_core::exit::{CmdResult, ExitKind, Failure, ResultExt};
+use dropbox_post_core::password::Purpose;
+use dropbox_post_core::patterns;
+use dropbox_post_core::upload::engine;
+use dropbox_post_core::upload::mirror::{self, Leave};
+use dropbox_post_core::upload::options::PostOptions;
+use dropbox_post_core::upload::plan::Mode;
+use dropbox_post_core::upload::run::Run;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -91,7 +91,7 @@ pub struct PostArgs {
     pub jobs: u16,
 
     /// What to do when a different file is already at the destination.
-    #[arg(long, value_enum, default_value_t = Mode::Overwrite)]
+    #[arg(long, value_parser = mode_parser(), default_value = "overwrite")]
     pub mode: Mode,
 
     /// Upload every file, even those Dropbox already holds with the same content.

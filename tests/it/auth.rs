@@ -83,10 +83,10 @@ fn key_check(env: &TestEnv, path: &Path) -> String {
 }
 
 fn refresh_token_in(path: &Path) -> String {
-    use dropbox_post::password::{Password, Source};
+    use dropbox_post_core::password::{Password, Source};
     let password = Password::new(PASSWORD.into(), Source::Flag("-k/--password"));
-    match dropbox_post::seal::open_file(path, &password).unwrap() {
-        dropbox_post::seal::Credential::RefreshToken { refresh_token, .. } => {
+    match dropbox_post_core::seal::open_file(path, &password).unwrap() {
+        dropbox_post_core::seal::Credential::RefreshToken { refresh_token, .. } => {
             refresh_token.expose_secret().to_string()
         }
         _ => panic!("auth sealed an access token"),

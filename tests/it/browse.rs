@@ -92,7 +92,7 @@ fn ls_lists_sorted_relative_paths_with_folders_marked() {
     let long = stdout(&run(&study, &["ls", "/res/A", "--long"]));
     let lines: Vec<&str> = long.lines().collect();
     assert_eq!(lines.len(), 2, "{long}");
-    let c = dropbox_post::dropbox::content_hash::content_hash(b"1,2\n");
+    let c = dropbox_wire::content_hash::content_hash(b"1,2\n");
     assert!(
         lines[0].trim_start().starts_with("4  ") && lines[0].contains(&c),
         "{long}"

@@ -19,7 +19,7 @@ fn demo_runs_end_to_end() {
 
     // The remote tree lists every posted file with its Dropbox content hash.
     let weights = std::fs::read(work.join("study/exp00000/model/weights.bin")).unwrap();
-    let hash = dropbox_post::dropbox::content_hash::content_hash(&weights);
+    let hash = dropbox_wire::content_hash::content_hash(&weights);
     let line = stdout
         .lines()
         .find(|l| l.ends_with("/dropbox-post-demo/exp00000/model/weights.bin"))

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use dropbox_post::fuzzing;
+use dropbox_post_fuzzing as fuzzing;
 
 use crate::harness::repo;
 

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dropbox_post::dropbox::auth::{RefreshGrant, TokenSource};
-use dropbox_post::dropbox::client::DropboxClient;
-use dropbox_post::dropbox::endpoint::Endpoints;
-use dropbox_post::dropbox::error::ApiError;
+use dropbox_post_core::dropbox::auth::{RefreshGrant, TokenSource};
+use dropbox_post_core::dropbox::client::DropboxClient;
+use dropbox_post_core::dropbox::endpoint::Endpoints;
+use dropbox_post_core::dropbox::error::ApiError;
 use secrecy::SecretString;
 
 use crate::harness::{Emulator, TestEnv, block_on};

@@ -64,7 +64,7 @@ fn remote(emu: &Emulator, folder: &str) -> Vec<String> {
 }
 
 fn journal(study: &Study) -> PathBuf {
-    dropbox_post::upload::resume::journal_path(&study.env().cache(), &study.path(BIG))
+    dropbox_post_core::upload::resume::journal_path(&study.env().cache(), &study.path(BIG))
 }
 
 /// The last journalled state of the upload of [`BIG`].

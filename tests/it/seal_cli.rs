@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use assert_cmd::Command;
-use dropbox_post::seal::Credential;
+use dropbox_post_core::seal::Credential;
 use predicates::prelude::*;
 
 use crate::harness::{CmdExt, TestEnv, repo};

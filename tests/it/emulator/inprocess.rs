@@ -1,6 +1,6 @@
 //! The in-process API the demo and benchmarks embed: spawn, base_url, shutdown.
 
-use dropbox_post::emulator::{EmulatorConfig, EmulatorError, Faults, spawn};
+use dropbox_emulator::{EmulatorConfig, EmulatorError, Faults, spawn};
 use reqwest::StatusCode;
 
 #[tokio::test]

@@ -261,7 +261,7 @@ impl Emulator {
 
     /// A content-upload call with the argument in `Dropbox-API-Arg` (header-safe).
     pub async fn upload_to(&self, route: &str, arg: Value, data: Vec<u8>) -> (StatusCode, Value) {
-        let header = dropbox_post::dropbox::arg::to_header_json(&arg).unwrap();
+        let header = dropbox_wire::arg::to_header_json(&arg).unwrap();
         body(self.raw(route, header, data).await).await
     }
 
@@ -337,5 +337,5 @@ pub async fn body(r: reqwest::Response) -> (StatusCode, Value) {
 
 /// Dropbox's content hash of `data`.
 pub fn hash(data: &[u8]) -> String {
-    dropbox_post::dropbox::content_hash::content_hash(data)
+    dropbox_wire::content_hash::content_hash(data)
 }

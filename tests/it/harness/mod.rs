@@ -308,23 +308,36 @@ pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
     RUNTIME.block_on(future)
 }
 
-/// Every subcommand's name path, nested ones too (`["key", "check"]`), from the clap
-/// definitions: what help pages, completions and man pages must cover.
+/// Every subcommand's name path, nested ones too (`["key", "check"]`), read from the binary's
+/// own `--help` "Commands:" lists: what help pages, completions and man pages must cover.
 pub fn subcommands() -> Vec<Vec<String>> {
-    fn walk(cmd: &clap::Command, prefix: &[String], out: &mut Vec<Vec<String>>) {
-        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+    fn walk(prefix: &[String], out: &mut Vec<Vec<String>>) {
+        let help = std::process::Command::new(bin())
+            .args(prefix)
+            .arg("--help")
+            .output()
+            .expect("run --help");
+        let text = String::from_utf8(help.stdout).expect("help is UTF-8");
+        let names: Vec<String> = text
+            .lines()
+            .skip_while(|l| *l != "Commands:")
+            .skip(1)
+            .take_while(|l| !l.is_empty())
+            // A wrapped description continues on a line indented deeper than a name.
+            .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|name| *name != "help")
+            .map(str::to_string)
+            .collect();
+        for name in names {
             let mut path = prefix.to_vec();
-            path.push(sub.get_name().to_string());
-            walk(sub, &path, out);
+            path.push(name);
+            walk(&path, out);
             out.push(path);
         }
     }
     let mut out = Vec::new();
-    walk(
-        &<dropbox_post::commands::Cli as clap::CommandFactory>::command(),
-        &[],
-        &mut out,
-    );
+    walk(&[], &mut out);
     out
 }
 

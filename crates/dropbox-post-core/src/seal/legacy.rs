@@ -39,7 +39,7 @@ impl Token {
     }
 
     /// Decrypts with an already derived key (PBKDF2 is the slow part).
-    pub(crate) fn open_with(&self, fernet: &Fernet) -> Result<Zeroizing<Vec<u8>>, SealError> {
+    pub fn open_with(&self, fernet: &Fernet) -> Result<Zeroizing<Vec<u8>>, SealError> {
         fernet
             .decrypt(&self.0)
             .map(Zeroizing::new)
@@ -47,7 +47,7 @@ impl Token {
     }
 }
 
-pub(crate) fn fernet_for(password: &SecretString) -> Fernet {
+pub fn fernet_for(password: &SecretString) -> Fernet {
     let mut raw = Zeroizing::new([0u8; 32]);
     pbkdf2::pbkdf2_hmac::<Sha256>(
         password.expose_secret().as_bytes(),
@@ -107,7 +107,7 @@ mod tests {
     fn regenerate_example_legacy_file() {
         let password = SecretString::from("librec-auto demo key 2020");
         let token = fernet_for(&password).encrypt(b"sl.EXAMPLE-demo-token-for-the-emulator\n");
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/keys.example/legacy.enc");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../keys.example/legacy.enc");
         std::fs::write(path, token).unwrap();
     }
 }

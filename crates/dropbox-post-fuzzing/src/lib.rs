@@ -16,10 +16,11 @@ use secrecy::SecretString;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::config::{self, StudyConfig};
-use crate::dropbox::arg::{is_header_safe, to_header_json};
-use crate::dropbox::client::{classify, decode_json};
-use crate::dropbox::types::{
+use dropbox_emulator::decode::{ARG_HEADER, Validate, content_arg, rpc_arg};
+use dropbox_post_core::config::{self, StudyConfig};
+use dropbox_post_core::dropbox::arg::{is_header_safe, to_header_json};
+use dropbox_post_core::dropbox::client::{classify, decode_json};
+use dropbox_post_core::dropbox::types::{
     CreateFolderArg, CreateFolderResult, CreateSharedLinkArg, DeleteArg, DeleteBatchJobStatus,
     DeleteBatchLaunch, DeleteResult, DownloadArg, FileMetadata, FullAccount, GetMetadataArg,
     ListFolderArg, ListFolderContinueArg, ListFolderResult, ListSharedLinksArg,
@@ -27,8 +28,7 @@ use crate::dropbox::types::{
     UploadSessionAppendArg, UploadSessionFinishArg, UploadSessionFinishBatchArg,
     UploadSessionFinishBatchResult, UploadSessionStartArg, UploadSessionStartResult,
 };
-use crate::emulator::decode::{ARG_HEADER, Validate, content_arg, rpc_arg};
-use crate::seal::{Credential, SealError, legacy, v1};
+use dropbox_post_core::seal::{Credential, SealError, legacy, v1};
 
 /// Longest error line a user should ever see.
 pub const MAX_MESSAGE_CHARS: usize = 1024;
@@ -92,7 +92,7 @@ pub fn legacy(data: &[u8]) {
     credential(data, Credential::from_cleartext(data));
 }
 
-fn credential(input: &[u8], parsed: Result<Credential, crate::seal::CredentialError>) {
+fn credential(input: &[u8], parsed: Result<Credential, dropbox_post_core::seal::CredentialError>) {
     match parsed {
         Ok(credential) => {
             let json = credential.to_json();
@@ -154,7 +154,7 @@ pub fn config(data: &[u8]) {
 }
 
 fn load(text: &str) -> Result<StudyConfig, config::ConfigError> {
-    let study_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let study_dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
     config::from_text(text, "config.xml".into(), study_dir, &mut |note| {
         check_message(&note)
     })
@@ -301,10 +301,10 @@ pub fn response(data: &[u8]) {
     result::<ListSharedLinksResult>(&body);
     if let Ok(batch) = decode_json::<UploadSessionFinishBatchResult>("r", 200, &body) {
         for entry in &batch.entries {
-            if let crate::dropbox::types::UploadSessionFinishBatchResultEntry::Failure { failure } =
+            if let dropbox_post_core::dropbox::types::UploadSessionFinishBatchResultEntry::Failure { failure } =
                 entry
             {
-                let _ = crate::dropbox::error::reason_of(failure);
+                let _ = dropbox_post_core::dropbox::error::reason_of(failure);
             }
         }
     }

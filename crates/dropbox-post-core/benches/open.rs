@@ -8,8 +8,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use dropbox_post::password::{Password, Source};
-use dropbox_post::seal::{Credential, KdfParams, SealedFile, seal};
+use dropbox_post_core::password::{Password, Source};
+use dropbox_post_core::seal::{Credential, KdfParams, SealedFile, seal};
 use secrecy::SecretString;
 
 const RUNS: usize = 7;

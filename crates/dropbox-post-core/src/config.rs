@@ -335,7 +335,7 @@ fn text_of(
 
 /// [`load`] after reading: validates the config `text` (named `file` in messages) against
 /// `study_dir`, passing each note about a skipped script to `note`.
-pub(crate) fn from_text(
+pub fn from_text(
     text: &str,
     file: String,
     study_dir: PathBuf,
@@ -633,7 +633,7 @@ fn existing(
 
 /// `/a//b/` → `/a/b`; `/` stays the root. Everything Dropbox would refuse for every file
 /// is refused here, before anything is sent.
-pub(crate) fn normalize_dest(dest: &str) -> Result<String, Problem> {
+pub fn normalize_dest(dest: &str) -> Result<String, Problem> {
     let refuse = |problem: fn(String) -> Problem| Err(problem(dest.to_string()));
     if dest.is_empty() {
         return Err(Problem::Empty("dest"));

@@ -620,7 +620,7 @@ fn job_from_args_forms() {
 
 #[test]
 fn example_study_config_loads() {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/study");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/study");
     let dir = tempfile::tempdir().unwrap();
     for entry in walkdir::WalkDir::new(&example) {
         let entry = entry.unwrap();

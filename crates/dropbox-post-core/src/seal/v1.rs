@@ -515,7 +515,7 @@ mod tests {
 
     /// The `text` code blocks of the "## Test vector" section of docs/sealed-format.md.
     fn doc_vector_blocks() -> Vec<String> {
-        let doc = include_str!("../../docs/sealed-format.md");
+        let doc = include_str!("../../../../docs/sealed-format.md");
         let section = doc.split("## Test vector").nth(1).expect("vector section");
         let section = section.split("\n## ").next().unwrap();
         section

@@ -2,11 +2,11 @@ use tempfile::TempDir;
 
 use super::*;
 
-#[path = "../../tests/it/harness/contents.rs"]
+#[path = "../../../../tests/it/harness/contents.rs"]
 mod contents;
 use contents::snapshot;
 
-const EXAMPLE_CONFIG: &str = include_str!("../../examples/study/conf/config.xml");
+const EXAMPLE_CONFIG: &str = include_str!("../../../../examples/study/conf/config.xml");
 
 fn script() -> Script {
     Script::new(

@@ -988,12 +988,14 @@ mod tests {
     }
 
     /// An in-process emulator on `root` and a client holding its one token.
-    async fn emulated(root: &std::path::Path) -> (crate::emulator::RunningEmulator, DropboxClient) {
+    async fn emulated(
+        root: &std::path::Path,
+    ) -> (dropbox_emulator::RunningEmulator, DropboxClient) {
         use crate::dropbox::auth::TokenSource;
         use crate::dropbox::endpoint::Endpoints;
-        let mut config = crate::emulator::EmulatorConfig::new(root);
+        let mut config = dropbox_emulator::EmulatorConfig::new(root);
         config.tokens = vec!["t".into()];
-        let emu = crate::emulator::spawn(config).await.unwrap();
+        let emu = dropbox_emulator::spawn(config).await.unwrap();
         let client = DropboxClient::new(
             Endpoints::single(emu.base_url()).unwrap(),
             TokenSource::fixed("t".into()),

@@ -556,7 +556,7 @@ async fn json_of<R: DeserializeOwned>(
 }
 
 /// Decodes a 2xx answer's JSON body.
-pub(crate) fn decode_json<R: DeserializeOwned>(
+pub fn decode_json<R: DeserializeOwned>(
     route: &str,
     status: u16,
     body: &str,
@@ -591,7 +591,7 @@ fn held_bytes(entry: &Metadata) -> usize {
 }
 
 /// Turn a non-2xx answer into an [`ApiError`].
-pub(crate) fn classify(
+pub fn classify(
     route: &str,
     status: StatusCode,
     retry_after: Option<Duration>,

@@ -408,7 +408,7 @@ mod tests {
 
     #[test]
     fn example_keys_open_to_the_demo_token() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("keys.example");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../keys.example");
         let token = Credential::from_cleartext(b"sl.EXAMPLE-demo-token-for-the-emulator").unwrap();
         for (file, password, format_is_v1) in [
             ("dropbox.enc", "correct horse battery staple", true),

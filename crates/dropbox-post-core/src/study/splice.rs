@@ -315,7 +315,7 @@ mod tests {
         let cases: [(&str, &str, &str, String); 11] = [
             (
                 "after the other scripts, the comment before them kept",
-                include_str!("../../examples/study/conf/config.xml"),
+                include_str!("../../../../examples/study/conf/config.xml"),
                 "    </script>\n  </post>",
                 format!("    </script>\n{two}\n  </post>"),
             ),
