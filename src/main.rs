@@ -6,6 +6,7 @@ use clap::Parser;
 use commands::Cli;
 
 mod commands;
+mod render;
 
 fn main() -> ExitCode {
     dropbox_post_core::process::no_core_dumps();

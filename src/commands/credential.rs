@@ -89,6 +89,7 @@ impl RemoteArgs {
             ));
         };
         let study = config::load(config, None)?;
+        crate::render::notes(&study.notes);
         match study.jobs.into_iter().next() {
             Some(job) => Ok(job.encrypted_key),
             None => Err(no_script(config)),

@@ -20,6 +20,8 @@ use dropbox_post_core::password::{Password, Source};
 use dropbox_post_core::upload::options::PostOptions;
 use dropbox_post_core::upload::run::Run;
 
+use crate::render::post::PostView;
+
 const AFTER_HELP: &str = "\
 Examples:
   cargo run --release -- demo
@@ -142,6 +144,7 @@ fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 async fn post(study: &Path, endpoint: &str) -> CmdResult {
     let config = study.join("conf/config.xml");
     let study = dropbox_post_core::config::load(&config, None)?;
+    crate::render::notes(&study.notes);
     let options = PostOptions {
         config: Some(config),
         endpoints: Endpoints::single(endpoint).exit_with(ExitKind::Internal)?,
@@ -150,9 +153,11 @@ async fn post(study: &Path, endpoint: &str) -> CmdResult {
         resume: false,
         ..PostOptions::default()
     };
-    Run::prepare(study.jobs, study.disabled_dests, options)?
-        .post(&demo_password())
-        .await
+    let view = Arc::new(PostView::new(false, super::post::verbose(), None));
+    let finished = (Run::prepare(study.jobs, study.disabled_dests, options)?)
+        .post(&demo_password(), view)
+        .await?;
+    super::post::conclude(finished, false)
 }
 
 fn demo_password() -> Password {

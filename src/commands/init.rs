@@ -1,6 +1,6 @@
 //! `dropbox-post init`: set a librec-auto study up for posting (the work is in `study`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
@@ -75,7 +75,10 @@ pub fn run(args: InitArgs) -> CmdResult {
     };
     let script = study::Script::new(args.option, &args.path, &dest, &src)
         .map_err(|message| Failure::msg(ExitKind::Usage, message))?;
-    let plan = study::plan(&args.study, &script)?;
+    let waiting = |config: &Path| {
+        eprintln!("{}: another init is editing it; waiting", config.display());
+    };
+    let plan = study::plan(&args.study, &script, &waiting)?;
     if args.dry_run {
         print!("{}", plan.config_diff());
         for line in plan.report(true) {

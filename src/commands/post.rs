@@ -3,11 +3,13 @@
 //! become the scripts and [`PostOptions`] here; the run itself is [`dropbox_post_core::upload::run`].
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::Args;
 use clap::builder::BoolishValueParser;
 
 use super::args::{EndpointArgs, PasswordArgs, mode_parser};
+use crate::render::{self, post::PostView};
 use dropbox_post_core::config::{self, PostJob};
 use dropbox_post_core::dropbox::bwlimit;
 use dropbox_post_core::dropbox::content_hash::BLOCK_SIZE;
@@ -21,7 +23,7 @@ use dropbox_post_core::upload::engine;
 use dropbox_post_core::upload::mirror::{self, Leave};
 use dropbox_post_core::upload::options::PostOptions;
 use dropbox_post_core::upload::plan::Mode;
-use dropbox_post_core::upload::run::Run;
+use dropbox_post_core::upload::run::{Finished, Run};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -244,10 +246,51 @@ pub fn run(args: PostArgs) -> CmdResult {
         return Ok(());
     };
     let what = first.encrypted_key.display().to_string();
-    let run = Run::prepare(jobs, disabled, args.options()?)?;
+    let options = args.options()?;
+    let view = Arc::new(PostView::new(args.json, verbose(), options.bwlimit));
+    let run = Run::prepare(jobs, disabled, options)?;
     // Asked before the walks start, so that a slow answer at a prompt leaves no stale walk.
     let password = args.password.resolve(Purpose::Open, &what)?;
-    super::runtime()?.block_on(run.post(&password))
+    let finished = super::runtime()?.block_on(run.post(&password, view))?;
+    conclude(finished, args.json)
+}
+
+/// `-v` shows every file's line.
+pub fn verbose() -> bool {
+    tracing::enabled!(tracing::Level::INFO)
+}
+
+/// The end of a run: its summary (or total line), then its exit: the failure that stopped
+/// it, else failed files or refused mirrors.
+pub fn conclude(finished: Finished, json: bool) -> CmdResult {
+    render::post::finish(&finished.summary, json)?;
+    if let Some(error) = finished.stopped {
+        return Err(error.into());
+    }
+    let run = finished.summary;
+    let totals = &run.totals;
+    if totals.failed > 0 {
+        return Err(Failure::msg(
+            ExitKind::Transfer,
+            format!(
+                "{} of {} files failed (each is listed above with the reason); fix them and post again: unchanged files are skipped",
+                totals.failed,
+                totals.failed + totals.uploaded + totals.skipped
+            ),
+        ));
+    }
+    let refused = (run.scripts.iter())
+        .filter(|s| s.refused_mirror().is_some())
+        .count();
+    if refused > 0 {
+        return Err(Failure::msg(
+            ExitKind::Transfer,
+            format!(
+                "{refused} mirror(s) refused, deleting nothing (each is listed above with the reason and what allows it)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 impl PostArgs {
@@ -275,7 +318,6 @@ impl PostArgs {
             delete: self.delete,
             mirror: self.leave()?,
             bwlimit: self.bwlimit.filter(|&rate| rate > 0),
-            json: self.json,
         })
     }
 
@@ -364,6 +406,7 @@ impl PostArgs {
             ));
         };
         let study = config::load(config, self.target.as_deref())?;
+        crate::render::notes(&study.notes);
         Ok((study.jobs, study.disabled_dests))
     }
 }

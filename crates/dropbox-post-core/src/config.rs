@@ -3,7 +3,7 @@
 //! A librec-auto study keeps its config in `STUDY/conf/config.xml`. Every
 //! `/librec-auto/post/script` whose `<script-name>` is `dropbox_post.py` (or the older
 //! `dropbox-post.py`) becomes one [`PostJob`], in document order; other post scripts are left
-//! to librec-auto (one note on stderr each).
+//! to librec-auto (one note each).
 //!
 //! Params of a dropbox script (text is trimmed):
 //! - `option`: `file`, `folder` or `no` (any case); `no` disables the script (a mirror of
@@ -66,6 +66,8 @@ pub struct StudyConfig {
     /// a valid Dropbox path: a mirror keeps what is under it (what such a script posted
     /// before is not known).
     pub disabled_dests: Vec<String>,
+    /// One line for each post script left to librec-auto or switched off.
+    pub notes: Vec<String>,
 }
 
 /// One dropbox script, validated.
@@ -296,16 +298,11 @@ const MAX_CONFIG_BYTES: u64 = 16 << 20;
 /// Reads `config` and validates every dropbox post script in it.
 ///
 /// `target` overrides the study directory (see the module doc for how it is found otherwise).
-/// Prints one note on stderr for each post script left to librec-auto or disabled.
+/// Its notes say which post scripts are left to librec-auto or switched off.
 pub fn load(config: &Path, target: Option<&Path>) -> Result<StudyConfig, ConfigError> {
     let text = read_text(config)?;
     let study_dir = absolute(target.unwrap_or_else(|| default_study_dir(config)));
-    from_text(
-        &text,
-        config.display().to_string(),
-        study_dir,
-        &mut |note| eprintln!("note: {note}"),
-    )
+    from_text(&text, config.display().to_string(), study_dir)
 }
 
 /// The text of a config file: a regular file, UTF-8, at most [`MAX_CONFIG_BYTES`].
@@ -334,14 +331,10 @@ fn text_of(
 }
 
 /// [`load`] after reading: validates the config `text` (named `file` in messages) against
-/// `study_dir`, passing each note about a skipped script to `note`.
-pub fn from_text(
-    text: &str,
-    file: String,
-    study_dir: PathBuf,
-    note: &mut dyn FnMut(String),
-) -> Result<StudyConfig, ConfigError> {
+/// `study_dir`.
+pub fn from_text(text: &str, file: String, study_dir: PathBuf) -> Result<StudyConfig, ConfigError> {
     let scripts = parse(text, &file)?;
+    let mut notes = Vec::new();
     let mut jobs = Vec::new();
     let mut disabled_dests = Vec::new();
     let mut disabled = 0;
@@ -353,7 +346,7 @@ pub fn from_text(
             } else {
                 format!("{} is not a dropbox script", clip(name))
             };
-            note(format!(
+            notes.push(format!(
                 "{file}:{}: post script {} {what}; left to librec-auto",
                 script.line, script.index
             ));
@@ -364,7 +357,7 @@ pub fn from_text(
             Ok(Validated::Off(dest)) => {
                 disabled_dests.extend(dest);
                 disabled += 1;
-                note(format!(
+                notes.push(format!(
                     "{file}:{}: post script {} ({name}) has option No; skipped",
                     script.line, script.index
                 ));
@@ -394,6 +387,7 @@ pub fn from_text(
         study_dir,
         jobs,
         disabled_dests,
+        notes,
     })
 }
 

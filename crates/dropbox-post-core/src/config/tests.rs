@@ -711,14 +711,13 @@ fn messages_are_one_bounded_line_whatever_the_config_holds() {
         format!("<librec-auto><post></{long}></post></librec-auto>"),
         format!("<librec-auto><post>&{long};</post></librec-auto>"),
     ] {
-        let result = from_text(&xml, "config.xml".into(), "/study".into(), &mut |_| {});
+        let result = from_text(&xml, "config.xml".into(), "/study".into());
         one_bounded_line(&result.unwrap_err().to_string());
     }
     let other = config_xml(&[script("a\nb.py", &[]), dropbox(&FILE_JOB)]);
-    let mut notes = Vec::new();
-    let _ = from_text(&other, "config.xml".into(), "/study".into(), &mut |n| {
-        notes.push(n)
-    });
+    let dir = study_tree();
+    let study = from_text(&other, "config.xml".into(), dir.path().into()).unwrap();
+    let notes = study.notes;
     assert_eq!(notes.len(), 1);
     one_bounded_line(&notes[0]);
 }

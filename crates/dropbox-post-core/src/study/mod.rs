@@ -197,8 +197,9 @@ pub struct Plan {
 }
 
 /// Checks the study at `study` and works out what adding `script` changes. The config stays
-/// locked until the plan is dropped.
-pub fn plan(study: &Path, script: &Script) -> Result<Plan, StudyError> {
+/// locked until the plan is dropped. `waiting` hears of the config when another init holds
+/// it and this one waits.
+pub fn plan(study: &Path, script: &Script, waiting: &dyn Fn(&Path)) -> Result<Plan, StudyError> {
     let problem = |problem: &str| StudyError::Study {
         study: study_name(study),
         problem: problem.to_string(),
@@ -239,7 +240,7 @@ pub fn plan(study: &Path, script: &Script) -> Result<Plan, StudyError> {
             });
         }
     }
-    let (config, lock) = config_change(&root, script)?;
+    let (config, lock) = config_change(&root, script, waiting)?;
     let mut changes = vec![config];
     match root.folder(Path::new(KEYS_DIR), Missing::None) {
         Ok(Some(_)) => {}
@@ -330,7 +331,7 @@ fn open_study_file(root: &Folder, rel: &str, write: bool) -> Result<Option<File>
 
 /// The config, opened and locked: an init holding the lock may replace the file meanwhile,
 /// so once locked it must still be the file the name leads to, else the new one is locked.
-fn lock_config(root: &Folder) -> Result<File, StudyError> {
+fn lock_config(root: &Folder, waiting: &dyn Fn(&Path)) -> Result<File, StudyError> {
     let path = root.shown(Path::new(CONFIG));
     let missing = || {
         StudyError::Config(ConfigError::Read {
@@ -352,7 +353,7 @@ fn lock_config(root: &Folder) -> Result<File, StudyError> {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 if !waited {
-                    eprintln!("{}: another init is editing it; waiting", path.display());
+                    waiting(&path);
                     waited = true;
                 }
                 file.lock().map_err(lock_error)?;
@@ -392,10 +393,14 @@ fn mode_of(file: &File) -> Result<u32, ReadError> {
     Ok(mode)
 }
 
-fn config_change(root: &Folder, script: &Script) -> Result<(Change, File), StudyError> {
+fn config_change(
+    root: &Folder,
+    script: &Script,
+    waiting: &dyn Fn(&Path),
+) -> Result<(Change, File), StudyError> {
     let path = root.shown(Path::new(CONFIG));
     let file = path.display().to_string();
-    let lock = lock_config(root)?;
+    let lock = lock_config(root, waiting)?;
     let reader = lock.try_clone().map_err(|e| {
         StudyError::Config(ConfigError::Read {
             file: file.clone(),

@@ -33,7 +33,7 @@ fn read(dir: &TempDir, rel: &str) -> String {
 #[test]
 fn sets_a_study_up_then_finds_nothing_to_do() {
     let dir = study(EXAMPLE_CONFIG);
-    let plan = plan(dir.path(), &script()).unwrap();
+    let plan = plan(dir.path(), &script(), &|_| {}).unwrap();
     assert!(plan.changes_anything());
     let report = plan.report(false);
     assert_eq!(report.len(), 4, "{report:?}");
@@ -74,7 +74,7 @@ fn sets_a_study_up_then_finds_nothing_to_do() {
     );
 
     let before = snapshot(dir.path());
-    let again = super::plan(dir.path(), &script()).unwrap();
+    let again = super::plan(dir.path(), &script(), &|_| {}).unwrap();
     assert!(!again.changes_anything());
     assert_eq!(again.config_diff(), "");
     let report = again.report(false);
@@ -97,7 +97,7 @@ fn the_same_upload_written_differently_is_not_added_again() {
         "s",
     )
     .unwrap();
-    let plan = plan(dir.path(), &same).unwrap();
+    let plan = plan(dir.path(), &same, &|_| {}).unwrap();
     assert!(
         plan.report(false)[0].contains("(the script on line 56)"),
         "{:?}",
@@ -110,7 +110,7 @@ fn the_same_upload_written_differently_is_not_added_again() {
 fn dry_run_diff_shows_only_the_script() {
     let dir = study(EXAMPLE_CONFIG);
     let before = snapshot(dir.path());
-    let plan = plan(dir.path(), &script()).unwrap();
+    let plan = plan(dir.path(), &script(), &|_| {}).unwrap();
     let diff = plan.config_diff();
     let name = dir.path().join(CONFIG).display().to_string();
     assert!(
@@ -141,7 +141,7 @@ fn git_files_keep_their_content_and_line_endings() {
     )
     .unwrap();
     fs::write(dir.path().join(GITIGNORE), "/token.txt\r\nout/").unwrap();
-    let plan = plan(dir.path(), &script()).unwrap();
+    let plan = plan(dir.path(), &script(), &|_| {}).unwrap();
     let report = plan.report(false);
     assert_eq!(report.len(), 3, "{report:?}");
     assert!(report[1].ends_with("already has *.enc -text"));
@@ -208,7 +208,7 @@ fn bad_studies_are_refused_and_left_alone() {
         let dir = study(EXAMPLE_CONFIG);
         spoil(dir.path());
         let before = dir.path().exists().then(|| snapshot(dir.path()));
-        let error = plan(dir.path(), &script()).unwrap_err();
+        let error = plan(dir.path(), &script(), &|_| {}).unwrap_err();
         assert!(error.to_string().contains(message), "{name}: {error}");
         assert_eq!(Failure::from(error).kind, ExitKind::Config, "{name}");
         assert_eq!(
@@ -218,7 +218,7 @@ fn bad_studies_are_refused_and_left_alone() {
         );
     }
     let file = tempfile::NamedTempFile::new().unwrap();
-    let error = plan(file.path(), &script()).unwrap_err();
+    let error = plan(file.path(), &script(), &|_| {}).unwrap_err();
     assert!(error.to_string().contains("not a folder"), "{error}");
 }
 
@@ -227,7 +227,7 @@ fn an_existing_path_must_be_of_the_option_s_kind() {
     let dir = study(EXAMPLE_CONFIG);
     fs::create_dir(dir.path().join("post")).unwrap();
     let file = Script::new(JobKind::File, "post", "/study", "s").unwrap();
-    let error = plan(dir.path(), &file).unwrap_err();
+    let error = plan(dir.path(), &file, &|_| {}).unwrap_err();
     assert!(
         error.to_string().ends_with(
             "post is a folder, not a file; pass --option folder, or a --path that is a file"
@@ -238,12 +238,12 @@ fn an_existing_path_must_be_of_the_option_s_kind() {
     fs::write(dir.path().join("post/r.csv"), "x").unwrap();
     let folder = Script::new(JobKind::Folder, "post/r.csv", "/study", "s").unwrap();
     assert!(
-        plan(dir.path(), &folder)
+        plan(dir.path(), &folder, &|_| {})
             .unwrap_err()
             .to_string()
             .contains("is a file, not a folder")
     );
-    assert!(plan(dir.path(), &script()).is_ok());
+    assert!(plan(dir.path(), &script(), &|_| {}).is_ok());
 }
 
 #[test]
@@ -251,7 +251,7 @@ fn a_failure_while_writing_leaves_the_study_as_it_was() {
     // Planned with no keys/, which then appears as a file: the config and .gitignore were
     // already staged and must not land, nor their temporary files stay.
     let dir = study(EXAMPLE_CONFIG);
-    let plan = plan(dir.path(), &script()).unwrap();
+    let plan = plan(dir.path(), &script(), &|_| {}).unwrap();
     fs::write(dir.path().join("keys"), "in the way").unwrap();
     let before = snapshot(dir.path());
     let error = plan.apply().unwrap_err();
@@ -268,7 +268,7 @@ fn a_failure_while_writing_leaves_the_study_as_it_was() {
     // Planned with keys/, which then goes: keys/.gitattributes cannot be staged.
     let dir = study(EXAMPLE_CONFIG);
     fs::create_dir(dir.path().join("keys")).unwrap();
-    let plan = super::plan(dir.path(), &script()).unwrap();
+    let plan = super::plan(dir.path(), &script(), &|_| {}).unwrap();
     fs::remove_dir(dir.path().join("keys")).unwrap();
     let before = snapshot(dir.path());
     assert!(plan.apply().is_err());
@@ -282,7 +282,10 @@ fn modes_are_kept_and_links_refused() {
     let dir = study(EXAMPLE_CONFIG);
     let config = dir.path().join(CONFIG);
     fs::set_permissions(&config, fs::Permissions::from_mode(0o640)).unwrap();
-    plan(dir.path(), &script()).unwrap().apply().unwrap();
+    plan(dir.path(), &script(), &|_| {})
+        .unwrap()
+        .apply()
+        .unwrap();
     assert!(read(&dir, CONFIG).contains("<param name=\"dest\">/study</param>"));
     assert_eq!(
         fs::metadata(&config).unwrap().permissions().mode() & 0o777,
@@ -299,7 +302,7 @@ fn modes_are_kept_and_links_refused() {
     let dir = study(EXAMPLE_CONFIG);
     fs::rename(dir.path().join(CONFIG), dir.path().join("conf/real.xml")).unwrap();
     symlink("real.xml", dir.path().join(CONFIG)).unwrap();
-    let error = plan(dir.path(), &script()).unwrap_err();
+    let error = plan(dir.path(), &script(), &|_| {}).unwrap_err();
     assert!(matches!(error, StudyError::Link(_)), "{error}");
     assert!(
         error.to_string().contains(
@@ -407,7 +410,7 @@ fn default_dest_is_the_study_name() {
 #[test]
 fn the_config_is_replaced_last() {
     let dir = study(EXAMPLE_CONFIG);
-    let plan = plan(dir.path(), &script()).unwrap();
+    let plan = plan(dir.path(), &script(), &|_| {}).unwrap();
     fs::create_dir(dir.path().join(GITIGNORE)).unwrap();
     assert!(plan.apply().is_err());
     assert_eq!(read(&dir, CONFIG), EXAMPLE_CONFIG);

@@ -1078,7 +1078,7 @@ mod tests {
             cache: Arc::new(HashCache::disabled()),
             resume: Arc::new(Resume::disabled()),
             settings: Settings::default(),
-            progress: Arc::new(Progress::new("t", 1, 3, false, false, None)),
+            progress: Arc::new(Progress::new(Arc::new(crate::upload::report::Silent))),
             budget: Budget::new(BLOCK_SIZE),
             fatal: Mutex::new(None),
         };

@@ -10,7 +10,7 @@ use super::hash_cache::{self, HashCache};
 use super::mirror::{self, Posted};
 use super::options::PostOptions;
 use super::plan;
-use super::report::{Entry, Outcome, Progress, ScriptSummary, reason};
+use super::report::{Entry, Observer, Outcome, Progress, ScriptSummary, Step, reason};
 use super::resume::{self, Resume};
 use super::walk::LocalTree;
 use crate::config::{JobKind, PostJob};
@@ -53,7 +53,7 @@ pub(super) struct Script<'a> {
     pub resume_dir: Option<&'a Path>,
     /// The script's credential's keys.
     pub keys: &'a CacheKeys,
-    pub verbose: bool,
+    pub observer: &'a Arc<dyn Observer>,
 }
 
 impl Script<'_> {
@@ -64,14 +64,10 @@ impl Script<'_> {
         let started = Instant::now();
         let listed = plan::list(&self.client, &job.dest).await;
         let cache = Arc::new(cache.verified(self.keys.hashes.clone()));
-        let progress = Arc::new(Progress::new(
-            &format!("script {}", job.script),
-            tree.files.len(),
-            tree.files.iter().map(|f| f.size).sum(),
-            !options.json,
-            self.verbose,
-            options.bwlimit,
-        ));
+        let bytes = tree.files.iter().map(|f| f.size).sum();
+        self.observer
+            .script_started(job.script, tree.files.len(), bytes);
+        let progress = Arc::new(Progress::new(self.observer.clone()));
         let mut keys = mirror::posted_keys(&job.dest, &tree);
         // A file script keeps its file's place whether or not it posts it this run (left
         // out by a filter, failed): another script's mirror never deletes it.
@@ -153,7 +149,7 @@ impl Script<'_> {
             match share(&self.client, &target).await {
                 Ok(url) => summary.link = Some(url),
                 Err((reason, stop)) => {
-                    summary.add_failure(job.path.clone(), &target, reason);
+                    summary.add_failure(job.path.clone(), &target, Step::Share, reason);
                     fatal = stop;
                 }
             }

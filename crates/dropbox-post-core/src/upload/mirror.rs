@@ -45,8 +45,11 @@ use crate::dropbox::types::{DeleteArg, DeleteBatchResultEntry, Metadata, is_rev}
 
 use super::filter::Filter;
 use super::plan::{self, remote_path};
-use super::report::{CANNOT_DELETE, Deletion, Kept};
+use super::report::{Deletion, Kept};
 use super::walk::LocalTree;
+
+/// How a failed deletion's reason starts.
+pub(super) const CANNOT_DELETE: &str = "cannot delete";
 
 /// The reason a file that a second writer replaced is kept.
 pub const CHANGED: &str = "changed since it was listed";

@@ -43,8 +43,6 @@ pub struct PostOptions {
     pub mirror: mirror::Leave,
     /// Upload bytes per second, for all transfers together.
     pub bwlimit: Option<u64>,
-    /// A machine-readable summary on stdout instead of the human lines.
-    pub json: bool,
 }
 
 impl Default for PostOptions {
@@ -67,7 +65,6 @@ impl Default for PostOptions {
             delete: false,
             mirror: mirror::Leave::default(),
             bwlimit: None,
-            json: false,
         }
     }
 }

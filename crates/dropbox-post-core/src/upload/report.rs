@@ -1,18 +1,14 @@
-//! What a run tells its user: a progress bar on a terminal (bytes, files, rate, ETA),
-//! otherwise one plain line per script; each failed file with its reason; `--json` on
-//! stdout (human text always goes to stderr so stdout stays parseable).
+//! What a run found: each file's and folder's outcome, each script's summary, the run's
+//! totals; and the [`Observer`] that hears of them as they happen. Nothing here prints: the
+//! binary renders these (text, a progress bar, `--json`).
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use crate::dropbox::error::ApiError;
-use crate::redact::escape_controls;
 
 /// The reason on a file's line when a failure stopped the run: the last line says it, once.
 pub const STOPPED: &str = "the run stopped (the last line says why)";
@@ -58,127 +54,63 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
-/// Live state of one job: the bar and the per-file results.
+/// Hears of a run as it goes, for a progress bar or lines on a terminal. Every method has
+/// a default that does nothing: [`Silent`] is a run nobody watches.
+pub trait Observer: Send + Sync {
+    /// Script `script` starts sending: `files` files of `bytes` bytes to compare or send.
+    fn script_started(&self, _script: usize, _files: usize, _bytes: u64) {}
+    /// Bytes acknowledged by Dropbox (or found unchanged).
+    fn advanced(&self, _bytes: u64) {}
+    /// A file or folder is done.
+    fn recorded(&self, _entry: &Entry) {}
+    /// A line for the user that is no file's result (a warning).
+    fn said(&self, _line: &str) {}
+    /// A script is done: sent, and shared if asked.
+    fn script_done(&self, _summary: &ScriptSummary) {}
+    /// A script's mirror (`--delete`) is done.
+    fn mirror_done(&self, _summary: &ScriptSummary) {}
+}
+
+/// Nobody watches.
+pub struct Silent;
+
+impl Observer for Silent {}
+
+/// One script's results as they come in, each also told to the observer.
 pub struct Progress {
-    bar: ProgressBar,
-    verbose: bool,
-    total_files: usize,
-    files_done: AtomicUsize,
+    observer: Arc<dyn Observer>,
     entries: Mutex<Vec<Entry>>,
 }
 
 impl Progress {
-    /// The bar is drawn only when stderr is a terminal and `show` (not `--json`) is set;
-    /// it shows `limit` (`--bwlimit`, bytes per second) beside the rate.
-    pub fn new(
-        label: &str,
-        total_files: usize,
-        total_bytes: u64,
-        show: bool,
-        verbose: bool,
-        limit: Option<u64>,
-    ) -> Self {
-        let bar = if show && std::io::stderr().is_terminal() {
-            let bar = ProgressBar::with_draw_target(
-                Some(total_bytes),
-                ProgressDrawTarget::stderr_with_hz(4),
-            );
-            bar.set_style(
-                ProgressStyle::with_template(&bar_template(limit))
-                    .expect("static template")
-                    .progress_chars("=> "),
-            );
-            bar.set_prefix(label.to_string());
-            bar.set_message(format!("0/{total_files} files"));
-            bar.enable_steady_tick(Duration::from_millis(250));
-            bar
-        } else {
-            ProgressBar::hidden()
-        };
+    pub fn new(observer: Arc<dyn Observer>) -> Self {
         Progress {
-            bar,
-            verbose,
-            total_files,
-            files_done: AtomicUsize::new(0),
+            observer,
             entries: Mutex::new(Vec::new()),
         }
     }
 
     /// Bytes acknowledged by Dropbox (or found unchanged).
     pub fn advance(&self, bytes: u64) {
-        self.bar.inc(bytes);
+        self.observer.advanced(bytes);
     }
 
-    /// A line for the user that must not tear the bar.
+    /// A line for the user that is no file's result.
     pub fn say(&self, line: &str) {
-        if self.bar.is_hidden() {
-            eprintln!("{line}");
-        } else {
-            self.bar.println(line);
-        }
+        self.observer.said(line);
     }
 
     pub fn record(&self, entry: Entry) {
-        if self.verbose || matches!(entry.outcome, Outcome::Failed(_)) {
-            self.say(&describe(&entry));
-        }
-        if !matches!(
-            entry.outcome,
-            Outcome::FolderCreated | Outcome::WouldCreateFolder | Outcome::Excluded(_)
-        ) {
-            let done = self.files_done.fetch_add(1, Ordering::Relaxed) + 1;
-            self.bar
-                .set_message(format!("{done}/{} files", self.total_files));
-        }
+        self.observer.recorded(&entry);
         self.entries
             .lock()
             .expect("report lock poisoned")
             .push(entry);
     }
 
-    /// Clear the bar; the results so far.
+    /// The results so far.
     pub fn finish(&self) -> Vec<Entry> {
-        self.bar.finish_and_clear();
         std::mem::take(&mut *self.entries.lock().expect("report lock poisoned"))
-    }
-}
-
-fn bar_template(limit: Option<u64>) -> String {
-    let limit = limit.map_or(String::new(), |l| format!(" (limit {}/s)", human_bytes(l)));
-    format!(
-        "{{prefix}} [{{bar:30}}] {{bytes}}/{{total_bytes}} {{msg}} {{bytes_per_sec}}{limit} ETA {{eta}}"
-    )
-}
-
-/// One line per file for `-v`, `--dry-run` and failures.
-pub fn describe(e: &Entry) -> String {
-    let what = match &e.outcome {
-        Outcome::Uploaded => "uploaded",
-        Outcome::Skipped => "unchanged",
-        Outcome::Failed(_) => "FAILED",
-        Outcome::WouldUpload => "would upload",
-        Outcome::FolderCreated => "created folder",
-        Outcome::WouldCreateFolder => "would create folder",
-        Outcome::Excluded(_) => "excluded",
-    };
-    match &e.outcome {
-        Outcome::Failed(reason) => {
-            format!("  {what} {} -> {}: {reason}", e.path.display(), e.remote)
-        }
-        Outcome::Excluded(rule) => format!("  {what} {} ({rule})", e.path.display()),
-        Outcome::Uploaded if e.resumed > 0 => format!(
-            "  {what} {} -> {} ({} bytes, {} of them sent by an earlier run)",
-            e.path.display(),
-            e.remote,
-            e.bytes,
-            e.resumed
-        ),
-        _ => format!(
-            "  {what} {} -> {} ({} bytes)",
-            e.path.display(),
-            e.remote,
-            e.bytes
-        ),
     }
 }
 
@@ -217,29 +149,7 @@ impl Counts {
         self.resumed_bytes += other.resumed_bytes;
         self.deleted += other.deleted;
     }
-
-    /// `, 3 excluded, 1 resumed (600.0 MiB sent before)`: what is not always there.
-    fn extras(&self) -> String {
-        let mut out = String::new();
-        if self.excluded > 0 {
-            out += &format!(", {} excluded", self.excluded);
-        }
-        if self.resumed > 0 {
-            out += &format!(
-                ", {} resumed ({} sent before)",
-                self.resumed,
-                human_bytes(self.resumed_bytes)
-            );
-        }
-        if self.deleted > 0 {
-            out += &format!(", {} deleted", self.deleted);
-        }
-        out
-    }
 }
-
-/// How a failed deletion's reason starts.
-pub const CANNOT_DELETE: &str = "cannot delete";
 
 /// A file or folder a filter left out.
 #[derive(Debug, Clone, Serialize)]
@@ -277,11 +187,24 @@ pub struct Kept {
     pub reason: String,
 }
 
+/// The step of a script that failed for a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// Listing `dest`, or sending a file or folder.
+    Transfer,
+    /// Making the shared link (`--share`).
+    Share,
+    /// Deleting for the mirror (`--delete`).
+    Delete,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Failed {
     #[serde(serialize_with = "lossy")]
     pub path: PathBuf,
     pub remote: String,
+    pub step: Step,
     pub reason: String,
 }
 
@@ -293,6 +216,9 @@ pub struct ScriptSummary {
     #[serde(serialize_with = "lossy")]
     pub path: PathBuf,
     pub dest: String,
+    /// `--dry-run`: the counts are what would be sent (the run's JSON says it once).
+    #[serde(skip)]
+    pub dry_run: bool,
     #[serde(flatten)]
     pub counts: Counts,
     pub seconds: f64,
@@ -346,6 +272,7 @@ impl ScriptSummary {
                     failures.push(Failed {
                         path: e.path.clone(),
                         remote: e.remote.clone(),
+                        step: Step::Transfer,
                         reason: reason.clone(),
                     });
                 }
@@ -356,6 +283,7 @@ impl ScriptSummary {
             kind: kind.to_string(),
             path,
             dest: dest.to_string(),
+            dry_run,
             counts,
             seconds: elapsed.as_secs_f64(),
             failures,
@@ -375,73 +303,10 @@ impl ScriptSummary {
     /// paths it could not delete, with the reason.
     pub fn set_mirror(&mut self, mirror: Mirror, failures: Vec<(String, String)>) {
         for (remote, reason) in failures {
-            self.add_failure(self.path.clone(), &remote, reason);
+            self.add_failure(self.path.clone(), &remote, Step::Delete, reason);
         }
         self.counts.deleted = mirror.deleted.len();
         self.mirror = Some(mirror);
-    }
-
-    /// The mirror's lines for a human: each deletion (`--dry-run` on stdout, `-v` on stderr),
-    /// each kept and each failed one, and a summary line. Paths come from the server:
-    /// control characters are escaped.
-    pub fn print_mirror(&self, verbose: bool) {
-        let Some(mirror) = &self.mirror else {
-            return;
-        };
-        let shown = |path: &str, folder: bool| {
-            let slash = if folder { "/" } else { "" };
-            format!("{}{slash}", escape_controls(path))
-        };
-        let dry_run = self.plan.is_some();
-        if verbose {
-            for path in &mirror.ignored {
-                let (path, dest) = (escape_controls(path), &self.dest);
-                eprintln!("  ignored {path}: listed for {dest}, but no path under it");
-            }
-        }
-        if dry_run || verbose {
-            let verb = if dry_run { "would delete" } else { "deleted" };
-            for d in &mirror.deleted {
-                let line = format!("  {verb} {}", shown(&d.remote, d.folder));
-                if dry_run {
-                    println!("{line}");
-                } else {
-                    eprintln!("{line}");
-                }
-            }
-        }
-        for k in &mirror.kept {
-            let reason = escape_controls(&k.reason);
-            eprintln!("  kept {}: {reason}", shown(&k.remote, k.folder));
-        }
-        for f in (self.failures.iter()).filter(|f| f.reason.starts_with(CANNOT_DELETE)) {
-            let reason = escape_controls(&f.reason);
-            eprintln!("  FAILED delete {}: {reason}", shown(&f.remote, false));
-        }
-        if let Some(line) = self.mirror_line() {
-            eprintln!("{line}");
-        }
-    }
-
-    /// `script 1 (folder post -> /study): mirror: 3 deleted`, once `--delete` ran.
-    fn mirror_line(&self) -> Option<String> {
-        let mirror = self.mirror.as_ref()?;
-        let kept = match mirror.kept.len() {
-            0 => String::new(),
-            n => format!(", {n} kept (each says why above)"),
-        };
-        let what = match &mirror.refused {
-            Some(reason) => format!("nothing deleted: {reason}"),
-            None if self.plan.is_some() => format!("{} to delete", mirror.deleted.len()),
-            None => format!("{} deleted{kept}", self.counts.deleted),
-        };
-        Some(format!(
-            "script {} ({} {} -> {}): mirror: {what}",
-            self.script,
-            self.kind,
-            self.path.display(),
-            self.dest
-        ))
     }
 
     /// Why the mirror deleted nothing, when it was refused.
@@ -449,37 +314,15 @@ impl ScriptSummary {
         self.mirror.as_ref()?.refused.as_deref()
     }
 
-    /// A failure after the files were sent (e.g. the shared link could not be made).
-    pub fn add_failure(&mut self, path: PathBuf, remote: &str, reason: String) {
+    /// A failure after the files were sent (the shared link, a deletion).
+    pub fn add_failure(&mut self, path: PathBuf, remote: &str, step: Step, reason: String) {
         self.counts.failed += 1;
         self.failures.push(Failed {
             path,
             remote: remote.to_string(),
+            step,
             reason,
         });
-    }
-
-    /// `script 1 (folder post/results -> /study): 12 uploaded, 3 unchanged, 0 failed, ...`
-    pub fn line(&self) -> String {
-        let verb = if self.plan.is_some() {
-            "to upload"
-        } else {
-            "uploaded"
-        };
-        format!(
-            "script {} ({} {} -> {}): {} {verb}, {} unchanged, {} failed, {} folders{}, {} in {:.1} s",
-            self.script,
-            self.kind,
-            self.path.display(),
-            self.dest,
-            self.counts.uploaded,
-            self.counts.skipped,
-            self.counts.failed,
-            self.counts.folders_created,
-            self.counts.extras(),
-            human_bytes(self.counts.bytes),
-            self.seconds
-        )
     }
 }
 
@@ -516,38 +359,6 @@ impl RunSummary {
             seconds: elapsed.as_secs_f64(),
             error,
         }
-    }
-
-    pub fn line(&self) -> String {
-        format!(
-            "total: {} {}, {} unchanged, {} failed{}, {} in {:.1} s",
-            self.totals.uploaded,
-            if self.dry_run {
-                "to upload"
-            } else {
-                "uploaded"
-            },
-            self.totals.skipped,
-            self.totals.failed,
-            self.totals.extras(),
-            human_bytes(self.totals.bytes),
-            self.seconds
-        )
-    }
-}
-
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
     }
 }
 
@@ -593,10 +404,6 @@ mod tests {
                 ..Counts::default()
             }
         );
-        assert_eq!(
-            s.line(),
-            "script 2 (folder out -> /d): 1 uploaded, 1 unchanged, 1 failed, 1 folders, 10 B in 1.5 s"
-        );
         let run = RunSummary::new(vec![s], false, Duration::from_secs(2), None);
         assert!(!run.ok);
         let json = serde_json::to_value(&run).unwrap();
@@ -606,6 +413,7 @@ mod tests {
             json["scripts"][0]["failures"][0]["reason"],
             "changed while being read"
         );
+        assert_eq!(json["scripts"][0]["failures"][0]["step"], "transfer");
         assert!(json["scripts"][0].get("plan").is_none());
         assert_eq!(json["scripts"][0]["link"], serde_json::Value::Null);
         assert!(json.get("error").is_none());
@@ -634,12 +442,6 @@ mod tests {
             (45, 1, 60)
         );
         assert_eq!(s.counts.excluded, 1);
-        assert!(
-            s.line()
-                .contains("0 folders, 1 excluded, 1 resumed (60 B sent before), 45 B in"),
-            "{}",
-            s.line()
-        );
         let json = serde_json::to_value(&s).unwrap();
         assert_eq!(json["excluded"][0]["path"], "x.ckpt");
         assert_eq!(json["excluded"][0]["rule"], "exclude \"*.ckpt\"");
@@ -660,7 +462,7 @@ mod tests {
         let json = serde_json::to_value(&s).unwrap();
         assert_eq!(json["plan"][0]["action"], "would_upload");
         assert_eq!(json["plan"][0]["remote"], "/d/r.csv");
-        assert!(s.line().contains("1 to upload"));
+        assert!(s.dry_run);
     }
 
     #[cfg(target_os = "linux")]
@@ -671,37 +473,5 @@ mod tests {
         e.path = PathBuf::from(std::ffi::OsStr::from_bytes(b"bad\xff"));
         let json = serde_json::to_value(&e).unwrap();
         assert_eq!(json["path"], "bad\u{fffd}");
-    }
-
-    #[test]
-    fn the_bar_shows_the_bandwidth_limit() {
-        assert!(!bar_template(None).contains("limit"));
-        let with = bar_template(Some(10 << 20));
-        assert!(
-            with.contains("{bytes_per_sec} (limit 10.0 MiB/s) ETA"),
-            "{with}"
-        );
-        ProgressStyle::with_template(&with).unwrap();
-    }
-
-    #[test]
-    fn lines_and_units() {
-        assert_eq!(human_bytes(0), "0 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(300 * 1024 * 1024), "300.0 MiB");
-        let e = entry("x", 1, Outcome::Failed("boom".into()));
-        assert_eq!(describe(&e), "  FAILED x -> /d/x: boom");
-        assert_eq!(
-            describe(&entry("y", 2, Outcome::Uploaded)),
-            "  uploaded y -> /d/y (2 bytes)"
-        );
-        let mut resumed = entry("z", 9, Outcome::Uploaded);
-        resumed.resumed = 4;
-        assert_eq!(
-            describe(&resumed),
-            "  uploaded z -> /d/z (9 bytes, 4 of them sent by an earlier run)"
-        );
-        let excluded = entry("w", 0, Outcome::Excluded("a rule".into()));
-        assert_eq!(describe(&excluded), "  excluded w (a rule)");
     }
 }

@@ -18,10 +18,11 @@ use super::engine::Settings;
 use super::filter::{Filter, FilterError, Pattern};
 use super::hash_cache::{self, HashCache};
 use super::job::{self, CacheKeys, Walked};
+use super::mirror::CANNOT_DELETE;
 use super::mirror::{self, Deletions, Posted, Refused};
 use super::options::PostOptions;
 use super::plan::{self, Landing};
-use super::report::{CANNOT_DELETE, Mirror, RunSummary, ScriptSummary, describe};
+use super::report::{Mirror, Observer, RunSummary, ScriptSummary};
 use super::walk;
 use crate::config::{ConfigGlob, JobKind, PostJob};
 use crate::dropbox::bwlimit::Bandwidth;
@@ -71,8 +72,14 @@ impl Run {
         })
     }
 
-    /// Posts every script with the credentials `password` opens.
-    pub async fn post(self, password: &Password) -> CmdResult {
+    /// Posts every script with the credentials `password` opens, telling `observer` as it
+    /// goes. A failure before anything is sent (a credential, a walk) is the error; what
+    /// happened after is in [`Finished`].
+    pub async fn post(
+        self,
+        password: &Password,
+        observer: Arc<dyn Observer>,
+    ) -> CmdResult<Finished> {
         let Run {
             jobs,
             disabled,
@@ -116,7 +123,6 @@ impl Run {
             ..Settings::default()
         };
         let resume_dir = cache_dir.filter(|_| options.resume && !options.dry_run);
-        let verbose = tracing::enabled!(tracing::Level::INFO);
         let started = Instant::now();
         let mut summaries = Vec::new();
         let mut posted = Vec::new();
@@ -129,20 +135,10 @@ impl Run {
                 settings: &settings,
                 resume_dir: resume_dir.as_deref(),
                 keys: &cache_keys[&job.encrypted_key],
-                verbose,
+                observer: &observer,
             };
             let (summary, fatal, keys) = script.post(walked).await;
-            if !options.json {
-                if options.dry_run {
-                    for entry in summary.plan.iter().flatten() {
-                        println!("{}", describe(entry));
-                    }
-                }
-                eprintln!("{}", summary.line());
-                if let Some(link) = &summary.link {
-                    eprintln!("link: {link}");
-                }
-            }
+            observer.script_done(&summary);
             summaries.push(summary);
             posted.push(keys);
             if fatal.is_some() {
@@ -157,50 +153,25 @@ impl Run {
                 filters: &filters,
                 clients: &clients,
                 options: &options,
-                verbose,
+                observer: &*observer,
             };
             stopped = mirror.run(&posted, &mut summaries).await;
         }
-        let run = RunSummary::new(
+        let summary = RunSummary::new(
             summaries,
             options.dry_run,
             started.elapsed(),
             stopped.as_ref().map(ToString::to_string),
         );
-        if options.json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&run).exit_with(ExitKind::Internal)?
-            );
-        } else if jobs.len() > 1 {
-            eprintln!("{}", run.line());
-        }
-        if let Some(error) = stopped {
-            return Err(error.into());
-        }
-        if run.totals.failed > 0 {
-            return Err(Failure::msg(
-                ExitKind::Transfer,
-                format!(
-                    "{} of {} files failed (each is listed above with the reason); fix them and post again: unchanged files are skipped",
-                    run.totals.failed,
-                    run.totals.failed + run.totals.uploaded + run.totals.skipped
-                ),
-            ));
-        }
-        let refused = (run.scripts.iter())
-            .filter(|s| s.refused_mirror().is_some())
-            .count();
-        if refused > 0 {
-            return Err(Failure::msg(
-                ExitKind::Transfer,
-                format!(
-                    "{refused} mirror(s) refused, deleting nothing (each is listed above with the reason and what allows it)"
-                ),
-            ));
-        }
-        Ok(())
+        Ok(Finished { summary, stopped })
     }
+}
+
+/// What a run did once it began sending.
+pub struct Finished {
+    pub summary: RunSummary,
+    /// The failure that stopped the run early (in `summary.error` as text).
+    pub stopped: Option<ApiError>,
 }
 
 /// Where a script comes from, for messages: `CONFIG:LINE: post script N`, or the command line.
@@ -330,7 +301,7 @@ struct Mirrors<'a> {
     filters: &'a [Arc<Filter>],
     clients: &'a Clients,
     options: &'a PostOptions,
-    verbose: bool,
+    observer: &'a dyn Observer,
 }
 
 impl Mirrors<'_> {
@@ -376,9 +347,7 @@ impl Mirrors<'_> {
                 }
             }
             summaries[i].set_mirror(mirror, failed);
-            if !options.json {
-                summaries[i].print_mirror(self.verbose);
-            }
+            self.observer.mirror_done(&summaries[i]);
         }
         None
     }
