@@ -6,6 +6,7 @@ use clap::Parser;
 use commands::Cli;
 
 mod commands;
+mod exit;
 mod render;
 
 fn main() -> ExitCode {

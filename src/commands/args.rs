@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use secrecy::SecretString;
 
+use crate::exit::{CmdResult, ExitKind, ResultExt};
 use dropbox_post_core::config::JobKind;
 use dropbox_post_core::dropbox::endpoint::{ENDPOINT_ENV, Endpoints};
-use dropbox_post_core::exit::{CmdResult, ExitKind, ResultExt};
 use dropbox_post_core::password::{PASSWORD_ENV, Password, PasswordError, Purpose, Sources};
 use dropbox_post_core::upload::plan::Mode;
 

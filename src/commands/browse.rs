@@ -4,12 +4,12 @@
 use clap::Args;
 
 use super::credential::RemoteArgs;
+use crate::exit::CmdResult;
 use dropbox_post_core::dropbox::client::DropboxClient;
 use dropbox_post_core::dropbox::error::ApiError;
 use dropbox_post_core::dropbox::path::key;
 use dropbox_post_core::dropbox::space::{self, Space};
 use dropbox_post_core::dropbox::types::Metadata;
-use dropbox_post_core::exit::CmdResult;
 use dropbox_post_core::redact::untrusted;
 
 const WHOAMI_HELP: &str = "\

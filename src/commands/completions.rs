@@ -4,7 +4,7 @@ use clap::{Args, CommandFactory};
 use clap_complete::Shell;
 
 use super::Cli;
-use dropbox_post_core::exit::CmdResult;
+use crate::exit::CmdResult;
 
 const AFTER_HELP: &str = "\
 Install (then open a new shell):

@@ -7,11 +7,11 @@ use clap::Args;
 use secrecy::SecretString;
 
 use super::args::{EndpointArgs, PasswordArgs};
+use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
 use dropbox_post_core::config;
 use dropbox_post_core::dropbox::client::DropboxClient;
 use dropbox_post_core::dropbox::endpoint::Endpoints;
 use dropbox_post_core::dropbox::space::Space;
-use dropbox_post_core::exit::{CmdResult, ExitKind, Failure, ResultExt};
 use dropbox_post_core::password::Purpose;
 use dropbox_post_core::seal::{self, Credential};
 

@@ -10,12 +10,12 @@ use std::sync::Arc;
 use clap::Args;
 use secrecy::SecretString;
 
+use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
 use dropbox_emulator::{self, EmulatorConfig};
 use dropbox_post_core::dropbox::auth::TokenSource;
 use dropbox_post_core::dropbox::client::DropboxClient;
 use dropbox_post_core::dropbox::endpoint::Endpoints;
 use dropbox_post_core::dropbox::types::Metadata;
-use dropbox_post_core::exit::{CmdResult, ExitKind, Failure, ResultExt};
 use dropbox_post_core::password::{Password, Source};
 use dropbox_post_core::upload::options::PostOptions;
 use dropbox_post_core::upload::run::Run;

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
 use dropbox_emulator::{
     self, AppSpec, EmulatorConfig, Faults, StaticToken, TlsOptions, UnknownScope,
 };
-use dropbox_post_core::exit::{CmdResult, ExitKind, Failure, ResultExt};
 
 const AFTER_HELP: &str = "\
 The first line on stdout is the base URL (e.g. http://127.0.0.1:41234); point clients at it

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::commands::credential::SealOutArgs;
-use dropbox_post_core::exit::{CmdResult, ExitKind, Failure, ResultExt};
+use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
 use dropbox_post_core::seal::{self, KdfParams, cleartext};
 
 const AFTER_HELP: &str = "\

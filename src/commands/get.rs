@@ -14,13 +14,13 @@ use tokio::io::AsyncWriteExt;
 
 use super::credential::RemoteArgs;
 use crate::commands::browse::{relative, remote_path};
+use crate::exit::{CmdResult, ExitKind, Failure};
 use dropbox_post_core::dropbox::client::DropboxClient;
 use dropbox_post_core::dropbox::content_hash::ContentHasher;
 use dropbox_post_core::dropbox::error::ApiError;
 use dropbox_post_core::dropbox::path::key;
 use dropbox_post_core::dropbox::space;
 use dropbox_post_core::dropbox::types::{FileMetadata, Metadata};
-use dropbox_post_core::exit::{CmdResult, ExitKind, Failure};
 use dropbox_post_core::files::Existing;
 use dropbox_post_core::files::confine::{Folder, Missing, Refused};
 use dropbox_post_core::redact::untrusted;
@@ -144,7 +144,7 @@ async fn get(client: &DropboxClient, path: &str, local: &Path) -> CmdResult {
             }
             // A refused credential or permission refuses every other file too: stop (the
             // downloads in flight are dropped with their temp files) and say it once.
-            Err(GetError::Api(api)) if api.exit_kind() == ExitKind::Auth => {
+            Err(GetError::Api(api)) if crate::exit::api_kind(&api) == ExitKind::Auth => {
                 fatal = Some(api);
                 break;
             }

@@ -7,7 +7,7 @@ use clap::Args;
 use dropbox_post_core::config::JobKind;
 
 use super::args::kind_parser;
-use dropbox_post_core::exit::{CmdResult, ExitKind, Failure};
+use crate::exit::{CmdResult, ExitKind, Failure};
 use dropbox_post_core::{install, study};
 
 const AFTER_HELP: &str = "\

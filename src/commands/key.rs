@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use super::args::PasswordArgs;
-use dropbox_post_core::exit::CmdResult;
+use crate::exit::CmdResult;
 use dropbox_post_core::password::{self, Purpose, Sources};
 use dropbox_post_core::seal::{self, Credential, KdfParams, SealedFile};
 

@@ -1,6 +1,6 @@
 //! `dropbox-post librec-auto-dir`: where this install's librec-auto scripts are.
 
-use dropbox_post_core::exit::{CmdResult, ExitKind, ResultExt};
+use crate::exit::{CmdResult, ExitKind, ResultExt};
 use dropbox_post_core::install;
 
 pub fn run() -> CmdResult {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, CommandFactory};
 
 use super::Cli;
-use dropbox_post_core::exit::{CmdResult, ExitKind, ResultExt};
+use crate::exit::{CmdResult, ExitKind, ResultExt};
 
 const AFTER_HELP: &str = "\
 Writes dropbox-post.1 and one page per subcommand (dropbox-post-post.1,

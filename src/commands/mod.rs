@@ -18,7 +18,7 @@ pub mod post;
 
 use clap::{Parser, Subcommand};
 
-use dropbox_post_core::exit::{CmdResult, ExitKind, ResultExt};
+use crate::exit::{CmdResult, ExitKind, ResultExt};
 
 const AFTER_HELP: &str = "\
 Examples:

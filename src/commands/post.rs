@@ -9,6 +9,7 @@ use clap::Args;
 use clap::builder::BoolishValueParser;
 
 use super::args::{EndpointArgs, PasswordArgs, mode_parser};
+use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
 use crate::render::{self, post::PostView};
 use dropbox_post_core::config::{self, PostJob};
 use dropbox_post_core::dropbox::bwlimit;
@@ -16,7 +17,6 @@ use dropbox_post_core::dropbox::content_hash::BLOCK_SIZE;
 use dropbox_post_core::dropbox::endpoint::ENDPOINT_ENV;
 use dropbox_post_core::dropbox::limits::MAX_REQUEST_BYTES;
 use dropbox_post_core::dropbox::space::Space;
-use dropbox_post_core::exit::{CmdResult, ExitKind, Failure, ResultExt};
 use dropbox_post_core::password::Purpose;
 use dropbox_post_core::patterns;
 use dropbox_post_core::upload::engine;

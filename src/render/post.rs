@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::exit::{ExitKind, ResultExt};
 use dropbox_post_core::redact::escape_controls;
 use dropbox_post_core::upload::report::{
     Counts, Entry, Observer, Outcome, RunSummary, ScriptSummary, Step,
 };
-use dropbox_post_core::{ExitKind, ResultExt};
 
 use super::human_bytes;
 
@@ -119,7 +119,7 @@ impl Observer for PostView {
 }
 
 /// The end of a run: `--json`'s summary, or the total line when there were several scripts.
-pub fn finish(run: &RunSummary, json: bool) -> dropbox_post_core::CmdResult {
+pub fn finish(run: &RunSummary, json: bool) -> crate::exit::CmdResult {
     if json {
         let text = serde_json::to_string_pretty(run).exit_with(ExitKind::Internal)?;
         println!("{text}");

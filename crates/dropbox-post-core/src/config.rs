@@ -49,7 +49,6 @@ use quick_xml::reader::Reader;
 
 use crate::dropbox::limits::{MAX_NAME_CHARS, MAX_PATH_BYTES};
 use crate::dropbox::space::Space;
-use crate::exit::{ExitKind, Failure};
 use crate::files::{ReadError, read_bounded};
 
 /// Script names that mean "publish to Dropbox" (librec-auto renamed the script once).
@@ -77,13 +76,21 @@ enum Validated {
     Off(Option<String>),
 }
 
+/// Where a script's params come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A `<script>` element of the config, on this line.
+    Config { line: usize },
+    /// librec-auto's argv form (`--option --encrypted_key --path --dest`).
+    Args,
+}
+
 /// One validated upload: a local file or folder to a Dropbox folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostJob {
     /// 1-based index among all post scripts of the config (1 for the command-line form).
     pub script: usize,
-    /// Config line of the `<script>` element (0 for the command-line form).
-    pub line: usize,
+    pub origin: Origin,
     pub kind: JobKind,
     /// Absolute path of the sealed credential file (exists).
     pub encrypted_key: PathBuf,
@@ -177,12 +184,6 @@ fn describe_skipped(disabled: usize) -> String {
     match disabled {
         0 => "it has no dropbox_post.py script".to_string(),
         n => format!("all {n} dropbox_post.py script(s) have option No"),
-    }
-}
-
-impl From<ConfigError> for Failure {
-    fn from(error: ConfigError) -> Self {
-        Failure::new(ExitKind::Config, error)
     }
 }
 
@@ -410,12 +411,8 @@ pub fn job_from_args(
         allow_outside: false,
         delete: false,
     };
-    match validate(&study_dir, &params) {
-        Ok(Validated::Job(job)) => Ok(Some(PostJob {
-            script: 1,
-            line: 0,
-            ..job
-        })),
+    match validate(&study_dir, &params, 1, Origin::Args) {
+        Ok(Validated::Job(job)) => Ok(Some(job)),
         Ok(Validated::Off(_)) => Ok(None),
         Err(problem) => Err(ConfigError::Args {
             problem: Box::new(problem),
@@ -532,10 +529,9 @@ fn script_job(study_dir: &Path, script: &RawScript) -> Result<Validated, Problem
             .collect()
     };
     let (excludes, includes) = (globs("exclude")?, globs("include")?);
-    Ok(match validate(study_dir, &params)? {
+    let origin = Origin::Config { line: script.line };
+    Ok(match validate(study_dir, &params, script.index, origin)? {
         Validated::Job(job) => Validated::Job(PostJob {
-            script: script.index,
-            line: script.line,
             root,
             excludes,
             includes,
@@ -545,8 +541,14 @@ fn script_job(study_dir: &Path, script: &RawScript) -> Result<Validated, Problem
     })
 }
 
-/// Checks one script's params; the job's `script`/`line` are left for the caller to set.
-fn validate(study_dir: &Path, params: &Params) -> Result<Validated, Problem> {
+/// Checks the params of script number `script`: the job, without the params only a config
+/// has (`root`, patterns).
+fn validate(
+    study_dir: &Path,
+    params: &Params,
+    script: usize,
+    origin: Origin,
+) -> Result<Validated, Problem> {
     let kind = match params.option.to_ascii_lowercase().as_str() {
         "file" => JobKind::File,
         "folder" => JobKind::Folder,
@@ -563,8 +565,8 @@ fn validate(study_dir: &Path, params: &Params) -> Result<Validated, Problem> {
         JobKind::File,
     )?;
     Ok(Validated::Job(PostJob {
-        script: 0,
-        line: 0,
+        script,
+        origin,
         kind,
         encrypted_key,
         outside: !inside(study_dir, &path),

@@ -10,7 +10,6 @@
 
 pub mod config;
 pub mod dropbox;
-pub mod exit;
 pub use dropbox_post_files as files;
 pub mod install;
 pub(crate) use dropbox_post_files::journal;
@@ -21,5 +20,3 @@ pub mod redact;
 pub mod seal;
 pub mod study;
 pub mod upload;
-
-pub use exit::{CmdResult, ExitKind, Failure, ResultExt};

@@ -21,7 +21,6 @@ use std::path::{Path, PathBuf};
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
-use crate::exit::{ExitKind, Failure};
 use crate::files::{ReadError, read_bounded};
 
 pub const PASSWORD_ENV: &str = "DROPBOX_POST_PASSWORD";
@@ -107,12 +106,6 @@ pub enum PasswordError {
          (e.g. four random words), or pass --allow-weak-password"
     )]
     Weak { reason: String },
-}
-
-impl From<PasswordError> for Failure {
-    fn from(e: PasswordError) -> Self {
-        Failure::new(ExitKind::Credential, e)
-    }
 }
 
 /// The ways one command takes a password, in the order of the rule.

@@ -16,7 +16,6 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::types::{error_summary, union_tags};
-use crate::exit::{ExitKind, Failure};
 
 /// One failed Dropbox call (after the client's own retries, when it made any).
 #[derive(Debug, thiserror::Error)]
@@ -94,12 +93,6 @@ pub enum ApiError {
         attempts: u32,
         last: Box<ApiError>,
     },
-}
-
-impl From<ApiError> for Failure {
-    fn from(error: ApiError) -> Self {
-        Failure::new(error.exit_kind(), error)
-    }
 }
 
 /// The `AuthError` tags of a 401.
@@ -337,7 +330,7 @@ impl ApiError {
     }
 
     /// Dropbox refused the credential, a permission or the space: the same for every call.
-    fn refused(&self) -> bool {
+    pub fn refused(&self) -> bool {
         matches!(
             self.last(),
             ApiError::Auth { .. }
@@ -357,15 +350,6 @@ impl ApiError {
     /// Dropbox could not be reached at all, after every retry.
     pub fn is_unreachable(&self) -> bool {
         matches!(self.last(), ApiError::Network { .. })
-    }
-
-    /// The exit code it means: credentials (or spaces) Dropbox refuses are 5, the rest 6.
-    pub fn exit_kind(&self) -> ExitKind {
-        if self.refused() {
-            ExitKind::Auth
-        } else {
-            ExitKind::Transfer
-        }
     }
 }
 

@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use super::{Credential, CredentialError, MAX_FILE_LEN};
-use crate::exit::{ExitKind, Failure};
 use crate::files::{ReadError, read_bounded, read_to_limit};
 
 #[derive(Debug, thiserror::Error)]
@@ -18,13 +17,6 @@ pub enum CleartextError {
         path: PathBuf,
         error: CredentialError,
     },
-}
-
-/// The cleartext file is the user's own input to `encrypt`, so problems with it are usage errors.
-impl From<CleartextError> for Failure {
-    fn from(e: CleartextError) -> Self {
-        Failure::new(ExitKind::Usage, e)
-    }
 }
 
 /// Reads a cleartext credential from `path` (`-` for stdin) into a buffer wiped after use.

@@ -19,7 +19,6 @@ use secrecy::SecretString;
 pub use credential::{Credential, CredentialError, DerivedKey};
 pub use v1::KdfParams;
 
-use crate::exit::{ExitKind, Failure};
 use crate::files::{self, Existing, ReadError, read_bounded};
 use crate::password::{Password, Source};
 
@@ -106,17 +105,6 @@ pub enum SealError {
     },
     #[error("{0}")]
     Internal(&'static str),
-}
-
-impl From<SealError> for Failure {
-    fn from(e: SealError) -> Self {
-        let kind = match e {
-            SealError::Exists { .. } | SealError::NoFolder { .. } => ExitKind::Usage,
-            SealError::Write { .. } | SealError::Internal(_) => ExitKind::Internal,
-            _ => ExitKind::Credential,
-        };
-        Failure::new(kind, e)
-    }
 }
 
 /// Which scheme a file uses; shown by `key check`.
@@ -392,8 +380,6 @@ mod tests {
         ));
         let missing = SealedFile::read(Path::new("/nonexistent/dropbox.enc"));
         assert!(matches!(missing, Err(SealError::Read { .. })));
-        let failure = Failure::from(missing.unwrap_err());
-        assert_eq!(failure.kind, ExitKind::Credential);
     }
 
     #[test]

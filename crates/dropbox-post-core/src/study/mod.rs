@@ -22,7 +22,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::config::{self, ConfigError, JobKind, Problem};
-use crate::exit::{ExitKind, Failure};
 use crate::files::confine::{Folder, Missing, NewFile, Refused};
 use crate::files::{Existing, ReadError, read_open};
 
@@ -88,17 +87,6 @@ pub enum StudyError {
     /// The splice produced a config that does not hold the script: a bug.
     #[error("adding the script to {} went wrong ({problem}); nothing was changed, please report it", .path.display())]
     Splice { path: PathBuf, problem: String },
-}
-
-impl From<StudyError> for Failure {
-    fn from(error: StudyError) -> Self {
-        let kind = match &error {
-            StudyError::Write { .. } | StudyError::Splice { .. } => ExitKind::Internal,
-            StudyError::NoDefaultDest { .. } | StudyError::WrongKind { .. } => ExitKind::Usage,
-            _ => ExitKind::Config,
-        };
-        Failure::new(kind, error)
-    }
 }
 
 impl Script {

@@ -24,14 +24,29 @@ use super::options::PostOptions;
 use super::plan::{self, Landing};
 use super::report::{Mirror, Observer, RunSummary, ScriptSummary};
 use super::walk;
-use crate::config::{ConfigGlob, JobKind, PostJob};
+use crate::config::{ConfigGlob, JobKind, Origin, PostJob};
 use crate::dropbox::bwlimit::Bandwidth;
 use crate::dropbox::client::DropboxClient;
 use crate::dropbox::error::ApiError;
 use crate::dropbox::space::{self, Space};
-use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
 use crate::password::Password;
-use crate::seal::{self, Credential};
+use crate::seal::{self, Credential, SealError};
+
+/// Why a run did not begin sending.
+#[derive(Debug, thiserror::Error)]
+pub enum PostError {
+    /// A script cannot be posted as it is (it reads outside its study, a filter is
+    /// broken): the message names the script and the remedy.
+    #[error("{0}")]
+    Script(String),
+    #[error(transparent)]
+    Credential(#[from] SealError),
+    #[error("cannot set up the HTTP client: {0}")]
+    Client(ApiError),
+    /// Dropbox refused or could not be reached before anything was sent (a team space).
+    #[error(transparent)]
+    Dropbox(#[from] ApiError),
+}
 
 /// Scripts checked for everything that needs neither a password nor Dropbox.
 pub struct Run {
@@ -50,7 +65,7 @@ impl Run {
         jobs: Vec<PostJob>,
         disabled: Vec<String>,
         options: PostOptions,
-    ) -> CmdResult<Run> {
+    ) -> Result<Run, PostError> {
         // A command line without a config names the user's own path, as `cp` would; a
         // config (and librec-auto's form, which passes a config's params) may be anyone's.
         let from_config = options.config.is_some();
@@ -63,7 +78,7 @@ impl Run {
         let filters = jobs
             .iter()
             .map(|job| filter(job, &options))
-            .collect::<CmdResult<_>>()?;
+            .collect::<Result<_, _>>()?;
         Ok(Run {
             jobs,
             disabled,
@@ -79,7 +94,7 @@ impl Run {
         self,
         password: &Password,
         observer: Arc<dyn Observer>,
-    ) -> CmdResult<Finished> {
+    ) -> Result<Finished, PostError> {
         let Run {
             jobs,
             disabled,
@@ -176,15 +191,19 @@ pub struct Finished {
 
 /// Where a script comes from, for messages: `CONFIG:LINE: post script N`, or the command line.
 fn script_name(job: &PostJob, options: &PostOptions) -> String {
-    match (job.line, &options.config) {
+    match (job.origin, &options.config) {
         (_, None) => "--path".into(),
-        (0, Some(config)) => format!("{} (librec-auto's form): --path", config.display()),
-        (line, Some(config)) => format!("{}:{line}: post script {}", config.display(), job.script),
+        (Origin::Args, Some(config)) => {
+            format!("{} (librec-auto's form): --path", config.display())
+        }
+        (Origin::Config { line }, Some(config)) => {
+            format!("{}:{line}: post script {}", config.display(), job.script)
+        }
     }
 }
 
 /// The refusal of a script that reads outside its study directory without leave.
-fn outside(job: &PostJob, options: &PostOptions) -> Failure {
+fn outside(job: &PostJob, options: &PostOptions) -> PostError {
     let script = script_name(job, options);
     let leave = if options.shares(job) {
         " (the script shares what it posts, so its allow_outside param is not enough)"
@@ -192,19 +211,16 @@ fn outside(job: &PostJob, options: &PostOptions) -> Failure {
         ", or <param name=\"allow_outside\">true</param> in the script"
     };
     let path = std::fs::canonicalize(&job.path).unwrap_or_else(|_| job.path.clone());
-    Failure::msg(
-        ExitKind::Config,
-        format!(
-            "{script}: {} is outside the study directory; a config can name any file you \
-             can read, so posting it needs --allow-outside{leave}",
-            path.display()
-        ),
-    )
+    PostError::Script(format!(
+        "{script}: {} is outside the study directory; a config can name any file you \
+         can read, so posting it needs --allow-outside{leave}",
+        path.display()
+    ))
 }
 
 /// A script's filter: its own params, then the command line's patterns, and a folder's
 /// `.dropboxignore`, over its path in its study.
-fn filter(job: &PostJob, options: &PostOptions) -> CmdResult<Arc<Filter>> {
+fn filter(job: &PostJob, options: &PostOptions) -> Result<Arc<Filter>, PostError> {
     let config = options.config_name();
     let patterns = |script: &[ConfigGlob], flags: &[String], flag: &str| {
         let from_config = script.iter().map(|g| Pattern {
@@ -225,11 +241,8 @@ fn filter(job: &PostJob, options: &PostOptions) -> CmdResult<Arc<Filter>> {
 }
 
 /// A pattern or an ignore file of `job` that cannot be used: a config error.
-fn filter_error(job: &PostJob, options: &PostOptions, e: FilterError) -> Failure {
-    Failure::msg(
-        ExitKind::Config,
-        format!("{}: {e}", script_name(job, options)),
-    )
+fn filter_error(job: &PostJob, options: &PostOptions, e: FilterError) -> PostError {
+    PostError::Script(format!("{}: {e}", script_name(job, options)))
 }
 
 /// Takes out of the walked trees what two files (of one script or two) would be one file on
@@ -265,7 +278,7 @@ async fn open_clients(
     jobs: &[PostJob],
     options: &PostOptions,
     password: &Password,
-) -> CmdResult<(Clients, HashMap<PathBuf, CacheKeys>)> {
+) -> Result<(Clients, HashMap<PathBuf, CacheKeys>), PostError> {
     let bandwidth = options.bwlimit.map(Bandwidth::new);
     let mut opened: HashMap<PathBuf, Credential> = HashMap::new();
     let mut clients = HashMap::new();
@@ -283,7 +296,7 @@ async fn open_clients(
             }
         };
         let client = DropboxClient::new(options.endpoints.clone(), credential.into())
-            .exit_with(ExitKind::Internal)?
+            .map_err(PostError::Client)?
             .with_bandwidth(bandwidth.clone());
         let client = space::enter(client, key.1).await?;
         clients.insert(key, Arc::new(client));

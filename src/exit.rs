@@ -1,10 +1,18 @@
 //! Exit codes and the one error type every command returns.
 //!
-//! Commands classify each failure at the edge (`.exit_with(ExitKind::Config)`), so the
-//! exit code says *which part* failed without `main` knowing every module's error type.
-//! Modules whose errors always mean one thing implement `From<TheirError> for Failure`.
+//! The library's errors are typed and know no exit codes; this is where they get one.
+//! Commands classify other failures at the edge (`.exit_with(ExitKind::Config)`); an error
+//! type that always means one thing has its `From<TheirError> for Failure` below.
 
 use std::fmt;
+
+use dropbox_post_core::config::ConfigError;
+use dropbox_post_core::dropbox::error::ApiError;
+use dropbox_post_core::password::PasswordError;
+use dropbox_post_core::seal::SealError;
+use dropbox_post_core::seal::cleartext::CleartextError;
+use dropbox_post_core::study::StudyError;
+use dropbox_post_core::upload::run::PostError;
 
 /// The documented exit codes (README "Exit codes"); the same for every subcommand.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,7 +34,8 @@ pub enum ExitKind {
 }
 
 impl ExitKind {
-    pub const ALL: [ExitKind; 6] = [
+    #[cfg(test)]
+    const ALL: [ExitKind; 6] = [
         ExitKind::Internal,
         ExitKind::Usage,
         ExitKind::Config,
@@ -120,6 +129,75 @@ impl<T, E: Into<anyhow::Error>> ResultExt<T> for Result<T, E> {
 
 pub type CmdResult<T = ()> = Result<T, Failure>;
 
+// What each module's errors mean for the exit code: the library knows no exit codes.
+
+impl From<ConfigError> for Failure {
+    fn from(error: ConfigError) -> Self {
+        Failure::new(ExitKind::Config, error)
+    }
+}
+
+impl From<PasswordError> for Failure {
+    fn from(e: PasswordError) -> Self {
+        Failure::new(ExitKind::Credential, e)
+    }
+}
+
+/// The cleartext file is the user's own input to `encrypt`, so problems with it are usage errors.
+impl From<CleartextError> for Failure {
+    fn from(e: CleartextError) -> Self {
+        Failure::new(ExitKind::Usage, e)
+    }
+}
+
+impl From<SealError> for Failure {
+    fn from(e: SealError) -> Self {
+        let kind = match e {
+            SealError::Exists { .. } | SealError::NoFolder { .. } => ExitKind::Usage,
+            SealError::Write { .. } | SealError::Internal(_) => ExitKind::Internal,
+            _ => ExitKind::Credential,
+        };
+        Failure::new(kind, e)
+    }
+}
+
+/// Credentials (or spaces) Dropbox refuses are 5, the rest 6.
+impl From<ApiError> for Failure {
+    fn from(error: ApiError) -> Self {
+        Failure::new(api_kind(&error), error)
+    }
+}
+
+pub fn api_kind(error: &ApiError) -> ExitKind {
+    if error.refused() {
+        ExitKind::Auth
+    } else {
+        ExitKind::Transfer
+    }
+}
+
+impl From<StudyError> for Failure {
+    fn from(error: StudyError) -> Self {
+        let kind = match &error {
+            StudyError::Write { .. } | StudyError::Splice { .. } => ExitKind::Internal,
+            StudyError::NoDefaultDest { .. } | StudyError::WrongKind { .. } => ExitKind::Usage,
+            _ => ExitKind::Config,
+        };
+        Failure::new(kind, error)
+    }
+}
+
+impl From<PostError> for Failure {
+    fn from(error: PostError) -> Self {
+        match error {
+            PostError::Script(_) => Failure::new(ExitKind::Config, error),
+            PostError::Credential(e) => e.into(),
+            PostError::Client(_) => Failure::new(ExitKind::Internal, error),
+            PostError::Dropbox(e) => e.into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +209,25 @@ mod tests {
         codes.dedup();
         assert_eq!(codes.len(), ExitKind::ALL.len());
         assert!(!codes.contains(&0));
+    }
+
+    #[test]
+    fn a_missing_sealed_file_is_a_credential_failure() {
+        let missing =
+            dropbox_post_core::seal::SealedFile::read(std::path::Path::new("/nonexistent/x.enc"));
+        assert_eq!(
+            Failure::from(missing.unwrap_err()).kind,
+            ExitKind::Credential
+        );
+    }
+
+    #[test]
+    fn an_unreadable_config_is_a_config_failure_saying_why_once() {
+        let missing = std::path::Path::new("/nonexistent/conf/config.xml");
+        let failure = Failure::from(dropbox_post_core::config::load(missing, None).unwrap_err());
+        assert_eq!(failure.kind, ExitKind::Config);
+        let shown = failure.to_string();
+        assert_eq!(shown.matches("does not exist").count(), 1, "{shown}");
     }
 
     #[test]
