@@ -224,6 +224,71 @@ fn local_hash(mut file: std::fs::File) -> std::io::Result<String> {
 mod tests {
     use super::*;
 
+    fn meta(size: u64, hash: Option<&str>) -> FileMetadata {
+        let crate::dropbox::types::Metadata::File(mut file) =
+            crate::download::remote::tests::entry("file", "/res/a")
+        else {
+            unreachable!()
+        };
+        (file.size, file.content_hash) = (size, hash.map(str::to_string));
+        file
+    }
+
+    #[test]
+    fn bytes_are_written_only_when_listing_and_download_vouch_for_one_hash() {
+        let (a, b) = (Some("a".repeat(64)), Some("b".repeat(64)));
+        let vouch = |listed: (u64, &Option<String>), sent: (u64, &Option<String>)| {
+            vouched(
+                &meta(listed.0, listed.1.as_deref()),
+                &meta(sent.0, sent.1.as_deref()),
+            )
+        };
+        assert_eq!(vouch((7, &a), (7, &a)).unwrap(), "a".repeat(64));
+        assert_eq!(vouch((7, &None), (7, &b)).unwrap(), "b".repeat(64));
+        assert_eq!(vouch((7, &a), (7, &None)).unwrap(), "a".repeat(64));
+        assert!(matches!(
+            vouch((7, &a), (8, &a)),
+            Err(FetchError::SizeChanged { listed: 7, sent: 8 })
+        ));
+        assert!(matches!(
+            vouch((7, &a), (7, &b)),
+            Err(FetchError::HashChanged { .. })
+        ));
+        assert!(matches!(
+            vouch((7, &None), (7, &None)),
+            Err(FetchError::NoHash)
+        ));
+    }
+
+    fn body(bytes: &[u8]) -> reqwest::Response {
+        axum::http::Response::new(bytes.to_vec()).into()
+    }
+
+    #[tokio::test]
+    async fn a_body_lands_in_its_span_and_never_runs_past_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"..........").unwrap();
+        let mut out = tokio::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .await
+            .unwrap();
+        let mut hasher = ContentHasher::new();
+        let span = Span { start: 4, len: 3 };
+        let n = receive(&mut body(b"abc"), &mut out, span, &mut hasher).await;
+        assert_eq!(n.unwrap(), 3);
+        assert_eq!(
+            hasher.finish(),
+            crate::dropbox::content_hash::content_hash(b"abc")
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), b"....abc...");
+        let mut hasher = ContentHasher::new();
+        let long = receive(&mut body(b"abcd"), &mut out, span, &mut hasher).await;
+        assert!(matches!(long, Err(FetchError::Overlong(3))));
+        assert_eq!(std::fs::read(&path).unwrap(), b"....abc...");
+    }
+
     #[test]
     fn local_hash_matches_dropbox_hash() {
         let dir = tempfile::tempdir().unwrap();

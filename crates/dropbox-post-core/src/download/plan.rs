@@ -450,4 +450,61 @@ mod tests {
             assert!(err.contains("unsafe name"), "{name}: {err}");
         }
     }
+
+    #[test]
+    fn one_unsafe_path_in_a_listing_refuses_it_before_the_target_is_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = dir.path().join("copy");
+        let entries = vec![entry("folder", "/res/ok"), entry("file", "/res/../escaped")];
+        let err = tree("/res", entries, &local).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DownloadError::UnsafeName {
+                    what: Unsafe::Path,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(!local.exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_listing_places_its_files_and_leaves_out_links_git_and_twins() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = dir.path().join("copy");
+        std::fs::create_dir(&local).unwrap();
+        std::os::unix::fs::symlink(dir.path(), local.join("linked")).unwrap();
+        let entries = vec![
+            entry("folder", "/res/linked"),
+            entry("file", "/res/linked/x"),
+            entry("file", "/res/.git/config"),
+            entry("file", "/res/a.txt"),
+            entry("file", "/res/A.txt"),
+            entry("folder", "/res/sub"),
+            entry("file", "/res/sub/b.txt"),
+        ];
+        let placement = tree("/res", entries, &local).unwrap();
+        let files: Vec<_> = placement.files.iter().map(|f| f.dest.clone()).collect();
+        // `linked/x` is placed: fetching it is refused at the link (fetch opens every file
+        // through the target's folder).
+        assert_eq!(files, [Path::new("linked/x"), Path::new("sub/b.txt")]);
+        assert!(local.join("sub").is_dir());
+        let left: Vec<_> = (placement.left_out.iter())
+            .map(|l| (l.remote.as_str(), l.is_folder, l.why.to_string()))
+            .collect();
+        assert_eq!(left.len(), 4, "{left:?}");
+        assert!(
+            left[0].0 == "/res/linked" && left[0].1 && left[0].2.contains("never through a link")
+        );
+        assert_eq!(left[1].0, "/res/.git/config");
+        assert!(matches!(placement.left_out[1].why, LeftOut::GitFolder));
+        assert!(
+            left[2..]
+                .iter()
+                .all(|l| l.2 == LeftOut::SharedName.to_string())
+        );
+    }
 }
