@@ -5,23 +5,17 @@
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::PathBuf;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clap::Args;
-use rand::Rng;
-use rand::distributions::Alphanumeric;
-use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
-use url::Url;
+use secrecy::SecretString;
 use zeroize::Zeroizing;
 
 use super::args::EndpointArgs;
 use super::credential::SealOutArgs;
-use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
-use dropbox_post_core::dropbox::auth::exchange_code;
+use dropbox_post_core::dropbox::auth::{Pkce, exchange_code};
 use dropbox_post_core::dropbox::client::DropboxClient;
 use dropbox_post_core::dropbox::endpoint::Endpoints;
 use dropbox_post_core::dropbox::space;
+use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
 use dropbox_post_core::files::read_bounded;
 use dropbox_post_core::seal::{self, Credential, KdfParams};
 
@@ -73,8 +67,8 @@ pub fn run(args: AuthArgs) -> CmdResult {
     let password = out.prepare()?;
     let app_secret = app_secret(args.app_secret_file.as_ref())?;
 
-    let verifier = new_verifier();
-    let url = authorize_url(&endpoints, &app_key, &verifier);
+    let pkce = Pkce::generate();
+    let url = pkce.authorize_url(&endpoints, &app_key);
     eprintln!(
         "1. Open this URL in a browser and sign in to Dropbox:\n\n   {url}\n\n\
          2. Click \"Allow\" (you may have to sign in first).\n\
@@ -94,7 +88,7 @@ pub fn run(args: AuthArgs) -> CmdResult {
         &app_key,
         app_secret.as_ref(),
         code.as_str(),
-        &verifier,
+        &pkce,
     ))?;
     let credential = Credential::RefreshToken {
         app_key,
@@ -172,31 +166,6 @@ fn app_secret(file: Option<&PathBuf>) -> CmdResult<Option<SecretString>> {
     Ok(Some(SecretString::from(secret)))
 }
 
-/// RFC 7636 verifier: 128 characters of [A-Za-z0-9] (the maximum length).
-fn new_verifier() -> SecretString {
-    let verifier: String = rand::rngs::OsRng
-        .sample_iter(&Alphanumeric)
-        .take(128)
-        .map(char::from)
-        .collect();
-    SecretString::from(verifier)
-}
-
-fn challenge(verifier: &SecretString) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.expose_secret().as_bytes()))
-}
-
-fn authorize_url(endpoints: &Endpoints, app_key: &str, verifier: &SecretString) -> Url {
-    let mut url = endpoints.authorize_url();
-    url.query_pairs_mut()
-        .append_pair("client_id", app_key)
-        .append_pair("response_type", "code")
-        .append_pair("code_challenge", &challenge(verifier))
-        .append_pair("code_challenge_method", "S256")
-        .append_pair("token_access_type", "offline");
-    url
-}
-
 /// Dropbox's codes are some 43 characters: a longer line is not one (and `< /dev/zero`
 /// must not be read until memory runs out).
 const MAX_CODE_LINE: u64 = 4 << 10;
@@ -232,40 +201,4 @@ fn read_code() -> CmdResult<Zeroizing<String>> {
         ));
     }
     Ok(code)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn verifier_is_128_alphanumerics_and_fresh() {
-        let a = new_verifier();
-        let b = new_verifier();
-        assert_eq!(a.expose_secret().len(), 128);
-        assert!(a.expose_secret().bytes().all(|c| c.is_ascii_alphanumeric()));
-        assert_ne!(a.expose_secret(), b.expose_secret());
-    }
-
-    #[test]
-    fn challenge_is_rfc7636_s256() {
-        // RFC 7636 appendix B.
-        let v = SecretString::from("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
-        assert_eq!(challenge(&v), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
-    }
-
-    #[test]
-    fn authorize_url_carries_pkce_and_offline() {
-        let e = Endpoints::single("http://127.0.0.1:9").unwrap();
-        let v = SecretString::from("x".repeat(128));
-        let url = authorize_url(&e, "my key", &v);
-        let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
-        assert_eq!(url.path(), "/oauth2/authorize");
-        assert_eq!(q["client_id"], "my key");
-        assert_eq!(q["response_type"], "code");
-        assert_eq!(q["code_challenge"], challenge(&v));
-        assert_eq!(q["code_challenge_method"], "S256");
-        assert_eq!(q["token_access_type"], "offline");
-        assert!(!url.as_str().contains(&"x".repeat(128)));
-    }
 }

@@ -9,6 +9,7 @@
 //! emulator.
 
 pub mod config;
+pub mod download;
 pub mod dropbox;
 pub use dropbox_post_files as files;
 pub mod install;

@@ -1,15 +1,23 @@
 //! Where the bearer token comes from: a fixed access token, or an app key + refresh token
-//! exchanged at `oauth2/token` (first use, and again when Dropbox says the token expired).
+//! exchanged at `oauth2/token` (first use, and again when Dropbox says the token expired);
+//! and how a refresh token is got in the first place: the authorization-code grant with
+//! PKCE ([`Pkce`], [`exchange_code`]).
 //!
 //! Many transfers may hit `expired_access_token` at once; each reports the generation of
 //! the token it used, and only the first one to ask for that generation refreshes.
 
 use std::sync::RwLock;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::Rng;
+use rand::distributions::Alphanumeric;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use url::Url;
 
+use super::endpoint::Endpoints;
 use super::error::{ApiError, short};
 use super::http::{answer_text, network};
 use super::types::TokenResponse;
@@ -169,16 +177,63 @@ async fn exchange(
     Ok(SecretString::from(parsed.access_token))
 }
 
-/// The authorization-code grant with PKCE (`code_verifier`): the refresh token of
-/// offline access. `app_secret` is for apps that were registered with one.
+/// One authorization's PKCE secret (RFC 7636): the authorize URL carries only its S256
+/// challenge; the verifier itself goes only to the token endpoint, with the code.
+pub struct Pkce {
+    verifier: SecretString,
+}
+
+impl std::fmt::Debug for Pkce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pkce([REDACTED])")
+    }
+}
+
+impl Pkce {
+    /// A fresh verifier: 128 characters of [A-Za-z0-9] (the most RFC 7636 allows) from the
+    /// operating system's randomness.
+    pub fn generate() -> Pkce {
+        let verifier: String = rand::rngs::OsRng
+            .sample_iter(&Alphanumeric)
+            .take(128)
+            .map(char::from)
+            .collect();
+        Pkce {
+            verifier: SecretString::from(verifier),
+        }
+    }
+
+    /// `BASE64URL(SHA256(verifier))`, unpadded.
+    fn challenge(&self) -> String {
+        URL_SAFE_NO_PAD.encode(Sha256::digest(self.verifier.expose_secret().as_bytes()))
+    }
+
+    /// Where the user approves `app_key`: a code (shown, not redirected) for offline access,
+    /// bound to this verifier by its challenge.
+    pub fn authorize_url(&self, endpoints: &Endpoints, app_key: &str) -> Url {
+        let mut url = endpoints.authorize_url();
+        url.query_pairs_mut()
+            .append_pair("client_id", app_key)
+            .append_pair("response_type", "code")
+            .append_pair("code_challenge", &self.challenge())
+            .append_pair("code_challenge_method", "S256")
+            .append_pair("token_access_type", "offline");
+        url
+    }
+}
+
+/// The authorization-code grant with PKCE: the refresh token of offline access, for the
+/// `code` the user was shown after approving [`Pkce::authorize_url`]. `app_secret` is for
+/// apps that were registered with one.
 pub async fn exchange_code(
     http: &reqwest::Client,
     token_url: &Url,
     app_key: &str,
     app_secret: Option<&SecretString>,
     code: &str,
-    verifier: &SecretString,
+    pkce: &Pkce,
 ) -> Result<SecretString, ApiError> {
+    let verifier = &pkce.verifier;
     crate::redact::register(code);
     crate::redact::register(verifier.expose_secret());
     if let Some(secret) = app_secret {
@@ -350,6 +405,45 @@ mod tests {
             m.contains("works once") && m.contains("paste the new code"),
             "{m}"
         );
+    }
+
+    #[test]
+    fn verifiers_are_128_alphanumerics_and_fresh() {
+        let (a, b) = (Pkce::generate(), Pkce::generate());
+        let a = a.verifier.expose_secret();
+        assert_eq!(a.len(), 128);
+        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a, b.verifier.expose_secret());
+    }
+
+    #[test]
+    fn the_challenge_is_rfc7636_s256() {
+        // RFC 7636 appendix B.
+        let pkce = Pkce {
+            verifier: SecretString::from("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+        };
+        assert_eq!(
+            pkce.challenge(),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+
+    #[test]
+    fn the_authorize_url_carries_the_challenge_and_offline_never_the_verifier() {
+        let e = Endpoints::single("http://127.0.0.1:9").unwrap();
+        let pkce = Pkce {
+            verifier: SecretString::from("x".repeat(128)),
+        };
+        let url = pkce.authorize_url(&e, "my key");
+        let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+        assert_eq!(url.path(), "/oauth2/authorize");
+        assert_eq!(q["client_id"], "my key");
+        assert_eq!(q["response_type"], "code");
+        assert_eq!(q["code_challenge"], pkce.challenge());
+        assert_eq!(q["code_challenge_method"], "S256");
+        assert_eq!(q["token_access_type"], "offline");
+        assert!(!url.as_str().contains(&"x".repeat(128)));
+        assert!(!format!("{pkce:?}").contains("xxx"));
     }
 
     #[tokio::test]
