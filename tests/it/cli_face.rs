@@ -19,6 +19,8 @@ use crate::harness::{
 const DEMO_PASSWORD: &str = "correct horse battery staple";
 const DEMO_TOKEN: &str = "sl.EXAMPLE-demo-token-for-the-emulator";
 const WRONG: &str = "wrong horse battery staple";
+/// The demo password, as most cases give it.
+const PW: &str = DEMO_PASSWORD;
 /// Given twice to `-k`: clap's error must not echo it.
 const CANARY: &str = "CANARY-secret-7f3a";
 
@@ -353,21 +355,21 @@ mod usage {
         usage_encrypt_no_output: ["encrypt", "--key", "token.txt"];
         usage_encrypt_missing_cleartext: [
             "encrypt", "--key", "none.txt", "--encrypted", "new.enc",
-        ] with DEMO_PASSWORD;
+        ] with PW;
         usage_encrypt_two_line_cleartext: [
             "encrypt", "--key", "two-lines.txt", "--encrypted", "new.enc",
-        ] with DEMO_PASSWORD;
+        ] with PW;
         usage_encrypt_existing_output: [
             "encrypt", "--key", "token.txt", "--encrypted", "keys/dropbox.enc",
-        ] with DEMO_PASSWORD;
+        ] with PW;
         usage_encrypt_kdf_memory: [
             "encrypt", "--key", "token.txt", "--encrypted", "new.enc", "--kdf-memory-kib",
             "2097152",
-        ] with DEMO_PASSWORD;
+        ] with PW;
         usage_encrypt_weak_kdf: [
             "encrypt", "--key", "token.txt", "--encrypted", "new.enc", "--kdf-memory-kib", "8",
             "--kdf-passes", "1",
-        ] with DEMO_PASSWORD;
+        ] with PW;
         usage_key_no_subcommand: ["key"];
         usage_key_check_no_file: ["key", "check"];
         usage_key_rekey_conflict: [
@@ -405,36 +407,28 @@ mod config {
     use super::*;
 
     faces! { unreachable;
-        config_missing: ["post", "--config", "conf/none.xml"] with DEMO_PASSWORD;
-        config_not_xml: ["post", "--config", "conf/not-xml.xml"] with DEMO_PASSWORD;
-        config_unclosed: ["post", "--config", "conf/unclosed.xml"] with DEMO_PASSWORD;
-        config_no_post: ["post", "--config", "conf/no-post.xml"] with DEMO_PASSWORD;
-        config_password_param: ["post", "--config", "conf/password.xml"] with DEMO_PASSWORD;
-        config_missing_path: ["post", "--config", "conf/missing-path.xml"] with DEMO_PASSWORD;
-        config_missing_key: ["post", "--config", "conf/missing-key.xml"] with DEMO_PASSWORD;
-        config_bad_option: ["post", "--config", "conf/bad-option.xml"] with DEMO_PASSWORD;
-        config_bad_dest: ["post", "--config", "conf/bad-dest.xml"] with DEMO_PASSWORD;
-        config_no_dest: ["post", "--config", "conf/no-dest.xml"] with DEMO_PASSWORD;
-        config_argv_missing_params: ["post", "conf/config.xml", "--option=file"] with DEMO_PASSWORD;
-        config_whoami_missing: ["whoami", "--config", "conf/none.xml"] with DEMO_PASSWORD;
-        config_bidi_dest: ["post", "--config", "conf/bidi-dest.xml"] with DEMO_PASSWORD;
-        config_backslash_dest: ["post", "--config", "conf/backslash-dest.xml"] with DEMO_PASSWORD;
-        config_element_in_param: [
-            "post", "--config", "conf/element-in-param.xml",
-        ] with DEMO_PASSWORD;
-        config_outside: ["post", "--config", "conf/outside.xml"] with DEMO_PASSWORD;
-        config_outside_share: ["post", "--config", "conf/outside-share.xml"] with DEMO_PASSWORD;
-        config_bad_dropboxignore: ["post", "--config", "conf/bad-ignore.xml"] with DEMO_PASSWORD;
-        config_dropboxignore_encoding: [
-            "post", "--config", "conf/enc-ignore.xml",
-        ] with DEMO_PASSWORD;
-        config_nested_dropboxignore: [
-            "post", "--config", "conf/nested-ignore.xml",
-        ] with DEMO_PASSWORD;
+        config_missing: ["post", "--config", "conf/none.xml"] with PW;
+        config_not_xml: ["post", "--config", "conf/not-xml.xml"] with PW;
+        config_unclosed: ["post", "--config", "conf/unclosed.xml"] with PW;
+        config_no_post: ["post", "--config", "conf/no-post.xml"] with PW;
+        config_password_param: ["post", "--config", "conf/password.xml"] with PW;
+        config_missing_path: ["post", "--config", "conf/missing-path.xml"] with PW;
+        config_missing_key: ["post", "--config", "conf/missing-key.xml"] with PW;
+        config_bad_option: ["post", "--config", "conf/bad-option.xml"] with PW;
+        config_bad_dest: ["post", "--config", "conf/bad-dest.xml"] with PW;
+        config_no_dest: ["post", "--config", "conf/no-dest.xml"] with PW;
+        config_argv_missing_params: ["post", "conf/config.xml", "--option=file"] with PW;
+        config_whoami_missing: ["whoami", "--config", "conf/none.xml"] with PW;
+        config_bidi_dest: ["post", "--config", "conf/bidi-dest.xml"] with PW;
+        config_backslash_dest: ["post", "--config", "conf/backslash-dest.xml"] with PW;
+        config_element_in_param: ["post", "--config", "conf/element-in-param.xml"] with PW;
+        config_outside: ["post", "--config", "conf/outside.xml"] with PW;
+        config_outside_share: ["post", "--config", "conf/outside-share.xml"] with PW;
+        config_bad_dropboxignore: ["post", "--config", "conf/bad-ignore.xml"] with PW;
+        config_dropboxignore_encoding: ["post", "--config", "conf/enc-ignore.xml"] with PW;
+        config_nested_dropboxignore: ["post", "--config", "conf/nested-ignore.xml"] with PW;
         #[cfg(unix)]
-        config_dangling_dropboxignore: [
-            "post", "--config", "conf/dangling-ignore.xml",
-        ] with DEMO_PASSWORD;
+        config_dangling_dropboxignore: ["post", "--config", "conf/dangling-ignore.xml"] with PW;
     }
 }
 
@@ -456,21 +450,13 @@ mod credential {
         // --password-file wins over a (stale) DROPBOX_POST_PASSWORD, and is named.
         credential_wrong_password_file: [
             "key", "check", "--encrypted", "keys/dropbox.enc", "--password-file", "weak.txt",
-        ] with DEMO_PASSWORD;
-        credential_missing_file: [
-            "key", "check", "--encrypted", "keys/none.enc",
-        ] with DEMO_PASSWORD;
-        credential_empty_file: ["key", "check", "--encrypted", "keys/empty.enc"] with DEMO_PASSWORD;
-        credential_not_sealed: ["key", "check", "--encrypted", "two-lines.txt"] with DEMO_PASSWORD;
-        credential_changed_file: [
-            "key", "check", "--encrypted", "keys/changed.enc",
-        ] with DEMO_PASSWORD;
-        credential_huge_kdf: [
-            "key", "check", "--encrypted", "keys/huge-kdf.enc",
-        ] with DEMO_PASSWORD;
-        credential_unknown_version: [
-            "key", "check", "--encrypted", "keys/v2.enc",
-        ] with DEMO_PASSWORD;
+        ] with PW;
+        credential_missing_file: ["key", "check", "--encrypted", "keys/none.enc"] with PW;
+        credential_empty_file: ["key", "check", "--encrypted", "keys/empty.enc"] with PW;
+        credential_not_sealed: ["key", "check", "--encrypted", "two-lines.txt"] with PW;
+        credential_changed_file: ["key", "check", "--encrypted", "keys/changed.enc"] with PW;
+        credential_huge_kdf: ["key", "check", "--encrypted", "keys/huge-kdf.enc"] with PW;
+        credential_unknown_version: ["key", "check", "--encrypted", "keys/v2.enc"] with PW;
         credential_legacy_wrong_password: [
             "key", "check", "--encrypted", "keys/legacy.enc",
         ] with WRONG;
@@ -480,20 +466,18 @@ mod credential {
         ] with "dropbox123";
         credential_rekey_no_new_password: [
             "key", "rekey", "--encrypted", "keys/dropbox.enc",
-        ] with DEMO_PASSWORD;
+        ] with PW;
         credential_rekey_weak_new_password: [
             "key", "rekey", "--encrypted", "keys/dropbox.enc", "--new-password-file", "weak.txt",
-        ] with DEMO_PASSWORD;
+        ] with PW;
         credential_post_wrong_password: ["post", "--config", "conf/config.xml"] with WRONG;
-        credential_crlf: ["key", "check", "--encrypted", "keys/crlf.enc"] with DEMO_PASSWORD;
-        credential_too_big: ["key", "check", "--encrypted", "keys/too-big.enc"] with DEMO_PASSWORD;
-        credential_kdf_overflow: [
-            "key", "check", "--encrypted", "keys/kdf-overflow.enc",
-        ] with DEMO_PASSWORD;
+        credential_crlf: ["key", "check", "--encrypted", "keys/crlf.enc"] with PW;
+        credential_too_big: ["key", "check", "--encrypted", "keys/too-big.enc"] with PW;
+        credential_kdf_overflow: ["key", "check", "--encrypted", "keys/kdf-overflow.enc"] with PW;
         credential_password_file_device: [
             "key", "check", "--encrypted", "keys/dropbox.enc", "--password-file", "/dev/zero",
         ];
-        credential_folder: ["key", "check", "--encrypted", "keys"] with DEMO_PASSWORD;
+        credential_folder: ["key", "check", "--encrypted", "keys"] with PW;
     }
 }
 
@@ -523,29 +507,25 @@ mod dropbox {
     }
 
     faces! { accepted_unreachable;
-        dropbox_unreachable: ["whoami", "--encrypted", "keys/accepted.enc"] with DEMO_PASSWORD;
+        dropbox_unreachable: ["whoami", "--encrypted", "keys/accepted.enc"] with PW;
     }
 
     faces! { scoped;
-        dropbox_missing_scope: ["post", "--config", "conf/reader.xml"] with DEMO_PASSWORD;
+        dropbox_missing_scope: ["post", "--config", "conf/reader.xml"] with PW;
     }
 
     faces! { at_emulator;
-        dropbox_refused_token: ["whoami", "--encrypted", "keys/dropbox.enc"] with DEMO_PASSWORD;
-        dropbox_post_refused_token: ["post", "--config", "conf/config.xml"] with DEMO_PASSWORD;
-        dropbox_ls_not_found: [
-            "ls", "/nope", "--encrypted", "keys/accepted.enc",
-        ] with DEMO_PASSWORD;
-        dropbox_get_not_found: [
-            "get", "/nope", "out", "--encrypted", "keys/accepted.enc",
-        ] with DEMO_PASSWORD;
+        dropbox_refused_token: ["whoami", "--encrypted", "keys/dropbox.enc"] with PW;
+        dropbox_post_refused_token: ["post", "--config", "conf/config.xml"] with PW;
+        dropbox_ls_not_found: ["ls", "/nope", "--encrypted", "keys/accepted.enc"] with PW;
+        dropbox_get_not_found: ["get", "/nope", "out", "--encrypted", "keys/accepted.enc"] with PW;
         // -v adds Dropbox's raw answer (route, status, tags) to the log.
         dropbox_ls_not_found_verbose: [
             "ls", "/nope", "-v", "--encrypted", "keys/accepted.enc",
-        ] with DEMO_PASSWORD;
+        ] with PW;
         dropbox_team_of_a_personal_account: [
             "whoami", "--root", "team", "--encrypted", "keys/accepted.enc",
-        ] with DEMO_PASSWORD;
+        ] with PW;
     }
 }
 
@@ -701,11 +681,9 @@ mod mirror {
     }
 
     faces! { study;
-        mirror_root: ["post", "--config", "conf/root.xml"] with DEMO_PASSWORD;
-        mirror_empty: ["post", "--config", "conf/empty.xml"] with DEMO_PASSWORD;
-        mirror_max_delete: [
-            "post", "--config", "conf/data.xml", "--max-delete", "0",
-        ] with DEMO_PASSWORD;
+        mirror_root: ["post", "--config", "conf/root.xml"] with PW;
+        mirror_empty: ["post", "--config", "conf/empty.xml"] with PW;
+        mirror_max_delete: ["post", "--config", "conf/data.xml", "--max-delete", "0"] with PW;
         usage_post_max_delete: ["post", "--config", "conf/data.xml", "--max-delete", "many"];
         // librec-auto passes a config's params as flags: one may not raise the limit.
         usage_post_librec_max_delete: [
