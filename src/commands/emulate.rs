@@ -137,6 +137,13 @@ pub struct EmulateArgs {
     /// Where to write the CA certificate with --tls [default: ROOT/ca.pem].
     #[arg(long, value_name = "FILE", requires = "tls")]
     pub ca_cert_out: Option<PathBuf>,
+
+    /// For tests: serve POST /test/clock {"advance_secs": N}, which moves the emulator's
+    /// clock forward, so upload sessions, issued tokens and authorization codes expire
+    /// without waiting. Any client that reaches the port can then expire them: off unless
+    /// given, and refused unless --listen is a loopback address.
+    #[arg(long)]
+    pub test_clock: bool,
 }
 
 impl EmulateArgs {
@@ -175,6 +182,7 @@ impl EmulateArgs {
             }),
             idle_timeout: Duration::from_secs(self.idle_timeout),
             max_staged_bytes: self.max_staged_mib.saturating_mul(1 << 20),
+            test_clock: self.test_clock,
         })
     }
 }
@@ -194,7 +202,10 @@ pub fn run(args: EmulateArgs) -> CmdResult {
     super::runtime()?.block_on(async {
         let running = dropbox_emulator::spawn(config).await.map_err(|e| match e {
             dropbox_emulator::EmulatorError::Faults(_)
-            | dropbox_emulator::EmulatorError::NoRoot => Failure::new(ExitKind::Usage, e),
+            | dropbox_emulator::EmulatorError::NoRoot
+            | dropbox_emulator::EmulatorError::TestClockNotLoopback(_) => {
+                Failure::new(ExitKind::Usage, e)
+            }
             other => Failure::new(ExitKind::Internal, other),
         })?;
         // Watched before the URL is out: a client may stop the emulator (or release what it

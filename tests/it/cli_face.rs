@@ -3,9 +3,10 @@
 //! as a diff of these files; update them with `INSTA_UPDATE=always cargo test --test it
 //! cli_face` and review `git diff tests/it/snapshots` (tests/README.md).
 //!
-//! Each case runs in one fixed study fixture (relative paths, so messages name them as a
-//! user would type them); the env's temp dir and the emulator's URL are redacted, and no
-//! case may print a secret.
+//! Each case is a test of its own, named as its snapshot (`usage_post_mode` is
+//! `usage-post-mode.snap`), run in a fresh study fixture (relative paths, so messages name
+//! them as a user would type them): one changed message fails its own test, not a table.
+//! The env's temp dir and the emulator's URL are redacted, and no case may print a secret.
 
 use std::time::Duration;
 
@@ -18,6 +19,8 @@ use crate::harness::{
 const DEMO_PASSWORD: &str = "correct horse battery staple";
 const DEMO_TOKEN: &str = "sl.EXAMPLE-demo-token-for-the-emulator";
 const WRONG: &str = "wrong horse battery staple";
+/// The demo password, as most cases give it.
+const PW: &str = DEMO_PASSWORD;
 /// Given twice to `-k`: clap's error must not echo it.
 const CANARY: &str = "CANARY-secret-7f3a";
 
@@ -33,14 +36,6 @@ struct Case {
     name: &'static str,
     args: &'static [&'static str],
     password: Pw,
-}
-
-const fn case(name: &'static str, args: &'static [&'static str]) -> Case {
-    Case {
-        name,
-        args,
-        password: Pw::None,
-    }
 }
 
 const fn with_pw(name: &'static str, args: &'static [&'static str], pw: &'static str) -> Case {
@@ -156,16 +151,100 @@ fn fixture() -> TestEnv {
     env
 }
 
-/// Runs each case in `env` and snapshots it as `NAME.snap`.
-fn snapshot_all(env: &TestEnv, endpoint: Option<&str>, cases: &[Case]) {
+/// Closed: a command that sends anything there fails to connect.
+const CLOSED: &str = "http://127.0.0.1:9";
+
+/// Where a table's cases run: its study, and the endpoint they reach (`None`: none given).
+struct Face {
+    env: TestEnv,
+    endpoint: Option<String>,
+    /// An emulator of its own, beside the env's.
+    _emulator: Option<Emulator>,
+}
+
+impl Face {
+    fn new(env: TestEnv, endpoint: Option<&str>) -> Face {
+        let endpoint = endpoint.map(str::to_string);
+        Face {
+            env,
+            endpoint,
+            _emulator: None,
+        }
+    }
+}
+
+/// The fixture, given no endpoint.
+fn offline() -> Face {
+    Face::new(fixture(), None)
+}
+
+/// The fixture, aimed at a closed port.
+fn unreachable() -> Face {
+    Face::new(fixture(), Some(CLOSED))
+}
+
+/// The fixture with `keys/accepted.enc`, which seals the emulator's token.
+fn accepting() -> TestEnv {
+    let env = fixture();
+    env.seal(TOKEN, "keys/accepted.enc", DEMO_PASSWORD);
+    env
+}
+
+/// [`accepting`] on the env's emulator.
+fn at_emulator() -> Face {
+    let env = accepting();
+    let url = env.emulator().url.clone();
+    Face::new(env, Some(&url))
+}
+
+/// One `#[test]` per case (`NAME: [ARGS…] with PASSWORD;`, the password optional), each in
+/// a fresh `$setup()` and snapshotted as NAME with `-` for `_`. `list NAMES, …` also
+/// defines `const NAMES`, the cases' names.
+macro_rules! faces {
+    (@pw) => {
+        Pw::None
+    };
+    (@pw $pw:expr) => {
+        Pw::Env($pw)
+    };
+    (list $names:ident, $setup:expr;
+     $($(#[$meta:meta])* $name:ident: [$($arg:expr),* $(,)?] $(with $pw:expr)?;)+) => {
+        const $names: &[&str] = &[$(stringify!($name)),+];
+        faces!($setup; $($(#[$meta])* $name: [$($arg),*] $(with $pw)?;)+);
+    };
+    ($setup:expr;
+     $($(#[$meta:meta])* $name:ident: [$($arg:expr),* $(,)?] $(with $pw:expr)?;)+) => {
+        $(
+            $(#[$meta])*
+            #[test]
+            fn $name() {
+                let face = ($setup)();
+                let case = Case {
+                    name: stringify!($name),
+                    args: &[$($arg),*],
+                    password: faces!(@pw $($pw)?),
+                };
+                snapshot(&face.env, face.endpoint.as_deref(), &case);
+            }
+        )+
+    };
+}
+
+/// Runs `case` in `env` and snapshots it as `NAME.snap` (`_` in its name as `-`).
+fn snapshot(env: &TestEnv, endpoint: Option<&str>, case: &Case) {
     let mut settings = insta::Settings::clone_current();
     settings.set_prepend_module_to_snapshot(false);
     settings.set_omit_expression(true);
     settings.bind(|| {
-        for case in cases {
-            insta::assert_snapshot!(case.name, run(env, endpoint, case));
-        }
+        insta::assert_snapshot!(case.name.replace('_', "-"), run(env, endpoint, case));
     });
+}
+
+/// [`snapshot`] of each case in turn, for a story whose cases build on each other.
+fn snapshot_all(env: &TestEnv, endpoint: Option<&str>, cases: &[Case]) {
+    for case in cases {
+        snapshot(env, endpoint, case);
+    }
 }
 
 /// `$ dropbox-post ARGS`, the exit code and both streams, redacted.
@@ -228,516 +307,226 @@ fn redact_seconds(text: &str) -> String {
 }
 
 /// Every subcommand's help, checked to be in this list: a new one cannot be forgotten.
-const HELP: &[Case] = &[
-    case("help", &["--help"]),
-    case("help-encrypt", &["encrypt", "--help"]),
-    case("help-key", &["key", "--help"]),
-    case("help-key-check", &["key", "check", "--help"]),
-    case("help-key-rekey", &["key", "rekey", "--help"]),
-    case("help-post", &["post", "--help"]),
-    case("help-emulate", &["emulate", "--help"]),
-    case("help-demo", &["demo", "--help"]),
-    case("help-auth", &["auth", "--help"]),
-    case("help-whoami", &["whoami", "--help"]),
-    case("help-ls", &["ls", "--help"]),
-    case("help-get", &["get", "--help"]),
-    case("help-init", &["init", "--help"]),
-    case("help-librec-auto-dir", &["librec-auto-dir", "--help"]),
-    case("help-completions", &["completions", "--help"]),
-    case("help-man", &["man", "--help"]),
-];
+mod help {
+    use super::*;
 
-#[test]
-fn help_pages() {
-    for path in subcommands() {
-        let name = format!("help-{}", path.join("-"));
-        assert!(HELP.iter().any(|c| c.name == name), "no {name} case");
+    #[test]
+    fn every_subcommand_has_its_page() {
+        for path in subcommands() {
+            let name = format!("help_{}", path.join("_")).replace('-', "_");
+            assert!(HELP.contains(&name.as_str()), "no {name} case");
+        }
     }
-    snapshot_all(&TestEnv::new(), None, HELP);
+
+    faces! { list HELP, || Face::new(TestEnv::new(), None);
+        help: ["--help"];
+        help_encrypt: ["encrypt", "--help"];
+        help_key: ["key", "--help"];
+        help_key_check: ["key", "check", "--help"];
+        help_key_rekey: ["key", "rekey", "--help"];
+        help_post: ["post", "--help"];
+        help_emulate: ["emulate", "--help"];
+        help_demo: ["demo", "--help"];
+        help_auth: ["auth", "--help"];
+        help_whoami: ["whoami", "--help"];
+        help_ls: ["ls", "--help"];
+        help_get: ["get", "--help"];
+        help_init: ["init", "--help"];
+        help_librec_auto_dir: ["librec-auto-dir", "--help"];
+        help_completions: ["completions", "--help"];
+        help_man: ["man", "--help"];
+    }
 }
 
-#[test]
-fn usage_errors() {
-    let env = fixture();
-    let pw = DEMO_PASSWORD;
-    snapshot_all(
-        &env,
-        None,
-        &[
-            case("usage-no-subcommand", &[]),
-            case("usage-unknown-subcommand", &["frobnicate"]),
-            case("usage-unknown-flag", &["post", "--bogus"]),
-            case("usage-post-no-config", &["post"]),
-            case(
-                "usage-post-two-configs",
-                &["post", "--config", "a.xml", "b.xml"],
-            ),
-            case(
-                "usage-post-chunk-size",
-                &["post", "--config", "conf/config.xml", "--chunk-size", "6"],
-            ),
-            case(
-                "usage-post-jobs-zero",
-                &["post", "--config", "conf/config.xml", "--jobs", "0"],
-            ),
-            case(
-                "usage-post-mode",
-                &["post", "--config", "conf/config.xml", "--mode", "sideways"],
-            ),
-            case(
-                "usage-post-path-without-option",
-                &["post", "conf/config.xml", "--path=post/r.csv"],
-            ),
-            case(
-                "usage-encrypt-no-output",
-                &["encrypt", "--key", "token.txt"],
-            ),
-            with_pw(
-                "usage-encrypt-missing-cleartext",
-                &["encrypt", "--key", "none.txt", "--encrypted", "new.enc"],
-                pw,
-            ),
-            with_pw(
-                "usage-encrypt-two-line-cleartext",
-                &[
-                    "encrypt",
-                    "--key",
-                    "two-lines.txt",
-                    "--encrypted",
-                    "new.enc",
-                ],
-                pw,
-            ),
-            with_pw(
-                "usage-encrypt-existing-output",
-                &[
-                    "encrypt",
-                    "--key",
-                    "token.txt",
-                    "--encrypted",
-                    "keys/dropbox.enc",
-                ],
-                pw,
-            ),
-            with_pw(
-                "usage-encrypt-kdf-memory",
-                &[
-                    "encrypt",
-                    "--key",
-                    "token.txt",
-                    "--encrypted",
-                    "new.enc",
-                    "--kdf-memory-kib",
-                    "2097152",
-                ],
-                pw,
-            ),
-            with_pw(
-                "usage-encrypt-weak-kdf",
-                &[
-                    "encrypt",
-                    "--key",
-                    "token.txt",
-                    "--encrypted",
-                    "new.enc",
-                    "--kdf-memory-kib",
-                    "8",
-                    "--kdf-passes",
-                    "1",
-                ],
-                pw,
-            ),
-            case("usage-key-no-subcommand", &["key"]),
-            case("usage-key-check-no-file", &["key", "check"]),
-            case(
-                "usage-key-rekey-conflict",
-                &[
-                    "key",
-                    "rekey",
-                    "--encrypted",
-                    "keys/dropbox.enc",
-                    "--keep-password",
-                    "--new-password-file",
-                    "password.txt",
-                ],
-            ),
-            case(
-                "usage-key-check-duplicate-password",
-                &[
-                    "key",
-                    "check",
-                    "--encrypted",
-                    "keys/dropbox.enc",
-                    "-k",
-                    CANARY,
-                    "-k",
-                    CANARY,
-                ],
-            ),
-            case("usage-whoami-no-credential", &["whoami"]),
-            case(
-                "usage-whoami-two-credentials",
-                &[
-                    "whoami",
-                    "--encrypted",
-                    "keys/dropbox.enc",
-                    "--config",
-                    "conf/config.xml",
-                ],
-            ),
-            case("usage-get-no-remote", &["get"]),
-            case("usage-emulate-no-root", &["emulate"]),
-            case(
-                "usage-emulate-faults",
-                &[
-                    "emulate",
-                    "--root",
-                    "r",
-                    "--error-rate",
-                    "0.7",
-                    "--cut-rate",
-                    "0.7",
-                ],
-            ),
-            case(
-                "usage-emulate-ca-without-tls",
-                &["emulate", "--root", "r", "--ca-cert-out", "ca.pem"],
-            ),
-            case(
-                "usage-auth-empty-app-key",
-                &["auth", "--app-key", "", "--encrypted", "new.enc"],
-            ),
-            case(
-                "usage-post-bwlimit",
-                &["post", "--config", "conf/config.xml", "--bwlimit", "fast"],
-            ),
-            case(
-                "usage-post-exclude",
-                &["post", "--config", "conf/config.xml", "--exclude", "!x"],
-            ),
-            case(
-                "usage-post-root",
-                &["post", "--config", "conf/config.xml", "--root", "office"],
-            ),
-            case("usage-whoami-root", &["whoami", "--root", "shared"]),
-            case(
-                "usage-emulate-unknown-scope",
-                &[
-                    "emulate",
-                    "--root",
-                    "r",
-                    "--token",
-                    "CANARY-secret-7f3a=files.content.wirte",
-                ],
-            ),
-            case("usage-completions-unknown-shell", &["completions", "tcsh"]),
-            case("usage-init-option", &["init", "--option", "zip"]),
-        ],
-    );
+/// Usage errors (exit 2).
+mod usage {
+    use super::*;
+
+    faces! { offline;
+        usage_no_subcommand: [];
+        usage_unknown_subcommand: ["frobnicate"];
+        usage_unknown_flag: ["post", "--bogus"];
+        usage_post_no_config: ["post"];
+        usage_post_two_configs: ["post", "--config", "a.xml", "b.xml"];
+        usage_post_chunk_size: ["post", "--config", "conf/config.xml", "--chunk-size", "6"];
+        usage_post_jobs_zero: ["post", "--config", "conf/config.xml", "--jobs", "0"];
+        usage_post_mode: ["post", "--config", "conf/config.xml", "--mode", "sideways"];
+        usage_post_path_without_option: ["post", "conf/config.xml", "--path=post/r.csv"];
+        usage_encrypt_no_output: ["encrypt", "--key", "token.txt"];
+        usage_encrypt_missing_cleartext: [
+            "encrypt", "--key", "none.txt", "--encrypted", "new.enc",
+        ] with PW;
+        usage_encrypt_two_line_cleartext: [
+            "encrypt", "--key", "two-lines.txt", "--encrypted", "new.enc",
+        ] with PW;
+        usage_encrypt_existing_output: [
+            "encrypt", "--key", "token.txt", "--encrypted", "keys/dropbox.enc",
+        ] with PW;
+        usage_encrypt_kdf_memory: [
+            "encrypt", "--key", "token.txt", "--encrypted", "new.enc", "--kdf-memory-kib",
+            "2097152",
+        ] with PW;
+        usage_encrypt_weak_kdf: [
+            "encrypt", "--key", "token.txt", "--encrypted", "new.enc", "--kdf-memory-kib", "8",
+            "--kdf-passes", "1",
+        ] with PW;
+        usage_key_no_subcommand: ["key"];
+        usage_key_check_no_file: ["key", "check"];
+        usage_key_rekey_conflict: [
+            "key", "rekey", "--encrypted", "keys/dropbox.enc", "--keep-password",
+            "--new-password-file", "password.txt",
+        ];
+        usage_key_check_duplicate_password: [
+            "key", "check", "--encrypted", "keys/dropbox.enc", "-k", CANARY, "-k", CANARY,
+        ];
+        usage_whoami_no_credential: ["whoami"];
+        usage_whoami_two_credentials: [
+            "whoami", "--encrypted", "keys/dropbox.enc", "--config", "conf/config.xml",
+        ];
+        usage_get_no_remote: ["get"];
+        usage_emulate_no_root: ["emulate"];
+        usage_emulate_faults: [
+            "emulate", "--root", "r", "--error-rate", "0.7", "--cut-rate", "0.7",
+        ];
+        usage_emulate_ca_without_tls: ["emulate", "--root", "r", "--ca-cert-out", "ca.pem"];
+        usage_auth_empty_app_key: ["auth", "--app-key", "", "--encrypted", "new.enc"];
+        usage_post_bwlimit: ["post", "--config", "conf/config.xml", "--bwlimit", "fast"];
+        usage_post_exclude: ["post", "--config", "conf/config.xml", "--exclude", "!x"];
+        usage_post_root: ["post", "--config", "conf/config.xml", "--root", "office"];
+        usage_whoami_root: ["whoami", "--root", "shared"];
+        usage_emulate_unknown_scope: [
+            "emulate", "--root", "r", "--token", "CANARY-secret-7f3a=files.content.wirte",
+        ];
+        usage_completions_unknown_shell: ["completions", "tcsh"];
+        usage_init_option: ["init", "--option", "zip"];
+    }
 }
 
-#[test]
-fn config_errors() {
-    let env = fixture();
-    let post = |name, config| with_pw(name, config, DEMO_PASSWORD);
-    snapshot_all(
-        &env,
-        Some("http://127.0.0.1:9"),
-        &[
-            post("config-missing", &["post", "--config", "conf/none.xml"]),
-            post("config-not-xml", &["post", "--config", "conf/not-xml.xml"]),
-            post(
-                "config-unclosed",
-                &["post", "--config", "conf/unclosed.xml"],
-            ),
-            post("config-no-post", &["post", "--config", "conf/no-post.xml"]),
-            post(
-                "config-password-param",
-                &["post", "--config", "conf/password.xml"],
-            ),
-            post(
-                "config-missing-path",
-                &["post", "--config", "conf/missing-path.xml"],
-            ),
-            post(
-                "config-missing-key",
-                &["post", "--config", "conf/missing-key.xml"],
-            ),
-            post(
-                "config-bad-option",
-                &["post", "--config", "conf/bad-option.xml"],
-            ),
-            post(
-                "config-bad-dest",
-                &["post", "--config", "conf/bad-dest.xml"],
-            ),
-            post("config-no-dest", &["post", "--config", "conf/no-dest.xml"]),
-            post(
-                "config-argv-missing-params",
-                &["post", "conf/config.xml", "--option=file"],
-            ),
-            post(
-                "config-whoami-missing",
-                &["whoami", "--config", "conf/none.xml"],
-            ),
-            post(
-                "config-bidi-dest",
-                &["post", "--config", "conf/bidi-dest.xml"],
-            ),
-            post(
-                "config-backslash-dest",
-                &["post", "--config", "conf/backslash-dest.xml"],
-            ),
-            post(
-                "config-element-in-param",
-                &["post", "--config", "conf/element-in-param.xml"],
-            ),
-            post("config-outside", &["post", "--config", "conf/outside.xml"]),
-            post(
-                "config-outside-share",
-                &["post", "--config", "conf/outside-share.xml"],
-            ),
-            post(
-                "config-bad-dropboxignore",
-                &["post", "--config", "conf/bad-ignore.xml"],
-            ),
-            post(
-                "config-dropboxignore-encoding",
-                &["post", "--config", "conf/enc-ignore.xml"],
-            ),
-            post(
-                "config-nested-dropboxignore",
-                &["post", "--config", "conf/nested-ignore.xml"],
-            ),
-            #[cfg(unix)]
-            post(
-                "config-dangling-dropboxignore",
-                &["post", "--config", "conf/dangling-ignore.xml"],
-            ),
-        ],
-    );
+/// Config errors (exit 3).
+mod config {
+    use super::*;
+
+    faces! { unreachable;
+        config_missing: ["post", "--config", "conf/none.xml"] with PW;
+        config_not_xml: ["post", "--config", "conf/not-xml.xml"] with PW;
+        config_unclosed: ["post", "--config", "conf/unclosed.xml"] with PW;
+        config_no_post: ["post", "--config", "conf/no-post.xml"] with PW;
+        config_password_param: ["post", "--config", "conf/password.xml"] with PW;
+        config_missing_path: ["post", "--config", "conf/missing-path.xml"] with PW;
+        config_missing_key: ["post", "--config", "conf/missing-key.xml"] with PW;
+        config_bad_option: ["post", "--config", "conf/bad-option.xml"] with PW;
+        config_bad_dest: ["post", "--config", "conf/bad-dest.xml"] with PW;
+        config_no_dest: ["post", "--config", "conf/no-dest.xml"] with PW;
+        config_argv_missing_params: ["post", "conf/config.xml", "--option=file"] with PW;
+        config_whoami_missing: ["whoami", "--config", "conf/none.xml"] with PW;
+        config_bidi_dest: ["post", "--config", "conf/bidi-dest.xml"] with PW;
+        config_backslash_dest: ["post", "--config", "conf/backslash-dest.xml"] with PW;
+        config_element_in_param: ["post", "--config", "conf/element-in-param.xml"] with PW;
+        config_outside: ["post", "--config", "conf/outside.xml"] with PW;
+        config_outside_share: ["post", "--config", "conf/outside-share.xml"] with PW;
+        config_bad_dropboxignore: ["post", "--config", "conf/bad-ignore.xml"] with PW;
+        config_dropboxignore_encoding: ["post", "--config", "conf/enc-ignore.xml"] with PW;
+        config_nested_dropboxignore: ["post", "--config", "conf/nested-ignore.xml"] with PW;
+        #[cfg(unix)]
+        config_dangling_dropboxignore: ["post", "--config", "conf/dangling-ignore.xml"] with PW;
+    }
 }
 
-#[test]
-fn credential_errors() {
-    let env = fixture();
-    const CHECK: &[&str] = &["key", "check", "--encrypted", "keys/dropbox.enc"];
-    snapshot_all(
-        &env,
-        None,
-        &[
-            case("credential-no-password", CHECK),
-            with_pw("credential-empty-password", CHECK, ""),
-            with_pw("credential-wrong-password", CHECK, WRONG),
-            case(
-                "credential-empty-password-file",
-                &[
-                    "key",
-                    "check",
-                    "--encrypted",
-                    "keys/dropbox.enc",
-                    "--password-file",
-                    "empty-password.txt",
-                ],
-            ),
-            case(
-                "credential-missing-password-file",
-                &[
-                    "key",
-                    "check",
-                    "--encrypted",
-                    "keys/dropbox.enc",
-                    "--password-file",
-                    "none.txt",
-                ],
-            ),
-            // --password-file wins over a (stale) DROPBOX_POST_PASSWORD, and is named.
-            with_pw(
-                "credential-wrong-password-file",
-                &[
-                    "key",
-                    "check",
-                    "--encrypted",
-                    "keys/dropbox.enc",
-                    "--password-file",
-                    "weak.txt",
-                ],
-                DEMO_PASSWORD,
-            ),
-            with_pw(
-                "credential-missing-file",
-                &["key", "check", "--encrypted", "keys/none.enc"],
-                DEMO_PASSWORD,
-            ),
-            with_pw(
-                "credential-empty-file",
-                &["key", "check", "--encrypted", "keys/empty.enc"],
-                DEMO_PASSWORD,
-            ),
-            with_pw(
-                "credential-not-sealed",
-                &["key", "check", "--encrypted", "two-lines.txt"],
-                DEMO_PASSWORD,
-            ),
-            with_pw(
-                "credential-changed-file",
-                &["key", "check", "--encrypted", "keys/changed.enc"],
-                DEMO_PASSWORD,
-            ),
-            with_pw(
-                "credential-huge-kdf",
-                &["key", "check", "--encrypted", "keys/huge-kdf.enc"],
-                DEMO_PASSWORD,
-            ),
-            with_pw(
-                "credential-unknown-version",
-                &["key", "check", "--encrypted", "keys/v2.enc"],
-                DEMO_PASSWORD,
-            ),
-            with_pw(
-                "credential-legacy-wrong-password",
-                &["key", "check", "--encrypted", "keys/legacy.enc"],
-                WRONG,
-            ),
-            case(
-                "credential-encrypt-no-password",
-                &["encrypt", "--key", "token.txt", "--encrypted", "new.enc"],
-            ),
-            with_pw(
-                "credential-encrypt-weak-password",
-                &["encrypt", "--key", "token.txt", "--encrypted", "new.enc"],
-                "dropbox123",
-            ),
-            with_pw(
-                "credential-rekey-no-new-password",
-                &["key", "rekey", "--encrypted", "keys/dropbox.enc"],
-                DEMO_PASSWORD,
-            ),
-            with_pw(
-                "credential-rekey-weak-new-password",
-                &[
-                    "key",
-                    "rekey",
-                    "--encrypted",
-                    "keys/dropbox.enc",
-                    "--new-password-file",
-                    "weak.txt",
-                ],
-                DEMO_PASSWORD,
-            ),
-            with_pw(
-                "credential-post-wrong-password",
-                &["post", "--config", "conf/config.xml"],
-                WRONG,
-            ),
-            with_pw(
-                "credential-crlf",
-                &["key", "check", "--encrypted", "keys/crlf.enc"],
-                DEMO_PASSWORD,
-            ),
-            with_pw(
-                "credential-too-big",
-                &["key", "check", "--encrypted", "keys/too-big.enc"],
-                DEMO_PASSWORD,
-            ),
-            with_pw(
-                "credential-kdf-overflow",
-                &["key", "check", "--encrypted", "keys/kdf-overflow.enc"],
-                DEMO_PASSWORD,
-            ),
-            case(
-                "credential-password-file-device",
-                &[
-                    "key",
-                    "check",
-                    "--encrypted",
-                    "keys/dropbox.enc",
-                    "--password-file",
-                    "/dev/zero",
-                ],
-            ),
-            with_pw(
-                "credential-folder",
-                &["key", "check", "--encrypted", "keys"],
-                DEMO_PASSWORD,
-            ),
-        ],
-    );
+/// Credential errors (exit 4).
+mod credential {
+    use super::*;
+
+    faces! { offline;
+        credential_no_password: ["key", "check", "--encrypted", "keys/dropbox.enc"];
+        credential_empty_password: ["key", "check", "--encrypted", "keys/dropbox.enc"] with "";
+        credential_wrong_password: ["key", "check", "--encrypted", "keys/dropbox.enc"] with WRONG;
+        credential_empty_password_file: [
+            "key", "check", "--encrypted", "keys/dropbox.enc", "--password-file",
+            "empty-password.txt",
+        ];
+        credential_missing_password_file: [
+            "key", "check", "--encrypted", "keys/dropbox.enc", "--password-file", "none.txt",
+        ];
+        // --password-file wins over a (stale) DROPBOX_POST_PASSWORD, and is named.
+        credential_wrong_password_file: [
+            "key", "check", "--encrypted", "keys/dropbox.enc", "--password-file", "weak.txt",
+        ] with PW;
+        credential_missing_file: ["key", "check", "--encrypted", "keys/none.enc"] with PW;
+        credential_empty_file: ["key", "check", "--encrypted", "keys/empty.enc"] with PW;
+        credential_not_sealed: ["key", "check", "--encrypted", "two-lines.txt"] with PW;
+        credential_changed_file: ["key", "check", "--encrypted", "keys/changed.enc"] with PW;
+        credential_huge_kdf: ["key", "check", "--encrypted", "keys/huge-kdf.enc"] with PW;
+        credential_unknown_version: ["key", "check", "--encrypted", "keys/v2.enc"] with PW;
+        credential_legacy_wrong_password: [
+            "key", "check", "--encrypted", "keys/legacy.enc",
+        ] with WRONG;
+        credential_encrypt_no_password: ["encrypt", "--key", "token.txt", "--encrypted", "new.enc"];
+        credential_encrypt_weak_password: [
+            "encrypt", "--key", "token.txt", "--encrypted", "new.enc",
+        ] with "dropbox123";
+        credential_rekey_no_new_password: [
+            "key", "rekey", "--encrypted", "keys/dropbox.enc",
+        ] with PW;
+        credential_rekey_weak_new_password: [
+            "key", "rekey", "--encrypted", "keys/dropbox.enc", "--new-password-file", "weak.txt",
+        ] with PW;
+        credential_post_wrong_password: ["post", "--config", "conf/config.xml"] with WRONG;
+        credential_crlf: ["key", "check", "--encrypted", "keys/crlf.enc"] with PW;
+        credential_too_big: ["key", "check", "--encrypted", "keys/too-big.enc"] with PW;
+        credential_kdf_overflow: ["key", "check", "--encrypted", "keys/kdf-overflow.enc"] with PW;
+        credential_password_file_device: [
+            "key", "check", "--encrypted", "keys/dropbox.enc", "--password-file", "/dev/zero",
+        ];
+        credential_folder: ["key", "check", "--encrypted", "keys"] with PW;
+    }
 }
 
 /// Errors from Dropbox (here the emulator, its URL redacted): refused credentials (5) and
 /// failed transfers (6).
-#[test]
-fn dropbox_errors() {
-    let env = fixture();
-    env.seal(TOKEN, "keys/accepted.enc", DEMO_PASSWORD);
-    let accepted = |args: &'static [&'static str], name| with_pw(name, args, DEMO_PASSWORD);
-    let emulator = env.emulator();
-    snapshot_all(
-        &env,
-        Some(&emulator.url),
-        &[
-            accepted(
-                &["whoami", "--encrypted", "keys/dropbox.enc"],
-                "dropbox-refused-token",
-            ),
-            accepted(
-                &["post", "--config", "conf/config.xml"],
-                "dropbox-post-refused-token",
-            ),
-            accepted(
-                &["ls", "/nope", "--encrypted", "keys/accepted.enc"],
-                "dropbox-ls-not-found",
-            ),
-            accepted(
-                &["get", "/nope", "out", "--encrypted", "keys/accepted.enc"],
-                "dropbox-get-not-found",
-            ),
-            // -v adds Dropbox's raw answer (route, status, tags) to the log.
-            accepted(
-                &["ls", "/nope", "-v", "--encrypted", "keys/accepted.enc"],
-                "dropbox-ls-not-found-verbose",
-            ),
-        ],
-    );
-    snapshot_all(
-        &env,
-        Some(&emulator.url),
-        &[accepted(
-            &[
-                "whoami",
-                "--root",
-                "team",
-                "--encrypted",
-                "keys/accepted.enc",
-            ],
-            "dropbox-team-of-a-personal-account",
-        )],
-    );
-    snapshot_all(
-        &env,
-        Some("http://127.0.0.1:9"),
-        &[accepted(
-            &["whoami", "--encrypted", "keys/accepted.enc"],
-            "dropbox-unreachable",
-        )],
-    );
-    // A token without files.content.write: the App Console's most common first-run miss.
-    let scoped = Emulator::start(&["--token", "reader=files.metadata.read account_info.read"]);
-    env.seal("reader", "keys/reader.enc", DEMO_PASSWORD);
-    let config = std::fs::read_to_string(env.path("conf/config.xml")).unwrap();
-    env.write(
-        "conf/reader.xml",
-        config.replace("keys/dropbox.enc", "keys/reader.enc"),
-    );
-    snapshot_all(
-        &env,
-        Some(&scoped.url),
-        &[accepted(
-            &["post", "--config", "conf/reader.xml"],
-            "dropbox-missing-scope",
-        )],
-    );
+mod dropbox {
+    use super::*;
+
+    /// [`accepting`], aimed at a closed port.
+    fn accepted_unreachable() -> Face {
+        Face::new(accepting(), Some(CLOSED))
+    }
+
+    /// A token without files.content.write: the App Console's most common first-run miss.
+    fn scoped() -> Face {
+        let scoped = Emulator::start(&["--token", "reader=files.metadata.read account_info.read"]);
+        let env = fixture();
+        env.seal("reader", "keys/reader.enc", DEMO_PASSWORD);
+        let config = std::fs::read_to_string(env.path("conf/config.xml")).unwrap();
+        env.write(
+            "conf/reader.xml",
+            config.replace("keys/dropbox.enc", "keys/reader.enc"),
+        );
+        let mut face = Face::new(env, Some(&scoped.url));
+        face._emulator = Some(scoped);
+        face
+    }
+
+    faces! { accepted_unreachable;
+        dropbox_unreachable: ["whoami", "--encrypted", "keys/accepted.enc"] with PW;
+    }
+
+    faces! { scoped;
+        dropbox_missing_scope: ["post", "--config", "conf/reader.xml"] with PW;
+    }
+
+    faces! { at_emulator;
+        dropbox_refused_token: ["whoami", "--encrypted", "keys/dropbox.enc"] with PW;
+        dropbox_post_refused_token: ["post", "--config", "conf/config.xml"] with PW;
+        dropbox_ls_not_found: ["ls", "/nope", "--encrypted", "keys/accepted.enc"] with PW;
+        dropbox_get_not_found: ["get", "/nope", "out", "--encrypted", "keys/accepted.enc"] with PW;
+        // -v adds Dropbox's raw answer (route, status, tags) to the log.
+        dropbox_ls_not_found_verbose: [
+            "ls", "/nope", "-v", "--encrypted", "keys/accepted.enc",
+        ] with PW;
+        dropbox_team_of_a_personal_account: [
+            "whoami", "--root", "team", "--encrypted", "keys/accepted.enc",
+        ] with PW;
+    }
 }
 
 /// Commits found wrong (the emulator's `--corrupt-commit`) and rolled back: a new file
@@ -775,46 +564,46 @@ fn rolled_back_commits() {
 }
 
 /// `init` refusing studies it cannot set up; each leaves the study as it was (`init.rs`).
-#[test]
-fn init_errors() {
-    let env = TestEnv::new();
-    env.write("good/conf/config.xml", "<librec-auto/>\n");
-    std::fs::create_dir(env.path("no-conf")).unwrap();
-    env.write(
-        "malformed/conf/config.xml",
-        "<librec-auto>\n  <post>\n</librec-auto>\n",
-    );
-    env.write(
-        "not-utf-8/conf/config.xml",
-        b"<librec-auto>\xff</librec-auto>",
-    );
-    env.write("linked/conf/config.xml", "<librec-auto/>\n");
-    env.write("ro/conf/config.xml", "<librec-auto/>\n");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::os::unix::fs::symlink("/home/me/.bashrc", env.path("linked/.gitignore")).unwrap();
-        let ro = std::fs::Permissions::from_mode(0o444);
-        std::fs::set_permissions(env.path("ro/conf/config.xml"), ro).unwrap();
+mod init {
+    use super::*;
+    /// Studies `init` cannot set up.
+    fn studies() -> Face {
+        let env = TestEnv::new();
+        env.write("good/conf/config.xml", "<librec-auto/>\n");
+        std::fs::create_dir(env.path("no-conf")).unwrap();
+        env.write(
+            "malformed/conf/config.xml",
+            "<librec-auto>\n  <post>\n</librec-auto>\n",
+        );
+        env.write(
+            "not-utf-8/conf/config.xml",
+            b"<librec-auto>\xff</librec-auto>",
+        );
+        env.write("linked/conf/config.xml", "<librec-auto/>\n");
+        env.write("ro/conf/config.xml", "<librec-auto/>\n");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::os::unix::fs::symlink("/home/me/.bashrc", env.path("linked/.gitignore")).unwrap();
+            let ro = std::fs::Permissions::from_mode(0o444);
+            std::fs::set_permissions(env.path("ro/conf/config.xml"), ro).unwrap();
+        }
+        Face::new(env, None)
     }
-    snapshot_all(
-        &env,
-        None,
-        &[
-            case("init-no-conf", &["init", "no-conf"]),
-            case("init-missing-study", &["init", "no-such-study"]),
-            case("init-malformed-config", &["init", "malformed"]),
-            case("init-not-utf-8", &["init", "not-utf-8"]),
-            case("init-bad-dest", &["init", "good", "--dest", "results"]),
-            #[cfg(unix)]
-            case("init-symlink", &["init", "linked", "--dest", "/x"]),
-            #[cfg(unix)]
-            case("init-read-only-config", &["init", "ro", "--dest", "/x"]),
-        ],
-    );
+
+    faces! { studies;
+        init_no_conf: ["init", "no-conf"];
+        init_missing_study: ["init", "no-such-study"];
+        init_malformed_config: ["init", "malformed"];
+        init_not_utf_8: ["init", "not-utf-8"];
+        init_bad_dest: ["init", "good", "--dest", "results"];
+        #[cfg(unix)]
+        init_symlink: ["init", "linked", "--dest", "/x"];
+        #[cfg(unix)]
+        init_read_only_config: ["init", "ro", "--dest", "/x"];
+    }
 }
 
-/// The mirror's safety nets (`mirror.rs`): each refusal deletes nothing and exits 6.
 /// The face of success: what a researcher reads when things go well (issue 22).
 #[test]
 fn success_face() {
@@ -859,85 +648,56 @@ fn success_face() {
     );
 }
 
-#[test]
-fn mirror_refusals() {
-    let env = TestEnv::new();
-    env.seal(TOKEN, "keys/k.enc", DEMO_PASSWORD);
-    env.write("data/r.csv", "1,2\n");
-    std::fs::create_dir(env.path("empty")).unwrap();
-    let config = |name: &str, path: &str, dest: &str| {
-        env.write(
-            &format!("conf/{name}.xml"),
-            format!(
-                "<librec-auto><post><script lang=\"python3\" src=\"system\">\n  \
-                 <script-name>dropbox_post.py</script-name>\n  \
-                 <param name=\"option\">folder</param>\n  \
-                 <param name=\"encrypted_key\">keys/k.enc</param>\n  \
-                 <param name=\"path\">{path}</param>\n  <param name=\"dest\">{dest}</param>\n  \
-                 <param name=\"delete\">true</param>\n</script></post></librec-auto>\n"
-            ),
-        );
-    };
-    config("root", "data", "/");
-    config("empty", "empty", "/r");
-    config("data", "data", "/r");
-    let emulator = env.emulator();
-    crate::harness::block_on(emulator.upload("/r/old.csv", b"old"));
-    let pw = DEMO_PASSWORD;
-    snapshot_all(
-        &env,
-        Some(&emulator.url),
-        &[
-            with_pw("mirror-root", &["post", "--config", "conf/root.xml"], pw),
-            with_pw("mirror-empty", &["post", "--config", "conf/empty.xml"], pw),
-            with_pw(
-                "mirror-max-delete",
-                &["post", "--config", "conf/data.xml", "--max-delete", "0"],
-                pw,
-            ),
-            case(
-                "usage-post-max-delete",
-                &["post", "--config", "conf/data.xml", "--max-delete", "many"],
-            ),
-            // librec-auto passes a config's params as flags: one may not raise the limit.
-            case(
-                "usage-post-librec-max-delete",
-                &[
-                    "post",
-                    "--option=folder",
-                    "--encrypted_key=keys/k.enc",
-                    "--path=data",
-                    "--dest=/r",
-                    "--delete=true",
-                    "--max-delete=off",
-                ],
-            ),
-            // Nor send the credential elsewhere, nor move the study boundary.
-            case(
-                "usage-post-librec-endpoint",
-                &[
-                    "post",
-                    "conf/data.xml",
-                    "--option=folder",
-                    "--encrypted_key=keys/k.enc",
-                    "--path=data",
-                    "--dest=/r",
-                    "--endpoint=http://127.0.0.1:9",
-                ],
-            ),
-            case(
-                "usage-post-librec-target",
-                &[
-                    "post",
-                    "conf/data.xml",
-                    "--option=file",
-                    "--encrypted_key=keys/k.enc",
-                    "--path=etc/passwd",
-                    "--dest=/r",
-                    "--target=/",
-                    "--share=true",
-                ],
-            ),
-        ],
-    );
+/// The mirror's safety nets (`mirror.rs`): each refusal deletes nothing and exits 6.
+mod mirror {
+    use super::*;
+    /// Studies whose configs mirror: `/`, an empty folder, a folder over `/r` (which
+    /// holds a file).
+    fn study() -> Face {
+        let env = TestEnv::new();
+        env.seal(TOKEN, "keys/k.enc", DEMO_PASSWORD);
+        env.write("data/r.csv", "1,2\n");
+        std::fs::create_dir(env.path("empty")).unwrap();
+        let config = |name: &str, path: &str, dest: &str| {
+            env.write(
+                &format!("conf/{name}.xml"),
+                format!(
+                    "<librec-auto><post><script lang=\"python3\" src=\"system\">\n  \
+                     <script-name>dropbox_post.py</script-name>\n  \
+                     <param name=\"option\">folder</param>\n  \
+                     <param name=\"encrypted_key\">keys/k.enc</param>\n  \
+                     <param name=\"path\">{path}</param>\n  <param name=\"dest\">{dest}</param>\n  \
+                     <param name=\"delete\">true</param>\n</script></post></librec-auto>\n"
+                ),
+            );
+        };
+        config("root", "data", "/");
+        config("empty", "empty", "/r");
+        config("data", "data", "/r");
+        let emulator = env.emulator();
+        crate::harness::block_on(emulator.upload("/r/old.csv", b"old"));
+        let url = emulator.url.clone();
+        Face::new(env, Some(&url))
+    }
+
+    faces! { study;
+        mirror_root: ["post", "--config", "conf/root.xml"] with PW;
+        mirror_empty: ["post", "--config", "conf/empty.xml"] with PW;
+        mirror_max_delete: ["post", "--config", "conf/data.xml", "--max-delete", "0"] with PW;
+        usage_post_max_delete: ["post", "--config", "conf/data.xml", "--max-delete", "many"];
+        // librec-auto passes a config's params as flags: one may not raise the limit.
+        usage_post_librec_max_delete: [
+            "post", "--option=folder", "--encrypted_key=keys/k.enc", "--path=data", "--dest=/r",
+            "--delete=true", "--max-delete=off",
+        ];
+        // Nor send the credential elsewhere, nor move the study boundary.
+        usage_post_librec_endpoint: [
+            "post", "conf/data.xml", "--option=folder", "--encrypted_key=keys/k.enc", "--path=data",
+            "--dest=/r", "--endpoint=http://127.0.0.1:9",
+        ];
+        usage_post_librec_target: [
+            "post", "conf/data.xml", "--option=file", "--encrypted_key=keys/k.enc",
+            "--path=etc/passwd", "--dest=/r", "--target=/", "--share=true",
+        ];
+    }
 }

@@ -1,5 +1,7 @@
 //! `dropbox-post post` against a real emulator process.
 
+use dropbox_post_core::upload::hash_cache::TEST_CLOCK_ENV;
+
 use crate::harness::{
     CmdExt, PASSWORD, TestEnv, assert_same_files, assert_success, files, hash, json_of, pattern,
     stderr,
@@ -80,10 +82,14 @@ fn remembered_hashes_skip_reading_but_never_hide_a_change() {
     let edit = study.write("out/edit.bin", pattern(50_000, 2));
     study.config(&[("folder", "out", "/C")]);
     // Only files changed over 2 s before a run are remembered (a later write in the same
-    // timestamp tick would not show).
-    std::thread::sleep(std::time::Duration::from_millis(2100));
-    let json = study.post_json(&[]);
-    assert_eq!(json["totals"]["uploaded"], 2);
+    // timestamp tick would not show): the cache's clock runs 3 s ahead.
+    let out = study
+        .post(&["--json"])
+        .env(TEST_CLOCK_ENV, "3")
+        .output()
+        .unwrap();
+    assert_success(&out);
+    assert_eq!(json_of(&out)["totals"]["uploaded"], 2);
     let saved: Vec<_> = std::fs::read_dir(env.cache().join("hashes"))
         .unwrap()
         .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())

@@ -2,7 +2,6 @@
 //! the access token expires, and a refused refresh token.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use dropbox_post_core::dropbox::auth::{RefreshGrant, TokenSource};
 use dropbox_post_core::dropbox::client::DropboxClient;
@@ -30,7 +29,7 @@ fn app() -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_expired_token_is_refreshed_once_for_all_transfers() {
-    let emu = Emulator::start(&["--app", &app(), "--token-lifetime", "1"]);
+    let emu = Emulator::start(&["--app", &app(), "--test-clock"]);
     let refresh = refresh_token(&emu).await;
     let source = TokenSource::refreshing(RefreshGrant {
         app_key: APP_KEY.into(),
@@ -43,8 +42,9 @@ async fn an_expired_token_is_refreshed_once_for_all_transfers() {
     client.list_folder_recursive("").await.unwrap();
     assert_eq!(client.auth().generation(), Some(0));
 
-    // The emulator's tokens live one second; after two, every request gets 401 expired.
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // Past the token's 4 h, every request gets 401 expired.
+    let lifetime = dropbox_emulator::DEFAULT_TOKEN_LIFETIME.as_secs();
+    emu.advance_clock(lifetime + 1).await;
     let calls: Vec<_> = (0..8)
         .map(|_| {
             let client = client.clone();

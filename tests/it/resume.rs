@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::harness::{
-    CmdExt, Emulator, PASSWORD, Study, TestEnv, assert_success, guarded, hash, json_of, pattern,
-    stderr, stdout, tree,
+    CmdExt, Emulator, PASSWORD, Study, TestEnv, assert_success, block_on, guarded, hash, json_of,
+    pattern, stderr, stdout, tree,
 };
 
 const MIB: usize = 1 << 20;
@@ -297,11 +297,13 @@ fn a_journal_entry_of_another_credential_starts_a_fresh_session() {
     assert_eq!(totals(&json), (1, 0, 0));
 }
 
+/// Dropbox's sessions live 7 days; the emulator's clock passes them at once.
 #[test]
 fn an_expired_session_starts_a_fresh_one() {
     let mut interrupted = Interrupted::new(pattern(13 * MIB, 8), SECOND_APPEND, Some(8 * MIB));
-    interrupted.emulator.extend(["--session-lifetime", "2"]);
-    let json = interrupted.resumed(|_, _| std::thread::sleep(Duration::from_millis(3200)));
+    interrupted.emulator.push("--test-clock");
+    let week = dropbox_emulator::DEFAULT_SESSION_LIFETIME.as_secs();
+    let json = interrupted.resumed(|_, emu| block_on(emu.advance_clock(week + 1)));
     assert_eq!(totals(&json), (1, 0, 0));
 }
 

@@ -16,6 +16,7 @@
 //! ```
 
 pub(crate) mod args;
+mod clock;
 mod error;
 pub mod faults;
 mod jobs;
@@ -86,6 +87,9 @@ pub struct EmulatorConfig {
     pub idle_timeout: Duration,
     /// Bytes one token may keep in upload sessions not yet committed.
     pub max_staged_bytes: u64,
+    /// Serve `POST /test/clock`, which moves the emulator's clock forward (what expires
+    /// reads it: sessions, issued tokens, codes), so a test need not wait. Only on loopback.
+    pub test_clock: bool,
 }
 
 impl EmulatorConfig {
@@ -112,6 +116,7 @@ impl Default for EmulatorConfig {
             tls: None,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_staged_bytes: DEFAULT_MAX_STAGED_BYTES,
+            test_clock: false,
         }
     }
 }
@@ -131,6 +136,7 @@ impl fmt::Debug for EmulatorConfig {
             .field("tls", &self.tls)
             .field("idle_timeout", &self.idle_timeout)
             .field("max_staged_bytes", &self.max_staged_bytes)
+            .field("test_clock", &self.test_clock)
             .finish()
     }
 }
@@ -147,6 +153,10 @@ pub enum EmulatorError {
     Store(#[from] store::StoreError),
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error(
+        "the test clock lets any client expire sessions and tokens: it listens on loopback only, not {0}"
+    )]
+    TestClockNotLoopback(SocketAddr),
 }
 
 /// The largest state file (`oauth.json`, `links.json`) the emulator reads back.
@@ -244,6 +254,9 @@ pub async fn spawn(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorEr
         return Err(EmulatorError::NoRoot);
     }
     config.faults.validate()?;
+    if config.test_clock && !config.listen.ip().is_loopback() {
+        return Err(EmulatorError::TestClockNotLoopback(config.listen));
+    }
     let root = &config.root;
     std::fs::create_dir_all(root).map_err(io(format!("creating {}", root.display())))?;
     let tmp = root.join("tmp");
@@ -257,11 +270,23 @@ pub async fn spawn(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorEr
         // first write under it reports it again.
         let _ = store.create_folder(home, false);
     }
-    let sessions =
-        session::Sessions::open(root, &tmp, config.session_lifetime, config.max_staged_bytes)
-            .map_err(io(format!("loading sessions under {}", root.display())))?;
-    let auth = oauth::Auth::new(root, &config.tokens, &config.apps, config.token_lifetime)
-        .map_err(io(format!("loading {}", root.join("oauth.json").display())))?;
+    let clock = Arc::new(clock::Clock::default());
+    let sessions = session::Sessions::open(
+        root,
+        &tmp,
+        config.session_lifetime,
+        config.max_staged_bytes,
+        clock.clone(),
+    )
+    .map_err(io(format!("loading sessions under {}", root.display())))?;
+    let auth = oauth::Auth::new(
+        root,
+        &config.tokens,
+        &config.apps,
+        config.token_lifetime,
+        clock.clone(),
+    )
+    .map_err(io(format!("loading {}", root.join("oauth.json").display())))?;
     let faults = faults::FaultPlan::new(config.faults.clone());
     tracing::info!("fault seed {}", faults.seed);
 
@@ -294,6 +319,7 @@ pub async fn spawn(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorEr
         faults,
         tmp,
         links,
+        clock: config.test_clock.then_some(clock),
     });
     let shutdown = CancellationToken::new();
     tokio::spawn(sweep_sessions(app.clone(), shutdown.clone()));

@@ -7,8 +7,8 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -19,13 +19,14 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::clock::Clock;
 use super::scopes::{AppSpec, Scopes, StaticToken};
 use dropbox_wire::types::TokenResponse;
 
 /// The one account every token belongs to (a Stone `AccountId` is exactly 40 chars).
 pub const ACCOUNT_ID: &str = "dbid:AAH4f99T0taONIb-OurWxbNQ6ywGRopQngc";
 pub const UID: &str = "12345";
-const CODE_LIFETIME: Duration = Duration::from_secs(600);
+const CODE_LIFETIME_SECS: i64 = 600;
 
 fn digest(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
@@ -69,7 +70,8 @@ struct PendingCode {
     redirect_uri: Option<String>,
     offline: bool,
     scope: Scopes,
-    issued: Instant,
+    /// Unix seconds, by the clock.
+    issued: i64,
 }
 
 struct App {
@@ -86,6 +88,8 @@ pub struct Auth {
     path: PathBuf,
     state: Mutex<Persisted>,
     codes: Mutex<HashMap<String, PendingCode>>,
+    /// When codes and issued tokens expire.
+    clock: Arc<Clock>,
 }
 
 /// An OAuth endpoint's error: 400 `{"error":…,"error_description":…}`.
@@ -139,6 +143,7 @@ impl Auth {
         tokens: &[StaticToken],
         apps: &[AppSpec],
         lifetime: Duration,
+        clock: Arc<Clock>,
     ) -> std::io::Result<Auth> {
         let path = root.join("oauth.json");
         let state = match super::read_state(&path)? {
@@ -170,6 +175,7 @@ impl Auth {
             path,
             state: Mutex::new(state),
             codes: Mutex::new(HashMap::new()),
+            clock,
         })
     }
 
@@ -182,7 +188,7 @@ impl Auth {
         }
         let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let scopes = match state.access.get(&d) {
-            Some(t) if t.expires > chrono::Utc::now().timestamp() => t.scope.clone(),
+            Some(t) if t.expires > self.clock.now() => t.scope.clone(),
             Some(_) => return Err("expired_access_token"),
             None => return Err("invalid_access_token"),
         };
@@ -235,7 +241,7 @@ impl Auth {
                 redirect_uri: redirect_uri.clone(),
                 offline: q.get("token_access_type").map(String::as_str) == Some("offline"),
                 scope,
-                issued: Instant::now(),
+                issued: self.clock.now(),
             },
         );
         match redirect_uri {
@@ -296,7 +302,9 @@ impl Auth {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .remove(code)
-                    .filter(|p| p.issued.elapsed() < CODE_LIFETIME && p.client_id == client_id)
+                    .filter(|p| {
+                        self.clock.now() - p.issued < CODE_LIFETIME_SECS && p.client_id == client_id
+                    })
                     .ok_or_else(|| invalid_grant("code doesn't exist or has expired"))?;
                 if pending.redirect_uri.as_deref() != form.get("redirect_uri").map(String::as_str) {
                     return Err(invalid_grant("redirect_uri mismatch"));
@@ -410,7 +418,7 @@ impl Auth {
         let token = random_secret("sl.");
         let expires_in = self.lifetime.as_secs();
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let expires = chrono::Utc::now().timestamp() + expires_in as i64;
+        let expires = self.clock.now() + expires_in as i64;
         state
             .access
             .insert(digest(&token), Issued { expires, scope });
@@ -458,6 +466,7 @@ mod tests {
                 .parse()
                 .unwrap()],
             Duration::from_secs(60),
+            Arc::default(),
         )
         .unwrap()
     }

@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::args::{self, PathKind};
+use super::clock::Clock;
 use super::error::ApiError;
 use super::faults::{Exposure, Fault, FaultPlan, Point};
 use super::jobs::Jobs;
@@ -59,6 +60,8 @@ pub struct App {
     pub faults: FaultPlan,
     pub tmp: PathBuf,
     pub links: Links,
+    /// The clock `POST /test/clock` moves; `None` (no such route) unless `test_clock`.
+    pub clock: Option<Arc<Clock>>,
 }
 
 impl App {
@@ -118,14 +121,37 @@ fn wrap(tag: &str) -> impl Fn(Value) -> Fail + '_ {
 }
 
 pub fn router(app: Arc<App>) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/2/{*route}", post(api))
         .route("/oauth2/authorize", get(authorize))
         .route("/s/{id}/{*name}", get(shared_link))
-        .route("/oauth2/token", post(token))
+        .route("/oauth2/token", post(token));
+    if let Some(clock) = &app.clock {
+        router = router.route("/test/clock", post(advance_clock).with_state(clock.clone()));
+    }
+    router
         .fallback(|| async { (StatusCode::NOT_FOUND, "Not Found") })
         .with_state(app)
         .layer(middleware::from_fn(log_request))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdvanceArg {
+    advance_secs: u64,
+}
+
+/// `POST /test/clock` `{"advance_secs": N}` (only with `test_clock`): moves the clock
+/// forward; answers how far ahead of real time it now is, `{"ahead_secs": N}`.
+async fn advance_clock(State(clock): State<Arc<Clock>>, body: Bytes) -> Response {
+    match serde_json::from_slice::<AdvanceArg>(&body) {
+        Ok(arg) => {
+            let ahead = clock.advance(std::time::Duration::from_secs(arg.advance_secs));
+            tracing::info!("the test clock is now {ahead} s ahead");
+            axum::Json(json!({"ahead_secs": ahead})).into_response()
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, format!("test/clock: {e}")).into_response(),
+    }
 }
 
 /// `-v`: one line per request, with the body bytes that arrived (what a benchmark counts as

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::OwnedMutexGuard;
 
+use super::clock::Clock;
 use super::staging::{self, Staged};
 use super::store::{Failed, Rejected};
 use dropbox_post_files::journal::Journal;
@@ -81,17 +82,14 @@ impl State {
         }
     }
 
-    fn expired(&self, lifetime: i64) -> bool {
-        now() - self.created > lifetime
+    /// Whether, at `now` (Unix seconds), it has outlived `lifetime` seconds.
+    fn expired(&self, lifetime: i64, now: i64) -> bool {
+        now - self.created > lifetime
     }
 
-    fn idle_secs(&self) -> i64 {
-        now() - self.touched.max(self.created)
+    fn idle_secs(&self, now: i64) -> i64 {
+        now - self.touched.max(self.created)
     }
-}
-
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
 }
 
 /// What one token holds in open sessions.
@@ -120,6 +118,8 @@ pub struct Sessions {
     /// By owner: what their open sessions hold.
     held: Mutex<HashMap<String, Held>>,
     max_bytes: u64,
+    /// What "now" is for expiry and `created`/`touched`.
+    clock: Arc<Clock>,
 }
 
 /// What to do with the body of an `append_v2` or `finish` (see [`Sessions::begin`]).
@@ -180,11 +180,13 @@ impl Sessions {
         tmp: &Path,
         lifetime: Duration,
         max_bytes: u64,
+        clock: Arc<Clock>,
     ) -> std::io::Result<Sessions> {
         let dir = root.join("sessions");
         fs::create_dir_all(&dir)?;
         let lifetime = i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX);
-        let keep = |s: &Option<State>| s.as_ref().is_some_and(|s| !s.expired(lifetime));
+        let now = clock.now();
+        let keep = |s: &Option<State>| s.as_ref().is_some_and(|s| !s.expired(lifetime, now));
         let (journal, states) = Journal::open(&dir.join("journal.jsonl"), keep)?;
         for entry in fs::read_dir(&dir)? {
             let path = entry?.path();
@@ -217,8 +219,14 @@ impl Sessions {
             journal: Mutex::new(journal),
             held: Mutex::new(held),
             max_bytes,
+            clock,
         };
         Ok(sessions)
+    }
+
+    /// Whether `state` has expired by the clock.
+    fn expired(&self, state: &State) -> bool {
+        state.expired(self.lifetime, self.clock.now())
     }
 
     /// Refuses a request that would take `owner` past its limits with `incoming` more
@@ -247,6 +255,7 @@ impl Sessions {
     /// Deletes every session no request touched for `idle_secs`, and every expired one,
     /// except those in use right now.
     pub fn sweep(&self, idle_secs: i64) {
+        let now = self.clock.now();
         let slots: Vec<(String, Slot)> = {
             let map = self.live.lock().unwrap_or_else(|p| p.into_inner());
             map.iter().map(|(k, s)| (k.clone(), s.clone())).collect()
@@ -255,9 +264,9 @@ impl Sessions {
             let Ok(mut guard) = slot.try_lock() else {
                 continue;
             };
-            let gone = guard
-                .as_ref()
-                .is_some_and(|l| l.state.expired(self.lifetime) || l.state.idle_secs() > idle_secs);
+            let gone = guard.as_ref().is_some_and(|l| {
+                l.state.expired(self.lifetime, now) || l.state.idle_secs(now) > idle_secs
+            });
             if gone && let Some(live) = guard.take() {
                 tracing::info!("deleting abandoned upload session {key}");
                 self.remove(&key, &live.state);
@@ -363,14 +372,15 @@ impl Sessions {
         self.admit(owner, staged.size, true)?;
         let key = format!("{:032x}", rand::random::<u128>());
         let Staged { temp, size, hasher } = staged;
+        let now = self.clock.now();
         let state = State {
             kind,
-            created: now(),
+            created: now,
             closed: close,
             len: size,
             pieces: Vec::new(),
             owner: owner.to_string(),
-            touched: now(),
+            touched: now,
         };
         // Concurrent sessions start empty (checked by `start`): their staged file just goes.
         let hasher = match kind {
@@ -405,7 +415,7 @@ impl Sessions {
         let guard = slot.lock_owned().await;
         let Some(live) = guard
             .as_ref()
-            .filter(|l| !l.state.expired(self.lifetime) && l.state.kind == SessionType::Sequential)
+            .filter(|l| !self.expired(&l.state) && l.state.kind == SessionType::Sequential)
         else {
             return Ok(Begin::Staged);
         };
@@ -437,7 +447,7 @@ impl Sessions {
         let mut next = live.state.clone();
         next.len = end;
         next.closed |= close;
-        next.touched = now();
+        next.touched = self.clock.now();
         self.save(&d.key, &next)?;
         self.charge(&next.owner, i128::from(size), 0);
         let hasher = d.hasher.take();
@@ -476,9 +486,7 @@ impl Sessions {
             .ok_or_else(|| lookup("not_found"))?;
         let mut guard = slot.lock().await;
         let state = match guard.as_mut() {
-            Some(l)
-                if !l.state.expired(self.lifetime) && l.state.kind == SessionType::Concurrent =>
-            {
+            Some(l) if !self.expired(&l.state) && l.state.kind == SessionType::Concurrent => {
                 &mut l.state
             }
             _ => return Err(lookup("not_found").into()),
@@ -500,7 +508,7 @@ impl Sessions {
         }
         let mut next = state.clone();
         next.closed |= close;
-        next.touched = now();
+        next.touched = self.clock.now();
         next.pieces.retain(|p| p.offset != cursor.offset);
         if staged.size > 0 {
             next.pieces.push(Piece {
@@ -586,7 +594,7 @@ impl Sessions {
             .ok_or_else(|| finish_lookup(lookup("not_found")))?;
         let mut guard = slot.lock().await;
         let live = match guard.as_mut() {
-            Some(l) if !l.state.expired(self.lifetime) => l,
+            Some(l) if !self.expired(&l.state) => l,
             _ => return Err(finish_lookup(lookup("not_found")).into()),
         };
         let state = &live.state;
@@ -657,6 +665,8 @@ impl Sessions {
 mod tests {
     use super::*;
 
+    const HOUR: Duration = Duration::from_secs(3600);
+
     fn staged(dir: &Path, data: &[u8]) -> Staged {
         let mut hasher = ContentHasher::new();
         hasher.update(data);
@@ -677,7 +687,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let tmp = root.path().join("tmp");
         fs::create_dir_all(&tmp).unwrap();
-        let sessions = Sessions::open(root.path(), &tmp, Duration::from_secs(3600), 10).unwrap();
+        let sessions = Sessions::open(root.path(), &tmp, HOUR, 10, Arc::default()).unwrap();
         let seq = SessionType::Sequential;
         sessions
             .start("a", seq, false, staged(&tmp, b"123456"))
@@ -697,6 +707,25 @@ mod tests {
         sessions
             .start("a", seq, false, staged(&tmp, b"12345"))
             .unwrap();
+    }
+
+    #[test]
+    fn sessions_expire_by_the_clock() {
+        let root = tempfile::tempdir().unwrap();
+        let tmp = root.path().join("tmp");
+        fs::create_dir_all(&tmp).unwrap();
+        let clock = Arc::new(Clock::default());
+        let sessions = Sessions::open(root.path(), &tmp, HOUR, 10, clock.clone()).unwrap();
+        let seq = SessionType::Sequential;
+        sessions.start("a", seq, false, staged(&tmp, b"1")).unwrap();
+        let open = || sessions.held.lock().unwrap().len();
+        // A second short of its lifetime (real time may tick one more), it lives.
+        clock.advance(HOUR - Duration::from_secs(1));
+        sessions.sweep(i64::MAX);
+        assert_eq!(open(), 1);
+        clock.advance(Duration::from_secs(2));
+        sessions.sweep(i64::MAX);
+        assert_eq!(open(), 0);
     }
 
     #[test]

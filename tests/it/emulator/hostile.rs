@@ -4,7 +4,7 @@
 use std::io::{ErrorKind, Read, Write};
 use std::time::{Duration, Instant};
 
-use crate::harness::{Emulator, TOKEN};
+use crate::harness::{Emulator, TOKEN, TestEnv, block_on, output_within, stderr};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -154,13 +154,15 @@ async fn the_emulator_caps_what_a_token_keeps_in_sessions() {
     );
 }
 
-/// How long until the emulator closes `stream`: idle, or `dribble`-ing a header a byte at
-/// a time.
-fn closed_after(mut stream: std::net::TcpStream, dribble: bool) -> Duration {
+/// How long from connecting to `addr` until the emulator closes the connection: idle, or
+/// `dribble`-ing a header a byte at a time.
+fn closed_after(addr: &str, dribble: bool) -> Duration {
+    // Before connecting: the emulator's timer cannot start earlier.
+    let started = Instant::now();
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
-    let started = Instant::now();
     let header = b"POST /2/users/get_current_account HTTP/1.1\r\nHost: x\r\nX-Slow: ";
     let _ = stream.write_all(if dribble { header } else { b"" });
     loop {
@@ -182,12 +184,29 @@ fn the_emulator_closes_idle_and_slow_header_connections() {
     let emu = Emulator::start(&["--idle-timeout", "1"]);
     let addr = emu.url.trim_start_matches("http://");
     for dribble in [false, true] {
-        let stream = std::net::TcpStream::connect(addr).unwrap();
-        assert!(
-            closed_after(stream, dribble) < Duration::from_secs(10),
-            "dribble: {dribble}"
-        );
+        let closed = closed_after(addr, dribble);
+        let within = Duration::from_secs(1)..Duration::from_secs(10);
+        assert!(within.contains(&closed), "dribble: {dribble}, {closed:?}");
     }
+}
+
+/// A clock a client could move would let anyone expire sessions and tokens: the route is
+/// there only with `--test-clock`, which a non-loopback `--listen` refuses.
+#[test]
+fn the_test_clock_is_off_unless_asked_for_and_loopback_only() {
+    let emu = Emulator::start(&[]);
+    let r = emu.http.post(format!("{}/test/clock", emu.url));
+    let r = block_on(r.body(r#"{"advance_secs":1}"#).send()).unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let env = TestEnv::new();
+    let mut open = env.cmd();
+    open.args(["emulate", "--root", "r", "--token", "t", "--test-clock"]);
+    let out = output_within(
+        open.args(["--listen", "0.0.0.0:0"]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("loopback only"), "{}", stderr(&out));
 }
 
 #[tokio::test]

@@ -60,7 +60,7 @@ async fn account_status(emu: &Emulator, access: &str) -> (StatusCode, Value) {
 
 #[tokio::test]
 async fn pkce_code_flow_refresh_and_expiry() {
-    let mut emu = Emulator::start(&["--app", "pkceapp", "--token-lifetime", "1"]);
+    let mut emu = Emulator::start(&["--app", "pkceapp", "--test-clock"]);
     let verifier = "v".repeat(64);
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
     let params = [
@@ -80,7 +80,7 @@ async fn pkce_code_flow_refresh_and_expiry() {
     let (s, t) = redeem(&emu, &code, "pkceapp", &[("code_verifier", &verifier)]).await;
     assert_eq!(s, StatusCode::OK, "{t}");
     assert_eq!(t["token_type"], "bearer");
-    assert_eq!(t["expires_in"], 1);
+    assert_eq!(t["expires_in"], 14_400);
     assert_eq!(t["account_id"].as_str().unwrap().len(), 40);
     assert!(t["uid"].is_string() && t["scope"].is_string());
     let access = t["access_token"].as_str().unwrap().to_string();
@@ -92,7 +92,7 @@ async fn pkce_code_flow_refresh_and_expiry() {
     );
     assert_eq!(account_status(&emu, &access).await.0, StatusCode::OK);
 
-    std::thread::sleep(std::time::Duration::from_millis(2100));
+    emu.advance_clock(14_400 + 1).await;
     let (s, e) = account_status(&emu, &access).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert_eq!(e["error"][".tag"], "expired_access_token");

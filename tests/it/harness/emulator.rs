@@ -154,6 +154,15 @@ impl Emulator {
         url::Url::parse_with_params(&self.route(route), &[("arg", arg)]).unwrap()
     }
 
+    /// Moves its clock `secs` forward (it must run with `--test-clock`): what expires
+    /// (sessions, issued tokens, codes) expires as if that much time had passed.
+    pub async fn advance_clock(&self, secs: u64) {
+        let r = self.http.post(format!("{}/test/clock", self.url));
+        let arg = serde_json::json!({ "advance_secs": secs });
+        let (status, answer) = body(r.json(&arg).send().await.expect("send")).await;
+        assert_eq!(status, StatusCode::OK, "test/clock: {answer}");
+    }
+
     /// `users/get_current_account` with `token`.
     pub async fn current_account(&self, token: &str) -> reqwest::Response {
         self.http

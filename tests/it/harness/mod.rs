@@ -30,7 +30,8 @@
 //! - [`Emulator`] (`emulator.rs`): `Emulator::start(&flags)` for tests that stop, restart or
 //!   talk HTTP to it: `url`, `root()`, `file("/dropbox/path")`, `stop` (SIGTERM, must exit
 //!   cleanly), `kill` (SIGKILL, a crash), `start_again`, `restart`, `release` (SIGUSR1: what
-//!   `--hold ROUTE:N` holds goes on), and async `rpc`, `rpc_as`
+//!   `--hold ROUTE:N` holds goes on), and async `advance_clock(secs)` (started with
+//!   `--test-clock`: sessions and tokens expire without waiting), `rpc`, `rpc_as`
 //!   (another token, extra headers), `upload`, `upload_to`, `raw`, `raw_with`, `download`,
 //!   `list_all`, `grant` (an app's authorization-code flow: the token answer). Sync tests wrap
 //!   them in [`block_on`]. Its stderr goes to a log kept across restarts: `log()`; started

@@ -32,6 +32,10 @@ pub const CACHE_DIR_ENV: &str = "DROPBOX_POST_CACHE_DIR";
 const VERSION: u32 = 2;
 /// Coarser than the timestamps of any file system we may meet (FAT's are 2 s).
 const RACY: Duration = Duration::from_secs(2);
+/// Debug builds (the tests') only: seconds the cache's clock runs ahead of real time, so a
+/// test's files, written just now, count as older than [`RACY`] without waiting it out. A
+/// release build ignores it: nothing a user sets may make the cache trust a racy entry.
+pub const TEST_CLOCK_ENV: &str = "DROPBOX_POST_TEST_CACHE_CLOCK_SECS";
 
 #[derive(Serialize, Deserialize)]
 struct Saved {
@@ -111,7 +115,7 @@ impl HashCache {
     /// The hashes remembered for `root` (a folder, or a single file) in `dir`, believed only
     /// once [`HashCache::verified`]; an unreadable or foreign cache file counts as empty.
     pub fn open(dir: &Path, root: &Path) -> HashCache {
-        Self::open_at(dir, root, SystemTime::now())
+        Self::open_at(dir, root, now())
     }
 
     pub(super) fn open_at(dir: &Path, root: &Path, started: SystemTime) -> HashCache {
@@ -229,6 +233,15 @@ pub(super) fn cache_file(dir: &Path, kind: &str, root: &Path, ext: &str) -> (Pat
     let name = hex::encode(&Sha256::digest(root.to_string_lossy().as_bytes())[..16]);
     let path = dir.join(kind).join(format!("{name}.{ext}"));
     (root, path)
+}
+
+/// When a run starts, by the cache's clock ([`TEST_CLOCK_ENV`]).
+fn now() -> SystemTime {
+    let ahead = cfg!(debug_assertions)
+        .then(|| std::env::var(TEST_CLOCK_ENV).ok()?.parse().ok())
+        .flatten()
+        .unwrap_or(0);
+    SystemTime::now() + Duration::from_secs(ahead)
 }
 
 fn at((secs, nanos): (i64, i64)) -> SystemTime {
