@@ -11,11 +11,11 @@ use zeroize::Zeroizing;
 
 use super::args::EndpointArgs;
 use super::credential::SealOutArgs;
+use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
 use dropbox_post_core::dropbox::auth::{Pkce, exchange_code};
 use dropbox_post_core::dropbox::client::DropboxClient;
 use dropbox_post_core::dropbox::endpoint::Endpoints;
 use dropbox_post_core::dropbox::space;
-use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
 use dropbox_post_core::files::read_bounded;
 use dropbox_post_core::seal::{self, Credential, KdfParams};
 

@@ -4,11 +4,11 @@
 use clap::Args;
 
 use super::credential::RemoteArgs;
+use crate::exit::CmdResult;
 use dropbox_post_core::download::remote::{self, Listed};
 use dropbox_post_core::dropbox::path::normalize;
 use dropbox_post_core::dropbox::space::{self, Space};
 use dropbox_post_core::dropbox::types::Metadata;
-use crate::exit::CmdResult;
 use dropbox_post_core::redact::untrusted;
 
 const WHOAMI_HELP: &str = "\

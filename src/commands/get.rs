@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::credential::RemoteArgs;
+use crate::exit::{CmdResult, ExitKind, Failure};
 use dropbox_post_core::download::{
     self, DownloadError, Entry, Fetched, Observer, Options, Outcome,
 };
 use dropbox_post_core::dropbox::space;
-use crate::exit::{CmdResult, ExitKind, Failure};
 use dropbox_post_core::redact::untrusted;
 
 const AFTER_HELP: &str = "\
