@@ -8,7 +8,7 @@ use dropbox_wire::types::ApiErrorBody;
 
 /// A failed API call. Each variant is one of Dropbox's documented error classes.
 #[derive(Debug)]
-pub enum ApiError {
+pub enum ErrorAnswer {
     /// 400, plain text: the full message, e.g. `Error in call to API function "files/upload": …`.
     BadRequest(String),
     /// 401 with an `AuthError` tag (`invalid_access_token`, `expired_access_token`).
@@ -31,16 +31,16 @@ pub enum ApiError {
     UnknownRoute(String),
 }
 
-impl ApiError {
+impl ErrorAnswer {
     /// 409 with a tag that carries no data, e.g. `content_hash_mismatch`.
-    pub fn tag(tag: &str) -> ApiError {
-        ApiError::Endpoint(json!({ ".tag": tag }))
+    pub fn tag(tag: &str) -> ErrorAnswer {
+        ErrorAnswer::Endpoint(json!({ ".tag": tag }))
     }
 
     /// A local I/O failure: logged here, answered as a bare 500 like Dropbox's internal errors.
-    pub fn internal(what: &str, err: impl std::fmt::Display) -> ApiError {
+    pub fn internal(what: &str, err: impl std::fmt::Display) -> ErrorAnswer {
         tracing::error!("{what}: {err}");
-        ApiError::Server(StatusCode::INTERNAL_SERVER_ERROR)
+        ErrorAnswer::Server(StatusCode::INTERNAL_SERVER_ERROR)
     }
 }
 
@@ -63,23 +63,25 @@ fn json_body(status: StatusCode, body: &impl serde::Serialize) -> Response {
     r
 }
 
-impl IntoResponse for ApiError {
+impl IntoResponse for ErrorAnswer {
     fn into_response(self) -> Response {
         match self {
-            ApiError::BadRequest(text) => plain(StatusCode::BAD_REQUEST, text),
-            ApiError::Auth(tag) => json_body(
+            ErrorAnswer::BadRequest(text) => plain(StatusCode::BAD_REQUEST, text),
+            ErrorAnswer::Auth(tag) => json_body(
                 StatusCode::UNAUTHORIZED,
                 &ApiErrorBody::new(json!({ ".tag": tag })),
             ),
-            ApiError::MissingScope(scope) => json_body(
+            ErrorAnswer::MissingScope(scope) => json_body(
                 StatusCode::UNAUTHORIZED,
                 &ApiErrorBody::new(json!({".tag": "missing_scope", "required_scope": scope})),
             ),
-            ApiError::PathRoot(error) => {
+            ErrorAnswer::PathRoot(error) => {
                 json_body(StatusCode::UNPROCESSABLE_ENTITY, &ApiErrorBody::new(error))
             }
-            ApiError::Endpoint(error) => json_body(StatusCode::CONFLICT, &ApiErrorBody::new(error)),
-            ApiError::RateLimited {
+            ErrorAnswer::Endpoint(error) => {
+                json_body(StatusCode::CONFLICT, &ApiErrorBody::new(error))
+            }
+            ErrorAnswer::RateLimited {
                 reason,
                 retry_after,
             } => {
@@ -97,8 +99,8 @@ impl IntoResponse for ApiError {
                     .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
                 r
             }
-            ApiError::Server(status) => plain(status, String::new()),
-            ApiError::UnknownRoute(route) => plain(
+            ErrorAnswer::Server(status) => plain(status, String::new()),
+            ErrorAnswer::UnknownRoute(route) => plain(
                 StatusCode::BAD_REQUEST,
                 format!(
                     "Error in call to API function \"{route}\": Unknown API function: /2/{route}"
@@ -114,7 +116,7 @@ mod tests {
 
     #[test]
     fn rate_limit_has_retry_after() {
-        let r = ApiError::RateLimited {
+        let r = ErrorAnswer::RateLimited {
             reason: Some("too_many_requests"),
             retry_after: 2,
         }
@@ -127,7 +129,7 @@ mod tests {
     /// the tag.
     #[tokio::test]
     async fn missing_scope_inlines_the_scope() {
-        let r = ApiError::MissingScope("files.content.write").into_response();
+        let r = ErrorAnswer::MissingScope("files.content.write").into_response();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         let body = axum::body::to_bytes(r.into_body(), 1 << 10).await.unwrap();
         assert_eq!(
@@ -135,13 +137,13 @@ mod tests {
             json!({"error_summary": "missing_scope/..",
                    "error": {".tag": "missing_scope", "required_scope": "files.content.write"}})
         );
-        let r = ApiError::UnknownRoute("files/nope".into()).into_response();
+        let r = ErrorAnswer::UnknownRoute("files/nope".into()).into_response();
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     }
 
     #[test]
     fn conflict_is_409_json() {
-        let r = ApiError::tag("content_hash_mismatch").into_response();
+        let r = ErrorAnswer::tag("content_hash_mismatch").into_response();
         assert_eq!(r.status(), StatusCode::CONFLICT);
         assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
     }

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::args::{self, PathKind};
 use super::clock::Clock;
-use super::error::ApiError;
+use super::error::ErrorAnswer;
 use super::faults::{Exposure, Fault, FaultPlan, Point};
 use super::jobs::Jobs;
 use super::links::{Links, Target};
@@ -35,7 +35,7 @@ use super::scopes::Scopes;
 use super::session::{Begin, Direct, Sessions};
 use super::space::{Account, Ns, Refusal};
 use super::staging::{self, StageError, Staged};
-use super::store::{Failed, Rejected, Store};
+use super::store::{Refused, Rejected, Store};
 use dropbox_wire::arg::to_header_json;
 use dropbox_wire::content_hash::ContentHasher;
 use dropbox_wire::limits::{MAX_BATCH, MAX_LIST_LIMIT};
@@ -93,31 +93,33 @@ impl Route {
 }
 
 /// Why a call produced no success answer.
-enum Fail {
+enum CallFailure {
     /// 400, plain text; the dispatcher prefixes the route.
     Bad(String),
-    Api(ApiError),
+    Api(ErrorAnswer),
     Cut,
 }
 
-impl From<ApiError> for Fail {
-    fn from(e: ApiError) -> Self {
-        Fail::Api(e)
+impl From<ErrorAnswer> for CallFailure {
+    fn from(e: ErrorAnswer) -> Self {
+        CallFailure::Api(e)
     }
 }
 
-impl From<Failed> for Fail {
-    fn from(f: Failed) -> Self {
+impl From<Refused> for CallFailure {
+    fn from(f: Refused) -> Self {
         match f {
-            Failed::Api(v) => Fail::Api(ApiError::Endpoint(v)),
-            Failed::Internal => Fail::Api(ApiError::Server(StatusCode::INTERNAL_SERVER_ERROR)),
+            Refused::Api(v) => CallFailure::Api(ErrorAnswer::Endpoint(v)),
+            Refused::Internal => {
+                CallFailure::Api(ErrorAnswer::Server(StatusCode::INTERNAL_SERVER_ERROR))
+            }
         }
     }
 }
 
 /// Wraps a nested error union, e.g. `LookupError` as `{".tag":"path","path":…}`.
-fn wrap(tag: &str) -> impl Fn(Value) -> Fail + '_ {
-    move |v| Fail::Api(ApiError::Endpoint(json!({".tag": tag, tag: v})))
+fn wrap(tag: &str) -> impl Fn(Value) -> CallFailure + '_ {
+    move |v| CallFailure::Api(ErrorAnswer::Endpoint(json!({".tag": tag, tag: v})))
 }
 
 pub fn router(app: Arc<App>) -> Router {
@@ -210,7 +212,7 @@ async fn api(
     body: Body,
 ) -> Response {
     let Some(route) = Route::from_name(&name) else {
-        return ApiError::UnknownRoute(name).into_response();
+        return ErrorAnswer::UnknownRoute(name).into_response();
     };
     match app.faults.point(&name) {
         Point::Serve => {}
@@ -232,12 +234,12 @@ async fn api(
     let fault = app.faults.draw(route.exposure());
     match call(&app, route, fault, &query, &headers, body).await {
         Ok(r) => r,
-        Err(Fail::Bad(why)) => {
-            ApiError::BadRequest(format!("Error in call to API function \"{name}\": {why}"))
+        Err(CallFailure::Bad(why)) => {
+            ErrorAnswer::BadRequest(format!("Error in call to API function \"{name}\": {why}"))
                 .into_response()
         }
-        Err(Fail::Api(e)) => e.into_response(),
-        Err(Fail::Cut) => {
+        Err(CallFailure::Api(e)) => e.into_response(),
+        Err(CallFailure::Cut) => {
             cut.0.cancel();
             // The connection task drops this future together with the connection.
             std::future::pending::<Response>().await
@@ -259,7 +261,7 @@ fn admit(
     route: Route,
     headers: &HeaderMap,
     query: &HashMap<String, String>,
-) -> Result<(Ns, String), Fail> {
+) -> Result<(Ns, String), CallFailure> {
     let owner = if route == Route::CheckApp {
         check_app_auth(app, headers)?;
         String::new()
@@ -275,31 +277,31 @@ fn admit(
         .account
         .select(header)
         .map_err(|refusal| match refusal {
-            Refusal::Malformed(why) => Fail::Bad(why),
-            Refusal::PathRoot(error) => Fail::Api(ApiError::PathRoot(error)),
+            Refusal::Malformed(why) => CallFailure::Bad(why),
+            Refusal::PathRoot(error) => CallFailure::Api(ErrorAnswer::PathRoot(error)),
         })?;
     Ok((ns, owner))
 }
 
 /// Runs after the token is identified: 401 `missing_scope` naming the route's scope.
-fn check_scope(route: Route, scopes: &Scopes) -> Result<(), Fail> {
+fn check_scope(route: Route, scopes: &Scopes) -> Result<(), CallFailure> {
     match route.scope() {
-        Some(needed) if !scopes.contains(needed) => Err(ApiError::MissingScope(needed).into()),
+        Some(needed) if !scopes.contains(needed) => Err(ErrorAnswer::MissingScope(needed).into()),
         _ => Ok(()),
     }
 }
 
 /// App authentication (`check/app`): HTTP Basic with the app key and secret.
-fn check_app_auth(app: &App, headers: &HeaderMap) -> Result<(), Fail> {
+fn check_app_auth(app: &App, headers: &HeaderMap) -> Result<(), CallFailure> {
     if !headers.contains_key(header::AUTHORIZATION) {
-        return Err(Fail::Bad(
+        return Err(CallFailure::Bad(
             "Must provide HTTP header \"Authorization\" (Basic app_key:app_secret).".into(),
         ));
     }
     match oauth::basic_auth(headers) {
         Some((key, secret)) if app.auth.check_app(&key, &secret) => Ok(()),
-        Some(_) => Err(ApiError::Auth("invalid_access_token").into()),
-        None => Err(Fail::Bad(
+        Some(_) => Err(ErrorAnswer::Auth("invalid_access_token").into()),
+        None => Err(CallFailure::Bad(
             "Invalid authorization value in HTTP header \"Authorization\": expecting \"Basic <base64(app_key:app_secret)>\"."
                 .into(),
         )),
@@ -310,30 +312,30 @@ fn check_auth(
     app: &App,
     headers: &HeaderMap,
     query: &HashMap<String, String>,
-) -> Result<(String, Scopes), Fail> {
+) -> Result<(String, Scopes), CallFailure> {
     let value = match headers.get(header::AUTHORIZATION) {
         Some(v) => v.to_str().map_err(|_| {
-            Fail::Bad("Invalid authorization value in HTTP header \"Authorization\".".into())
+            CallFailure::Bad("Invalid authorization value in HTTP header \"Authorization\".".into())
         })?,
         None => query
             .get("authorization")
             .map(String::as_str)
             .ok_or_else(|| {
-                Fail::Bad(
+                CallFailure::Bad(
                 "Must provide HTTP header \"Authorization\" or URL parameter \"authorization\"."
                     .into(),
             )
             })?,
     };
     let token = bearer_token(value).ok_or_else(|| {
-        Fail::Bad(
+        CallFailure::Bad(
             "Invalid authorization value in HTTP header \"Authorization\": expecting \"Bearer <oauth2-access-token>\"."
                 .into(),
         )
     })?;
     app.auth
         .check(token)
-        .map_err(|tag| Fail::Api(ApiError::Auth(tag)))
+        .map_err(|tag| CallFailure::Api(ErrorAnswer::Auth(tag)))
 }
 
 /// The token of `Bearer <token>` exactly (RFC 6750 §2.1): one space, then a `b64token`, with
@@ -352,15 +354,15 @@ async fn call(
     query: &HashMap<String, String>,
     headers: &HeaderMap,
     body: Body,
-) -> Result<Response, Fail> {
+) -> Result<Response, CallFailure> {
     let early = match fault {
-        Fault::ServerError(code) => Some(Fail::Api(ApiError::Server(
+        Fault::ServerError(code) => Some(CallFailure::Api(ErrorAnswer::Server(
             StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         ))),
         Fault::RateLimited {
             reason,
             retry_after,
-        } => Some(Fail::Api(ApiError::RateLimited {
+        } => Some(CallFailure::Api(ErrorAnswer::RateLimited {
             reason,
             retry_after,
         })),
@@ -403,7 +405,7 @@ async fn call(
     }
     let bytes = axum::body::to_bytes(body, MAX_RPC_BODY)
         .await
-        .map_err(|e| Fail::Bad(format!("request body: {e}")))?;
+        .map_err(|e| CallFailure::Bad(format!("request body: {e}")))?;
     match route {
         Route::FinishBatch => finish_batch(app, ns, rpc(headers, &bytes, false)?, contended).await,
         Route::ListFolder => list_folder(app, ns, rpc(headers, &bytes, false)?),
@@ -430,14 +432,14 @@ async fn call(
                     ns.relative(&mut metadata.path_lower, &mut metadata.path_display);
                     Ok(ok_json(&CreateFolderResult { metadata }))
                 }
-                Err(Failed::Api(v)) => Err(wrap("path")(v)),
+                Err(Refused::Api(v)) => Err(wrap("path")(v)),
                 Err(f) => Err(f.into()),
             }
         }
         Route::Delete | Route::DeleteV1 => {
             let arg: DeleteArg = rpc(headers, &bytes, false)?;
             if contended {
-                return Err(ApiError::tag("too_many_write_operations").into());
+                return Err(ErrorAnswer::tag("too_many_write_operations").into());
             }
             let parent_rev = arg.parent_rev.as_deref();
             let mut metadata = app.store.delete(&ns.inward(&arg.path), parent_rev)?;
@@ -491,7 +493,7 @@ async fn call(
             let status = app
                 .jobs
                 .check(&arg.async_job_id)
-                .map_err(ApiError::Endpoint)?;
+                .map_err(ErrorAnswer::Endpoint)?;
             Ok(ok_json(&status))
         }
         Route::CreateSharedLink => {
@@ -499,7 +501,7 @@ async fn call(
             let mut link = app
                 .links
                 .create(&app.store, &ns.inward(&arg.path), arg.settings.is_some())
-                .map_err(|e| Fail::Api(ApiError::Endpoint(e)))?;
+                .map_err(|e| CallFailure::Api(ErrorAnswer::Endpoint(e)))?;
             ns.relative(&mut link.path_lower, &mut None);
             Ok(ok_json(&link))
         }
@@ -723,9 +725,9 @@ impl Validate for () {
     }
 }
 
-fn parse<T: Validate>(arg: Result<T, String>) -> Result<T, Fail> {
-    let arg = arg.map_err(Fail::Bad)?;
-    arg.validate().map_err(Fail::Bad)?;
+fn parse<T: Validate>(arg: Result<T, String>) -> Result<T, CallFailure> {
+    let arg = arg.map_err(CallFailure::Bad)?;
+    arg.validate().map_err(CallFailure::Bad)?;
     Ok(arg)
 }
 
@@ -733,7 +735,7 @@ fn rpc<T: DeserializeOwned + Validate>(
     headers: &HeaderMap,
     bytes: &[u8],
     void: bool,
-) -> Result<T, Fail> {
+) -> Result<T, CallFailure> {
     parse(args::rpc_arg(headers, bytes, void))
 }
 
@@ -742,7 +744,7 @@ async fn content<T: DeserializeOwned + Validate>(
     headers: &HeaderMap,
     query: &HashMap<String, String>,
     body: Body,
-) -> Result<(T, Body), Fail> {
+) -> Result<(T, Body), CallFailure> {
     let arg = args::check_content_type(headers, "application/octet-stream", true)
         .and_then(|()| args::content_arg(headers, query));
     match parse(arg) {
@@ -757,7 +759,7 @@ async fn content<T: DeserializeOwned + Validate>(
 fn ok_json(value: &impl Serialize) -> Response {
     match serde_json::to_string(value) {
         Ok(text) => ([(header::CONTENT_TYPE, "application/json")], text).into_response(),
-        Err(e) => ApiError::internal("encoding a result", e).into_response(),
+        Err(e) => ErrorAnswer::internal("encoding a result", e).into_response(),
     }
 }
 
@@ -775,7 +777,7 @@ struct Upload<'a> {
 
 impl Upload<'_> {
     /// Streams the body to disk and checks the request's `content_hash`.
-    async fn stage(&self, body: Body, expected: Option<&str>) -> Result<Staged, Fail> {
+    async fn stage(&self, body: Body, expected: Option<&str>) -> Result<Staged, CallFailure> {
         let staged = staging::stage(&self.app.tmp, body, self.cut_after)
             .await
             .map_err(stage_failed)?;
@@ -791,7 +793,7 @@ impl Upload<'_> {
         file: std::fs::File,
         body: Body,
         expected: Option<&str>,
-    ) -> Result<(Direct, u64), Fail> {
+    ) -> Result<(Direct, u64), CallFailure> {
         let hashers = staging::Hashers {
             running: session.hasher.take(),
             own: expected.map(|_| Box::new(ContentHasher::new())),
@@ -807,19 +809,19 @@ impl Upload<'_> {
     }
 
     /// The fault plan's `too_many_write_operations` for a write.
-    fn uncontended(&self) -> Result<(), Fail> {
+    fn uncontended(&self) -> Result<(), CallFailure> {
         if self.contended {
-            return Err(ApiError::tag("too_many_write_operations").into());
+            return Err(ErrorAnswer::tag("too_many_write_operations").into());
         }
         Ok(())
     }
 
-    async fn upload(&self, (mut arg, body): (UploadArg, Body)) -> Result<Response, Fail> {
+    async fn upload(&self, (mut arg, body): (UploadArg, Body)) -> Result<Response, CallFailure> {
         arg.commit.path = self.ns.inward(&arg.commit.path);
         let staged = self.stage(body, arg.content_hash.as_deref()).await?;
         let result = if self.contended {
             Err(Rejected {
-                failed: Failed::Api(json!({".tag": "too_many_write_operations"})),
+                failed: Refused::Api(json!({".tag": "too_many_write_operations"})),
                 staged,
             })
         } else {
@@ -828,12 +830,12 @@ impl Upload<'_> {
         match result {
             Ok(meta) => Ok(self.file(meta)),
             Err(Rejected {
-                failed: Failed::Api(reason),
+                failed: Refused::Api(reason),
                 staged,
             }) => {
                 // Dropbox keeps the data in a session so the commit can be retried.
                 let id = self.app.sessions.create_closed(&self.owner, staged)?;
-                Err(ApiError::Endpoint(
+                Err(ErrorAnswer::Endpoint(
                     json!({".tag": "path", "reason": reason, "upload_session_id": id}),
                 )
                 .into())
@@ -844,7 +846,7 @@ impl Upload<'_> {
 
     /// Refuses (after reading the body, so the client gets the answer) data that would take
     /// the token past its session limits.
-    async fn admit(&self, body: Body, new_session: bool) -> Result<Body, Fail> {
+    async fn admit(&self, body: Body, new_session: bool) -> Result<Body, CallFailure> {
         match self
             .app
             .sessions
@@ -858,7 +860,10 @@ impl Upload<'_> {
         }
     }
 
-    async fn start(&self, (arg, body): (UploadSessionStartArg, Body)) -> Result<Response, Fail> {
+    async fn start(
+        &self,
+        (arg, body): (UploadSessionStartArg, Body),
+    ) -> Result<Response, CallFailure> {
         let body = self.admit(body, true).await?;
         let staged = self.stage(body, arg.content_hash.as_deref()).await?;
         let session_id = self.app.sessions.start(
@@ -870,7 +875,10 @@ impl Upload<'_> {
         Ok(ok_json(&UploadSessionStartResult { session_id }))
     }
 
-    async fn append(&self, (arg, body): (UploadSessionAppendArg, Body)) -> Result<Response, Fail> {
+    async fn append(
+        &self,
+        (arg, body): (UploadSessionAppendArg, Body),
+    ) -> Result<Response, CallFailure> {
         let body = self.admit(body, false).await?;
         let expected = arg.content_hash.as_deref();
         let sessions = &self.app.sessions;
@@ -894,7 +902,7 @@ impl Upload<'_> {
     async fn finish(
         &self,
         (mut arg, body): (UploadSessionFinishArg, Body),
-    ) -> Result<Response, Fail> {
+    ) -> Result<Response, CallFailure> {
         arg.commit.path = self.ns.inward(&arg.commit.path);
         let expected = arg.content_hash.as_deref();
         let sessions = &self.app.sessions;
@@ -929,20 +937,20 @@ impl Upload<'_> {
     }
 }
 
-fn stage_failed(e: StageError) -> Fail {
+fn stage_failed(e: StageError) -> CallFailure {
     match e {
-        StageError::Cut => Fail::Cut,
-        StageError::TooLarge => ApiError::tag("payload_too_large").into(),
-        StageError::Body(e) => Fail::Bad(format!("reading the request body: {e}")),
-        StageError::Io(e) => ApiError::internal("staging a request body", e).into(),
+        StageError::Cut => CallFailure::Cut,
+        StageError::TooLarge => ErrorAnswer::tag("payload_too_large").into(),
+        StageError::Body(e) => CallFailure::Bad(format!("reading the request body: {e}")),
+        StageError::Io(e) => ErrorAnswer::internal("staging a request body", e).into(),
     }
 }
 
 /// Checks a request's `content_hash` against the hash of the bytes it carried.
-fn check_hash(expected: Option<&str>, got: &ContentHasher) -> Result<(), Fail> {
+fn check_hash(expected: Option<&str>, got: &ContentHasher) -> Result<(), CallFailure> {
     match expected {
         Some(h) if !h.eq_ignore_ascii_case(&got.clone().finish()) => {
-            Err(ApiError::tag("content_hash_mismatch").into())
+            Err(ErrorAnswer::tag("content_hash_mismatch").into())
         }
         _ => Ok(()),
     }
@@ -953,16 +961,16 @@ async fn finish_batch(
     ns: Ns,
     mut arg: UploadSessionFinishBatchArg,
     contended: bool,
-) -> Result<Response, Fail> {
+) -> Result<Response, CallFailure> {
     let mut entries = Vec::with_capacity(arg.entries.len());
     for (i, e) in arg.entries.iter_mut().enumerate() {
         e.commit.path = ns.inward(&e.commit.path);
         // An entry carries no bytes: its `content_hash` can only be that of nothing.
         let hashed = check_hash(e.content_hash.as_deref(), &ContentHasher::new()).is_ok();
         let result = if !hashed {
-            Err(Failed::Api(json!({".tag": "content_hash_mismatch"})))
+            Err(Refused::Api(json!({".tag": "content_hash_mismatch"})))
         } else if contended && i % 2 == 0 {
-            Err(Failed::Api(json!({".tag": "too_many_write_operations"})))
+            Err(Refused::Api(json!({".tag": "too_many_write_operations"})))
         } else {
             app.sessions
                 .finish(&e.cursor, false, true, |whole| app.commit(&e.commit, whole))
@@ -973,8 +981,8 @@ async fn finish_batch(
                 ns.relative(&mut meta.path_lower, &mut meta.path_display);
                 UploadSessionFinishBatchResultEntry::Success(meta)
             }
-            Err(Failed::Api(failure)) => UploadSessionFinishBatchResultEntry::Failure { failure },
-            Err(Failed::Internal) => return Err(Failed::Internal.into()),
+            Err(Refused::Api(failure)) => UploadSessionFinishBatchResultEntry::Failure { failure },
+            Err(Refused::Internal) => return Err(Refused::Internal.into()),
         });
     }
     Ok(ok_json(&UploadSessionFinishBatchResult { entries }))
@@ -989,14 +997,14 @@ fn delete_batch(
     ns: Ns,
     arg: DeleteBatchArg,
     contended: bool,
-) -> Result<Response, Fail> {
+) -> Result<Response, CallFailure> {
     let job = app.clone();
     let async_job_id = app.jobs.launch(async move {
         let mut entries = Vec::with_capacity(arg.entries.len());
         for (i, e) in arg.entries.iter().enumerate() {
             latency(&job).await;
             let result = if contended && i % 2 == 0 {
-                Err(Failed::Api(json!({".tag": "too_many_write_operations"})))
+                Err(Refused::Api(json!({".tag": "too_many_write_operations"})))
             } else {
                 job.store
                     .delete(&ns.inward(&e.path), e.parent_rev.as_deref())
@@ -1006,8 +1014,8 @@ fn delete_batch(
                     ns.outward(&mut metadata);
                     DeleteBatchResultEntry::Success { metadata }
                 }
-                Err(Failed::Api(failure)) => DeleteBatchResultEntry::Failure { failure },
-                Err(Failed::Internal) => return Err(()),
+                Err(Refused::Api(failure)) => DeleteBatchResultEntry::Failure { failure },
+                Err(Refused::Internal) => return Err(()),
             });
         }
         serde_json::to_value(DeleteBatchJobStatus::Complete { entries })
@@ -1016,7 +1024,7 @@ fn delete_batch(
     Ok(ok_json(&DeleteBatchLaunch::AsyncJobId { async_job_id }))
 }
 
-fn download(app: &App, ns: Ns, arg: DownloadArg) -> Result<Response, Fail> {
+fn download(app: &App, ns: Ns, arg: DownloadArg) -> Result<Response, CallFailure> {
     let (mut meta, file) = app
         .store
         .open_file(&ns.inward(&arg.path))
@@ -1025,9 +1033,10 @@ fn download(app: &App, ns: Ns, arg: DownloadArg) -> Result<Response, Fail> {
         return Err(wrap("path")(json!({".tag": "not_found"})));
     }
     ns.relative(&mut meta.path_lower, &mut meta.path_display);
-    let result = to_header_json(&meta).map_err(|e| ApiError::internal("encoding metadata", e))?;
     let result =
-        HeaderValue::from_str(&result).map_err(|e| ApiError::internal("encoding metadata", e))?;
+        to_header_json(&meta).map_err(|e| ErrorAnswer::internal("encoding metadata", e))?;
+    let result = HeaderValue::from_str(&result)
+        .map_err(|e| ErrorAnswer::internal("encoding metadata", e))?;
     let mut response = file_response(file, meta.size);
     response.headers_mut().insert("dropbox-api-result", result);
     Ok(response)
@@ -1068,7 +1077,7 @@ async fn shared_link(
     }
 }
 
-fn list_folder(app: &App, ns: Ns, arg: ListFolderArg) -> Result<Response, Fail> {
+fn list_folder(app: &App, ns: Ns, arg: ListFolderArg) -> Result<Response, CallFailure> {
     let folder = app
         .store
         .folder_key(&ns.inward(&arg.path))
@@ -1087,9 +1096,9 @@ fn list_folder(app: &App, ns: Ns, arg: ListFolderArg) -> Result<Response, Fail> 
     Ok(ok_json(&page))
 }
 
-fn list_continue(app: &App, arg: ListFolderContinueArg) -> Result<Response, Fail> {
+fn list_continue(app: &App, arg: ListFolderContinueArg) -> Result<Response, CallFailure> {
     let cursor = Cursor::decode(&arg.cursor)
-        .ok_or_else(|| Fail::Bad("request body: cursor: invalid cursor".into()))?;
+        .ok_or_else(|| CallFailure::Bad("request body: cursor: invalid cursor".into()))?;
     if !cursor.folder().is_empty() {
         app.store
             .folder_key(cursor.folder())

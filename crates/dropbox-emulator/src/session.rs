@@ -26,7 +26,7 @@ use tokio::sync::OwnedMutexGuard;
 
 use super::clock::Clock;
 use super::staging::{self, Staged};
-use super::store::{Failed, Rejected};
+use super::store::{Refused, Rejected};
 use dropbox_post_files::journal::Journal;
 use dropbox_wire::content_hash::{BLOCK_SIZE, ContentHasher};
 use dropbox_wire::types::{FileMetadata, SessionType, UploadSessionCursor};
@@ -129,7 +129,7 @@ pub enum Begin {
     /// `finish_streamed`.
     Stream(Direct, fs::File),
     /// A sequential session that refuses this request: read the body, then answer this.
-    Refuse(Failed),
+    Refuse(Refused),
     /// A concurrent session or none: stage the body, then call `append` or `finish`.
     Staged,
 }
@@ -160,9 +160,9 @@ fn finish_lookup(e: Value) -> Value {
     json!({".tag": "lookup_failed", "lookup_failed": e})
 }
 
-fn io_failed(what: &str, e: impl std::fmt::Display) -> Failed {
+fn io_failed(what: &str, e: impl std::fmt::Display) -> Refused {
     tracing::error!("{what}: {e}");
-    Failed::Internal
+    Refused::Internal
 }
 
 /// The directory name of a session id, if it is one of ours (never a path traversal).
@@ -231,7 +231,7 @@ impl Sessions {
 
     /// Refuses a request that would take `owner` past its limits with `incoming` more
     /// bytes (and a new session when `new_session`), after sweeping abandoned sessions.
-    pub fn admit(&self, owner: &str, incoming: u64, new_session: bool) -> Result<(), Failed> {
+    pub fn admit(&self, owner: &str, incoming: u64, new_session: bool) -> Result<(), Refused> {
         let fits = || {
             let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
             let h = held.get(owner).copied().unwrap_or_default();
@@ -304,18 +304,18 @@ impl Sessions {
         self.dir.join(format!("{key}.p-{offset:020}"))
     }
 
-    fn record(&self, key: &str, state: Option<&State>) -> Result<(), Failed> {
+    fn record(&self, key: &str, state: Option<&State>) -> Result<(), Refused> {
         let mut journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
         journal
             .append(key, &state)
             .map_err(|e| io_failed(&format!("recording session {key}"), e))
     }
 
-    fn save(&self, key: &str, state: &State) -> Result<(), Failed> {
+    fn save(&self, key: &str, state: &State) -> Result<(), Refused> {
         self.record(key, Some(state))
     }
 
-    fn store_piece(&self, key: &str, offset: u64, staged: Staged) -> Result<(), Failed> {
+    fn store_piece(&self, key: &str, offset: u64, staged: Staged) -> Result<(), Refused> {
         staged
             .temp
             .persist(self.piece_path(key, offset))
@@ -344,7 +344,7 @@ impl Sessions {
         kind: SessionType,
         close: bool,
         staged: Staged,
-    ) -> Result<String, Failed> {
+    ) -> Result<String, Refused> {
         if kind == SessionType::Concurrent {
             if staged.size > 0 {
                 return Err(lookup("concurrent_session_data_not_allowed").into());
@@ -358,7 +358,7 @@ impl Sessions {
 
     /// A closed session holding `staged`: what a failed `files/upload` hands back so the
     /// client can retry the commit with `upload_session/finish`.
-    pub fn create_closed(&self, owner: &str, staged: Staged) -> Result<String, Failed> {
+    pub fn create_closed(&self, owner: &str, staged: Staged) -> Result<String, Refused> {
         self.create(owner, SessionType::Sequential, true, staged)
     }
 
@@ -368,7 +368,7 @@ impl Sessions {
         kind: SessionType,
         close: bool,
         staged: Staged,
-    ) -> Result<String, Failed> {
+    ) -> Result<String, Refused> {
         self.admit(owner, staged.size, true)?;
         let key = format!("{:032x}", rand::random::<u128>());
         let Staged { temp, size, hasher } = staged;
@@ -408,7 +408,7 @@ impl Sessions {
         &self,
         cursor: &UploadSessionCursor,
         finishing: bool,
-    ) -> Result<Begin, Failed> {
+    ) -> Result<Begin, Refused> {
         let Some((key, slot)) = self.slot(&cursor.session_id) else {
             return Ok(Begin::Staged);
         };
@@ -438,7 +438,7 @@ impl Sessions {
     }
 
     /// An `append_v2` streamed by `begin`: `size` bytes arrived, `hasher` has seen them.
-    pub fn appended(&self, mut d: Direct, size: u64, close: bool) -> Result<(), Failed> {
+    pub fn appended(&self, mut d: Direct, size: u64, close: bool) -> Result<(), Refused> {
         let live = d.live();
         let end = match live.state.len.checked_add(size) {
             Some(end) if end <= MAX_SESSION_BYTES => end,
@@ -464,7 +464,7 @@ impl Sessions {
         mut d: Direct,
         size: u64,
         commit: impl FnOnce(Staged) -> Result<FileMetadata, Rejected>,
-    ) -> Result<FileMetadata, Failed> {
+    ) -> Result<FileMetadata, Refused> {
         let (closed, len) = (d.live().state.closed, d.live().state.len);
         if closed && size > 0 {
             return Err(finish_lookup(lookup("closed")).into());
@@ -480,7 +480,7 @@ impl Sessions {
         cursor: &UploadSessionCursor,
         close: bool,
         staged: Staged,
-    ) -> Result<(), Failed> {
+    ) -> Result<(), Refused> {
         let (key, slot) = self
             .slot(&cursor.session_id)
             .ok_or_else(|| lookup("not_found"))?;
@@ -531,7 +531,7 @@ impl Sessions {
         key: &str,
         len: u64,
         hasher: Option<Box<ContentHasher>>,
-    ) -> Result<Staged, Failed> {
+    ) -> Result<Staged, Refused> {
         let staged = async {
             // Bytes past `len` are leftovers of refused or cut requests.
             self.open_data(key)?.set_len(len)?;
@@ -562,7 +562,7 @@ impl Sessions {
 
     /// A concurrent session's pieces as one staged file: one piece is used as is (linked),
     /// more are copied together.
-    async fn assemble(&self, key: &str, pieces: &[Piece]) -> Result<Staged, Failed> {
+    async fn assemble(&self, key: &str, pieces: &[Piece]) -> Result<Staged, Refused> {
         let piece_path = |p: &Piece| self.piece_path(key, p.offset);
         match pieces {
             [only] => self
@@ -588,7 +588,7 @@ impl Sessions {
         data: bool,
         batch: bool,
         commit: impl FnOnce(Staged) -> Result<FileMetadata, Rejected>,
-    ) -> Result<FileMetadata, Failed> {
+    ) -> Result<FileMetadata, Refused> {
         let (key, slot) = self
             .slot(&cursor.session_id)
             .ok_or_else(|| finish_lookup(lookup("not_found")))?;
@@ -649,9 +649,9 @@ impl Sessions {
         slot: &mut Option<Live>,
         whole: Staged,
         commit: impl FnOnce(Staged) -> Result<FileMetadata, Rejected>,
-    ) -> Result<FileMetadata, Failed> {
+    ) -> Result<FileMetadata, Refused> {
         let meta = commit(whole).map_err(|r| match r.failed {
-            Failed::Api(write_error) => Failed::Api(json!({".tag": "path", "path": write_error})),
+            Refused::Api(write_error) => Refused::Api(json!({".tag": "path", "path": write_error})),
             internal => internal,
         })?;
         if let Some(live) = slot.take() {
@@ -693,7 +693,7 @@ mod tests {
             .start("a", seq, false, staged(&tmp, b"123456"))
             .unwrap();
         let refused = sessions.start("a", seq, false, staged(&tmp, b"12345"));
-        assert!(matches!(refused, Err(Failed::Api(v)) if v[".tag"] == "insufficient_space"));
+        assert!(matches!(refused, Err(Refused::Api(v)) if v[".tag"] == "insufficient_space"));
         // Another token has its own limit.
         sessions
             .start("b", seq, false, staged(&tmp, b"12345"))

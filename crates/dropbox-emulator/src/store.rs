@@ -95,27 +95,27 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
 
 /// Why a change did not happen.
 #[derive(Debug)]
-pub enum Failed {
+pub enum Refused {
     /// The route's error union (409).
     Api(Value),
     /// A local I/O failure, already logged (500).
     Internal,
 }
 
-impl From<Value> for Failed {
+impl From<Value> for Refused {
     fn from(v: Value) -> Self {
-        Failed::Api(v)
+        Refused::Api(v)
     }
 }
 
-fn internal(what: &str, e: impl std::fmt::Display) -> Failed {
+fn internal(what: &str, e: impl std::fmt::Display) -> Refused {
     tracing::error!("{what}: {e}");
-    Failed::Internal
+    Refused::Internal
 }
 
 /// A commit that did not happen, with its data, which the caller may keep.
 pub struct Rejected {
-    pub failed: Failed,
+    pub failed: Refused,
     pub staged: Staged,
 }
 
@@ -278,7 +278,7 @@ impl Store {
     ) -> Result<FileMetadata, Rejected> {
         let reject = |error: Value, staged: Staged| {
             Err(Rejected {
-                failed: Failed::Api(error),
+                failed: Refused::Api(error),
                 staged,
             })
         };
@@ -348,7 +348,7 @@ impl Store {
         display: String,
         temp: TempPath,
         mut file: FileInfo,
-    ) -> Result<FileMetadata, (Failed, TempPath)> {
+    ) -> Result<FileMetadata, (Refused, TempPath)> {
         let disk = self.disk_path(&display);
         let replaced = match inner.live(&lower).map(|n| &n.kind) {
             Some(Kind::File(old)) => Some(old.clone()),
@@ -417,10 +417,10 @@ impl Store {
 
     /// `restore`: revision `rev` of the file at `path` (one of its kept revisions) becomes
     /// its newest, as a new revision. `Err` is a `RestoreError`.
-    pub fn restore(&self, path: &str, rev: &str) -> Result<FileMetadata, Failed> {
+    pub fn restore(&self, path: &str, rev: &str) -> Result<FileMetadata, Refused> {
         let path = DbxPath::parse(path)
             .map_err(|m| json!({".tag": "path_lookup", "path_lookup": malformed(m)}))?;
-        let invalid = || Failed::Api(json!({".tag": "invalid_revision"}));
+        let invalid = || Refused::Api(json!({".tag": "invalid_revision"}));
         let mut inner = self.lock();
         let node = inner.live(&path.lower).cloned().ok_or_else(invalid)?;
         let current = match &node.kind {
@@ -486,7 +486,7 @@ impl Store {
     }
 
     /// `create_folder_v2`: a new folder (and its parents). `Err` is a `WriteError`.
-    pub fn create_folder(&self, path: &str, autorename: bool) -> Result<FolderMetadata, Failed> {
+    pub fn create_folder(&self, path: &str, autorename: bool) -> Result<FolderMetadata, Refused> {
         let path = DbxPath::parse(path).map_err(malformed)?;
         let mut inner = self.lock();
         let path = inner.free_target(path, autorename)?;
@@ -516,7 +516,7 @@ impl Store {
     /// no member of its own for them, so a file at another revision is the write conflict
     /// an `update` write meets (`path_write/conflict/file`), and a folder is `path_lookup/
     /// not_file` (a file was expected).
-    pub fn delete(&self, path: &str, parent_rev: Option<&str>) -> Result<Metadata, Failed> {
+    pub fn delete(&self, path: &str, parent_rev: Option<&str>) -> Result<Metadata, Refused> {
         let mut inner = self.lock();
         let lower = inner
             .resolve(path)
@@ -572,7 +572,7 @@ impl Store {
         to: &str,
         autorename: bool,
         copy: bool,
-    ) -> Result<Metadata, Failed> {
+    ) -> Result<Metadata, Refused> {
         let at = |tag: &str, error: Value| json!({".tag": tag, tag: error});
         let mut inner = self.lock();
         let from_lower = inner.resolve(from).map_err(|e| at("from_lookup", e))?;
