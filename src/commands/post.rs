@@ -304,7 +304,7 @@ impl PostArgs {
             config: self.config().cloned(),
             endpoints: self.endpoint.endpoints()?,
             root: self.root,
-            parallel: usize::from(self.jobs),
+            transfers: usize::from(self.jobs),
             chunk_size: self.chunk_size << 20,
             mode: self.mode,
             force: self.force,

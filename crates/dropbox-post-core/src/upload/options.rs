@@ -19,7 +19,7 @@ pub struct PostOptions {
     /// The space of the scripts without a `root` param (`None`: home).
     pub root: Option<Space>,
     /// Files in flight at once.
-    pub parallel: usize,
+    pub transfers: usize,
     /// Bytes per upload request of a big file.
     pub chunk_size: usize,
     pub mode: Mode,
@@ -51,7 +51,7 @@ impl Default for PostOptions {
             config: None,
             endpoints: Endpoints::dropbox(),
             root: None,
-            parallel: usize::from(engine::DEFAULT_JOBS),
+            transfers: usize::from(engine::DEFAULT_JOBS),
             chunk_size: Settings::default().chunk_size,
             mode: Mode::default(),
             force: false,
