@@ -7,6 +7,7 @@
 use std::fmt;
 
 use dropbox_post_core::config::ConfigError;
+use dropbox_post_core::download::DownloadError;
 use dropbox_post_core::dropbox::error::ApiError;
 use dropbox_post_core::password::PasswordError;
 use dropbox_post_core::seal::SealError;
@@ -173,6 +174,16 @@ pub fn api_kind(error: &ApiError) -> ExitKind {
         ExitKind::Auth
     } else {
         ExitKind::Transfer
+    }
+}
+
+impl From<DownloadError> for Failure {
+    fn from(error: DownloadError) -> Self {
+        match error {
+            DownloadError::Api(e) => e.into(),
+            e @ DownloadError::NotAFileName(_) => Failure::new(ExitKind::Usage, e),
+            e => Failure::new(ExitKind::Transfer, e),
+        }
     }
 }
 

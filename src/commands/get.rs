@@ -7,11 +7,9 @@ use clap::Args;
 
 use super::credential::RemoteArgs;
 use crate::exit::{CmdResult, ExitKind, Failure};
-use dropbox_post_core::download::{
-    self, DownloadError, Entry, Fetched, Observer, Options, Outcome,
-};
+use crate::render;
+use dropbox_post_core::download::{self, Options};
 use dropbox_post_core::dropbox::space;
-use dropbox_post_core::redact::untrusted;
 
 const AFTER_HELP: &str = "\
 A file lands at LOCAL, or inside LOCAL when that is an existing folder. A folder's contents
@@ -49,23 +47,15 @@ pub fn run(args: GetArgs) -> CmdResult {
         // On Ctrl-C or SIGTERM the downloads in flight are dropped, which removes their
         // temporary files; only then does the process end.
         tokio::select! {
-            done = download::download(&client, &options, &Shown) => done.map_err(failure),
+            done = download::download(&client, &options, &render::get::Shown) => done.map_err(Failure::from),
             stop = dropbox_post_core::process::stop_requested() => stop.end_process(),
         }
     })?;
-    let total = summary.files;
-    let t = summary.totals();
+    render::get::finish(&summary);
     if let Some(e) = summary.stopped {
-        eprintln!(
-            "got {} of {total} files ({} bytes) before Dropbox refused the rest",
-            t.downloaded, t.bytes
-        );
         return Err(e.into());
     }
-    eprintln!(
-        "got {} files ({} bytes), skipped {} identical, {} failed of {total}",
-        t.downloaded, t.bytes, t.identical, t.failed
-    );
+    let t = summary.totals();
     if t.failed + t.failed_folders > 0 {
         let folders = match t.failed_folders {
             0 => String::new(),
@@ -74,40 +64,11 @@ pub fn run(args: GetArgs) -> CmdResult {
         return Err(Failure::msg(
             ExitKind::Transfer,
             format!(
-                "{} of {total} files{folders} failed (each is listed above); run get again: \
+                "{} of {} files{folders} failed (each is listed above); run get again: \
                  identical files are skipped",
-                t.failed
+                t.failed, summary.files
             ),
         ));
     }
     Ok(())
-}
-
-fn failure(error: DownloadError) -> Failure {
-    match error {
-        DownloadError::Api(e) => e.into(),
-        e @ DownloadError::NotAFileName(_) => Failure::new(ExitKind::Usage, e),
-        e => Failure::new(ExitKind::Transfer, e),
-    }
-}
-
-/// Each failure on its own line as it comes; each file fetched or kept in the log (`-v`).
-struct Shown;
-
-impl Observer for Shown {
-    fn done(&self, entry: &Entry) {
-        let shown = untrusted(&entry.remote);
-        let dest = untrusted(&entry.local.to_string_lossy());
-        let why: &dyn std::fmt::Display = match &entry.outcome {
-            Outcome::Fetched(Fetched::Downloaded(n)) => {
-                return tracing::info!("{shown} -> {dest}: {n} bytes");
-            }
-            Outcome::Fetched(Fetched::Identical) => {
-                return tracing::info!("{shown}: {dest} is identical, skipped");
-            }
-            Outcome::LeftOut(why) => why,
-            Outcome::Failed(why) => why,
-        };
-        eprintln!("dropbox-post: failed: {shown} -> {dest}: {why}");
-    }
 }

@@ -2,6 +2,7 @@
 //! these turn them into lines, a progress bar, or `--json`. Human text goes to stderr (a
 //! dry run's plan to stdout), so that stdout stays parseable.
 
+pub mod get;
 pub mod post;
 
 /// `1.5 KiB`: sizes for people.
