@@ -235,7 +235,8 @@ mod tests {
     #[test]
     fn an_unreadable_config_is_a_config_failure_saying_why_once() {
         let missing = std::path::Path::new("/nonexistent/conf/config.xml");
-        let failure = Failure::from(dropbox_post_core::config::load(missing, None).unwrap_err());
+        let failure =
+            Failure::from(dropbox_post_core::config::load(missing, None, &mut |_| {}).unwrap_err());
         assert_eq!(failure.kind, ExitKind::Config);
         let shown = failure.to_string();
         assert_eq!(shown.matches("does not exist").count(), 1, "{shown}");

@@ -88,8 +88,7 @@ impl RemoteArgs {
                 "no credential: give --encrypted keys/dropbox.enc or --config STUDY/conf/config.xml",
             ));
         };
-        let study = config::load(config, None)?;
-        crate::render::notes(&study.notes);
+        let study = config::load(config, None, &mut crate::render::note)?;
         match study.jobs.into_iter().next() {
             Some(job) => Ok(job.encrypted_key),
             None => Err(no_script(config)),

@@ -143,8 +143,7 @@ fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// `post --config STUDY/conf/config.xml` on the emulator, with the demo password.
 async fn post(study: &Path, endpoint: &str) -> CmdResult {
     let config = study.join("conf/config.xml");
-    let study = dropbox_post_core::config::load(&config, None)?;
-    crate::render::notes(&study.notes);
+    let study = dropbox_post_core::config::load(&config, None, &mut crate::render::note)?;
     let options = PostOptions {
         config: Some(config),
         endpoints: Endpoints::single(endpoint).exit_with(ExitKind::Internal)?,

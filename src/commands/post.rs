@@ -263,7 +263,7 @@ pub fn verbose() -> bool {
 /// The end of a run: its summary (or total line), then its exit: the failure that stopped
 /// it, else failed files or refused mirrors.
 pub fn conclude(finished: Finished, json: bool) -> CmdResult {
-    render::post::finish(&finished.summary, json)?;
+    render::post::finish(&finished.summary, json, finished.scripts > 1)?;
     if let Some(error) = finished.stopped {
         return Err(error.into());
     }
@@ -405,8 +405,7 @@ impl PostArgs {
                 "no study config: give --config STUDY/conf/config.xml (or --option/--encrypted_key/--path/--dest)",
             ));
         };
-        let study = config::load(config, self.target.as_deref())?;
-        crate::render::notes(&study.notes);
+        let study = config::load(config, self.target.as_deref(), &mut render::note)?;
         Ok((study.jobs, study.disabled_dests))
     }
 }

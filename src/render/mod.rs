@@ -21,11 +21,9 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-/// A config's notes (scripts left to librec-auto or switched off), one line each.
-pub fn notes(notes: &[String]) {
-    for note in notes {
-        eprintln!("note: {note}");
-    }
+/// A config's note (a script left to librec-auto or switched off), as it is found.
+pub fn note(note: String) {
+    eprintln!("note: {note}");
 }
 
 #[cfg(test)]

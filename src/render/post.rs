@@ -3,6 +3,7 @@
 //! lines, and the run's total; or, with `--json`, the run's summary on stdout.
 
 use std::io::IsTerminal;
+use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -105,6 +106,13 @@ impl Observer for PostView {
         for entry in summary.plan.iter().flatten() {
             println!("{}", describe(entry));
         }
+        for f in (summary.failures.iter()).filter(|f| f.step == Step::Share) {
+            eprintln!(
+                "  FAILED share {}: {}",
+                escape_controls(&f.remote),
+                f.reason
+            );
+        }
         eprintln!("{}", script_line(summary));
         if let Some(link) = &summary.link {
             eprintln!("link: {link}");
@@ -118,12 +126,12 @@ impl Observer for PostView {
     }
 }
 
-/// The end of a run: `--json`'s summary, or the total line when there were several scripts.
-pub fn finish(run: &RunSummary, json: bool) -> crate::exit::CmdResult {
+/// The end of a run: `--json`'s summary, or the total line when it had `several` scripts.
+pub fn finish(run: &RunSummary, json: bool, several: bool) -> crate::exit::CmdResult {
     if json {
         let text = serde_json::to_string_pretty(run).exit_with(ExitKind::Internal)?;
         println!("{text}");
-    } else if run.scripts.len() > 1 {
+    } else if several {
         eprintln!("{}", total_line(run));
     }
     Ok(())
@@ -134,6 +142,12 @@ fn bar_template(limit: Option<u64>) -> String {
     format!(
         "{{prefix}} [{{bar:30}}] {{bytes}}/{{total_bytes}} {{msg}} {{bytes_per_sec}}{limit} ETA {{eta}}"
     )
+}
+
+/// A local path on a line: a name may hold a newline or an escape sequence, which would
+/// forge lines or recolour the terminal.
+fn local(path: &Path) -> String {
+    escape_controls(&path.to_string_lossy()).into_owned()
 }
 
 /// One line per file for `-v`, `--dry-run` and failures.
@@ -147,24 +161,15 @@ fn describe(e: &Entry) -> String {
         Outcome::WouldCreateFolder => "would create folder",
         Outcome::Excluded(_) => "excluded",
     };
+    let (path, remote) = (local(&e.path), escape_controls(&e.remote));
     match &e.outcome {
-        Outcome::Failed(reason) => {
-            format!("  {what} {} -> {}: {reason}", e.path.display(), e.remote)
-        }
-        Outcome::Excluded(rule) => format!("  {what} {} ({rule})", e.path.display()),
+        Outcome::Failed(reason) => format!("  {what} {path} -> {remote}: {reason}"),
+        Outcome::Excluded(rule) => format!("  {what} {path} ({rule})"),
         Outcome::Uploaded if e.resumed > 0 => format!(
-            "  {what} {} -> {} ({} bytes, {} of them sent by an earlier run)",
-            e.path.display(),
-            e.remote,
-            e.bytes,
-            e.resumed
+            "  {what} {path} -> {remote} ({} bytes, {} of them sent by an earlier run)",
+            e.bytes, e.resumed
         ),
-        _ => format!(
-            "  {what} {} -> {} ({} bytes)",
-            e.path.display(),
-            e.remote,
-            e.bytes
-        ),
+        _ => format!("  {what} {path} -> {remote} ({} bytes)", e.bytes),
     }
 }
 
@@ -193,13 +198,8 @@ fn verb(dry_run: bool) -> &'static str {
 
 /// `script 1 (folder post/results -> /study)`: which script a line is about.
 fn script_label(s: &ScriptSummary) -> String {
-    format!(
-        "script {} ({} {} -> {})",
-        s.script,
-        s.kind,
-        s.path.display(),
-        s.dest
-    )
+    let (path, dest) = (local(&s.path), escape_controls(&s.dest));
+    format!("script {} ({} {path} -> {dest})", s.script, s.kind)
 }
 
 /// `script 1 (folder post/results -> /study): 12 uploaded, 3 unchanged, 0 failed, ...`
@@ -365,5 +365,28 @@ mod tests {
         );
         let excluded = entry("w", 0, Outcome::Excluded("a rule".into()));
         assert_eq!(describe(&excluded), "  excluded w (a rule)");
+    }
+
+    /// Red team (issue 22): a local name cannot forge a line or reach the terminal raw.
+    #[test]
+    fn names_with_control_characters_are_escaped() {
+        let forged = entry("evil\n  FAKE\u{1b}[2K", 0, Outcome::WouldUpload);
+        let line = describe(&forged);
+        assert!(!line.contains(['\n', '\u{1b}']), "{line:?}");
+        assert!(line.contains("evil\\u{a}  FAKE\\u{1b}[2K"), "{line:?}");
+        let s = ScriptSummary::new(
+            1,
+            "folder",
+            "a\nb".into(),
+            "/d\r",
+            vec![],
+            Duration::ZERO,
+            false,
+        );
+        assert!(
+            !script_line(&s).contains(['\n', '\r']),
+            "{}",
+            script_line(&s)
+        );
     }
 }

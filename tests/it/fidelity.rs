@@ -83,6 +83,24 @@ fn a_post_without_files_content_write_exits_5_says_what_to_tick_and_writes_nothi
     nothing_stored(&env);
 }
 
+/// Red team (issue 22): a run of several scripts stopped in its first still ends with its
+/// total, which shows the scripts that never ran sent nothing.
+#[test]
+fn a_run_of_several_scripts_stopped_early_still_says_its_total() {
+    let env = TestEnv::with_emulator(&["--token", "reader=files.metadata.read account_info.read"]);
+    let study = env.study_sealing("reader");
+    study.write("out/results.csv", RESULTS);
+    study.write("more/results.csv", RESULTS);
+    study.config(&[("folder", "out", "/a"), ("folder", "more", "/b")]);
+    let out = run(&mut study.post(&[]));
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("\ntotal: 0 uploaded"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn get_without_files_content_read_stops_at_the_first_refusal_and_says_it_once() {
     let env = TestEnv::with_emulator(&["--token", "lister=files.metadata.read"]);

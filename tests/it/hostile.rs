@@ -595,6 +595,34 @@ fn get_writes_only_bytes_a_content_hash_vouches_for() {
     }
 }
 
+/// Red team (issue 22): only a refused credential or permission stops a get; any other
+/// route error fails its file, listed, and the rest go on.
+#[test]
+fn a_download_refused_for_another_reason_fails_only_its_file() {
+    let env = TestEnv::new();
+    let study = env.study();
+    let meta = file_metadata("run.csv", "/res/run.csv", 3);
+    let full =
+        json!({"error_summary": "insufficient_space/", "error": {".tag": "insufficient_space"}});
+    let download = post(move || async move { (StatusCode::CONFLICT, axum::Json(full)) });
+    let out = against(
+        &study,
+        &serving(meta, download),
+        &["get", "/res/run.csv", "got"],
+    );
+    assert_fails(&out, 6, "1 of 1 files failed");
+    assert!(
+        stderr(&out).contains("failed: /res/run.csv"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !stderr(&out).contains("refused the rest"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 // ---- Finding 7: messages that mislead ---------------------------------------------------
 
 #[test]

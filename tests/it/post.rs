@@ -468,3 +468,25 @@ fn an_unreachable_dropbox_is_said_once_and_stops_the_run_at_the_first_script() {
         "{last}"
     );
 }
+
+/// Red team (issue 22): a config whose only script is misnamed fails, and the note saying
+/// which script was left to librec-auto comes first: it is why none was found.
+#[test]
+fn the_notes_of_a_config_that_fails_are_still_shown() {
+    let env = TestEnv::new();
+    let study = env.study();
+    let config = study.config(&[("file", "out.csv", "/r")]);
+    let xml = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, xml.replace("dropbox_post.py", "dropbox_upload.py")).unwrap();
+    let out = study.post(&[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let text = stderr(&out);
+    let note = text
+        .find("note: ")
+        .unwrap_or_else(|| panic!("no note in {text}"));
+    assert!(
+        text[note..].contains("dropbox_upload.py is not a dropbox script"),
+        "{text}"
+    );
+    assert!(note < text.find("error: ").unwrap(), "{text}");
+}

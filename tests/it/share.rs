@@ -119,6 +119,14 @@ fn sharing_the_dropbox_root_fails_the_script() {
         reason.contains("cannot share the whole Dropbox"),
         "{reason}"
     );
+    assert_eq!(json["scripts"][0]["failures"][0]["step"], "share");
+    // Red team (issue 22): the text says it too, as every failure does.
+    let out = study.post(&["--share"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("  FAILED share /: cannot share the whole Dropbox"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -14,9 +14,10 @@ pub struct Clock {
 }
 
 impl Clock {
-    /// Unix seconds.
+    /// Unix seconds; a clock moved past the end of time stays there, so all has expired.
     pub fn now(&self) -> i64 {
-        chrono::Utc::now().timestamp() + self.ahead.load(Ordering::Relaxed)
+        let ahead = self.ahead.load(Ordering::Relaxed);
+        chrono::Utc::now().timestamp().saturating_add(ahead)
     }
 
     /// Moves now `by` forward; returns how far ahead of real time it now is, in seconds.
@@ -44,5 +45,17 @@ mod tests {
         assert_eq!(clock.advance(Duration::from_secs(60)), 3660);
         let moved = clock.now() - before;
         assert!((3660..3662).contains(&moved), "{moved}");
+    }
+
+    /// Red team (issue 22): a huge advance wrapped now round to the distant past, so every
+    /// expired token lived again.
+    #[test]
+    fn no_advance_moves_now_back() {
+        let clock = Clock::default();
+        let before = clock.now();
+        clock.advance(Duration::from_secs(u64::MAX));
+        assert_eq!(clock.now(), i64::MAX);
+        clock.advance(Duration::from_secs(u64::MAX));
+        assert!(clock.now() > before);
     }
 }

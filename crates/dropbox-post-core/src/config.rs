@@ -65,8 +65,6 @@ pub struct StudyConfig {
     /// a valid Dropbox path: a mirror keeps what is under it (what such a script posted
     /// before is not known).
     pub disabled_dests: Vec<String>,
-    /// One line for each post script left to librec-auto or switched off.
-    pub notes: Vec<String>,
 }
 
 /// One dropbox script, validated.
@@ -299,11 +297,16 @@ const MAX_CONFIG_BYTES: u64 = 16 << 20;
 /// Reads `config` and validates every dropbox post script in it.
 ///
 /// `target` overrides the study directory (see the module doc for how it is found otherwise).
-/// Its notes say which post scripts are left to librec-auto or switched off.
-pub fn load(config: &Path, target: Option<&Path>) -> Result<StudyConfig, ConfigError> {
+/// `note` hears, as they are found, of the post scripts left to librec-auto or switched
+/// off: also when a later script fails the config (a misnamed script is why none is found).
+pub fn load(
+    config: &Path,
+    target: Option<&Path>,
+    note: &mut dyn FnMut(String),
+) -> Result<StudyConfig, ConfigError> {
     let text = read_text(config)?;
     let study_dir = absolute(target.unwrap_or_else(|| default_study_dir(config)));
-    from_text(&text, config.display().to_string(), study_dir)
+    from_text(&text, config.display().to_string(), study_dir, note)
 }
 
 /// The text of a config file: a regular file, UTF-8, at most [`MAX_CONFIG_BYTES`].
@@ -332,10 +335,14 @@ fn text_of(
 }
 
 /// [`load`] after reading: validates the config `text` (named `file` in messages) against
-/// `study_dir`.
-pub fn from_text(text: &str, file: String, study_dir: PathBuf) -> Result<StudyConfig, ConfigError> {
+/// `study_dir`, telling `note` of each script skipped.
+pub fn from_text(
+    text: &str,
+    file: String,
+    study_dir: PathBuf,
+    note: &mut dyn FnMut(String),
+) -> Result<StudyConfig, ConfigError> {
     let scripts = parse(text, &file)?;
-    let mut notes = Vec::new();
     let mut jobs = Vec::new();
     let mut disabled_dests = Vec::new();
     let mut disabled = 0;
@@ -347,7 +354,7 @@ pub fn from_text(text: &str, file: String, study_dir: PathBuf) -> Result<StudyCo
             } else {
                 format!("{} is not a dropbox script", clip(name))
             };
-            notes.push(format!(
+            note(format!(
                 "{file}:{}: post script {} {what}; left to librec-auto",
                 script.line, script.index
             ));
@@ -358,7 +365,7 @@ pub fn from_text(text: &str, file: String, study_dir: PathBuf) -> Result<StudyCo
             Ok(Validated::Off(dest)) => {
                 disabled_dests.extend(dest);
                 disabled += 1;
-                notes.push(format!(
+                note(format!(
                     "{file}:{}: post script {} ({name}) has option No; skipped",
                     script.line, script.index
                 ));
@@ -388,7 +395,6 @@ pub fn from_text(text: &str, file: String, study_dir: PathBuf) -> Result<StudyCo
         study_dir,
         jobs,
         disabled_dests,
-        notes,
     })
 }
 

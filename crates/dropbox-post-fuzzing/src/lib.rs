@@ -155,9 +155,9 @@ pub fn config(data: &[u8]) {
 
 fn load(text: &str) -> Result<StudyConfig, config::ConfigError> {
     let study_dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
-    let study = config::from_text(text, "config.xml".into(), study_dir)?;
-    study.notes.iter().for_each(|note| check_message(note));
-    Ok(study)
+    config::from_text(text, "config.xml".into(), study_dir, &mut |note| {
+        check_message(&note)
+    })
 }
 
 /// True when the marker occurs and every occurrence is the whole value of a password param.

@@ -5,6 +5,11 @@ use tempfile::TempDir;
 use super::*;
 
 /// A study tree: `post/summary.csv`, `exp00000/result/out.txt`, `keys/dropbox.enc`.
+/// [`super::load`], its notes ignored.
+fn load(config: &Path, target: Option<&Path>) -> Result<StudyConfig, ConfigError> {
+    super::load(config, target, &mut |_| {})
+}
+
 fn study_tree() -> TempDir {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
@@ -699,13 +704,14 @@ fn messages_are_one_bounded_line_whatever_the_config_holds() {
         format!("<librec-auto><post></{long}></post></librec-auto>"),
         format!("<librec-auto><post>&{long};</post></librec-auto>"),
     ] {
-        let result = from_text(&xml, "config.xml".into(), "/study".into());
+        let result = from_text(&xml, "config.xml".into(), "/study".into(), &mut |_| {});
         one_bounded_line(&result.unwrap_err().to_string());
     }
     let other = config_xml(&[script("a\nb.py", &[]), dropbox(&FILE_JOB)]);
-    let dir = study_tree();
-    let study = from_text(&other, "config.xml".into(), dir.path().into()).unwrap();
-    let notes = study.notes;
+    let mut notes = Vec::new();
+    let _ = from_text(&other, "config.xml".into(), "/study".into(), &mut |n| {
+        notes.push(n)
+    });
     assert_eq!(notes.len(), 1);
     one_bounded_line(&notes[0]);
 }

@@ -147,7 +147,7 @@ pub async fn download(
         let outcome = match outcome {
             Ok(fetched) => Outcome::Fetched(fetched),
             // The downloads in flight are dropped with their temp files.
-            Err(FetchError::Api(api)) if api.is_fatal() => {
+            Err(FetchError::Api(api)) if api.refused() => {
                 stopped = Some(api);
                 break;
             }

@@ -178,7 +178,12 @@ impl Run {
             started.elapsed(),
             stopped.as_ref().map(ToString::to_string),
         );
-        Ok(Finished { summary, stopped })
+        let scripts = jobs.len();
+        Ok(Finished {
+            summary,
+            stopped,
+            scripts,
+        })
     }
 }
 
@@ -187,6 +192,9 @@ pub struct Finished {
     pub summary: RunSummary,
     /// The failure that stopped the run early (in `summary.error` as text).
     pub stopped: Option<ApiError>,
+    /// The scripts the run was to post; those after a failure that stopped it have no
+    /// summary.
+    pub scripts: usize,
 }
 
 /// Where a script comes from, for messages: `CONFIG:LINE: post script N`, or the command line.
