@@ -100,18 +100,13 @@ impl Observer for PostView {
     fn script_done(&self, summary: &ScriptSummary) {
         let bar = std::mem::replace(&mut *self.bar(), ProgressBar::hidden());
         bar.finish_and_clear();
+        // Every failure has its line on stderr, with `--json` too, as each file's has.
+        failed_lines(summary, Step::Share);
         if self.json {
             return;
         }
         for entry in summary.plan.iter().flatten() {
             println!("{}", describe(entry));
-        }
-        for f in (summary.failures.iter()).filter(|f| f.step == Step::Share) {
-            eprintln!(
-                "  FAILED share {}: {}",
-                escape_controls(&f.remote),
-                f.reason
-            );
         }
         eprintln!("{}", script_line(summary));
         if let Some(link) = &summary.link {
@@ -120,7 +115,9 @@ impl Observer for PostView {
     }
 
     fn mirror_done(&self, summary: &ScriptSummary) {
-        if !self.json {
+        if self.json {
+            failed_lines(summary, Step::Delete);
+        } else {
             print_mirror(summary, self.verbose);
         }
     }
@@ -234,6 +231,19 @@ fn total_line(run: &RunSummary) -> String {
     )
 }
 
+/// `  FAILED delete /d/x: why`: each failure of `step` (a transfer's has its file's line).
+fn failed_lines(s: &ScriptSummary, step: Step) {
+    let verb = match step {
+        Step::Transfer => return,
+        Step::Share => "share",
+        Step::Delete => "delete",
+    };
+    for f in s.failures.iter().filter(|f| f.step == step) {
+        let (remote, reason) = (escape_controls(&f.remote), escape_controls(&f.reason));
+        eprintln!("  FAILED {verb} {remote}: {reason}");
+    }
+}
+
 /// The mirror's lines: each deletion (`--dry-run` on stdout, `-v` on stderr), each kept and
 /// each failed one, and a summary line. Paths come from the server: control characters are
 /// escaped.
@@ -264,10 +274,7 @@ fn print_mirror(s: &ScriptSummary, verbose: bool) {
         let reason = escape_controls(&k.reason);
         eprintln!("  kept {}: {reason}", shown(&k.remote, k.folder));
     }
-    for f in (s.failures.iter()).filter(|f| f.step == Step::Delete) {
-        let reason = escape_controls(&f.reason);
-        eprintln!("  FAILED delete {}: {reason}", shown(&f.remote, false));
-    }
+    failed_lines(s, Step::Delete);
     let kept = match mirror.kept.len() {
         0 => String::new(),
         n => format!(", {n} kept (each says why above)"),

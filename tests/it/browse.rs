@@ -261,3 +261,16 @@ fn a_file_get_replaces_keeps_its_permissions() {
     assert_eq!(std::fs::read(&b).unwrap(), b"bee");
     assert_eq!(mode(&b), 0o640);
 }
+
+/// Red team (issue 22): a LOCAL that cannot be a folder says why once.
+#[test]
+fn a_get_into_a_file_says_why_once() {
+    let env = TestEnv::new();
+    let study = posted(&env);
+    let file = env.write("afile", "mine");
+    let out = run(&study, &["get", "/res", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("cannot create"), "{err}");
+    assert_eq!(err.matches("os error").count(), 1, "{err}");
+}

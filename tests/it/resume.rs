@@ -408,7 +408,7 @@ fn filters_from_flags_config_and_ignore_file_add_up() {
         .map(|(p, r)| (p.to_string(), r.to_string()))
         .collect();
     assert_eq!(excluded(&json, &study.path("post")), want);
-    assert_eq!(json["totals"]["excluded"], want.len());
+    assert_eq!(json["totals"]["excluded_count"], want.len());
     assert_eq!(json["totals"]["failed"], 0);
 
     // Includes keep only what they match; excludes still win; folders left empty by the

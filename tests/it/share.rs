@@ -120,6 +120,8 @@ fn sharing_the_dropbox_root_fails_the_script() {
         "{reason}"
     );
     assert_eq!(json["scripts"][0]["failures"][0]["step"], "share");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("  FAILED share /: "), "{text}");
     // Red team (issue 22): the text says it too, as every failure does.
     let out = study.post(&["--share"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stderr);

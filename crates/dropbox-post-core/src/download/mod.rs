@@ -35,13 +35,11 @@ pub enum DownloadError {
     /// LOCAL for a single file ends in `..` or names a root: no file name to write.
     #[error("{} does not name a file; pass a file or folder name", .0.display())]
     NotAFileName(PathBuf),
-    #[error("cannot open {}: {source}", .dir.display())]
-    Open { dir: PathBuf, source: ReadError },
-    #[error("cannot create {}: {source}", .dir.display())]
-    Create {
-        dir: PathBuf,
-        source: std::io::Error,
-    },
+    // `error`, not `source`: the message holds the cause, which a source would repeat.
+    #[error("cannot open {}: {error}", .dir.display())]
+    Open { dir: PathBuf, error: ReadError },
+    #[error("cannot create {}: {error}", .dir.display())]
+    Create { dir: PathBuf, error: std::io::Error },
     /// A name from Dropbox that would leave the target or name another file; the whole
     /// download is refused before anything is written.
     #[error(

@@ -71,7 +71,7 @@ pub struct Placement {
 fn open(dir: &Path) -> Result<Folder, DownloadError> {
     Folder::open(dir).map_err(|e| DownloadError::Open {
         dir: dir.to_path_buf(),
-        source: ReadError::Io(e),
+        error: ReadError::Io(e),
     })
 }
 
@@ -114,9 +114,9 @@ pub fn tree(path: &str, entries: Vec<Metadata>, local: &Path) -> Result<Placemen
         placed.push((entry, rel, dest));
     }
     // LOCAL itself is the user's to name, links on the way included.
-    std::fs::create_dir_all(local).map_err(|source| DownloadError::Create {
+    std::fs::create_dir_all(local).map_err(|error| DownloadError::Create {
         dir: local.to_path_buf(),
-        source,
+        error,
     })?;
     let root = open(local)?;
     let mut files = Vec::new();

@@ -127,7 +127,8 @@ pub struct Counts {
     pub folders_created: usize,
     /// Bytes sent (or, with `--dry-run`, that would be sent).
     pub bytes: u64,
-    /// Files and folders a filter left out.
+    /// Files and folders a filter left out (`excluded_count`: a script's `excluded` lists them).
+    #[serde(rename = "excluded_count")]
     pub excluded: usize,
     /// Uploads that continued a session an interrupted run had begun, and the bytes that
     /// run had sent (not in `bytes`).
@@ -444,6 +445,8 @@ mod tests {
         assert_eq!(s.counts.excluded, 1);
         let json = serde_json::to_value(&s).unwrap();
         assert_eq!(json["excluded"][0]["path"], "x.ckpt");
+        // Red team (issue 22): one key per name; the list and its count apart.
+        assert_eq!(json["excluded_count"], 1);
         assert_eq!(json["excluded"][0]["rule"], "exclude \"*.ckpt\"");
         assert!(json.get("mirror").is_none());
     }
