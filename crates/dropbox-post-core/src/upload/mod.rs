@@ -1,7 +1,9 @@
 //! Posting local files and folders to Dropbox: a run ([`run`]) of scripts, each (`job`)
 //! walk → plan → engine → report, then the mirror deletions.
 
+mod batcher;
 mod buffers;
+mod commit;
 pub mod engine;
 pub mod filter;
 pub mod hash_cache;
@@ -9,8 +11,14 @@ mod job;
 pub mod mirror;
 pub mod options;
 pub mod plan;
+mod reader;
 pub mod report;
 pub mod resume;
 pub mod run;
+mod session;
+mod settings;
+mod state;
+#[cfg(test)]
+mod test_support;
 mod unchanged;
 pub mod walk;

@@ -1,0 +1,258 @@
+//! An upload session of one file: started with its first chunk, appended to chunk by chunk
+//! (the last append closes it), journalled as it goes when the file takes several requests,
+//! and continued from the journal where Dropbox's bytes end once those are proved the
+//! file's own. Committing the closed session is the batcher's (`commit`).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::dropbox::client::DropboxClient;
+use crate::dropbox::content_hash::content_hash;
+use crate::dropbox::error::{ApiError, Reason};
+use crate::dropbox::types::UploadSessionCursor;
+
+use super::plan::PlannedFile;
+use super::reader::{Piece, ReadError, read_chunks};
+use super::resume::Saved;
+use super::state::{FileError, RunState};
+
+/// Where an upload continues: the session journalled by an earlier run, the offset Dropbox
+/// holds, and the content hash the file's first `offset` bytes must have.
+pub(super) struct ResumePoint {
+    saved: Saved,
+    offset: u64,
+    hash: String,
+}
+
+/// A file whose bytes Dropbox holds whole, in a closed session, ready to be committed.
+pub(super) struct ClosedSession {
+    pub session_id: String,
+    /// The content hash of the file as read and sent.
+    pub hash: String,
+    /// Bytes an earlier run had sent.
+    pub resumed: u64,
+}
+
+/// Where Dropbox's copy of a journalled session ends, if it is one we can prove; `None`
+/// when the session must be started afresh (expired, unknown, or holding other bytes).
+/// Asked with an empty append at the acknowledged offset: Dropbox answers it, or names the
+/// offset it holds.
+pub(super) async fn resume_point(
+    client: &DropboxClient,
+    saved: Saved,
+) -> Result<Option<ResumePoint>, ApiError> {
+    let cursor = UploadSessionCursor {
+        session_id: saved.session_id.clone(),
+        offset: saved.acked,
+    };
+    let held = match client.append(cursor, Bytes::new(), None, false).await {
+        Ok(()) => Some((saved.acked, saved.acked_hash.clone())),
+        Err(e) => match e.reason() {
+            // The append in flight when the last run ended did arrive.
+            Some(Reason::IncorrectOffset(at)) => {
+                saved.sending.clone().filter(|(end, _)| *end == at)
+            }
+            // ...and it was the closing one.
+            Some(Reason::Closed) => saved.sending.clone().filter(|(end, _)| *end == saved.size),
+            Some(_) => None,
+            None if matches!(e, ApiError::BadInput { .. } | ApiError::Decode { .. }) => None,
+            None => return Err(e),
+        },
+    };
+    if held.is_none() {
+        tracing::debug!("starting {} afresh", saved.session_id);
+    }
+    Ok(held.map(|(offset, hash)| ResumePoint {
+        saved,
+        offset,
+        hash,
+    }))
+}
+
+/// Send `file` through a new upload session, or from `start` on in a journalled one.
+pub(super) async fn upload(
+    state: &Arc<RunState>,
+    file: &PlannedFile,
+    start: Option<ResumePoint>,
+) -> Result<ClosedSession, FileError> {
+    let resumed = start.as_ref().map_or(0, |s| s.offset);
+    let from = start.as_ref().map(|s| (s.offset, s.hash.clone()));
+    let chunk = state.settings.chunk_size;
+    let mut chunks = read_chunks(file.local.clone(), chunk, state.budget.clone(), from);
+    // Only a file of several requests is worth journalling.
+    let journalled = state.journal.enabled() && file.local.size > chunk as u64;
+    let (mut saved, mut offset, mut acked_hash) = match start {
+        Some(s) => (Some(s.saved), s.offset, s.hash),
+        None => (None, 0, String::new()),
+    };
+    let mut session = saved.as_ref().map(|s| s.session_id.clone());
+    // Counted once the reader has proved those bytes the file's own.
+    let mut already_there = resumed;
+    while let Some(piece) = chunks.recv().await {
+        let Piece {
+            data,
+            hash,
+            own_hash,
+            last,
+        } = piece.map_err(FileError::Read)?;
+        if state.stopped() {
+            return Err(FileError::Stopped);
+        }
+        state.progress.advance(std::mem::take(&mut already_there));
+        let len = data.len() as u64;
+        let end = offset + len;
+        match &session {
+            None => {
+                let id = state.client.start_session(data, &own_hash, last).await?;
+                saved = Saved::started(file, &id, end, &hash).filter(|_| journalled);
+                if let Some(s) = &saved {
+                    state.journal.record(file, s);
+                }
+                session = Some(id);
+            }
+            Some(id) => {
+                if let Some(s) = &mut saved {
+                    s.acked = offset;
+                    s.acked_hash = acked_hash;
+                    s.sending = Some((end, hash.clone()));
+                    state.journal.record(file, s);
+                }
+                append_resuming(&state.client, id, offset, data, &own_hash, last).await?;
+            }
+        }
+        offset = end;
+        state.progress.advance(len);
+        acked_hash = hash;
+        if last {
+            state.cache.learn(&file.local, &acked_hash);
+            let session_id = session.expect("a session was started for the first chunk");
+            return Ok(ClosedSession {
+                session_id,
+                hash: acked_hash,
+                resumed,
+            });
+        }
+    }
+    Err(ReadError::Io(std::io::Error::other(
+        "the reader stopped before the end of the file",
+    ))
+    .into())
+}
+
+/// Send `data` (with its content hash) at `start`; after a lost answer, Dropbox's
+/// `correct_offset` says how much of it arrived, and only the rest is sent again.
+pub(super) async fn append_resuming(
+    client: &DropboxClient,
+    session_id: &str,
+    start: u64,
+    data: Bytes,
+    hash: &str,
+    close: bool,
+) -> Result<(), ApiError> {
+    let end = start + data.len() as u64;
+    let mut at = start;
+    let mut resumes = 0;
+    loop {
+        let cursor = UploadSessionCursor {
+            session_id: session_id.to_string(),
+            offset: at,
+        };
+        let rest = data.slice((at - start) as usize..);
+        // Each call names the hash of its own bytes; only a resent tail needs its own.
+        let hash = match at == start {
+            true => hash.to_string(),
+            false => content_hash(&rest),
+        };
+        let error = match client.append(cursor, rest, Some(&hash), close).await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        match error.reason() {
+            Some(Reason::IncorrectOffset(correct)) if correct == end => return Ok(()),
+            Some(Reason::IncorrectOffset(correct))
+                if (start..end).contains(&correct) && resumes < client.pacer().max_attempts() =>
+            {
+                tracing::debug!("resuming {session_id} at {correct} (sent from {at})");
+                resumes += 1;
+                at = correct;
+            }
+            Some(Reason::Closed) if close => return Ok(()),
+            _ => return Err(error),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dropbox::content_hash::BLOCK_SIZE;
+    use crate::dropbox::types::{
+        CommitInfo, UploadSessionFinishArg, UploadSessionFinishBatchResultEntry,
+    };
+    use crate::upload::test_support::emulated;
+
+    #[tokio::test]
+    async fn resuming_sends_only_what_dropbox_lacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_emu, client) = emulated(dir.path()).await;
+        let data: Bytes = (0..3 * BLOCK_SIZE).map(|i| (i % 253) as u8).collect();
+        let (b1, b2) = (BLOCK_SIZE as u64, 2 * BLOCK_SIZE as u64);
+        let (first, second) = (
+            data.slice(..BLOCK_SIZE),
+            data.slice(BLOCK_SIZE..2 * BLOCK_SIZE),
+        );
+        let id = client
+            .start_session(first.clone(), &content_hash(&first), false)
+            .await
+            .unwrap();
+        let cursor = |offset| UploadSessionCursor {
+            session_id: id.clone(),
+            offset,
+        };
+        let hash = content_hash(&second);
+        client
+            .append(cursor(b1), second, Some(&hash), false)
+            .await
+            .unwrap();
+        // As if the answer to the append above was lost: the chunk from b1 is sent again,
+        // Dropbox says it holds b2 bytes, and only the rest goes out.
+        // Each call names the hash of what it carries, or Dropbox refuses it.
+        let rest = data.slice(BLOCK_SIZE..);
+        append_resuming(&client, &id, b1, rest.clone(), &content_hash(&rest), true)
+            .await
+            .unwrap();
+        // A repeat of the closing append is already there.
+        let last = data.slice(2 * BLOCK_SIZE..);
+        append_resuming(&client, &id, b2, last.clone(), &content_hash(&last), true)
+            .await
+            .unwrap();
+        let mut commit = CommitInfo::new("/resumed.bin", crate::dropbox::types::WriteMode::Add);
+        commit.mute = true;
+        let results = client
+            .finish_batch(vec![UploadSessionFinishArg {
+                cursor: cursor(data.len() as u64),
+                commit,
+                content_hash: None,
+            }])
+            .await
+            .unwrap();
+        match &results[0] {
+            UploadSessionFinishBatchResultEntry::Success(meta) => assert_eq!(
+                meta.content_hash.as_deref(),
+                Some(content_hash(&data).as_str())
+            ),
+            other => panic!("{other:?}"),
+        }
+        // A gap (Dropbox holds less than the chunk's start) cannot be filled from memory.
+        let gap = client
+            .start_session(Bytes::from_static(b"ab"), &content_hash(b"ab"), false)
+            .await
+            .unwrap();
+        let xyz = Bytes::from_static(b"xyz");
+        let err = append_resuming(&client, &gap, 5, xyz, &content_hash(b"xyz"), false)
+            .await
+            .unwrap_err();
+        assert_eq!(err.reason(), Some(Reason::IncorrectOffset(2)));
+    }
+}
