@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::dropbox::client::DropboxClient;
-use crate::dropbox::error::{ApiError, Reason, entry_failure, reason_of};
+use crate::dropbox::error::{ApiError, entry_failure};
+use crate::dropbox::route_error::RouteError;
 use crate::dropbox::types::{
     CommitInfo, FileMetadata, Metadata, UploadSessionCursor, UploadSessionFinishArg,
     UploadSessionFinishBatchResultEntry,
@@ -98,17 +99,19 @@ async fn commit(state: &RunState, batch: Vec<Staged>) -> Vec<Staged> {
             }
             UploadSessionFinishBatchResultEntry::Failure { failure } => failure,
         };
-        match reason_of(&failure) {
-            Reason::TooManyWriteOperations if p.tries + 1 < state.client.pacer().max_attempts() => {
+        match RouteError::of_finish_entry(&failure) {
+            RouteError::TooManyWriteOperations
+                if p.tries + 1 < state.client.pacer().max_attempts() =>
+            {
                 p.tries += 1;
                 backoff = backoff.max(p.tries);
                 again.push(p);
             }
-            Reason::NotFound | Reason::Closed | Reason::Conflict(_) => {
+            RouteError::NotFound | RouteError::Closed | RouteError::Conflict(_) => {
                 let outcome = already_there(state, &p, &failure).await;
                 state.record_resumed(&p.file, outcome, p.resumed);
             }
-            Reason::InsufficientSpace => {
+            RouteError::InsufficientSpace => {
                 let e = ApiError::Endpoint {
                     route: FINISH_BATCH.into(),
                     summary: crate::dropbox::types::error_summary(&failure),
@@ -175,7 +178,12 @@ async fn roll_back(client: &DropboxClient, file: &PlannedFile, bad: &str) -> Str
             "not rolled back: {path} changed on Dropbox since (another writer?) and is left as it is"
         )
     };
-    let gone = |e: &ApiError| matches!(e.reason(), Some(Reason::NotFound | Reason::Conflict(_)));
+    let gone = |e: &ApiError| {
+        matches!(
+            e.route_error(),
+            Some(RouteError::NotFound | RouteError::Conflict(_))
+        )
+    };
     // What the bad commit replaced: its predecessor in the file's revisions, asked even when
     // the listing showed no file, since someone may have written one in between. A restore
     // is not conditional, so the same answer must show the bad revision still the newest.

@@ -9,7 +9,8 @@ use bytes::Bytes;
 
 use crate::dropbox::client::DropboxClient;
 use crate::dropbox::content_hash::content_hash;
-use crate::dropbox::error::{ApiError, Reason};
+use crate::dropbox::error::ApiError;
+use crate::dropbox::route_error::RouteError;
 use crate::dropbox::types::UploadSessionCursor;
 
 use super::plan::PlannedFile;
@@ -48,13 +49,13 @@ pub(super) async fn resume_point(
     };
     let held = match client.append(cursor, Bytes::new(), None, false).await {
         Ok(()) => Some((saved.acked, saved.acked_hash.clone())),
-        Err(e) => match e.reason() {
+        Err(e) => match e.route_error() {
             // The append in flight when the last run ended did arrive.
-            Some(Reason::IncorrectOffset(at)) => {
+            Some(RouteError::IncorrectOffset(at)) => {
                 saved.sending.clone().filter(|(end, _)| *end == at)
             }
             // ...and it was the closing one.
-            Some(Reason::Closed) => saved.sending.clone().filter(|(end, _)| *end == saved.size),
+            Some(RouteError::Closed) => saved.sending.clone().filter(|(end, _)| *end == saved.size),
             Some(_) => None,
             None if matches!(e, ApiError::BadInput { .. } | ApiError::Decode { .. }) => None,
             None => return Err(e),
@@ -168,16 +169,16 @@ pub(super) async fn append_resuming(
             Ok(()) => return Ok(()),
             Err(e) => e,
         };
-        match error.reason() {
-            Some(Reason::IncorrectOffset(correct)) if correct == end => return Ok(()),
-            Some(Reason::IncorrectOffset(correct))
+        match error.route_error() {
+            Some(RouteError::IncorrectOffset(correct)) if correct == end => return Ok(()),
+            Some(RouteError::IncorrectOffset(correct))
                 if (start..end).contains(&correct) && resumes < client.pacer().max_attempts() =>
             {
                 tracing::debug!("resuming {session_id} at {correct} (sent from {at})");
                 resumes += 1;
                 at = correct;
             }
-            Some(Reason::Closed) if close => return Ok(()),
+            Some(RouteError::Closed) if close => return Ok(()),
             _ => return Err(error),
         }
     }
@@ -253,6 +254,6 @@ mod tests {
         let err = append_resuming(&client, &gap, 5, xyz, &content_hash(b"xyz"), false)
             .await
             .unwrap_err();
-        assert_eq!(err.reason(), Some(Reason::IncorrectOffset(2)));
+        assert_eq!(err.route_error(), Some(RouteError::IncorrectOffset(2)));
     }
 }
