@@ -265,7 +265,7 @@ mod tests {
     use crate::dropbox::content_hash::{BLOCK_SIZE, content_hash};
     use crate::upload::hash_cache::HashCache;
     use crate::upload::report::Progress;
-    use crate::upload::resume::Resume;
+    use crate::upload::resume::UploadJournal;
     use crate::upload::settings::Settings;
     use crate::upload::test_support::{emulated, local};
     use bytes::Bytes;
@@ -284,7 +284,7 @@ mod tests {
         let state = RunState::new(
             Arc::new(client),
             Arc::new(HashCache::disabled()),
-            Arc::new(Resume::disabled()),
+            Arc::new(UploadJournal::disabled()),
             settings,
             Arc::new(Progress::new("t", 1, 3, false, false, None)),
         );

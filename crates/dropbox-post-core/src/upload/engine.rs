@@ -8,7 +8,7 @@
 //!   `close=true`. Buffers are taken from a fixed byte budget and recycled (`buffers`), so
 //!   memory stays flat whatever the file sizes and `--jobs`.
 //! - A file Dropbox may already hold (same size) is first proved unchanged by content hash
-//!   (`unchanged`); only what differs is read again and sent.
+//!   (`hash_check`); only what differs is read again and sent.
 //! - A file is checked against its walk-time size and mtime before reading and after the
 //!   last byte; if it changed, its last chunk is never sent and nothing is committed.
 //! - A file of more than one chunk is journalled as it goes (`resume`); a later run
@@ -34,13 +34,13 @@ use crate::dropbox::error::ApiError;
 use super::batcher::{self, Policy};
 use super::commit::{Committer, Staged};
 use super::hash_cache::HashCache;
+use super::hash_check;
 use super::plan::{Plan, PlannedFile, PlannedFolder};
 use super::reader::ReadError;
 use super::report::{Entry, Outcome, Progress, reason};
-use super::resume::Resume;
+use super::resume::UploadJournal;
 use super::session::{self, ClosedSession};
 use super::state::{FileError, RunState};
-use super::unchanged;
 
 pub use super::settings::{DEFAULT_JOBS, Settings};
 
@@ -52,7 +52,7 @@ pub async fn run(
     settings: Settings,
     progress: Arc<Progress>,
     cache: Arc<HashCache>,
-    resume: Arc<Resume>,
+    resume: Arc<UploadJournal>,
 ) -> Result<(), ApiError> {
     let settings = settings.normalized();
     let state = Arc::new(RunState::new(
@@ -90,7 +90,7 @@ pub async fn run(
     let (known, fresh): (Vec<_>, Vec<_>) =
         (plan.files.into_iter()).partition(|f| f.unchanged_if.is_some());
     let (stop, skip) = (state.clone(), state.clone());
-    let changed = unchanged::changed(
+    let differing = hash_check::differing(
         known,
         cache,
         state.settings.checkers,
@@ -110,7 +110,7 @@ pub async fn run(
     let committer = Committer(state.clone());
     let batcher = tokio::spawn(async move { batcher::run(&committer, &policy, rx).await });
     futures_util::stream::iter(fresh)
-        .chain(changed)
+        .chain(differing)
         .for_each_concurrent(state.settings.jobs, |file| {
             let state = state.clone();
             let tx = tx.clone();

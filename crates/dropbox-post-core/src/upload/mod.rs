@@ -7,6 +7,7 @@ mod commit;
 pub mod engine;
 pub mod filter;
 pub mod hash_cache;
+mod hash_check;
 mod job;
 pub mod mirror;
 pub mod options;
@@ -20,5 +21,4 @@ mod settings;
 mod state;
 #[cfg(test)]
 mod test_support;
-mod unchanged;
 pub mod walk;

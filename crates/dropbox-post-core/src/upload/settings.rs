@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::dropbox::content_hash::BLOCK_SIZE;
 use crate::dropbox::limits::{MAX_BATCH, MAX_REQUEST_BYTES};
 
-use super::unchanged;
+use super::hash_check;
 
 /// Files in flight unless told otherwise: uploads only stage data and commits are batched,
 /// so many small files gain from more (rclone recommends 32–64 with batched commits).
@@ -39,7 +39,7 @@ impl Default for Settings {
             batch_max: MAX_BATCH,
             batch_idle: Duration::from_millis(200),
             batch_max_wait: Duration::from_secs(5),
-            checkers: unchanged::default_checkers(),
+            checkers: hash_check::default_checkers(),
             dry_run: false,
         }
     }

@@ -11,7 +11,7 @@ use super::hash_cache::HashCache;
 use super::plan::PlannedFile;
 use super::reader::ReadError;
 use super::report::{Entry, Outcome, Progress, STOPPED, reason};
-use super::resume::Resume;
+use super::resume::UploadJournal;
 use super::settings::Settings;
 
 /// Why one file was not sent.
@@ -28,7 +28,7 @@ pub(super) enum FileError {
 pub(super) struct RunState {
     pub client: Arc<DropboxClient>,
     pub cache: Arc<HashCache>,
-    pub journal: Arc<Resume>,
+    pub journal: Arc<UploadJournal>,
     pub settings: Settings,
     pub progress: Arc<Progress>,
     pub budget: Arc<Budget>,
@@ -40,7 +40,7 @@ impl RunState {
     pub fn new(
         client: Arc<DropboxClient>,
         cache: Arc<HashCache>,
-        journal: Arc<Resume>,
+        journal: Arc<UploadJournal>,
         settings: Settings,
         progress: Arc<Progress>,
     ) -> RunState {
