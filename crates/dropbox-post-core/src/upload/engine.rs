@@ -42,7 +42,7 @@ use super::resume::UploadJournal;
 use super::session::{self, ClosedSession};
 use super::state::{FileError, RunState};
 
-pub use super::settings::{DEFAULT_JOBS, Settings};
+pub use super::settings::{ChunkSize, DEFAULT_JOBS, Settings};
 
 /// Send one job's plan. Per-file failures are recorded in `progress`; the error is the
 /// one that stopped the run early (bad credential, no space left), if any.

@@ -79,7 +79,7 @@ pub(super) async fn upload(
 ) -> Result<ClosedSession, FileError> {
     let resumed = start.as_ref().map_or(0, |s| s.offset);
     let from = start.as_ref().map(|s| (s.offset, s.hash.clone()));
-    let chunk = state.settings.chunk_size;
+    let chunk = state.settings.chunk_size.bytes();
     let mut chunks = read_chunks(file.local.clone(), chunk, state.budget.clone(), from);
     // Only a file of several requests is worth journalling.
     let journalled = state.journal.enabled() && file.local.size > chunk as u64;

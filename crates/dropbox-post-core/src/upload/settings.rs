@@ -7,6 +7,47 @@ use crate::dropbox::limits::{MAX_BATCH, MAX_REQUEST_BYTES};
 
 use super::hash_check;
 
+/// Bytes per upload request of a big file: a whole number of 4 MiB blocks (Dropbox's
+/// content-hash block), at least one, within Dropbox's 150 MiB request limit, so at most
+/// 148 MiB. Only such a size can be held: the one check is [`ChunkSize::from_mib`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkSize(usize);
+
+impl ChunkSize {
+    /// The largest, in MiB.
+    pub const MAX_MIB: usize = (MAX_REQUEST_BYTES / BLOCK_SIZE * BLOCK_SIZE) >> 20;
+    const BLOCK_MIB: usize = BLOCK_SIZE >> 20;
+
+    /// `mib` MiB, if that is a valid chunk size; else what it must be, in words.
+    pub fn from_mib(mib: usize) -> Result<ChunkSize, String> {
+        let block = Self::BLOCK_MIB;
+        match mib {
+            n if n > 0 && n % block == 0 && n <= Self::MAX_MIB => Ok(ChunkSize(n << 20)),
+            _ => Err(format!(
+                "must be a multiple of {block} between {block} and {}",
+                Self::MAX_MIB
+            )),
+        }
+    }
+
+    pub fn bytes(self) -> usize {
+        self.0
+    }
+}
+
+impl Default for ChunkSize {
+    fn default() -> Self {
+        ChunkSize(2 * BLOCK_SIZE)
+    }
+}
+
+/// In MiB, as `--chunk-size` takes it.
+impl std::fmt::Display for ChunkSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0 >> 20)
+    }
+}
+
 /// Files in flight unless told otherwise: uploads only stage data and commits are batched,
 /// so many small files gain from more (rclone recommends 32–64 with batched commits).
 pub const DEFAULT_JOBS: u16 = 16;
@@ -15,8 +56,8 @@ pub const DEFAULT_JOBS: u16 = 16;
 pub struct Settings {
     /// Files in flight at once.
     pub jobs: usize,
-    /// Bytes per request of a chunked upload; a multiple of 4 MiB, at most 148 MiB.
-    pub chunk_size: usize,
+    /// Bytes per request of a chunked upload.
+    pub chunk_size: ChunkSize,
     /// Bytes of file data held in memory at once, across all files.
     pub buffer_budget: usize,
     pub batch_max: usize,
@@ -34,7 +75,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             jobs: usize::from(DEFAULT_JOBS),
-            chunk_size: 2 * BLOCK_SIZE,
+            chunk_size: ChunkSize::default(),
             buffer_budget: 48 * 1024 * 1024,
             batch_max: MAX_BATCH,
             batch_idle: Duration::from_millis(200),
@@ -46,12 +87,9 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// Round `chunk_size` to whole 4 MiB blocks within Dropbox's request limit, and make
-    /// the budget hold at least one chunk.
+    /// Make the budget hold at least one chunk, and every count at least one.
     pub fn normalized(mut self) -> Self {
-        let max = MAX_REQUEST_BYTES / BLOCK_SIZE * BLOCK_SIZE;
-        self.chunk_size = (self.chunk_size / BLOCK_SIZE * BLOCK_SIZE).clamp(BLOCK_SIZE, max);
-        self.buffer_budget = self.buffer_budget.max(self.chunk_size);
+        self.buffer_budget = self.buffer_budget.max(self.chunk_size.bytes());
         self.jobs = self.jobs.max(1);
         self.checkers = self.checkers.max(1);
         self.batch_max = self.batch_max.clamp(1, MAX_BATCH);
@@ -66,21 +104,29 @@ mod tests {
     #[test]
     fn settings_are_normalized() {
         let s = Settings {
-            chunk_size: 10 * 1024 * 1024,
+            chunk_size: ChunkSize::from_mib(8).unwrap(),
             buffer_budget: 1,
             jobs: 0,
             batch_max: 5000,
             ..Settings::default()
         }
         .normalized();
-        assert_eq!(s.chunk_size, 8 * 1024 * 1024);
-        assert_eq!(s.buffer_budget, s.chunk_size);
+        assert_eq!(s.buffer_budget, 8 << 20);
         assert_eq!((s.jobs, s.batch_max), (1, MAX_BATCH));
-        let big = Settings {
-            chunk_size: 1 << 30,
-            ..Settings::default()
+    }
+
+    #[test]
+    fn only_whole_blocks_within_the_request_limit_are_chunk_sizes() {
+        for mib in [4, 8, 148] {
+            assert_eq!(ChunkSize::from_mib(mib).unwrap().bytes(), mib << 20);
         }
-        .normalized();
-        assert_eq!(big.chunk_size, 148 * 1024 * 1024);
+        for mib in [0, 2, 6, 152, 1 << 20] {
+            let refused = ChunkSize::from_mib(mib).unwrap_err();
+            assert_eq!(
+                refused, "must be a multiple of 4 between 4 and 148",
+                "{mib}"
+            );
+        }
+        assert_eq!(ChunkSize::default().to_string(), "8");
     }
 }
