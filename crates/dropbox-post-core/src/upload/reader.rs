@@ -29,9 +29,11 @@ pub enum ReadError {
     NotResumable,
 }
 
-/// One chunk of a file, with the content hash of the file up to its end (for the last
-/// chunk, the whole file's) and its own, which the request carrying it names.
+/// One chunk of a file: where it starts, its bytes, the content hash of the file up to its
+/// end (for the last chunk, the whole file's) and its own, which the request carrying it
+/// names. A piece stands alone: pieces can go out in any order.
 pub struct Piece {
+    pub offset: u64,
     /// Holds its share of the budget until the request that carries it is done.
     pub data: Bytes,
     pub hash: String,
@@ -99,6 +101,8 @@ fn read_into(
         let own_hash = own.finish();
         remaining -= len as u64;
         let last = remaining == 0;
+        let at = offset;
+        offset += len as u64;
         let hash = if last {
             if handle.read(&mut [0u8; 1])? != 0 {
                 return Err(ReadError::Changed("it grew".into()));
@@ -109,6 +113,7 @@ fn read_into(
             hasher.clone().finish()
         };
         let piece = Piece {
+            offset: at,
             data: buf.freeze(),
             hash,
             own_hash,
@@ -151,8 +156,11 @@ mod tests {
     fn collect(file: &LocalFile, chunk: usize) -> Result<(Vec<usize>, String), ReadError> {
         let mut sizes = Vec::new();
         let mut hash = None;
+        let mut next = 0;
         read_into(file, chunk, &Budget::new(chunk), None, |piece| {
             assert_eq!(piece.own_hash, content_hash(&piece.data));
+            assert_eq!(piece.offset, next, "pieces follow one another");
+            next += piece.data.len() as u64;
             sizes.push(piece.data.len());
             hash = Some(piece.hash).filter(|_| piece.last);
             true
@@ -233,7 +241,10 @@ mod tests {
         let budget = Budget::new(BLOCK_SIZE);
         let read = |hash: String| {
             let from = (BLOCK_SIZE as u64, hash);
-            read_into(&local(&path), BLOCK_SIZE, &budget, Some(&from), |_| true)
+            read_into(&local(&path), BLOCK_SIZE, &budget, Some(&from), |piece| {
+                assert_eq!(piece.offset, BLOCK_SIZE as u64, "the first piece sent");
+                true
+            })
         };
         assert!(read(content_hash(&vec![7u8; BLOCK_SIZE])).is_ok());
         let other = read(content_hash(&vec![8u8; BLOCK_SIZE]));

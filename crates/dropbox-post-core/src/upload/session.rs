@@ -83,53 +83,30 @@ pub(super) async fn upload(
     let mut chunks = read_chunks(file.local.clone(), chunk, state.budget.clone(), from);
     // Only a file of several requests is worth journalling.
     let journalled = state.journal.enabled() && file.local.size > chunk as u64;
-    let (mut saved, mut offset, mut acked_hash) = match start {
-        Some(s) => (Some(s.saved), s.offset, s.hash),
-        None => (None, 0, String::new()),
+    let (mut session, mut acked_hash) = match start {
+        Some(s) => (Some(Session::continued(state, file, s.saved)), s.hash),
+        None => (None, String::new()),
     };
-    let mut session = saved.as_ref().map(|s| s.session_id.clone());
     // Counted once the reader has proved those bytes the file's own.
     let mut already_there = resumed;
     while let Some(piece) = chunks.recv().await {
-        let Piece {
-            data,
-            hash,
-            own_hash,
-            last,
-        } = piece.map_err(FileError::Read)?;
+        let piece = piece.map_err(FileError::Read)?;
         if state.stopped() {
             return Err(FileError::Stopped);
         }
         state.progress.advance(std::mem::take(&mut already_there));
-        let len = data.len() as u64;
-        let end = offset + len;
-        match &session {
-            None => {
-                let id = state.client.start_session(data, &own_hash, last).await?;
-                saved = Saved::started(file, &id, end, &hash).filter(|_| journalled);
-                if let Some(s) = &saved {
-                    state.journal.record(file, s);
-                }
-                session = Some(id);
-            }
-            Some(id) => {
-                if let Some(s) = &mut saved {
-                    s.acked = offset;
-                    s.acked_hash = acked_hash;
-                    s.sending = Some((end, hash.clone()));
-                    state.journal.record(file, s);
-                }
-                append_resuming(&state.client, id, offset, data, &own_hash, last).await?;
-            }
+        let (len, hash, last) = (piece.data.len() as u64, piece.hash.clone(), piece.last);
+        match &mut session {
+            None => session = Some(Session::start(state, file, piece, journalled).await?),
+            Some(session) => session.append(piece, acked_hash).await?,
         }
-        offset = end;
         state.progress.advance(len);
         acked_hash = hash;
         if last {
             state.cache.learn(&file.local, &acked_hash);
-            let session_id = session.expect("a session was started for the first chunk");
+            let session = session.expect("a session was started for the first chunk");
             return Ok(ClosedSession {
-                session_id,
+                session_id: session.id,
                 hash: acked_hash,
                 resumed,
             });
@@ -139,6 +116,73 @@ pub(super) async fn upload(
         "the reader stopped before the end of the file",
     ))
     .into())
+}
+
+/// One file's upload session on Dropbox, and its journal entry when it is journalled.
+struct Session<'a> {
+    state: &'a RunState,
+    file: &'a PlannedFile,
+    id: String,
+    entry: Option<Saved>,
+}
+
+impl<'a> Session<'a> {
+    /// Opens a session with the file's first piece (closing it if that is all there is).
+    async fn start(
+        state: &'a RunState,
+        file: &'a PlannedFile,
+        piece: Piece,
+        journalled: bool,
+    ) -> Result<Session<'a>, ApiError> {
+        let end = piece.offset + piece.data.len() as u64;
+        let client = &state.client;
+        let id = client
+            .start_session(piece.data, &piece.own_hash, piece.last)
+            .await?;
+        let entry = Saved::started(file, &id, end, &piece.hash).filter(|_| journalled);
+        if let Some(entry) = &entry {
+            state.journal.record(file, entry);
+        }
+        Ok(Session {
+            state,
+            file,
+            id,
+            entry,
+        })
+    }
+
+    /// The session an earlier run journalled.
+    fn continued(state: &'a RunState, file: &'a PlannedFile, entry: Saved) -> Session<'a> {
+        Session {
+            state,
+            file,
+            id: entry.session_id.clone(),
+            entry: Some(entry),
+        }
+    }
+
+    /// Appends `piece` (closing the session with the last), journalled first: Dropbox holds
+    /// the file up to the piece (whose content hash is `acked_hash`) or, should the answer
+    /// be lost, up to its end.
+    async fn append(&mut self, piece: Piece, acked_hash: String) -> Result<(), ApiError> {
+        let end = piece.offset + piece.data.len() as u64;
+        if let Some(entry) = &mut self.entry {
+            entry.acked = piece.offset;
+            entry.acked_hash = acked_hash;
+            entry.sending = Some((end, piece.hash));
+            self.state.journal.record(self.file, entry);
+        }
+        let client = &self.state.client;
+        append_resuming(
+            client,
+            &self.id,
+            piece.offset,
+            piece.data,
+            &piece.own_hash,
+            piece.last,
+        )
+        .await
+    }
 }
 
 /// Send `data` (with its content hash) at `start`; after a lost answer, Dropbox's
