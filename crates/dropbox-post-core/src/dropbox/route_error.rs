@@ -5,8 +5,9 @@
 //! `error::explain`'s; this is what it means for the code that acts on it.
 //!
 //! Stone writes a union as `{".tag": t, t: value}` for a union or primitive member and
-//! puts a struct member's fields beside the tag; every union here is open (`other`, and
-//! tags added later, decode as [`RouteError::Other`]).
+//! puts a struct member's fields beside the tag. Only the members acted on are decoded:
+//! every other shape (`other`, tags added later, a tag out of place) is
+//! [`RouteError::Other`].
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -36,6 +37,7 @@ pub enum WriteConflict {
     File,
     Folder,
     FileAncestor,
+    /// A kind added later: still something in the way.
     #[serde(other)]
     Other,
 }
@@ -44,11 +46,11 @@ impl RouteError {
     /// The error of a call to `route`; a route this client does not call means nothing.
     pub fn of(route: &str, error: &Value) -> RouteError {
         match route {
-            "files/upload_session/start" => decode::<StartError>(error).map(Into::into),
+            "files/upload_session/start" => decode::<HashMismatch>(error).map(Into::into),
             "files/upload_session/append_v2" => decode::<AppendError>(error).map(Into::into),
             "files/upload_session/finish" => decode::<FinishError>(error).map(Into::into),
             "files/upload" => decode::<UploadError>(error).map(Into::into),
-            "files/create_folder_v2" => decode::<PathWriteError>(error).map(Into::into),
+            "files/create_folder_v2" => decode::<UnderPath<WriteError>>(error).map(Into::into),
             "files/delete_v2" | "files/restore" => decode::<DeleteError>(error).map(Into::into),
             "files/delete_batch/check" => decode::<DeleteBatchError>(error).map(Into::into),
             "files/get_metadata"
@@ -57,7 +59,9 @@ impl RouteError {
             | "files/list_revisions"
             | "files/download"
             | "sharing/create_shared_link_with_settings"
-            | "sharing/list_shared_links" => decode::<PathLookupError>(error).map(Into::into),
+            | "sharing/list_shared_links" => {
+                decode::<UnderPath<LookupError>>(error).map(Into::into)
+            }
             _ => None,
         }
         .unwrap_or(RouteError::Other)
@@ -84,15 +88,12 @@ fn decode<T: serde::de::DeserializeOwned>(error: &Value) -> Option<T> {
 #[serde(tag = ".tag", rename_all = "snake_case")]
 enum LookupError {
     NotFound,
-    #[serde(other)]
-    Other,
 }
 
 impl From<LookupError> for RouteError {
     fn from(e: LookupError) -> Self {
         match e {
             LookupError::NotFound => RouteError::NotFound,
-            LookupError::Other => RouteError::Other,
         }
     }
 }
@@ -101,13 +102,9 @@ impl From<LookupError> for RouteError {
 #[derive(Deserialize)]
 #[serde(tag = ".tag", rename_all = "snake_case")]
 enum WriteError {
-    Conflict {
-        conflict: WriteConflict,
-    },
+    Conflict { conflict: WriteConflict },
     InsufficientSpace,
     TooManyWriteOperations,
-    #[serde(other)]
-    Other,
 }
 
 impl From<WriteError> for RouteError {
@@ -116,7 +113,6 @@ impl From<WriteError> for RouteError {
             WriteError::Conflict { conflict } => RouteError::Conflict(conflict),
             WriteError::InsufficientSpace => RouteError::InsufficientSpace,
             WriteError::TooManyWriteOperations => RouteError::TooManyWriteOperations,
-            WriteError::Other => RouteError::Other,
         }
     }
 }
@@ -131,8 +127,6 @@ enum SessionLookupError {
         correct_offset: u64,
     },
     Closed,
-    #[serde(other)]
-    Other,
 }
 
 impl From<SessionLookupError> for RouteError {
@@ -143,54 +137,37 @@ impl From<SessionLookupError> for RouteError {
                 RouteError::IncorrectOffset(correct_offset)
             }
             SessionLookupError::Closed => RouteError::Closed,
-            SessionLookupError::Other => RouteError::Other,
         }
     }
 }
 
-/// `UploadSessionStartError`.
+/// `content_hash_mismatch`, which `UploadSessionStartError` and `UploadSessionAppendError`
+/// have besides tags this client does not act on.
 #[derive(Deserialize)]
 #[serde(tag = ".tag", rename_all = "snake_case")]
-enum StartError {
+enum HashMismatch {
     ContentHashMismatch,
-    #[serde(other)]
-    Other,
 }
 
-impl From<StartError> for RouteError {
-    fn from(e: StartError) -> Self {
-        match e {
-            StartError::ContentHashMismatch => RouteError::ContentHashMismatch,
-            StartError::Other => RouteError::Other,
-        }
+impl From<HashMismatch> for RouteError {
+    fn from(HashMismatch::ContentHashMismatch: HashMismatch) -> Self {
+        RouteError::ContentHashMismatch
     }
 }
 
-/// `UploadSessionAppendError`: `UploadSessionLookupError` extended with
-/// `content_hash_mismatch`.
+/// `UploadSessionAppendError`: `UploadSessionLookupError` extended.
 #[derive(Deserialize)]
-#[serde(tag = ".tag", rename_all = "snake_case")]
+#[serde(untagged)]
 enum AppendError {
-    NotFound,
-    IncorrectOffset {
-        correct_offset: u64,
-    },
-    Closed,
-    ContentHashMismatch,
-    #[serde(other)]
-    Other,
+    Hash(HashMismatch),
+    Lookup(SessionLookupError),
 }
 
 impl From<AppendError> for RouteError {
     fn from(e: AppendError) -> Self {
         match e {
-            AppendError::NotFound => RouteError::NotFound,
-            AppendError::IncorrectOffset { correct_offset } => {
-                RouteError::IncorrectOffset(correct_offset)
-            }
-            AppendError::Closed => RouteError::Closed,
-            AppendError::ContentHashMismatch => RouteError::ContentHashMismatch,
-            AppendError::Other => RouteError::Other,
+            AppendError::Hash(hash) => hash.into(),
+            AppendError::Lookup(lookup) => lookup.into(),
         }
     }
 }
@@ -199,16 +176,10 @@ impl From<AppendError> for RouteError {
 #[derive(Deserialize)]
 #[serde(tag = ".tag", rename_all = "snake_case")]
 enum FinishError {
-    LookupFailed {
-        lookup_failed: SessionLookupError,
-    },
-    Path {
-        path: WriteError,
-    },
+    LookupFailed { lookup_failed: SessionLookupError },
+    Path { path: WriteError },
     TooManyWriteOperations,
     ContentHashMismatch,
-    #[serde(other)]
-    Other,
 }
 
 impl From<FinishError> for RouteError {
@@ -218,7 +189,6 @@ impl From<FinishError> for RouteError {
             FinishError::Path { path } => path.into(),
             FinishError::TooManyWriteOperations => RouteError::TooManyWriteOperations,
             FinishError::ContentHashMismatch => RouteError::ContentHashMismatch,
-            FinishError::Other => RouteError::Other,
         }
     }
 }
@@ -228,12 +198,8 @@ impl From<FinishError> for RouteError {
 #[derive(Deserialize)]
 #[serde(tag = ".tag", rename_all = "snake_case")]
 enum UploadError {
-    Path {
-        reason: WriteError,
-    },
+    Path { reason: WriteError },
     ContentHashMismatch,
-    #[serde(other)]
-    Other,
 }
 
 impl From<UploadError> for RouteError {
@@ -241,49 +207,24 @@ impl From<UploadError> for RouteError {
         match e {
             UploadError::Path { reason } => reason.into(),
             UploadError::ContentHashMismatch => RouteError::ContentHashMismatch,
-            UploadError::Other => RouteError::Other,
         }
     }
 }
 
-/// `CreateFolderError`: a `WriteError` under `path`.
+/// A route's error under `path`: a `WriteError` (`CreateFolderError`), or a `LookupError`
+/// (`GetMetadataError`, `ListFolderError`, `ListFolderContinueError`, `ListRevisionsError`,
+/// `DownloadError`, and sharing's `CreateSharedLinkWithSettingsError` and
+/// `ListSharedLinksError`).
 #[derive(Deserialize)]
 #[serde(tag = ".tag", rename_all = "snake_case")]
-enum PathWriteError {
-    Path {
-        path: WriteError,
-    },
-    #[serde(other)]
-    Other,
+enum UnderPath<E> {
+    Path { path: E },
 }
 
-impl From<PathWriteError> for RouteError {
-    fn from(e: PathWriteError) -> Self {
+impl<E: Into<RouteError>> From<UnderPath<E>> for RouteError {
+    fn from(e: UnderPath<E>) -> Self {
         match e {
-            PathWriteError::Path { path } => path.into(),
-            PathWriteError::Other => RouteError::Other,
-        }
-    }
-}
-
-/// A `LookupError` under `path`: `GetMetadataError`, `ListFolderError`,
-/// `ListFolderContinueError`, `ListRevisionsError`, `DownloadError`, and sharing's
-/// `CreateSharedLinkWithSettingsError` and `ListSharedLinksError`.
-#[derive(Deserialize)]
-#[serde(tag = ".tag", rename_all = "snake_case")]
-enum PathLookupError {
-    Path {
-        path: LookupError,
-    },
-    #[serde(other)]
-    Other,
-}
-
-impl From<PathLookupError> for RouteError {
-    fn from(e: PathLookupError) -> Self {
-        match e {
-            PathLookupError::Path { path } => path.into(),
-            PathLookupError::Other => RouteError::Other,
+            UnderPath::Path { path } => path.into(),
         }
     }
 }
@@ -292,15 +233,9 @@ impl From<PathLookupError> for RouteError {
 #[derive(Deserialize)]
 #[serde(tag = ".tag", rename_all = "snake_case")]
 enum DeleteError {
-    PathLookup {
-        path_lookup: LookupError,
-    },
-    PathWrite {
-        path_write: WriteError,
-    },
+    PathLookup { path_lookup: LookupError },
+    PathWrite { path_write: WriteError },
     TooManyWriteOperations,
-    #[serde(other)]
-    Other,
 }
 
 impl From<DeleteError> for RouteError {
@@ -309,7 +244,6 @@ impl From<DeleteError> for RouteError {
             DeleteError::PathLookup { path_lookup } => path_lookup.into(),
             DeleteError::PathWrite { path_write } => path_write.into(),
             DeleteError::TooManyWriteOperations => RouteError::TooManyWriteOperations,
-            DeleteError::Other => RouteError::Other,
         }
     }
 }
@@ -319,15 +253,12 @@ impl From<DeleteError> for RouteError {
 #[serde(tag = ".tag", rename_all = "snake_case")]
 enum DeleteBatchError {
     TooManyWriteOperations,
-    #[serde(other)]
-    Other,
 }
 
 impl From<DeleteBatchError> for RouteError {
     fn from(e: DeleteBatchError) -> Self {
         match e {
             DeleteBatchError::TooManyWriteOperations => RouteError::TooManyWriteOperations,
-            DeleteBatchError::Other => RouteError::Other,
         }
     }
 }
@@ -431,6 +362,11 @@ mod tests {
                 "{route}"
             );
         }
+        let new_kind = json!({".tag":"path","path":{".tag":"conflict","conflict":{".tag":"new"}}});
+        assert_eq!(
+            of("create_folder_v2", new_kind),
+            RouteError::Conflict(WriteConflict::Other)
+        );
         let reset = json!({".tag":"reset"});
         assert_eq!(of("list_folder/continue", reset), RouteError::Other);
     }
