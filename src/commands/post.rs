@@ -13,13 +13,11 @@ use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
 use crate::render::{self, post::PostView};
 use dropbox_post_core::config::{self, PostJob};
 use dropbox_post_core::dropbox::bwlimit;
-use dropbox_post_core::dropbox::content_hash::BLOCK_SIZE;
 use dropbox_post_core::dropbox::endpoint::ENDPOINT_ENV;
-use dropbox_post_core::dropbox::limits::MAX_REQUEST_BYTES;
 use dropbox_post_core::dropbox::space::Space;
 use dropbox_post_core::password::Purpose;
 use dropbox_post_core::patterns;
-use dropbox_post_core::upload::engine;
+use dropbox_post_core::upload::engine::{self, ChunkSize};
 use dropbox_post_core::upload::mirror::{self, Leave};
 use dropbox_post_core::upload::options::PostOptions;
 use dropbox_post_core::upload::plan::Mode;
@@ -202,8 +200,8 @@ pub struct PostArgs {
     /// MiB per upload request for large files; a multiple of 4, at most 148. File data in
     /// memory is capped at 48 MiB (or one chunk, if larger), whatever --jobs and the file
     /// sizes.
-    #[arg(long, value_name = "MiB", default_value_t = 8, value_parser = chunk_mib)]
-    pub chunk_size: usize,
+    #[arg(long, value_name = "MiB", default_value_t = ChunkSize::default(), value_parser = chunk_mib)]
+    pub chunk_size: ChunkSize,
 }
 
 fn glob(s: &str) -> Result<String, String> {
@@ -226,16 +224,10 @@ fn rate(s: &str) -> Result<u64, String> {
 }
 
 /// The largest chunk, in MiB: whole 4 MiB blocks within one request.
-const MAX_CHUNK_MIB: usize = (MAX_REQUEST_BYTES / BLOCK_SIZE * BLOCK_SIZE) >> 20;
-
-fn chunk_mib(s: &str) -> Result<usize, String> {
-    let block = BLOCK_SIZE >> 20;
-    match s.parse::<usize>() {
-        Ok(n) if n > 0 && n % block == 0 && n <= MAX_CHUNK_MIB => Ok(n),
-        _ => Err(format!(
-            "must be a multiple of {block} between {block} and {MAX_CHUNK_MIB}"
-        )),
-    }
+/// The chunk size's one check is the engine's ([`ChunkSize::from_mib`]).
+fn chunk_mib(s: &str) -> Result<ChunkSize, String> {
+    let mib = s.parse::<usize>().unwrap_or(0);
+    ChunkSize::from_mib(mib)
 }
 
 pub fn run(args: PostArgs) -> CmdResult {
@@ -305,7 +297,7 @@ impl PostArgs {
             endpoints: self.endpoint.endpoints()?,
             root: self.root,
             transfers: usize::from(self.jobs),
-            chunk_size: self.chunk_size << 20,
+            chunk_size: self.chunk_size,
             mode: self.mode,
             force: self.force,
             hash_cache: !self.no_hash_cache,

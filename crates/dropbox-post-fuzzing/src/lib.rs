@@ -284,7 +284,7 @@ pub fn response(data: &[u8]) {
     let retry_after = (*retry != 0).then(|| std::time::Duration::from_secs(u64::from(*retry)));
     let error = classify("files/upload", status, retry_after, &body);
     check_message(&error.to_string());
-    let _ = (error.tags(), error.reason(), error.is_fatal());
+    let _ = (error.tags(), error.route_error(), error.is_fatal());
 
     result::<ListFolderResult>(&body);
     result::<UploadSessionFinishBatchResult>(&body);
@@ -304,7 +304,7 @@ pub fn response(data: &[u8]) {
             if let dropbox_post_core::dropbox::types::UploadSessionFinishBatchResultEntry::Failure { failure } =
                 entry
             {
-                let _ = dropbox_post_core::dropbox::error::reason_of(failure);
+                let _ = dropbox_post_core::dropbox::route_error::RouteError::of_finish_entry(failure);
             }
         }
     }

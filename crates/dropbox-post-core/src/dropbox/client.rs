@@ -18,10 +18,11 @@ use super::arg::to_header_json;
 use super::auth::TokenSource;
 use super::bwlimit::Bandwidth;
 use super::endpoint::Endpoints;
-use super::error::{ApiError, AuthError, Reason, auth_error_of, short};
+use super::error::{ApiError, AuthError, auth_error_of, short};
 use super::http::{answer_text, network};
 use super::limits::MAX_LIST_LIMIT;
 use super::pacer::{Decision, Pacer};
+use super::route_error::{RouteError, WriteConflict};
 use super::types::{
     ApiErrorBody, CreateFolderArg, CreateFolderResult, DeleteArg, DeleteBatchArg,
     DeleteBatchJobStatus, DeleteBatchLaunch, DeleteBatchResultEntry, DeleteResult, DownloadArg,
@@ -389,7 +390,9 @@ impl DropboxClient {
             .await
         {
             Ok(_) => Ok(()),
-            Err(e) if e.reason() == Some(Reason::Conflict("folder".into())) => Ok(()),
+            Err(e) if e.route_error() == Some(RouteError::Conflict(WriteConflict::Folder)) => {
+                Ok(())
+            }
             Err(e) => Err(e),
         }
     }
@@ -696,12 +699,13 @@ mod tests {
             }
         ));
         let e = classify(
-            "r",
+            "files/upload_session/finish",
             s(409),
             None,
             r#"{"error_summary":"path/conflict/file/..","error":{".tag":"path","path":{".tag":"conflict","conflict":{".tag":"file"}}}}"#,
         );
-        assert_eq!(e.reason(), Some(Reason::Conflict("file".into())));
+        let conflict = RouteError::Conflict(WriteConflict::File);
+        assert_eq!(e.route_error(), Some(conflict));
         assert!(
             e.to_string()
                 .starts_with("a different file is already at the path")

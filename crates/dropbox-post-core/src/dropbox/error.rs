@@ -4,7 +4,7 @@
 //! `AuthError`, 403 JSON `AccessError`, 409 JSON route error (`error_summary` + `error`),
 //! 422 JSON `PathRootError` (a refused `Dropbox-API-Path-Root`), 429 rate limit (JSON or
 //! plain text; `Retry-After` is the source of truth), 5xx server trouble.
-//! [`ApiError::reason`] reduces a 409 union to the few cases the engine acts on.
+//! [`ApiError::route_error`] decodes a 409 by its route's error shape ([`RouteError`]).
 //!
 //! Every error reads as one sentence that says what failed, in the user's terms (the
 //! Dropbox path, the endpoint), and what to do; a route error's tags are translated
@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::route_error::RouteError;
 use super::types::{error_summary, union_tags};
 
 /// One failed Dropbox call (after the client's own retries, when it made any).
@@ -273,24 +274,6 @@ pub fn entry_failure(route: &str, failure: &Value, path: &str) -> String {
     endpoint_message(route, &summary, failure, Some(path))
 }
 
-/// What a 409 route error means for the engine.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reason {
-    /// The path (or the upload session) does not exist.
-    NotFound,
-    /// Something is already at the path: `file`, `folder` or `file_ancestor`.
-    Conflict(String),
-    /// The server holds a different number of bytes for the session; resume there.
-    IncorrectOffset(u64),
-    /// The session was already closed (a retried close got through the first time).
-    Closed,
-    ContentHashMismatch,
-    /// Namespace lock contention: retry later.
-    TooManyWriteOperations,
-    InsufficientSpace,
-    Other,
-}
-
 impl ApiError {
     /// The error of a request that named the Dropbox `path`, to say so.
     pub(crate) fn at(mut self, path: Option<String>) -> ApiError {
@@ -322,9 +305,10 @@ impl ApiError {
         }
     }
 
-    pub fn reason(&self) -> Option<Reason> {
+    /// What a route's own error means, decoded by the shape of its route's errors.
+    pub fn route_error(&self) -> Option<RouteError> {
         match self.last() {
-            ApiError::Endpoint { error, .. } => Some(reason_of(error)),
+            ApiError::Endpoint { route, error, .. } => Some(RouteError::of(route, error)),
             _ => None,
         }
     }
@@ -344,54 +328,12 @@ impl ApiError {
 
     /// A failure that would repeat for every file (bad credential, no space): stop the run.
     pub fn is_fatal(&self) -> bool {
-        self.refused() || self.reason() == Some(Reason::InsufficientSpace)
+        self.refused() || self.route_error() == Some(RouteError::InsufficientSpace)
     }
 
     /// Dropbox could not be reached at all, after every retry.
     pub fn is_unreachable(&self) -> bool {
         matches!(self.last(), ApiError::Network { .. })
-    }
-}
-
-/// Reduce a 409 `error` (or a `finish_batch_v2` entry's `failure`) to a [`Reason`].
-pub fn reason_of(error: &Value) -> Reason {
-    let tags = union_tags(error);
-    let has = |t: &str| tags.contains(&t);
-    if has("too_many_write_operations") {
-        Reason::TooManyWriteOperations
-    } else if has("insufficient_space") {
-        Reason::InsufficientSpace
-    } else if has("incorrect_offset") {
-        match find_u64(error, "correct_offset") {
-            Some(offset) => Reason::IncorrectOffset(offset),
-            None => Reason::Other,
-        }
-    } else if has("content_hash_mismatch") {
-        Reason::ContentHashMismatch
-    } else if has("closed") {
-        Reason::Closed
-    } else if has("conflict") {
-        Reason::Conflict(
-            tags.iter()
-                .skip_while(|t| **t != "conflict")
-                .nth(1)
-                .unwrap_or(&"file")
-                .to_string(),
-        )
-    } else if has("not_found") {
-        Reason::NotFound
-    } else {
-        Reason::Other
-    }
-}
-
-fn find_u64(v: &Value, key: &str) -> Option<u64> {
-    match v {
-        Value::Object(map) => map
-            .get(key)
-            .and_then(Value::as_u64)
-            .or_else(|| map.values().find_map(|x| find_u64(x, key))),
-        _ => None,
     }
 }
 
@@ -437,49 +379,6 @@ pub fn short(body: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn reasons_of_documented_bodies() {
-        let conflict = json!({".tag":"path","reason":{".tag":"conflict","conflict":{".tag":"file"}},"upload_session_id":"x"});
-        assert_eq!(reason_of(&conflict), Reason::Conflict("file".into()));
-        let folder = json!({".tag":"path","path":{".tag":"conflict","conflict":{".tag":"folder"}}});
-        assert_eq!(reason_of(&folder), Reason::Conflict("folder".into()));
-        let offset = json!({".tag":"lookup_failed","lookup_failed":{".tag":"incorrect_offset","correct_offset":8388608}});
-        assert_eq!(reason_of(&offset), Reason::IncorrectOffset(8_388_608));
-        let append = json!({".tag":"incorrect_offset","correct_offset":5});
-        assert_eq!(reason_of(&append), Reason::IncorrectOffset(5));
-        assert_eq!(
-            reason_of(&json!({".tag":"path","path":{".tag":"not_found"}})),
-            Reason::NotFound
-        );
-        assert_eq!(
-            reason_of(&json!({".tag":"too_many_write_operations"})),
-            Reason::TooManyWriteOperations
-        );
-        assert_eq!(
-            reason_of(&json!({".tag":"path","path":{".tag":"too_many_write_operations"}})),
-            Reason::TooManyWriteOperations
-        );
-        assert_eq!(
-            reason_of(&json!({".tag":"path","reason":{".tag":"insufficient_space"}})),
-            Reason::InsufficientSpace
-        );
-        assert_eq!(
-            reason_of(&json!({".tag":"lookup_failed","lookup_failed":{".tag":"closed"}})),
-            Reason::Closed
-        );
-        assert_eq!(
-            reason_of(&json!({".tag":"content_hash_mismatch"})),
-            Reason::ContentHashMismatch
-        );
-        assert_eq!(reason_of(&json!({".tag":"other"})), Reason::Other);
-        assert_eq!(reason_of(&json!("garbage")), Reason::Other);
-        // incorrect_offset without its number cannot be acted on.
-        assert_eq!(
-            reason_of(&json!({".tag":"incorrect_offset"})),
-            Reason::Other
-        );
-    }
 
     #[test]
     fn auth_errors() {
@@ -660,7 +559,7 @@ mod tests {
                 path: None,
             }),
         };
-        assert_eq!(e.reason(), Some(Reason::InsufficientSpace));
+        assert_eq!(e.route_error(), Some(RouteError::InsufficientSpace));
         assert!(e.is_fatal());
         assert_eq!(e.tags(), vec!["path", "insufficient_space"]);
     }

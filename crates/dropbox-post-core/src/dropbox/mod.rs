@@ -9,5 +9,6 @@ pub mod endpoint;
 pub mod error;
 pub mod http;
 pub mod pacer;
+pub mod route_error;
 pub mod sharing;
 pub mod space;

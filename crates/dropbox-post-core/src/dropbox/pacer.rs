@@ -11,7 +11,8 @@ use std::time::Duration;
 use rand::Rng;
 use tokio::time::Instant;
 
-use super::error::{ApiError, Reason};
+use super::error::ApiError;
+use super::route_error::RouteError;
 
 /// A `Retry-After` this long is said on the terminal, not only waited out.
 const LONG_WAIT: Duration = Duration::from_secs(10);
@@ -67,7 +68,9 @@ impl Pacer {
             ApiError::RateLimited { .. } | ApiError::Server { .. } | ApiError::Network { .. } => {
                 true
             }
-            ApiError::Endpoint { .. } => error.reason() == Some(Reason::TooManyWriteOperations),
+            ApiError::Endpoint { .. } => {
+                error.route_error() == Some(RouteError::TooManyWriteOperations)
+            }
             _ => false,
         }
     }
@@ -232,7 +235,7 @@ mod tests {
         ));
         assert_eq!(p.decide(10, Duration::ZERO, &server()), Decision::GiveUp);
         let busy = ApiError::Endpoint {
-            route: "r".into(),
+            route: "files/upload_session/finish".into(),
             summary: "too_many_write_operations/".into(),
             error: json!({".tag":"too_many_write_operations"}),
             path: None,
@@ -242,7 +245,7 @@ mod tests {
             Decision::RetryAfter(_)
         ));
         let conflict = ApiError::Endpoint {
-            route: "r".into(),
+            route: "files/upload_session/finish".into(),
             summary: "path/conflict/file/".into(),
             error: json!({".tag":"path","path":{".tag":"conflict","conflict":{".tag":"file"}}}),
             path: None,

@@ -11,7 +11,7 @@ use super::mirror::{self, Posted};
 use super::options::PostOptions;
 use super::plan;
 use super::report::{Entry, Observer, Outcome, Progress, ScriptSummary, Step, reason};
-use super::resume::{self, Resume};
+use super::resume::{self, UploadJournal};
 use super::walk::LocalTree;
 use crate::config::{JobKind, PostJob};
 use crate::dropbox::client::DropboxClient;
@@ -90,8 +90,8 @@ impl Script<'_> {
                 let walked = tree.files.clone();
                 let plan = plan::make_plan(tree, &job.dest, &remote, options.mode, options.force);
                 let resume = match self.resume_dir {
-                    Some(dir) => Resume::open(dir, &job.path, self.keys.journal.clone()),
-                    None => Resume::disabled(),
+                    Some(dir) => UploadJournal::open(dir, &job.path, self.keys.journal.clone()),
+                    None => UploadJournal::disabled(),
                 };
                 let sent = engine::run(
                     self.client.clone(),

@@ -38,9 +38,10 @@ use futures_util::{StreamExt, stream};
 use serde_json::Value;
 
 use crate::dropbox::client::DropboxClient;
-use crate::dropbox::error::{ApiError, Reason, entry_failure, reason_of};
+use crate::dropbox::error::{ApiError, entry_failure};
 use crate::dropbox::limits::MAX_BATCH;
 use crate::dropbox::path::key;
+use crate::dropbox::route_error::RouteError;
 use crate::dropbox::types::{DeleteArg, DeleteBatchResultEntry, Metadata, is_rev};
 
 use super::filter::Filter;
@@ -554,18 +555,18 @@ async fn outcome(
         let why = entry_failure("files/delete_batch", failure, &entry.path);
         Outcome::Failed(format!("{CANNOT_DELETE}: {why}"))
     };
-    let reason = reason_of(failure);
+    let meaning = RouteError::of_delete_entry(failure);
     let Some(rev) = &entry.parent_rev else {
-        return Ok(match reason {
-            Reason::NotFound => Outcome::Gone,
+        return Ok(match meaning {
+            RouteError::NotFound => Outcome::Gone,
             _ => failed(),
         });
     };
-    if reason == Reason::TooManyWriteOperations {
+    if meaning == RouteError::TooManyWriteOperations {
         return Ok(failed());
     }
     Ok(match client.get_metadata(&entry.path).await {
-        Err(e) if e.reason() == Some(Reason::NotFound) => Outcome::Gone,
+        Err(e) if e.route_error() == Some(RouteError::NotFound) => Outcome::Gone,
         Err(e) if e.is_fatal() => return Err(e),
         Err(e) => Outcome::Failed(format!("{CANNOT_DELETE}: {e}")),
         Ok(Metadata::File(f)) if f.rev == *rev => failed(),
@@ -589,7 +590,8 @@ async fn delete_batch(
             match result {
                 DeleteBatchResultEntry::Success { .. } => out.push((entry, Ok(()))),
                 DeleteBatchResultEntry::Failure { failure } => {
-                    let contended = reason_of(&failure) == Reason::TooManyWriteOperations;
+                    let contended =
+                        RouteError::of_delete_entry(&failure) == RouteError::TooManyWriteOperations;
                     if contended && tries < client.pacer().max_attempts() {
                         again.push(entry);
                     } else {

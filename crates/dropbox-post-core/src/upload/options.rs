@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::engine::{self, Settings};
+use super::engine::{self, ChunkSize, Settings};
 use super::mirror;
 use super::plan::Mode;
 use crate::config::PostJob;
@@ -21,7 +21,7 @@ pub struct PostOptions {
     /// Files in flight at once.
     pub transfers: usize,
     /// Bytes per upload request of a big file.
-    pub chunk_size: usize,
+    pub chunk_size: ChunkSize,
     pub mode: Mode,
     /// Send every file, even those Dropbox holds with the same content.
     pub force: bool,

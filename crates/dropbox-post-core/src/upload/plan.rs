@@ -6,8 +6,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
 use crate::dropbox::client::DropboxClient;
-use crate::dropbox::error::{ApiError, Reason};
+use crate::dropbox::error::ApiError;
 use crate::dropbox::path::key;
+use crate::dropbox::route_error::RouteError;
 use crate::dropbox::types::{FileMetadata, Metadata, WriteMode};
 
 use super::walk::{Excluded, LocalFile, LocalTree, Problem};
@@ -88,7 +89,7 @@ pub async fn list(
     let path = if folder == "/" { "" } else { folder };
     match client.list_folder_recursive(path).await {
         Ok(listing) => Ok(index(listing)),
-        Err(e) if e.reason() == Some(Reason::NotFound) => Ok(HashMap::new()),
+        Err(e) if e.route_error() == Some(RouteError::NotFound) => Ok(HashMap::new()),
         Err(e) => Err(e),
     }
 }

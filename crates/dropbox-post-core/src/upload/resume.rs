@@ -74,7 +74,7 @@ pub fn journal_key(credential: &Credential) -> DerivedKey {
 }
 
 /// The journal of one local root (a folder, or a single file).
-pub struct Resume {
+pub struct UploadJournal {
     inner: Option<Mutex<Inner>>,
 }
 
@@ -100,25 +100,25 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-impl Resume {
+impl UploadJournal {
     /// Remembers nothing: every upload starts afresh (`--no-resume`, no cache folder).
-    pub fn disabled() -> Resume {
-        Resume { inner: None }
+    pub fn disabled() -> UploadJournal {
+        UploadJournal { inner: None }
     }
 
     /// The uploads journalled for `root` under `dir`, signed with `key` ([`journal_key`]);
     /// an unusable journal (unreadable, another user's) disables resuming for this run, with
     /// a note in the debug log. The journal is created only when there is something to
     /// journal.
-    pub fn open(dir: &Path, root: &Path, key: DerivedKey) -> Resume {
+    pub fn open(dir: &Path, root: &Path, key: DerivedKey) -> UploadJournal {
         let (root, path) = cache_file(dir, "uploads", root, "jsonl");
         match Self::load(&path, root, key) {
-            Ok(inner) => Resume {
+            Ok(inner) => UploadJournal {
                 inner: Some(Mutex::new(inner)),
             },
             Err(e) => {
                 tracing::debug!("not resuming uploads: {}: {e}", path.display());
-                Resume::disabled()
+                UploadJournal::disabled()
             }
         }
     }
@@ -288,11 +288,11 @@ mod tests {
     }
 
     /// A cache folder, a tree holding `big.bin`, the file's path there and a journal of it.
-    fn fixture() -> (tempfile::TempDir, tempfile::TempDir, PathBuf, Resume) {
+    fn fixture() -> (tempfile::TempDir, tempfile::TempDir, PathBuf, UploadJournal) {
         let (cache, tree) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let path = tree.path().join("big.bin");
         std::fs::write(&path, b"0123456789").unwrap();
-        let resume = Resume::open(cache.path(), tree.path(), key("sl.A"));
+        let resume = UploadJournal::open(cache.path(), tree.path(), key("sl.A"));
         (cache, tree, path, resume)
     }
 
@@ -309,7 +309,7 @@ mod tests {
         drop(resume);
 
         // Another run: the last record wins; the destination's case does not matter.
-        let resume = Resume::open(cache.path(), tree.path(), key("sl.A"));
+        let resume = UploadJournal::open(cache.path(), tree.path(), key("sl.A"));
         assert_eq!(resume.find(&planned(&path, "/dest/BIG.bin")), Some(later));
         assert_eq!(resume.find(&planned(&path, "/other/big.bin")), None);
         // A changed file is another version: not continued.
@@ -327,7 +327,7 @@ mod tests {
         resume.forget(&file);
         drop(resume);
         assert!(!journal.exists());
-        let again = Resume::open(cache.path(), tree.path(), key("sl.A"));
+        let again = UploadJournal::open(cache.path(), tree.path(), key("sl.A"));
         assert_eq!(again.find(&file), None);
     }
 
@@ -338,7 +338,7 @@ mod tests {
         let file = planned(&path, "/d/big.bin");
         resume.record(&file, &saved(&file, 4));
         drop(resume);
-        let open = |token| Resume::open(cache.path(), tree.path(), key(token));
+        let open = |token| UploadJournal::open(cache.path(), tree.path(), key(token));
         assert!(open("sl.A").find(&file).is_some());
         assert_eq!(open("sl.B").find(&file), None, "another credential's");
         let journal = journal_path(cache.path(), tree.path());
@@ -363,7 +363,7 @@ mod tests {
         open("sl.A").record(&file, &saved(&file, 4));
         assert!(open("sl.A").find(&file).is_some());
         std::fs::copy(&journal, journal_path(cache.path(), other.path())).unwrap();
-        let resume = Resume::open(cache.path(), other.path(), key("sl.A"));
+        let resume = UploadJournal::open(cache.path(), other.path(), key("sl.A"));
         assert_eq!(resume.find(&there), None, "another root's");
     }
 
@@ -376,10 +376,10 @@ mod tests {
         old.created -= KEEP_SECS;
         resume.record(&file, &old);
         drop(resume);
-        let again = Resume::open(cache.path(), tree.path(), key("sl.A"));
+        let again = UploadJournal::open(cache.path(), tree.path(), key("sl.A"));
         assert_eq!(again.find(&file), None);
-        assert!(!Resume::disabled().enabled());
-        Resume::disabled().record(&file, &old);
+        assert!(!UploadJournal::disabled().enabled());
+        UploadJournal::disabled().record(&file, &old);
     }
 
     #[test]

@@ -28,11 +28,11 @@ pub fn default_checkers() -> usize {
     std::thread::available_parallelism().map_or(4, |n| n.get().clamp(2, 8))
 }
 
-/// Hash `files` (each with `unchanged_if`) on `checkers` threads, unless `cache` knows
-/// their hash already. Those proved equal are
-/// handed to `skip`; the others come out of the returned stream, in no particular order.
+/// The files that differ from Dropbox's: `files` (each with `unchanged_if`) are hashed on
+/// `checkers` threads, unless `cache` knows their hash already; those proved equal are
+/// handed to `skip`, the others come out of the returned stream, in no particular order.
 /// Stops taking new files once `stop` says so.
-pub fn changed(
+pub fn differing(
     files: Vec<PlannedFile>,
     cache: Arc<HashCache>,
     checkers: usize,
@@ -139,7 +139,7 @@ mod tests {
     ) -> (Vec<String>, Vec<String>) {
         let skipped = Arc::new(Mutex::new(Vec::new()));
         let s = skipped.clone();
-        let changed = changed(
+        let changed = differing(
             files,
             cache,
             checkers,
@@ -225,7 +225,7 @@ mod tests {
         let skipped = Arc::new(AtomicUsize::new(0));
         let s = skipped.clone();
         let stop = skipped.clone();
-        let changed = changed(
+        let changed = differing(
             files,
             Arc::new(HashCache::disabled()),
             1,
