@@ -16,8 +16,8 @@ use dropbox_post_core::dropbox::auth::{Pkce, exchange_code};
 use dropbox_post_core::dropbox::client::DropboxClient;
 use dropbox_post_core::dropbox::endpoint::Endpoints;
 use dropbox_post_core::dropbox::space;
-use dropbox_post_core::files::read_bounded;
 use dropbox_post_core::seal::{self, Credential, KdfParams};
+use dropbox_post_files::read_bounded;
 
 /// The app secret, for apps that use one; never taken from argv.
 pub const APP_SECRET_ENV: &str = "DROPBOX_POST_APP_SECRET";

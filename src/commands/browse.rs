@@ -6,10 +6,10 @@ use clap::Args;
 use super::credential::RemoteArgs;
 use crate::exit::CmdResult;
 use dropbox_post_core::download::remote::{self, Listed};
-use dropbox_post_core::dropbox::path::normalize;
 use dropbox_post_core::dropbox::space::{self, Space};
-use dropbox_post_core::dropbox::types::Metadata;
 use dropbox_post_core::redact::untrusted;
+use dropbox_wire::path::normalize;
+use dropbox_wire::types::Metadata;
 
 const WHOAMI_HELP: &str = "\
 Shows the account, its team if any, its root and home namespaces and where paths start
@@ -105,7 +105,7 @@ fn row(Listed { rel, entry }: &Listed, long: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dropbox_post_core::dropbox::types::{FileMetadata, FolderMetadata};
+    use dropbox_wire::types::{FileMetadata, FolderMetadata};
 
     #[test]
     fn rows_mark_folders_and_long_rows_show_size_time_and_hash() {

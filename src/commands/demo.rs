@@ -15,10 +15,10 @@ use dropbox_emulator::{self, EmulatorConfig};
 use dropbox_post_core::dropbox::auth::TokenSource;
 use dropbox_post_core::dropbox::client::DropboxClient;
 use dropbox_post_core::dropbox::endpoint::Endpoints;
-use dropbox_post_core::dropbox::types::Metadata;
 use dropbox_post_core::password::{Password, Source};
 use dropbox_post_core::upload::options::PostOptions;
 use dropbox_post_core::upload::run::Run;
+use dropbox_wire::types::Metadata;
 
 use crate::render::post::PostView;
 

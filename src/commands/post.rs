@@ -22,6 +22,7 @@ use dropbox_post_core::upload::mirror::{self, Leave};
 use dropbox_post_core::upload::options::PostOptions;
 use dropbox_post_core::upload::plan::Mode;
 use dropbox_post_core::upload::run::{Finished, Run};
+use dropbox_wire::content_hash::BLOCK_SIZE;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -87,7 +88,7 @@ pub struct PostArgs {
 
     /// Files in flight at once. Uploads only stage data (commits are batched), so many
     /// small files gain from more; memory is bounded separately.
-    #[arg(long, value_name = "N", default_value_t = engine::DEFAULT_JOBS, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, value_name = "N", default_value_t = engine::DEFAULT_TRANSFERS, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub jobs: u16,
 
     /// What to do when a different file is already at the destination.
@@ -197,10 +198,8 @@ pub struct PostArgs {
     #[arg(long, value_name = "home|team")]
     pub root: Option<Space>,
 
-    /// MiB per upload request for large files; a multiple of 4, at most 148. File data in
-    /// memory is capped at 48 MiB (or one chunk, if larger), whatever --jobs and the file
-    /// sizes.
-    #[arg(long, value_name = "MiB", default_value_t = ChunkSize::default(), value_parser = chunk_mib)]
+    // The help quotes the engine's limits, so it cannot drift from them.
+    #[arg(long, value_name = "MiB", default_value_t = ChunkSize::default(), value_parser = chunk_mib, help = chunk_help())]
     pub chunk_size: ChunkSize,
 }
 
@@ -223,7 +222,18 @@ fn rate(s: &str) -> Result<u64, String> {
     bwlimit::parse_rate(s).map(Option::unwrap_or_default)
 }
 
-/// The largest chunk, in MiB: whole 4 MiB blocks within one request.
+/// `--chunk-size`'s help, from the engine's own numbers.
+fn chunk_help() -> String {
+    format!(
+        "MiB per upload request for large files; a multiple of {}, at most {}. File data in \
+         memory is capped at {} MiB (or one chunk, if larger), whatever --jobs and the file \
+         sizes",
+        BLOCK_SIZE >> 20,
+        ChunkSize::MAX_MIB,
+        engine::BUFFER_BUDGET >> 20
+    )
+}
+
 /// The chunk size's one check is the engine's ([`ChunkSize::from_mib`]).
 fn chunk_mib(s: &str) -> Result<ChunkSize, String> {
     let mib = s.parse::<usize>().unwrap_or(0);

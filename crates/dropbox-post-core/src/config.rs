@@ -47,9 +47,9 @@ use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::reader::Reader;
 
-use crate::dropbox::limits::{MAX_NAME_CHARS, MAX_PATH_BYTES};
 use crate::dropbox::space::Space;
-use crate::files::{ReadError, read_bounded};
+use dropbox_post_files::{ReadError, read_bounded};
+use dropbox_wire::limits::{MAX_NAME_CHARS, MAX_PATH_BYTES};
 
 /// Script names that mean "publish to Dropbox" (librec-auto renamed the script once).
 const DROPBOX_SCRIPTS: [&str; 2] = ["dropbox_post.py", "dropbox-post.py"];
@@ -316,7 +316,10 @@ pub(crate) fn read_text(config: &Path) -> Result<String, ConfigError> {
 
 /// [`read_text`] of a config file already opened (and locked, by `init`).
 pub(crate) fn read_open_text(file: std::fs::File, config: &Path) -> Result<String, ConfigError> {
-    text_of(crate::files::read_open(file, MAX_CONFIG_BYTES), config)
+    text_of(
+        dropbox_post_files::read_open(file, MAX_CONFIG_BYTES),
+        config,
+    )
 }
 
 fn text_of(

@@ -4,16 +4,13 @@
 //! Data flows one way: config → credential → plan → engine → report; the binary crate parses
 //! argv, renders what this crate returns and maps its errors to exit codes. This crate stands
 //! on `dropbox-wire` (types, header JSON, path keys, content hash, limits) and
-//! `dropbox-post-files` (bounded reads, atomic writes, confined folders, journals), re-exported
-//! where they were ([`dropbox::types`] and its siblings, [`files`]); it does not know the
-//! emulator.
+//! `dropbox-post-files` (bounded reads, atomic writes, confined folders, journals), each named
+//! by its own crate; it does not know the emulator.
 
 pub mod config;
 pub mod download;
 pub mod dropbox;
-pub use dropbox_post_files as files;
 pub mod install;
-pub(crate) use dropbox_post_files::journal;
 pub mod password;
 pub mod patterns;
 pub mod process;

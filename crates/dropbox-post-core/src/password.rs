@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
-use crate::files::{ReadError, read_bounded};
+use dropbox_post_files::{ReadError, read_bounded};
 
 pub const PASSWORD_ENV: &str = "DROPBOX_POST_PASSWORD";
 /// Scores below this (zxcvbn, 0–4) are refused for new passwords: 3 means zxcvbn estimates

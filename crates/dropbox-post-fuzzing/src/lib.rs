@@ -18,9 +18,10 @@ use serde::de::DeserializeOwned;
 
 use dropbox_emulator::decode::{ARG_HEADER, Validate, content_arg, rpc_arg};
 use dropbox_post_core::config::{self, StudyConfig};
-use dropbox_post_core::dropbox::arg::{is_header_safe, to_header_json};
 use dropbox_post_core::dropbox::client::{classify, decode_json};
-use dropbox_post_core::dropbox::types::{
+use dropbox_post_core::seal::{Credential, SealError, legacy, v1};
+use dropbox_wire::arg::{is_header_safe, to_header_json};
+use dropbox_wire::types::{
     CreateFolderArg, CreateFolderResult, CreateSharedLinkArg, DeleteArg, DeleteBatchJobStatus,
     DeleteBatchLaunch, DeleteResult, DownloadArg, FileMetadata, FullAccount, GetMetadataArg,
     ListFolderArg, ListFolderContinueArg, ListFolderResult, ListSharedLinksArg,
@@ -28,7 +29,6 @@ use dropbox_post_core::dropbox::types::{
     UploadSessionAppendArg, UploadSessionFinishArg, UploadSessionFinishBatchArg,
     UploadSessionFinishBatchResult, UploadSessionStartArg, UploadSessionStartResult,
 };
-use dropbox_post_core::seal::{Credential, SealError, legacy, v1};
 
 /// Longest error line a user should ever see.
 pub const MAX_MESSAGE_CHARS: usize = 1024;
@@ -301,10 +301,11 @@ pub fn response(data: &[u8]) {
     result::<ListSharedLinksResult>(&body);
     if let Ok(batch) = decode_json::<UploadSessionFinishBatchResult>("r", 200, &body) {
         for entry in &batch.entries {
-            if let dropbox_post_core::dropbox::types::UploadSessionFinishBatchResultEntry::Failure { failure } =
+            if let dropbox_wire::types::UploadSessionFinishBatchResultEntry::Failure { failure } =
                 entry
             {
-                let _ = dropbox_post_core::dropbox::route_error::RouteError::of_finish_entry(failure);
+                let _ =
+                    dropbox_post_core::dropbox::route_error::RouteError::of_finish_entry(failure);
             }
         }
     }

@@ -15,12 +15,12 @@ use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use super::plan::Download;
 use super::refused_text;
 use crate::dropbox::client::DropboxClient;
-use crate::dropbox::content_hash::ContentHasher;
 use crate::dropbox::error::ApiError;
-use crate::dropbox::types::FileMetadata;
-use crate::files::Existing;
-use crate::files::confine::{Folder, Missing, Refused};
 use crate::redact::untrusted;
+use dropbox_post_files::Existing;
+use dropbox_post_files::confine::{Folder, Missing, Refused};
+use dropbox_wire::content_hash::ContentHasher;
+use dropbox_wire::types::FileMetadata;
 
 /// A file that is in place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,7 +225,7 @@ mod tests {
     use super::*;
 
     fn meta(size: u64, hash: Option<&str>) -> FileMetadata {
-        let crate::dropbox::types::Metadata::File(mut file) =
+        let dropbox_wire::types::Metadata::File(mut file) =
             crate::download::remote::tests::entry("file", "/res/a")
         else {
             unreachable!()
@@ -280,7 +280,7 @@ mod tests {
         assert_eq!(n.unwrap(), 3);
         assert_eq!(
             hasher.finish(),
-            crate::dropbox::content_hash::content_hash(b"abc")
+            dropbox_wire::content_hash::content_hash(b"abc")
         );
         assert_eq!(std::fs::read(&path).unwrap(), b"....abc...");
         let mut hasher = ContentHasher::new();
@@ -297,7 +297,7 @@ mod tests {
         std::fs::write(&p, &data).unwrap();
         assert_eq!(
             local_hash(std::fs::File::open(&p).unwrap()).unwrap(),
-            crate::dropbox::content_hash::content_hash(&data)
+            dropbox_wire::content_hash::content_hash(&data)
         );
     }
 }

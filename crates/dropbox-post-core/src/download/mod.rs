@@ -6,7 +6,7 @@
 //! Each file streams to a temporary file beside its destination, its content hash is
 //! checked against Dropbox's, and only then does it replace the destination; local files
 //! with the same size and hash are kept. Below the target (LOCAL, or a single file's folder)
-//! every path is reached through [`crate::files::confine`]: a symbolic link already there is
+//! every path is reached through [`dropbox_post_files::confine`]: a symbolic link already there is
 //! refused, never written through. Nothing here prints: the caller renders the [`Summary`]
 //! and hears of each file as it finishes through an [`Observer`].
 
@@ -18,8 +18,8 @@ pub mod run;
 use std::path::PathBuf;
 
 use crate::dropbox::error::{ApiError, short};
-use crate::files::ReadError;
-use crate::files::confine::Refused;
+use dropbox_post_files::ReadError;
+use dropbox_post_files::confine::Refused;
 
 pub use fetch::{FetchError, Fetched};
 pub use plan::LeftOut;

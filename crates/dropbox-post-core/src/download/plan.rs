@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::{DownloadError, Unsafe, refused_text};
-use crate::dropbox::path::{key, relative};
-use crate::dropbox::types::{FileMetadata, Metadata};
-use crate::files::ReadError;
-use crate::files::confine::{Folder, Missing, Refused};
+use dropbox_post_files::ReadError;
+use dropbox_post_files::confine::{Folder, Missing, Refused};
+use dropbox_wire::path::{key, relative};
+use dropbox_wire::types::{FileMetadata, Metadata};
 
 /// A remote file and where it lands below the folder written into.
 #[derive(Debug)]
@@ -346,7 +346,7 @@ mod tests {
             let remote = crate::upload::plan::remote_path(&dest, &rel);
             let meta = entry("file", &remote);
             let typed = if upper { dest.to_uppercase() } else { dest.clone() };
-            let base = crate::dropbox::path::normalize(&typed);
+            let base = dropbox_wire::path::normalize(&typed);
             prop_assume!(key(&base) == key(dest.trim_end_matches('/')));
             let back = relative(&base, &meta);
             prop_assert_eq!(back.as_deref(), Some(rel.as_str()));

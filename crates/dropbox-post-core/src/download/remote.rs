@@ -3,10 +3,10 @@
 
 use crate::dropbox::client::DropboxClient;
 use crate::dropbox::error::ApiError;
-use crate::dropbox::path::relative;
-use crate::dropbox::types::{FileMetadata, Metadata};
+use dropbox_wire::path::relative;
+use dropbox_wire::types::{FileMetadata, Metadata};
 
-/// What a path (as [`crate::dropbox::path::normalize`] gives it) holds.
+/// What a path (as [`dropbox_wire::path::normalize`] gives it) holds.
 #[derive(Debug)]
 pub enum Remote {
     File(FileMetadata),
@@ -70,7 +70,7 @@ fn sorted(base: &str, entries: Vec<Metadata>) -> Vec<Listed> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::dropbox::path::key;
+    use dropbox_wire::path::key;
 
     /// A listing entry as Dropbox would send it for `display`.
     pub(crate) fn entry(kind: &str, display: &str) -> Metadata {

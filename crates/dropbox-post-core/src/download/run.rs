@@ -11,7 +11,7 @@ use super::plan::{self, LeftOut, Placement};
 use super::remote::{self, Remote};
 use crate::dropbox::client::DropboxClient;
 use crate::dropbox::error::ApiError;
-use crate::dropbox::path::normalize;
+use dropbox_wire::path::normalize;
 
 /// Downloads in flight at once.
 const PARALLEL: usize = 4;

@@ -20,8 +20,8 @@ use url::Url;
 use super::endpoint::Endpoints;
 use super::error::{ApiError, short};
 use super::http::{answer_text, network};
-use super::types::TokenResponse;
 use crate::seal::Credential;
+use dropbox_wire::types::TokenResponse;
 
 /// An app key + refresh token (offline access), optionally with the app secret (non-PKCE).
 pub struct RefreshGrant {

@@ -14,16 +14,16 @@ use secrecy::ExposeSecret;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::arg::to_header_json;
 use super::auth::TokenSource;
 use super::bwlimit::Bandwidth;
 use super::endpoint::Endpoints;
 use super::error::{ApiError, AuthError, auth_error_of, short};
 use super::http::{answer_text, network};
-use super::limits::MAX_LIST_LIMIT;
 use super::pacer::{Decision, Pacer};
 use super::route_error::{RouteError, WriteConflict};
-use super::types::{
+use dropbox_wire::arg::to_header_json;
+use dropbox_wire::limits::MAX_LIST_LIMIT;
+use dropbox_wire::types::{
     ApiErrorBody, CreateFolderArg, CreateFolderResult, DeleteArg, DeleteBatchArg,
     DeleteBatchJobStatus, DeleteBatchLaunch, DeleteBatchResultEntry, DeleteResult, DownloadArg,
     FileMetadata, ListFolderArg, ListFolderContinueArg, ListFolderResult, ListRevisionsArg,
@@ -374,7 +374,7 @@ impl DropboxClient {
     pub async fn get_metadata(&self, path: &str) -> Result<Metadata, ApiError> {
         self.rpc(
             "files/get_metadata",
-            &super::types::GetMetadataArg::new(path),
+            &dropbox_wire::types::GetMetadataArg::new(path),
         )
         .await
     }
@@ -436,7 +436,7 @@ impl DropboxClient {
     /// Commit closed sessions together; results come in the order of `entries`.
     pub async fn finish_batch(
         &self,
-        entries: Vec<super::types::UploadSessionFinishArg>,
+        entries: Vec<dropbox_wire::types::UploadSessionFinishArg>,
     ) -> Result<Vec<UploadSessionFinishBatchResultEntry>, ApiError> {
         let expected = entries.len();
         let r: UploadSessionFinishBatchResult = self
@@ -516,7 +516,7 @@ impl DropboxClient {
                     DeleteBatchJobStatus::Failed { failed } => {
                         return Err(ApiError::Endpoint {
                             route: CHECK.into(),
-                            summary: super::types::error_summary(&failed),
+                            summary: dropbox_wire::types::error_summary(&failed),
                             error: failed,
                             path: None,
                         });
@@ -826,7 +826,7 @@ mod tests {
             session_id: "s".into(),
             offset: 0,
         };
-        let hash = crate::dropbox::content_hash::content_hash(&data);
+        let hash = dropbox_wire::content_hash::content_hash(&data);
         client
             .append(cursor, data, Some(&hash), false)
             .await

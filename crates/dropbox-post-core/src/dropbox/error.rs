@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::route_error::RouteError;
-use super::types::{error_summary, union_tags};
+use dropbox_wire::types::{error_summary, union_tags};
 
 /// One failed Dropbox call (after the client's own retries, when it made any).
 #[derive(Debug, thiserror::Error)]

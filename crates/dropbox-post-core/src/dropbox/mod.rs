@@ -1,6 +1,5 @@
-//! Dropbox API v2: wire types shared with the emulator, and the HTTP client.
-
-pub use dropbox_wire::{arg, content_hash, limits, path, types};
+//! Dropbox API v2 through HTTP: the client, its auth and pacing. The wire types are the
+//! `dropbox-wire` crate, shared with the emulator.
 
 pub mod auth;
 pub mod bwlimit;

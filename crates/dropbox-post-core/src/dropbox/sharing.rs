@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::client::DropboxClient;
 use super::error::ApiError;
-use super::types::{
+use dropbox_wire::types::{
     CreateSharedLinkArg, ListSharedLinksArg, ListSharedLinksResult, SharedLinkMetadata,
 };
 
@@ -45,7 +45,7 @@ impl DropboxClient {
             ..Default::default()
         };
         let listed: ListSharedLinksResult = self.rpc(LIST, &arg).await?;
-        let lower = crate::dropbox::path::key(path);
+        let lower = dropbox_wire::path::key(path);
         let mut links = listed.links.into_iter();
         let first = links.next();
         links

@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use super::client::DropboxClient;
 use super::error::ApiError;
-use super::types::{FullAccount, PathRoot};
+use dropbox_wire::types::{FullAccount, PathRoot};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Space {

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use super::{Credential, CredentialError, MAX_FILE_LEN};
-use crate::files::{ReadError, read_bounded, read_to_limit};
+use dropbox_post_files::{ReadError, read_bounded, read_to_limit};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CleartextError {

@@ -19,8 +19,8 @@ use secrecy::SecretString;
 pub use credential::{Credential, CredentialError, DerivedKey};
 pub use v1::KdfParams;
 
-use crate::files::{self, Existing, ReadError, read_bounded};
 use crate::password::{Password, Source};
+use dropbox_post_files::{self as files, Existing, ReadError, read_bounded};
 
 /// Sealed files are a few hundred bytes; anything much larger is not one.
 pub const MAX_FILE_LEN: u64 = 64 * 1024;

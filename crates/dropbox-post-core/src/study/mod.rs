@@ -8,7 +8,7 @@
 //! renames them into place only once all were written: a study it cannot write to is left as
 //! it was.
 //!
-//! Every path is reached through [`crate::files::confine`]: a symbolic link on the way (a
+//! Every path is reached through [`dropbox_post_files::confine`]: a symbolic link on the way (a
 //! cloned study can carry `.gitignore -> ~/.bashrc`) is refused before anything is written.
 //! The config is locked from the moment it is read until the plan is dropped, and replaced
 //! after every other file, so concurrent runs edit the study one after the other, each
@@ -22,8 +22,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::config::{self, ConfigError, JobKind, Problem};
-use crate::files::confine::{Folder, Missing, NewFile, Refused};
-use crate::files::{Existing, ReadError, read_open};
+use dropbox_post_files::confine::{Folder, Missing, NewFile, Refused};
+use dropbox_post_files::{Existing, ReadError, read_open};
 
 /// The sealed credential the script names, and the folder `init` creates for it.
 pub const KEY: &str = "keys/dropbox.enc";
@@ -143,7 +143,7 @@ fn cannot_open(study: &Path, e: std::io::Error) -> StudyError {
         problem: format!(
             "cannot open the study folder ({}); pass the study folder (the one holding \
              conf/config.xml)",
-            crate::files::ReadError::Io(e)
+            dropbox_post_files::ReadError::Io(e)
         ),
     }
 }

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use crate::dropbox::client::DropboxClient;
 use crate::dropbox::error::{ApiError, entry_failure};
 use crate::dropbox::route_error::RouteError;
-use crate::dropbox::types::{
+use dropbox_wire::types::{
     CommitInfo, FileMetadata, Metadata, UploadSessionCursor, UploadSessionFinishArg,
     UploadSessionFinishBatchResultEntry,
 };
@@ -114,7 +114,7 @@ async fn commit(state: &RunState, batch: Vec<Staged>) -> Vec<Staged> {
             RouteError::InsufficientSpace => {
                 let e = ApiError::Endpoint {
                     route: FINISH_BATCH.into(),
-                    summary: crate::dropbox::types::error_summary(&failure),
+                    summary: dropbox_wire::types::error_summary(&failure),
                     error: failure,
                     path: Some(p.file.remote.clone()),
                 };
@@ -262,19 +262,19 @@ fn client_modified(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dropbox::content_hash::{BLOCK_SIZE, content_hash};
     use crate::upload::hash_cache::HashCache;
     use crate::upload::report::Progress;
     use crate::upload::resume::UploadJournal;
     use crate::upload::settings::Settings;
     use crate::upload::test_support::{emulated, local};
     use bytes::Bytes;
+    use dropbox_wire::content_hash::{BLOCK_SIZE, content_hash};
     use std::sync::Mutex;
     use std::time::Duration;
 
     #[tokio::test]
     async fn a_repeated_commit_counts_once_and_leaves_no_copy() {
-        use crate::dropbox::types::WriteMode;
+        use dropbox_wire::types::WriteMode;
         let dir = tempfile::tempdir().unwrap();
         let (_emu, client) = emulated(&dir.path().join("dbx")).await;
         let settings = Settings {
@@ -362,7 +362,7 @@ mod tests {
         let file = PlannedFile {
             local: local(&dir.path().join("a")),
             remote: "/d/a".into(),
-            mode: crate::dropbox::types::WriteMode::Overwrite,
+            mode: dropbox_wire::types::WriteMode::Overwrite,
             unchanged_if: None,
             replaces: Some("0000000001".into()),
         };

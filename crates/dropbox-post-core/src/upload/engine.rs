@@ -42,7 +42,7 @@ use super::resume::UploadJournal;
 use super::session::{self, ClosedSession};
 use super::state::{FileError, RunState};
 
-pub use super::settings::{ChunkSize, DEFAULT_JOBS, Settings};
+pub use super::settings::{BUFFER_BUDGET, ChunkSize, DEFAULT_TRANSFERS, Settings};
 
 /// Send one job's plan. Per-file failures are recorded in `progress`; the error is the
 /// one that stopped the run early (bad credential, no space left), if any.
@@ -111,7 +111,7 @@ pub async fn run(
     let batcher = tokio::spawn(async move { batcher::run(&committer, &policy, rx).await });
     futures_util::stream::iter(fresh)
         .chain(differing)
-        .for_each_concurrent(state.settings.jobs, |file| {
+        .for_each_concurrent(state.settings.transfers, |file| {
             let state = state.clone();
             let tx = tx.clone();
             async move {

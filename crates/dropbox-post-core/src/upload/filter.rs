@@ -40,8 +40,8 @@ use std::sync::Mutex;
 use ignore::Match;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
-use crate::dropbox::path::key;
 use crate::patterns::{BACKSLASH, backslash_separator, check_glob, literal};
+use dropbox_wire::path::key;
 
 /// The ignore file read in each folder of a posted folder.
 pub const IGNORE_FILE: &str = ".dropboxignore";
@@ -451,7 +451,7 @@ fn slashed(rel: &Path) -> String {
 /// be read (a dangling symlink, a FIFO) is an error, not "none".
 fn ignore_file(path: &Path, rel: &str) -> Result<Option<Rules>, FilterError> {
     let shown = path.display();
-    let bytes = match crate::files::read_bounded(path, MAX_IGNORE_FILE) {
+    let bytes = match dropbox_post_files::read_bounded(path, MAX_IGNORE_FILE) {
         Ok(bytes) => bytes,
         // Not there; or in a folder that cannot be searched, so nothing in it can be posted
         // either (the walk reports the folder).
@@ -463,7 +463,7 @@ fn ignore_file(path: &Path, rel: &str) -> Result<Option<Rules>, FilterError> {
                 target.display()
             )));
         }
-        Err(e @ crate::files::ReadError::TooLarge(_)) => {
+        Err(e @ dropbox_post_files::ReadError::TooLarge(_)) => {
             return Err(FilterError(format!(
                 "{shown}: {e}; is it really an ignore file?"
             )));

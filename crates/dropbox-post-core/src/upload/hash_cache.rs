@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::walk::{LocalFile, Stamp};
-use crate::files::{AtomicFile, Existing};
 use crate::seal::{Credential, DerivedKey};
+use dropbox_post_files::{AtomicFile, Existing};
 
 /// A cache file bigger than this (some million files) is ignored, not read.
 const MAX_CACHE_FILE: u64 = 512 << 20;
@@ -120,7 +120,7 @@ impl HashCache {
 
     pub(super) fn open_at(dir: &Path, root: &Path, started: SystemTime) -> HashCache {
         let (root, path) = cache_file(dir, "hashes", root, "json");
-        let known = match crate::files::read_bounded(&path, MAX_CACHE_FILE) {
+        let known = match dropbox_post_files::read_bounded(&path, MAX_CACHE_FILE) {
             Ok(bytes) => match serde_json::from_slice::<Saved>(&bytes) {
                 Ok(saved) if saved.version == VERSION && saved.root == root => saved.files,
                 Ok(_) => HashMap::new(),

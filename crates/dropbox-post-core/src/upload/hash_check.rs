@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use futures_util::Stream;
 use tokio::sync::mpsc;
 
-use crate::dropbox::content_hash::ContentHasher;
+use dropbox_wire::content_hash::ContentHasher;
 
 use super::hash_cache::HashCache;
 use super::plan::PlannedFile;
@@ -80,7 +80,7 @@ pub fn differing(
 /// The content hash, if the file is still exactly as the walk saw it; `None` otherwise,
 /// or on any read error (the sender meets it again and says what went wrong).
 fn hash_of(file: &LocalFile, buf: &mut [u8]) -> Option<String> {
-    let mut handle = crate::files::open_regular(&file.path).ok()?;
+    let mut handle = dropbox_post_files::open_regular(&file.path).ok()?;
     let as_walked = |handle: &File| {
         let now = handle.metadata().ok()?;
         file.change_since_walk(&now).is_none().then_some(())
@@ -109,9 +109,9 @@ fn hash_of(file: &LocalFile, buf: &mut [u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dropbox::content_hash::content_hash;
-    use crate::dropbox::types::WriteMode;
     use crate::upload::hash_cache::test_key;
+    use dropbox_wire::content_hash::content_hash;
+    use dropbox_wire::types::WriteMode;
     use futures_util::StreamExt;
     use std::sync::atomic::{AtomicUsize, Ordering};
 

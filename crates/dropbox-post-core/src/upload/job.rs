@@ -16,9 +16,9 @@ use super::walk::LocalTree;
 use crate::config::{JobKind, PostJob};
 use crate::dropbox::client::DropboxClient;
 use crate::dropbox::error::ApiError;
-use crate::dropbox::path::key;
 use crate::dropbox::space::Space;
 use crate::seal::{Credential, DerivedKey};
+use dropbox_wire::path::key;
 
 /// A script's walked tree, with its hash cache and how long the walk took.
 pub(super) struct Walked {

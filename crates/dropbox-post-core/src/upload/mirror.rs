@@ -39,10 +39,10 @@ use serde_json::Value;
 
 use crate::dropbox::client::DropboxClient;
 use crate::dropbox::error::{ApiError, entry_failure};
-use crate::dropbox::limits::MAX_BATCH;
-use crate::dropbox::path::key;
 use crate::dropbox::route_error::RouteError;
-use crate::dropbox::types::{DeleteArg, DeleteBatchResultEntry, Metadata, is_rev};
+use dropbox_wire::limits::MAX_BATCH;
+use dropbox_wire::path::key;
+use dropbox_wire::types::{DeleteArg, DeleteBatchResultEntry, Metadata, is_rev};
 
 use super::filter::Filter;
 use super::plan::{self, remote_path};
@@ -610,8 +610,8 @@ async fn delete_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dropbox::types::FolderMetadata;
     use crate::upload::filter::Pattern;
+    use dropbox_wire::types::FolderMetadata;
 
     fn file(path: &str) -> Metadata {
         crate::upload::plan::tests::remote_file(path, 1, "h")

@@ -51,7 +51,7 @@ impl Default for PostOptions {
             config: None,
             endpoints: Endpoints::dropbox(),
             root: None,
-            transfers: usize::from(engine::DEFAULT_JOBS),
+            transfers: usize::from(engine::DEFAULT_TRANSFERS),
             chunk_size: Settings::default().chunk_size,
             mode: Mode::default(),
             force: false,

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 
 use crate::dropbox::client::DropboxClient;
 use crate::dropbox::error::ApiError;
-use crate::dropbox::path::key;
 use crate::dropbox::route_error::RouteError;
-use crate::dropbox::types::{FileMetadata, Metadata, WriteMode};
+use dropbox_wire::path::key;
+use dropbox_wire::types::{FileMetadata, Metadata, WriteMode};
 
 use super::walk::{Excluded, LocalFile, LocalTree, Problem};
 
@@ -273,7 +273,7 @@ fn write_mode(mode: Mode, existing: Option<&FileMetadata>) -> WriteMode {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::dropbox::types::FolderMetadata;
+    use dropbox_wire::types::FolderMetadata;
     use proptest::prelude::*;
     use std::path::{Path, PathBuf};
     use std::time::SystemTime;

@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use tokio::sync::mpsc;
 
-use crate::dropbox::content_hash::ContentHasher;
+use dropbox_wire::content_hash::ContentHasher;
 
 use super::buffers::Budget;
 use super::walk::LocalFile;
@@ -23,7 +23,7 @@ pub enum ReadError {
     #[error("cannot read: {0}")]
     Io(#[from] std::io::Error),
     #[error("cannot read: {0}")]
-    Open(#[from] crate::files::ReadError),
+    Open(#[from] dropbox_post_files::ReadError),
     /// The file's prefix does not hash as journalled: its session cannot be continued.
     #[error("the part already on Dropbox is not this file's")]
     NotResumable,
@@ -74,7 +74,7 @@ fn read_into(
     from: Option<&(u64, String)>,
     mut sink: impl FnMut(Piece) -> bool,
 ) -> Result<(), ReadError> {
-    let mut handle = crate::files::open_regular(&file.path)?;
+    let mut handle = dropbox_post_files::open_regular(&file.path)?;
     as_walked(file, &handle.metadata()?)?;
     let mut hasher = ContentHasher::new();
     let mut offset = 0;
@@ -148,8 +148,8 @@ fn as_walked(file: &LocalFile, now: &std::fs::Metadata) -> Result<(), ReadError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dropbox::content_hash::{BLOCK_SIZE, content_hash};
     use crate::upload::test_support::local;
+    use dropbox_wire::content_hash::{BLOCK_SIZE, content_hash};
     use std::io::Write;
     use std::time::Duration;
 

@@ -32,9 +32,9 @@ use serde::{Deserialize, Serialize};
 use super::hash_cache::{cache_file, create_private_dir};
 use super::plan::PlannedFile;
 use super::walk::Stamp;
-use crate::dropbox::path::key;
-use crate::journal::Journal;
 use crate::seal::{Credential, DerivedKey};
+use dropbox_post_files::journal::Journal;
+use dropbox_wire::path::key;
 
 /// Dropbox forgets an upload session 7 days after it starts; an entry is dropped a little
 /// before, rather than probed in vain.
@@ -266,8 +266,8 @@ pub fn journal_path(dir: &Path, root: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dropbox::types::WriteMode;
     use crate::upload::walk::LocalFile;
+    use dropbox_wire::types::WriteMode;
 
     fn planned(path: &Path, remote: &str) -> PlannedFile {
         PlannedFile {

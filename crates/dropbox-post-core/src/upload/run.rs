@@ -132,7 +132,7 @@ impl Run {
         }
         refuse_clashes(&jobs, &options, &mut walked);
         let settings = Settings {
-            jobs: options.transfers,
+            transfers: options.transfers,
             chunk_size: options.chunk_size,
             dry_run: options.dry_run,
             ..Settings::default()

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::dropbox::client::DropboxClient;
-use crate::dropbox::content_hash::content_hash;
 use crate::dropbox::error::ApiError;
 use crate::dropbox::route_error::RouteError;
-use crate::dropbox::types::UploadSessionCursor;
+use dropbox_wire::content_hash::content_hash;
+use dropbox_wire::types::UploadSessionCursor;
 
 use super::plan::PlannedFile;
 use super::reader::{Piece, ReadError, read_chunks};
@@ -231,11 +231,11 @@ pub(super) async fn append_resuming(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dropbox::content_hash::BLOCK_SIZE;
-    use crate::dropbox::types::{
+    use crate::upload::test_support::emulated;
+    use dropbox_wire::content_hash::BLOCK_SIZE;
+    use dropbox_wire::types::{
         CommitInfo, UploadSessionFinishArg, UploadSessionFinishBatchResultEntry,
     };
-    use crate::upload::test_support::emulated;
 
     #[tokio::test]
     async fn resuming_sends_only_what_dropbox_lacks() {
@@ -272,7 +272,7 @@ mod tests {
         append_resuming(&client, &id, b2, last.clone(), &content_hash(&last), true)
             .await
             .unwrap();
-        let mut commit = CommitInfo::new("/resumed.bin", crate::dropbox::types::WriteMode::Add);
+        let mut commit = CommitInfo::new("/resumed.bin", dropbox_wire::types::WriteMode::Add);
         commit.mute = true;
         let results = client
             .finish_batch(vec![UploadSessionFinishArg {

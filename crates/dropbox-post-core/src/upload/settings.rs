@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use crate::dropbox::content_hash::BLOCK_SIZE;
-use crate::dropbox::limits::{MAX_BATCH, MAX_REQUEST_BYTES};
+use dropbox_wire::content_hash::BLOCK_SIZE;
+use dropbox_wire::limits::{MAX_BATCH, MAX_REQUEST_BYTES};
 
 use super::hash_check;
 
@@ -50,12 +50,15 @@ impl std::fmt::Display for ChunkSize {
 
 /// Files in flight unless told otherwise: uploads only stage data and commits are batched,
 /// so many small files gain from more (rclone recommends 32–64 with batched commits).
-pub const DEFAULT_JOBS: u16 = 16;
+pub const DEFAULT_TRANSFERS: u16 = 16;
+
+/// Bytes of file data held in memory at once unless one chunk is larger.
+pub const BUFFER_BUDGET: usize = 48 << 20;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Files in flight at once.
-    pub jobs: usize,
+    pub transfers: usize,
     /// Bytes per request of a chunked upload.
     pub chunk_size: ChunkSize,
     /// Bytes of file data held in memory at once, across all files.
@@ -74,9 +77,9 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            jobs: usize::from(DEFAULT_JOBS),
+            transfers: usize::from(DEFAULT_TRANSFERS),
             chunk_size: ChunkSize::default(),
-            buffer_budget: 48 * 1024 * 1024,
+            buffer_budget: BUFFER_BUDGET,
             batch_max: MAX_BATCH,
             batch_idle: Duration::from_millis(200),
             batch_max_wait: Duration::from_secs(5),
@@ -90,7 +93,7 @@ impl Settings {
     /// Make the budget hold at least one chunk, and every count at least one.
     pub fn normalized(mut self) -> Self {
         self.buffer_budget = self.buffer_budget.max(self.chunk_size.bytes());
-        self.jobs = self.jobs.max(1);
+        self.transfers = self.transfers.max(1);
         self.checkers = self.checkers.max(1);
         self.batch_max = self.batch_max.clamp(1, MAX_BATCH);
         self
@@ -106,13 +109,13 @@ mod tests {
         let s = Settings {
             chunk_size: ChunkSize::from_mib(8).unwrap(),
             buffer_budget: 1,
-            jobs: 0,
+            transfers: 0,
             batch_max: 5000,
             ..Settings::default()
         }
         .normalized();
         assert_eq!(s.buffer_budget, 8 << 20);
-        assert_eq!((s.jobs, s.batch_max), (1, MAX_BATCH));
+        assert_eq!((s.transfers, s.batch_max), (1, MAX_BATCH));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::time::SystemTime;
 use walkdir::WalkDir;
 
 use super::filter::{Filter, FilterError};
-use crate::dropbox::limits::MAX_FILE_BYTES;
+use dropbox_wire::limits::MAX_FILE_BYTES;
 
 /// A regular file to send, as it was when the tree was walked.
 #[derive(Debug, Clone, PartialEq, Eq)]
