@@ -32,7 +32,8 @@ pub trait Commit {
     fn weight(&self, item: &Self::Item) -> u64;
 
     /// Sends `batch` (within the policy's bounds); the items returned are to be tried again
-    /// in a later batch, ahead of those that came since.
+    /// in a later batch, ahead of those that came since. How often an item may come back is
+    /// the committer's to bound: once the channel closes, batches go until none is left.
     fn commit(&self, batch: Vec<Self::Item>) -> impl Future<Output = Vec<Self::Item>> + Send;
 }
 
@@ -73,9 +74,9 @@ pub async fn run<C: Commit>(
         waiting.weight += commit.weight(&item);
         waiting.queue.push_back(item);
         if waiting.full(policy) {
-            while waiting.full(policy) {
-                waiting.send(commit, policy).await;
-            }
+            // Full again after a send that took something: send on. A batch refused whole
+            // waits for the timers instead of going round at once.
+            while waiting.full(policy) && waiting.send(commit, policy).await {}
             first = Instant::now();
         }
     }
@@ -93,7 +94,8 @@ impl<T> Waiting<T> {
     }
 
     /// Commits the oldest items that fit one batch; those to be tried again go first.
-    async fn send<C: Commit<Item = T>>(&mut self, commit: &C, policy: &Policy) {
+    /// Whether any was taken.
+    async fn send<C: Commit<Item = T>>(&mut self, commit: &C, policy: &Policy) -> bool {
         let (mut count, mut weight) = (0, 0);
         for item in &self.queue {
             let w = commit.weight(item);
@@ -104,10 +106,13 @@ impl<T> Waiting<T> {
         }
         let batch: Vec<T> = self.queue.drain(..count).collect();
         self.weight -= weight;
-        for item in commit.commit(batch).await.into_iter().rev() {
+        let again = commit.commit(batch).await;
+        let taken = again.len() < count;
+        for item in again.into_iter().rev() {
             self.weight += commit.weight(&item);
             self.queue.push_front(item);
         }
+        taken
     }
 }
 
@@ -199,6 +204,54 @@ mod tests {
     async fn refused_items_lead_the_next_batch() {
         let got = batches(POLICY, &[(0, 0), (0, 1), (0, 1), (10, 1)], 5000).await;
         assert_eq!(got, [(0, vec![0, 1, 1]), (210, vec![0, 1])]);
+    }
+
+    /// Refuses every batch `n` times, then takes them.
+    struct Refuser {
+        start: Instant,
+        refusals: Mutex<usize>,
+        times: Mutex<Vec<u64>>,
+    }
+
+    impl Commit for Refuser {
+        type Item = u64;
+
+        fn weight(&self, item: &u64) -> u64 {
+            *item
+        }
+
+        async fn commit(&self, batch: Vec<u64>) -> Vec<u64> {
+            self.times
+                .lock()
+                .unwrap()
+                .push(self.start.elapsed().as_millis() as u64);
+            let mut refusals = self.refusals.lock().unwrap();
+            let refused = *refusals > 0;
+            *refusals = refusals.saturating_sub(1);
+            if refused { batch } else { Vec::new() }
+        }
+    }
+
+    /// A full batch refused whole is not sent again at once (and without end): it waits
+    /// for the next item or the timers, like any other.
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_refused_whole_waits_before_it_goes_again() {
+        let refuser = Refuser {
+            start: Instant::now(),
+            refusals: Mutex::new(3),
+            times: Mutex::new(Vec::new()),
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        for _ in 0..3 {
+            tx.send(1).unwrap();
+        }
+        let close = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            drop(tx);
+        });
+        run(&refuser, &POLICY, rx).await;
+        close.await.unwrap();
+        assert_eq!(refuser.times.into_inner().unwrap(), [0, 200, 400, 600]);
     }
 
     #[tokio::test(start_paused = true)]
