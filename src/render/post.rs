@@ -289,18 +289,10 @@ fn print_mirror(s: &ScriptSummary, verbose: bool) {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-
     use super::*;
 
     fn entry(name: &str, bytes: u64, outcome: Outcome) -> Entry {
-        Entry {
-            path: PathBuf::from(name),
-            remote: format!("/d/{name}"),
-            bytes,
-            resumed: 0,
-            outcome,
-        }
+        Entry::new(name.into(), format!("/d/{name}"), bytes, outcome)
     }
 
     fn summary(entries: Vec<Entry>, dry_run: bool) -> ScriptSummary {

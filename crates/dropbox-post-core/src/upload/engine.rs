@@ -66,23 +66,19 @@ pub async fn run(
         state.progress.say(&format!("warning: {warning}"));
     }
     for p in &plan.problems {
-        state.progress.record(Entry {
-            path: p.path.clone(),
-            remote: (p.rel.as_deref())
-                .map_or_else(String::new, |rel| super::plan::remote_path(&plan.dest, rel)),
-            bytes: 0,
-            resumed: 0,
-            outcome: Outcome::Failed(p.reason.clone()),
-        });
+        let remote = (p.rel.as_deref())
+            .map_or_else(String::new, |rel| super::plan::remote_path(&plan.dest, rel));
+        let failed = Outcome::Failed(p.reason.clone());
+        state
+            .progress
+            .record(Entry::new(p.path.clone(), remote, 0, failed));
     }
     for x in &plan.excluded {
-        state.progress.record(Entry {
-            path: x.path.clone(),
-            remote: super::plan::remote_path(&plan.dest, &x.rel),
-            bytes: 0,
-            resumed: 0,
-            outcome: Outcome::Excluded(x.rule.clone()),
-        });
+        let remote = super::plan::remote_path(&plan.dest, &x.rel);
+        let excluded = Outcome::Excluded(x.rule.clone());
+        state
+            .progress
+            .record(Entry::new(x.path.clone(), remote, 0, excluded));
     }
     create_folders(&state, &plan.folders).await;
 
@@ -138,13 +134,7 @@ pub async fn run(
 
 async fn create_folders(state: &RunState, folders: &[PlannedFolder]) {
     for folder in folders {
-        let entry = |outcome| Entry {
-            path: folder.local.clone(),
-            remote: folder.remote.clone(),
-            bytes: 0,
-            resumed: 0,
-            outcome,
-        };
+        let entry = |outcome| Entry::new(folder.local.clone(), folder.remote.clone(), 0, outcome);
         if state.settings.dry_run {
             state.progress.record(entry(Outcome::WouldCreateFolder));
             continue;

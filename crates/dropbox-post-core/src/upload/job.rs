@@ -112,16 +112,9 @@ impl Script<'_> {
                 sent
             }
             Err(e) => {
-                progress.record(Entry {
-                    path: job.path.clone(),
-                    remote: job.dest.clone(),
-                    bytes: 0,
-                    resumed: 0,
-                    outcome: Outcome::Failed(format!(
-                        "cannot list the destination: {}",
-                        reason(&e)
-                    )),
-                });
+                let why = format!("cannot list the destination: {}", reason(&e));
+                let failed = Outcome::Failed(why);
+                progress.record(Entry::new(job.path.clone(), job.dest.clone(), 0, failed));
                 // Unreachable after every retry: the next script would wait as long in vain.
                 if e.is_fatal() || e.is_unreachable() {
                     Err(e)

@@ -50,6 +50,19 @@ pub struct Entry {
     pub outcome: Outcome,
 }
 
+impl Entry {
+    /// A result for a file or folder no earlier run had begun.
+    pub fn new(path: PathBuf, remote: String, bytes: u64, outcome: Outcome) -> Entry {
+        Entry {
+            path,
+            remote,
+            bytes,
+            resumed: 0,
+            outcome,
+        }
+    }
+}
+
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }
@@ -368,13 +381,7 @@ mod tests {
     use super::*;
 
     fn entry(name: &str, bytes: u64, outcome: Outcome) -> Entry {
-        Entry {
-            path: PathBuf::from(name),
-            remote: format!("/d/{name}"),
-            bytes,
-            resumed: 0,
-            outcome,
-        }
+        Entry::new(name.into(), format!("/d/{name}"), bytes, outcome)
     }
 
     #[test]
