@@ -10,6 +10,27 @@ fn load(config: &Path, target: Option<&Path>) -> Result<StudyConfig, ConfigError
     super::load(config, target, &mut |_| {})
 }
 
+/// The job of the librec-auto form's script posting `path` of the study at `root` (whose
+/// key is keys/dropbox.enc) to `dest`, with every param at its default.
+fn job_of(root: &Path, kind: JobKind, path: &str, dest: &str) -> PostJob {
+    PostJob {
+        script: 1,
+        origin: Origin::Args,
+        kind,
+        encrypted_key: root.join("keys/dropbox.enc"),
+        path: root.join(path),
+        study_dir: root.to_path_buf(),
+        dest: dest.into(),
+        share: false,
+        outside: false,
+        allow_outside: false,
+        root: None,
+        excludes: vec![],
+        includes: vec![],
+        delete: false,
+    }
+}
+
 fn study_tree() -> TempDir {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
@@ -143,34 +164,19 @@ fn happy_path_file_folder_and_foreign_script() {
             PostJob {
                 script: 1,
                 origin: Origin::Config { line: 4 },
-                kind: JobKind::File,
-                encrypted_key: root.join("keys/dropbox.enc"),
-                path: root.join("post/summary.csv"),
-                study_dir: root.clone(),
-                dest: "/study-results".into(),
-                share: false,
-                outside: false,
-                allow_outside: false,
-                root: None,
-                excludes: vec![],
-                includes: vec![],
-                delete: false,
+                ..job_of(&root, JobKind::File, "post/summary.csv", "/study-results")
             },
             PostJob {
                 script: 3,
                 origin: Origin::Config { line: 4 + 8 + 4 },
-                kind: JobKind::Folder,
-                encrypted_key: root.join("keys/dropbox.enc"),
-                path: root.join("exp00000"),
-                study_dir: root.clone(),
-                dest: "/study-results/exp00000".into(),
                 share: true,
-                outside: false,
-                allow_outside: false,
                 root: Some(Space::Team),
-                excludes: vec![],
-                includes: vec![],
-                delete: false,
+                ..job_of(
+                    &root,
+                    JobKind::Folder,
+                    "exp00000",
+                    "/study-results/exp00000"
+                )
             },
         ]
     );
@@ -577,25 +583,7 @@ fn job_from_args_forms() {
     let job = job_from_args(dir.path(), "folder", "keys/dropbox.enc", "exp00000", "/x/")
         .unwrap()
         .unwrap();
-    assert_eq!(
-        job,
-        PostJob {
-            script: 1,
-            origin: Origin::Args,
-            kind: JobKind::Folder,
-            encrypted_key: root.join("keys/dropbox.enc"),
-            path: root.join("exp00000"),
-            study_dir: root.clone(),
-            dest: "/x".into(),
-            share: false,
-            outside: false,
-            allow_outside: false,
-            root: None,
-            excludes: vec![],
-            includes: vec![],
-            delete: false,
-        }
-    );
+    assert_eq!(job, job_of(&root, JobKind::Folder, "exp00000", "/x"));
     assert_eq!(job_from_args(dir.path(), "No", "", "", "").unwrap(), None);
 
     let err = job_from_args(dir.path(), "file", "keys/dropbox.enc", "nope", "/x").unwrap_err();
