@@ -165,15 +165,12 @@ impl From<SealError> for Failure {
 /// Credentials (or spaces) Dropbox refuses are 5, the rest 6.
 impl From<ApiError> for Failure {
     fn from(error: ApiError) -> Self {
-        Failure::new(api_kind(&error), error)
-    }
-}
-
-pub fn api_kind(error: &ApiError) -> ExitKind {
-    if error.refused() {
-        ExitKind::Auth
-    } else {
-        ExitKind::Transfer
+        let kind = if error.refused() {
+            ExitKind::Auth
+        } else {
+            ExitKind::Transfer
+        };
+        Failure::new(kind, error)
     }
 }
 

@@ -51,11 +51,11 @@ pub fn run(args: GetArgs) -> CmdResult {
             stop = dropbox_post_core::process::stop_requested() => stop.end_process(),
         }
     })?;
-    render::get::finish(&summary);
+    let t = summary.totals();
+    render::get::finish(&summary, &t);
     if let Some(e) = summary.stopped {
         return Err(e.into());
     }
-    let t = summary.totals();
     if t.failed + t.failed_folders > 0 {
         let folders = match t.failed_folders {
             0 => String::new(),

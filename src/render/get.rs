@@ -1,12 +1,12 @@
 //! `get`: each failure on its own line as it comes, each file in the log (`-v`), and the
 //! summary line.
 
-use dropbox_post_core::download::{Entry, Fetched, Observer, Outcome, Summary};
+use dropbox_post_core::download::{Entry, Fetched, Observer, Outcome, Summary, Totals};
 use dropbox_post_core::redact::untrusted;
 
 /// The summary line: what was fetched, or how far the run got before Dropbox refused it.
-pub fn finish(summary: &Summary) {
-    let (total, t) = (summary.files, summary.totals());
+pub fn finish(summary: &Summary, t: &Totals) {
+    let total = summary.files;
     if summary.stopped.is_some() {
         eprintln!(
             "got {} of {total} files ({} bytes) before Dropbox refused the rest",
