@@ -158,6 +158,58 @@ pub struct UploadSessionAppendArg {
     pub content_hash: Option<String>,
 }
 
+/// `files/upload_session/start_batch` argument (an RPC: the sessions start empty).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct UploadSessionStartBatchArg {
+    /// 1 to 1,000.
+    pub num_sessions: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_type: Option<SessionType>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct UploadSessionStartBatchResult {
+    pub session_ids: Vec<String>,
+}
+
+/// One entry of `files/upload_session/append_batch`: its `length` bytes follow those of
+/// the entries before it in the request body.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct UploadSessionAppendBatchArgEntry {
+    pub cursor: UploadSessionCursor,
+    pub length: u64,
+    #[serde(default)]
+    pub close: bool,
+}
+
+/// `files/upload_session/append_batch` argument: up to 1,000 entries, and optionally the
+/// content hash of the whole request body.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct UploadSessionAppendBatchArg {
+    pub entries: Vec<UploadSessionAppendBatchArgEntry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_hash: Option<String>,
+}
+
+/// One result of `append_batch`, in the order of the request's entries. `failure` is an
+/// `UploadSessionAppendBatchEntryError` union (`not_found`, `incorrect_offset`
+/// {`correct_offset`}, `closed`, `too_large`, `concurrent_session_invalid_offset`,
+/// `concurrent_session_invalid_data_size`), kept as JSON like finish_batch_v2's.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(tag = ".tag", rename_all = "snake_case")]
+pub enum UploadSessionAppendBatchResultEntry {
+    Success,
+    Failure { failure: serde_json::Value },
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct UploadSessionAppendBatchResult {
+    pub entries: Vec<UploadSessionAppendBatchResultEntry>,
+}
+
 /// `files/upload_session/finish` argument, and one entry of `finish_batch_v2`.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -754,6 +806,30 @@ pub fn error_summary(error: &serde_json::Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn append_batch_shapes() {
+        let arg: UploadSessionAppendBatchArg = serde_json::from_value(json!({
+            "entries": [{"cursor": {"session_id": "s", "offset": 4}, "length": 3}],
+        }))
+        .unwrap();
+        assert_eq!((arg.entries[0].length, arg.entries[0].close), (3, false));
+        let result: UploadSessionAppendBatchResult = serde_json::from_value(json!({
+            "entries": [
+                {".tag": "success"},
+                {".tag": "failure", "failure": {".tag": "incorrect_offset", "correct_offset": 7}},
+            ],
+        }))
+        .unwrap();
+        assert_eq!(
+            result.entries[0],
+            UploadSessionAppendBatchResultEntry::Success
+        );
+        let UploadSessionAppendBatchResultEntry::Failure { failure } = &result.entries[1] else {
+            panic!("{result:?}");
+        };
+        assert_eq!(failure["correct_offset"], 7);
+    }
 
     #[test]
     fn write_mode_shapes() {
