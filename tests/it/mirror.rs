@@ -5,9 +5,6 @@
 //! disabled script's `dest`; and `/`, an empty local tree or more than `--max-delete`
 //! deletions only when the user says so. The emulator honours `parent_rev` as Dropbox does.
 
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -67,28 +64,6 @@ fn the_emulator_deletes_a_file_only_at_its_parent_rev() {
     });
 }
 
-/// Runs `post` to its end while the emulator holds the request its `--hold` names: once it
-/// is held, `writer` acts (a colleague posting while the run goes on), then it is released.
-fn race(emu: &Emulator, mut post: Command, writer: impl FnOnce()) -> Output {
-    let child = post
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !emu.log().contains("holding this") {
-        assert!(
-            Instant::now() < deadline,
-            "post never reached the hold\n{}",
-            emu.log()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    writer();
-    emu.release();
-    child.wait_with_output().unwrap()
-}
-
 /// What the summary says the mirror kept, with why.
 fn kept(json: &Value) -> Vec<(String, String)> {
     let kept = json["scripts"][0]["mirror"]["kept"]
@@ -130,7 +105,7 @@ fn a_second_writer_racing_the_mirror_loses_nothing() {
         // A colleague posts into a folder that goes, replaces a file that goes, and makes
         // a folder that goes anew.
         let post = study.post_command(&emu.url, &["--delete", "--json"]);
-        let out = race(&emu, post, || {
+        let out = emu.race(post, || {
             block_on(async {
                 let newer = json!({"path": "/dest/old.txt", "mode": "overwrite"});
                 let (status, _) = emu

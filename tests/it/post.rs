@@ -3,8 +3,8 @@
 use dropbox_post_core::upload::hash_cache::TEST_CLOCK_ENV;
 
 use crate::harness::{
-    CmdExt, PASSWORD, TestEnv, assert_same_files, assert_success, files, hash, json_of, pattern,
-    stderr,
+    CmdExt, PASSWORD, TestEnv, assert_same_files, assert_success, block_on, files, hash, json_of,
+    pattern, stderr,
 };
 
 #[test]
@@ -489,4 +489,81 @@ fn the_notes_of_a_config_that_fails_are_still_shown() {
         "{text}"
     );
     assert!(note < text.find("error: ").unwrap(), "{text}");
+}
+
+/// A study tree of `count` small files, an empty one and one of 5 MiB (more than a 4 MiB
+/// chunk), configured to go to `/S`.
+fn small_tree(study: &crate::harness::Study, count: usize) {
+    for i in 0..count {
+        study.write(&format!("out/f{i:03}.txt"), pattern(100 + i * 13, i as u64));
+    }
+    study.write("out/empty.txt", b"");
+    study.write("out/big.bin", pattern(5 << 20, 7));
+    study.config(&[("folder", "out", "/S")]);
+}
+
+/// Issue 23: small files go many to a request — one `start_batch`, one `append_batch` and
+/// one commit for all of them — while a file of more than a chunk keeps its own session.
+#[test]
+fn small_files_go_many_to_a_request() {
+    let env = TestEnv::new();
+    let study = env.study();
+    let emu = env.emulator();
+    small_tree(&study, 40);
+    let json = study.post_json(&["--chunk-size", "4"]);
+    assert_eq!(json["totals"]["uploaded"], 42, "{json}");
+    assert_same_files(&study.path("out"), &emu.file("/S"));
+    let count = |route: &str| emu.requests(&format!("files/upload_session/{route}"));
+    assert_eq!(count("start_batch"), 1);
+    assert_eq!(count("append_batch"), 1);
+    // Only the big file's own session, started with its first chunk, and its last append.
+    assert_eq!((count("start"), count("append_v2")), (1, 1));
+    assert_eq!(count("finish_batch_v2"), 1);
+}
+
+/// Issue 23: a server that does not know `append_batch` (400 "Unknown API function") gets
+/// each small file with a request of its own, for the rest of the run, after one `-v` line.
+#[test]
+fn a_server_without_append_batch_gets_one_request_per_file() {
+    let env = TestEnv::with_emulator(&["--unknown-route", "files/upload_session/append_batch"]);
+    let study = env.study();
+    let emu = env.emulator();
+    // Two batches (a batch holds 1,000 files): the first is refused, the second not tried.
+    small_tree(&study, 1010);
+    let out = study.post(&["--chunk-size", "4", "-v"]).output().unwrap();
+    assert_success(&out);
+    assert_same_files(&study.path("out"), &emu.file("/S"));
+    assert_eq!(
+        emu.requests("files/upload_session/append_batch"),
+        1,
+        "{}",
+        emu.log()
+    );
+    assert_eq!(emu.requests("files/upload_session/start"), 1012);
+    let err = stderr(&out);
+    let said = err.matches("Dropbox refused a batch upload").count();
+    assert_eq!(said, 1, "{err}");
+    assert!(err.contains("Unknown API function"), "{err}");
+}
+
+/// Issue 23: an `append_batch` entry that fails (here every entry: the sessions expired
+/// while the request waited) is sent again on its own; every file lands once.
+#[test]
+fn failed_append_batch_entries_are_sent_again_alone() {
+    let env = TestEnv::with_emulator(&[
+        "--test-clock",
+        "--hold",
+        "files/upload_session/append_batch:1",
+    ]);
+    let study = env.study();
+    let emu = env.emulator();
+    small_tree(&study, 12);
+    let post = study.post_command(&emu.url, &["--chunk-size", "4", "--json"]);
+    let out = emu.race(post, || block_on(emu.advance_clock(8 * 24 * 3600)));
+    assert_success(&out);
+    assert_same_files(&study.path("out"), &emu.file("/S"));
+    let json = json_of(&out);
+    assert_eq!(json["totals"]["uploaded"], 14, "{json}");
+    // The big file's session, and one for each of the 13 small files.
+    assert_eq!(emu.requests("files/upload_session/start"), 14);
 }

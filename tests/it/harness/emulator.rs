@@ -3,7 +3,8 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -138,6 +139,36 @@ impl Emulator {
                     .then(|| count.parse::<u64>().ok())?
             })
             .sum()
+    }
+
+    /// Runs `post` to its end while this emulator holds the request its `--hold` names:
+    /// once it is held, `writer` acts (a colleague posting while the run goes on, the clock
+    /// moving on), then it is released.
+    pub fn race(&self, mut post: Command, writer: impl FnOnce()) -> Output {
+        let child = post
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.log().contains("holding this") {
+            assert!(
+                Instant::now() < deadline,
+                "post never reached the hold\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        writer();
+        self.release();
+        child.wait_with_output().unwrap()
+    }
+
+    /// How many requests it has answered on `route` (e.g. `files/upload_session/start`),
+    /// by the `-v` log.
+    pub fn requests(&self, route: &str) -> usize {
+        let line = format!("POST /2/{route} -> ");
+        self.log().lines().filter(|l| l.contains(&line)).count()
     }
 
     /// Where it keeps the bytes of Dropbox path `path` ("/" is the whole Dropbox).

@@ -22,16 +22,20 @@ use super::http::{answer_text, network};
 use super::pacer::{Decision, Pacer};
 use super::route_error::{RouteError, WriteConflict};
 use dropbox_wire::arg::to_header_json;
+use dropbox_wire::content_hash::ContentHasher;
 use dropbox_wire::limits::MAX_LIST_LIMIT;
 use dropbox_wire::types::{
     ApiErrorBody, CreateFolderArg, CreateFolderResult, DeleteArg, DeleteBatchArg,
     DeleteBatchJobStatus, DeleteBatchLaunch, DeleteBatchResultEntry, DeleteResult, DownloadArg,
     FileMetadata, ListFolderArg, ListFolderContinueArg, ListFolderResult, ListRevisionsArg,
     ListRevisionsMode, ListRevisionsResult, Metadata, PATH_ROOT_HEADER, PathRoot, PollArg,
-    RestoreArg, UploadSessionAppendArg, UploadSessionCursor, UploadSessionFinishBatchArg,
+    RestoreArg, SessionType, UploadSessionAppendArg, UploadSessionAppendBatchArg,
+    UploadSessionAppendBatchArgEntry, UploadSessionAppendBatchResult,
+    UploadSessionAppendBatchResultEntry, UploadSessionCursor, UploadSessionFinishBatchArg,
     UploadSessionFinishBatchResult, UploadSessionFinishBatchResultEntry, UploadSessionStartArg,
-    UploadSessionStartResult,
+    UploadSessionStartBatchArg, UploadSessionStartBatchResult, UploadSessionStartResult,
 };
+use futures_util::StreamExt;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Per read, not per request: a 150 MiB body may take minutes to send, but Dropbox must
@@ -60,11 +64,12 @@ pub struct DropboxClient {
 }
 
 /// What a request carries: JSON in the body (RPC), or JSON in `Dropbox-API-Arg` and the
-/// bytes in the body (content upload), or only the header (content download). All are
-/// cheap to clone for a retry.
+/// bytes in the body (content upload: its parts one after another, so that the files of an
+/// `append_batch` go out without being copied into one buffer), or only the header (content
+/// download). All are cheap to clone for a retry.
 enum Payload {
     Rpc(String),
-    Content { arg: HeaderValue, data: Bytes },
+    Content { arg: HeaderValue, data: Vec<Bytes> },
     Download { arg: HeaderValue },
 }
 
@@ -147,6 +152,16 @@ impl DropboxClient {
         route: &str,
         arg: &A,
         data: Bytes,
+    ) -> Result<R, ApiError> {
+        self.upload_parts(route, arg, vec![data]).await
+    }
+
+    /// A content-upload route whose body is `parts`, one after another.
+    async fn upload_parts<A: Serialize, R: DeserializeOwned>(
+        &self,
+        route: &str,
+        arg: &A,
+        data: Vec<Bytes>,
     ) -> Result<R, ApiError> {
         let json = to_header_json(arg).map_err(|e| encode_error(route, e))?;
         let arg = HeaderValue::from_str(&json).map_err(|e| encode_error(route, e))?;
@@ -246,12 +261,9 @@ impl DropboxClient {
                 .post(url.clone())
                 .header("Dropbox-API-Arg", arg.clone())
                 .header(CONTENT_TYPE, "application/octet-stream")
-                // A throttled body is a stream: its length is announced all the same.
-                .header(CONTENT_LENGTH, data.len())
-                .body(match &self.bandwidth {
-                    Some(limit) => reqwest::Body::wrap_stream(limit.throttle(data.clone())),
-                    None => data.clone().into(),
-                }),
+                // A streamed body's length is announced all the same.
+                .header(CONTENT_LENGTH, data.iter().map(Bytes::len).sum::<usize>())
+                .body(body_of(data, self.bandwidth.as_ref())),
             Payload::Download { arg } => self
                 .http
                 .post(url.clone())
@@ -433,25 +445,60 @@ impl DropboxClient {
             .await
     }
 
+    /// Start `count` (1 to 1,000) empty sessions in one call.
+    pub async fn start_batch(
+        &self,
+        count: usize,
+        session_type: SessionType,
+    ) -> Result<Vec<String>, ApiError> {
+        let route = "files/upload_session/start_batch";
+        let arg = UploadSessionStartBatchArg {
+            num_sessions: count as u64,
+            session_type: Some(session_type),
+        };
+        let r: UploadSessionStartBatchResult = self.rpc(route, &arg).await?;
+        expect_results(route, r.session_ids.len(), count)?;
+        Ok(r.session_ids)
+    }
+
+    /// Append to many sessions in one request: `parts[i]` is what `entries[i]` appends
+    /// (their lengths are taken from the parts), and the call names the content hash of
+    /// the whole body. Results come in the order of `entries`.
+    pub async fn append_batch(
+        &self,
+        entries: Vec<(UploadSessionCursor, bool)>,
+        parts: Vec<Bytes>,
+    ) -> Result<Vec<UploadSessionAppendBatchResultEntry>, ApiError> {
+        let route = "files/upload_session/append_batch";
+        let expected = entries.len();
+        let mut hasher = ContentHasher::new();
+        parts.iter().for_each(|part| hasher.update(part));
+        let arg = UploadSessionAppendBatchArg {
+            entries: (entries.into_iter().zip(&parts))
+                .map(|((cursor, close), part)| UploadSessionAppendBatchArgEntry {
+                    cursor,
+                    length: part.len() as u64,
+                    close,
+                })
+                .collect(),
+            content_hash: Some(hasher.finish()),
+        };
+        let r: UploadSessionAppendBatchResult = self.upload_parts(route, &arg, parts).await?;
+        expect_results(route, r.entries.len(), expected)?;
+        Ok(r.entries)
+    }
+
     /// Commit closed sessions together; results come in the order of `entries`.
     pub async fn finish_batch(
         &self,
         entries: Vec<dropbox_wire::types::UploadSessionFinishArg>,
     ) -> Result<Vec<UploadSessionFinishBatchResultEntry>, ApiError> {
+        let route = "files/upload_session/finish_batch_v2";
         let expected = entries.len();
         let r: UploadSessionFinishBatchResult = self
-            .rpc(
-                "files/upload_session/finish_batch_v2",
-                &UploadSessionFinishBatchArg { entries },
-            )
+            .rpc(route, &UploadSessionFinishBatchArg { entries })
             .await?;
-        if r.entries.len() != expected {
-            return Err(ApiError::Decode {
-                route: "files/upload_session/finish_batch_v2".into(),
-                status: 200,
-                message: format!("{} results for {expected} entries", r.entries.len()),
-            });
-        }
+        expect_results(route, r.entries.len(), expected)?;
         Ok(r.entries)
     }
 
@@ -539,6 +586,34 @@ impl DropboxClient {
 
 /// The longest wait between two polls of an asynchronous job.
 const MAX_POLL: Duration = Duration::from_secs(2);
+
+/// A batch route answers one result per entry asked for, or it cannot be matched up.
+fn expect_results(route: &str, got: usize, expected: usize) -> Result<(), ApiError> {
+    match got == expected {
+        true => Ok(()),
+        false => Err(ApiError::Decode {
+            route: route.into(),
+            status: 200,
+            message: format!("{got} results for {expected} entries"),
+        }),
+    }
+}
+
+/// An upload's body: one part as is, several (or a throttled one) as a stream.
+fn body_of(parts: &[Bytes], limit: Option<&Arc<Bandwidth>>) -> reqwest::Body {
+    match (parts, limit) {
+        ([one], None) => one.clone().into(),
+        (_, None) => {
+            let parts: Vec<std::io::Result<Bytes>> = parts.iter().cloned().map(Ok).collect();
+            reqwest::Body::wrap_stream(futures_util::stream::iter(parts))
+        }
+        (_, Some(limit)) => {
+            let limit = limit.clone();
+            let parts = futures_util::stream::iter(parts.to_vec());
+            reqwest::Body::wrap_stream(parts.flat_map(move |part| limit.throttle(part)))
+        }
+    }
+}
 
 fn unknown_tag(route: &str) -> ApiError {
     ApiError::Decode {

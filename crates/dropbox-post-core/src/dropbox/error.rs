@@ -331,6 +331,15 @@ impl ApiError {
         self.refused() || self.route_error() == Some(RouteError::InsufficientSpace)
     }
 
+    /// The request itself was refused (400, or 404: no such route), as a server refuses
+    /// a route it does not serve.
+    pub fn is_bad_request(&self) -> bool {
+        matches!(
+            self.last(),
+            ApiError::BadInput { .. } | ApiError::Decode { status: 404, .. }
+        )
+    }
+
     /// Dropbox could not be reached at all, after every retry.
     pub fn is_unreachable(&self) -> bool {
         matches!(self.last(), ApiError::Network { .. })

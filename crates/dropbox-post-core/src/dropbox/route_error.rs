@@ -48,6 +48,7 @@ impl RouteError {
         match route {
             "files/upload_session/start" => decode::<HashMismatch>(error).map(Into::into),
             "files/upload_session/append_v2" => decode::<AppendError>(error).map(Into::into),
+            "files/upload_session/append_batch" => decode::<HashMismatch>(error).map(Into::into),
             "files/upload_session/finish" => decode::<FinishError>(error).map(Into::into),
             "files/upload" => decode::<UploadError>(error).map(Into::into),
             "files/create_folder_v2" => decode::<UnderPath<WriteError>>(error).map(Into::into),
@@ -70,6 +71,13 @@ impl RouteError {
     /// A failed entry of `files/upload_session/finish_batch_v2` (an `UploadSessionFinishError`).
     pub fn of_finish_entry(failure: &Value) -> RouteError {
         Self::of("files/upload_session/finish", failure)
+    }
+
+    /// A failed entry of `files/upload_session/append_batch` (an
+    /// `UploadSessionAppendBatchEntryError`, whose first members are
+    /// `UploadSessionLookupError`'s).
+    pub fn of_append_entry(failure: &Value) -> RouteError {
+        decode::<SessionLookupError>(failure).map_or(RouteError::Other, Into::into)
     }
 
     /// A failed entry of `files/delete_batch` (a `DeleteError`).
@@ -289,9 +297,25 @@ mod tests {
             RouteError::ContentHashMismatch
         );
         assert_eq!(
-            of("upload_session/start", hash),
+            of("upload_session/start", hash.clone()),
             RouteError::ContentHashMismatch
         );
+        assert_eq!(
+            of("upload_session/append_batch", hash),
+            RouteError::ContentHashMismatch
+        );
+    }
+
+    #[test]
+    fn append_batch_entry_errors() {
+        let entry = |failure| RouteError::of_append_entry(&failure);
+        let offset = json!({".tag":"incorrect_offset","correct_offset":5});
+        assert_eq!(entry(offset), RouteError::IncorrectOffset(5));
+        assert_eq!(entry(json!({".tag":"closed"})), RouteError::Closed);
+        assert_eq!(entry(json!({".tag":"not_found"})), RouteError::NotFound);
+        let size = json!({".tag":"concurrent_session_invalid_data_size"});
+        assert_eq!(entry(size), RouteError::Other);
+        assert_eq!(entry(json!({".tag":"too_large"})), RouteError::Other);
     }
 
     #[test]

@@ -73,13 +73,7 @@ async fn commit(state: &RunState, batch: Vec<Staged>) -> Vec<Staged> {
     let results = match state.client.finish_batch(args).await {
         Ok(results) => results,
         Err(e) => {
-            let fatal = e.is_fatal();
-            for p in &batch {
-                state.record(&p.file, Outcome::Failed(reason(&e)));
-            }
-            if fatal {
-                state.stop(e);
-            }
+            state.fail_all(batch.iter().map(|p| &p.file), e);
             return Vec::new();
         }
     };

@@ -3,9 +3,9 @@
 //! verified by hash.
 //!
 //! - A file is read, hashed and sent in one pass (`reader`), in chunks (multiples of
-//!   4 MiB), through an upload session (`session`). A file of one chunk is a single
-//!   `start(close=true)`; a larger one is `start` + `append_v2`s, the last with
-//!   `close=true`. Buffers are taken from a fixed byte budget and recycled (`buffers`), so
+//!   4 MiB), through an upload session (`session`). Files of one chunk go many to a
+//!   request (`appender`: `start_batch` + `append_batch`, each closing its session); a
+//!   larger one is `start` + `append_v2`s, the last with `close=true`. Buffers are taken from a fixed byte budget and recycled (`buffers`), so
 //!   memory stays flat whatever the file sizes and `--jobs`.
 //! - A file Dropbox may already hold (same size) is first proved unchanged by content hash
 //!   (`hash_check`); only what differs is read again and sent.
@@ -31,12 +31,13 @@ use tokio::sync::mpsc;
 use crate::dropbox::client::DropboxClient;
 use crate::dropbox::error::ApiError;
 
+use super::appender::{self, Appender, Small};
 use super::batcher::{self, Policy};
 use super::commit::{Committer, Staged};
 use super::hash_cache::HashCache;
 use super::hash_check;
 use super::plan::{Plan, PlannedFile, PlannedFolder};
-use super::reader::ReadError;
+use super::reader::{Piece, ReadError, read_chunks};
 use super::report::{Entry, Outcome, Progress, reason};
 use super::resume::UploadJournal;
 use super::session::{self, ClosedSession};
@@ -105,29 +106,41 @@ pub async fn run(
     };
     let committer = Committer(state.clone());
     let batcher = tokio::spawn(async move { batcher::run(&committer, &policy, rx).await });
+    let (small_tx, small_rx) = mpsc::unbounded_channel();
+    let appender = Appender::new(state.clone(), tx.clone());
+    let append_policy = appender::policy(&state);
+    let appends = tokio::spawn(async move {
+        batcher::run(&appender, &append_policy, small_rx).await;
+        appender.finish().await;
+    });
     futures_util::stream::iter(fresh)
         .chain(differing)
         .for_each_concurrent(state.settings.transfers, |file| {
             let state = state.clone();
-            let tx = tx.clone();
+            let (tx, small_tx) = (tx.clone(), small_tx.clone());
             async move {
+                // The batchers outlive every sender: a send cannot fail.
                 match send_file(&state, &file).await {
                     Ok(Sent::Done(outcome)) => {
                         state.progress.advance(file.local.size);
                         state.record(&file, outcome);
                     }
                     Ok(Sent::Closed(closed)) => {
-                        // The batcher outlives every sender; a send cannot fail.
                         let _ = tx.send(Staged::new(file, closed));
+                    }
+                    Ok(Sent::Small(piece)) => {
+                        let _ = small_tx.send(Small { file, piece });
                     }
                     Err(e) => state.fail(&file, e),
                 }
             }
         })
         .await;
-    drop(tx);
-    if let Err(e) = batcher.await {
-        std::panic::resume_unwind(e.into_panic());
+    drop((small_tx, tx));
+    for task in [appends, batcher] {
+        if let Err(e) = task.await {
+            std::panic::resume_unwind(e.into_panic());
+        }
     }
     state.take_fatal().map_or(Ok(()), Err)
 }
@@ -157,6 +170,8 @@ enum Sent {
     Done(Outcome),
     /// Bytes are in a closed session; the batcher commits it.
     Closed(ClosedSession),
+    /// The whole file, read: it goes with other small files (`appender`).
+    Small(Piece),
 }
 
 async fn send_file(state: &Arc<RunState>, file: &PlannedFile) -> Result<Sent, FileError> {
@@ -176,5 +191,20 @@ async fn send_file(state: &Arc<RunState>, file: &PlannedFile) -> Result<Sent, Fi
             sent => return sent.map(Sent::Closed),
         }
     }
+    if file.local.size <= state.settings.chunk_size.bytes() as u64 {
+        return read_whole(state, file).await.map(Sent::Small);
+    }
     session::upload(state, file, None).await.map(Sent::Closed)
+}
+
+/// A file of one chunk, read (and checked as walked) into one piece.
+async fn read_whole(state: &RunState, file: &PlannedFile) -> Result<Piece, FileError> {
+    let chunk = state.settings.chunk_size.bytes();
+    let mut pieces = read_chunks(file.local.clone(), chunk, state.budget.clone(), None);
+    match pieces.recv().await {
+        Some(Ok(piece)) if piece.last => Ok(piece),
+        Some(Err(e)) => Err(e.into()),
+        // Longer than the walk saw: the reader would have refused its last piece.
+        Some(Ok(_)) | None => Err(ReadError::Changed("it grew".into()).into()),
+    }
 }

@@ -1,6 +1,7 @@
 //! Posting local files and folders to Dropbox: a run ([`run`]) of scripts, each (`job`)
 //! walk → plan → engine → report, then the mirror deletions.
 
+mod appender;
 mod batcher;
 mod buffers;
 mod commit;

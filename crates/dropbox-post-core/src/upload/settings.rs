@@ -55,6 +55,10 @@ pub const DEFAULT_TRANSFERS: u16 = 16;
 /// Bytes of file data held in memory at once unless one chunk is larger.
 pub const BUFFER_BUDGET: usize = 48 << 20;
 
+/// `append_batch` bodies of small files in flight at once: while one is on the wire (at
+/// real Dropbox's ~0.5 s a request) the next fills; the byte budget bounds them all.
+pub const APPEND_BODIES_IN_FLIGHT: usize = 4;
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Files in flight at once.

@@ -89,6 +89,16 @@ impl RunState {
         });
     }
 
+    /// Every file of a request that failed as a whole; a fatal error stops the run.
+    pub fn fail_all<'a>(&self, files: impl IntoIterator<Item = &'a PlannedFile>, error: ApiError) {
+        for file in files {
+            self.record(file, Outcome::Failed(reason(&error)));
+        }
+        if error.is_fatal() {
+            self.stop(error);
+        }
+    }
+
     pub fn fail(&self, file: &PlannedFile, error: FileError) {
         if let FileError::Api(e) = &error
             && e.is_fatal()
