@@ -119,6 +119,12 @@ pub struct EmulateArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub corrupt_commits: Vec<u64>,
 
+    /// Answer ROUTE as Dropbox answers one it does not have (400 "Unknown API function"),
+    /// e.g. files/upload_session/append_batch, so a test can see a client fall back
+    /// (repeatable).
+    #[arg(long = "unknown-route", value_name = "ROUTE")]
+    pub unknown_routes: Vec<dropbox_emulator::KnownRoute>,
+
     /// Serve HTTPS with a certificate from a CA generated at start.
     #[arg(long)]
     pub tls: bool,
@@ -176,6 +182,7 @@ impl EmulateArgs {
                 stalls: self.stalls,
                 holds: self.holds,
                 corrupt_commits: self.corrupt_commits,
+                unknown_routes: self.unknown_routes,
             },
             tls: self.tls.then_some(TlsOptions {
                 ca_cert_out: self.ca_cert_out,

@@ -560,6 +560,133 @@ class DeleteBatch(SdkTestCase):
             slow.stop()
 
 
+class Batches(SdkTestCase):
+    """`start_batch` and `append_batch` through the SDK's own methods (issue 23)."""
+
+    def cursor(self, session_id, offset=0):
+        return dropbox.files.UploadSessionCursor(session_id, offset)
+
+    def entry(self, session_id, length, offset=0, close=True):
+        return dropbox.files.UploadSessionAppendBatchArgEntry(
+            self.cursor(session_id, offset), length, close=close
+        )
+
+    def test_many_files_in_three_requests(self):
+        files = {self.path(f"many/{i}.txt"): os.urandom(100 + 37 * i) for i in range(5)}
+        files[self.path("many/empty.txt")] = b""
+        ids = self.dbx.files_upload_session_start_batch(len(files)).session_ids
+        self.assertEqual(len(set(ids)), len(files))
+        body = b"".join(files.values())
+        entries = [self.entry(i, len(d)) for i, d in zip(ids, files.values())]
+        result = self.dbx.files_upload_session_append_batch(
+            body, entries, content_hash=content_hash(body)
+        )
+        self.assertTrue(all(e.is_success() for e in result.entries), result)
+        commits = [
+            dropbox.files.UploadSessionFinishArg(
+                self.cursor(i, len(d)), dropbox.files.CommitInfo(path)
+            )
+            for i, (path, d) in zip(ids, files.items())
+        ]
+        finished = self.dbx.files_upload_session_finish_batch_v2(commits)
+        for (path, data), entry in zip(files.items(), finished.entries):
+            self.assertTrue(entry.is_success(), entry)
+            self.assert_file(entry.get_success(), path, data)
+            self.assertEqual(self.download(path)[1], data)
+
+    def test_each_entry_fails_alone_and_typed(self):
+        seq = self.dbx.files_upload_session_start_batch(3).session_ids
+        (conc,) = self.dbx.files_upload_session_start_batch(
+            1, session_type=dropbox.files.UploadSessionType.concurrent
+        ).session_ids
+        closed = self.dbx.files_upload_session_start(b"abc", close=True).session_id
+        entries = [
+            self.entry(seq[0], 3),
+            self.entry(seq[1], 3, offset=5),
+            self.entry(closed, 3, offset=3),
+            self.entry("pid_upload_session:0123456789abcdef", 3),
+            self.entry(conc, 1000, close=False),
+            self.entry(conc, BLOCK, offset=1000, close=False),
+            self.entry(seq[2], 0, close=False),
+        ]
+        body = os.urandom(sum(e.length for e in entries))
+        result = self.dbx.files_upload_session_append_batch(body, entries)
+        got = result.entries
+        self.assertEqual(len(got), len(entries))
+        self.assertTrue(got[0].is_success() and got[6].is_success(), got)
+        failures = [g.get_failure() for g in got[1:6]]
+        self.assertTrue(failures[0].is_incorrect_offset(), failures[0])
+        self.assertEqual(failures[0].get_incorrect_offset().correct_offset, 0)
+        self.assertTrue(failures[1].is_closed(), failures[1])
+        self.assertTrue(failures[2].is_not_found(), failures[2])
+        self.assertTrue(failures[3].is_concurrent_session_invalid_data_size(), failures[3])
+        self.assertTrue(failures[4].is_concurrent_session_invalid_offset(), failures[4])
+        # The first entry's bytes, and only they, are in its session.
+        commit = dropbox.files.CommitInfo(self.path("first.bin"))
+        metadata = self.dbx.files_upload_session_finish(b"", self.cursor(seq[0], 3), commit)
+        self.assert_file(metadata, self.path("first.bin"), body[:3])
+
+    def test_whole_request_errors_are_typed(self):
+        ids = self.dbx.files_upload_session_start_batch(2).session_ids
+        entries = [self.entry(ids[0], 3), self.entry(ids[1], 3)]
+        error = self.api_error(self.dbx.files_upload_session_append_batch, b"abcde", entries)
+        self.assertTrue(error.is_length_mismatch(), error)
+        error = self.api_error(
+            self.dbx.files_upload_session_append_batch,
+            b"abcdef",
+            entries,
+            content_hash=content_hash(b"abcdeg"),
+        )
+        self.assertTrue(error.is_content_hash_mismatch(), error)
+        # Neither touched a session: both still take their first bytes.
+        result = self.dbx.files_upload_session_append_batch(b"abcdef", entries)
+        self.assertTrue(all(e.is_success() for e in result.entries), result)
+
+
+class TransferHelpers(SdkTestCase):
+    """The SDK 12.2.5 transfer helper: parallel concurrent-session uploads and ranged
+    parallel downloads, as the benchmark drives them."""
+
+    def test_parallel_upload_and_download(self):
+        from dropbox import file_transfer
+
+        data = os.urandom(3 * BLOCK + 4321)
+        path = self.path("parallel.bin")
+        uploaded = file_transfer.Uploader(self.dbx).upload(
+            file_transfer.BytesUpload(data),
+            dropbox.files.CommitInfo(path),
+            file_transfer.UploadOptions(parallel_uploads=4),
+        )
+        self.assert_file(uploaded.metadata, path, data)
+        for size, name in ((len(data), "parallel.bin"), (0, "empty.bin")):
+            if size == 0:
+                self.upload(name, b"")
+            target = file_transfer.Bytes()
+            file_transfer.Downloader(self.dbx).download(
+                self.path(name), target, file_transfer.DownloadOptions(parallel_downloads=4)
+            )
+            self.assertEqual(target.bytes(), data[:size])
+
+    def test_ranges_are_served_as_http_says(self):
+        data = os.urandom(1000)
+        self.upload("ranged.bin", data)
+        session = emulator_session()
+        url = f"https://{SDK_HOST}/2/files/download"
+        arg = '{"path": "%s"}' % self.path("ranged.bin")
+        headers = {"Authorization": f"Bearer {TOKEN}", "Dropbox-API-Arg": arg}
+        for range_, status, body, content_range in (
+            ("bytes=10-19", 206, data[10:20], "bytes 10-19/1000"),
+            ("bytes=990-", 206, data[990:], "bytes 990-999/1000"),
+            ("bytes=-5", 206, data[995:], "bytes 995-999/1000"),
+            ("bytes=1000-", 416, b"", "bytes */1000"),
+            ("bytes=a-b", 200, data, None),
+        ):
+            r = session.post(url, headers={**headers, "Range": range_})
+            self.assertEqual(r.status_code, status, range_)
+            self.assertEqual(r.content, body, range_)
+            self.assertEqual(r.headers.get("Content-Range"), content_range, range_)
+
+
 class ExpiredSessions(unittest.TestCase):
     """Dropbox keeps an upload session 7 days; the emulator's test clock passes them at once."""
 

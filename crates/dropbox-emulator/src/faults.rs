@@ -36,6 +36,24 @@ pub struct Faults {
     pub holds: Vec<Stall>,
     /// The commits (counted from 1, every route's) stored with one byte flipped.
     pub corrupt_commits: Vec<u64>,
+    /// Routes answered as Dropbox answers a route it does not have (400 "Unknown API
+    /// function"), as an older or partial server would.
+    pub unknown_routes: Vec<KnownRoute>,
+}
+
+/// The name of a route the emulator serves, e.g. `files/upload_session/append_batch`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KnownRoute(pub String);
+
+impl FromStr for KnownRoute {
+    type Err = String;
+
+    fn from_str(route: &str) -> Result<KnownRoute, String> {
+        if !super::route::is_route(route) {
+            return Err(format!("{route:?} is not a route the emulator serves"));
+        }
+        Ok(KnownRoute(route.to_string()))
+    }
 }
 
 /// The `nth` request (from 1) to `route` (e.g. `files/upload_session/append_v2`) is read to
@@ -53,13 +71,8 @@ impl FromStr for Stall {
         let bad = || format!("{s:?}: expected ROUTE:N, e.g. files/upload_session/append_v2:3");
         let (route, nth) = s.rsplit_once(':').ok_or_else(bad)?;
         let nth = nth.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(bad)?;
-        if !super::route::is_route(route) {
-            return Err(format!("{route:?} is not a route the emulator serves"));
-        }
-        Ok(Stall {
-            route: route.to_string(),
-            nth,
-        })
+        let KnownRoute(route) = route.parse()?;
+        Ok(Stall { route, nth })
     }
 }
 
@@ -204,6 +217,11 @@ impl FaultPlan {
 
     pub fn release(&self) {
         self.released.cancel();
+    }
+
+    /// Whether `route` is to be answered as one Dropbox does not have (`--unknown-route`).
+    pub fn unknown(&self, route: &str) -> bool {
+        self.faults.unknown_routes.iter().any(|r| r.0 == route)
     }
 
     pub fn latency(&self) -> Duration {

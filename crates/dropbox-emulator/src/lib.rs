@@ -50,7 +50,7 @@ pub mod decode {
     pub use crate::routes::Validate;
 }
 
-pub use faults::{Faults, FaultsError, Stall};
+pub use faults::{Faults, FaultsError, KnownRoute, Stall};
 pub use oauth::ACCOUNT_ID;
 pub use scopes::{AppSpec, Scopes, StaticToken, UnknownScope};
 pub use tls::{TlsError, TlsOptions};

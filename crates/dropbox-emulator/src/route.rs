@@ -8,6 +8,8 @@ pub(crate) enum Route {
     Start,
     Append,
     Finish,
+    StartBatch,
+    AppendBatch,
     Download,
     FinishBatch,
     ListFolder,
@@ -42,6 +44,8 @@ impl Route {
             "files/upload_session/start" => Route::Start,
             "files/upload_session/append_v2" => Route::Append,
             "files/upload_session/finish" => Route::Finish,
+            "files/upload_session/start_batch" => Route::StartBatch,
+            "files/upload_session/append_batch" => Route::AppendBatch,
             "files/download" => Route::Download,
             "files/upload_session/finish_batch_v2" => Route::FinishBatch,
             "files/list_folder" => Route::ListFolder,
@@ -74,6 +78,8 @@ impl Route {
             | Route::Start
             | Route::Append
             | Route::Finish
+            | Route::StartBatch
+            | Route::AppendBatch
             | Route::FinishBatch
             | Route::CreateFolder
             | Route::Delete
@@ -107,7 +113,7 @@ impl Route {
     pub(crate) fn uploads(self) -> bool {
         matches!(
             self,
-            Route::Upload | Route::Start | Route::Append | Route::Finish
+            Route::Upload | Route::Start | Route::Append | Route::AppendBatch | Route::Finish
         )
     }
 }

@@ -4,6 +4,7 @@
 //! paths in and gives metadata back relative to the request's namespace (`space`).
 
 use std::collections::HashMap;
+use std::io::{Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +21,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
 use super::args::{self, PathKind};
@@ -45,9 +47,12 @@ use dropbox_wire::types::{
     DownloadArg, EchoArg, EchoResult, FileMetadata, FullAccount, FullTeam, GetMetadataArg,
     ListFolderArg, ListFolderContinueArg, ListRevisionsArg, ListRevisionsResult,
     ListSharedLinksArg, ListSharedLinksResult, PATH_ROOT_HEADER, PollArg, RelocationArg,
-    RelocationResult, RestoreArg, Tag, UploadArg, UploadSessionAppendArg, UploadSessionFinishArg,
+    RelocationResult, RestoreArg, Tag, UploadArg, UploadSessionAppendArg,
+    UploadSessionAppendBatchArg, UploadSessionAppendBatchResult,
+    UploadSessionAppendBatchResultEntry, UploadSessionCursor, UploadSessionFinishArg,
     UploadSessionFinishBatchArg, UploadSessionFinishBatchResult,
-    UploadSessionFinishBatchResultEntry, UploadSessionStartArg, UploadSessionStartResult,
+    UploadSessionFinishBatchResultEntry, UploadSessionStartArg, UploadSessionStartBatchArg,
+    UploadSessionStartBatchResult, UploadSessionStartResult,
 };
 
 /// Everything a request may touch.
@@ -75,6 +80,8 @@ impl App {
 #[derive(Clone)]
 pub struct ConnCut(pub CancellationToken);
 
+/// `start_batch` opens at most as many sessions as a batch holds entries.
+const MAX_BATCH_U64: u64 = MAX_BATCH as u64;
 const MAX_RPC_BODY: usize = 16 * 1024 * 1024;
 /// `list_revisions`' `limit`: 10 unless asked, at most 100.
 const DEFAULT_REVISIONS: u64 = 10;
@@ -84,9 +91,16 @@ impl Route {
     fn exposure(self) -> Exposure {
         Exposure {
             // Whatever needs the write scope changes the namespace, but for session starts
-            // and appends, which only stage data, and polls of a delete batch.
+            // and appends (batched or not), which only stage data, and polls of a delete batch.
             writes: self.scope() == Some("files.content.write")
-                && !matches!(self, Route::Start | Route::Append | Route::DeleteBatchCheck),
+                && !matches!(
+                    self,
+                    Route::Start
+                        | Route::StartBatch
+                        | Route::Append
+                        | Route::AppendBatch
+                        | Route::DeleteBatchCheck
+                ),
             has_body: self.uploads(),
         }
     }
@@ -211,7 +225,10 @@ async fn api(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let Some(route) = Route::from_name(&name) else {
+    let route = Route::from_name(&name).filter(|_| !app.faults.unknown(&name));
+    let Some(route) = route else {
+        // Read what was sent, so the client can read the answer rather than a reset.
+        drain(body).await;
         return ErrorAnswer::UnknownRoute(name).into_response();
     };
     match app.faults.point(&name) {
@@ -397,16 +414,19 @@ async fn call(
             Route::Upload => up.upload(content(headers, query, body).await?).await,
             Route::Start => up.start(content(headers, query, body).await?).await,
             Route::Append => up.append(content(headers, query, body).await?).await,
+            Route::AppendBatch => up.append_batch(content(headers, query, body).await?).await,
             _ => up.finish(content(headers, query, body).await?).await,
         };
     }
     if route == Route::Download {
-        return download(app, ns, parse(args::content_arg(headers, query))?);
+        let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+        return download(app, ns, parse(args::content_arg(headers, query))?, range);
     }
     let bytes = axum::body::to_bytes(body, MAX_RPC_BODY)
         .await
         .map_err(|e| CallFailure::Bad(format!("request body: {e}")))?;
     match route {
+        Route::StartBatch => start_batch(app, &owner, rpc(headers, &bytes, false)?),
         Route::FinishBatch => finish_batch(app, ns, rpc(headers, &bytes, false)?, contended).await,
         Route::ListFolder => list_folder(app, ns, rpc(headers, &bytes, false)?),
         Route::ListContinue => list_continue(app, rpc(headers, &bytes, false)?),
@@ -581,6 +601,22 @@ impl Validate for UploadSessionStartArg {
 impl Validate for UploadSessionAppendArg {
     fn validate(&self) -> Result<(), String> {
         args::check_hash(self.content_hash.as_deref())
+    }
+}
+impl Validate for UploadSessionAppendBatchArg {
+    fn validate(&self) -> Result<(), String> {
+        check_batch(self.entries.len())?;
+        args::check_hash(self.content_hash.as_deref())
+    }
+}
+impl Validate for UploadSessionStartBatchArg {
+    fn validate(&self) -> Result<(), String> {
+        match self.num_sessions {
+            1..=MAX_BATCH_U64 => Ok(()),
+            n => Err(format!(
+                "num_sessions: {n} is not between 1 and {MAX_BATCH_U64}"
+            )),
+        }
     }
 }
 impl Validate for UploadSessionFinishArg {
@@ -764,6 +800,7 @@ fn ok_json(value: &impl Serialize) -> Response {
 }
 
 /// The content-upload routes, which share staging, hash checks and the fault state.
+#[derive(Clone)]
 struct Upload<'a> {
     app: &'a App,
     ns: Ns,
@@ -880,12 +917,24 @@ impl Upload<'_> {
         (arg, body): (UploadSessionAppendArg, Body),
     ) -> Result<Response, CallFailure> {
         let body = self.admit(body, false).await?;
-        let expected = arg.content_hash.as_deref();
+        (self.append_to(&arg.cursor, arg.close, body, arg.content_hash.as_deref())).await?;
+        Ok(ok_json(&()))
+    }
+
+    /// Adds `body` to the session `cursor` names: an `append_v2`, or one entry of an
+    /// `append_batch`. `Err` holds an `UploadSessionAppendError`.
+    async fn append_to(
+        &self,
+        cursor: &UploadSessionCursor,
+        close: bool,
+        body: Body,
+        expected: Option<&str>,
+    ) -> Result<(), CallFailure> {
         let sessions = &self.app.sessions;
-        match sessions.begin(&arg.cursor, false).await? {
+        match sessions.begin(cursor, false).await? {
             Begin::Stream(session, file) => {
                 let (session, size) = self.receive(session, file, body, expected).await?;
-                sessions.appended(session, size, arg.close)?;
+                sessions.appended(session, size, close)?;
             }
             Begin::Refuse(failed) => {
                 self.stage(body, expected).await?;
@@ -893,10 +942,59 @@ impl Upload<'_> {
             }
             Begin::Staged => {
                 let staged = self.stage(body, expected).await?;
-                sessions.append(&arg.cursor, arg.close, staged).await?;
+                sessions.append(cursor, close, staged).await?;
             }
         }
-        Ok(ok_json(&()))
+        Ok(())
+    }
+
+    /// `append_batch`: the body is staged whole (its length and `content_hash` are checked
+    /// before any entry is applied), then each entry's bytes go to its session in order, as
+    /// an `append_v2` of its own would; an entry's failure is reported in its place.
+    async fn append_batch(
+        &self,
+        (arg, body): (UploadSessionAppendBatchArg, Body),
+    ) -> Result<Response, CallFailure> {
+        let body = self.admit(body, false).await?;
+        let staged = self.stage(body, arg.content_hash.as_deref()).await?;
+        let total = arg
+            .entries
+            .iter()
+            .map(|e| e.length)
+            .try_fold(0u64, u64::checked_add);
+        if total != Some(staged.size) {
+            return Err(ErrorAnswer::tag("length_mismatch").into());
+        }
+        // The whole body is in: a cut can no longer fall inside an entry.
+        let each = Upload {
+            cut_after: None,
+            ..self.clone()
+        };
+        let mut file = tokio::fs::File::open(&staged.temp)
+            .await
+            .map_err(|e| ErrorAnswer::internal("reading a staged batch", e))?;
+        let mut entries = Vec::with_capacity(arg.entries.len());
+        for e in &arg.entries {
+            let mut bytes = Vec::new();
+            (&mut file)
+                .take(e.length)
+                .read_to_end(&mut bytes)
+                .await
+                .map_err(|e| ErrorAnswer::internal("reading a staged batch", e))?;
+            entries.push(
+                match each
+                    .append_to(&e.cursor, e.close, Body::from(bytes), None)
+                    .await
+                {
+                    Ok(()) => UploadSessionAppendBatchResultEntry::Success,
+                    Err(CallFailure::Api(ErrorAnswer::Endpoint(failure))) => {
+                        UploadSessionAppendBatchResultEntry::Failure { failure }
+                    }
+                    Err(fail) => return Err(fail),
+                },
+            );
+        }
+        Ok(ok_json(&UploadSessionAppendBatchResult { entries }))
     }
 
     async fn finish(
@@ -954,6 +1052,23 @@ fn check_hash(expected: Option<&str>, got: &ContentHasher) -> Result<(), CallFai
         }
         _ => Ok(()),
     }
+}
+
+/// `start_batch`: `num_sessions` empty sessions, as many `start`s without data would give.
+fn start_batch(
+    app: &App,
+    owner: &str,
+    arg: UploadSessionStartBatchArg,
+) -> Result<Response, CallFailure> {
+    let kind = arg.session_type.unwrap_or_default();
+    let session_ids = (0..arg.num_sessions)
+        .map(|_| {
+            let empty = Staged::empty(&app.tmp)
+                .map_err(|e| ErrorAnswer::internal("staging an empty session", e))?;
+            Ok(app.sessions.start(owner, kind, false, empty)?)
+        })
+        .collect::<Result<_, CallFailure>>()?;
+    Ok(ok_json(&UploadSessionStartBatchResult { session_ids }))
 }
 
 async fn finish_batch(
@@ -1024,28 +1139,92 @@ fn delete_batch(
     Ok(ok_json(&DeleteBatchLaunch::AsyncJobId { async_job_id }))
 }
 
-fn download(app: &App, ns: Ns, arg: DownloadArg) -> Result<Response, CallFailure> {
-    let (mut meta, file) = app
+/// `files/download`; with a `Range` header, the bytes it names (206), or 416 when it names
+/// none of the file's, as Dropbox serves ranges. A header we cannot read, or one asking
+/// for several ranges, is ignored: the whole file (200), as HTTP allows.
+fn download(
+    app: &App,
+    ns: Ns,
+    arg: DownloadArg,
+    range: Option<&str>,
+) -> Result<Response, CallFailure> {
+    let (mut meta, mut file) = app
         .store
         .open_file(&ns.inward(&arg.path))
         .map_err(wrap("path"))?;
     if arg.rev.as_ref().is_some_and(|r| *r != meta.rev) {
         return Err(wrap("path")(json!({".tag": "not_found"})));
     }
+    let size = meta.size;
+    let part = match range.map(|r| wanted(r, size)) {
+        None | Some(Wanted::Whole) => None,
+        Some(Wanted::Part(part)) => Some(part),
+        Some(Wanted::Unsatisfiable) => {
+            let mut refused = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+            let all = HeaderValue::from_str(&format!("bytes */{size}"))
+                .map_err(|e| ErrorAnswer::internal("encoding a range", e))?;
+            refused.headers_mut().insert(header::CONTENT_RANGE, all);
+            return Ok(refused);
+        }
+    };
     ns.relative(&mut meta.path_lower, &mut meta.path_display);
     let result =
         to_header_json(&meta).map_err(|e| ErrorAnswer::internal("encoding metadata", e))?;
     let result = HeaderValue::from_str(&result)
         .map_err(|e| ErrorAnswer::internal("encoding metadata", e))?;
-    let mut response = file_response(file, meta.size);
+    let mut response = match part {
+        None => file_response(file, size),
+        Some(part) => {
+            file.seek(SeekFrom::Start(*part.start()))
+                .map_err(|e| ErrorAnswer::internal("reading a file", e))?;
+            let len = part.end() - part.start() + 1;
+            let mut r = file_response(file, len);
+            *r.status_mut() = StatusCode::PARTIAL_CONTENT;
+            let at = format!("bytes {}-{}/{size}", part.start(), part.end());
+            let at = HeaderValue::from_str(&at)
+                .map_err(|e| ErrorAnswer::internal("encoding a range", e))?;
+            r.headers_mut().insert(header::CONTENT_RANGE, at);
+            r
+        }
+    };
     response.headers_mut().insert("dropbox-api-result", result);
     Ok(response)
 }
 
-/// A file's bytes, streamed.
-fn file_response(file: std::fs::File, size: u64) -> Response {
+/// What a `Range` header asks of a file of `size` bytes.
+#[derive(Debug, PartialEq)]
+enum Wanted {
+    Whole,
+    Part(std::ops::RangeInclusive<u64>),
+    Unsatisfiable,
+}
+
+fn wanted(header: &str, size: u64) -> Wanted {
+    let Ok(parsed) = http_range_header::parse_range_header(header) else {
+        return Wanted::Whole;
+    };
+    if parsed.ranges.len() != 1 {
+        return Wanted::Whole;
+    }
+    if size == 0 {
+        // Nothing to take a part of: all of it. The SDK's Downloader asks an empty file for
+        // `bytes=0-0` and expects no bytes, not a refusal.
+        return Wanted::Whole;
+    }
+    match parsed.validate(size) {
+        Ok(mut ranges) => Wanted::Part(ranges.remove(0)),
+        // A suffix longer than the file means all of it (RFC 9110 §14.1.2).
+        Err(http_range_header::RangeUnsatisfiableError::FileSuffixOutOfBounds) => {
+            Wanted::Part(0..=size - 1)
+        }
+        Err(_) => Wanted::Unsatisfiable,
+    }
+}
+
+/// A file's next `len` bytes, streamed.
+fn file_response(file: std::fs::File, len: u64) -> Response {
     let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
-        tokio::fs::File::from_std(file),
+        tokio::fs::File::from_std(file).take(len),
         1 << 20,
     ));
     let mut response = body.into_response();
@@ -1054,7 +1233,7 @@ fn file_response(file: std::fs::File, size: u64) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),
     );
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     response
 }
 
@@ -1155,6 +1334,27 @@ fn account(account: Account) -> FullAccount {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn ranges_are_served_as_http_says() {
+        use super::Wanted::{Part, Unsatisfiable, Whole};
+        for (header, size, want) in [
+            ("bytes=0-9", 100, Part(0..=9)),
+            ("bytes=90-", 100, Part(90..=99)),
+            ("bytes=95-200", 100, Part(95..=99)),
+            ("bytes=-10", 100, Part(90..=99)),
+            ("bytes=-500", 100, Part(0..=99)),
+            ("bytes=100-", 100, Unsatisfiable),
+            ("bytes=100-200", 100, Unsatisfiable),
+            ("bytes=0-0", 0, Whole),
+            ("bytes=9-0", 100, Unsatisfiable),
+            ("bytes=0-1,5-6", 100, Whole),
+            ("items=0-9", 100, Whole),
+            ("bytes=x-9", 100, Whole),
+        ] {
+            assert_eq!(super::wanted(header, size), want, "{header} of {size}");
+        }
+    }
     use super::bearer_token;
 
     #[test]

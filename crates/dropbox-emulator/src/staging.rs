@@ -28,6 +28,15 @@ pub struct Staged {
 }
 
 impl Staged {
+    /// No bytes: what a session started without data holds.
+    pub fn empty(dir: &Path) -> std::io::Result<Staged> {
+        Ok(Staged {
+            temp: tempfile::NamedTempFile::new_in(dir)?.into_temp_path(),
+            size: 0,
+            hasher: Box::new(ContentHasher::new()),
+        })
+    }
+
     pub fn content_hash(&self) -> String {
         self.hasher.clone().finish()
     }

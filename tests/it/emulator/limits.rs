@@ -74,3 +74,68 @@ async fn sessions_expire_after_seven_days() {
         .unwrap();
     assert!(data(young_key).exists());
 }
+
+/// Issue 23: `start_batch` opens 1 to 1,000 sessions; `append_batch` feeds at most 1,000
+/// and at most 150 MiB in one body; a bad count is a 400, as Stone's validators make it.
+#[tokio::test]
+async fn batches_hold_at_most_1000_entries_and_150_mib() {
+    let emu = Emulator::start(&[]);
+    for n in [0, 1001] {
+        let (s, e) = emu
+            .rpc(
+                "files/upload_session/start_batch",
+                &json!({"num_sessions": n}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{n}: {e}");
+        assert!(e.as_str().unwrap().contains("num_sessions"), "{e}");
+    }
+    let (s, r) = emu
+        .rpc(
+            "files/upload_session/start_batch",
+            &json!({"num_sessions": 1000}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let ids = r["session_ids"].as_array().unwrap();
+    assert_eq!(ids.len(), 1000);
+    let entry = |id: &Value| json!({"cursor": {"session_id": id, "offset": 0}, "length": 0});
+    let mut entries: Vec<Value> = ids.iter().map(entry).collect();
+    entries.push(entry(&ids[0]));
+    let route = "files/upload_session/append_batch";
+    let (s, e) = emu
+        .upload_to(route, json!({"entries": entries}), vec![])
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    // One entry that claims 150 MiB + 1 byte, and a body that has them.
+    let over = (150 << 20) + 1;
+    let one = json!({"entries": [{"cursor": {"session_id": ids[0], "offset": 0}, "length": over}]});
+    let (s, e) = emu.upload_to(route, one, vec![0; over as usize]).await;
+    assert_eq!(
+        (s, &e["error"][".tag"]),
+        (StatusCode::CONFLICT, &json!("payload_too_large"))
+    );
+}
+
+/// `--unknown-route` answers a route as Dropbox answers one it does not have, after
+/// reading the body, so a client sees the answer and not a reset.
+#[tokio::test]
+async fn an_unknown_route_is_answered_as_dropbox_would() {
+    let emu = Emulator::start(&["--unknown-route", "files/upload_session/append_batch"]);
+    let arg = json!({"entries": [{"cursor": {"session_id": "pid_upload_session:ab", "offset": 0}, "length": 8 << 20}]});
+    let (s, e) = emu
+        .upload_to("files/upload_session/append_batch", arg, vec![0; 8 << 20])
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        e,
+        "Error in call to API function \"files/upload_session/append_batch\": Unknown API function: /2/files/upload_session/append_batch"
+    );
+    let (s, _) = emu
+        .rpc(
+            "files/upload_session/start_batch",
+            &json!({"num_sessions": 1}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+}
