@@ -39,12 +39,13 @@ fn every_request_with_file_bytes_names_their_hash_and_a_commit_none() {
     let seen = seen.lock().unwrap();
     let sent: Vec<&Seen> = (seen.iter())
         .filter(|s| {
-            ["start", "append_v2"]
+            ["start", "append_v2", "append_batch"]
                 .map(|r| format!("files/upload_session/{r}"))
                 .contains(&s.route)
         })
         .collect();
-    // big.bin: a start and two appends; small.csv: one closed start.
+    // big.bin: a start and two appends; small.csv: an entry of one append_batch, whose
+    // hash covers its whole body.
     assert_eq!(sent.len(), 4, "{seen:?}");
     for s in sent {
         assert_eq!(s.arg["content_hash"], hash(&s.body), "{}", s.route);
