@@ -111,6 +111,11 @@ pub struct EmulateArgs {
     /// (repeatable; one SIGUSR1 releases every request held at the time).
     #[arg(long = "hold", value_name = "ROUTE:N")]
     pub holds: Vec<dropbox_emulator::Stall>,
+    /// Serve the Nth request (from 1) to ROUTE, then drop its connection unanswered, as when
+    /// an answer is lost on the way back, e.g. files/upload_session/append_batch:1, so a test
+    /// can see a client retry what already happened (repeatable).
+    #[arg(long = "lose-answer", value_name = "ROUTE:N")]
+    pub lost_answers: Vec<dropbox_emulator::Stall>,
     /// Store the Nth commit (from 1: files/upload, upload_session/finish and each entry of
     /// finish_batch_v2 count) with one byte flipped, reporting the hash of what was stored,
     /// as a Dropbox that damaged the file would, so a test can see a client find a commit
@@ -181,6 +186,7 @@ impl EmulateArgs {
                 cut_rate: self.cut_rate,
                 stalls: self.stalls,
                 holds: self.holds,
+                lost_answers: self.lost_answers,
                 corrupt_commits: self.corrupt_commits,
                 unknown_routes: self.unknown_routes,
             },

@@ -529,22 +529,52 @@ fn a_server_without_append_batch_gets_one_request_per_file() {
         TestEnv::with_emulator(&["-v", "--unknown-route", "files/upload_session/append_batch"]);
     let study = env.study();
     let emu = env.emulator();
-    // Two batches (a batch holds 1,000 files): the first is refused, the second not tried.
+    // Three bodies (one holds 500 files), in flight together: each is refused at most once,
+    // and every file then goes with a session of its own.
     small_tree(&study, 1010);
     let out = study.post(&["--chunk-size", "4", "-v"]).output().unwrap();
     assert_success(&out);
     assert_same_files(&study.path("out"), &emu.file("/S"));
+    let bodies = emu.requests("files/upload_session/append_batch");
+    assert!((1..=3).contains(&bodies), "{}", emu.log());
+    assert_eq!(emu.requests("files/upload_session/start_batch"), bodies);
+    // The small files, the empty one and the big one, each alone.
+    assert_eq!(emu.requests("files/upload_session/start"), 1012);
+    let err = stderr(&out);
+    let said = err.matches("does not serve batch uploads").count();
+    assert_eq!(said, 1, "{err}");
+    assert!(!err.contains("please report"), "{err}");
+    assert!(err.contains("Unknown API function"), "{err}");
+}
+
+/// Issue 23: an `append_batch` whose answer is lost after Dropbox applied it is sent again;
+/// its entries then find their sessions closed, which means their bytes are there: nothing
+/// goes a third time, and every file lands once.
+#[test]
+fn a_lost_append_batch_answer_is_not_sent_again_file_by_file() {
+    let env =
+        TestEnv::with_emulator(&["-v", "--lose-answer", "files/upload_session/append_batch:1"]);
+    let study = env.study();
+    let emu = env.emulator();
+    small_tree(&study, 12);
+    std::fs::remove_file(study.path("out/big.bin")).unwrap();
+    let out = study
+        .post(&["--chunk-size", "4", "--json"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    assert_same_files(&study.path("out"), &emu.file("/S"));
+    assert_eq!(json_of(&out)["totals"]["uploaded"], 13);
+    // The log has a line for each answered request: the lost one has none.
+    assert!(emu.log().contains("dropping its answer"), "{}", emu.log());
+    assert_eq!(emu.requests("files/upload_session/append_batch"), 1);
     assert_eq!(
-        emu.requests("files/upload_session/append_batch"),
-        1,
+        emu.requests("files/upload_session/append_v2"),
+        0,
         "{}",
         emu.log()
     );
-    assert_eq!(emu.requests("files/upload_session/start"), 1012);
-    let err = stderr(&out);
-    let said = err.matches("Dropbox refused a batch upload").count();
-    assert_eq!(said, 1, "{err}");
-    assert!(err.contains("Unknown API function"), "{err}");
+    assert_eq!(emu.requests("files/upload_session/start"), 0);
 }
 
 /// Issue 23: an `append_batch` entry that fails (here every entry: the sessions expired

@@ -34,6 +34,9 @@ pub struct Faults {
     pub stalls: Vec<Stall>,
     /// Requests served only once [`FaultPlan::release_holds`] is called (spelled like stalls).
     pub holds: Vec<Stall>,
+    /// Requests served in full whose answer is then lost: the connection drops instead, as
+    /// when a response dies on the way back (spelled like stalls).
+    pub lost_answers: Vec<Stall>,
     /// The commits (counted from 1, every route's) stored with one byte flipped.
     pub corrupt_commits: Vec<u64>,
     /// Routes answered as Dropbox answers a route it does not have (400 "Unknown API
@@ -131,7 +134,7 @@ pub struct FaultPlan {
     faults: Faults,
     pub seed: u64,
     rng: Mutex<StdRng>,
-    /// Requests seen so far per stalled or held route.
+    /// Requests seen so far per route with a stall, hold or lost answer.
     calls: Mutex<HashMap<String, u64>>,
     /// Commits asked for so far.
     commits: AtomicU64,
@@ -149,6 +152,8 @@ pub enum Point {
     Stall,
     /// Serve it once released ([`Faults::holds`]).
     Hold,
+    /// Serve it, then drop the connection unanswered ([`Faults::lost_answers`]).
+    LoseAnswer,
 }
 
 impl FaultPlan {
@@ -165,10 +170,16 @@ impl FaultPlan {
         }
     }
 
-    /// Whether this request to `route` is one to stall or hold.
+    /// Whether this request to `route` is one to stall, hold or lose the answer of.
     pub fn point(&self, route: &str) -> Point {
-        let (stalls, holds) = (&self.faults.stalls, &self.faults.holds);
-        if !stalls.iter().chain(holds).any(|s| s.route == route) {
+        let f = &self.faults;
+        let (stalls, holds, lost) = (&f.stalls, &f.holds, &f.lost_answers);
+        if !stalls
+            .iter()
+            .chain(holds)
+            .chain(lost)
+            .any(|s| s.route == route)
+        {
             return Point::Serve;
         }
         let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
@@ -179,6 +190,8 @@ impl FaultPlan {
             Point::Stall
         } else if at(holds) {
             Point::Hold
+        } else if at(lost) {
+            Point::LoseAnswer
         } else {
             Point::Serve
         }
@@ -295,17 +308,18 @@ mod tests {
     }
 
     #[test]
-    fn stalls_and_holds_hit_only_the_nth_request_to_their_route() {
+    fn stalls_holds_and_lost_answers_hit_only_the_nth_request_to_their_route() {
         let at = |s: &str| s.parse::<Stall>().unwrap();
         let p = FaultPlan::new(Faults {
             stalls: vec![at("files/upload_session/append_v2:2")],
             holds: vec![at("files/upload_session/append_v2:3")],
+            lost_answers: vec![at("files/upload_session/append_v2:5")],
             ..Faults::default()
         });
         let route = "files/upload_session/append_v2";
-        let seen: Vec<Point> = (0..4).map(|_| p.point(route)).collect();
-        use Point::{Hold, Serve, Stall as Stalled};
-        assert_eq!(seen, [Serve, Stalled, Hold, Serve]);
+        let seen: Vec<Point> = (0..6).map(|_| p.point(route)).collect();
+        use Point::{Hold, LoseAnswer, Serve, Stall as Stalled};
+        assert_eq!(seen, [Serve, Stalled, Hold, Serve, LoseAnswer, Serve]);
         assert_eq!(p.point("files/upload_session/start"), Serve);
         for bad in [
             "files/upload_session/append_v2",

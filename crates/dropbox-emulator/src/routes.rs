@@ -40,7 +40,7 @@ use super::staging::{self, StageError, Staged};
 use super::store::{Refused, Rejected, Store};
 use dropbox_wire::arg::to_header_json;
 use dropbox_wire::content_hash::ContentHasher;
-use dropbox_wire::limits::{MAX_BATCH, MAX_LIST_LIMIT};
+use dropbox_wire::limits::{MAX_APPEND_BATCH, MAX_BATCH, MAX_LIST_LIMIT};
 use dropbox_wire::types::{
     AccountName, CommitInfo, CreateFolderArg, CreateFolderResult, CreateSharedLinkArg, DeleteArg,
     DeleteBatchArg, DeleteBatchJobStatus, DeleteBatchLaunch, DeleteBatchResultEntry, DeleteResult,
@@ -79,6 +79,14 @@ impl App {
 /// Cancelling this drops the request's connection without an answer (the cut fault).
 #[derive(Clone)]
 pub struct ConnCut(pub CancellationToken);
+
+impl ConnCut {
+    /// Drops the connection; the connection task drops this future together with it.
+    async fn drop_unanswered(&self) -> Response {
+        self.0.cancel();
+        std::future::pending().await
+    }
+}
 
 /// `start_batch` opens at most as many sessions as a batch holds entries.
 const MAX_BATCH_U64: u64 = MAX_BATCH as u64;
@@ -231,14 +239,14 @@ async fn api(
         drain(body).await;
         return ErrorAnswer::UnknownRoute(name).into_response();
     };
-    match app.faults.point(&name) {
-        Point::Serve => {}
+    let point = app.faults.point(&name);
+    match point {
+        Point::Serve | Point::LoseAnswer => {}
         Point::Stall => {
             drain(body).await;
             tracing::info!("stalling this {name} request (--stall) until the emulator stops");
             app.faults.released().await;
-            cut.0.cancel();
-            return std::future::pending::<Response>().await;
+            return cut.drop_unanswered().await;
         }
         Point::Hold => {
             let hold = app.faults.hold();
@@ -249,18 +257,19 @@ async fn api(
     }
     latency(&app).await;
     let fault = app.faults.draw(route.exposure());
-    match call(&app, route, fault, &query, &headers, body).await {
+    let answer = call(&app, route, fault, &query, &headers, body).await;
+    if point == Point::LoseAnswer {
+        tracing::info!("served this {name} request; dropping its answer (--lose-answer)");
+        return cut.drop_unanswered().await;
+    }
+    match answer {
         Ok(r) => r,
         Err(CallFailure::Bad(why)) => {
             ErrorAnswer::BadRequest(format!("Error in call to API function \"{name}\": {why}"))
                 .into_response()
         }
         Err(CallFailure::Api(e)) => e.into_response(),
-        Err(CallFailure::Cut) => {
-            cut.0.cancel();
-            // The connection task drops this future together with the connection.
-            std::future::pending::<Response>().await
-        }
+        Err(CallFailure::Cut) => cut.drop_unanswered().await,
     }
 }
 
@@ -605,7 +614,11 @@ impl Validate for UploadSessionAppendArg {
 }
 impl Validate for UploadSessionAppendBatchArg {
     fn validate(&self) -> Result<(), String> {
-        check_batch(self.entries.len())?;
+        if self.entries.len() > MAX_APPEND_BATCH {
+            return Err(format!(
+                "entries: list has more than {MAX_APPEND_BATCH} items"
+            ));
+        }
         args::check_hash(self.content_hash.as_deref())
     }
 }
@@ -1200,7 +1213,16 @@ enum Wanted {
 }
 
 fn wanted(header: &str, size: u64) -> Wanted {
-    let Ok(parsed) = http_range_header::parse_range_header(header) else {
+    // The unit is case-insensitive (RFC 9110 §14.1); the parser wants it lower case.
+    let header = match header.split_once('=') {
+        Some((unit, ranges)) if unit.eq_ignore_ascii_case("bytes") => format!("bytes={ranges}"),
+        _ => return Wanted::Whole,
+    };
+    if header == "bytes=-0" {
+        // A suffix of no bytes is satisfiable by no file.
+        return Wanted::Unsatisfiable;
+    }
+    let Ok(parsed) = http_range_header::parse_range_header(&header) else {
         return Wanted::Whole;
     };
     if parsed.ranges.len() != 1 {
@@ -1351,6 +1373,9 @@ mod tests {
             ("bytes=0-1,5-6", 100, Whole),
             ("items=0-9", 100, Whole),
             ("bytes=x-9", 100, Whole),
+            ("BYTES=1-2", 100, Part(1..=2)),
+            ("Bytes=-10", 100, Part(90..=99)),
+            ("bytes=-0", 100, Unsatisfiable),
         ] {
             assert_eq!(super::wanted(header, size), want, "{header} of {size}");
         }

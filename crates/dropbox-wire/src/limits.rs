@@ -7,6 +7,9 @@ pub const MAX_REQUEST_BYTES: usize = 150 * 1024 * 1024;
 pub const MAX_FILE_BYTES: u64 = (1 << 41) - (1 << 22);
 /// Entries of one `upload_session/finish_batch_v2` or `delete_batch`.
 pub const MAX_BATCH: usize = 1000;
+/// Entries of one `upload_session/append_batch` at most: 500 in Stone's spec (the SDK
+/// refuses more), half of what `start_batch` and `finish_batch_v2` take.
+pub const MAX_APPEND_BATCH: usize = 500;
 /// Entries of one `list_folder` page: the most a `limit` may ask for, and the default.
 pub const MAX_LIST_LIMIT: u32 = 2000;
 /// Dropbox refuses a file or folder name longer than this many characters.

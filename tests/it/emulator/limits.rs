@@ -75,10 +75,10 @@ async fn sessions_expire_after_seven_days() {
     assert!(data(young_key).exists());
 }
 
-/// Issue 23: `start_batch` opens 1 to 1,000 sessions; `append_batch` feeds at most 1,000
-/// and at most 150 MiB in one body; a bad count is a 400, as Stone's validators make it.
+/// Issue 23: `start_batch` opens 1 to 1,000 sessions; `append_batch` feeds at most 500
+/// (Stone's limit, which the SDK enforces) and at most 150 MiB in one body; a bad count is a 400, as Stone's validators make it.
 #[tokio::test]
-async fn batches_hold_at_most_1000_entries_and_150_mib() {
+async fn batches_are_held_to_their_limits() {
     let emu = Emulator::start(&[]);
     for n in [0, 1001] {
         let (s, e) = emu

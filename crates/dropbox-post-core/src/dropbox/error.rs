@@ -331,13 +331,18 @@ impl ApiError {
         self.refused() || self.route_error() == Some(RouteError::InsufficientSpace)
     }
 
-    /// The request itself was refused (400, or 404: no such route), as a server refuses
-    /// a route it does not serve.
-    pub fn is_bad_request(&self) -> bool {
-        matches!(
-            self.last(),
-            ApiError::BadInput { .. } | ApiError::Decode { status: 404, .. }
-        )
+    /// What the server said when it refused the request itself (400, or 404: no such
+    /// route), as a server refuses a route it does not serve.
+    pub fn request_refusal(&self) -> Option<&str> {
+        match self.last() {
+            ApiError::BadInput { message, .. }
+            | ApiError::Decode {
+                status: 404,
+                message,
+                ..
+            } => Some(message),
+            _ => None,
+        }
     }
 
     /// Dropbox could not be reached at all, after every retry.

@@ -1,16 +1,16 @@
 //! Small files, many to a request: a file that is one piece waits in a batch (at most
-//! 1,000 files, its bytes bounded); the batch opens its sessions in one call
+//! 500 files, its bytes bounded); the batch opens its sessions in one call
 //! (`upload_session/start_batch`) and sends every file's bytes, each closing its session,
 //! in one body (`append_batch`, which names the body's content hash); each file whose entry
-//! succeeded goes on to the commit batcher. So 1,000 small files take three requests, not
+//! succeeded goes on to the commit batcher. So 1,000 small files take a few requests, not
 //! 1,000 and a commit.
 //!
 //! Several bodies are in flight at once, each holding its files' buffers (drawn from the
-//! engine's byte budget) until it is answered — once the first has shown that the server
-//! serves these routes. An entry that failed is sent again on its own, as is every file of
+//! engine's byte budget) until it is answered. An entry that failed is sent again on its own, as is every file of
 //! a call that failed; a server that refuses the routes (400: an older server, or one that
 //! does not serve them) gets every later file that way too.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt;
@@ -41,19 +41,18 @@ pub(super) struct Appender {
     staged: mpsc::UnboundedSender<Staged>,
     in_flight: Arc<Semaphore>,
     bodies: Mutex<JoinSet<()>>,
-    /// Whether the server serves the batch routes, once a body has shown it.
-    support: Support,
+    /// The server has refused the batch routes: every later file goes alone.
+    refused: Arc<AtomicBool>,
 }
 
-/// `None` until known; a body that finds it unknown holds the lock until its answer says.
-type Support = Arc<tokio::sync::Mutex<Option<bool>>>;
-
-/// How the appender batches: as many files as a commit takes, a body at most half the byte
+/// How the appender batches: as many files as an `append_batch` takes (and a commit), a body at most half the byte
 /// budget (so that the next one can fill while it is sent), and the commit batcher's timers.
 pub(super) fn policy(state: &RunState) -> Policy {
     let settings = &state.settings;
     Policy {
-        max_items: settings.batch_max,
+        max_items: settings
+            .batch_max
+            .min(dropbox_wire::limits::MAX_APPEND_BATCH),
         max_weight: (settings.buffer_budget / 2).min(dropbox_wire::limits::MAX_REQUEST_BYTES)
             as u64,
         idle: settings.batch_idle,
@@ -68,7 +67,7 @@ impl Appender {
             staged,
             in_flight: Arc::new(Semaphore::new(APPEND_BODIES_IN_FLIGHT)),
             bodies: Mutex::new(JoinSet::new()),
-            support: Arc::default(),
+            refused: Arc::default(),
         }
     }
 
@@ -98,7 +97,7 @@ impl Commit for Appender {
         let body = Body {
             state: self.state.clone(),
             staged: self.staged.clone(),
-            support: self.support.clone(),
+            refused: self.refused.clone(),
         };
         let mut bodies = self.bodies.lock().expect("bodies lock poisoned");
         while bodies.try_join_next().is_some() {}
@@ -114,7 +113,7 @@ impl Commit for Appender {
 struct Body {
     state: Arc<RunState>,
     staged: mpsc::UnboundedSender<Staged>,
-    support: Support,
+    refused: Arc<AtomicBool>,
 }
 
 impl Body {
@@ -157,31 +156,26 @@ impl Body {
     }
 
     /// [`Body::together`], unless the server is known not to serve the batch routes (`None`).
+    /// Bodies do not wait for the first answer: against Dropbox, which serves the routes,
+    /// that would cost a round trip per body; a server that does not wastes at most the
+    /// bodies then in flight.
     async fn together_if_served(
         &self,
         batch: &[Small],
     ) -> Option<Result<Vec<Result<String, Option<String>>>, ApiError>> {
-        let mut support = self.support.lock().await;
-        match *support {
-            Some(false) => return None,
-            Some(true) => drop(support),
-            None => {
-                let answer = self.together(batch).await;
-                match &answer {
-                    Ok(_) => *support = Some(true),
-                    Err(e) if e.is_bad_request() => {
-                        tracing::info!(
-                            "Dropbox refused a batch upload ({e}); each small file goes with a request of its own from now on"
-                        );
-                        *support = Some(false);
-                        return None;
-                    }
-                    Err(_) => {}
-                }
-                return Some(answer);
-            }
+        if self.refused.load(Ordering::Relaxed) {
+            return None;
         }
-        Some(self.together(batch).await)
+        let answer = self.together(batch).await;
+        if let Err(Some(said)) = answer.as_ref().map_err(ApiError::request_refusal) {
+            if !self.refused.swap(true, Ordering::Relaxed) {
+                tracing::info!(
+                    "this Dropbox does not serve batch uploads (it answered: {said}); each small file goes in a request of its own from now on"
+                );
+            }
+            return None;
+        }
+        Some(answer)
     }
 
     /// One `start_batch` and one `append_batch` for the whole batch: per file, its closed
@@ -206,14 +200,19 @@ impl Body {
             .collect();
         let parts = batch.iter().map(|s| s.piece.data.clone()).collect();
         let results = client.append_batch(entries, parts).await?;
-        Ok((ids.into_iter().zip(results))
-            .map(|(id, result)| match result {
+        Ok((ids.into_iter().zip(results).zip(batch))
+            .map(|((id, result), small)| match result {
                 UploadSessionAppendBatchResultEntry::Success => Ok(id),
                 UploadSessionAppendBatchResultEntry::Failure { failure } => {
                     tracing::debug!("an append_batch entry failed: {failure}");
                     match RouteError::of_append_entry(&failure) {
-                        // An earlier attempt of this call got (some of) it through.
-                        RouteError::IncorrectOffset(_) | RouteError::Closed => Err(Some(id)),
+                        // An earlier attempt of this call got it through: its bytes and
+                        // its close came in one entry, and the commit checks the hash.
+                        RouteError::Closed => Ok(id),
+                        RouteError::IncorrectOffset(at) if at == small.piece.data.len() as u64 => {
+                            Ok(id)
+                        }
+                        RouteError::IncorrectOffset(_) => Err(Some(id)),
                         _ => Err(None),
                     }
                 }
