@@ -11,6 +11,7 @@ use crate::exit::{CmdResult, ExitKind, Failure, ResultExt};
 use dropbox_emulator::{
     self, AppSpec, EmulatorConfig, Faults, StaticToken, TlsOptions, UnknownScope,
 };
+use dropbox_wire::rate::{BadRate, parse_rate};
 
 const AFTER_HELP: &str = "\
 The first line on stdout is the base URL (e.g. http://127.0.0.1:41234); point clients at it
@@ -34,6 +35,8 @@ Examples:
   dropbox-post emulate --root /tmp/dbx --token t --seed 7 \\
       --error-rate 0.05 --rate-limit-rate 0.05 --cut-rate 0.02
   dropbox-post emulate --root /tmp/dbx --token t --tls --ca-cert-out /tmp/dbx-ca.pem
+  dropbox-post emulate --root /tmp/dbx --token t \\
+      --latency-ms 500 --conn-rate 12M --link-rate 100M   # about as fast as Dropbox
 
 Docs: docs/emulator.md";
 
@@ -87,6 +90,16 @@ pub struct EmulateArgs {
     /// Milliseconds added to every request.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub latency_ms: u64,
+
+    /// Cap each TCP connection's rate, each direction separately, as Dropbox's per-connection
+    /// throughput: e.g. 12M (MiB/s), 512K (KiB/s); a bare number is KiB/s; 0 or off for none.
+    #[arg(long, value_name = "RATE", value_parser = rate)]
+    pub conn_rate: Option<u64>,
+
+    /// Cap all connections together, each direction separately, as the link's capacity:
+    /// e.g. 100M (MiB/s); same spelling as --conn-rate.
+    #[arg(long, value_name = "RATE", value_parser = rate)]
+    pub link_rate: Option<u64>,
 
     /// Share of API requests answered 500 or 503.
     #[arg(long, value_name = "F", default_value_t = 0.0)]
@@ -195,9 +208,16 @@ impl EmulateArgs {
             }),
             idle_timeout: Duration::from_secs(self.idle_timeout),
             max_staged_bytes: self.max_staged_mib.saturating_mul(1 << 20),
+            conn_rate: self.conn_rate.filter(|&r| r > 0),
+            link_rate: self.link_rate.filter(|&r| r > 0),
             test_clock: self.test_clock,
         })
     }
+}
+
+/// Bytes per second, as `post --bwlimit` spells them; 0 for no limit.
+fn rate(s: &str) -> Result<u64, BadRate> {
+    parse_rate(s).map(Option::unwrap_or_default)
 }
 
 /// A bad scope list; the message names the flag, never the token or secret.

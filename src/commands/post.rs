@@ -218,7 +218,7 @@ fn max_delete(s: &str) -> Result<usize, String> {
 }
 
 /// Bytes per second, 0 for no limit.
-fn rate(s: &str) -> Result<u64, String> {
+fn rate(s: &str) -> Result<u64, bwlimit::BadRate> {
     bwlimit::parse_rate(s).map(Option::unwrap_or_default)
 }
 

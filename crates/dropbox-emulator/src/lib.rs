@@ -29,6 +29,7 @@ pub(crate) mod routes;
 pub mod scopes;
 mod server;
 mod session;
+mod shaping;
 mod space;
 mod staging;
 mod store;
@@ -87,6 +88,10 @@ pub struct EmulatorConfig {
     pub idle_timeout: Duration,
     /// Bytes one token may keep in upload sessions not yet committed.
     pub max_staged_bytes: u64,
+    /// Bytes per second each TCP connection carries, in each direction (`None`: no limit).
+    pub conn_rate: Option<u64>,
+    /// Bytes per second all connections together carry, in each direction.
+    pub link_rate: Option<u64>,
     /// Serve `POST /test/clock`, which moves the emulator's clock forward (what expires
     /// reads it: sessions, issued tokens, codes), so a test need not wait. Only on loopback.
     pub test_clock: bool,
@@ -116,6 +121,8 @@ impl Default for EmulatorConfig {
             tls: None,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_staged_bytes: DEFAULT_MAX_STAGED_BYTES,
+            conn_rate: None,
+            link_rate: None,
             test_clock: false,
         }
     }
@@ -136,6 +143,8 @@ impl fmt::Debug for EmulatorConfig {
             .field("tls", &self.tls)
             .field("idle_timeout", &self.idle_timeout)
             .field("max_staged_bytes", &self.max_staged_bytes)
+            .field("conn_rate", &self.conn_rate)
+            .field("link_rate", &self.link_rate)
             .field("test_clock", &self.test_clock)
             .finish()
     }
@@ -328,6 +337,7 @@ pub async fn spawn(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorEr
         routes::router(app.clone()),
         tls,
         config.idle_timeout,
+        shaping::Link::new(config.conn_rate, config.link_rate),
         shutdown.clone(),
     ));
     Ok(RunningEmulator {

@@ -1,5 +1,6 @@
 //! The accept loop. Each connection is served by hyper with its own cut switch (see
-//! `routes::ConnCut`), optionally behind TLS; shutdown lets open requests finish.
+//! `routes::ConnCut`), optionally behind TLS, over the link model (`shaping`); shutdown lets
+//! open requests finish.
 //!
 //! A connection that goes quiet is closed: one that sends nothing (before TLS, before its
 //! first request, between requests, in the middle of a body) for `idle` while no request of
@@ -28,6 +29,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::routes::ConnCut;
+use super::shaping::Link;
 
 /// How long shutdown waits for requests in flight.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -37,6 +39,7 @@ pub async fn serve(
     router: Router,
     tls: Option<RustlsConfig>,
     idle: Duration,
+    link: Link,
     shutdown: CancellationToken,
 ) {
     let mut connections = JoinSet::new();
@@ -55,11 +58,13 @@ pub async fn serve(
             }
         };
         let _ = tcp.set_nodelay(true);
-        let (router, shutdown, tls) = (router.clone(), shutdown.clone(), tls.clone());
+        let (router, shutdown, tls, link) =
+            (router.clone(), shutdown.clone(), tls.clone(), link.clone());
         connections.spawn(async move {
             let activity = Activity::new();
+            // Shaped below TLS, so the link model limits what a wire would carry.
             let tcp = Watched {
-                inner: tcp,
+                inner: link.shape(tcp),
                 activity: activity.clone(),
             };
             match tls {
