@@ -11,6 +11,7 @@ mod auth;
 mod browse;
 mod ci_example;
 mod cli_face;
+mod concurrent;
 mod demo;
 mod emulator;
 mod fidelity;

@@ -91,6 +91,8 @@ struct Interrupted<'a> {
     data: Vec<u8>,
     emulator: Vec<&'a str>,
     acked: Option<usize>,
+    /// For a concurrent session: kill once the journal shows this many pieces acknowledged.
+    pieces: Option<usize>,
     rerun: &'a [&'a str],
     /// What the re-run, with `-v`, must say.
     says: Option<&'a str>,
@@ -103,8 +105,18 @@ impl<'a> Interrupted<'a> {
             data,
             emulator,
             acked,
+            pieces: None,
             rerun: &[],
             says: None,
+        }
+    }
+
+    /// A file big enough for a concurrent session, killed while the emulator holds the
+    /// `stall`ed append, once `pieces` others are journalled as acknowledged.
+    fn concurrent(data: Vec<u8>, stall: &'a str, pieces: usize) -> Self {
+        Interrupted {
+            pieces: Some(pieces),
+            ..Interrupted::new(data, stall, None)
         }
     }
 
@@ -121,11 +133,14 @@ impl<'a> Interrupted<'a> {
         study.write(BIG, &self.data);
         let ready = || {
             let sending = |s: Value| {
+                let pieces = s["pieces"].as_array().map(Vec::len);
                 self.acked
                     .is_some_and(|a| s["acked"] == a && s["sending"].is_array())
+                    || self.pieces.is_some_and(|n| pieces == Some(n))
             };
+            let marked = self.acked.is_some() || self.pieces.is_some();
             emu.log().contains("stalling this")
-                && (self.acked.is_none() || journalled(&study).is_some_and(sending))
+                && (!marked || journalled(&study).is_some_and(sending))
         };
         kill_when(argv(&study, &emu.url, "file", BIG, &[]), ready);
         assert!(!emu.file("/dest/big.bin").exists(), "nothing committed yet");
@@ -195,9 +210,10 @@ fn killed_before_the_first_append_resumes_after_the_first_chunk() {
 #[test]
 fn killed_mid_file_resumes_where_dropbox_is() {
     let stall = "files/upload_session/append_v2:3";
-    let json = Interrupted::new(pattern(21 * MIB, 2), stall, Some(12 * MIB)).resumed(|_, _| {});
+    // Under 4 chunks: a sequential session.
+    let json = Interrupted::new(pattern(15 * MIB, 2), stall, Some(12 * MIB)).resumed(|_, _| {});
     assert_eq!(totals(&json), (1, 1, 12 * MIB as u64));
-    assert_eq!(json["totals"]["bytes"], 9 * MIB);
+    assert_eq!(json["totals"]["bytes"], 3 * MIB);
     assert_eq!(json["scripts"][0]["resumed_bytes"], 12 * MIB);
 }
 
@@ -211,7 +227,7 @@ fn killed_after_the_last_append_commits_without_sending_again() {
 
 #[test]
 fn a_resumed_session_survives_an_emulator_restart() {
-    let interrupted = Interrupted::new(pattern(17 * MIB + 3, 4), SECOND_APPEND, Some(8 * MIB));
+    let interrupted = Interrupted::new(pattern(13 * MIB + 3, 4), SECOND_APPEND, Some(8 * MIB));
     let json = interrupted.resumed(|_, emu| {
         emu.kill();
         emu.start_again(&["-v"]);
@@ -243,6 +259,74 @@ fn bytes_that_are_not_the_files_own_start_a_fresh_session() {
         std::fs::write(journal(study), text.replace(hash, &"0".repeat(64))).unwrap();
     });
     assert_eq!(totals(&json), (1, 0, 0));
+}
+
+/// 40 MiB in 4 MiB pieces: nine, then the closing one. The fifth append is held; the
+/// other eight are acknowledged and journalled when the post is killed.
+const CONCURRENT: usize = 40 * MIB;
+const FIFTH_APPEND: &str = "files/upload_session/append_v2:5";
+
+/// The re-run sends only the held piece and the closing one: 8 MiB of 40.
+#[test]
+fn a_killed_concurrent_upload_sends_only_the_pieces_dropbox_lacks() {
+    let interrupted = Interrupted::concurrent(pattern(CONCURRENT, 14), FIFTH_APPEND, 8);
+    let json = interrupted.resumed(|_, _| {});
+    assert_eq!(totals(&json), (1, 1, 32 * MIB as u64));
+    assert_eq!(json["totals"]["bytes"], 8 * MIB);
+}
+
+#[test]
+fn a_concurrent_session_survives_an_emulator_restart() {
+    // Ten whole pieces, the fifth held, then the 5-byte closing one.
+    let interrupted = Interrupted::concurrent(pattern(CONCURRENT + 5, 15), FIFTH_APPEND, 9);
+    let json = interrupted.resumed(|_, emu| {
+        emu.kill();
+        emu.start_again(&["-v"]);
+    });
+    assert_eq!(totals(&json), (1, 1, 36 * MIB as u64));
+    assert_eq!(json["totals"]["bytes"], 4 * MIB + 5);
+}
+
+/// Another version of the file, of the same size: the pieces Dropbox holds are not its
+/// own, and it goes up whole, in a new session.
+#[test]
+fn a_changed_file_starts_a_fresh_concurrent_session() {
+    let interrupted = Interrupted::concurrent(pattern(CONCURRENT, 16), FIFTH_APPEND, 8);
+    let json = interrupted.resumed(|study, _| {
+        std::thread::sleep(Duration::from_millis(20));
+        study.write(BIG, pattern(CONCURRENT, 17));
+    });
+    assert_eq!(totals(&json), (1, 0, 0));
+    assert_eq!(json["totals"]["bytes"], CONCURRENT);
+}
+
+/// A journal that claims a piece Dropbox never got (forged, or written by hand): the entry
+/// does not verify, and nothing mixed is committed.
+#[test]
+fn a_forged_concurrent_entry_starts_a_fresh_session() {
+    let mut interrupted = Interrupted::concurrent(pattern(CONCURRENT, 18), FIFTH_APPEND, 8);
+    interrupted.says = Some(NOT_OURS);
+    let json = interrupted.resumed(|study, _| {
+        forge(study, |saved| {
+            let pieces = saved["pieces"].as_array_mut().unwrap();
+            let mut claimed = pieces[0].clone();
+            claimed["offset"] = (16 * MIB).into();
+            pieces.push(claimed);
+        });
+    });
+    assert_eq!(totals(&json), (1, 0, 0));
+}
+
+/// Dropbox forgot the session (expired): the first piece sent says so, and the file goes
+/// up afresh.
+#[test]
+fn an_expired_concurrent_session_starts_a_fresh_one() {
+    let mut interrupted = Interrupted::concurrent(pattern(CONCURRENT, 19), FIFTH_APPEND, 8);
+    interrupted.emulator.push("--test-clock");
+    let week = dropbox_emulator::DEFAULT_SESSION_LIFETIME.as_secs();
+    let json = interrupted.resumed(|_, emu| block_on(emu.advance_clock(week + 1)));
+    assert_eq!(totals(&json), (1, 0, 0));
+    assert_eq!(json["totals"]["bytes"], CONCURRENT);
 }
 
 /// Rewrites the last journalled state of [`BIG`] as `edit` says, as anyone who may write

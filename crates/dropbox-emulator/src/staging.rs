@@ -59,7 +59,9 @@ pub enum StageError {
 /// arrived (or at the end of a shorter body) and reports `Cut` instead of finishing.
 pub async fn stage(dir: &Path, body: Body, cut_after: Option<u64>) -> Result<Staged, StageError> {
     let (file, temp) = tempfile::NamedTempFile::new_in(dir)?.into_parts();
-    let hasher = Box::new(ContentHasher::new());
+    // Its block digests are kept: a concurrent session's pieces, each hashed as it came,
+    // then need no hashing again when they are put together.
+    let hasher = Box::new(ContentHasher::recording());
     let (size, hasher) = write_body(file, body, cut_after, hasher).await?;
     Ok(Staged { temp, size, hasher })
 }
@@ -184,9 +186,28 @@ pub async fn hash_file(path: &Path) -> std::io::Result<ContentHasher> {
     }
 }
 
-/// Copies `parts` (in order) into one staged file, hashing the whole.
-pub async fn concat(dir: &Path, parts: &[std::path::PathBuf]) -> Result<Staged, StageError> {
+/// Copies `parts` (in order) into one staged file whose content hash `hasher` already
+/// holds (their block digests), or, without one, hashing the whole as it is copied.
+pub async fn concat(
+    dir: &Path,
+    parts: &[std::path::PathBuf],
+    hasher: Option<ContentHasher>,
+) -> Result<Staged, StageError> {
     let (file, temp) = tempfile::NamedTempFile::new_in(dir)?.into_parts();
+    if let Some(hasher) = hasher {
+        let parts = parts.to_vec();
+        // `io::copy` between files is the kernel's copy (copy_file_range on Linux).
+        let copy = tokio::task::spawn_blocking(move || {
+            let mut out = file;
+            parts.iter().try_fold(0, |size, part| {
+                let copied = std::io::copy(&mut std::fs::File::open(part)?, &mut out)?;
+                Ok::<_, std::io::Error>(size + copied)
+            })
+        });
+        let size = copy.await.map_err(std::io::Error::other)??;
+        let hasher = Box::new(hasher);
+        return Ok(Staged { temp, size, hasher });
+    }
     let mut out = BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(file));
     let mut hasher = ContentHasher::new();
     let mut size = 0u64;
@@ -235,7 +256,7 @@ pub fn corrupted(staged: &Staged) -> std::io::Result<Staged> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dropbox_wire::content_hash::content_hash;
+    use dropbox_wire::content_hash::{BLOCK_SIZE as BLOCK, content_hash};
 
     #[tokio::test]
     async fn stages_and_hashes() {
@@ -244,10 +265,33 @@ mod tests {
         assert_eq!(s.size, 3);
         assert_eq!(s.content_hash(), content_hash(b"abc"));
         assert_eq!(std::fs::read(&s.temp).unwrap(), b"abc");
-        let both = concat(dir.path(), &[s.temp.to_path_buf(), s.temp.to_path_buf()])
+        let parts = [s.temp.to_path_buf(), s.temp.to_path_buf()];
+        let both = concat(dir.path(), &parts, None).await.unwrap();
+        assert_eq!(both.content_hash(), content_hash(b"abcabc"));
+        assert_eq!(std::fs::read(&both.temp).unwrap(), b"abcabc");
+    }
+
+    /// Pieces of whole blocks, each hashed as staged, are put together without hashing
+    /// again: the digests they kept make the whole's hash.
+    #[tokio::test]
+    async fn pieces_put_together_keep_their_hashes() {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..BLOCK + 7).map(|i| (i % 251) as u8).collect();
+        let first = stage(dir.path(), Body::from(data[..BLOCK].to_vec()), None)
             .await
             .unwrap();
-        assert_eq!(both.content_hash(), content_hash(b"abcabc"));
+        let last = stage(dir.path(), Body::from(data[BLOCK..].to_vec()), None)
+            .await
+            .unwrap();
+        let blocks = [first.hasher.clone(), last.hasher.clone()].map(|h| h.into_blocks());
+        let parts = [first.temp.to_path_buf(), last.temp.to_path_buf()];
+        let known = ContentHasher::of_blocks(&blocks);
+        let whole = concat(dir.path(), &parts, Some(known)).await.unwrap();
+        assert_eq!(
+            (whole.size, whole.content_hash()),
+            (data.len() as u64, content_hash(&data))
+        );
+        assert_eq!(std::fs::read(&whole.temp).unwrap(), data);
     }
 
     #[tokio::test]

@@ -115,6 +115,26 @@ pub fn read_to_limit(
     Ok(bytes)
 }
 
+/// Fills `buf` from `file` at `offset` without moving its cursor, so that several pieces of
+/// one open file can be read at once from several threads.
+pub fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        let (mut buf, mut offset) = (buf, offset);
+        while !buf.is_empty() {
+            match std::os::windows::fs::FileExt::seek_read(file, buf, offset)? {
+                0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                n => (buf, offset) = (&mut buf[n..], offset + n as u64),
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A file being written beside `target` (a hidden temporary file in the same folder, so
 /// that the rename is atomic), put in its place by [`AtomicFile::commit`]; dropped
 /// uncommitted, it is deleted.
@@ -231,6 +251,22 @@ pub fn kind_of(file_type: &std::fs::FileType) -> &'static str {
 mod tests {
     use super::*;
     use std::time::{Duration, Instant};
+
+    #[test]
+    fn positioned_reads_leave_the_cursor_and_stop_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"0123456789").unwrap();
+        let mut file = File::open(&path).unwrap();
+        let mut buf = [0u8; 4];
+        read_exact_at(&file, &mut buf, 3).unwrap();
+        assert_eq!(&buf, b"3456");
+        let mut first = [0u8; 2];
+        file.read_exact(&mut first).unwrap();
+        assert_eq!(&first, b"01");
+        let err = read_exact_at(&file, &mut buf, 8).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+    }
 
     #[test]
     fn regular_files_are_read_up_to_the_limit() {

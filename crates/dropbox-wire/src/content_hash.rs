@@ -12,11 +12,41 @@ pub struct ContentHasher {
     overall: Sha256,
     block: Sha256,
     block_len: usize,
+    /// Each block's digest, when asked to keep them ([`ContentHasher::recording`]).
+    blocks: Option<Vec<[u8; 32]>>,
 }
 
 impl ContentHasher {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A hasher that also keeps each block's digest, for [`ContentHasher::into_blocks`].
+    pub fn recording() -> Self {
+        ContentHasher {
+            blocks: Some(Vec::new()),
+            ..Self::default()
+        }
+    }
+
+    /// What has hashed `pieces` one after another: its [`ContentHasher::finish`] is their
+    /// content hash. Nothing more may be fed to it.
+    pub fn of_blocks(pieces: &[BlockDigests]) -> Self {
+        let mut hasher = ContentHasher::new();
+        pieces
+            .iter()
+            .flat_map(|p| &p.0)
+            .for_each(|d| hasher.overall.update(d));
+        hasher
+    }
+
+    /// The digests of a recording hasher's blocks, the last one partial (none if it was not
+    /// recording).
+    pub fn into_blocks(mut self) -> BlockDigests {
+        if self.block_len > 0 {
+            self.finish_block();
+        }
+        BlockDigests(self.blocks.unwrap_or_default())
     }
 
     pub fn update(&mut self, data: &[u8]) {
@@ -57,6 +87,9 @@ impl ContentHasher {
         let digest = std::mem::take(&mut self.block).finalize();
         self.overall.update(digest);
         self.block_len = 0;
+        if let Some(blocks) = &mut self.blocks {
+            blocks.push(digest.into());
+        }
         digest.into()
     }
 
@@ -66,6 +99,40 @@ impl ContentHasher {
             self.finish_block();
         }
         hex::encode(self.overall.finalize())
+    }
+}
+
+/// The block digests of one piece of a file that starts on a block boundary, hashed apart
+/// from the rest (pieces read out of order): the piece's own content hash, and with its
+/// neighbours' the whole file's ([`BlockDigests::content_hash_of`]), each byte hashed once.
+#[derive(Clone, Default, Debug, PartialEq, Eq)]
+pub struct BlockDigests(Vec<[u8; 32]>);
+
+impl BlockDigests {
+    /// The piece's own content hash, as a request carrying it names it.
+    pub fn content_hash(&self) -> String {
+        Self::content_hash_of(std::slice::from_ref(self))
+    }
+
+    /// The content hash of a file made of `pieces` in order; all but the last must be whole
+    /// blocks.
+    pub fn content_hash_of(pieces: &[BlockDigests]) -> String {
+        ContentHasher::of_blocks(pieces).finish()
+    }
+
+    /// As stored: the digests' hex, one after another.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(hex::encode).collect()
+    }
+
+    /// What [`BlockDigests::to_hex`] wrote; `None` for anything else.
+    pub fn from_hex(text: &str) -> Option<BlockDigests> {
+        let bytes = hex::decode(text).ok()?;
+        let chunks = bytes.chunks_exact(32);
+        chunks.remainder().is_empty().then_some(())?;
+        Some(BlockDigests(
+            chunks.map(|c| c.try_into().expect("32 bytes")).collect(),
+        ))
     }
 }
 
@@ -165,6 +232,38 @@ mod tests {
             }
             assert_eq!(file.finish(), content_hash(&data), "{cuts:?}");
         }
+    }
+
+    #[test]
+    fn pieces_hashed_apart_make_the_whole() {
+        let data: Vec<u8> = (0..(BLOCK_SIZE * 3 + 9)).map(|i| (i % 247) as u8).collect();
+        for cuts in [
+            vec![0, data.len()],
+            vec![0, BLOCK_SIZE, 3 * BLOCK_SIZE, data.len()],
+        ] {
+            let pieces: Vec<BlockDigests> = cuts
+                .windows(2)
+                .map(|w| {
+                    let mut h = ContentHasher::recording();
+                    data[w[0]..w[1]].chunks(1 << 20).for_each(|c| h.update(c));
+                    h.into_blocks()
+                })
+                .collect();
+            for (piece, w) in pieces.iter().zip(cuts.windows(2)) {
+                assert_eq!(piece.content_hash(), content_hash(&data[w[0]..w[1]]));
+            }
+            assert_eq!(BlockDigests::content_hash_of(&pieces), content_hash(&data));
+            let hex: Vec<String> = pieces.iter().map(BlockDigests::to_hex).collect();
+            let back: Vec<BlockDigests> = hex
+                .iter()
+                .map(|h| BlockDigests::from_hex(h).unwrap())
+                .collect();
+            assert_eq!(back, pieces);
+        }
+        let empty = ContentHasher::recording().into_blocks();
+        assert_eq!(empty.content_hash(), content_hash(b""));
+        assert_eq!(BlockDigests::from_hex("ab"), None);
+        assert_eq!(BlockDigests::from_hex("zz"), None);
     }
 
     #[test]

@@ -64,13 +64,66 @@ pub struct DropboxClient {
 }
 
 /// What a request carries: JSON in the body (RPC), or JSON in `Dropbox-API-Arg` and the
-/// bytes in the body (content upload: its parts one after another, so that the files of an
-/// `append_batch` go out without being copied into one buffer), or only the header (content
-/// download). All are cheap to clone for a retry.
+/// bytes in the body (content upload), or only the header (content download). Each attempt
+/// sends it anew.
 enum Payload {
     Rpc(String),
-    Content { arg: HeaderValue, data: Vec<Bytes> },
+    Content { arg: HeaderValue, data: Data },
     Download { arg: HeaderValue },
+}
+
+/// An upload's bytes: parts in memory sent one after another (so that the files of an
+/// `append_batch` go out without being copied into one buffer), or a span of an open file,
+/// read again for each attempt so that a big piece is never held whole.
+enum Data {
+    Parts(Vec<Bytes>),
+    Span(FileSpan),
+}
+
+/// `len` bytes of an open file from `offset` on.
+#[derive(Clone, Debug)]
+pub struct FileSpan {
+    pub file: Arc<std::fs::File>,
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// Bytes read from a file per step of a streamed body: small, so that a dozen bodies in
+/// flight hold a few MiB between them.
+const SPAN_READ: u64 = 256 << 10;
+
+impl FileSpan {
+    /// The span's bytes, read on a blocking thread a step at a time; a file that got
+    /// shorter fails the body (and so the request).
+    fn read(self) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+        futures_util::stream::try_unfold(self, |span| async move {
+            if span.len == 0 {
+                return Ok(None);
+            }
+            let n = span.len.min(SPAN_READ);
+            let (file, at) = (span.file.clone(), span.offset);
+            let read = tokio::task::spawn_blocking(move || {
+                let mut buf = vec![0u8; n as usize];
+                dropbox_post_files::read_exact_at(&file, &mut buf, at).map(|()| buf)
+            });
+            let buf = read.await.map_err(std::io::Error::other)??;
+            let rest = FileSpan {
+                offset: at + n,
+                len: span.len - n,
+                ..span
+            };
+            Ok(Some((Bytes::from(buf), rest)))
+        })
+    }
+}
+
+impl Data {
+    fn len(&self) -> u64 {
+        match self {
+            Data::Parts(parts) => parts.iter().map(|p| p.len() as u64).sum(),
+            Data::Span(span) => span.len,
+        }
+    }
 }
 
 impl Payload {
@@ -93,6 +146,11 @@ impl DropboxClient {
             .connect_timeout(CONNECT_TIMEOUT)
             .read_timeout(READ_TIMEOUT)
             .pool_idle_timeout(Duration::from_secs(90))
+            // Over TLS, Dropbox would agree to HTTP/2, which carries every request in flight
+            // on one TCP connection: one congestion window, the ~12 MiB/s one connection
+            // gets. HTTP/1.1 gives each its own: 8 ranges at once took 1.1 s against 5.8 s
+            // over HTTP/2 through `emulate --tls` and the link model (benchmarks.md, W8).
+            .http1_only()
             // The API never redirects; following one would resend the request elsewhere.
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("dropbox-post/", env!("CARGO_PKG_VERSION")))
@@ -153,15 +211,15 @@ impl DropboxClient {
         arg: &A,
         data: Bytes,
     ) -> Result<R, ApiError> {
-        self.upload_parts(route, arg, vec![data]).await
+        self.upload_data(route, arg, Data::Parts(vec![data])).await
     }
 
-    /// A content-upload route whose body is `parts`, one after another.
-    async fn upload_parts<A: Serialize, R: DeserializeOwned>(
+    /// A content-upload route whose body is `data`.
+    async fn upload_data<A: Serialize, R: DeserializeOwned>(
         &self,
         route: &str,
         arg: &A,
-        data: Vec<Bytes>,
+        data: Data,
     ) -> Result<R, ApiError> {
         let json = to_header_json(arg).map_err(|e| encode_error(route, e))?;
         let arg = HeaderValue::from_str(&json).map_err(|e| encode_error(route, e))?;
@@ -262,7 +320,7 @@ impl DropboxClient {
                 .header("Dropbox-API-Arg", arg.clone())
                 .header(CONTENT_TYPE, "application/octet-stream")
                 // A streamed body's length is announced all the same.
-                .header(CONTENT_LENGTH, data.iter().map(Bytes::len).sum::<usize>())
+                .header(CONTENT_LENGTH, data.len())
                 .body(body_of(data, self.bandwidth.as_ref())),
             Payload::Download { arg } => self
                 .http
@@ -428,6 +486,18 @@ impl DropboxClient {
         Ok(r.session_id)
     }
 
+    /// Start an empty concurrent session: its pieces may then be appended in any order.
+    pub async fn start_concurrent_session(&self) -> Result<String, ApiError> {
+        let arg = UploadSessionStartArg {
+            session_type: Some(SessionType::Concurrent),
+            ..Default::default()
+        };
+        let r: UploadSessionStartResult = self
+            .upload("files/upload_session/start", &arg, Bytes::new())
+            .await?;
+        Ok(r.session_id)
+    }
+
     /// Append `data` at `cursor`; `content_hash` is that of `data` alone (`None` for no data).
     pub async fn append(
         &self,
@@ -443,6 +513,24 @@ impl DropboxClient {
         };
         self.upload("files/upload_session/append_v2", &arg, data)
             .await
+    }
+
+    /// Append `span` of a file at `cursor`, streamed from disk (and read again should the
+    /// call be retried); `content_hash` is that of the span's bytes.
+    pub async fn append_span(
+        &self,
+        cursor: UploadSessionCursor,
+        span: FileSpan,
+        content_hash: &str,
+        close: bool,
+    ) -> Result<(), ApiError> {
+        let arg = UploadSessionAppendArg {
+            cursor,
+            close,
+            content_hash: Some(content_hash.to_string()),
+        };
+        let route = "files/upload_session/append_v2";
+        self.upload_data(route, &arg, Data::Span(span)).await
     }
 
     /// Start `count` (1 to 1,000) empty sessions in one call.
@@ -483,7 +571,8 @@ impl DropboxClient {
                 .collect(),
             content_hash: Some(hasher.finish()),
         };
-        let r: UploadSessionAppendBatchResult = self.upload_parts(route, &arg, parts).await?;
+        let r: UploadSessionAppendBatchResult =
+            self.upload_data(route, &arg, Data::Parts(parts)).await?;
         expect_results(route, r.entries.len(), expected)?;
         Ok(r.entries)
     }
@@ -599,18 +688,25 @@ fn expect_results(route: &str, got: usize, expected: usize) -> Result<(), ApiErr
     }
 }
 
-/// An upload's body: one part as is, several (or a throttled one) as a stream.
-fn body_of(parts: &[Bytes], limit: Option<&Arc<Bandwidth>>) -> reqwest::Body {
-    match (parts, limit) {
-        ([one], None) => one.clone().into(),
-        (_, None) => {
-            let parts: Vec<std::io::Result<Bytes>> = parts.iter().cloned().map(Ok).collect();
-            reqwest::Body::wrap_stream(futures_util::stream::iter(parts))
-        }
-        (_, Some(limit)) => {
+/// An upload's body: one part in memory as is, anything else (or a throttled one) as a
+/// stream.
+fn body_of(data: &Data, limit: Option<&Arc<Bandwidth>>) -> reqwest::Body {
+    let stream = match data {
+        Data::Parts(parts) => match (parts.as_slice(), limit) {
+            ([one], None) => return one.clone().into(),
+            _ => futures_util::stream::iter(parts.clone()).map(Ok).boxed(),
+        },
+        Data::Span(span) => span.clone().read().boxed(),
+    };
+    match limit {
+        None => reqwest::Body::wrap_stream(stream),
+        Some(limit) => {
             let limit = limit.clone();
-            let parts = futures_util::stream::iter(parts.to_vec());
-            reqwest::Body::wrap_stream(parts.flat_map(move |part| limit.throttle(part)))
+            let throttled = stream.flat_map(move |part| match part {
+                Ok(part) => limit.throttle(part).left_stream(),
+                Err(e) => futures_util::stream::once(async { Err(e) }).right_stream(),
+            });
+            reqwest::Body::wrap_stream(throttled)
         }
     }
 }

@@ -5,7 +5,9 @@
 //! - A file is read, hashed and sent in one pass (`reader`), in chunks (multiples of
 //!   4 MiB), through an upload session (`session`). Files of one chunk go many to a
 //!   request (`appender`: `start_batch` + `append_batch`, each closing its session); a
-//!   larger one is `start` + `append_v2`s, the last with `close=true`. Buffers are taken from a fixed byte budget and recycled (`buffers`), so
+//!   larger one is `start` + `append_v2`s, the last with `close=true`: one after the
+//!   other, or, for a file of 8 chunks or more, in parallel through a concurrent session
+//!   (any order, the closing one last; not resumable). Buffers are taken from a fixed byte budget and recycled (`buffers`), so
 //!   memory stays flat whatever the file sizes and `--jobs`.
 //! - A file Dropbox may already hold (same size) is first proved unchanged by content hash
 //!   (`hash_check`); only what differs is read again and sent.
@@ -181,20 +183,42 @@ async fn send_file(state: &Arc<RunState>, file: &PlannedFile) -> Result<Sent, Fi
     if state.settings.dry_run {
         return Ok(Sent::Done(Outcome::WouldUpload));
     }
-    if let Some(saved) = state.journal.find(file)
-        && let Some(start) = session::resume_point(&state.client, saved).await?
-    {
-        match session::upload(state, file, Some(start)).await {
+    if let Some(resumed) = resume(state, file).await? {
+        match resumed {
             Err(FileError::Read(ReadError::NotResumable)) => {
                 tracing::debug!("{}: changed since its upload began", file.local.rel);
             }
             sent => return sent.map(Sent::Closed),
         }
     }
-    if file.local.size <= state.settings.chunk_size.bytes() as u64 {
+    let chunk = state.settings.chunk_size.bytes();
+    if file.local.size <= chunk as u64 {
         return read_whole(state, file).await.map(Sent::Small);
     }
-    session::upload(state, file, None).await.map(Sent::Closed)
+    let sent = match session::goes_concurrent(file.local.size, chunk) {
+        true => session::upload_concurrent(state, file, None).await,
+        false => session::upload(state, file, None).await,
+    };
+    sent.map(Sent::Closed)
+}
+
+/// Continues the upload of `file` an earlier run journalled, if there is one to continue.
+async fn resume(
+    state: &Arc<RunState>,
+    file: &PlannedFile,
+) -> Result<Option<Result<ClosedSession, FileError>>, FileError> {
+    let Some(saved) = state.journal.find(file) else {
+        return Ok(None);
+    };
+    if saved.pieces.is_some() {
+        return Ok(Some(
+            session::upload_concurrent(state, file, Some(saved)).await,
+        ));
+    }
+    Ok(match session::resume_point(&state.client, saved).await? {
+        Some(start) => Some(session::upload(state, file, Some(start)).await),
+        None => None,
+    })
 }
 
 /// A file of one chunk, read (and checked as walked) into one piece.

@@ -140,7 +140,7 @@ fn hash_prefix(handle: &mut File, hasher: &mut ContentHasher, len: u64) -> Resul
     Ok(())
 }
 
-fn as_walked(file: &LocalFile, now: &std::fs::Metadata) -> Result<(), ReadError> {
+pub(super) fn as_walked(file: &LocalFile, now: &std::fs::Metadata) -> Result<(), ReadError> {
     file.change_since_walk(now)
         .map_or(Ok(()), |change| Err(ReadError::Changed(change)))
 }

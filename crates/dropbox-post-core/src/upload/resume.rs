@@ -56,6 +56,18 @@ pub struct Saved {
     /// the file up to there. Dropbox may hold it whole although we never heard back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sending: Option<(u64, String)>,
+    /// A concurrent session's pieces Dropbox acknowledged, in the order it did; `None` for
+    /// a sequential session, whose bytes are the first `acked`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pieces: Option<Vec<AckedPiece>>,
+}
+
+/// A piece of a concurrent session that Dropbox holds: where, and its bytes' content hash.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct AckedPiece {
+    pub offset: u64,
+    pub len: u64,
+    pub hash: String,
 }
 
 /// An entry as journalled: the state, and its MAC ([`Inner::sign`]).
@@ -254,6 +266,17 @@ impl Saved {
             acked,
             acked_hash: hash.to_string(),
             sending: None,
+            pieces: None,
+        })
+    }
+
+    /// A new concurrent session for `file`, holding no piece yet (`None` as for
+    /// [`Saved::started`]).
+    pub fn concurrent(file: &PlannedFile, session_id: &str) -> Option<Saved> {
+        let saved = Saved::started(file, session_id, 0, "")?;
+        Some(Saved {
+            pieces: Some(Vec::new()),
+            ..saved
         })
     }
 }

@@ -32,6 +32,9 @@ pub(super) struct RunState {
     pub settings: Settings,
     pub progress: Arc<Progress>,
     pub budget: Arc<Budget>,
+    /// Pieces of big files in flight, across all files (`--jobs`): streamed from disk, they
+    /// hold little memory, but each is a connection.
+    pub pieces: Arc<tokio::sync::Semaphore>,
     /// The first error that makes further work pointless; set once, stops the run.
     fatal: Mutex<Option<ApiError>>,
 }
@@ -49,6 +52,7 @@ impl RunState {
             cache,
             journal,
             budget: Budget::new(settings.buffer_budget),
+            pieces: Arc::new(tokio::sync::Semaphore::new(settings.transfers)),
             settings,
             progress,
             fatal: Mutex::new(None),
