@@ -52,6 +52,14 @@ impl ContentHasher {
         own.block_len = self.block_len;
     }
 
+    /// Takes `part`'s blocks as if their bytes had been fed here. Parts are taken in file
+    /// order, each beginning on a block boundary; only the last may end inside a block.
+    pub fn append(&mut self, part: BlockDigests) {
+        for digest in part.finish() {
+            self.overall.update(digest);
+        }
+    }
+
     /// The digest of the block just completed, which `overall` has taken.
     fn finish_block(&mut self) -> [u8; 32] {
         let digest = std::mem::take(&mut self.block).finalize();
@@ -66,6 +74,34 @@ impl ContentHasher {
             self.finish_block();
         }
         hex::encode(self.overall.finalize())
+    }
+}
+
+/// The block digests of one part of a file that begins on a block boundary: parts received
+/// apart (the ranges of a parallel download) are each hashed once, as they arrive, and
+/// [`ContentHasher::append`] takes their digests (32 bytes a block) in file order.
+#[derive(Clone, Default, Debug)]
+pub struct BlockDigests {
+    hasher: ContentHasher,
+    digests: Vec<[u8; 32]>,
+}
+
+impl BlockDigests {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn update(&mut self, data: &[u8]) {
+        let digests = &mut self.digests;
+        self.hasher.feed(data, |digest| digests.push(digest));
+    }
+
+    /// Every block's digest, a last partial block's included.
+    fn finish(mut self) -> Vec<[u8; 32]> {
+        if self.hasher.block_len > 0 {
+            self.digests.push(self.hasher.finish_block());
+        }
+        self.digests
     }
 }
 
@@ -164,6 +200,36 @@ mod tests {
                 );
             }
             assert_eq!(file.finish(), content_hash(&data), "{cuts:?}");
+        }
+    }
+
+    #[test]
+    fn parts_on_block_boundaries_join_into_the_whole_hash() {
+        let data: Vec<u8> = (0..(BLOCK_SIZE * 5 + 3)).map(|i| (i % 241) as u8).collect();
+        for cuts in [
+            vec![0, data.len()],
+            vec![0, BLOCK_SIZE, BLOCK_SIZE * 4, data.len()],
+            // A last part of whole blocks, and one empty part.
+            vec![0, BLOCK_SIZE * 2, BLOCK_SIZE * 2, data.len()],
+        ] {
+            let mut file = ContentHasher::new();
+            for pair in cuts.windows(2) {
+                let mut part = BlockDigests::new();
+                data[pair[0]..pair[1]]
+                    .chunks(65_537)
+                    .for_each(|c| part.update(c));
+                file.append(part);
+            }
+            assert_eq!(file.finish(), content_hash(&data), "{cuts:?}");
+        }
+        let whole = |data: &[u8]| {
+            let (mut part, mut file) = (BlockDigests::new(), ContentHasher::new());
+            part.update(data);
+            file.append(part);
+            file.finish()
+        };
+        for len in [0, 1, BLOCK_SIZE, BLOCK_SIZE + 1] {
+            assert_eq!(whole(&data[..len]), content_hash(&data[..len]), "{len}");
         }
     }
 

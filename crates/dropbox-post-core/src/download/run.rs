@@ -13,8 +13,9 @@ use crate::dropbox::client::DropboxClient;
 use crate::dropbox::error::ApiError;
 use dropbox_wire::path::normalize;
 
-/// Downloads in flight at once.
-const PARALLEL: usize = 4;
+/// Requests downloading at once, all files' together: files in flight, and the ranges of
+/// one big file in flight (see [`super::fetch::RANGE`]).
+pub(super) const PARALLEL: usize = 4;
 
 /// What to download, and where to.
 #[derive(Debug, Clone)]
@@ -118,7 +119,7 @@ pub async fn download(
         Remote::Deleted => return Err(DownloadError::Deleted(path.to_string())),
         Remote::Folder(entries) => plan::tree(path, entries, local)?,
     };
-    let root = &root;
+    let (root, slots) = (&root, &tokio::sync::Semaphore::new(PARALLEL));
     let mut summary = Summary {
         entries: Vec::new(),
         files: files.len() + left_out.iter().filter(|l| !l.is_folder).count(),
@@ -138,7 +139,7 @@ pub async fn download(
     }
     let mut results = futures_util::stream::iter(files)
         .map(|file| async move {
-            let outcome = fetch(client, root, &file).await;
+            let outcome = fetch(client, root, &file, slots).await;
             (file, outcome)
         })
         .buffer_unordered(PARALLEL);
