@@ -146,7 +146,7 @@ impl Span {
 /// The spans a file of `size` bytes is fetched in, in order: one for a file under two
 /// [`RANGE`]s (an empty file too), else ranges of [`RANGE`] bytes, the last one shorter
 /// unless the size is a multiple.
-pub fn spans(size: u64) -> impl Iterator<Item = Span> {
+fn spans(size: u64) -> impl Iterator<Item = Span> {
     let step = if size < 2 * RANGE { size.max(1) } else { RANGE };
     (0..size.div_ceil(step).max(1)).map(move |i| {
         let start = i * step;
