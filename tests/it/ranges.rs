@@ -5,6 +5,8 @@
 //! test server for what a hostile or broken one might (wrong ranges, cut bodies).
 
 use std::process::Output;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -13,10 +15,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
 use reqwest::StatusCode as Status;
-use serde_json::json;
 
 use crate::harness::{
-    CmdExt, Emulator, HostileServer, PASSWORD, Study, TestEnv, assert_success, block_on,
+    Emulator, Hook, HostileServer, Seen, Study, TOKEN, TestEnv, assert_success, block_on,
     file_metadata, hash, pattern, stderr, tree,
 };
 
@@ -95,32 +96,68 @@ fn ranges_refused_or_whose_answer_is_lost_are_asked_again_and_the_file_lands_who
     assert_eq!(log.matches("dropping its answer").count(), 2, "{log}");
 }
 
-/// A file replaced while its ranges are in flight: the ranges asked after name a revision
-/// that is gone, so the file fails, named, and never lands mixed; the rest of the get goes
-/// on. (Dropbox keeps old revisions, so there every range would bring the old version.)
+#[test]
+fn ranges_cut_half_way_go_on_from_the_bytes_they_wrote() {
+    let env = TestEnv::with_emulator(&[
+        "-v",
+        "--cut-answer",
+        "files/download:1",
+        "--cut-answer",
+        "files/download:3",
+    ]);
+    let study = env.study();
+    let data = pattern(2 * RANGE + 5, 3);
+    upload(&env, "/big/f.bin", &data);
+    let emu = env.emulator();
+    assert_success(&get(&study, &emu.url, &["/big/f.bin", "f.bin"]));
+    assert!(std::fs::read(study.path("f.bin")).unwrap() == data);
+    // 3 ranges, two of them asked again for what their first answer did not bring.
+    let log = emu.log();
+    assert_eq!(
+        log.matches("cutting its answer half-way").count(),
+        2,
+        "{log}"
+    );
+    assert_eq!(emu.requests("files/download"), 5, "{log}");
+}
+
+/// A file replaced once its first range is in: the ranges asked after name a revision that
+/// is gone, so the file fails, named, and never lands mixed; the rest of the get goes on.
+/// (Dropbox keeps old revisions, so there every range would bring the old version.)
 #[test]
 fn a_file_replaced_mid_get_fails_alone_and_never_lands_mixed() {
-    // Download 1 and 2 are the big file's first range and the small file, 3 and 4 the
-    // big file's other ranges.
-    let env = TestEnv::with_emulator(&["-v", "--hold", "files/download:3"]);
+    let env = TestEnv::with_emulator(&["-v"]);
     let study = env.study();
-    let old = pattern(3 * RANGE, 1);
-    upload(&env, "/big/f.bin", &old);
-    upload(&env, "/big/small.txt", b"small");
     let emu = env.emulator();
-    let mut get = study.command();
-    get.args(["get", "/big", "copy", "--encrypted", "keys/dropbox.enc"])
-        .args(["--endpoint", &emu.url])
-        .password(PASSWORD);
-    let out = emu.race(get, || {
-        let new = json!({"path": "/big/f.bin", "mode": "overwrite"});
-        let (status, answer) = block_on(emu.upload_to("files/upload", new, pattern(3 * RANGE, 2)));
-        assert_eq!(status, Status::OK, "{answer}");
+    let (status, old) = block_on(emu.upload("/big/f.bin", &pattern(3 * RANGE, 1)));
+    assert_eq!(status, Status::OK, "{old}");
+    upload(&env, "/big/small.txt", b"small");
+    // A second writer, just before the second request for the listed revision goes on.
+    let rev = old["rev"].as_str().unwrap().to_string();
+    let (pinned, upload) = (format!("rev:{rev}"), emu.route("files/upload"));
+    let asked = AtomicUsize::new(0);
+    let hook: Hook = Box::new(move |seen: &Seen| {
+        let second = seen.arg["path"] == pinned.as_str() && asked.fetch_add(1, SeqCst) == 1;
+        let upload = upload.clone();
+        Box::pin(async move {
+            if second {
+                let r = reqwest::Client::new().post(upload).bearer_auth(TOKEN);
+                let r = r.header(
+                    "Dropbox-API-Arg",
+                    r#"{"path":"/big/f.bin","mode":"overwrite"}"#,
+                );
+                let r = r.header("Content-Type", "application/octet-stream");
+                let sent = r.body(pattern(3 * RANGE, 2)).send().await.unwrap();
+                assert!(sent.status().is_success());
+            }
+        })
     });
+    let proxy = HostileServer::proxy(&emu.url, hook);
+    let out = get(&study, &proxy.url, &["/big", "copy"]);
     let text = stderr(&out);
     assert_eq!(out.status.code(), Some(6), "{text}");
-    assert!(text.contains("failed: /big/f.bin"), "{text}");
-    assert!(text.contains("is no longer on Dropbox"), "{text}");
+    let gone = format!("failed: /big/f.bin -> copy/f.bin: revision {rev} is no longer");
+    assert!(text.contains(&gone), "{text}");
     assert!(text.contains("1 of 2 files failed"), "{text}");
     assert_eq!(tree(&study.path("copy")), ["small.txt"]);
     assert_eq!(
