@@ -97,28 +97,29 @@ fn ranges_refused_or_whose_answer_is_lost_are_asked_again_and_the_file_lands_who
 }
 
 #[test]
-fn ranges_cut_half_way_go_on_from_the_bytes_they_wrote() {
-    let env = TestEnv::with_emulator(&[
-        "-v",
-        "--cut-answer",
-        "files/download:1",
-        "--cut-answer",
-        "files/download:3",
-    ]);
+fn answers_cut_half_way_go_on_from_the_bytes_they_wrote() {
+    let cuts = ["files/download:1", "files/download:3", "files/download:5"];
+    let flags = [&["-v"][..], &cuts.map(|c| ["--cut-answer", c]).concat()].concat();
+    let env = TestEnv::with_emulator(&flags);
     let study = env.study();
-    let data = pattern(2 * RANGE + 5, 3);
-    upload(&env, "/big/f.bin", &data);
+    // One byte (cut before it: asked again whole), one MiB (asked again from half-way),
+    // and three ranges, the first cut half-way.
+    let files = [("one", 1), ("mid", 1 << 20), ("big", 2 * RANGE + 5)];
+    for (i, (name, size)) in files.iter().enumerate() {
+        upload(&env, &format!("/cut/{name}"), &pattern(*size, i as u64));
+    }
     let emu = env.emulator();
-    assert_success(&get(&study, &emu.url, &["/big/f.bin", "f.bin"]));
-    assert!(std::fs::read(study.path("f.bin")).unwrap() == data);
-    // 3 ranges, two of them asked again for what their first answer did not bring.
+    for (i, (name, size)) in files.iter().enumerate() {
+        assert_success(&get(&study, &emu.url, &[&format!("/cut/{name}"), name]));
+        assert!(std::fs::read(study.path(name)).unwrap() == pattern(*size, i as u64));
+    }
     let log = emu.log();
     assert_eq!(
         log.matches("cutting its answer half-way").count(),
-        2,
+        3,
         "{log}"
     );
-    assert_eq!(emu.requests("files/download"), 5, "{log}");
+    assert_eq!(emu.requests("files/download"), 2 + 2 + 4, "{log}");
 }
 
 /// A file replaced once its first range is in: the ranges asked after name a revision that

@@ -322,10 +322,10 @@ async fn fill(
         let rest = span.after(written);
         let mut answer = match body.take() {
             Some(body) => body,
-            // The whole file is no use past the first request: its offsets are not ours.
+            // The whole file, unless asked for, is no use: its offsets are not the span's.
             None => match source.request(rest).await? {
-                (body, _, false) => body,
-                (..) => {
+                (body, _, whole) if !whole || rest.len == source.listed.size => body,
+                _ => {
                     return Err(FetchError::Range {
                         span: rest,
                         size: source.listed.size,

@@ -13,8 +13,9 @@ use crate::dropbox::client::DropboxClient;
 use crate::dropbox::error::ApiError;
 use dropbox_wire::path::normalize;
 
-/// Requests downloading at once, all files' together: files in flight, and the ranges of
-/// one big file in flight (see [`super::fetch::RANGE`]).
+/// Files in flight at once, and requests: each holds one of this many slots while it
+/// downloads, a big file's ranges ([`super::fetch::RANGE`]) and other files' alike, so the
+/// connections stay this few however the files are sized.
 pub(super) const PARALLEL: usize = 4;
 
 /// What to download, and where to.
