@@ -175,7 +175,7 @@ impl FaultPlan {
         }
     }
 
-    /// Whether this request to `route` is one to stall, hold or lose the answer of.
+    /// Whether this request to `route` is one to stall, hold, or lose or cut the answer of.
     pub fn point(&self, route: &str) -> Point {
         let f = &self.faults;
         let (stalls, holds, lost, cut) = (&f.stalls, &f.holds, &f.lost_answers, &f.cut_answers);

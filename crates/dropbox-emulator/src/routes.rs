@@ -92,10 +92,10 @@ impl ConnCut {
     fn halfway(self, response: Response) -> Response {
         let (parts, body) = response.into_parts();
         let length = parts.headers.get(header::CONTENT_LENGTH);
-        let half = length.and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+        let len = length.and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
         let head = body
             .into_data_stream()
-            .scan(half.unwrap_or(0) / 2, |left, chunk| {
+            .scan(len.unwrap_or(0) / 2, |left, chunk| {
                 let chunk = match chunk {
                     Ok(_) if *left == 0 => None,
                     Ok(mut bytes) => {
