@@ -129,6 +129,11 @@ pub struct EmulateArgs {
     /// can see a client retry what already happened (repeatable).
     #[arg(long = "lose-answer", value_name = "ROUTE:N")]
     pub lost_answers: Vec<dropbox_emulator::Stall>,
+    /// Serve the Nth request (from 1) to ROUTE, but drop its connection half-way through the
+    /// answer's body, e.g. files/download:2, so a test can see a client go on from the bytes
+    /// it got (repeatable).
+    #[arg(long = "cut-answer", value_name = "ROUTE:N")]
+    pub cut_answers: Vec<dropbox_emulator::Stall>,
     /// Store the Nth commit (from 1: files/upload, upload_session/finish and each entry of
     /// finish_batch_v2 count) with one byte flipped, reporting the hash of what was stored,
     /// as a Dropbox that damaged the file would, so a test can see a client find a commit
@@ -200,6 +205,7 @@ impl EmulateArgs {
                 stalls: self.stalls,
                 holds: self.holds,
                 lost_answers: self.lost_answers,
+                cut_answers: self.cut_answers,
                 corrupt_commits: self.corrupt_commits,
                 unknown_routes: self.unknown_routes,
             },

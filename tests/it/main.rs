@@ -27,6 +27,7 @@ mod mirror;
 mod post;
 mod post_auth;
 mod python;
+mod ranges;
 mod resume;
 mod seal_cli;
 mod secrets_cli;

@@ -37,6 +37,9 @@ pub struct Faults {
     /// Requests served in full whose answer is then lost: the connection drops instead, as
     /// when a response dies on the way back (spelled like stalls).
     pub lost_answers: Vec<Stall>,
+    /// Requests served whose answer breaks off: the connection drops half-way through the
+    /// body, as when a download is cut (spelled like stalls).
+    pub cut_answers: Vec<Stall>,
     /// The commits (counted from 1, every route's) stored with one byte flipped.
     pub corrupt_commits: Vec<u64>,
     /// Routes answered as Dropbox answers a route it does not have (400 "Unknown API
@@ -154,6 +157,8 @@ pub enum Point {
     Hold,
     /// Serve it, then drop the connection unanswered ([`Faults::lost_answers`]).
     LoseAnswer,
+    /// Serve it, dropping the connection half-way through the body ([`Faults::cut_answers`]).
+    CutAnswer,
 }
 
 impl FaultPlan {
@@ -170,14 +175,15 @@ impl FaultPlan {
         }
     }
 
-    /// Whether this request to `route` is one to stall, hold or lose the answer of.
+    /// Whether this request to `route` is one to stall, hold, or lose or cut the answer of.
     pub fn point(&self, route: &str) -> Point {
         let f = &self.faults;
-        let (stalls, holds, lost) = (&f.stalls, &f.holds, &f.lost_answers);
+        let (stalls, holds, lost, cut) = (&f.stalls, &f.holds, &f.lost_answers, &f.cut_answers);
         if !stalls
             .iter()
             .chain(holds)
             .chain(lost)
+            .chain(cut)
             .any(|s| s.route == route)
         {
             return Point::Serve;
@@ -192,6 +198,8 @@ impl FaultPlan {
             Point::Hold
         } else if at(lost) {
             Point::LoseAnswer
+        } else if at(cut) {
+            Point::CutAnswer
         } else {
             Point::Serve
         }
@@ -308,18 +316,22 @@ mod tests {
     }
 
     #[test]
-    fn stalls_holds_and_lost_answers_hit_only_the_nth_request_to_their_route() {
+    fn stalls_holds_lost_and_cut_answers_hit_only_the_nth_request_to_their_route() {
         let at = |s: &str| s.parse::<Stall>().unwrap();
         let p = FaultPlan::new(Faults {
             stalls: vec![at("files/upload_session/append_v2:2")],
             holds: vec![at("files/upload_session/append_v2:3")],
             lost_answers: vec![at("files/upload_session/append_v2:5")],
+            cut_answers: vec![at("files/upload_session/append_v2:6")],
             ..Faults::default()
         });
         let route = "files/upload_session/append_v2";
-        let seen: Vec<Point> = (0..6).map(|_| p.point(route)).collect();
-        use Point::{Hold, LoseAnswer, Serve, Stall as Stalled};
-        assert_eq!(seen, [Serve, Stalled, Hold, Serve, LoseAnswer, Serve]);
+        let seen: Vec<Point> = (0..7).map(|_| p.point(route)).collect();
+        use Point::{CutAnswer, Hold, LoseAnswer, Serve, Stall as Stalled};
+        assert_eq!(
+            seen,
+            [Serve, Stalled, Hold, Serve, LoseAnswer, CutAnswer, Serve]
+        );
         assert_eq!(p.point("files/upload_session/start"), Serve);
         for bad in [
             "files/upload_session/append_v2",

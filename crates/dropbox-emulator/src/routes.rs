@@ -82,9 +82,33 @@ pub struct ConnCut(pub CancellationToken);
 
 impl ConnCut {
     /// Drops the connection; the connection task drops this future together with it.
-    async fn drop_unanswered(&self) -> Response {
+    async fn drop_unanswered<T>(&self) -> T {
         self.0.cancel();
         std::future::pending().await
+    }
+
+    /// `response` with the first half of its body (by its `Content-Length`), then the
+    /// connection dropped.
+    fn halfway(self, response: Response) -> Response {
+        let (parts, body) = response.into_parts();
+        let length = parts.headers.get(header::CONTENT_LENGTH);
+        let len = length.and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+        let head = body
+            .into_data_stream()
+            .scan(len.unwrap_or(0) / 2, |left, chunk| {
+                let chunk = match chunk {
+                    Ok(_) if *left == 0 => None,
+                    Ok(mut bytes) => {
+                        bytes.truncate(*left);
+                        *left -= bytes.len();
+                        Some(Ok(bytes))
+                    }
+                    Err(e) => Some(Err(e)),
+                };
+                std::future::ready(chunk)
+            });
+        let dropped = futures_util::stream::once(async move { self.drop_unanswered().await });
+        Response::from_parts(parts, Body::from_stream(head.chain(dropped)))
     }
 }
 
@@ -241,7 +265,7 @@ async fn api(
     };
     let point = app.faults.point(&name);
     match point {
-        Point::Serve | Point::LoseAnswer => {}
+        Point::Serve | Point::LoseAnswer | Point::CutAnswer => {}
         Point::Stall => {
             drain(body).await;
             tracing::info!("stalling this {name} request (--stall) until the emulator stops");
@@ -262,15 +286,20 @@ async fn api(
         tracing::info!("served this {name} request; dropping its answer (--lose-answer)");
         return cut.drop_unanswered().await;
     }
-    match answer {
+    let response = match answer {
         Ok(r) => r,
         Err(CallFailure::Bad(why)) => {
             ErrorAnswer::BadRequest(format!("Error in call to API function \"{name}\": {why}"))
                 .into_response()
         }
         Err(CallFailure::Api(e)) => e.into_response(),
-        Err(CallFailure::Cut) => cut.drop_unanswered().await,
+        Err(CallFailure::Cut) => return cut.drop_unanswered().await,
+    };
+    if point == Point::CutAnswer {
+        tracing::info!("served this {name} request; cutting its answer half-way (--cut-answer)");
+        return cut.halfway(response);
     }
+    response
 }
 
 /// Reads and discards a body we refuse, so the client can read our answer.

@@ -29,14 +29,11 @@ impl ContentHasher {
         }
     }
 
-    /// What has hashed `pieces` one after another: its [`ContentHasher::finish`] is their
-    /// content hash. Nothing more may be fed to it.
+    /// What has hashed `pieces` one after another ([`ContentHasher::append`]): its
+    /// [`ContentHasher::finish`] is their content hash.
     pub fn of_blocks(pieces: &[BlockDigests]) -> Self {
         let mut hasher = ContentHasher::new();
-        pieces
-            .iter()
-            .flat_map(|p| &p.0)
-            .for_each(|d| hasher.overall.update(d));
+        pieces.iter().for_each(|p| hasher.append(p));
         hasher
     }
 
@@ -80,6 +77,12 @@ impl ContentHasher {
         self.feed(data, |digest| own.overall.update(digest));
         own.block = self.block.clone();
         own.block_len = self.block_len;
+    }
+
+    /// Takes `part`'s blocks as if their bytes had been fed here. Parts are taken in file
+    /// order, each beginning on a block boundary; only the last may end inside a block.
+    pub fn append(&mut self, part: &BlockDigests) {
+        part.0.iter().for_each(|d| self.overall.update(d));
     }
 
     /// The digest of the block just completed, which `overall` has taken.
@@ -264,6 +267,36 @@ mod tests {
         assert_eq!(empty.content_hash(), content_hash(b""));
         assert_eq!(BlockDigests::from_hex("ab"), None);
         assert_eq!(BlockDigests::from_hex("zz"), None);
+    }
+
+    #[test]
+    fn parts_on_block_boundaries_join_into_the_whole_hash() {
+        let data: Vec<u8> = (0..(BLOCK_SIZE * 5 + 3)).map(|i| (i % 241) as u8).collect();
+        for cuts in [
+            vec![0, data.len()],
+            vec![0, BLOCK_SIZE, BLOCK_SIZE * 4, data.len()],
+            // A last part of whole blocks, and one empty part.
+            vec![0, BLOCK_SIZE * 2, BLOCK_SIZE * 2, data.len()],
+        ] {
+            let mut file = ContentHasher::new();
+            for pair in cuts.windows(2) {
+                let mut part = ContentHasher::recording();
+                data[pair[0]..pair[1]]
+                    .chunks(65_537)
+                    .for_each(|c| part.update(c));
+                file.append(&part.into_blocks());
+            }
+            assert_eq!(file.finish(), content_hash(&data), "{cuts:?}");
+        }
+        let whole = |data: &[u8]| {
+            let (mut part, mut file) = (ContentHasher::recording(), ContentHasher::new());
+            part.update(data);
+            file.append(&part.into_blocks());
+            file.finish()
+        };
+        for len in [0, 1, BLOCK_SIZE, BLOCK_SIZE + 1] {
+            assert_eq!(whole(&data[..len]), content_hash(&data[..len]), "{len}");
+        }
     }
 
     #[test]

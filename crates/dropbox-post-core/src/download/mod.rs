@@ -1,7 +1,7 @@
 //! Downloading a Dropbox file or folder: [`remote`] (what is at a Dropbox path, which `ls`
 //! shows too) → [`plan`] (where each file lands below the target, and which names the local
-//! system must not hold) → [`fetch`] (one file: stream, hash, verify, rename into place) →
-//! [`run`] (every file, a few at a time, into a [`Summary`]).
+//! system must not hold) → [`fetch`] (one file, a big one in ranges: stream, hash, verify,
+//! rename into place) → [`run`] (every file, a few requests at a time, into a [`Summary`]).
 //!
 //! Each file streams to a temporary file beside its destination, its content hash is
 //! checked against Dropbox's, and only then does it replace the destination; local files

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RANGE, RETRY_AFTER};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -64,13 +64,16 @@ pub struct DropboxClient {
 }
 
 /// What a request carries: JSON in the body (RPC), or JSON in `Dropbox-API-Arg` and the
-/// bytes in the body (content upload), or only the header (content download). Each attempt
-/// sends it anew.
+/// bytes in the body (content upload), or only the header (content download, with a
+/// `Range` for part of the file). Each attempt sends it anew.
 enum Payload {
     Rpc(String),
     Content { arg: HeaderValue, data: Data },
-    Download { arg: HeaderValue },
+    Download { arg: HeaderValue, range: ByteRange },
 }
+
+/// Bytes `first..=last` of a file (`Range: bytes=FIRST-LAST`), or `None` for all of it.
+pub type ByteRange = Option<(u64, u64)>;
 
 /// An upload's bytes: parts in memory sent one after another (so that the files of an
 /// `append_batch` go out without being copied into one buffer), or a span of an open file,
@@ -132,7 +135,7 @@ impl Payload {
     fn path(&self) -> Option<String> {
         let json = match self {
             Payload::Rpc(json) => json.as_str(),
-            Payload::Content { arg, .. } | Payload::Download { arg } => arg.to_str().ok()?,
+            Payload::Content { arg, .. } | Payload::Download { arg, .. } => arg.to_str().ok()?,
         };
         let arg: serde_json::Value = serde_json::from_str(json).ok()?;
         let path = arg.get("path").or_else(|| arg.pointer("/commit/path"))?;
@@ -322,10 +325,16 @@ impl DropboxClient {
                 // A streamed body's length is announced all the same.
                 .header(CONTENT_LENGTH, data.len())
                 .body(body_of(data, self.bandwidth.as_ref())),
-            Payload::Download { arg } => self
-                .http
-                .post(url.clone())
-                .header("Dropbox-API-Arg", arg.clone()),
+            Payload::Download { arg, range } => {
+                let request = self
+                    .http
+                    .post(url.clone())
+                    .header("Dropbox-API-Arg", arg.clone());
+                match range {
+                    Some((first, last)) => request.header(RANGE, format!("bytes={first}-{last}")),
+                    None => request,
+                }
+            }
         };
         let request = match &self.path_root {
             Some(root) => request.header(PATH_ROOT_HEADER, root.clone()),
@@ -353,11 +362,13 @@ impl DropboxClient {
         Err(classify(route, status, retry_after, &body))
     }
 
-    /// Download a file: its metadata (from `Dropbox-API-Result`) and the response, whose
-    /// body the caller streams. Retries cover getting the answer, not reading the body.
+    /// Download a file, or only its bytes `range` (`first, last`, inclusive): its metadata
+    /// (from `Dropbox-API-Result`) and the response, whose body (and `Content-Range`) the
+    /// caller checks and streams. Retries cover getting the answer, not reading the body.
     pub async fn download(
         &self,
         path: &str,
+        range: ByteRange,
     ) -> Result<(FileMetadata, reqwest::Response), ApiError> {
         let route = "files/download";
         let arg = DownloadArg {
@@ -366,8 +377,9 @@ impl DropboxClient {
         };
         let json = to_header_json(&arg).map_err(|e| encode_error(route, e))?;
         let arg = HeaderValue::from_str(&json).map_err(|e| encode_error(route, e))?;
+        let payload = Payload::Download { arg, range };
         let retried = self
-            .retrying(route, &Payload::Download { arg }, |response| async move {
+            .retrying(route, &payload, |response| async move {
                 let decode = |message: String| ApiError::Decode {
                     route: route.to_string(),
                     status: response.status().as_u16(),
