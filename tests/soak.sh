@@ -11,10 +11,11 @@
 # failing round can be replayed), changes the tree (new files, edits, growth, shrinking, an
 # empty file, a multi-chunk file, nested and Unicode names, files the filters leave out),
 # then runs `post` as a user would: again while it exits 6 (some files failed), at most
-# MAX_TRIES times. Every third round is a kill-and-resume round: a 24 MiB file is rewritten,
-# `post` (paced at 12 MiB/s) is killed with SIGKILL at a random moment, the file is sometimes
-# changed again, and the posts that follow continue (or, for a changed file, restart) its
-# upload. Checks:
+# MAX_TRIES times. Every third round is a kill-and-resume round: a 24 MiB file (six chunks, so
+# a concurrent session; big.bin's sequential one is resumed after cuts) is rewritten, `post`
+# (paced at 12 MiB/s) is killed with SIGKILL at a random moment, the file is sometimes changed
+# again, and the posts that follow continue (or, for a changed file, restart) its upload.
+# Checks:
 #   - ROOT/files/soak equals the local tree byte for byte (`diff -r`) but for what the
 #     filters leave out (the script's exclude param `*.ckpt`, `.dropboxignore`'s `scratch/`),
 #     none of which is there: nothing missing, nothing extra, no `(1)`/conflicted copies;
