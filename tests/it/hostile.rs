@@ -59,18 +59,6 @@ fn mkfifo(path: &Path) {
     assert!(status.success());
 }
 
-/// A server whose `get_metadata` answers `meta` and whose download is `download`.
-fn serving(meta: serde_json::Value, download: MethodRouter) -> HostileServer {
-    HostileServer::start(
-        Router::new()
-            .route(
-                "/2/files/get_metadata",
-                post(move || async move { axum::Json(meta) }),
-            )
-            .route("/2/files/download", download),
-    )
-}
-
 /// A server whose `get_metadata` calls the file `name` and whose download sends `body`.
 fn serving_file(name: &str, body: &'static [u8]) -> HostileServer {
     let mut meta = file_metadata(name, "/res/run.csv", body.len() as u64);
@@ -78,7 +66,7 @@ fn serving_file(name: &str, body: &'static [u8]) -> HostileServer {
     let header = meta.to_string();
     let download =
         post(move || async move { ([("dropbox-api-result", header)], body).into_response() });
-    serving(meta, download)
+    HostileServer::serving(meta, download)
 }
 
 // ---- `get` of a single file writes where the server's name says -----------------------
@@ -463,7 +451,7 @@ fn a_download_longer_than_announced_stops_at_the_announced_size() {
     let sent = Arc::new(AtomicU64::new(0));
     let mut meta = file_metadata("run.csv", "/res/run.csv", 24);
     meta["content_hash"] = "0".repeat(64).into();
-    let server = serving(
+    let server = HostileServer::serving(
         meta.clone(),
         endless_download(meta.to_string(), sent.clone()),
     );
@@ -496,7 +484,7 @@ fn an_interrupted_get_leaves_no_temporary_file() {
         let body = Body::from_stream(first.chain(futures_util::stream::pending()));
         ([("dropbox-api-result", header)], body).into_response()
     });
-    let server = serving(meta, stalled);
+    let server = HostileServer::serving(meta, stalled);
     let env = TestEnv::new();
     let study = env.study();
     let got = study.path("got");
@@ -587,7 +575,7 @@ fn get_writes_only_bytes_a_content_hash_vouches_for() {
             post(move || async move { ([("dropbox-api-result", header)], body).into_response() });
         let out = against(
             &study,
-            &serving(meta, download),
+            &HostileServer::serving(meta, download),
             &["get", "/res/run.csv", "got"],
         );
         assert_fails(&out, 6, says);
@@ -607,7 +595,7 @@ fn a_download_refused_for_another_reason_fails_only_its_file() {
     let download = post(move || async move { (StatusCode::CONFLICT, axum::Json(full)) });
     let out = against(
         &study,
-        &serving(meta, download),
+        &HostileServer::serving(meta, download),
         &["get", "/res/run.csv", "got"],
     );
     assert_fails(&out, 6, "1 of 1 files failed");

@@ -9,7 +9,6 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Mutex};
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -271,14 +270,7 @@ fn range_server(
         }
         response.body(body.into()).unwrap()
     });
-    HostileServer::start(
-        Router::new()
-            .route(
-                "/2/files/get_metadata",
-                post(move || async move { axum::Json(meta) }),
-            )
-            .route("/2/files/download", download),
-    )
+    HostileServer::serving(meta, download)
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 use axum::Router;
 use axum::http::HeaderMap;
+use axum::routing::{MethodRouter, post};
 
 pub struct HostileServer {
     pub url: String,
@@ -26,6 +27,18 @@ impl HostileServer {
             url,
             _runtime: runtime,
         }
+    }
+
+    /// A server whose `get_metadata` answers `meta` and whose download is `download`.
+    pub fn serving(meta: serde_json::Value, download: MethodRouter) -> HostileServer {
+        HostileServer::start(
+            Router::new()
+                .route(
+                    "/2/files/get_metadata",
+                    post(move || async move { axum::Json(meta) }),
+                )
+                .route("/2/files/download", download),
+        )
     }
 }
 
