@@ -354,13 +354,15 @@ async fn send_part(
 }
 
 /// What a piece's append came to: a session gone or a piece refused for its hash means,
-/// for a resumed session, start afresh, and otherwise that the file changed as it was sent.
+/// for a resumed session, start afresh, and otherwise that the file changed as it was sent;
+/// a piece that could not be read from the file, that it got shorter (or the disk failed).
 fn settled(
     sent: Result<(Span, String), ApiError>,
     resuming: bool,
 ) -> Result<(Span, String), FileError> {
     let e = match sent {
         Ok(sent) => return Ok(sent),
+        Err(ApiError::Unreadable { source, .. }) => return Err(shorter(source).into()),
         Err(e) => e,
     };
     Err(match e.route_error() {
