@@ -350,6 +350,38 @@ fn a_concurrent_session_is_not_continued_with_another_chunk_size() {
     assert_eq!(json["totals"]["bytes"], 64 * MIB);
 }
 
+/// Dropbox lost a piece it had acknowledged (here dropped by an empty append at its
+/// offset): the session cannot be finished. The run that finds it out fails; the next one
+/// must not continue that session again, but send the file afresh.
+#[test]
+fn a_session_that_cannot_be_finished_is_not_continued_again() {
+    let env = TestEnv::new();
+    let emu = Emulator::start(&["-v", "--stall", FIFTH_APPEND]);
+    let study = env.study();
+    let data = pattern(CONCURRENT, 21);
+    study.write(BIG, &data);
+    let acked =
+        || journalled(&study).is_some_and(|s| s["pieces"].as_array().map(Vec::len) == Some(8));
+    kill_when(argv(&study, &emu.url, "file", BIG, &[]), || {
+        emu.log().contains("stalling this") && acked()
+    });
+    let id = journalled(&study).unwrap()["session_id"].clone();
+    let cursor = serde_json::json!({"cursor": {"session_id": id, "offset": 0}});
+    let (status, _) = block_on(emu.upload_to("files/upload_session/append_v2", cursor, vec![]));
+    assert!(status.is_success());
+    let (_, out) = summary(argv(&study, &emu.url, "file", BIG, &[]));
+    assert!(
+        stderr(&out).contains("concurrent_session_missing_data"),
+        "{}",
+        stderr(&out)
+    );
+    let (json, out) = summary(argv(&study, &emu.url, "file", BIG, &[]));
+    assert_success(&out);
+    assert_eq!(totals(&json), (1, 0, 0));
+    assert!(std::fs::read(emu.file("/dest/big.bin")).unwrap() == data);
+    assert_eq!(journalled(&study), None);
+}
+
 /// Rewrites the last journalled state of [`BIG`] as `edit` says, as anyone who may write
 /// the cache folder could.
 fn forge(study: &Study, edit: impl FnOnce(&mut Value)) {
