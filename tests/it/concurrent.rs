@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use crate::harness::{TestEnv, assert_same_files, assert_success, json_of, pattern};
 
 const MIB: usize = 1 << 20;
-/// 10 chunks of 4 MiB: past the 8 chunks from which a file goes up concurrently.
+/// 10 chunks of 4 MiB: past the 4 chunks from which a file goes up concurrently.
 const BIG: usize = 40 * MIB;
 
 /// While the first piece is held, the others are appended and acknowledged: the pieces are
