@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use crate::harness::{TestEnv, assert_same_files, assert_success, json_of, pattern};
 
 const MIB: usize = 1 << 20;
-/// 10 chunks of 4 MiB: past the 8 chunks from which a file goes up concurrently.
+/// 10 chunks of 4 MiB: past the 4 chunks from which a file goes up concurrently.
 const BIG: usize = 40 * MIB;
 
 /// While the first piece is held, the others are appended and acknowledged: the pieces are
@@ -107,5 +107,35 @@ fn a_file_rewritten_while_its_pieces_go_up_is_not_committed() {
         err.contains("big.bin") && err.contains("changed while being"),
         "{err}"
     );
+    assert!(!emu.file("/C/big.bin").exists());
+}
+
+/// The file is cut short while its pieces stream from it: they can no longer be read as
+/// they are sent. That is the file changing, said at once, not Dropbox out of reach, retried
+/// for half a minute.
+#[test]
+fn a_file_cut_short_while_its_pieces_go_up_fails_at_once() {
+    let env = TestEnv::with_emulator(&["-v", "--hold", "files/upload_session/append_v2:1"]);
+    let study = env.study();
+    let emu = env.emulator();
+    study.write("out/big.bin", pattern(BIG, 5));
+    study.config(&[("folder", "out", "/C")]);
+    // Every piece in flight at once, at 10 MiB/s together: seconds of streaming.
+    let args = ["--chunk-size", "4", "--jobs", "16", "--bwlimit", "10M"];
+    let post = study.post_command(&emu.url, &args);
+    let began = Instant::now();
+    let out = emu.race(post, || {
+        std::thread::sleep(Duration::from_millis(500));
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(study.path("out/big.bin"));
+        file.unwrap().set_len(0).unwrap();
+    });
+    let took = began.elapsed();
+    assert!(!out.status.success());
+    let err = crate::harness::stderr(&out);
+    assert!(err.contains("big.bin") && err.contains("changed"), "{err}");
+    assert!(!err.contains("cannot reach"), "{err}");
+    assert!(took < Duration::from_secs(10), "{took:?}: {err}");
     assert!(!emu.file("/C/big.bin").exists());
 }

@@ -22,12 +22,15 @@ use crate::harness::{
 const MIB: usize = 1 << 20;
 const BIG: &str = "post/big.bin";
 
-/// `post --endpoint URL --chunk-size 4 ARGS…` from the study folder, password by env.
+/// `post --endpoint URL --chunk-size 4 ARGS…` from the study folder, password by env
+/// (`ARGS` may name another chunk size).
 fn post(study: &Study, url: &str, args: &[&str]) -> Command {
     let mut cmd = study.command();
-    cmd.args(["post", "--endpoint", url, "--chunk-size", "4"])
-        .args(args)
-        .password(PASSWORD);
+    cmd.args(["post", "--endpoint", url]);
+    if !args.contains(&"--chunk-size") {
+        cmd.args(["--chunk-size", "4"]);
+    }
+    cmd.args(args).password(PASSWORD);
     cmd
 }
 
@@ -93,6 +96,8 @@ struct Interrupted<'a> {
     acked: Option<usize>,
     /// For a concurrent session: kill once the journal shows this many pieces acknowledged.
     pieces: Option<usize>,
+    /// Flags of the killed post.
+    first: &'a [&'a str],
     rerun: &'a [&'a str],
     /// What the re-run, with `-v`, must say.
     says: Option<&'a str>,
@@ -106,6 +111,7 @@ impl<'a> Interrupted<'a> {
             emulator,
             acked,
             pieces: None,
+            first: &[],
             rerun: &[],
             says: None,
         }
@@ -142,7 +148,7 @@ impl<'a> Interrupted<'a> {
             emu.log().contains("stalling this")
                 && (!marked || journalled(&study).is_some_and(sending))
         };
-        kill_when(argv(&study, &emu.url, "file", BIG, &[]), ready);
+        kill_when(argv(&study, &emu.url, "file", BIG, self.first), ready);
         assert!(!emu.file("/dest/big.bin").exists(), "nothing committed yet");
         between(&study, &mut emu);
         let before = content_in(&emu);
@@ -327,6 +333,53 @@ fn an_expired_concurrent_session_starts_a_fresh_one() {
     let json = interrupted.resumed(|_, emu| block_on(emu.advance_clock(week + 1)));
     assert_eq!(totals(&json), (1, 0, 0));
     assert_eq!(json["totals"]["bytes"], CONCURRENT);
+}
+
+/// A re-run with another `--chunk-size` lays the file out in other pieces: those Dropbox
+/// holds from the killed run (12 MiB at 12, 24 and 36 MiB) overlap the new ones, so the
+/// session cannot be finished, and it goes up afresh.
+#[test]
+fn a_concurrent_session_is_not_continued_with_another_chunk_size() {
+    // 64 MiB: pieces of 12 MiB at 0, 12, 24, 36 and 48, the first one held.
+    let mut interrupted = Interrupted::concurrent(pattern(64 * MIB, 20), FIRST_APPEND, 4);
+    interrupted.first = &["--chunk-size", "12"];
+    // Pieces of 16 MiB at 0, 16 and 32; the one at 48 is 12 MiB as before.
+    interrupted.rerun = &["--chunk-size", "16"];
+    let json = interrupted.resumed(|_, _| {});
+    assert_eq!(totals(&json), (1, 0, 0));
+    assert_eq!(json["totals"]["bytes"], 64 * MIB);
+}
+
+/// Dropbox lost a piece it had acknowledged (here dropped by an empty append at its
+/// offset): the session cannot be finished. The run that finds it out fails; the next one
+/// must not continue that session again, but send the file afresh.
+#[test]
+fn a_session_that_cannot_be_finished_is_not_continued_again() {
+    let env = TestEnv::new();
+    let emu = Emulator::start(&["-v", "--stall", FIFTH_APPEND]);
+    let study = env.study();
+    let data = pattern(CONCURRENT, 21);
+    study.write(BIG, &data);
+    let acked =
+        || journalled(&study).is_some_and(|s| s["pieces"].as_array().map(Vec::len) == Some(8));
+    kill_when(argv(&study, &emu.url, "file", BIG, &[]), || {
+        emu.log().contains("stalling this") && acked()
+    });
+    let id = journalled(&study).unwrap()["session_id"].clone();
+    let cursor = serde_json::json!({"cursor": {"session_id": id, "offset": 0}});
+    let (status, _) = block_on(emu.upload_to("files/upload_session/append_v2", cursor, vec![]));
+    assert!(status.is_success());
+    let (_, out) = summary(argv(&study, &emu.url, "file", BIG, &[]));
+    assert!(
+        stderr(&out).contains("concurrent_session_missing_data"),
+        "{}",
+        stderr(&out)
+    );
+    let (json, out) = summary(argv(&study, &emu.url, "file", BIG, &[]));
+    assert_success(&out);
+    assert_eq!(totals(&json), (1, 0, 0));
+    assert!(std::fs::read(emu.file("/dest/big.bin")).unwrap() == data);
+    assert_eq!(journalled(&study), None);
 }
 
 /// Rewrites the last journalled state of [`BIG`] as `edit` says, as anyone who may write

@@ -109,7 +109,8 @@ impl FileSpan {
                 let mut buf = vec![0u8; n as usize];
                 dropbox_post_files::read_exact_at(&file, &mut buf, at).map(|()| buf)
             });
-            let buf = read.await.map_err(std::io::Error::other)??;
+            let buf = (read.await.map_err(std::io::Error::other)?)
+                .map_err(|e| std::io::Error::new(e.kind(), Unreadable(e)))?;
             let rest = FileSpan {
                 offset: at + n,
                 len: span.len - n,
@@ -118,6 +119,24 @@ impl FileSpan {
             Ok(Some((Bytes::from(buf), rest)))
         })
     }
+}
+
+/// What fails a streamed body when its file cannot be read (it got shorter, or the disk
+/// failed), told apart from the network's failures: sending again would fail the same way.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Unreadable(std::io::Error);
+
+/// The file error that failed the body of request `e`, if that is what failed it.
+fn unreadable(route: &str, e: &reqwest::Error) -> Option<ApiError> {
+    let causes = std::iter::successors(std::error::Error::source(e), |s| s.source());
+    let read = causes
+        .filter_map(|s| s.downcast_ref::<std::io::Error>()?.get_ref())
+        .find_map(|inner| inner.downcast_ref::<Unreadable>())?;
+    Some(ApiError::Unreadable {
+        route: route.to_string(),
+        source: std::io::Error::new(read.0.kind(), read.0.to_string()),
+    })
 }
 
 impl Data {
@@ -344,7 +363,7 @@ impl DropboxClient {
             .bearer_auth(token.expose_secret())
             .send()
             .await
-            .map_err(|e| network(route, &url, &e))?;
+            .map_err(|e| unreadable(route, &e).unwrap_or_else(|| network(route, &url, &e)))?;
         let status = response.status();
         tracing::debug!("{route}: {status}");
         let retry_after = response

@@ -77,6 +77,13 @@ pub enum ApiError {
         host: String,
         cause: String,
     },
+    /// The file a request's body streams from could not be read: not retried, the file is
+    /// at fault, not Dropbox.
+    #[error("could not read the file as it was sent: {source}")]
+    Unreadable {
+        route: String,
+        source: std::io::Error,
+    },
     #[error("unexpected answer from {route} ({status}): {message}")]
     Decode {
         route: String,

@@ -12,7 +12,7 @@ use crate::dropbox::error::{ApiError, entry_failure};
 use crate::dropbox::route_error::RouteError;
 use dropbox_wire::types::{
     CommitInfo, FileMetadata, Metadata, UploadSessionCursor, UploadSessionFinishArg,
-    UploadSessionFinishBatchResultEntry,
+    UploadSessionFinishBatchResultEntry, union_tags,
 };
 
 use super::batcher::Commit;
@@ -115,10 +115,15 @@ async fn commit(state: &RunState, batch: Vec<Staged>) -> Vec<Staged> {
                 state.record(&p.file, Outcome::Failed(reason(&e)));
                 state.stop(e);
             }
-            _ => state.record(
-                &p.file,
-                Outcome::Failed(entry_failure(FINISH_BATCH, &failure, &p.file.remote)),
-            ),
+            _ => {
+                // Refused for the session itself (a piece missing, say), not for where it
+                // goes: continued by a later run, it would be refused again, every time.
+                if union_tags(&failure).first() != Some(&"path") {
+                    state.journal.forget(&p.file);
+                }
+                let why = entry_failure(FINISH_BATCH, &failure, &p.file.remote);
+                state.record(&p.file, Outcome::Failed(why));
+            }
         }
     }
     if backoff > 0 {

@@ -6,8 +6,8 @@
 //!   4 MiB), through an upload session (`session`). Files of one chunk go many to a
 //!   request (`appender`: `start_batch` + `append_batch`, each closing its session); a
 //!   larger one is `start` + `append_v2`s, the last with `close=true`: one after the
-//!   other, or, for a file of 8 chunks or more, in parallel through a concurrent session
-//!   (any order, the closing one last; not resumable). Buffers are taken from a fixed byte budget and recycled (`buffers`), so
+//!   other, or, for a file of 4 chunks or more, in parallel through a concurrent session
+//!   (any order, the closing one last). Buffers are taken from a fixed byte budget and recycled (`buffers`), so
 //!   memory stays flat whatever the file sizes and `--jobs`.
 //! - A file Dropbox may already hold (same size) is first proved unchanged by content hash
 //!   (`hash_check`); only what differs is read again and sent.

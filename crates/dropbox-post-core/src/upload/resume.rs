@@ -60,6 +60,11 @@ pub struct Saved {
     /// a sequential session, whose bytes are the first `acked`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pieces: Option<Vec<AckedPiece>>,
+    /// A concurrent session's piece size (the chunk size of the run that started it): its
+    /// pieces, acknowledged or not, lie where that size puts them. A run with another size
+    /// would lay its own across them, and the session could not be finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub piece_size: Option<u64>,
 }
 
 /// A piece of a concurrent session that Dropbox holds: where, and its bytes' content hash.
@@ -267,15 +272,17 @@ impl Saved {
             acked_hash: hash.to_string(),
             sending: None,
             pieces: None,
+            piece_size: None,
         })
     }
 
-    /// A new concurrent session for `file`, holding no piece yet (`None` as for
-    /// [`Saved::started`]).
-    pub fn concurrent(file: &PlannedFile, session_id: &str) -> Option<Saved> {
+    /// A new concurrent session for `file` in pieces of `piece_size`, holding none yet
+    /// (`None` as for [`Saved::started`]).
+    pub fn concurrent(file: &PlannedFile, session_id: &str, piece_size: u64) -> Option<Saved> {
         let saved = Saved::started(file, session_id, 0, "")?;
         Some(Saved {
             pieces: Some(Vec::new()),
+            piece_size: Some(piece_size),
             ..saved
         })
     }

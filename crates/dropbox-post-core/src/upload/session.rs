@@ -175,6 +175,13 @@ pub(super) async fn upload_concurrent(
     file: &PlannedFile,
     saved: Option<Saved>,
 ) -> Result<ClosedSession, FileError> {
+    let chunk = state.settings.chunk_size.bytes() as u64;
+    if let Some(saved) = &saved
+        && saved.piece_size != Some(chunk)
+    {
+        tracing::debug!("{}: journalled in pieces of another size", file.local.rel);
+        return Err(ReadError::NotResumable.into());
+    }
     let path = file.local.path.clone();
     let open = tokio::task::spawn_blocking(move || dropbox_post_files::open_regular(&path));
     let handle = (open.await)
@@ -187,14 +194,14 @@ pub(super) async fn upload_concurrent(
         Some(saved) => (saved.session_id.clone(), Some(saved)),
         None => {
             let id = state.client.start_concurrent_session().await?;
-            let entry = Saved::concurrent(file, &id).filter(|_| state.journal.enabled());
+            let entry = Saved::concurrent(file, &id, chunk).filter(|_| state.journal.enabled());
             (id, entry)
         }
     };
     let acked = (entry.as_ref())
         .and_then(|e| e.pieces.clone())
         .unwrap_or_default();
-    let spans = pieces(file.local.size, state.settings.chunk_size.bytes() as u64);
+    let spans = pieces(file.local.size, chunk);
     let (last, body) = spans.split_last().expect("a file has a closing piece");
     let missing = body
         .iter()
@@ -347,13 +354,15 @@ async fn send_part(
 }
 
 /// What a piece's append came to: a session gone or a piece refused for its hash means,
-/// for a resumed session, start afresh, and otherwise that the file changed as it was sent.
+/// for a resumed session, start afresh, and otherwise that the file changed as it was sent;
+/// a piece that could not be read from the file, that it got shorter (or the disk failed).
 fn settled(
     sent: Result<(Span, String), ApiError>,
     resuming: bool,
 ) -> Result<(Span, String), FileError> {
     let e = match sent {
         Ok(sent) => return Ok(sent),
+        Err(ApiError::Unreadable { source, .. }) => return Err(shorter(source).into()),
         Err(e) => e,
     };
     Err(match e.route_error() {
