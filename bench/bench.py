@@ -533,7 +533,7 @@ def transport(ctx, flags, say):
                          f"Range: bytes={begin}-{end}", f"{emu.base}/2/files/download"]
                 args += ["--next"] if i < parts - 1 else []
             start = time.perf_counter()
-            subprocess.run(["curl", "--parallel", "--parallel-max", str(parts), *args],
+            subprocess.run(["curl", "-s", "--parallel", "--parallel-max", str(parts), *args],
                            check=True)
             walls[proto] = time.perf_counter() - start
     finally:
