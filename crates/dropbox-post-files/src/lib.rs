@@ -135,6 +135,26 @@ pub fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Resul
     }
 }
 
+/// Writes all of `buf` into `file` at `offset` without moving its cursor, so that several
+/// parts of one file can be written at once from several threads.
+pub fn write_all_at(file: &File, buf: &[u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        let (mut buf, mut offset) = (buf, offset);
+        while !buf.is_empty() {
+            match std::os::windows::fs::FileExt::seek_write(file, buf, offset)? {
+                0 => return Err(std::io::ErrorKind::WriteZero.into()),
+                n => (buf, offset) = (&buf[n..], offset + n as u64),
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A file being written beside `target` (a hidden temporary file in the same folder, so
 /// that the rename is atomic), put in its place by [`AtomicFile::commit`]; dropped
 /// uncommitted, it is deleted.
@@ -251,6 +271,24 @@ pub fn kind_of(file_type: &std::fs::FileType) -> &'static str {
 mod tests {
     use super::*;
     use std::time::{Duration, Instant};
+
+    #[test]
+    fn positioned_writes_leave_the_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"0123456789").unwrap();
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        write_all_at(&file, b"ab", 8).unwrap();
+        write_all_at(&file, b"xyz", 10).unwrap();
+        let mut first = [0u8; 2];
+        file.read_exact(&mut first).unwrap();
+        assert_eq!(&first, b"01");
+        assert_eq!(std::fs::read(&path).unwrap(), b"01234567abxyz");
+    }
 
     #[test]
     fn positioned_reads_leave_the_cursor_and_stop_at_the_end() {

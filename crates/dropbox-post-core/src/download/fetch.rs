@@ -411,30 +411,13 @@ async fn write_at(
 ) -> Result<Vec<u8>, FetchError> {
     let out = out.clone();
     tokio::task::spawn_blocking(move || {
-        write_all_at(&out, &batch, offset)?;
+        dropbox_post_files::write_all_at(&out, &batch, offset)?;
         batch.clear();
         Ok(batch)
     })
     .await
     .map_err(|e| FetchError::Local(std::io::Error::other(e)))?
     .map_err(FetchError::Local)
-}
-
-#[cfg(unix)]
-fn write_all_at(file: &std::fs::File, buf: &[u8], offset: u64) -> std::io::Result<()> {
-    std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
-}
-
-#[cfg(windows)]
-fn write_all_at(file: &std::fs::File, mut buf: &[u8], mut offset: u64) -> std::io::Result<()> {
-    use std::os::windows::fs::FileExt;
-    while !buf.is_empty() {
-        match file.seek_write(buf, offset)? {
-            0 => return Err(std::io::ErrorKind::WriteZero.into()),
-            n => (buf, offset) = (&buf[n..], offset + n as u64),
-        }
-    }
-    Ok(())
 }
 
 /// The content hash the bytes must have: the listing (`listed`) and the download's own

@@ -7,8 +7,8 @@
 //!   request (`appender`: `start_batch` + `append_batch`, each closing its session); a
 //!   larger one is `start` + `append_v2`s, the last with `close=true`: one after the
 //!   other, or, for a file of 4 chunks or more, in parallel through a concurrent session
-//!   (any order, the closing one last). Buffers are taken from a fixed byte budget and recycled (`buffers`), so
-//!   memory stays flat whatever the file sizes and `--jobs`.
+//!   (any order, the closing one last). Buffers are taken from a fixed byte budget and
+//!   recycled (`buffers`), so memory stays flat whatever the file sizes and `--jobs`.
 //! - A file Dropbox may already hold (same size) is first proved unchanged by content hash
 //!   (`hash_check`); only what differs is read again and sent.
 //! - A file is checked against its walk-time size and mtime before reading and after the
@@ -183,13 +183,8 @@ async fn send_file(state: &Arc<RunState>, file: &PlannedFile) -> Result<Sent, Fi
     if state.settings.dry_run {
         return Ok(Sent::Done(Outcome::WouldUpload));
     }
-    if let Some(resumed) = resume(state, file).await? {
-        match resumed {
-            Err(FileError::Read(ReadError::NotResumable)) => {
-                tracing::debug!("{}: changed since its upload began", file.local.rel);
-            }
-            sent => return sent.map(Sent::Closed),
-        }
+    if let Some(closed) = resume(state, file).await? {
+        return Ok(Sent::Closed(closed));
     }
     let chunk = state.settings.chunk_size.bytes();
     if file.local.size <= chunk as u64 {
@@ -202,23 +197,29 @@ async fn send_file(state: &Arc<RunState>, file: &PlannedFile) -> Result<Sent, Fi
     sent.map(Sent::Closed)
 }
 
-/// Continues the upload of `file` an earlier run journalled, if there is one to continue.
+/// Continues the upload of `file` an earlier run journalled, if there is one it can
+/// continue: `None` means send it afresh.
 async fn resume(
     state: &Arc<RunState>,
     file: &PlannedFile,
-) -> Result<Option<Result<ClosedSession, FileError>>, FileError> {
+) -> Result<Option<ClosedSession>, FileError> {
     let Some(saved) = state.journal.find(file) else {
         return Ok(None);
     };
-    if saved.pieces.is_some() {
-        return Ok(Some(
-            session::upload_concurrent(state, file, Some(saved)).await,
-        ));
+    let sent = match saved.pieces.is_some() {
+        true => session::upload_concurrent(state, file, Some(saved)).await,
+        false => match session::resume_point(&state.client, saved).await? {
+            Some(start) => session::upload(state, file, Some(start)).await,
+            None => return Ok(None),
+        },
+    };
+    match sent {
+        Err(FileError::Read(ReadError::NotResumable)) => {
+            tracing::debug!("{}: changed since its upload began", file.local.rel);
+            Ok(None)
+        }
+        sent => sent.map(Some),
     }
-    Ok(match session::resume_point(&state.client, saved).await? {
-        Some(start) => Some(session::upload(state, file, Some(start)).await),
-        None => None,
-    })
 }
 
 /// A file of one chunk, read (and checked as walked) into one piece.

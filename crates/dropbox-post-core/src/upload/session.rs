@@ -166,11 +166,12 @@ fn pieces(size: u64, chunk: u64) -> Vec<Span> {
 
 /// Send `file` through a concurrent session, a new one or the journalled `saved`: its
 /// pieces are read from disk as they go (and again on a retry), never held whole, up to
-/// `--jobs` at once across all files; each piece is hashed just before it is sent (every byte hashed once:
-/// the file's content hash is made of the pieces' block digests) and each request names
-/// its piece's hash, so a file changing under us is refused, not committed. The closing
-/// piece goes last, once every other is acknowledged, and the file must still be as walked.
-/// Each acknowledged piece is journalled, so that a later run sends only the others.
+/// `--jobs` at once across all files; each piece is hashed just before it is sent (every
+/// byte hashed once: the file's content hash is made of the pieces' block digests) and
+/// each request names its piece's hash, so a file changing under us is refused, not
+/// committed. The closing piece goes last, once every other is acknowledged, and the file
+/// must still be as walked. Each acknowledged piece is journalled, so that a later run
+/// sends only the others.
 pub(super) async fn upload_concurrent(
     state: &Arc<RunState>,
     file: &PlannedFile,
